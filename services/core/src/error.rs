@@ -1,0 +1,139 @@
+//! One error table: each [`ErrorCode`] maps to a gRPC code and an HTTP status.
+
+/// Coarse error classes shared by every API surface.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorCode {
+    /// The caller sent something invalid; the message says what is accepted.
+    InvalidArgument,
+    /// The thing asked for does not exist.
+    NotFound,
+    /// Too much load; the caller should retry later.
+    ResourceExhausted,
+    /// A dependency (store, broker) is down.
+    Unavailable,
+    /// A bug or an unexpected failure on our side.
+    Internal,
+}
+
+impl ErrorCode {
+    /// The gRPC status code number (as in `google.rpc.Code`).
+    pub fn grpc_code(self) -> i32 {
+        match self {
+            ErrorCode::InvalidArgument => 3,
+            ErrorCode::NotFound => 5,
+            ErrorCode::ResourceExhausted => 8,
+            ErrorCode::Internal => 13,
+            ErrorCode::Unavailable => 14,
+        }
+    }
+
+    /// The HTTP status for the same condition.
+    pub fn http_status(self) -> u16 {
+        match self {
+            ErrorCode::InvalidArgument => 400,
+            ErrorCode::NotFound => 404,
+            ErrorCode::ResourceExhausted => 429,
+            ErrorCode::Internal => 500,
+            ErrorCode::Unavailable => 503,
+        }
+    }
+
+    /// The code for a gRPC status number; unknown numbers are `Internal`.
+    pub fn from_grpc_code(code: i32) -> ErrorCode {
+        match code {
+            3 | 9 | 11 => ErrorCode::InvalidArgument,
+            5 => ErrorCode::NotFound,
+            8 => ErrorCode::ResourceExhausted,
+            4 | 14 => ErrorCode::Unavailable,
+            _ => ErrorCode::Internal,
+        }
+    }
+
+    /// Stable snake_case name used in JSON error bodies.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::InvalidArgument => "invalid_argument",
+            ErrorCode::NotFound => "not_found",
+            ErrorCode::ResourceExhausted => "resource_exhausted",
+            ErrorCode::Unavailable => "unavailable",
+            ErrorCode::Internal => "internal",
+        }
+    }
+}
+
+/// A domain error. Client errors name the field and what is accepted.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum Error {
+    /// An argument was invalid.
+    #[error("{message}")]
+    InvalidArgument {
+        /// The parameter or field at fault.
+        field: String,
+        /// What was wrong and what is accepted.
+        message: String,
+    },
+    /// Something the caller asked for does not exist.
+    #[error("{0}")]
+    NotFound(String),
+    /// Load shedding: retry later.
+    #[error("{0}")]
+    ResourceExhausted(String),
+    /// A dependency is down.
+    #[error("{0}")]
+    Unavailable(String),
+    /// Unexpected internal failure.
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl Error {
+    /// An [`Error::InvalidArgument`] for `field`.
+    pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> Error {
+        Error::InvalidArgument { field: field.into(), message: message.into() }
+    }
+
+    /// The error's class.
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            Error::InvalidArgument { .. } => ErrorCode::InvalidArgument,
+            Error::NotFound(_) => ErrorCode::NotFound,
+            Error::ResourceExhausted(_) => ErrorCode::ResourceExhausted,
+            Error::Unavailable(_) => ErrorCode::Unavailable,
+            Error::Internal(_) => ErrorCode::Internal,
+        }
+    }
+
+    /// The field at fault, for invalid arguments.
+    pub fn field(&self) -> Option<&str> {
+        match self {
+            Error::InvalidArgument { field, .. } => Some(field),
+            Error::NotFound(_)
+            | Error::ResourceExhausted(_)
+            | Error::Unavailable(_)
+            | Error::Internal(_) => None,
+        }
+    }
+}
+
+/// Result with the domain [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_round_trip_through_grpc_numbers() {
+        for c in [
+            ErrorCode::InvalidArgument,
+            ErrorCode::NotFound,
+            ErrorCode::ResourceExhausted,
+            ErrorCode::Unavailable,
+            ErrorCode::Internal,
+        ] {
+            assert_eq!(ErrorCode::from_grpc_code(c.grpc_code()), c);
+        }
+        assert_eq!(ErrorCode::InvalidArgument.http_status(), 400);
+        assert_eq!(ErrorCode::ResourceExhausted.http_status(), 429);
+    }
+}

@@ -1,0 +1,22 @@
+//! The loglens domain, free of any transport or storage concern.
+//!
+//! - [`record`]: the [`LogRecord`] and how raw input becomes one
+//!   (parsing, validation, normalisation).
+//! - [`timestamp`]: every accepted timestamp form, normalised to UTC epoch ms.
+//! - [`rules`]: anomaly rules and the severity score.
+//! - [`query`]: the backend-neutral search and stats model.
+//! - [`error`]: the one error table shared by gRPC and HTTP.
+
+pub mod error;
+pub mod level;
+pub mod query;
+pub mod record;
+pub mod rules;
+pub mod timestamp;
+
+pub use error::{Error, ErrorCode, Result};
+pub use level::Level;
+pub use query::{Filter, SearchRequest, SearchResult, Sort, Stats, StatsRequest};
+pub use timestamp::TimestampInput;
+pub use record::{LogRecord, RawLog, Rejection};
+pub use rules::RuleSet;

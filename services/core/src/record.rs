@@ -1,0 +1,403 @@
+//! The log record: raw input as services send it, and the validated,
+//! normalised [`LogRecord`] loglens stores.
+//!
+//! Limits (also in the README): `service_name` 1-128 bytes; `message`
+//! 1 byte to 64 KiB; `request_id`, `user_id`, `host`, `error_code`,
+//! `trace_id`, `span_id` at most 256 bytes each; at most 64 `tags` of at most
+//! 128 bytes each; `status_code` 100-599; `response_time_ms` finite and >= 0.
+//! Unknown JSON fields are ignored.
+
+use serde::{Deserialize, Serialize};
+use xxhash_rust::xxh3::Xxh3;
+
+use crate::error::{Error, Result};
+use crate::level::Level;
+use crate::rules::RuleSet;
+use crate::timestamp::{self, TimestampInput};
+
+/// Largest accepted `message`, in bytes.
+pub const MAX_MESSAGE_BYTES: usize = 64 * 1024;
+/// Largest accepted `service_name`, in bytes.
+pub const MAX_SERVICE_NAME_BYTES: usize = 128;
+/// Largest accepted identifier-like field (`request_id`, `host`, ...), in bytes.
+pub const MAX_ID_BYTES: usize = 256;
+/// Most tags on one record.
+pub const MAX_TAGS: usize = 64;
+/// Largest accepted tag, in bytes.
+pub const MAX_TAG_BYTES: usize = 128;
+
+/// A record as a service sends it, before validation. Every field is optional
+/// here; [`normalize`] decides what is required.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(default)]
+pub struct RawLog {
+    /// See [`crate::timestamp`] for the accepted forms; `None` means "now".
+    pub timestamp: Option<TimestampInput>,
+    /// Emitting service; required.
+    pub service_name: Option<String>,
+    /// DEBUG/INFO/WARN(ING)/ERROR, any case; `None` means INFO.
+    pub level: Option<String>,
+    /// Free text; required.
+    pub message: Option<String>,
+    /// HTTP status, 100-599.
+    pub status_code: Option<i64>,
+    /// Request correlation id.
+    pub request_id: Option<String>,
+    /// Acting user.
+    pub user_id: Option<String>,
+    /// Latency in milliseconds, >= 0.
+    pub response_time_ms: Option<f64>,
+    /// Application error code, e.g. `PAYMENT_DECLINED`.
+    pub error_code: Option<String>,
+    /// Free-form labels.
+    pub tags: Option<Vec<String>>,
+    /// Emitting host or pod.
+    pub host: Option<String>,
+    /// The application's own trace id (kept as sent).
+    pub trace_id: Option<String>,
+    /// The application's own span id (kept as sent).
+    pub span_id: Option<String>,
+}
+
+/// JSON type each known field must have, for naming the field in type errors.
+const FIELD_TYPES: &[(&str, &str)] = &[
+    ("timestamp", "a string or a number"),
+    ("service_name", "a string"),
+    ("level", "a string"),
+    ("message", "a string"),
+    ("status_code", "an integer"),
+    ("request_id", "a string"),
+    ("user_id", "a string"),
+    ("response_time_ms", "a number"),
+    ("error_code", "a string"),
+    ("tags", "an array of strings"),
+    ("host", "a string"),
+    ("trace_id", "a string"),
+    ("span_id", "a string"),
+];
+
+impl RawLog {
+    /// Parses one JSON object. A type error names the field and the JSON
+    /// type it must have.
+    pub fn from_json(bytes: &[u8]) -> Result<RawLog> {
+        match serde_json::from_slice::<RawLog>(bytes) {
+            Ok(raw) => Ok(raw),
+            Err(e) => Err(explain_json_error(bytes, &e)),
+        }
+    }
+}
+
+/// Finds which field made typed parsing fail; slow path, errors only.
+fn explain_json_error(bytes: &[u8], e: &serde_json::Error) -> Error {
+    let value: serde_json::Value = match serde_json::from_slice(bytes) {
+        Ok(v) => v,
+        Err(_) => return Error::invalid("", format!("record is not valid JSON: {e}")),
+    };
+    let Some(obj) = value.as_object() else {
+        return Error::invalid("", "record must be a JSON object");
+    };
+    for (field, expected) in FIELD_TYPES {
+        let Some(v) = obj.get(*field) else { continue };
+        if v.is_null() {
+            continue;
+        }
+        let single = serde_json::json!({ *field: v });
+        if serde_json::from_value::<RawLog>(single).is_err() {
+            return Error::invalid(*field, format!("{field} must be {expected}, got {}", json_type(v)));
+        }
+    }
+    Error::invalid("", format!("record could not be read: {e}"))
+}
+
+fn json_type(v: &serde_json::Value) -> String {
+    match v {
+        serde_json::Value::Null => "null".into(),
+        serde_json::Value::Bool(b) => format!("boolean {b}"),
+        serde_json::Value::Number(n) => format!("number {n}"),
+        serde_json::Value::String(s) => format!("string {:?}", s.chars().take(40).collect::<String>()),
+        serde_json::Value::Array(_) => "an array".into(),
+        serde_json::Value::Object(_) => "an object".into(),
+    }
+}
+
+/// A validated, normalised log record with what processing added.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LogRecord {
+    /// Deterministic id, the store's upsert key (see [`content_id`]).
+    pub id: String,
+    /// UTC milliseconds since the epoch.
+    pub timestamp: i64,
+    /// Emitting service.
+    pub service_name: String,
+    /// Severity level.
+    pub level: Level,
+    /// Free text, searchable word by word.
+    pub message: String,
+    /// HTTP status, 100-599.
+    pub status_code: Option<u16>,
+    /// Request correlation id.
+    pub request_id: Option<String>,
+    /// Acting user.
+    pub user_id: Option<String>,
+    /// Latency in milliseconds.
+    pub response_time_ms: Option<f64>,
+    /// Application error code.
+    pub error_code: Option<String>,
+    /// Free-form labels.
+    pub tags: Vec<String>,
+    /// Emitting host.
+    pub host: Option<String>,
+    /// The application's trace id.
+    pub trace_id: Option<String>,
+    /// The application's span id.
+    pub span_id: Option<String>,
+    /// Whether any anomaly rule fired.
+    pub anomaly: bool,
+    /// 0-100; 0 when no rule fired. See [`crate::rules`].
+    pub severity_score: u8,
+    /// Ids of the rules that fired.
+    pub anomaly_reasons: Vec<String>,
+    /// When loglens received the record, UTC ms.
+    pub ingested_at: i64,
+}
+
+/// Why one record of a batch was not accepted.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Rejection {
+    /// Position in the batch (or stream).
+    pub index: u32,
+    /// The offending field; empty when the record as a whole is bad.
+    pub field: String,
+    /// What was wrong and what is accepted.
+    pub reason: String,
+}
+
+impl Rejection {
+    /// The rejection of record `index` for `error`.
+    pub fn new(index: u32, error: &Error) -> Rejection {
+        Rejection { index, field: error.field().unwrap_or_default().to_owned(), reason: error.to_string() }
+    }
+}
+
+fn required(field: &str, v: Option<String>, max: usize) -> Result<String> {
+    match optional(field, v, max)? {
+        Some(s) => Ok(s),
+        None => Err(Error::invalid(field, format!("{field} is required and must not be empty"))),
+    }
+}
+
+/// Trims; empty becomes `None`; longer than `max` bytes or containing control
+/// characters (other than in `message`) is an error.
+fn optional(field: &str, v: Option<String>, max: usize) -> Result<Option<String>> {
+    let Some(s) = v else { return Ok(None) };
+    let t = s.trim();
+    if t.is_empty() {
+        return Ok(None);
+    }
+    if t.len() > max {
+        return Err(Error::invalid(field, format!("{field} must be at most {max} bytes, got {}", t.len())));
+    }
+    if field != "message" && t.chars().any(char::is_control) {
+        return Err(Error::invalid(field, format!("{field} must not contain control characters")));
+    }
+    Ok(Some(if t.len() == s.len() { s } else { t.to_owned() }))
+}
+
+/// Validates and normalises `raw`, scoring it with `rules`. `received_at` (UTC
+/// ms) stands in for a missing timestamp and becomes `ingested_at`.
+pub fn normalize(raw: RawLog, received_at: i64, rules: &RuleSet) -> Result<LogRecord> {
+    let timestamp = match &raw.timestamp {
+        None => received_at,
+        Some(TimestampInput::Text(s)) if s.trim().is_empty() => received_at,
+        Some(t) => timestamp::normalize(t)?,
+    };
+    let service_name = required("service_name", raw.service_name, MAX_SERVICE_NAME_BYTES)?;
+    let message = required("message", raw.message, MAX_MESSAGE_BYTES)?;
+    let level = match raw.level.as_deref().map(str::trim) {
+        None | Some("") => Level::Info,
+        Some(l) => Level::parse(l, "level")?,
+    };
+    let status_code = match raw.status_code {
+        None => None,
+        Some(s @ 100..=599) => Some(s as u16),
+        Some(s) => return Err(Error::invalid("status_code", format!("status_code must be between 100 and 599, got {s}"))),
+    };
+    let response_time_ms = match raw.response_time_ms {
+        None => None,
+        Some(t) if t.is_finite() && t >= 0.0 => Some(t),
+        Some(t) => {
+            return Err(Error::invalid(
+                "response_time_ms",
+                format!("response_time_ms must be a finite number >= 0, got {t}"),
+            ));
+        }
+    };
+    let tags = raw.tags.unwrap_or_default();
+    if tags.len() > MAX_TAGS {
+        return Err(Error::invalid("tags", format!("tags must have at most {MAX_TAGS} entries, got {}", tags.len())));
+    }
+    let tags = tags
+        .into_iter()
+        .map(|t| optional("tags", Some(t), MAX_TAG_BYTES))
+        .filter_map(Result::transpose)
+        .collect::<Result<Vec<_>>>()?;
+    let mut record = LogRecord {
+        id: String::new(),
+        timestamp,
+        service_name,
+        level,
+        message,
+        status_code,
+        request_id: optional("request_id", raw.request_id, MAX_ID_BYTES)?,
+        user_id: optional("user_id", raw.user_id, MAX_ID_BYTES)?,
+        response_time_ms,
+        error_code: optional("error_code", raw.error_code, MAX_ID_BYTES)?,
+        tags,
+        host: optional("host", raw.host, MAX_ID_BYTES)?,
+        trace_id: optional("trace_id", raw.trace_id, MAX_ID_BYTES)?,
+        span_id: optional("span_id", raw.span_id, MAX_ID_BYTES)?,
+        anomaly: false,
+        severity_score: 0,
+        anomaly_reasons: Vec::new(),
+        ingested_at: received_at,
+    };
+    record.id = content_id(&record);
+    rules.apply(&mut record);
+    Ok(record)
+}
+
+/// The default record id: a 128-bit xxh3 hash of every field a service sent
+/// (after normalisation), as 32 hex digits. The same record sent twice, e.g.
+/// by a client retrying after a timeout, gets the same id and is stored once.
+pub fn content_id(r: &LogRecord) -> String {
+    let mut h = Xxh3::new();
+    let mut put = |s: &str| {
+        h.update(&(s.len() as u64).to_le_bytes());
+        h.update(s.as_bytes());
+    };
+    put(&r.timestamp.to_string());
+    put(&r.service_name);
+    put(r.level.as_str());
+    put(&r.message);
+    put(&r.status_code.map(|s| s.to_string()).unwrap_or_default());
+    for o in [&r.request_id, &r.user_id, &r.error_code, &r.host, &r.trace_id, &r.span_id] {
+        put(o.as_deref().unwrap_or("\u{0}"));
+    }
+    put(&r.response_time_ms.map(|t| t.to_bits().to_string()).unwrap_or_default());
+    put(&r.tags.len().to_string());
+    for t in &r.tags {
+        put(t);
+    }
+    format!("{:032x}", h.digest128())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const NOW: i64 = 1_700_000_000_000;
+
+    fn raw() -> RawLog {
+        RawLog {
+            service_name: Some("auth-service".into()),
+            message: Some("user logged in".into()),
+            ..RawLog::default()
+        }
+    }
+
+    fn norm(r: RawLog) -> Result<LogRecord> {
+        normalize(r, NOW, &RuleSet::default())
+    }
+
+    #[test]
+    fn minimal_record_gets_defaults() {
+        let r = norm(raw()).unwrap();
+        assert_eq!(r.timestamp, NOW, "missing timestamp takes the receive time");
+        assert_eq!(r.level, Level::Info);
+        assert_eq!(r.ingested_at, NOW);
+        assert!(!r.anomaly);
+        assert_eq!(r.severity_score, 0);
+        assert_eq!(r.id.len(), 32);
+    }
+
+    #[test]
+    fn parses_a_full_json_record() {
+        let json = br#"{"timestamp":"2024-05-01T12:00:00Z","service_name":"payment-service","level":"warning",
+            "message":"card declined","status_code":402,"request_id":"req-1","user_id":"u-9",
+            "response_time_ms":120.5,"error_code":"CARD_DECLINED","tags":["eu"," ", "beta"],"host":"pay-1",
+            "trace_id":"abc","span_id":"def","extra":{"ignored":true}}"#;
+        let r = norm(RawLog::from_json(json).unwrap()).unwrap();
+        assert_eq!(r.timestamp, 1_714_564_800_000);
+        assert_eq!(r.level, Level::Warn);
+        assert_eq!(r.status_code, Some(402));
+        assert_eq!(r.tags, vec!["eu", "beta"], "blank tags are dropped");
+        assert_eq!(r.error_code.as_deref(), Some("CARD_DECLINED"));
+        assert_eq!(r.anomaly_reasons, vec!["http_status", "error_code"]);
+    }
+
+    #[test]
+    fn required_fields_are_named() {
+        let e = norm(RawLog { service_name: None, ..raw() }).unwrap_err();
+        assert_eq!(e.field(), Some("service_name"));
+        let e = norm(RawLog { message: Some("   ".into()), ..raw() }).unwrap_err();
+        assert_eq!(e.field(), Some("message"));
+        assert!(e.to_string().contains("required"), "{e}");
+    }
+
+    #[test]
+    fn ranges_and_sizes_are_enforced_with_the_accepted_range() {
+        for (code, ok) in [(99, false), (100, true), (599, true), (600, false), (-1, false)] {
+            let r = norm(RawLog { status_code: Some(code), ..raw() });
+            assert_eq!(r.is_ok(), ok, "{code}");
+            if let Err(e) = r {
+                assert_eq!(e.to_string(), format!("status_code must be between 100 and 599, got {code}"));
+            }
+        }
+        assert!(norm(RawLog { response_time_ms: Some(0.0), ..raw() }).is_ok());
+        let e = norm(RawLog { response_time_ms: Some(-0.5), ..raw() }).unwrap_err();
+        assert_eq!(e.field(), Some("response_time_ms"));
+        assert!(norm(RawLog { response_time_ms: Some(f64::INFINITY), ..raw() }).is_err());
+        let big = "x".repeat(MAX_MESSAGE_BYTES + 1);
+        let e = norm(RawLog { message: Some(big), ..raw() }).unwrap_err();
+        assert!(e.to_string().contains("at most 65536 bytes"), "{e}");
+        assert!(norm(RawLog { message: Some("x".repeat(MAX_MESSAGE_BYTES)), ..raw() }).is_ok());
+        let e = norm(RawLog { service_name: Some("s".repeat(129)), ..raw() }).unwrap_err();
+        assert_eq!(e.field(), Some("service_name"));
+        let e = norm(RawLog { tags: Some(vec!["t".into(); 65]), ..raw() }).unwrap_err();
+        assert_eq!(e.field(), Some("tags"));
+        let e = norm(RawLog { host: Some("a\nb".into()), ..raw() }).unwrap_err();
+        assert_eq!(e.field(), Some("host"));
+    }
+
+    #[test]
+    fn bad_level_and_timestamp_are_rejected() {
+        let e = norm(RawLog { level: Some("fatal".into()), ..raw() }).unwrap_err();
+        assert_eq!(e.field(), Some("level"));
+        let e = norm(RawLog { timestamp: Some(TimestampInput::Text("soon".into())), ..raw() }).unwrap_err();
+        assert_eq!(e.field(), Some("timestamp"));
+    }
+
+    #[test]
+    fn json_type_errors_name_the_field() {
+        let e = RawLog::from_json(br#"{"service_name":"a","message":"m","status_code":"200"}"#).unwrap_err();
+        assert_eq!(e.field(), Some("status_code"));
+        assert_eq!(e.to_string(), "status_code must be an integer, got string \"200\"");
+        let e = RawLog::from_json(br#"{"service_name":"a","message":"m","tags":"x"}"#).unwrap_err();
+        assert_eq!(e.field(), Some("tags"));
+        let e = RawLog::from_json(b"not json").unwrap_err();
+        assert!(e.to_string().starts_with("record is not valid JSON"), "{e}");
+        let e = RawLog::from_json(b"[1,2]").unwrap_err();
+        assert_eq!(e.to_string(), "record must be a JSON object");
+    }
+
+    #[test]
+    fn content_id_is_deterministic_and_sensitive() {
+        let a = norm(raw()).unwrap();
+        let b = norm(raw()).unwrap();
+        assert_eq!(a.id, b.id);
+        let c = norm(RawLog { request_id: Some("r".into()), ..raw() }).unwrap();
+        assert_ne!(a.id, c.id);
+        let d = normalize(raw(), NOW + 1, &RuleSet::default()).unwrap();
+        assert_ne!(a.id, d.id, "a different receive time is a different timestamp");
+    }
+}
