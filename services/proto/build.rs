@@ -18,7 +18,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .file_descriptor_set_path(out.join("loglens_descriptor.bin"))
         // One set of types for gRPC and REST: the gateway serialises these directly.
         .type_attribute(".", "#[derive(serde::Serialize, serde::Deserialize, utoipa::ToSchema)]")
-        .type_attribute(".", "#[serde(default)]")
+        .message_attribute(".", "#[serde(default)]")
         .compile_protos(&protos.map(|p| root.join(p)), &[root])?;
     Ok(())
 }

@@ -1,5 +1,13 @@
 //! One error table: each [`ErrorCode`] maps to a gRPC code and an HTTP status.
 
+/// gRPC metadata key carrying [`Error::field`] next to an `INVALID_ARGUMENT`
+/// status, so the gateway can name the field in its JSON error body.
+pub const FIELD_METADATA_KEY: &str = "loglens-field";
+
+/// gRPC metadata key with the number of seconds to wait before retrying a
+/// `RESOURCE_EXHAUSTED` call; the gateway turns it into `Retry-After`.
+pub const RETRY_AFTER_METADATA_KEY: &str = "retry-after";
+
 /// Coarse error classes shared by every API surface.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ErrorCode {

@@ -1,1 +1,390 @@
-fn main() {}
+//! `loglens`: real-time log analytics, one binary with a subcommand per role.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use clap::{Args, Parser, Subcommand};
+use loglens_core::RuleSet;
+use loglens_store::StoreOptions;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+mod grpc;
+
+/// Real-time log analytics: ingest structured JSON logs, score anomalies,
+/// search and aggregate them over gRPC and REST.
+///
+/// Start with `loglens standalone --demo`: everything in one process, with
+/// simulated traffic, REST on http://127.0.0.1:8000 (docs at /docs) and gRPC
+/// on 127.0.0.1:50051.
+#[derive(Parser, Debug)]
+#[command(version, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+    /// Log filter, e.g. `info`, `loglens=debug,tower_http=debug`.
+    #[arg(long, global = true, env = "RUST_LOG", default_value = "info")]
+    log: String,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Everything in one process: ingest, index, query, stats and the REST
+    /// gateway, on a Tantivy index in --data-dir. No Kafka or Elasticsearch.
+    Standalone(StandaloneArgs),
+    /// The gRPC query role: search, anomalies, tail and stats over the index in
+    /// --data-dir. With the embedded Tantivy store this role owns the index,
+    /// so it also serves IngestService.
+    Query(QueryArgs),
+    /// The REST gateway: transcodes the JSON routes to a gRPC endpoint.
+    Gateway(GatewayArgs),
+    /// Simulated microservice logs, sent to a target at a set rate.
+    Generate(GenerateArgs),
+}
+
+#[derive(Args, Debug, Clone)]
+struct StoreArgs {
+    /// Directory of the embedded index and its write-ahead log.
+    #[arg(long, env = "LOGLENS_DATA_DIR", default_value = "./data")]
+    data_dir: PathBuf,
+    /// How often newly ingested records become searchable, ms (100-60000).
+    #[arg(long, env = "LOGLENS_REFRESH_INTERVAL_MS", default_value_t = 1000,
+          value_parser = clap::value_parser!(u64).range(100..=60_000))]
+    refresh_interval_ms: u64,
+    /// Indexing threads (1-8).
+    #[arg(long, env = "LOGLENS_INDEXING_THREADS", default_value_t = 2,
+          value_parser = clap::value_parser!(u64).range(1..=8))]
+    indexing_threads: u64,
+}
+
+impl StoreArgs {
+    async fn open(&self) -> anyhow::Result<Arc<dyn loglens_store::LogStore>> {
+        let options = StoreOptions {
+            refresh_interval_ms: self.refresh_interval_ms,
+            indexing_threads: self.indexing_threads as usize,
+            ..StoreOptions::default()
+        };
+        let url = self.data_dir.to_str().context("--data-dir must be valid UTF-8")?;
+        loglens_store::open(url, options).await.with_context(|| format!("opening the store in {}", self.data_dir.display()))
+    }
+}
+
+#[derive(Args, Debug, Clone)]
+struct RuleArgs {
+    /// TOML file re-tuning the anomaly rules (see README, "Anomaly rules").
+    #[arg(long, env = "LOGLENS_RULES")]
+    rules: Option<PathBuf>,
+    /// Override: lowest HTTP status that is anomalous (100-599; default 400).
+    #[arg(long, env = "LOGLENS_RULE_MIN_STATUS")]
+    rule_min_status: Option<u16>,
+    /// Override: response time above which a record is slow, ms (default 3000).
+    #[arg(long, env = "LOGLENS_RULE_SLOW_MS")]
+    rule_slow_ms: Option<f64>,
+    /// Turn a rule off: error_level, http_status, slow_response, error_code.
+    /// Repeatable, or comma-separated.
+    #[arg(long, env = "LOGLENS_DISABLE_RULES", value_delimiter = ',')]
+    disable_rule: Vec<String>,
+}
+
+impl RuleArgs {
+    fn load(&self) -> anyhow::Result<Arc<RuleSet>> {
+        let mut rules = match &self.rules {
+            Some(path) => {
+                let text = std::fs::read_to_string(path).with_context(|| format!("reading rules file {}", path.display()))?;
+                RuleSet::from_toml(&text).with_context(|| format!("in rules file {}", path.display()))?
+            }
+            None => RuleSet::default(),
+        };
+        if let Some(s) = self.rule_min_status {
+            rules.http_status.min_status = s;
+        }
+        if let Some(t) = self.rule_slow_ms {
+            rules.slow_response.threshold_ms = t;
+        }
+        for id in &self.disable_rule {
+            match id.trim() {
+                loglens_core::rules::ERROR_LEVEL => rules.error_level.enabled = false,
+                loglens_core::rules::HTTP_STATUS => rules.http_status.enabled = false,
+                loglens_core::rules::SLOW_RESPONSE => rules.slow_response.enabled = false,
+                loglens_core::rules::ERROR_CODE => rules.error_code.enabled = false,
+                other => bail!(
+                    "--disable-rule must be one of error_level, http_status, slow_response, error_code, got {other:?}"
+                ),
+            }
+        }
+        rules.validate()?;
+        Ok(Arc::new(rules))
+    }
+}
+
+#[derive(Args, Debug)]
+struct StandaloneArgs {
+    /// gRPC address (port 0 picks a free port).
+    #[arg(long, env = "LOGLENS_GRPC_ADDR", default_value = "127.0.0.1:50051")]
+    grpc_addr: SocketAddr,
+    /// REST gateway address (port 0 picks a free port).
+    #[arg(long, env = "LOGLENS_HTTP_ADDR", default_value = "127.0.0.1:8000")]
+    http_addr: SocketAddr,
+    /// Overrides the port of --http-addr (the seed's variable name).
+    #[arg(long, env = "API_PORT")]
+    api_port: Option<u16>,
+    #[command(flatten)]
+    store: StoreArgs,
+    #[command(flatten)]
+    rules: RuleArgs,
+    /// Also run the generator in-process, so there is live data to look at.
+    #[arg(long, env = "LOGLENS_DEMO")]
+    demo: bool,
+    /// Records per second the demo generator sends.
+    #[arg(long, env = "LOGLENS_DEMO_RATE", default_value_t = 200)]
+    demo_rate: u64,
+    /// Write {"grpc": "HOST:PORT", "http": "HOST:PORT"} here once serving.
+    #[arg(long, env = "LOGLENS_READY_FILE")]
+    ready_file: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+struct QueryArgs {
+    /// gRPC address (port 0 picks a free port).
+    #[arg(long, env = "LOGLENS_GRPC_ADDR", default_value = "127.0.0.1:50051")]
+    grpc_addr: SocketAddr,
+    #[command(flatten)]
+    store: StoreArgs,
+    #[command(flatten)]
+    rules: RuleArgs,
+    /// Write {"grpc": "HOST:PORT"} here once serving.
+    #[arg(long, env = "LOGLENS_READY_FILE")]
+    ready_file: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+struct GatewayArgs {
+    /// REST address (port 0 picks a free port).
+    #[arg(long, env = "LOGLENS_HTTP_ADDR", default_value = "127.0.0.1:8000")]
+    http_addr: SocketAddr,
+    /// Overrides the port of --http-addr (the seed's variable name).
+    #[arg(long, env = "API_PORT")]
+    api_port: Option<u16>,
+    /// The gRPC services to transcode to.
+    #[arg(long, env = "LOGLENS_GRPC_ENDPOINT", default_value = "http://127.0.0.1:50051")]
+    grpc_endpoint: String,
+    /// Largest accepted request body, bytes.
+    #[arg(long, env = "LOGLENS_MAX_BODY_BYTES", default_value_t = 16 << 20)]
+    max_body_bytes: usize,
+    /// Write {"http": "HOST:PORT"} here once serving.
+    #[arg(long, env = "LOGLENS_READY_FILE")]
+    ready_file: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+struct GenerateArgs {
+    /// Where to send: grpc://HOST:PORT.
+    #[arg(long, env = "LOGLENS_TARGET", default_value = "grpc://127.0.0.1:50051")]
+    target: String,
+    /// Records per second; 0 sends as fast as the target accepts.
+    #[arg(long, env = "LOG_RATE", default_value_t = 1000)]
+    rate: u64,
+    /// Stop after this many records.
+    #[arg(long)]
+    count: Option<u64>,
+    /// Stop after this long, e.g. 30s, 5m.
+    #[arg(long, value_parser = humantime::parse_duration)]
+    duration: Option<Duration>,
+    /// Records per request (1-10000).
+    #[arg(long, env = "LOG_BATCH_SIZE", default_value_t = 500,
+          value_parser = clap::value_parser!(u64).range(1..=10_000))]
+    batch_size: u64,
+    /// Send a partial batch after this many ms.
+    #[arg(long, env = "LOG_FLUSH_INTERVAL_MS", default_value_t = 200)]
+    flush_interval_ms: u64,
+    /// Seed for reproducible records.
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Requests in flight at once (1-64).
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u64).range(1..=64))]
+    concurrency: u64,
+    /// No progress bar.
+    #[arg(long)]
+    no_progress: bool,
+}
+
+fn with_port(mut addr: SocketAddr, port: Option<u16>) -> SocketAddr {
+    if let Some(p) = port {
+        addr.set_port(p);
+    }
+    addr
+}
+
+async fn bind(addr: SocketAddr, what: &str) -> anyhow::Result<TcpListener> {
+    TcpListener::bind(addr).await.with_context(|| format!("binding the {what} address {addr}"))
+}
+
+fn write_ready(path: &Option<PathBuf>, body: serde_json::Value) -> anyhow::Result<()> {
+    if let Some(path) = path {
+        let tmp = path.with_extension("tmp");
+        std::fs::write(&tmp, body.to_string()).with_context(|| format!("writing {}", tmp.display()))?;
+        std::fs::rename(&tmp, path).with_context(|| format!("writing {}", path.display()))?;
+    }
+    Ok(())
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot listen for SIGTERM");
+                let _ = ctrl_c.await;
+                return;
+            }
+        };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}
+
+/// A shutdown signal that several tasks can wait on.
+fn shutdown_channel() -> (watch::Sender<bool>, impl Fn() -> std::pin::Pin<Box<dyn Future<Output = ()> + Send>>) {
+    let (tx, rx) = watch::channel(false);
+    let wait = move || {
+        let mut rx = rx.clone();
+        Box::pin(async move {
+            let _ = rx.wait_for(|stop| *stop).await;
+        }) as std::pin::Pin<Box<dyn Future<Output = ()> + Send>>
+    };
+    (tx, wait)
+}
+
+async fn standalone(args: StandaloneArgs) -> anyhow::Result<()> {
+    let rules = args.rules.load()?;
+    let grpc_listener = bind(args.grpc_addr, "gRPC").await?;
+    let http_listener = bind(with_port(args.http_addr, args.api_port), "HTTP").await?;
+    let grpc_addr = grpc_listener.local_addr()?;
+    let http_addr = http_listener.local_addr()?;
+    let store = args.store.open().await?;
+
+    let (stop, stopped) = shutdown_channel();
+    let grpc_task = tokio::spawn(grpc::serve(grpc_listener, store.clone(), rules, stopped()));
+    let gateway_cfg = loglens_gateway::GatewayConfig {
+        grpc_endpoint: format!("http://{grpc_addr}"),
+        ..loglens_gateway::GatewayConfig::default()
+    };
+    let http_task = tokio::spawn(loglens_gateway::serve(http_listener, gateway_cfg, stopped()));
+    tracing::info!(%grpc_addr, %http_addr, data_dir = %args.store.data_dir.display(), "loglens standalone serving");
+    eprintln!(
+        "loglens standalone\n  REST     http://{http_addr}  (docs: http://{http_addr}/docs)\n  gRPC     {grpc_addr}  (reflection on)\n  data     {}",
+        args.store.data_dir.display()
+    );
+    write_ready(&args.ready_file, serde_json::json!({ "grpc": grpc_addr.to_string(), "http": http_addr.to_string() }))?;
+
+    let demo_task = args.demo.then(|| {
+        let cfg = loglens_generator::RunConfig { rate: args.demo_rate, progress: false, ..Default::default() };
+        let target = loglens_generator::GrpcTarget::new(&format!("grpc://{grpc_addr}"));
+        let stop = stopped();
+        eprintln!("  demo     generating {} records/s (try: curl 'http://{http_addr}/logs/anomalies?size=5')", args.demo_rate);
+        tokio::spawn(async move {
+            match target {
+                Ok(t) => match loglens_generator::run(cfg, t, stop).await {
+                    Ok(report) => tracing::info!(sent = report.sent, accepted = report.accepted, "demo generator stopped"),
+                    Err(e) => tracing::error!(error = %e, "demo generator failed"),
+                },
+                Err(e) => tracing::error!(error = %e, "demo generator failed"),
+            }
+        })
+    });
+
+    tokio::select! {
+        _ = shutdown_signal() => tracing::info!("shutting down"),
+        r = grpc_task => { r??; bail!("gRPC server stopped unexpectedly") }
+    }
+    let _ = stop.send(true);
+    if let Some(t) = demo_task {
+        let _ = t.await;
+    }
+    if let Err(e) = http_task.await? {
+        tracing::warn!(error = %e, "gateway stopped with an error");
+    }
+    store.close().await.context("closing the store")?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn query(args: QueryArgs) -> anyhow::Result<()> {
+    let rules = args.rules.load()?;
+    let listener = bind(args.grpc_addr, "gRPC").await?;
+    let grpc_addr = listener.local_addr()?;
+    let store = args.store.open().await?;
+    tracing::info!(%grpc_addr, data_dir = %args.store.data_dir.display(), "loglens query serving");
+    write_ready(&args.ready_file, serde_json::json!({ "grpc": grpc_addr.to_string() }))?;
+    grpc::serve(listener, store.clone(), rules, shutdown_signal()).await?;
+    store.close().await.context("closing the store")?;
+    Ok(())
+}
+
+async fn gateway(args: GatewayArgs) -> anyhow::Result<()> {
+    let listener = bind(with_port(args.http_addr, args.api_port), "HTTP").await?;
+    let http_addr = listener.local_addr()?;
+    let cfg = loglens_gateway::GatewayConfig {
+        grpc_endpoint: args.grpc_endpoint.clone(),
+        max_body_bytes: args.max_body_bytes,
+        ..loglens_gateway::GatewayConfig::default()
+    };
+    tracing::info!(%http_addr, grpc = %args.grpc_endpoint, "loglens gateway serving");
+    write_ready(&args.ready_file, serde_json::json!({ "http": http_addr.to_string() }))?;
+    loglens_gateway::serve(listener, cfg, shutdown_signal()).await?;
+    Ok(())
+}
+
+async fn generate(args: GenerateArgs) -> anyhow::Result<()> {
+    let target = loglens_generator::GrpcTarget::new(&args.target)?;
+    let cfg = loglens_generator::RunConfig {
+        rate: args.rate,
+        count: args.count,
+        duration: args.duration,
+        batch_size: args.batch_size as usize,
+        flush_interval: Duration::from_millis(args.flush_interval_ms),
+        seed: args.seed,
+        concurrency: args.concurrency as usize,
+        progress: !args.no_progress,
+    };
+    if cfg.count.is_none() && cfg.duration.is_none() {
+        eprintln!("generating until interrupted (Ctrl-C); --count or --duration stop earlier");
+    }
+    let report = loglens_generator::run(cfg, target, shutdown_signal()).await?;
+    println!(
+        "{}",
+        serde_json::json!({
+            "sent": report.sent,
+            "accepted": report.accepted,
+            "rejected": report.rejected,
+            "elapsed_s": report.elapsed.as_secs_f64(),
+            "records_per_s": report.rate().round(),
+        })
+    );
+    Ok(())
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_new(&cli.log).context("--log / RUST_LOG is not a valid filter")?)
+        .with_writer(std::io::stderr)
+        .init();
+    match cli.command {
+        Command::Standalone(a) => standalone(a).await,
+        Command::Query(a) => query(a).await,
+        Command::Gateway(a) => gateway(a).await,
+        Command::Generate(a) => generate(a).await,
+    }
+}

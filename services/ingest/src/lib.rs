@@ -1,0 +1,119 @@
+//! The ingest role: `logs.ingest.v1.IngestService` over a [`RecordSink`].
+//!
+//! Each record is validated, normalised and scored by `loglens-core`; valid
+//! ones go to the sink in one call per request message, and the reply is sent
+//! only after the sink accepted them (for the store sink: once they are
+//! durable). Invalid ones are listed with their index and reason.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use loglens_core::record::normalize;
+use loglens_core::{LogRecord, Rejection, RuleSet};
+use loglens_proto::ingest::ingest_service_server::IngestService;
+use loglens_proto::ingest::{IngestRequest, IngestResponse};
+use loglens_proto::status::to_status;
+use loglens_store::LogStore;
+use tokio_stream::StreamExt;
+use tonic::{Request, Response, Status, Streaming};
+
+pub mod convert;
+
+/// Most records in one `Ingest` call or one `IngestStream` message.
+pub const MAX_BATCH: usize = 10_000;
+
+/// Where accepted records go: the store directly (standalone) or a broker.
+#[async_trait]
+pub trait RecordSink: Send + Sync + 'static {
+    /// Hands over a batch; returns once the sink has durably taken it.
+    async fn send(&self, records: Vec<LogRecord>) -> loglens_core::Result<()>;
+}
+
+/// Sends records straight into a [`LogStore`].
+pub struct StoreSink(pub Arc<dyn LogStore>);
+
+#[async_trait]
+impl RecordSink for StoreSink {
+    async fn send(&self, records: Vec<LogRecord>) -> loglens_core::Result<()> {
+        Ok(self.0.index(records).await?)
+    }
+}
+
+/// The gRPC `IngestService`.
+pub struct IngestApi {
+    sink: Arc<dyn RecordSink>,
+    rules: Arc<RuleSet>,
+}
+
+impl IngestApi {
+    /// A service that scores with `rules` and delivers to `sink`.
+    pub fn new(sink: Arc<dyn RecordSink>, rules: Arc<RuleSet>) -> IngestApi {
+        IngestApi { sink, rules }
+    }
+
+    /// Validates one request message, whose first record has stream index
+    /// `first`, and sends the valid records. Returns (accepted, rejections).
+    async fn ingest_batch(&self, request: IngestRequest, first: u32) -> Result<(u32, Vec<Rejection>), Status> {
+        if request.records.len() > MAX_BATCH {
+            return Err(to_status(&loglens_core::Error::invalid(
+                "records",
+                format!("a request may carry at most {MAX_BATCH} records, got {}", request.records.len()),
+            )));
+        }
+        let (records, rejected) = validate_batch(request, first, now_ms(), &self.rules);
+        let accepted = records.len() as u32;
+        if !records.is_empty() {
+            self.sink.send(records).await.map_err(|e| to_status(&e))?;
+        }
+        Ok((accepted, rejected))
+    }
+}
+
+/// Splits a request into normalised records and rejections; pure.
+pub fn validate_batch(request: IngestRequest, first: u32, now: i64, rules: &RuleSet) -> (Vec<LogRecord>, Vec<Rejection>) {
+    let mut records = Vec::with_capacity(request.records.len());
+    let mut rejected = Vec::new();
+    for (i, proto) in request.records.into_iter().enumerate() {
+        let index = first + i as u32;
+        match normalize(convert::raw_from_proto(proto), now, rules) {
+            Ok(r) => records.push(r),
+            Err(e) => rejected.push(Rejection::new(index, &e)),
+        }
+    }
+    (records, rejected)
+}
+
+fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+fn reply(accepted: u32, rejected: Vec<Rejection>) -> IngestResponse {
+    IngestResponse { accepted, rejected: rejected.into_iter().map(convert::rejection_to_proto).collect() }
+}
+
+#[async_trait]
+impl IngestService for IngestApi {
+    #[tracing::instrument(skip_all, fields(records = request.get_ref().records.len()))]
+    async fn ingest(&self, request: Request<IngestRequest>) -> Result<Response<IngestResponse>, Status> {
+        let (accepted, rejected) = self.ingest_batch(request.into_inner(), 0).await?;
+        Ok(Response::new(reply(accepted, rejected)))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn ingest_stream(
+        &self,
+        request: Request<Streaming<IngestRequest>>,
+    ) -> Result<Response<IngestResponse>, Status> {
+        let mut stream = request.into_inner();
+        let (mut accepted, mut rejected, mut seen) = (0u32, Vec::new(), 0u32);
+        while let Some(message) = stream.next().await {
+            let message = message?;
+            let n = message.records.len() as u32;
+            let (a, mut r) = self.ingest_batch(message, seen).await?;
+            accepted += a;
+            rejected.append(&mut r);
+            seen += n;
+        }
+        Ok(Response::new(reply(accepted, rejected)))
+    }
+}

@@ -1,0 +1,80 @@
+//! The gRPC server every serving role shares: the loglens services, server
+//! reflection (v1 and v1alpha), `grpc.health.v1`, and gRPC-web with CORS, on
+//! one port.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use loglens_core::RuleSet;
+use loglens_ingest::{IngestApi, StoreSink};
+use loglens_proto::ingest::ingest_service_server::IngestServiceServer;
+use loglens_proto::query::query_service_server::QueryServiceServer;
+use loglens_proto::stats::stats_service_server::StatsServiceServer;
+use loglens_query::{QueryApi, StatsApi};
+use loglens_store::LogStore;
+use tokio::net::TcpListener;
+use tokio_stream::wrappers::TcpListenerStream;
+use tonic::transport::Server;
+use tower_http::cors::{AllowOrigin, CorsLayer};
+
+/// Largest gRPC message accepted or sent.
+const MAX_MESSAGE_BYTES: usize = 64 << 20;
+
+/// Serves ingest (into `store`), query and stats on `listener` until
+/// `shutdown` resolves.
+pub async fn serve(
+    listener: TcpListener,
+    store: Arc<dyn LogStore>,
+    rules: Arc<RuleSet>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let (reporter, health) = tonic_health::server::health_reporter();
+    reporter.set_serving::<IngestServiceServer<IngestApi>>().await;
+    reporter.set_serving::<QueryServiceServer<QueryApi>>().await;
+    reporter.set_serving::<StatsServiceServer<StatsApi>>().await;
+    let health_task = tokio::spawn(loglens_query::report_store_health(store.clone(), reporter, Duration::from_secs(1)));
+
+    let reflection = || {
+        tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(loglens_proto::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+    };
+    let reflection_v1 = reflection().build_v1().context("building reflection v1")?;
+    let reflection_v1alpha = reflection().build_v1alpha().context("building reflection v1alpha")?;
+
+    let ingest = IngestServiceServer::new(IngestApi::new(Arc::new(StoreSink(store.clone())), rules))
+        .max_decoding_message_size(MAX_MESSAGE_BYTES)
+        .max_encoding_message_size(MAX_MESSAGE_BYTES);
+    let query = QueryServiceServer::new(QueryApi::new(store.clone()))
+        .max_decoding_message_size(MAX_MESSAGE_BYTES)
+        .max_encoding_message_size(MAX_MESSAGE_BYTES);
+    let stats = StatsServiceServer::new(StatsApi::new(store));
+
+    // Browsers speak gRPC-web over HTTP/1.1; CORS must wrap the translation layer.
+    let cors = CorsLayer::new()
+        .allow_origin(AllowOrigin::mirror_request())
+        .allow_methods([http::Method::POST, http::Method::OPTIONS])
+        .allow_headers(tower_http::cors::Any)
+        .expose_headers([
+            http::HeaderName::from_static("grpc-status"),
+            http::HeaderName::from_static("grpc-message"),
+            http::HeaderName::from_static("grpc-status-details-bin"),
+        ])
+        .max_age(Duration::from_secs(86_400));
+    let result = Server::builder()
+        .accept_http1(true)
+        .layer(cors)
+        .layer(tonic_web::GrpcWebLayer::new())
+        .add_service(health)
+        .add_service(reflection_v1)
+        .add_service(reflection_v1alpha)
+        .add_service(ingest)
+        .add_service(query)
+        .add_service(stats)
+        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
+        .await;
+    health_task.abort();
+    result.context("gRPC server failed")
+}

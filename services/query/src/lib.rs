@@ -1,0 +1,133 @@
+//! The query role: `logs.query.v1.QueryService` and `logs.stats.v1.StatsService`
+//! over a [`LogStore`], plus the reporter that publishes the store's health
+//! on `grpc.health.v1` under [`STORE_HEALTH_SERVICE`].
+
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use loglens_proto::query::query_service_server::QueryService;
+use loglens_proto::query::{GetAnomaliesRequest, LogEntry, SearchRequest, SearchResponse, TailRequest};
+use loglens_proto::stats::stats_service_server::StatsService;
+use loglens_proto::stats::{GetStatsRequest, GetStatsResponse};
+use loglens_proto::status::to_status;
+use loglens_store::LogStore;
+use tokio::sync::broadcast::error::RecvError;
+use tokio_stream::Stream;
+use tonic::{Request, Response, Status};
+
+pub mod convert;
+
+/// Health-service name under which the store's health is reported.
+pub const STORE_HEALTH_SERVICE: &str = "loglens.store";
+
+fn err(e: impl Into<loglens_core::Error>) -> Status {
+    to_status(&e.into())
+}
+
+/// The gRPC `QueryService`.
+pub struct QueryApi {
+    store: Arc<dyn LogStore>,
+}
+
+impl QueryApi {
+    /// A service reading from `store`.
+    pub fn new(store: Arc<dyn LogStore>) -> QueryApi {
+        QueryApi { store }
+    }
+}
+
+type TailStream = Pin<Box<dyn Stream<Item = Result<LogEntry, Status>> + Send>>;
+
+#[async_trait]
+impl QueryService for QueryApi {
+    #[tracing::instrument(skip_all)]
+    async fn search(&self, request: Request<SearchRequest>) -> Result<Response<SearchResponse>, Status> {
+        let req = convert::search_request(request.into_inner()).map_err(err)?;
+        let result = self.store.search(&req).await.map_err(err)?;
+        tracing::debug!(hits = result.total, "search");
+        Ok(Response::new(convert::search_response(result)))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn get_anomalies(&self, request: Request<GetAnomaliesRequest>) -> Result<Response<SearchResponse>, Status> {
+        let req = convert::anomalies_request(request.into_inner()).map_err(err)?;
+        let result = self.store.search(&req).await.map_err(err)?;
+        Ok(Response::new(convert::search_response(result)))
+    }
+
+    type TailStream = TailStream;
+
+    /// Streams records as they become searchable. Batches a client is too
+    /// slow to take are skipped with a warning rather than buffered without
+    /// bound; `Search` with a time range fills such a gap.
+    #[tracing::instrument(skip_all)]
+    async fn tail(&self, request: Request<TailRequest>) -> Result<Response<Self::TailStream>, Status> {
+        let filter = convert::filter(request.into_inner().filter).map_err(err)?;
+        let filter = loglens_core::Filter { from_timestamp: None, to_timestamp: None, ..filter };
+        let mut committed = self.store.subscribe();
+        let (tx, rx) = tokio::sync::mpsc::channel(256);
+        tokio::spawn(async move {
+            loop {
+                let batch = match committed.recv().await {
+                    Ok(batch) => batch,
+                    Err(RecvError::Lagged(n)) => {
+                        tracing::warn!(missed_batches = n, "tail client too slow, skipping batches");
+                        continue;
+                    }
+                    Err(RecvError::Closed) => return,
+                };
+                for r in batch.iter().filter(|r| filter.matches(r)) {
+                    if tx.send(Ok(convert::entry(r.clone()))).await.is_err() {
+                        return; // the client left
+                    }
+                }
+            }
+        });
+        Ok(Response::new(Box::pin(tokio_stream::wrappers::ReceiverStream::new(rx))))
+    }
+}
+
+/// The gRPC `StatsService`.
+pub struct StatsApi {
+    store: Arc<dyn LogStore>,
+}
+
+impl StatsApi {
+    /// A service aggregating over `store`.
+    pub fn new(store: Arc<dyn LogStore>) -> StatsApi {
+        StatsApi { store }
+    }
+}
+
+#[async_trait]
+impl StatsService for StatsApi {
+    #[tracing::instrument(skip_all)]
+    async fn get_stats(&self, request: Request<GetStatsRequest>) -> Result<Response<GetStatsResponse>, Status> {
+        let req = convert::stats_request(request.into_inner()).map_err(err)?;
+        let stats = self.store.stats(&req).await.map_err(err)?;
+        Ok(Response::new(convert::stats_response(stats)))
+    }
+}
+
+/// Publishes the store's health every `every` under [`STORE_HEALTH_SERVICE`]
+/// and the overall (`""`) service, until the reporter's task is dropped.
+pub async fn report_store_health(store: Arc<dyn LogStore>, reporter: tonic_health::server::HealthReporter, every: Duration) {
+    let mut last = None;
+    loop {
+        let health = store.health().await;
+        if last != Some(health.healthy) {
+            let status = if health.healthy {
+                tonic_health::ServingStatus::Serving
+            } else {
+                tracing::warn!(detail = %health.detail, "store unhealthy");
+                tonic_health::ServingStatus::NotServing
+            };
+            reporter.set_service_status(STORE_HEALTH_SERVICE, status).await;
+            reporter.set_service_status("", status).await;
+            last = Some(health.healthy);
+        }
+        tokio::time::sleep(every).await;
+    }
+}
