@@ -80,6 +80,10 @@ impl RawLog {
     /// Parses one JSON object. A type error names the field and the JSON
     /// type it must have.
     pub fn from_json(bytes: &[u8]) -> Result<RawLog> {
+        // serde would read an array as the struct's fields by position.
+        if bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[') {
+            return Err(Error::invalid("", "record must be a JSON object"));
+        }
         match serde_json::from_slice::<RawLog>(bytes) {
             Ok(raw) => Ok(raw),
             Err(e) => Err(explain_json_error(bytes, &e)),

@@ -1,0 +1,233 @@
+//! The axum handlers: decode (see [`crate::params`]), call the gRPC client,
+//! encode (see [`crate::convert`]). Each carries its OpenAPI description.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use axum::Json;
+use axum::body::{Body, Bytes};
+use axum::extract::{RawQuery, State};
+use axum::http::{StatusCode, Uri, header};
+use axum::response::{Html, IntoResponse};
+use loglens_proto::ingest::IngestResponse;
+use loglens_proto::ingest::ingest_service_client::IngestServiceClient;
+use loglens_proto::query::query_service_client::QueryServiceClient;
+use loglens_proto::stats::stats_service_client::StatsServiceClient;
+use tonic::transport::Channel;
+use tonic_health::pb::HealthCheckRequest;
+use tonic_health::pb::health_check_response::ServingStatus;
+use tonic_health::pb::health_client::HealthClient;
+
+use crate::convert::{HealthCheck, HealthReply, IngestBatch, LogsPage, StatsReply};
+use crate::error::{ApiError, ErrorBody};
+use crate::openapi::{AnomaliesParams, LogsParams, StatsParams};
+use crate::params;
+
+/// Name under which the gRPC health service reports the store.
+pub const STORE_HEALTH_SERVICE: &str = "loglens.store";
+/// How long `GET /health` waits for the gRPC health check.
+pub const HEALTH_TIMEOUT: Duration = Duration::from_secs(2);
+
+const REDOC_HTML: &str = include_str!("../assets/redoc.html");
+const REDOC_JS: &[u8] = include_bytes!("../assets/redoc.standalone.js");
+
+/// Clients of the gRPC services; cloning is cheap (one shared channel).
+#[derive(Clone)]
+pub(crate) struct AppState {
+    pub(crate) query: QueryServiceClient<Channel>,
+    pub(crate) ingest: IngestServiceClient<Channel>,
+    pub(crate) stats: StatsServiceClient<Channel>,
+    pub(crate) health: HealthClient<Channel>,
+    pub(crate) max_body_bytes: usize,
+}
+
+/// Gateway and store health.
+///
+/// Asks the gRPC health service for `loglens.store`; 200 only when it is SERVING.
+#[utoipa::path(get, path = "/health", tag = "health", responses(
+    (status = 200, description = "Store serving", body = HealthReply,
+        example = json!({"status": "healthy", "store": "healthy", "timestamp": 1714564800000_i64})),
+    (status = 503, description = "Store not serving, or the gRPC side unreachable", body = HealthReply,
+        example = json!({"status": "unhealthy", "store": "unreachable", "timestamp": 1714564800000_i64,
+            "error": "grpc health check failed (Unavailable): tcp connect error"})),
+))]
+pub(crate) async fn health(State(s): State<AppState>) -> impl IntoResponse {
+    let request = HealthCheckRequest { service: STORE_HEALTH_SERVICE.to_owned() };
+    let check = match tokio::time::timeout(HEALTH_TIMEOUT, s.health.clone().check(request)).await {
+        Err(_) => HealthCheck::Failed(format!("grpc health check timed out after {}s", HEALTH_TIMEOUT.as_secs())),
+        Ok(Err(status)) if status.code() == tonic::Code::NotFound => {
+            HealthCheck::UnknownService(STORE_HEALTH_SERVICE.to_owned())
+        }
+        Ok(Err(status)) => {
+            HealthCheck::Failed(format!("grpc health check failed ({:?}): {}", status.code(), status.message()))
+        }
+        Ok(Ok(r)) => {
+            HealthCheck::Status(ServingStatus::try_from(r.into_inner().status).unwrap_or(ServingStatus::Unknown))
+        }
+    };
+    let reply = HealthReply::new(check, now_ms());
+    let code = if reply.is_healthy() { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    (code, [(header::CACHE_CONTROL, "no-store")], Json(reply))
+}
+
+/// Search log records.
+///
+/// Every given filter must match. Newest first unless `sort` says otherwise.
+/// Page with `page`, or (faster for deep pages) pass the reply's `next_cursor` as `cursor`.
+#[utoipa::path(get, path = "/logs", tag = "logs", params(LogsParams), responses(
+    (status = 200, description = "One page of matching records", body = LogsPage),
+    (status = 400, description = "A parameter is invalid or unknown", body = ErrorBody),
+    (status = 429, description = "Overloaded; retry after `Retry-After` seconds", body = ErrorBody,
+        headers(("Retry-After" = u64, description = "Seconds to wait"))),
+    (status = 503, description = "The query service or the store is unavailable", body = ErrorBody),
+))]
+pub(crate) async fn search_logs(State(s): State<AppState>, RawQuery(q): RawQuery) -> Result<Json<LogsPage>, ApiError> {
+    let request = params::search_request(q.as_deref())?;
+    let reply = s.query.clone().search(request).await?;
+    Ok(Json(reply.into_inner().into()))
+}
+
+/// Anomalous log records, highest severity first.
+///
+/// Same filters as `GET /logs`; `anomaly` is always true here.
+#[utoipa::path(get, path = "/logs/anomalies", tag = "logs", params(AnomaliesParams), responses(
+    (status = 200, description = "One page of anomalous records", body = LogsPage),
+    (status = 400, description = "A parameter is invalid or unknown", body = ErrorBody),
+    (status = 429, description = "Overloaded; retry after `Retry-After` seconds", body = ErrorBody,
+        headers(("Retry-After" = u64, description = "Seconds to wait"))),
+    (status = 503, description = "The query service or the store is unavailable", body = ErrorBody),
+))]
+pub(crate) async fn anomalies(State(s): State<AppState>, RawQuery(q): RawQuery) -> Result<Json<LogsPage>, ApiError> {
+    let request = params::anomalies_request(q.as_deref())?;
+    let reply = s.query.clone().get_anomalies(request).await?;
+    Ok(Json(reply.into_inner().into()))
+}
+
+/// Aggregate statistics (same as `GET /stats`).
+///
+/// `histogram` is present only when `interval` is given, `response_time_percentiles`
+/// only with `percentiles=true`.
+#[utoipa::path(get, path = "/logs/stats", tag = "stats", params(StatsParams), responses(
+    (status = 200, description = "Counts over the range", body = StatsReply),
+    (status = 400, description = "A parameter is invalid or unknown", body = ErrorBody),
+    (status = 429, description = "Overloaded; retry after `Retry-After` seconds", body = ErrorBody,
+        headers(("Retry-After" = u64, description = "Seconds to wait"))),
+    (status = 503, description = "The stats service or the store is unavailable", body = ErrorBody),
+))]
+pub(crate) async fn logs_stats(s: State<AppState>, q: RawQuery) -> Result<Json<StatsReply>, ApiError> {
+    stats(s, q).await
+}
+
+/// Aggregate statistics.
+///
+/// `histogram` is present only when `interval` is given, `response_time_percentiles`
+/// only with `percentiles=true`.
+#[utoipa::path(get, path = "/stats", tag = "stats", params(StatsParams), responses(
+    (status = 200, description = "Counts over the range", body = StatsReply),
+    (status = 400, description = "A parameter is invalid or unknown", body = ErrorBody),
+    (status = 429, description = "Overloaded; retry after `Retry-After` seconds", body = ErrorBody,
+        headers(("Retry-After" = u64, description = "Seconds to wait"))),
+    (status = 503, description = "The stats service or the store is unavailable", body = ErrorBody),
+))]
+pub(crate) async fn stats(State(s): State<AppState>, RawQuery(q): RawQuery) -> Result<Json<StatsReply>, ApiError> {
+    let request = params::stats_request(q.as_deref())?;
+    let reply = s.stats.clone().get_stats(request.clone()).await?;
+    Ok(Json(StatsReply::new(reply.into_inner(), &request)))
+}
+
+/// Ingest log records.
+///
+/// The body is a JSON array of records, one JSON object, or NDJSON (one object
+/// per line, blank lines skipped; objects back to back also work); the first
+/// non-whitespace byte decides, so no content type is needed. Records are
+/// validated one by one: the reply is 200 with the bad ones listed by their
+/// position in the body (array index, or record number counting from 0).
+/// `timestamp` may also be a JSON number (epoch s, ms, us or ns).
+#[utoipa::path(post, path = "/logs", tag = "logs",
+    request_body(description = "Records to ingest", content(
+        (Vec<loglens_proto::ingest::LogRecord> = "application/json"),
+        (loglens_proto::ingest::LogRecord = "application/x-ndjson"),
+    )),
+    responses(
+        (status = 200, description = "Valid records stored; the others listed", body = IngestResponse,
+            example = json!({"accepted": 2, "rejected": [{"index": 1, "field": "status_code",
+                "reason": "status_code must be between 100 and 599, got 700"}]})),
+        (status = 400, description = "The body as a whole is unreadable (empty, not JSON)", body = ErrorBody),
+        (status = 413, description = "The body is larger than the configured limit", body = ErrorBody),
+        (status = 429, description = "Overloaded; retry after `Retry-After` seconds", body = ErrorBody,
+            headers(("Retry-After" = u64, description = "Seconds to wait"))),
+        (status = 503, description = "The ingest service is unavailable", body = ErrorBody),
+    ))]
+pub(crate) async fn ingest_logs(State(s): State<AppState>, body: Body) -> Result<Json<IngestResponse>, ApiError> {
+    let bytes = read_body(body, s.max_body_bytes).await?;
+    let (request, pending) = IngestBatch::parse(&bytes)?.into_request();
+    if pending.nothing_sent() {
+        return Ok(Json(pending.finish(IngestResponse::default())));
+    }
+    let reply = s.ingest.clone().ingest(request).await?;
+    Ok(Json(pending.finish(reply.into_inner())))
+}
+
+/// The OpenAPI document of this API.
+#[utoipa::path(get, path = "/openapi.json", tag = "docs", responses(
+    (status = 200, description = "OpenAPI 3.1 document", content_type = "application/json", body = Object),
+))]
+#[allow(dead_code)] // Served by utoipa-swagger-ui; declared here for the document.
+pub(crate) async fn openapi_json() {}
+
+/// Swagger UI (works offline); `/docs` redirects to `/docs/`.
+#[utoipa::path(get, path = "/docs", tag = "docs", responses(
+    (status = 303, description = "Redirect to `/docs/`"),
+    (status = 200, description = "Swagger UI page at `/docs/`", content_type = "text/html", body = String),
+))]
+#[allow(dead_code)] // Served by utoipa-swagger-ui; declared here for the document.
+pub(crate) async fn swagger_ui() {}
+
+/// ReDoc API reference (works offline).
+#[utoipa::path(get, path = "/redoc", tag = "docs", responses(
+    (status = 200, description = "ReDoc page", content_type = "text/html", body = String),
+))]
+pub(crate) async fn redoc() -> Html<&'static str> {
+    Html(REDOC_HTML)
+}
+
+/// The vendored ReDoc bundle that `/redoc` loads.
+#[utoipa::path(get, path = "/redoc/redoc.standalone.js", tag = "docs", responses(
+    (status = 200, description = "ReDoc 2.5.4 standalone bundle", content_type = "application/javascript", body = String),
+))]
+pub(crate) async fn redoc_js() -> impl IntoResponse {
+    (
+        [
+            (header::CONTENT_TYPE, "application/javascript; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=31536000, immutable"),
+        ],
+        Bytes::from_static(REDOC_JS),
+    )
+}
+
+/// Any other path.
+pub(crate) async fn not_found(uri: Uri) -> ApiError {
+    ApiError::from_code(
+        loglens_core::ErrorCode::NotFound,
+        format!("no route for {}; see /docs for the API", uri.path()),
+        None,
+    )
+}
+
+/// Reads the whole body; over the limit (set by `RequestBodyLimitLayer`) is a
+/// 413, a body that cannot be read (e.g. bad gzip) a 400.
+async fn read_body(body: Body, max_bytes: usize) -> Result<Bytes, ApiError> {
+    axum::body::to_bytes(body, usize::MAX).await.map_err(|e| {
+        let mut source: Option<&(dyn std::error::Error + 'static)> = Some(&e);
+        while let Some(err) = source {
+            if err.is::<http_body_util::LengthLimitError>() {
+                return ApiError::payload_too_large(max_bytes);
+            }
+            source = err.source();
+        }
+        ApiError::from(loglens_core::Error::invalid("", format!("could not read the request body: {e}")))
+    })
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}

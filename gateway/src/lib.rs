@@ -1,0 +1,165 @@
+//! The loglens REST gateway: an axum app that transcodes JSON over HTTP to the
+//! loglens gRPC services (`logs.ingest.v1.IngestService`,
+//! `logs.query.v1.QueryService`, `logs.stats.v1.StatsService`,
+//! `grpc.health.v1.Health`), plus the OpenAPI document, Swagger UI (`/docs`)
+//! and ReDoc (`/redoc`), all served offline.
+//!
+//! - [`params`]: query strings -> gRPC requests (pure).
+//! - [`convert`]: gRPC replies -> JSON, `POST /logs` bodies -> records (pure).
+//! - [`error`]: gRPC status -> HTTP through [`loglens_core::ErrorCode`].
+//!
+//! The gRPC side must report the store's health as [`STORE_HEALTH_SERVICE`],
+//! put the field of an `INVALID_ARGUMENT` in metadata
+//! [`loglens_core::error::FIELD_METADATA_KEY`] and the seconds of a
+//! `RESOURCE_EXHAUSTED` in [`loglens_core::error::RETRY_AFTER_METADATA_KEY`].
+
+pub mod convert;
+pub mod error;
+mod handlers;
+pub mod openapi;
+pub mod params;
+
+use std::future::Future;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::{Method, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use loglens_proto::ingest::ingest_service_client::IngestServiceClient;
+use loglens_proto::query::query_service_client::QueryServiceClient;
+use loglens_proto::stats::stats_service_client::StatsServiceClient;
+use tonic::transport::{Channel, Endpoint};
+use tonic_health::pb::health_client::HealthClient;
+use tower_http::compression::CompressionLayer;
+use tower_http::cors::{Any, CorsLayer};
+use tower_http::decompression::RequestDecompressionLayer;
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
+use utoipa::OpenApi;
+use utoipa_swagger_ui::SwaggerUi;
+
+pub use error::{ApiError, Error, Result};
+pub use handlers::{HEALTH_TIMEOUT, STORE_HEALTH_SERVICE};
+pub use openapi::ApiDoc;
+
+/// Largest gRPC reply the gateway decodes: a page of 1000 records of up to
+/// 64 KiB message each, with room to spare.
+pub const MAX_GRPC_REPLY_BYTES: usize = 128 * 1024 * 1024;
+/// Upper bound on connecting to the gRPC side (within `request_timeout`).
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// How to reach the gRPC services and the limits of the HTTP side.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GatewayConfig {
+    /// The gRPC server, `http://host:port` (all four services on it).
+    pub grpc_endpoint: String,
+    /// Largest accepted request body, after gzip decoding; larger is a 413.
+    pub max_body_bytes: usize,
+    /// Whole-request deadline; past it the reply is a 503.
+    pub request_timeout: Duration,
+}
+
+impl Default for GatewayConfig {
+    fn default() -> GatewayConfig {
+        GatewayConfig {
+            grpc_endpoint: "http://127.0.0.1:50051".to_owned(),
+            max_body_bytes: 16 * 1024 * 1024,
+            request_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// The gateway's router. The gRPC channel connects lazily, so this succeeds
+/// (and the routes answer 503) while the gRPC side is down. Must be called
+/// inside a Tokio runtime.
+pub fn app(cfg: &GatewayConfig) -> Result<Router> {
+    if cfg.max_body_bytes == 0 {
+        return Err(Error::Config("max_body_bytes must be > 0".into()));
+    }
+    if cfg.request_timeout.is_zero() {
+        return Err(Error::Config("request_timeout must be > 0".into()));
+    }
+    let channel = channel(cfg)?;
+    let state = handlers::AppState {
+        query: QueryServiceClient::new(channel.clone()).max_decoding_message_size(MAX_GRPC_REPLY_BYTES),
+        ingest: IngestServiceClient::new(channel.clone()),
+        stats: StatsServiceClient::new(channel.clone()),
+        health: HealthClient::new(channel),
+        max_body_bytes: cfg.max_body_bytes,
+    };
+    let (max_body, timeout) = (cfg.max_body_bytes, cfg.request_timeout);
+    let cors = CorsLayer::new()
+        .allow_origin(Any)
+        .allow_methods([Method::GET, Method::POST])
+        .allow_headers(Any)
+        .expose_headers([header::RETRY_AFTER]);
+    Ok(Router::new()
+        .route("/health", get(handlers::health))
+        .route("/logs", get(handlers::search_logs).post(handlers::ingest_logs))
+        .route("/logs/anomalies", get(handlers::anomalies))
+        .route("/logs/stats", get(handlers::logs_stats))
+        .route("/stats", get(handlers::stats))
+        .route("/redoc", get(handlers::redoc))
+        .route("/redoc/redoc.standalone.js", get(handlers::redoc_js))
+        .merge(SwaggerUi::new("/docs").url("/openapi.json", ApiDoc::openapi()))
+        .fallback(handlers::not_found)
+        // Innermost first: the limit counts decoded bytes.
+        .layer(DefaultBodyLimit::disable())
+        .layer(RequestBodyLimitLayer::new(max_body))
+        .layer(RequestDecompressionLayer::new())
+        .layer(TimeoutLayer::with_status_code(StatusCode::SERVICE_UNAVAILABLE, timeout))
+        .layer(axum::middleware::map_response(move |res: Response| async move { json_errors(res, max_body, timeout) }))
+        .layer(CompressionLayer::new())
+        .layer(cors)
+        .layer(TraceLayer::new_for_http())
+        .with_state(state))
+}
+
+/// Serves [`app`] on `listener` until `shutdown` completes, then drains.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    cfg: GatewayConfig,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<()> {
+    let router = app(&cfg)?;
+    tracing::info!(addr = ?listener.local_addr().ok(), grpc = %cfg.grpc_endpoint, "rest gateway listening");
+    axum::serve(listener, router).with_graceful_shutdown(shutdown).await?;
+    tracing::info!("rest gateway stopped");
+    Ok(())
+}
+
+fn channel(cfg: &GatewayConfig) -> Result<Channel> {
+    if !cfg.grpc_endpoint.starts_with("http://") {
+        return Err(Error::Config(format!(
+            "grpc_endpoint must be an http://host:port URL (TLS is not supported), got {:?}",
+            cfg.grpc_endpoint
+        )));
+    }
+    let endpoint = Endpoint::from_shared(cfg.grpc_endpoint.clone())
+        .map_err(|source| Error::Endpoint { endpoint: cfg.grpc_endpoint.clone(), source })?
+        .connect_timeout(cfg.request_timeout.min(CONNECT_TIMEOUT))
+        .tcp_nodelay(true);
+    Ok(endpoint.connect_lazy())
+}
+
+/// Gives error responses made by a layer or the router (413, 405, 415,
+/// timeout) the same JSON body as the handlers' errors.
+fn json_errors(res: Response, max_body: usize, timeout: Duration) -> Response {
+    let status = res.status();
+    let is_json =
+        res.headers().get(header::CONTENT_TYPE).is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    if !(status.is_client_error() || status.is_server_error()) || is_json {
+        return res;
+    }
+    let (parts, _) = res.into_parts();
+    let mut json = ApiError::for_layer_status(status, max_body, timeout).into_response();
+    for (name, value) in &parts.headers {
+        if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
+            json.headers_mut().append(name, value.clone());
+        }
+    }
+    json
+}
