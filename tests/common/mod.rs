@@ -1,0 +1,190 @@
+//! Helpers for the end-to-end tests: run the real `loglens` binary on
+//! 127.0.0.1:0 with a fresh data directory, wait for it to serve, talk to it
+//! through real gRPC and HTTP clients, and stop it (gracefully or by SIGKILL).
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use loglens_proto::ingest::ingest_service_client::IngestServiceClient;
+use loglens_proto::query::query_service_client::QueryServiceClient;
+use loglens_proto::stats::stats_service_client::StatsServiceClient;
+use tonic::transport::Channel;
+
+/// The binary under test.
+pub fn loglens_bin() -> &'static str {
+    env!("CARGO_BIN_EXE_loglens")
+}
+
+/// The repository root.
+pub fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().expect("repo root")
+}
+
+/// A running `loglens standalone`.
+pub struct Standalone {
+    child: Option<Child>,
+    /// Its data directory (kept across restarts).
+    pub data_dir: PathBuf,
+    /// gRPC address, HOST:PORT.
+    pub grpc: String,
+    /// REST address, HOST:PORT.
+    pub http: String,
+    extra: Vec<String>,
+}
+
+impl Standalone {
+    /// Starts standalone on free ports with a data dir inside `dir`.
+    pub fn start(dir: &Path) -> Standalone {
+        Standalone::start_with(dir, &[])
+    }
+
+    /// Starts standalone with extra command-line arguments.
+    pub fn start_with(dir: &Path, extra: &[&str]) -> Standalone {
+        let mut s = Standalone {
+            child: None,
+            data_dir: dir.join("data"),
+            grpc: String::new(),
+            http: String::new(),
+            extra: extra.iter().map(|s| s.to_string()).collect(),
+        };
+        s.spawn();
+        s
+    }
+
+    fn spawn(&mut self) {
+        let ready = self.data_dir.with_file_name(format!("ready-{}.json", std::process::id()));
+        let _ = std::fs::remove_file(&ready);
+        let child = Command::new(loglens_bin())
+            .args(["standalone", "--grpc-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0"])
+            .arg("--data-dir")
+            .arg(&self.data_dir)
+            .arg("--ready-file")
+            .arg(&ready)
+            .args(&self.extra)
+            .env_remove("API_PORT")
+            .env("RUST_LOG", "warn")
+            .stdin(Stdio::null())
+            .spawn()
+            .expect("spawn loglens standalone");
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Ok(text) = std::fs::read_to_string(&ready) {
+                let v: serde_json::Value = serde_json::from_str(&text).expect("ready file is JSON");
+                self.grpc = v["grpc"].as_str().expect("grpc addr").to_owned();
+                self.http = v["http"].as_str().expect("http addr").to_owned();
+                return;
+            }
+            if let Some(status) = self.child.as_mut().and_then(|c| c.try_wait().expect("try_wait")) {
+                panic!("loglens standalone exited before serving: {status}");
+            }
+            assert!(Instant::now() < deadline, "loglens standalone did not become ready in 60 s");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// SIGTERM, then waits for a clean exit.
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let pid = child.id().to_string();
+            Command::new("kill").args(["-TERM", &pid]).status().expect("kill -TERM");
+            let deadline = Instant::now() + Duration::from_secs(30);
+            loop {
+                if let Some(status) = child.try_wait().expect("try_wait") {
+                    assert!(status.success(), "loglens exited with {status} after SIGTERM");
+                    return;
+                }
+                assert!(Instant::now() < deadline, "loglens did not stop within 30 s of SIGTERM");
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+    }
+
+    /// SIGKILL: no chance to flush anything.
+    pub fn kill9(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            child.kill().expect("SIGKILL");
+            child.wait().expect("wait");
+        }
+    }
+
+    /// Starts again on the same data directory (new ports).
+    pub fn restart(&mut self) {
+        assert!(self.child.is_none(), "stop or kill before restarting");
+        self.spawn();
+    }
+
+    /// A gRPC channel to the server.
+    pub async fn channel(&self) -> Channel {
+        Channel::from_shared(format!("http://{}", self.grpc)).expect("endpoint").connect().await.expect("connect gRPC")
+    }
+
+    /// IngestService client.
+    pub async fn ingest(&self) -> IngestServiceClient<Channel> {
+        IngestServiceClient::new(self.channel().await)
+    }
+
+    /// QueryService client.
+    pub async fn query(&self) -> QueryServiceClient<Channel> {
+        QueryServiceClient::new(self.channel().await)
+    }
+
+    /// StatsService client.
+    pub async fn stats(&self) -> StatsServiceClient<Channel> {
+        StatsServiceClient::new(self.channel().await)
+    }
+
+    /// `http://HOST:PORT{path}`.
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.http, path)
+    }
+}
+
+impl Drop for Standalone {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// A proto record with the fields most tests need.
+pub fn record(service: &str, level: &str, message: &str, request_id: &str) -> loglens_proto::ingest::LogRecord {
+    loglens_proto::ingest::LogRecord {
+        service_name: service.into(),
+        level: level.into(),
+        message: message.into(),
+        request_id: request_id.into(),
+        ..Default::default()
+    }
+}
+
+/// Polls `check` every 50 ms until it returns `Some`, for at most `secs`.
+pub async fn eventually<T, F, Fut>(secs: u64, what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out after {secs} s waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Number of records whose request_id is `id`, through gRPC Search.
+pub async fn count_request_id(client: &mut QueryServiceClient<Channel>, id: &str) -> u64 {
+    let req = loglens_proto::query::SearchRequest {
+        filter: Some(loglens_proto::query::LogFilter { request_id: Some(id.into()), ..Default::default() }),
+        size: 1,
+        ..Default::default()
+    };
+    client.search(req).await.expect("search").into_inner().total
+}
