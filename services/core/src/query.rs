@@ -90,10 +90,13 @@ impl Filter {
     }
 }
 
-/// Splits text into lower-case words the way full-text search does: runs of
-/// alphanumeric characters; words longer than 40 bytes are dropped.
+/// Splits text into lower-case words the way the full-text index does: runs
+/// of alphanumeric characters, lower-cased one character at a time; words of
+/// 40 bytes or more are dropped.
 pub fn tokenize(text: &str) -> impl Iterator<Item = String> + '_ {
-    text.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty() && w.len() <= 40).map(str::to_lowercase)
+    text.split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty() && w.len() < 40)
+        .map(|w| w.chars().flat_map(char::to_lowercase).collect())
 }
 
 /// Result order.
@@ -366,5 +369,8 @@ mod tests {
     fn tokenizer_lowercases_and_splits() {
         let w: Vec<String> = tokenize("Hello, WORLD! user_id=42").collect();
         assert_eq!(w, ["hello", "world", "user", "id", "42"]);
+        let long = format!("{} {}", "a".repeat(39), "b".repeat(40));
+        assert_eq!(tokenize(&long).collect::<Vec<_>>(), ["a".repeat(39)], "40 bytes and more are dropped");
+        assert_eq!(tokenize("ΟΔΟΣ").collect::<Vec<_>>(), ["οδοσ"], "per-character lower case, as the index");
     }
 }

@@ -1,0 +1,106 @@
+//! Where log records live: one [`LogStore`] trait, one backend per cargo
+//! feature, picked by URL with [`open`].
+//!
+//! - `tantivy:///path/to/dir` or a plain path: the embedded Tantivy index on
+//!   local disk (feature `tantivy`, on by default).
+//! - `http(s)://host:9200`: Elasticsearch (a later issue).
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use loglens_core::{LogRecord, SearchRequest, SearchResult, Stats, StatsRequest};
+use tokio::sync::broadcast;
+
+pub mod error;
+#[cfg(feature = "tantivy")]
+pub mod tantivy;
+
+pub use error::{Error, Result};
+
+/// A batch of records that just became searchable, for `Tail`.
+pub type Committed = Arc<Vec<LogRecord>>;
+
+/// Whether the store can serve, and why not.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Health {
+    /// True when reads and writes work.
+    pub healthy: bool,
+    /// Short human-readable detail, e.g. "1204 documents" or the failure.
+    pub detail: String,
+}
+
+/// The storage contract every backend meets; written once as the generic
+/// suite in `tests/contract.rs`.
+///
+/// Invariants:
+/// - `index` returns only once the batch is durable: a crash (even `kill -9`)
+///   after it returns loses none of it.
+/// - Records are upserted by `LogRecord::id`: indexing the same id twice
+///   leaves one record (the later one).
+/// - A record is searchable at most about one second after `index` returned
+///   (immediately after `refresh`).
+#[async_trait]
+pub trait LogStore: Send + Sync + 'static {
+    /// Durably stores a batch (upsert by id).
+    async fn index(&self, records: Vec<LogRecord>) -> Result<()>;
+
+    /// One page of matching records, in the requested order. `total` counts
+    /// every match. `next_cursor` continues after the page's last record
+    /// with no result window limit.
+    async fn search(&self, request: &SearchRequest) -> Result<SearchResult>;
+
+    /// Aggregates over the records matching the request's range and service.
+    async fn stats(&self, request: &StatsRequest) -> Result<Stats>;
+
+    /// Batches of records as they become searchable, in commit order. A
+    /// slow receiver may see `RecvError::Lagged` and miss batches; after
+    /// `close` receivers see `RecvError::Closed`.
+    fn subscribe(&self) -> broadcast::Receiver<Committed>;
+
+    /// Whether the store can serve.
+    async fn health(&self) -> Health;
+
+    /// Makes everything indexed so far searchable now.
+    async fn refresh(&self) -> Result<()>;
+
+    /// Makes everything durable in the index itself and stops background
+    /// work; later calls fail with `Error::Closed`.
+    async fn close(&self) -> Result<()>;
+}
+
+/// Opens the store a URL names: `tantivy:///dir`, or a plain directory path.
+pub async fn open(url: &str, options: StoreOptions) -> Result<Arc<dyn LogStore>> {
+    let path = url.strip_prefix("tantivy://").unwrap_or(url);
+    if path.starts_with("http://") || path.starts_with("https://") {
+        return Err(Error::Config(format!(
+            "store {url}: the Elasticsearch backend is not built into this binary yet; use a directory or tantivy:///DIR"
+        )));
+    }
+    #[cfg(feature = "tantivy")]
+    {
+        let store = tantivy::TantivyStore::open(std::path::Path::new(path), options).await?;
+        Ok(Arc::new(store))
+    }
+    #[cfg(not(feature = "tantivy"))]
+    {
+        let _ = options;
+        Err(Error::Config(format!("store {url}: built without the tantivy feature")))
+    }
+}
+
+/// Tuning shared by backends.
+#[derive(Debug, Clone)]
+pub struct StoreOptions {
+    /// How often new records are made searchable (Tantivy commit + reload), ms.
+    pub refresh_interval_ms: u64,
+    /// Indexing threads (Tantivy writer threads).
+    pub indexing_threads: usize,
+    /// Indexing memory budget, bytes, shared by the threads.
+    pub indexing_memory_bytes: usize,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        StoreOptions { refresh_interval_ms: 1000, indexing_threads: 2, indexing_memory_bytes: 256 << 20 }
+    }
+}

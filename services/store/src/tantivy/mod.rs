@@ -1,0 +1,337 @@
+//! The embedded backend: a Tantivy index on local disk behind a write-ahead
+//! log.
+//!
+//! Layout under the store directory: `index/` (Tantivy) and `wal/`, the
+//! write-ahead log: segment files of length-prefixed frames, each
+//! checksummed with xxh3 and holding one batch as JSON.
+//!
+//! # Durability
+//!
+//! `index()` hands its batch to the WAL writer thread, which appends every
+//! batch queued at that moment (group commit: concurrent batches share one
+//! fsync), fsyncs, passes them to the indexer thread and only then
+//! acknowledges. Every record gets the next store-wide sequence number.
+//! The indexer upserts records into the `IndexWriter` (delete the id, add
+//! the document) and commits when something was added and
+//! `refresh_interval_ms` has passed since the last commit, so at most once
+//! per interval and at once after a quiet spell. The commit payload is the
+//! last sequence number applied. After each commit it reloads the reader
+//! (`ReloadPolicy::Manual`), broadcasts the committed records to
+//! [`LogStore::subscribe`]rs and deletes the WAL segments the commit covers.
+//! (Records are kept for the broadcast only while someone subscribes, so a
+//! new subscriber sees batches from the first commit after it subscribed,
+//! possibly not all of that first batch.)
+//!
+//! On open, WAL records with a sequence number above the last commit's
+//! payload are replayed and committed. A torn tail of the newest segment (a
+//! write cut short by a crash, never acknowledged) is cut off with a warning.
+//! So nothing acknowledged is lost to `kill -9`, and an acknowledged record
+//! is searchable within about one `refresh_interval_ms` (plus the commit
+//! time) or as soon as `refresh()` returns.
+//!
+//! An error from `index()` does not prove the batch was not stored (for
+//! example when the indexer died after the WAL write); retrying is safe, as
+//! records are upserted by id.
+//!
+//! # Backpressure
+//!
+//! The queue into the WAL writer and the queue from it to the indexer are
+//! bounded, so when indexing falls behind, `index()` waits instead of memory
+//! growing.
+//!
+//! # Search
+//!
+//! Sorting is by a tuple of fast fields, so it is exact: newest/oldest first
+//! is `(timestamp, seq)`, severity is `(severity_score, timestamp, seq)`,
+//! descending. The sequence number is unique per store, so no two records
+//! tie. A cursor holds the sort, a fingerprint of the filter and the last
+//! record's key; the next page adds "key beyond this one" to the query, so
+//! it neither skips nor repeats records and has no result window limit. A
+//! record upserted while a client pages gets a new sequence number and may
+//! show up again (or not at all, if its key moved behind the cursor).
+//!
+//! # Stats
+//!
+//! Tantivy aggregations on fast fields, no documents loaded: terms on
+//! service (at most 10,000 services) and level, sums of 0/1 fields for the
+//! anomaly and error counts, a `date_histogram` with a fixed interval
+//! (buckets aligned to multiples of it; buckets without records are
+//! omitted), and percentiles per service (DDSketch, about 1% relative
+//! error).
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use loglens_core::{LogRecord, SearchRequest, SearchResult, Stats, StatsRequest};
+use tantivy::directory::MmapDirectory;
+use tantivy::store::{Compressor, ZstdCompressor};
+use tantivy::tokenizer::TextAnalyzer;
+use tantivy::{Index, IndexReader, IndexSettings, ReloadPolicy, TantivyError};
+use tokio::sync::{broadcast, mpsc, oneshot};
+
+use self::pipeline::{Indexer, IndexerEnv, Shared, WalMsg};
+use self::schema::Fields;
+use self::wal::Wal;
+use crate::{Committed, Error, Health, LogStore, Result, StoreOptions};
+
+mod pipeline;
+mod query;
+mod schema;
+mod stats;
+mod wal;
+
+/// `index()` calls queued for the WAL writer before callers wait.
+const WAL_QUEUE: usize = 32;
+/// Groups queued between the WAL writer and the indexer.
+const INDEX_QUEUE: usize = 2;
+/// Committed batches a slow `subscribe()`r may fall behind before it lags.
+const TAIL_CAPACITY: usize = 1024;
+/// Doc store block size: larger blocks compress better (see the notes).
+const DOCSTORE_BLOCK: usize = 64 * 1024;
+
+/// The Tantivy store. Open with [`TantivyStore::open`]; see the module
+/// documentation for the guarantees.
+pub struct TantivyStore {
+    dir: PathBuf,
+    fields: Fields,
+    reader: IndexReader,
+    /// The `message` field's tokenizer, so queries split words exactly as
+    /// indexing did.
+    analyzer: TextAnalyzer,
+    wal_tx: mpsc::Sender<WalMsg>,
+    /// `None` once closed, so subscribers see the end of the stream.
+    tail: Mutex<Option<broadcast::Sender<Committed>>>,
+    shared: Arc<Shared>,
+    closed: AtomicBool,
+    threads: Mutex<Vec<JoinHandle<()>>>,
+}
+
+impl std::fmt::Debug for TantivyStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TantivyStore").field("dir", &self.dir).finish_non_exhaustive()
+    }
+}
+
+/// A Tantivy error as a store error.
+pub(crate) fn backend(e: TantivyError) -> Error {
+    Error::Backend(e.to_string())
+}
+
+/// Runs blocking work (Tantivy, disk) off the async runtime.
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
+    tokio::task::spawn_blocking(f).await.unwrap_or_else(|e| Err(Error::Backend(format!("store task failed: {e}"))))
+}
+
+impl TantivyStore {
+    /// Opens the store in `dir`, creating it if missing, and replays the
+    /// write-ahead log. Fails with `Error::Config` if another store holds
+    /// the directory or the options are out of range.
+    pub async fn open(dir: &Path, options: StoreOptions) -> Result<TantivyStore> {
+        let dir = dir.to_owned();
+        blocking(move || TantivyStore::open_blocking(dir, options)).await
+    }
+
+    fn open_blocking(dir: PathBuf, options: StoreOptions) -> Result<TantivyStore> {
+        if options.refresh_interval_ms == 0 || options.indexing_threads == 0 {
+            return Err(Error::Config(format!(
+                "store options: refresh_interval_ms and indexing_threads must be >= 1, got {} and {}",
+                options.refresh_interval_ms, options.indexing_threads
+            )));
+        }
+        let (index_dir, wal_dir) = (dir.join("index"), dir.join("wal"));
+        std::fs::create_dir_all(&index_dir)?;
+        std::fs::create_dir_all(&wal_dir)?;
+        let (schema, fields) = Fields::build();
+        let settings = IndexSettings {
+            docstore_compression: Compressor::Zstd(ZstdCompressor::default()),
+            docstore_blocksize: DOCSTORE_BLOCK,
+            ..IndexSettings::default()
+        };
+        let mmap =
+            MmapDirectory::open(&index_dir).map_err(|e| Error::Backend(format!("{}: {e}", index_dir.display())))?;
+        let index = Index::builder().schema(schema).settings(settings).open_or_create(mmap).map_err(|e| match e {
+            TantivyError::SchemaError(_) => Error::Config(format!(
+                "the index in {} was written by an incompatible version (schema differs); move it away to start afresh",
+                index_dir.display()
+            )),
+            other => backend(other),
+        })?;
+        let writer = index.writer_with_num_threads(options.indexing_threads, options.indexing_memory_bytes).map_err(
+            |e| match e {
+                TantivyError::LockFailure(..) => {
+                    Error::Config(format!("store {} is already open in another store or process", dir.display()))
+                }
+                TantivyError::InvalidArgument(m) => Error::Config(format!("store options: {m}")),
+                other => backend(other),
+            },
+        )?;
+        let reader = index.reader_builder().reload_policy(ReloadPolicy::Manual).try_into().map_err(backend)?;
+        let committed = match index.load_metas().map_err(backend)?.payload {
+            None => 0,
+            Some(p) => p
+                .parse::<u64>()
+                .map_err(|_| Error::Backend(format!("index commit payload {p:?} is not a sequence number")))?,
+        };
+        let analyzer = index.tokenizer_for_field(fields.message).map_err(backend)?;
+
+        let shared = Arc::new(Shared::default());
+        let (tail, _) = broadcast::channel(TAIL_CAPACITY);
+        let env = IndexerEnv {
+            wal_dir: wal_dir.clone(),
+            interval: Duration::from_millis(options.refresh_interval_ms),
+            tail: tail.clone(),
+            shared: shared.clone(),
+        };
+        let mut indexer = Indexer::new(writer, reader.clone(), fields, committed, env);
+        let wal_next = wal::replay(&wal_dir, |seq, records| {
+            indexer.add(seq, records)?;
+            indexer.replay_checkpoint()
+        })?;
+        indexer.commit()?;
+        let next_seq = wal_next.max(indexer.committed_seq() + 1);
+        let wal = Wal::create(&wal_dir, next_seq, wal::SEGMENT_BYTES)?;
+        wal::remove_covered(&wal_dir, indexer.committed_seq())?;
+
+        let (wal_tx, wal_rx) = mpsc::channel(WAL_QUEUE);
+        let (index_tx, index_rx) = pipeline::index_queue(INDEX_QUEUE);
+        let spawn = |name: &str, f: Box<dyn FnOnce() + Send>| {
+            let shared = shared.clone();
+            let thread = name.to_owned();
+            let guarded = move || {
+                // A panic in Tantivy must leave the store reporting why.
+                if std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).is_err() {
+                    shared.fail(format!("{thread} thread panicked"));
+                }
+            };
+            std::thread::Builder::new().name(name.into()).spawn(guarded).map_err(Error::Io)
+        };
+        let s = shared.clone();
+        let threads = vec![
+            spawn("loglens-wal", Box::new(move || pipeline::run_wal(wal, wal_rx, index_tx, s)))?,
+            spawn("loglens-indexer", Box::new(move || indexer.run(index_rx)))?,
+        ];
+        Ok(TantivyStore {
+            dir,
+            fields,
+            reader,
+            analyzer,
+            wal_tx,
+            tail: Mutex::new(Some(tail)),
+            shared,
+            closed: AtomicBool::new(false),
+            threads: Mutex::new(threads),
+        })
+    }
+
+    fn check_open(&self) -> Result<()> {
+        if self.closed.load(Ordering::Acquire) { Err(Error::Closed) } else { Ok(()) }
+    }
+
+    /// Sends a control message down the pipeline and waits for its answer.
+    async fn control(&self, msg: impl FnOnce(pipeline::Ack) -> WalMsg) -> Result<()> {
+        let (ack, done) = oneshot::channel();
+        self.wal_tx.send(msg(ack)).await.map_err(|_| self.shared.stopped())?;
+        done.await.unwrap_or_else(|_| Err(self.shared.stopped()))
+    }
+
+    async fn stop(&self, commit: bool) -> Result<()> {
+        if self.closed.swap(true, Ordering::AcqRel) {
+            return Err(Error::Closed);
+        }
+        let result = self.control(|ack| WalMsg::Stop { commit, ack }).await;
+        let threads = std::mem::take(&mut *self.threads.lock().unwrap_or_else(|p| p.into_inner()));
+        let joined = blocking(move || {
+            for t in threads {
+                let _ = t.join();
+            }
+            Ok(())
+        })
+        .await;
+        self.tail.lock().unwrap_or_else(|p| p.into_inner()).take();
+        result.and(joined)
+    }
+
+    /// Simulates a crash (`kill -9`) for tests: stops background work
+    /// without committing, so acknowledged records not yet committed are
+    /// only in the WAL, to be replayed by the next `open`. Releases the
+    /// directory; later calls fail with `Error::Closed`.
+    pub async fn abort(&self) -> Result<()> {
+        self.stop(false).await
+    }
+
+    /// The store directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+}
+
+#[async_trait]
+impl LogStore for TantivyStore {
+    async fn index(&self, records: Vec<LogRecord>) -> Result<()> {
+        self.check_open()?;
+        if records.is_empty() {
+            return Ok(());
+        }
+        self.control(|ack| WalMsg::Append { records, ack }).await
+    }
+
+    async fn search(&self, request: &SearchRequest) -> Result<SearchResult> {
+        self.check_open()?;
+        let (searcher, fields, analyzer, request) =
+            (self.reader.searcher(), self.fields, self.analyzer.clone(), request.clone());
+        blocking(move || query::search(&searcher, &fields, analyzer, &request)).await
+    }
+
+    async fn stats(&self, request: &StatsRequest) -> Result<Stats> {
+        self.check_open()?;
+        let (searcher, fields, analyzer, request) =
+            (self.reader.searcher(), self.fields, self.analyzer.clone(), request.clone());
+        blocking(move || stats::stats(&searcher, &fields, analyzer, &request)).await
+    }
+
+    fn subscribe(&self) -> broadcast::Receiver<Committed> {
+        match &*self.tail.lock().unwrap_or_else(|p| p.into_inner()) {
+            Some(tail) => tail.subscribe(),
+            None => broadcast::channel(1).1,
+        }
+    }
+
+    async fn health(&self) -> Health {
+        let unhealthy = |detail: String| Health { healthy: false, detail };
+        if self.closed.load(Ordering::Acquire) {
+            return unhealthy("store is closed".into());
+        }
+        if let Some(f) = self.shared.failure() {
+            return unhealthy(f);
+        }
+        let stopped = self.threads.lock().unwrap_or_else(|p| p.into_inner()).iter().any(JoinHandle::is_finished);
+        if stopped {
+            return unhealthy("store background threads stopped".into());
+        }
+        let probe = self.dir.join("wal").join(".health-probe");
+        let writable = blocking(move || {
+            std::fs::write(&probe, b"ok")?;
+            std::fs::remove_file(&probe)?;
+            Ok(())
+        })
+        .await;
+        if let Err(e) = writable {
+            return unhealthy(format!("store directory {} is not writable: {e}", self.dir.display()));
+        }
+        Health { healthy: true, detail: format!("{} documents", self.reader.searcher().num_docs()) }
+    }
+
+    async fn refresh(&self) -> Result<()> {
+        self.check_open()?;
+        self.control(|ack| WalMsg::Flush { ack }).await
+    }
+
+    async fn close(&self) -> Result<()> {
+        self.stop(true).await
+    }
+}

@@ -1,0 +1,356 @@
+//! The two background threads: the WAL writer (group commit) and the
+//! indexer (Tantivy writes, commits, reader reloads, tail broadcast).
+
+use std::path::PathBuf;
+use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use loglens_core::LogRecord;
+use tantivy::{IndexReader, IndexWriter, Term};
+use tokio::sync::{broadcast, mpsc, oneshot};
+use tracing::{error, warn};
+
+use super::backend;
+use super::schema::Fields;
+use super::wal::{self, Wal};
+use crate::{Committed, Error, Result};
+
+/// Most records the WAL writer puts into one group (one fsync, one message
+/// to the indexer).
+const MAX_GROUP_RECORDS: usize = 20_000;
+/// Records replayed from the WAL between two commits, so that a crash
+/// during a long replay does not start it over.
+const REPLAY_CHECKPOINT_RECORDS: usize = 200_000;
+
+/// State both threads and the store see.
+#[derive(Debug, Default)]
+pub(crate) struct Shared {
+    failure: Mutex<Option<String>>,
+}
+
+impl Shared {
+    /// Records the first fatal failure of a background thread.
+    pub fn fail(&self, what: String) {
+        error!(failure = %what, "store background work stopped");
+        let mut f = self.failure.lock().unwrap_or_else(|p| p.into_inner());
+        f.get_or_insert(what);
+    }
+
+    /// The fatal failure, if any.
+    pub fn failure(&self) -> Option<String> {
+        self.failure.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// The error for a caller whose request the pipeline dropped: the failure
+    /// if there was one, else the store was closed.
+    pub fn stopped(&self) -> Error {
+        match self.failure() {
+            Some(f) => Error::Backend(f),
+            None => Error::Closed,
+        }
+    }
+}
+
+/// Answer to a caller waiting on the pipeline.
+pub(crate) type Ack = oneshot::Sender<Result<()>>;
+
+/// Requests to the WAL writer, handled in arrival order.
+pub(crate) enum WalMsg {
+    /// Make a batch durable, then acknowledge.
+    Append { records: Vec<LogRecord>, ack: Ack },
+    /// Commit everything before this message and make it searchable.
+    Flush { ack: Ack },
+    /// Stop both threads, committing first unless simulating a crash.
+    Stop { commit: bool, ack: Ack },
+}
+
+/// Requests to the indexer.
+pub(crate) enum IndexMsg {
+    Batch { first_seq: u64, records: Vec<LogRecord> },
+    Flush(Ack),
+    Stop { commit: bool, ack: Option<Ack> },
+}
+
+/// Sends a result to a waiter that may have gone away.
+fn answer(ack: Ack, result: Result<()>) {
+    let _ = ack.send(result);
+}
+
+/// The WAL writer thread: takes whatever `Append`s are queued, writes them
+/// with one fsync, hands them to the indexer and only then acknowledges.
+/// Blocking on the bounded indexer queue is the backpressure that slows
+/// `index()` when indexing falls behind.
+pub(crate) fn run_wal(
+    mut wal: Wal,
+    mut rx: mpsc::Receiver<WalMsg>,
+    indexer: SyncSender<IndexMsg>,
+    shared: Arc<Shared>,
+) {
+    let mut next = None;
+    loop {
+        let Some(msg) = next.take().or_else(|| rx.blocking_recv()) else { break };
+        match msg {
+            WalMsg::Append { records, ack } => {
+                let mut count = records.len();
+                let mut group = vec![(records, ack)];
+                while count < MAX_GROUP_RECORDS {
+                    match rx.try_recv() {
+                        Ok(WalMsg::Append { records, ack }) => {
+                            count += records.len();
+                            group.push((records, ack));
+                        }
+                        Ok(other) => {
+                            next = Some(other);
+                            break;
+                        }
+                        Err(_) => break,
+                    }
+                }
+                write_group(&mut wal, group, count, &indexer, &shared);
+            }
+            WalMsg::Flush { ack } => {
+                if let Err(std::sync::mpsc::SendError(IndexMsg::Flush(ack))) = indexer.send(IndexMsg::Flush(ack)) {
+                    answer(ack, Err(shared.stopped()));
+                }
+            }
+            WalMsg::Stop { commit, ack } => {
+                if let Err(std::sync::mpsc::SendError(IndexMsg::Stop { ack: Some(ack), .. })) =
+                    indexer.send(IndexMsg::Stop { commit, ack: Some(ack) })
+                {
+                    answer(ack, Err(shared.stopped()));
+                }
+                return;
+            }
+        }
+    }
+    // The store was dropped without `close`: let the indexer commit and stop.
+    let _ = indexer.send(IndexMsg::Stop { commit: true, ack: None });
+}
+
+fn write_group(
+    wal: &mut Wal,
+    group: Vec<(Vec<LogRecord>, Ack)>,
+    count: usize,
+    indexer: &SyncSender<IndexMsg>,
+    shared: &Shared,
+) {
+    if let Some(f) = shared.failure() {
+        for (_, ack) in group {
+            answer(ack, Err(Error::Backend(f.clone())));
+        }
+        return;
+    }
+    let first_seq = match wal.append(group.iter().map(|(r, _)| r.as_slice())) {
+        Ok(seq) => seq,
+        Err(e) => {
+            if wal.is_poisoned() {
+                shared.fail(format!("write-ahead log failed: {e}"));
+            }
+            for (_, ack) in group {
+                answer(ack, Err(Error::Io(std::io::Error::new(e.kind(), e.to_string()))));
+            }
+            return;
+        }
+    };
+    let mut records = Vec::with_capacity(count);
+    let mut acks = Vec::with_capacity(group.len());
+    for (r, ack) in group {
+        records.extend(r);
+        acks.push(ack);
+    }
+    // Durable now. Acknowledge only once queued for the indexer, so a
+    // `Flush` sent after this `index()` returned is queued behind it.
+    let queued = indexer.send(IndexMsg::Batch { first_seq, records }).is_ok();
+    for ack in acks {
+        answer(ack, if queued { Ok(()) } else { Err(shared.stopped()) });
+    }
+}
+
+/// Creates the bounded queue from the WAL writer to the indexer.
+pub(crate) fn index_queue(capacity: usize) -> (SyncSender<IndexMsg>, Receiver<IndexMsg>) {
+    std::sync::mpsc::sync_channel(capacity)
+}
+
+/// Owns the `IndexWriter`: adds batches, commits with the last applied
+/// sequence number as payload, reloads the reader, broadcasts what became
+/// searchable, then drops WAL segments the commit covers.
+pub(crate) struct Indexer {
+    writer: IndexWriter,
+    reader: IndexReader,
+    fields: Fields,
+    env: IndexerEnv,
+    committed_seq: u64,
+    /// Last sequence number added but not yet committed.
+    uncommitted: Option<u64>,
+    /// Records added since the last commit.
+    uncommitted_records: usize,
+    last_commit: Instant,
+    /// Added records for the next tail broadcast, kept only while someone
+    /// subscribes.
+    pending: Vec<LogRecord>,
+}
+
+/// What the indexer works with besides the index itself.
+pub(crate) struct IndexerEnv {
+    /// The WAL directory, to delete covered segments.
+    pub wal_dir: PathBuf,
+    /// Longest time between an add and its commit.
+    pub interval: Duration,
+    /// Where committed batches go.
+    pub tail: broadcast::Sender<Committed>,
+    /// Where a fatal failure is recorded.
+    pub shared: Arc<Shared>,
+}
+
+impl Indexer {
+    /// An indexer whose index is committed up to `committed_seq`.
+    pub fn new(
+        writer: IndexWriter,
+        reader: IndexReader,
+        fields: Fields,
+        committed_seq: u64,
+        env: IndexerEnv,
+    ) -> Indexer {
+        Indexer {
+            writer,
+            reader,
+            fields,
+            env,
+            committed_seq,
+            uncommitted: None,
+            uncommitted_records: 0,
+            last_commit: Instant::now(),
+            pending: Vec::new(),
+        }
+    }
+
+    /// The last sequence number in the index's commit.
+    pub fn committed_seq(&self) -> u64 {
+        self.committed_seq
+    }
+
+    /// Upserts `records`, numbered from `first_seq`, skipping those with
+    /// sequence numbers at most `committed_seq` (already in the index).
+    pub fn add(&mut self, first_seq: u64, mut records: Vec<LogRecord>) -> Result<()> {
+        let skip = self.committed_seq.saturating_add(1).saturating_sub(first_seq).min(records.len() as u64);
+        if skip == records.len() as u64 {
+            return Ok(());
+        }
+        let first_seq = first_seq + skip;
+        records.drain(..skip as usize);
+        // Upsert: a delete removes the documents added before it, so a
+        // later record with the same id (in this batch or another) wins.
+        for (i, r) in records.iter().enumerate() {
+            let doc = self
+                .fields
+                .document(r, first_seq + i as u64)
+                .map_err(|e| Error::Backend(format!("record {} does not encode: {e}", r.id)))?;
+            self.writer.delete_term(Term::from_field_text(self.fields.id, &r.id));
+            self.writer.add_document(doc).map_err(backend)?;
+        }
+        self.uncommitted = Some(first_seq + records.len() as u64 - 1);
+        self.uncommitted_records += records.len();
+        if self.env.tail.receiver_count() > 0 {
+            self.pending.extend(records);
+        }
+        Ok(())
+    }
+
+    /// Commits what was added, reloads the reader, broadcasts the new
+    /// records and deletes the WAL segments now covered. Does nothing when
+    /// nothing was added.
+    pub fn commit(&mut self) -> Result<()> {
+        self.commit_inner(true)
+    }
+
+    /// During replay: commits once many records wait, leaving the WAL
+    /// alone (replay is still reading it).
+    pub fn replay_checkpoint(&mut self) -> Result<()> {
+        if self.uncommitted_records >= REPLAY_CHECKPOINT_RECORDS { self.commit_inner(false) } else { Ok(()) }
+    }
+
+    fn commit_inner(&mut self, trim_wal: bool) -> Result<()> {
+        self.last_commit = Instant::now();
+        let Some(seq) = self.uncommitted.take() else { return Ok(()) };
+        self.uncommitted_records = 0;
+        let mut prepared = self.writer.prepare_commit().map_err(backend)?;
+        prepared.set_payload(&seq.to_string());
+        prepared.commit().map_err(backend)?;
+        self.reader.reload().map_err(backend)?;
+        self.committed_seq = seq;
+        if !self.pending.is_empty() {
+            let _ = self.env.tail.send(Arc::new(std::mem::take(&mut self.pending)));
+        }
+        if !trim_wal {
+            return Ok(());
+        }
+        if let Err(e) = wal::remove_covered(&self.env.wal_dir, seq) {
+            warn!(error = %e, "cannot delete committed write-ahead log segments");
+        }
+        Ok(())
+    }
+
+    /// The indexer thread's loop. Commits when something was added and
+    /// `interval` has passed since the last commit (so right away after a
+    /// quiet spell), on `Flush`, and on `Stop`.
+    pub fn run(mut self, rx: Receiver<IndexMsg>) {
+        let stop = || IndexMsg::Stop { commit: true, ack: None };
+        loop {
+            let msg = if self.uncommitted.is_some() {
+                // An interval too long for `Instant` means "no background commits".
+                let wait = self
+                    .last_commit
+                    .checked_add(self.env.interval)
+                    .map_or(Duration::MAX, |deadline| deadline.saturating_duration_since(Instant::now()));
+                match rx.recv_timeout(wait) {
+                    Ok(msg) => Some(msg),
+                    Err(RecvTimeoutError::Timeout) => None,
+                    Err(RecvTimeoutError::Disconnected) => Some(stop()),
+                }
+            } else {
+                Some(rx.recv().unwrap_or_else(|_| stop()))
+            };
+            let step = match msg {
+                None => self.commit(),
+                Some(IndexMsg::Batch { first_seq, records }) => self.add(first_seq, records).and_then(|()| {
+                    if self.last_commit.elapsed() >= self.env.interval { self.commit() } else { Ok(()) }
+                }),
+                Some(IndexMsg::Flush(ack)) => match self.commit() {
+                    Ok(()) => {
+                        answer(ack, Ok(()));
+                        Ok(())
+                    }
+                    Err(e) => {
+                        answer(ack, Err(Error::Backend(e.to_string())));
+                        Err(e)
+                    }
+                },
+                Some(IndexMsg::Stop { commit, ack }) => {
+                    let r = self.stop(commit);
+                    if let Some(ack) = ack {
+                        answer(ack, r);
+                    }
+                    return;
+                }
+            };
+            if let Err(e) = step {
+                self.env.shared.fail(format!("indexing failed: {e}"));
+                return;
+            }
+        }
+    }
+
+    /// Commits (unless simulating a crash) and releases the index lock.
+    fn stop(mut self, commit: bool) -> Result<()> {
+        if !commit {
+            return Ok(());
+        }
+        let r = self.commit();
+        if let Err(e) = &r {
+            self.env.shared.fail(format!("final commit failed: {e}"));
+        }
+        let waited = self.writer.wait_merging_threads().map_err(backend);
+        r.and(waited)
+    }
+}

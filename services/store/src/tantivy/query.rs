@@ -1,0 +1,272 @@
+//! Search: the filter as a Tantivy query, exact sorting by fast-field
+//! tuples, and cursors.
+
+use std::ops::Bound;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use loglens_core::{Filter, LogRecord, SearchRequest, SearchResult, Sort};
+use tantivy::collector::sort_key::SortByStaticFastValue;
+use tantivy::collector::{Collector, Count, TopDocs};
+use tantivy::query::{AllQuery, BooleanQuery, Query, RangeQuery, TermQuery};
+use tantivy::schema::{Field, IndexRecordOption, Value as _};
+use tantivy::tokenizer::TextAnalyzer;
+use tantivy::{DateTime, DocAddress, Order, Searcher, TantivyDocument, Term};
+use xxhash_rust::xxh3::xxh3_64;
+
+use super::backend;
+use super::schema::{Fields, SEQ, SEVERITY, TIMESTAMP};
+use crate::{Error, Result};
+
+/// The filter as one query: every condition must hold.
+pub(crate) fn filter_query(fields: &Fields, analyzer: &mut TextAnalyzer, filter: &Filter) -> Box<dyn Query> {
+    // Destructured so that a new filter field does not go unnoticed here.
+    let Filter { service_name, level, status_code, anomaly, from_timestamp, to_timestamp, query, trace_id, request_id } =
+        filter;
+    let mut must: Vec<Box<dyn Query>> = Vec::new();
+    let mut term = |t: Term| must.push(Box::new(TermQuery::new(t, IndexRecordOption::Basic)));
+    for (field, value) in
+        [(fields.service_name, service_name), (fields.trace_id, trace_id), (fields.request_id, request_id)]
+    {
+        if let Some(v) = value {
+            term(Term::from_field_text(field, v));
+        }
+    }
+    if let Some(l) = level {
+        term(Term::from_field_text(fields.level, l.as_str()));
+    }
+    if let Some(s) = status_code {
+        term(Term::from_field_u64(fields.status_code, u64::from(*s)));
+    }
+    if let Some(a) = anomaly {
+        term(Term::from_field_u64(fields.anomaly, u64::from(*a)));
+    }
+    if let Some(q) = query {
+        // Every word must occur; the index's own analyzer splits the words.
+        let mut stream = analyzer.token_stream(q);
+        while let Some(token) = stream.next() {
+            term(Term::from_field_text(fields.message, &token.text));
+        }
+    }
+    if from_timestamp.is_some() || to_timestamp.is_some() {
+        let bound = |ms: &Option<i64>| match ms {
+            Some(ms) => Bound::Included(date_term(fields.timestamp, *ms)),
+            None => Bound::Unbounded,
+        };
+        must.push(Box::new(RangeQuery::new(bound(from_timestamp), bound(to_timestamp))));
+    }
+    match must.len() {
+        0 => Box::new(AllQuery),
+        1 => must.remove(0),
+        _ => Box::new(BooleanQuery::intersection(must)),
+    }
+}
+
+fn date_term(field: Field, ms: i64) -> Term {
+    Term::from_field_date(field, DateTime::from_timestamp_millis(ms))
+}
+
+/// Where a record sits in the sort order. Unique: `seq` is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct SortKey {
+    severity: u8,
+    timestamp: i64,
+    seq: u64,
+}
+
+impl SortKey {
+    fn new(severity: Option<u64>, timestamp: Option<DateTime>, seq: Option<u64>) -> SortKey {
+        SortKey {
+            severity: severity.map_or(0, |s| s.min(u64::from(u8::MAX)) as u8),
+            timestamp: timestamp.map_or(0, DateTime::into_timestamp_millis),
+            seq: seq.unwrap_or(0),
+        }
+    }
+
+    /// Records strictly after this key in `sort` order.
+    fn after(&self, fields: &Fields, sort: Sort) -> Box<dyn Query> {
+        let desc = sort != Sort::OldestFirst;
+        let beyond = |t: Term| -> Box<dyn Query> {
+            Box::new(if desc {
+                RangeQuery::new(Bound::Unbounded, Bound::Excluded(t))
+            } else {
+                RangeQuery::new(Bound::Excluded(t), Bound::Unbounded)
+            })
+        };
+        let equal =
+            |t: Term| -> Box<dyn Query> { Box::new(RangeQuery::new(Bound::Included(t.clone()), Bound::Included(t))) };
+        let ts = date_term(fields.timestamp, self.timestamp);
+        let seq = Term::from_field_u64(fields.seq, self.seq);
+        let keys = match sort {
+            Sort::NewestFirst | Sort::OldestFirst => vec![ts, seq],
+            Sort::Severity => vec![Term::from_field_u64(fields.severity_score, u64::from(self.severity)), ts, seq],
+        };
+        // (k1 beyond) or (k1 equal and k2 beyond) or ...
+        let any = (0..keys.len())
+            .map(|i| -> Box<dyn Query> {
+                let mut all: Vec<Box<dyn Query>> = keys[..i].iter().cloned().map(equal).collect();
+                all.push(beyond(keys[i].clone()));
+                if all.len() == 1 { all.remove(0) } else { Box::new(BooleanQuery::intersection(all)) }
+            })
+            .collect();
+        Box::new(BooleanQuery::union(any))
+    }
+}
+
+/// A continuation token: the sort, the filter it was made for, and the
+/// last record's key. Encoded as 23 bytes in URL-safe base64.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Cursor {
+    sort: Sort,
+    filter: u32,
+    key: SortKey,
+}
+
+const CURSOR_VERSION: u8 = 1;
+const CURSOR_LEN: usize = 23;
+
+fn sort_code(sort: Sort) -> u8 {
+    match sort {
+        Sort::NewestFirst => 0,
+        Sort::OldestFirst => 1,
+        Sort::Severity => 2,
+    }
+}
+
+/// A short hash of the filter, so a cursor is not used with another query.
+fn fingerprint(filter: &Filter) -> u32 {
+    let bytes = serde_json::to_vec(filter).unwrap_or_default();
+    xxh3_64(&bytes) as u32
+}
+
+impl Cursor {
+    fn encode(&self) -> String {
+        let mut b = Vec::with_capacity(CURSOR_LEN);
+        b.push(CURSOR_VERSION);
+        b.push(sort_code(self.sort));
+        b.extend_from_slice(&self.filter.to_le_bytes());
+        b.push(self.key.severity);
+        b.extend_from_slice(&self.key.timestamp.to_le_bytes());
+        b.extend_from_slice(&self.key.seq.to_le_bytes());
+        URL_SAFE_NO_PAD.encode(b)
+    }
+
+    /// Reads a cursor made for `sort` and a filter with `filter` fingerprint.
+    fn decode(s: &str, sort: Sort, filter: u32) -> Result<Cursor> {
+        let invalid = |why: &str| {
+            Error::Invalid(loglens_core::Error::invalid("cursor", format!("cursor is not valid for this query: {why}")))
+        };
+        let b = URL_SAFE_NO_PAD.decode(s.trim()).map_err(|_| invalid("not a cursor returned by a search"))?;
+        let b: [u8; CURSOR_LEN] = b.try_into().map_err(|_| invalid("not a cursor returned by a search"))?;
+        if b[0] != CURSOR_VERSION {
+            return Err(invalid("not a cursor returned by a search"));
+        }
+        if b[1] != sort_code(sort) {
+            return Err(invalid("it was made for another sort order"));
+        }
+        let u32_at = |i: usize| u32::from_le_bytes([b[i], b[i + 1], b[i + 2], b[i + 3]]);
+        let u64_at = |i: usize| u64::from_le_bytes(std::array::from_fn(|j| b[i + j]));
+        if u32_at(2) != filter {
+            return Err(invalid("it was made for other filters"));
+        }
+        Ok(Cursor { sort, filter, key: SortKey { severity: b[6], timestamp: u64_at(7) as i64, seq: u64_at(15) } })
+    }
+}
+
+/// Runs the request: `total` counts the filter's matches; the page holds up
+/// to `size` records after the cursor (or after `offset`), in order.
+pub(crate) fn search(
+    searcher: &Searcher,
+    fields: &Fields,
+    mut analyzer: TextAnalyzer,
+    req: &SearchRequest,
+) -> Result<SearchResult> {
+    let filter = fingerprint(&req.filter);
+    let cursor = req.cursor.as_deref().map(|c| Cursor::decode(c, req.sort, filter)).transpose()?;
+    let base = filter_query(fields, &mut analyzer, &req.filter);
+    let after = cursor.map(|c| c.key.after(fields, req.sort));
+    // One more than asked, to know whether another page follows.
+    let size = req.size as usize;
+    let top = TopDocs::with_limit(size + 1).and_offset(req.offset());
+    let time = |order| (SortByStaticFastValue::<DateTime>::for_field(TIMESTAMP), order);
+    let seq = |order| (SortByStaticFastValue::<u64>::for_field(SEQ), order);
+    let (total, mut hits): (usize, Vec<(SortKey, DocAddress)>) = match req.sort {
+        Sort::NewestFirst | Sort::OldestFirst => {
+            let order = if req.sort == Sort::NewestFirst { Order::Desc } else { Order::Asc };
+            let (total, hits) = run(searcher, base, after, top.order_by((time(order), seq(order))))?;
+            (total, hits.into_iter().map(|((t, s), a)| (SortKey::new(None, t, s), a)).collect())
+        }
+        Sort::Severity => {
+            let sev = (SortByStaticFastValue::<u64>::for_field(SEVERITY), Order::Desc);
+            let (total, hits) = run(searcher, base, after, top.order_by((sev, time(Order::Desc), seq(Order::Desc))))?;
+            (total, hits.into_iter().map(|((v, t, s), a)| (SortKey::new(v, t, s), a)).collect())
+        }
+    };
+    let next_cursor = (hits.len() > size).then(|| {
+        hits.truncate(size);
+        hits.last().map(|(key, _)| Cursor { sort: req.sort, filter, key: *key }.encode())
+    });
+    let logs = hits.iter().map(|(_, addr)| load(searcher, fields, *addr)).collect::<Result<Vec<_>>>()?;
+    Ok(SearchResult { total: total as u64, page: req.page, size: req.size, logs, next_cursor: next_cursor.flatten() })
+}
+
+/// Counts `base` and collects `top` from `base` and `after`, in one pass
+/// when there is no cursor.
+fn run<C: Collector>(
+    searcher: &Searcher,
+    base: Box<dyn Query>,
+    after: Option<Box<dyn Query>>,
+    top: C,
+) -> Result<(usize, C::Fruit)> {
+    match after {
+        None => searcher.search(&*base, &(Count, top)).map_err(backend),
+        Some(after) => {
+            let total = searcher.search(&*base, &Count).map_err(backend)?;
+            let page = BooleanQuery::intersection(vec![base, after]);
+            Ok((total, searcher.search(&page, &top).map_err(backend)?))
+        }
+    }
+}
+
+/// The stored record of a hit.
+fn load(searcher: &Searcher, fields: &Fields, addr: DocAddress) -> Result<LogRecord> {
+    let doc: TantivyDocument = searcher.doc(addr).map_err(backend)?;
+    let bytes = doc
+        .get_first(fields.source)
+        .and_then(|v| v.as_bytes())
+        .ok_or_else(|| Error::Backend("stored document has no source".into()))?;
+    serde_json::from_slice(bytes).map_err(|e| Error::Backend(format!("stored record does not decode: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cursor_round_trips_and_rejects_mismatches() {
+        let key = SortKey { severity: 87, timestamp: 1_714_564_800_123, seq: u64::MAX - 3 };
+        let c = Cursor { sort: Sort::Severity, filter: 0xdead_beef, key };
+        let s = c.encode();
+        assert_eq!(Cursor::decode(&s, Sort::Severity, 0xdead_beef).unwrap(), c);
+        for (text, sort, filter, why) in [
+            (s.as_str(), Sort::NewestFirst, 0xdead_beef, "another sort order"),
+            (s.as_str(), Sort::Severity, 1, "other filters"),
+            ("garbage!", Sort::Severity, 0xdead_beef, "not a cursor"),
+            ("AAAA", Sort::Severity, 0xdead_beef, "not a cursor"),
+        ] {
+            let e = Cursor::decode(text, sort, filter).unwrap_err();
+            let msg = e.to_string();
+            assert!(msg.starts_with("cursor is not valid for this query: "), "{msg}");
+            assert!(msg.contains(why), "{msg}");
+            assert!(matches!(e, Error::Invalid(ref c) if c.field() == Some("cursor")));
+        }
+    }
+
+    #[test]
+    fn fingerprint_tells_filters_apart() {
+        let a = Filter { service_name: Some("a".into()), ..Filter::default() };
+        let b = Filter { service_name: Some("b".into()), ..Filter::default() };
+        assert_eq!(fingerprint(&a), fingerprint(&a.clone()));
+        assert_ne!(fingerprint(&a), fingerprint(&b));
+    }
+}

@@ -1,0 +1,141 @@
+//! The index schema: which record field is indexed how, and the document
+//! built from a [`LogRecord`].
+//!
+//! Keywords use the raw tokenizer with no fieldnorms (exact match only);
+//! `message` uses the default tokenizer without positions or fieldnorms
+//! (word search, no phrases, no scoring). The whole record is stored as JSON
+//! in `source` (zstd doc store), so search returns exactly what was indexed.
+
+use loglens_core::{Level, LogRecord};
+use tantivy::schema::{
+    BytesOptions, DateOptions, DateTimePrecision, Field, IndexRecordOption, NumericOptions, Schema, TextFieldIndexing,
+    TextOptions,
+};
+use tantivy::{DateTime, TantivyDocument};
+
+/// Fast field names, referenced by string in sort and aggregation requests.
+pub(crate) const TIMESTAMP: &str = "timestamp";
+pub(crate) const SEQ: &str = "seq";
+pub(crate) const SEVERITY: &str = "severity_score";
+pub(crate) const SERVICE: &str = "service_name";
+pub(crate) const LEVEL: &str = "level";
+pub(crate) const ANOMALY: &str = "anomaly";
+pub(crate) const IS_ERROR: &str = "is_error";
+pub(crate) const RESPONSE_TIME: &str = "response_time_ms";
+
+/// Handles of every schema field, resolved once at open.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Fields {
+    pub id: Field,
+    pub timestamp: Field,
+    /// The store-wide sequence number (the WAL's): a unique tie-breaker
+    /// for sorting and cursors.
+    pub seq: Field,
+    pub service_name: Field,
+    pub level: Field,
+    pub message: Field,
+    pub status_code: Field,
+    pub request_id: Field,
+    pub user_id: Field,
+    pub response_time_ms: Field,
+    pub error_code: Field,
+    pub tags: Field,
+    pub host: Field,
+    pub trace_id: Field,
+    pub span_id: Field,
+    /// 0 or 1, so `sum` aggregations count anomalies.
+    pub anomaly: Field,
+    /// 0 or 1 (level is ERROR), so `sum` aggregations count errors.
+    pub is_error: Field,
+    pub severity_score: Field,
+    pub anomaly_reasons: Field,
+    pub ingested_at: Field,
+    /// The record as JSON.
+    pub source: Field,
+}
+
+impl Fields {
+    /// The schema and its field handles.
+    pub fn build() -> (Schema, Fields) {
+        let mut b = Schema::builder();
+        let raw = TextFieldIndexing::default()
+            .set_tokenizer("raw")
+            .set_index_option(IndexRecordOption::Basic)
+            .set_fieldnorms(false);
+        let keyword = TextOptions::default().set_indexing_options(raw);
+        let fast_keyword = keyword.clone().set_fast("raw");
+        let words = TextFieldIndexing::default()
+            .set_tokenizer("default")
+            .set_index_option(IndexRecordOption::Basic)
+            .set_fieldnorms(false);
+        let fast = NumericOptions::default().set_fast();
+        let filterable = NumericOptions::default().set_indexed().set_fast();
+        let date = DateOptions::default().set_fast().set_precision(DateTimePrecision::Milliseconds);
+
+        let fields = Fields {
+            id: b.add_text_field("id", keyword.clone()),
+            timestamp: b.add_date_field(TIMESTAMP, date.clone()),
+            seq: b.add_u64_field(SEQ, fast.clone()),
+            service_name: b.add_text_field(SERVICE, fast_keyword.clone()),
+            level: b.add_text_field(LEVEL, fast_keyword),
+            message: b.add_text_field("message", TextOptions::default().set_indexing_options(words)),
+            status_code: b.add_u64_field("status_code", filterable.clone()),
+            request_id: b.add_text_field("request_id", keyword.clone()),
+            user_id: b.add_text_field("user_id", keyword.clone()),
+            response_time_ms: b.add_f64_field(RESPONSE_TIME, fast.clone()),
+            error_code: b.add_text_field("error_code", keyword.clone()),
+            tags: b.add_text_field("tags", keyword.clone()),
+            host: b.add_text_field("host", keyword.clone()),
+            trace_id: b.add_text_field("trace_id", keyword.clone()),
+            span_id: b.add_text_field("span_id", keyword.clone()),
+            anomaly: b.add_u64_field(ANOMALY, filterable),
+            is_error: b.add_u64_field(IS_ERROR, fast.clone()),
+            severity_score: b.add_u64_field(SEVERITY, fast),
+            anomaly_reasons: b.add_text_field("anomaly_reasons", keyword),
+            ingested_at: b.add_date_field("ingested_at", date),
+            source: b.add_bytes_field("source", BytesOptions::default().set_stored()),
+        };
+        (b.build(), fields)
+    }
+
+    /// The document for `r`, which got sequence number `seq`.
+    pub fn document(&self, r: &LogRecord, seq: u64) -> serde_json::Result<TantivyDocument> {
+        let mut d = TantivyDocument::new();
+        d.add_text(self.id, &r.id);
+        d.add_date(self.timestamp, DateTime::from_timestamp_millis(r.timestamp));
+        d.add_u64(self.seq, seq);
+        d.add_text(self.service_name, &r.service_name);
+        d.add_text(self.level, r.level.as_str());
+        d.add_text(self.message, &r.message);
+        if let Some(s) = r.status_code {
+            d.add_u64(self.status_code, u64::from(s));
+        }
+        for (field, value) in [
+            (self.request_id, &r.request_id),
+            (self.user_id, &r.user_id),
+            (self.error_code, &r.error_code),
+            (self.host, &r.host),
+            (self.trace_id, &r.trace_id),
+            (self.span_id, &r.span_id),
+        ] {
+            if let Some(v) = value {
+                d.add_text(field, v);
+            }
+        }
+        if let Some(t) = r.response_time_ms {
+            d.add_f64(self.response_time_ms, t);
+        }
+        for t in &r.tags {
+            d.add_text(self.tags, t);
+        }
+        for reason in &r.anomaly_reasons {
+            d.add_text(self.anomaly_reasons, reason);
+        }
+        d.add_u64(self.anomaly, u64::from(r.anomaly));
+        d.add_u64(self.is_error, u64::from(r.level == Level::Error));
+        d.add_u64(self.severity_score, u64::from(r.severity_score));
+        d.add_date(self.ingested_at, DateTime::from_timestamp_millis(r.ingested_at));
+        d.add_bytes(self.source, &serde_json::to_vec(r)?);
+        Ok(d)
+    }
+}

@@ -1,0 +1,372 @@
+//! The write-ahead log: acknowledged batches not yet committed to the index.
+//!
+//! The log is a directory of segment files named by the first sequence
+//! number they may hold (`00000000000000000042.wal`, 20 digits so names sort
+//! by number). A segment is the 8-byte magic [`MAGIC`] followed by frames:
+//!
+//! ```text
+//! u32 LE  payload length
+//! u64 LE  xxh3-64 of the payload
+//! payload: u64 LE sequence number of the first record, then the records as a JSON array
+//! ```
+//!
+//! Records get consecutive sequence numbers across frames and segments.
+//! Appends go to the newest segment; a segment is closed once it reaches the
+//! configured size and a new one starts. A segment can be deleted once the
+//! index commit covers every record in it, i.e. once the next segment's first
+//! sequence number is at most the committed one plus one.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+
+use loglens_core::LogRecord;
+use tracing::{error, warn};
+use xxhash_rust::xxh3::xxh3_64;
+
+/// First bytes of every segment: format name and version.
+pub(crate) const MAGIC: &[u8; 8] = b"LLWAL01\n";
+/// Segment size after which appends move to a new segment.
+pub(crate) const SEGMENT_BYTES: u64 = 64 << 20;
+/// Bytes before a frame's payload: length and checksum.
+const FRAME_HEADER: usize = 12;
+const EXTENSION: &str = "wal";
+
+/// The open log, appending to its newest segment.
+#[derive(Debug)]
+pub(crate) struct Wal {
+    dir: PathBuf,
+    file: File,
+    /// Bytes in the current segment, all of them durable.
+    len: u64,
+    segment_bytes: u64,
+    next_seq: u64,
+    /// Set when an fsync failed: what reached the disk is unknown, so the
+    /// log takes no more appends.
+    poisoned: bool,
+    buf: Vec<u8>,
+}
+
+impl Wal {
+    /// Starts a new segment whose first record will get `next_seq`.
+    pub fn create(dir: &Path, next_seq: u64, segment_bytes: u64) -> io::Result<Wal> {
+        let file = new_segment(dir, next_seq)?;
+        Ok(Wal {
+            dir: dir.to_owned(),
+            file,
+            len: MAGIC.len() as u64,
+            segment_bytes,
+            next_seq,
+            poisoned: false,
+            buf: Vec::new(),
+        })
+    }
+
+    /// Whether an fsync failed, so no more appends are possible.
+    pub fn is_poisoned(&self) -> bool {
+        self.poisoned
+    }
+
+    /// Appends one frame per batch and makes them durable with one fsync.
+    /// Returns the sequence number of the first record. On a write error the
+    /// segment is cut back to its previous length, so a failed append leaves
+    /// no partial frame behind.
+    pub fn append<'a>(&mut self, batches: impl IntoIterator<Item = &'a [LogRecord]>) -> io::Result<u64> {
+        if self.poisoned {
+            return Err(io::Error::other("write-ahead log is unusable after an earlier fsync failure"));
+        }
+        if self.len >= self.segment_bytes && self.len > MAGIC.len() as u64 {
+            self.file = new_segment(&self.dir, self.next_seq)?;
+            self.len = MAGIC.len() as u64;
+        }
+        let first = self.next_seq;
+        let mut seq = first;
+        self.buf.clear();
+        for records in batches {
+            encode_frame(&mut self.buf, seq, records)?;
+            seq += records.len() as u64;
+        }
+        if let Err(e) = self.file.write_all(&self.buf) {
+            let cut = self.file.set_len(self.len).and_then(|()| self.file.seek(SeekFrom::Start(self.len)));
+            if let Err(cut) = cut {
+                error!(error = %cut, "cannot cut back the write-ahead log after a failed write");
+                self.poisoned = true;
+            }
+            return Err(e);
+        }
+        if let Err(e) = self.file.sync_data() {
+            self.poisoned = true;
+            return Err(e);
+        }
+        self.len += self.buf.len() as u64;
+        self.next_seq = seq;
+        if self.buf.capacity() > 4 << 20 {
+            self.buf = Vec::new();
+        }
+        Ok(first)
+    }
+}
+
+/// Appends one frame holding `records`, numbered from `first_seq`.
+fn encode_frame(buf: &mut Vec<u8>, first_seq: u64, records: &[LogRecord]) -> io::Result<()> {
+    let start = buf.len();
+    buf.extend_from_slice(&[0; FRAME_HEADER]);
+    buf.extend_from_slice(&first_seq.to_le_bytes());
+    serde_json::to_writer(&mut *buf, records)?;
+    let payload = &buf[start + FRAME_HEADER..];
+    let len = u32::try_from(payload.len())
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "batch is larger than 4 GiB"))?;
+    let sum = xxh3_64(payload);
+    buf[start..start + 4].copy_from_slice(&len.to_le_bytes());
+    buf[start + 4..start + FRAME_HEADER].copy_from_slice(&sum.to_le_bytes());
+    Ok(())
+}
+
+fn segment_path(dir: &Path, first_seq: u64) -> PathBuf {
+    dir.join(format!("{first_seq:020}.{EXTENSION}"))
+}
+
+fn new_segment(dir: &Path, first_seq: u64) -> io::Result<File> {
+    let path = segment_path(dir, first_seq);
+    let mut file = OpenOptions::new().create(true).write(true).truncate(true).open(&path)?;
+    file.write_all(MAGIC)?;
+    file.sync_data()?;
+    sync_dir(dir)?;
+    Ok(file)
+}
+
+/// Makes file creations, renames and deletions in `dir` durable.
+fn sync_dir(dir: &Path) -> io::Result<()> {
+    File::open(dir)?.sync_all()
+}
+
+/// Segments in `dir`, oldest first, with their first sequence numbers.
+fn segments(dir: &Path) -> io::Result<Vec<(u64, PathBuf)>> {
+    let mut found = Vec::new();
+    for entry in fs::read_dir(dir)? {
+        let path = entry?.path();
+        if path.extension().and_then(|e| e.to_str()) != Some(EXTENSION) {
+            continue;
+        }
+        if let Some(seq) = path.file_stem().and_then(|s| s.to_str()).and_then(|s| s.parse::<u64>().ok()) {
+            found.push((seq, path));
+        }
+    }
+    found.sort_unstable();
+    Ok(found)
+}
+
+/// Deletes every segment whose records all have sequence numbers at most
+/// `committed`. The newest segment is never deleted: it may be in use.
+pub(crate) fn remove_covered(dir: &Path, committed: u64) -> io::Result<usize> {
+    let segs = segments(dir)?;
+    let mut removed = 0;
+    for pair in segs.windows(2) {
+        let ((_, path), (next_first, _)) = (&pair[0], &pair[1]);
+        if *next_first > committed.saturating_add(1) {
+            break;
+        }
+        fs::remove_file(path)?;
+        removed += 1;
+    }
+    if removed > 0 {
+        sync_dir(dir)?;
+    }
+    Ok(removed)
+}
+
+/// Where reading a segment stopped early.
+#[derive(Debug)]
+struct Damage {
+    /// End of the last good frame.
+    good_len: u64,
+    why: String,
+}
+
+/// Reads every segment oldest first and calls `apply(first_seq, records)`
+/// for each frame. Returns the first sequence number not used by any frame
+/// or segment name.
+///
+/// A damaged tail of the newest segment (a write torn by a crash: it was
+/// never acknowledged) ends the replay there; the segment is cut back to its
+/// last good frame and a warning logged. Damage in an older segment (which
+/// should not happen) is logged as an error; the rest of that segment is
+/// skipped, the file renamed to `*.corrupt` for inspection, and replay goes
+/// on with the next segment.
+pub(crate) fn replay<E>(dir: &Path, mut apply: impl FnMut(u64, Vec<LogRecord>) -> Result<(), E>) -> Result<u64, E>
+where
+    E: From<io::Error>,
+{
+    let segs = segments(dir)?;
+    let mut next_seq = 0u64;
+    for (i, (first, path)) in segs.iter().enumerate() {
+        next_seq = next_seq.max(*first);
+        let data = fs::read(path)?;
+        let damage = read_frames(&data, |seq, records| {
+            next_seq = next_seq.max(seq.saturating_add(records.len() as u64));
+            apply(seq, records)
+        })?;
+        let Some(damage) = damage else { continue };
+        if i + 1 == segs.len() {
+            warn!(
+                segment = %path.display(), offset = damage.good_len, reason = %damage.why,
+                "write-ahead log ends in a torn write, cutting it off"
+            );
+            let file = OpenOptions::new().write(true).open(path)?;
+            file.set_len(damage.good_len)?;
+            file.sync_all()?;
+        } else {
+            error!(
+                segment = %path.display(), offset = damage.good_len, reason = %damage.why,
+                "write-ahead log segment is corrupt, skipping the rest of it"
+            );
+            fs::rename(path, path.with_extension("corrupt"))?;
+            sync_dir(dir)?;
+        }
+    }
+    Ok(next_seq)
+}
+
+/// Decodes the frames of one segment until its end or the first damage.
+fn read_frames<E>(
+    data: &[u8],
+    mut apply: impl FnMut(u64, Vec<LogRecord>) -> Result<(), E>,
+) -> Result<Option<Damage>, E> {
+    let damaged = |good_len: usize, why: String| Ok(Some(Damage { good_len: good_len as u64, why }));
+    if data.get(..MAGIC.len()) != Some(MAGIC.as_slice()) {
+        return damaged(0, "missing segment header".into());
+    }
+    let mut pos = MAGIC.len();
+    while pos < data.len() {
+        let Some(header) = data.get(pos..pos + FRAME_HEADER) else {
+            return damaged(pos, "truncated frame header".into());
+        };
+        let (len, sum) = header.split_at(4);
+        let len = u32::from_le_bytes(len.try_into().unwrap_or_default()) as usize;
+        let sum = u64::from_le_bytes(sum.try_into().unwrap_or_default());
+        let start = pos + FRAME_HEADER;
+        let Some(payload) = data.get(start..start.saturating_add(len)) else {
+            return damaged(pos, format!("frame of {len} bytes runs past the end of the segment"));
+        };
+        if xxh3_64(payload) != sum {
+            return damaged(pos, "checksum mismatch".into());
+        }
+        let Some((seq, json)) = payload.split_first_chunk::<8>() else {
+            return damaged(pos, "frame too short".into());
+        };
+        let records = match serde_json::from_slice::<Vec<LogRecord>>(json) {
+            Ok(r) => r,
+            Err(e) => return damaged(pos, format!("records do not decode: {e}")),
+        };
+        apply(u64::from_le_bytes(*seq), records)?;
+        pos = start + len;
+    }
+    Ok(None)
+}
+
+#[cfg(test)]
+mod tests {
+    use loglens_core::RuleSet;
+    use loglens_core::record::{RawLog, normalize};
+
+    use super::*;
+
+    fn records(n: usize, tag: &str) -> Vec<LogRecord> {
+        (0..n)
+            .map(|i| {
+                let raw = RawLog {
+                    service_name: Some("svc".into()),
+                    message: Some(format!("{tag} {i}")),
+                    ..RawLog::default()
+                };
+                normalize(raw, 1_700_000_000_000 + i as i64, &RuleSet::default()).unwrap()
+            })
+            .collect()
+    }
+
+    fn read_all(dir: &Path) -> (Vec<(u64, Vec<LogRecord>)>, u64) {
+        let mut got = Vec::new();
+        let next = replay::<io::Error>(dir, |seq, r| {
+            got.push((seq, r));
+            Ok(())
+        })
+        .unwrap();
+        (got, next)
+    }
+
+    #[test]
+    fn appends_replay_in_order_with_consecutive_seqs() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut wal = Wal::create(dir.path(), 10, SEGMENT_BYTES).unwrap();
+        let (a, b) = (records(3, "a"), records(2, "b"));
+        assert_eq!(wal.append([a.as_slice(), b.as_slice()]).unwrap(), 10);
+        assert_eq!(wal.append([records(1, "c").as_slice()]).unwrap(), 15);
+        assert_eq!(wal.next_seq, 16);
+        let (got, next) = read_all(dir.path());
+        assert_eq!(got.iter().map(|(s, r)| (*s, r.len())).collect::<Vec<_>>(), [(10, 3), (13, 2), (15, 1)]);
+        assert_eq!(got[0].1, a);
+        assert_eq!(next, 16);
+    }
+
+    #[test]
+    fn empty_log_reports_segment_start() {
+        let dir = tempfile::tempdir().unwrap();
+        Wal::create(dir.path(), 42, SEGMENT_BYTES).unwrap();
+        let (got, next) = read_all(dir.path());
+        assert!(got.is_empty());
+        assert_eq!(next, 42);
+    }
+
+    #[test]
+    fn torn_tail_is_cut_off_and_good_frames_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut wal = Wal::create(dir.path(), 1, SEGMENT_BYTES).unwrap();
+        wal.append([records(2, "a").as_slice()]).unwrap();
+        let path = segment_path(dir.path(), 1);
+        let good = fs::metadata(&path).unwrap().len();
+        for garbage in [&b"\x05\x00"[..], &[0xff; 40][..], &[9, 0, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8, 1][..]] {
+            let mut f = OpenOptions::new().append(true).open(&path).unwrap();
+            f.write_all(garbage).unwrap();
+            drop(f);
+            let (got, next) = read_all(dir.path());
+            assert_eq!(got.len(), 1);
+            assert_eq!(next, 3);
+            assert_eq!(fs::metadata(&path).unwrap().len(), good, "tail cut back");
+        }
+    }
+
+    #[test]
+    fn corrupt_older_segment_is_set_aside_and_replay_goes_on() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut wal = Wal::create(dir.path(), 1, 1).unwrap();
+        wal.append([records(2, "a").as_slice()]).unwrap();
+        wal.append([records(2, "b").as_slice()]).unwrap();
+        let first = segment_path(dir.path(), 1);
+        let mut bytes = fs::read(&first).unwrap();
+        let last = bytes.len() - 3;
+        bytes[last] ^= 0x55;
+        fs::write(&first, bytes).unwrap();
+        let (got, next) = read_all(dir.path());
+        assert_eq!(got.iter().map(|(s, _)| *s).collect::<Vec<_>>(), [3]);
+        assert_eq!(next, 5);
+        assert!(first.with_extension("corrupt").exists());
+    }
+
+    #[test]
+    fn segments_roll_and_covered_ones_are_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut wal = Wal::create(dir.path(), 1, 100).unwrap();
+        for i in 0..4 {
+            wal.append([records(1, &format!("r{i}")).as_slice()]).unwrap();
+        }
+        let names = || segments(dir.path()).unwrap().into_iter().map(|(s, _)| s).collect::<Vec<_>>();
+        assert_eq!(names(), [1, 2, 3, 4], "each frame exceeds the tiny segment size");
+        assert_eq!(remove_covered(dir.path(), 0).unwrap(), 0);
+        assert_eq!(remove_covered(dir.path(), 2).unwrap(), 2);
+        assert_eq!(names(), [3, 4]);
+        assert_eq!(remove_covered(dir.path(), 100).unwrap(), 1);
+        assert_eq!(names(), [4], "the newest segment stays");
+        let (got, _) = read_all(dir.path());
+        assert_eq!(got.iter().map(|(s, _)| *s).collect::<Vec<_>>(), [4]);
+    }
+}

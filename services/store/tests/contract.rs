@@ -1,0 +1,703 @@
+//! The `LogStore` contract, written once: each behaviour is a generic async
+//! function over a [`Backend`] (a store location that can be opened,
+//! reopened and crashed), run per backend by the `contract!` macro.
+//! Backend-specific checks sit at the end.
+
+use std::collections::{BTreeMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use loglens_core::query::HistogramBucket;
+use loglens_core::record::normalize;
+use loglens_core::{
+    Filter, Level, LogRecord, RawLog, RuleSet, SearchRequest, SearchResult, Sort, StatsRequest, TimestampInput,
+};
+use loglens_store::{Error, LogStore, StoreOptions};
+
+/// 2024-05-01T00:00:00Z.
+const T0: i64 = 1_714_521_600_000;
+
+/// One store location under test.
+#[async_trait]
+trait Backend: Send + Sync {
+    /// Opens the store at this location: the same data every time.
+    async fn open_with(&self, options: StoreOptions) -> Arc<dyn LogStore>;
+
+    /// Ends `store` as `kill -9` would: no further commit or flush.
+    async fn crash(&self, store: Arc<dyn LogStore>);
+
+    /// Opens with test-sized options.
+    async fn open(&self) -> Arc<dyn LogStore> {
+        self.open_with(options()).await
+    }
+}
+
+fn options() -> StoreOptions {
+    StoreOptions { indexing_threads: 1, indexing_memory_bytes: 32 << 20, ..StoreOptions::default() }
+}
+
+/// Options under which nothing is committed in the background for an hour.
+fn no_background_commits() -> StoreOptions {
+    StoreOptions { refresh_interval_ms: 3_600_000, ..options() }
+}
+
+// ---------------------------------------------------------------- helpers
+
+fn raw(service: &str, message: &str, at: i64) -> RawLog {
+    RawLog {
+        timestamp: Some(TimestampInput::Int(at)),
+        service_name: Some(service.into()),
+        message: Some(message.into()),
+        ..RawLog::default()
+    }
+}
+
+fn norm(raw: RawLog) -> LogRecord {
+    normalize(raw, T0 + 86_400_000, &RuleSet::default()).expect("test record is valid")
+}
+
+/// `n` plain records of `service`, one second apart from `start`.
+fn plain(service: &str, n: usize, start: i64) -> Vec<LogRecord> {
+    (0..n).map(|i| norm(raw(service, &format!("plain record {i}"), start + i as i64 * 1000))).collect()
+}
+
+/// 120 records varying every filterable field; distinct timestamps.
+fn varied() -> Vec<LogRecord> {
+    let services = ["api-gateway", "auth-service", "payment-service"];
+    let levels = ["DEBUG", "INFO", "WARN", "ERROR"];
+    let words = ["timeout", "connected", "user", "payment", "declined", "retry"];
+    let statuses = [None, Some(200), Some(404), Some(503), Some(201)];
+    (0..120usize)
+        .map(|i| {
+            norm(RawLog {
+                level: Some(levels[i % 4].into()),
+                status_code: statuses[i % 5],
+                request_id: Some(format!("req-{}", i % 10)),
+                trace_id: (i % 7 == 0).then(|| format!("trace-{}", i % 3)),
+                response_time_ms: Some((i * 37 % 5000) as f64 + 0.1),
+                error_code: (i % 11 == 0).then(|| "E_PAY".into()),
+                host: Some(format!("host-{}", i % 4)),
+                tags: Some(vec!["eu".into(), format!("shard-{}", i % 2)]),
+                ..raw(
+                    services[i % 3],
+                    &format!("{} {} number {i}", words[i % 6], words[(i / 6) % 6].to_uppercase()),
+                    T0 + i as i64 * 1000,
+                )
+            })
+        })
+        .collect()
+}
+
+async fn index(store: &dyn LogStore, records: &[LogRecord]) {
+    store.index(records.to_vec()).await.expect("index");
+}
+
+async fn indexed(store: &dyn LogStore, records: &[LogRecord]) {
+    index(store, records).await;
+    store.refresh().await.expect("refresh");
+}
+
+async fn try_search(
+    store: &dyn LogStore,
+    filter: Filter,
+    sort: Sort,
+    page: Option<u32>,
+    size: u32,
+    cursor: Option<String>,
+) -> Result<SearchResult, Error> {
+    let req = SearchRequest::new(filter, sort, page, Some(size), cursor).expect("valid request");
+    store.search(&req).await
+}
+
+async fn search(store: &dyn LogStore, filter: Filter, sort: Sort, size: u32) -> SearchResult {
+    try_search(store, filter, sort, None, size, None).await.expect("search")
+}
+
+fn ids(records: &[LogRecord]) -> Vec<String> {
+    records.iter().map(|r| r.id.clone()).collect()
+}
+
+/// `records` in `sort` order; ties (only in tests that allow them) keep input order.
+fn sorted(mut records: Vec<LogRecord>, sort: Sort) -> Vec<LogRecord> {
+    match sort {
+        Sort::NewestFirst => records.sort_by_key(|r| std::cmp::Reverse(r.timestamp)),
+        Sort::OldestFirst => records.sort_by_key(|r| r.timestamp),
+        Sort::Severity => records.sort_by_key(|r| std::cmp::Reverse((r.severity_score, r.timestamp))),
+    }
+    records
+}
+
+/// Walks every page with the cursor; returns the records in order.
+async fn walk(store: &dyn LogStore, filter: &Filter, sort: Sort, size: u32) -> Vec<LogRecord> {
+    let mut all = Vec::new();
+    let mut cursor = None;
+    for _ in 0..10_000 {
+        let page = try_search(store, filter.clone(), sort, None, size, cursor.take()).await.expect("page");
+        assert!(page.logs.len() <= size as usize);
+        all.extend(page.logs);
+        match page.next_cursor {
+            Some(c) => cursor = Some(c),
+            None => return all,
+        }
+    }
+    panic!("cursor walk does not end");
+}
+
+// ---------------------------------------------------------------- cases
+
+async fn search_returns_exact_records(b: &dyn Backend) {
+    let store = b.open().await;
+    let records = varied();
+    indexed(&*store, &records).await;
+    let got = search(&*store, Filter::default(), Sort::OldestFirst, 1000).await;
+    assert_eq!(got.total, records.len() as u64);
+    assert_eq!(got.logs, records, "stored records come back unchanged");
+    store.close().await.unwrap();
+}
+
+async fn each_filter_selects_its_records(b: &dyn Backend) {
+    let store = b.open().await;
+    let records = varied();
+    indexed(&*store, &records).await;
+    let mid = T0 + 50_000;
+    let filters = [
+        Filter { service_name: Some("auth-service".into()), ..Filter::default() },
+        Filter { service_name: Some("auth".into()), ..Filter::default() },
+        Filter { level: Some(Level::Warn), ..Filter::default() },
+        Filter { status_code: Some(404), ..Filter::default() },
+        Filter { anomaly: Some(true), ..Filter::default() },
+        Filter { anomaly: Some(false), ..Filter::default() },
+        Filter { from_timestamp: Some(mid), ..Filter::default() },
+        Filter { to_timestamp: Some(mid), ..Filter::default() },
+        Filter { from_timestamp: Some(mid), to_timestamp: Some(mid), ..Filter::default() },
+        Filter { from_timestamp: Some(mid + 1), to_timestamp: Some(mid + 999), ..Filter::default() },
+        Filter { trace_id: Some("trace-1".into()), ..Filter::default() },
+        Filter { request_id: Some("req-3".into()), ..Filter::default() },
+        Filter { query: Some("payment".into()), ..Filter::default() },
+        Filter {
+            service_name: Some("payment-service".into()),
+            level: Some(Level::Error),
+            from_timestamp: Some(T0 + 10_000),
+            to_timestamp: Some(T0 + 100_000),
+            ..Filter::default()
+        },
+    ];
+    for filter in filters {
+        let want = sorted(records.iter().filter(|r| filter.matches(r)).cloned().collect(), Sort::NewestFirst);
+        let got = search(&*store, filter.clone(), Sort::NewestFirst, 1000).await;
+        assert_eq!(ids(&got.logs), ids(&want), "{filter:?}");
+        assert_eq!(got.total, want.len() as u64, "{filter:?}");
+    }
+    store.close().await.unwrap();
+}
+
+async fn full_text_needs_every_word(b: &dyn Backend) {
+    let store = b.open().await;
+    let records = vec![
+        norm(raw("s", "Payment TIMEOUT from upstream", T0)),
+        norm(raw("s", "payment accepted", T0 + 1)),
+        norm(raw("s", "timeout while connecting", T0 + 2)),
+        norm(raw("s", "user_id=42 logged-in", T0 + 3)),
+    ];
+    indexed(&*store, &records).await;
+    for (query, want) in [
+        ("timeout payment", vec![0]),
+        ("TIMEOUT", vec![2, 0]),
+        ("payment, timeout!", vec![0]),
+        ("pay", vec![]),
+        ("timeout missing", vec![]),
+        ("id 42", vec![3]),
+        ("logged in", vec![3]),
+    ] {
+        let got =
+            search(&*store, Filter { query: Some(query.into()), ..Filter::default() }, Sort::NewestFirst, 10).await;
+        let want: Vec<String> = want.iter().map(|i: &usize| records[*i].id.clone()).collect();
+        assert_eq!(ids(&got.logs), want, "query {query:?}");
+    }
+    store.close().await.unwrap();
+}
+
+async fn sort_orders(b: &dyn Backend) {
+    let store = b.open().await;
+    let records = varied();
+    indexed(&*store, &records).await;
+    for sort in [Sort::NewestFirst, Sort::OldestFirst, Sort::Severity] {
+        let got = search(&*store, Filter::default(), sort, 1000).await;
+        assert_eq!(ids(&got.logs), ids(&sorted(records.clone(), sort)), "{sort:?}");
+    }
+    store.close().await.unwrap();
+}
+
+async fn total_counts_all_matches_not_the_page(b: &dyn Backend) {
+    let store = b.open().await;
+    indexed(&*store, &plain("a", 50, T0)).await;
+    indexed(&*store, &plain("b", 7, T0)).await;
+    let got =
+        search(&*store, Filter { service_name: Some("a".into()), ..Filter::default() }, Sort::NewestFirst, 10).await;
+    assert_eq!((got.total, got.logs.len()), (50, 10));
+    assert!(got.next_cursor.is_some());
+    store.close().await.unwrap();
+}
+
+async fn pages_by_offset(b: &dyn Backend) {
+    let store = b.open().await;
+    let records = plain("a", 25, T0);
+    indexed(&*store, &records).await;
+    let want = ids(&sorted(records, Sort::NewestFirst));
+    let mut got = Vec::new();
+    for page in 1..=4 {
+        let r = try_search(&*store, Filter::default(), Sort::NewestFirst, Some(page), 10, None).await.unwrap();
+        assert_eq!((r.page, r.size, r.total), (page, 10, 25));
+        assert_eq!(r.logs.len(), [10, 10, 5, 0][page as usize - 1], "page {page}");
+        assert_eq!(r.next_cursor.is_some(), page < 3, "page {page}");
+        got.extend(ids(&r.logs));
+    }
+    assert_eq!(got, want);
+    store.close().await.unwrap();
+}
+
+async fn cursor_walk_visits_each_record_once_in_order(b: &dyn Backend) {
+    let store = b.open().await;
+    // 2,500 records: 1,200 share one timestamp, the rest spread around it;
+    // every tenth is an ERROR, so severities tie too.
+    let shared_ts = T0 + 600_000;
+    let records: Vec<LogRecord> = (0..2500usize)
+        .map(|i| {
+            let at = if i % 2 == 0 && i < 2400 { shared_ts } else { T0 + i as i64 * 500 };
+            let level = if i % 10 == 0 { "ERROR" } else { "INFO" };
+            norm(RawLog { level: Some(level.into()), ..raw("walker", &format!("walk {i}"), at) })
+        })
+        .collect();
+    for chunk in records.chunks(500) {
+        index(&*store, chunk).await;
+    }
+    store.refresh().await.unwrap();
+    let all_ids: HashSet<String> = ids(&records).into_iter().collect();
+    for sort in [Sort::NewestFirst, Sort::OldestFirst, Sort::Severity] {
+        let got = walk(&*store, &Filter::default(), sort, 97).await;
+        assert_eq!(got.len(), records.len(), "{sort:?}: every record once");
+        let seen: HashSet<String> = ids(&got).into_iter().collect();
+        assert_eq!(seen, all_ids, "{sort:?}: no duplicates, none missing");
+        let keys: Vec<(u8, i64)> = got.iter().map(|r| (r.severity_score, r.timestamp)).collect();
+        let in_order = keys.windows(2).all(|w| match sort {
+            Sort::NewestFirst => w[0].1 >= w[1].1,
+            Sort::OldestFirst => w[0].1 <= w[1].1,
+            Sort::Severity => w[0] >= w[1],
+        });
+        assert!(in_order, "{sort:?}: pages follow the sort order");
+    }
+    // With a filter, and a cursor walk through the anomalies only.
+    let errors = walk(&*store, &Filter { level: Some(Level::Error), ..Filter::default() }, Sort::Severity, 33).await;
+    assert_eq!(errors.len(), 250);
+    store.close().await.unwrap();
+}
+
+async fn bad_cursor_is_rejected(b: &dyn Backend) {
+    let store = b.open().await;
+    indexed(&*store, &plain("a", 5, T0)).await;
+    let first = search(&*store, Filter::default(), Sort::NewestFirst, 2).await;
+    let cursor = first.next_cursor.expect("more pages");
+    for (sort, cursor) in [(Sort::NewestFirst, "not a cursor".to_owned()), (Sort::OldestFirst, cursor.clone())] {
+        let e = try_search(&*store, Filter::default(), sort, None, 2, Some(cursor)).await.unwrap_err();
+        match e {
+            Error::Invalid(e) => {
+                assert_eq!(e.field(), Some("cursor"));
+                assert!(e.to_string().starts_with("cursor is not valid for this query"), "{e}");
+            }
+            other => panic!("expected Invalid, got {other:?}"),
+        }
+    }
+    let next = try_search(&*store, Filter::default(), Sort::NewestFirst, None, 2, Some(cursor)).await.unwrap();
+    assert_eq!(next.logs.len(), 2);
+    store.close().await.unwrap();
+}
+
+async fn upsert_by_id(b: &dyn Backend) {
+    let store = b.open().await;
+    let r = norm(raw("a", "same record", T0));
+    indexed(&*store, std::slice::from_ref(&r)).await;
+    indexed(&*store, std::slice::from_ref(&r)).await;
+    indexed(&*store, &[r.clone(), r.clone()]).await;
+    let got = search(&*store, Filter::default(), Sort::NewestFirst, 10).await;
+    assert_eq!((got.total, got.logs.len()), (1, 1));
+    // The later record with an id wins, also within one batch.
+    let mut v2 = r.clone();
+    v2.message = "second version".into();
+    let mut v3 = r.clone();
+    v3.message = "third version".into();
+    indexed(&*store, &[v2, v3.clone()]).await;
+    let got = search(&*store, Filter::default(), Sort::NewestFirst, 10).await;
+    assert_eq!(got.logs, vec![v3]);
+    store.close().await.unwrap();
+}
+
+async fn anomalies_by_severity(b: &dyn Backend) {
+    let store = b.open().await;
+    let records = varied();
+    indexed(&*store, &records).await;
+    let req = SearchRequest::anomalies(Filter::default(), None, Some(1000), None).unwrap();
+    let got = store.search(&req).await.unwrap();
+    let want = sorted(records.iter().filter(|r| r.anomaly).cloned().collect(), Sort::Severity);
+    assert!(!want.is_empty() && want.len() < records.len());
+    assert_eq!(got.total, want.len() as u64);
+    assert_eq!(ids(&got.logs), ids(&want));
+    store.close().await.unwrap();
+}
+
+/// Stats computed from the records themselves.
+fn expected_stats(records: &[LogRecord], req: &StatsRequest) -> loglens_core::Stats {
+    let f = req.filter();
+    let mut s = loglens_core::Stats::default();
+    for r in records.iter().filter(|r| f.matches(r)) {
+        s.total_logs += 1;
+        *s.services.entry(r.service_name.clone()).or_default() += 1;
+        *s.levels.entry(r.level.as_str().to_owned()).or_default() += 1;
+        s.anomaly_count += u64::from(r.anomaly);
+        s.error_count += u64::from(r.level == Level::Error);
+    }
+    s
+}
+
+async fn stats_counts(b: &dyn Backend) {
+    let store = b.open().await;
+    let records = varied();
+    indexed(&*store, &records).await;
+    let requests = [
+        StatsRequest::default(),
+        StatsRequest { from_timestamp: Some(T0 + 30_000), to_timestamp: Some(T0 + 80_000), ..StatsRequest::default() },
+        StatsRequest { service_name: Some("payment-service".into()), ..StatsRequest::default() },
+        StatsRequest {
+            from_timestamp: Some(T0 + 30_000),
+            service_name: Some("api-gateway".into()),
+            ..StatsRequest::default()
+        },
+        StatsRequest { service_name: Some("nope".into()), ..StatsRequest::default() },
+    ];
+    for req in requests {
+        let got = store.stats(&req.clone().validated().unwrap()).await.unwrap();
+        let want = expected_stats(&records, &req);
+        assert_eq!(got.total_logs, want.total_logs, "{req:?}");
+        assert_eq!(got.services, want.services, "{req:?}");
+        assert_eq!(got.levels, want.levels, "{req:?}");
+        assert_eq!((got.anomaly_count, got.error_count), (want.anomaly_count, want.error_count), "{req:?}");
+        assert!(got.histogram.is_empty() && got.response_time_percentiles.is_empty());
+    }
+    store.close().await.unwrap();
+}
+
+async fn histogram_buckets(b: &dyn Backend) {
+    let store = b.open().await;
+    let minute = 60_000;
+    let at = |m: i64, s: i64| T0 + m * minute + s * 1000;
+    let mut records = Vec::new();
+    for s in 0..5 {
+        records.push(norm(raw("a", &format!("m0 {s}"), at(0, s * 10))));
+    }
+    records.push(norm(RawLog { level: Some("ERROR".into()), ..raw("a", "m0 error", at(0, 59)) }));
+    records.push(norm(RawLog { status_code: Some(503), ..raw("a", "m2 unavailable", at(2, 0)) }));
+    records.push(norm(raw("a", "m2 ok", at(2, 30))));
+    records.push(norm(raw("b", "m3 other service", at(3, 1))));
+    indexed(&*store, &records).await;
+    let req = StatsRequest { histogram_interval_ms: Some(minute), ..StatsRequest::default() }.validated().unwrap();
+    let got = store.stats(&req).await.unwrap();
+    let bucket = |m: i64, count, anomaly_count, error_count| HistogramBucket {
+        start: at(m, 0),
+        count,
+        anomaly_count,
+        error_count,
+    };
+    let non_empty: Vec<_> = got.histogram.iter().filter(|b| b.count > 0).cloned().collect();
+    assert_eq!(non_empty, [bucket(0, 6, 1, 1), bucket(2, 2, 1, 0), bucket(3, 1, 0, 0)]);
+    assert!(got.histogram.windows(2).all(|w| w[0].start < w[1].start), "oldest first");
+    assert!(got.histogram.iter().all(|b| b.start % minute == 0), "aligned to the interval");
+    let req =
+        StatsRequest { service_name: Some("a".into()), histogram_interval_ms: Some(minute), ..StatsRequest::default() };
+    let got = store.stats(&req.validated().unwrap()).await.unwrap();
+    let non_empty: Vec<_> = got.histogram.iter().filter(|b| b.count > 0).cloned().collect();
+    assert_eq!(non_empty, [bucket(0, 6, 1, 1), bucket(2, 2, 1, 0)]);
+    store.close().await.unwrap();
+}
+
+async fn percentiles_on_a_known_distribution(b: &dyn Backend) {
+    let store = b.open().await;
+    let mut records: Vec<LogRecord> = (1..=100)
+        .map(|ms| {
+            norm(RawLog {
+                response_time_ms: Some(f64::from(ms)),
+                ..raw("timed", &format!("rt {ms}"), T0 + i64::from(ms))
+            })
+        })
+        .collect();
+    records.extend(plain("untimed", 10, T0));
+    indexed(&*store, &records).await;
+    let req = StatsRequest { include_percentiles: true, ..StatsRequest::default() }.validated().unwrap();
+    let got = store.stats(&req).await.unwrap();
+    let p = &got.response_time_percentiles["timed"];
+    assert_eq!(p.count, 100);
+    for (name, value, want) in [("p50", p.p50, 50.0), ("p95", p.p95, 95.0), ("p99", p.p99, 99.0)] {
+        assert!((value - want).abs() <= 2.0, "{name} = {value}, want about {want}");
+    }
+    assert!(got.response_time_percentiles.get("untimed").is_none_or(|p| p.count == 0));
+    store.close().await.unwrap();
+}
+
+async fn subscribers_receive_committed_records(b: &dyn Backend) {
+    let store = b.open().await;
+    let mut rx = store.subscribe();
+    let records = plain("tail", 3, T0);
+    indexed(&*store, &records).await;
+    let mut seen = Vec::new();
+    while seen.len() < records.len() {
+        let batch =
+            tokio::time::timeout(Duration::from_secs(10), rx.recv()).await.expect("a batch").expect("not closed");
+        seen.extend(ids(&batch));
+    }
+    assert_eq!(seen, ids(&records), "in commit order");
+    store.close().await.unwrap();
+}
+
+async fn searchable_without_refresh(b: &dyn Backend) {
+    let store = b.open().await;
+    let records = plain("soon", 4, T0);
+    index(&*store, &records).await;
+    // Not a speed check: the records must show up without `refresh`.
+    for _ in 0..60 {
+        if search(&*store, Filter::default(), Sort::NewestFirst, 10).await.total == 4 {
+            return store.close().await.unwrap();
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("records not searchable 3 s after index() without refresh");
+}
+
+async fn concurrent_batches_all_land(b: &dyn Backend) {
+    let store = b.open().await;
+    let tasks: Vec<_> = (0..20)
+        .map(|t| {
+            let store = store.clone();
+            tokio::spawn(async move { store.index(plain(&format!("svc-{t}"), 50, T0)).await })
+        })
+        .collect();
+    for t in tasks {
+        t.await.unwrap().unwrap();
+    }
+    store.refresh().await.unwrap();
+    assert_eq!(search(&*store, Filter::default(), Sort::NewestFirst, 1).await.total, 1000);
+    store.close().await.unwrap();
+}
+
+async fn restart_keeps_data(b: &dyn Backend) {
+    let store = b.open().await;
+    let records = varied();
+    index(&*store, &records).await;
+    store.close().await.unwrap();
+    let store = b.open().await;
+    let got = search(&*store, Filter::default(), Sort::OldestFirst, 1000).await;
+    assert_eq!(got.logs, records);
+    // New records after a restart sort and page correctly with the old ones.
+    let more = plain("later", 30, T0);
+    indexed(&*store, &more).await;
+    let all = walk(&*store, &Filter::default(), Sort::NewestFirst, 7).await;
+    assert_eq!(all.len(), records.len() + more.len());
+    store.close().await.unwrap();
+}
+
+async fn acknowledged_records_survive_a_crash(b: &dyn Backend) {
+    let store = b.open_with(no_background_commits()).await;
+    let committed = plain("before", 20, T0);
+    indexed(&*store, &committed).await;
+    let acknowledged = plain("after", 30, T0 + 100_000);
+    index(&*store, &acknowledged[..10]).await;
+    index(&*store, &acknowledged[10..]).await;
+    b.crash(store).await;
+    let store = b.open().await;
+    let got = walk(&*store, &Filter::default(), Sort::OldestFirst, 16).await;
+    let want = sorted([committed, acknowledged].concat(), Sort::OldestFirst);
+    assert_eq!(ids(&got), ids(&want), "every acknowledged record once");
+    store.close().await.unwrap();
+}
+
+async fn closed_store_refuses_calls(b: &dyn Backend) {
+    let store = b.open().await;
+    let health = store.health().await;
+    assert!(health.healthy, "{health:?}");
+    assert!(!health.detail.is_empty());
+    let mut rx = store.subscribe();
+    store.close().await.unwrap();
+    let end = tokio::time::timeout(Duration::from_secs(10), rx.recv()).await.expect("the stream ends");
+    assert!(matches!(end, Err(tokio::sync::broadcast::error::RecvError::Closed)), "{end:?}");
+    assert!(matches!(store.index(plain("a", 1, T0)).await, Err(Error::Closed)));
+    let req = SearchRequest::new(Filter::default(), Sort::default(), None, None, None).unwrap();
+    assert!(matches!(store.search(&req).await, Err(Error::Closed)));
+    assert!(matches!(store.stats(&StatsRequest::default()).await, Err(Error::Closed)));
+    assert!(matches!(store.refresh().await, Err(Error::Closed)));
+    assert!(matches!(store.close().await, Err(Error::Closed)));
+    assert!(!store.health().await.healthy);
+}
+
+/// Runs every contract case against one backend, each on a fresh location.
+macro_rules! contract {
+    ($module:ident, $backend:expr, [$($case:ident),* $(,)?]) => {
+        mod $module {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    let backend = $backend;
+                    super::$case(&backend).await;
+                }
+            )*
+        }
+    };
+}
+
+contract!(
+    tantivy_contract,
+    super::TantivyBackend::new(),
+    [
+        search_returns_exact_records,
+        each_filter_selects_its_records,
+        full_text_needs_every_word,
+        sort_orders,
+        total_counts_all_matches_not_the_page,
+        pages_by_offset,
+        cursor_walk_visits_each_record_once_in_order,
+        bad_cursor_is_rejected,
+        upsert_by_id,
+        anomalies_by_severity,
+        stats_counts,
+        histogram_buckets,
+        percentiles_on_a_known_distribution,
+        subscribers_receive_committed_records,
+        searchable_without_refresh,
+        concurrent_batches_all_land,
+        restart_keeps_data,
+        acknowledged_records_survive_a_crash,
+        closed_store_refuses_calls,
+    ]
+);
+
+// ---------------------------------------------------------------- Tantivy
+
+use loglens_store::tantivy::TantivyStore;
+
+/// A Tantivy store in a temporary directory.
+struct TantivyBackend {
+    dir: tempfile::TempDir,
+    /// The stores opened here, so `crash` can reach the concrete type.
+    open: Mutex<Vec<Arc<TantivyStore>>>,
+}
+
+impl TantivyBackend {
+    fn new() -> TantivyBackend {
+        TantivyBackend { dir: tempfile::tempdir().unwrap(), open: Mutex::new(Vec::new()) }
+    }
+
+    fn wal_files(&self) -> Vec<std::path::PathBuf> {
+        let mut files: Vec<_> = std::fs::read_dir(self.dir.path().join("wal"))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|e| e == "wal"))
+            .collect();
+        files.sort();
+        files
+    }
+}
+
+#[async_trait]
+impl Backend for TantivyBackend {
+    async fn open_with(&self, options: StoreOptions) -> Arc<dyn LogStore> {
+        let store = Arc::new(TantivyStore::open(self.dir.path(), options).await.expect("open"));
+        self.open.lock().unwrap().push(store.clone());
+        store
+    }
+
+    async fn crash(&self, store: Arc<dyn LogStore>) {
+        drop(store);
+        let store = self.open.lock().unwrap().pop().expect("an open store");
+        store.abort().await.expect("abort");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tantivy_uncommitted_records_come_back_from_the_wal() {
+    let b = TantivyBackend::new();
+    let store = b.open_with(no_background_commits()).await;
+    let records = plain("wal", 10, T0);
+    index(&*store, &records).await;
+    let before = search(&*store, Filter::default(), Sort::OldestFirst, 100).await;
+    assert_eq!(before.total, 0, "not committed: the records are only in the WAL");
+    b.crash(store).await;
+    let store = b.open().await;
+    let after = search(&*store, Filter::default(), Sort::OldestFirst, 100).await;
+    assert_eq!(after.logs, records);
+    store.close().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tantivy_torn_wal_tail_keeps_good_records() {
+    let b = TantivyBackend::new();
+    let store = b.open_with(no_background_commits()).await;
+    let records = plain("torn", 40, T0);
+    index(&*store, &records).await;
+    b.crash(store).await;
+    let last = b.wal_files().pop().expect("a wal segment");
+    let good_len = std::fs::metadata(&last).unwrap().len();
+    let mut bytes = std::fs::read(&last).unwrap();
+    bytes.extend_from_slice(&[0x20, 0, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8, b'[', b'{']);
+    std::fs::write(&last, bytes).unwrap();
+    let store = b.open().await;
+    let got = search(&*store, Filter::default(), Sort::OldestFirst, 100).await;
+    assert_eq!(got.logs, records);
+    assert!(std::fs::metadata(&last).map_or(true, |m| m.len() <= good_len), "torn tail cut off or segment removed");
+    index(&*store, &plain("after", 5, T0)).await;
+    store.close().await.unwrap();
+    let store = b.open().await;
+    assert_eq!(search(&*store, Filter::default(), Sort::OldestFirst, 1).await.total, 45);
+    store.close().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tantivy_commits_trim_the_wal_and_health_counts_documents() {
+    let b = TantivyBackend::new();
+    let store = b.open().await;
+    indexed(&*store, &plain("a", 3, T0)).await;
+    store.close().await.unwrap();
+    let store = b.open().await;
+    assert_eq!(b.wal_files().len(), 1, "covered segments are deleted, the active one stays");
+    let health = store.health().await;
+    assert_eq!((health.healthy, health.detail.as_str()), (true, "3 documents"));
+    store.close().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tantivy_second_open_of_a_directory_is_refused() {
+    let b = TantivyBackend::new();
+    let store = b.open().await;
+    let e = TantivyStore::open(b.dir.path(), options()).await.unwrap_err();
+    assert!(matches!(e, Error::Config(ref m) if m.contains("already open")), "{e:?}");
+    store.close().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tantivy_open_by_url() {
+    let b = TantivyBackend::new();
+    let url = format!("tantivy://{}", b.dir.path().display());
+    let store = loglens_store::open(&url, options()).await.unwrap();
+    indexed(&*store, &plain("url", 2, T0)).await;
+    assert_eq!(search(&*store, Filter::default(), Sort::NewestFirst, 10).await.total, 2);
+    store.close().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tantivy_stats_state_empty_buckets_are_omitted() {
+    let b = TantivyBackend::new();
+    let store = b.open().await;
+    indexed(&*store, &[norm(raw("a", "one", T0)), norm(raw("a", "two", T0 + 10 * 60_000))]).await;
+    let req = StatsRequest { histogram_interval_ms: Some(60_000), ..StatsRequest::default() }.validated().unwrap();
+    let got = store.stats(&req).await.unwrap();
+    assert_eq!(got.histogram.iter().map(|b| (b.start, b.count)).collect::<Vec<_>>(), [(T0, 1), (T0 + 600_000, 1)]);
+    let by_level: BTreeMap<String, u64> = got.levels;
+    assert_eq!(by_level, BTreeMap::from([("INFO".to_owned(), 2)]));
+    store.close().await.unwrap();
+}
