@@ -12,9 +12,12 @@
 //! fsync), fsyncs, passes them to the indexer thread and only then
 //! acknowledges. Every record gets the next store-wide sequence number.
 //! The indexer upserts records into the `IndexWriter` (delete the id, add
-//! the document) and commits when something was added and
-//! `refresh_interval_ms` has passed since the last commit, so at most once
-//! per interval and at once after a quiet spell. The commit payload is the
+//! the document) and commits when something was added and either
+//! `refresh_interval_ms` has passed since the last commit (so at once after a
+//! quiet spell) or the oldest waiting record would otherwise miss its
+//! deadline: the commit starts `refresh_interval_ms` minus the last commit's
+//! duration after that record was added. Under steady load that is a commit
+//! a little more often than once per interval. The commit payload is the
 //! last sequence number applied. After each commit it reloads the reader
 //! (`ReloadPolicy::Manual`), broadcasts the committed records to
 //! [`LogStore::subscribe`]rs and deletes the WAL segments the commit covers.
@@ -26,8 +29,8 @@
 //! payload are replayed and committed. A torn tail of the newest segment (a
 //! write cut short by a crash, never acknowledged) is cut off with a warning.
 //! So nothing acknowledged is lost to `kill -9`, and an acknowledged record
-//! is searchable within about one `refresh_interval_ms` (plus the commit
-//! time) or as soon as `refresh()` returns.
+//! is searchable within about one `refresh_interval_ms`, or as soon as
+//! `refresh()` returns.
 //!
 //! An error from `index()` does not prove the batch was not stored (for
 //! example when the indexer died after the WAL write); retrying is safe, as

@@ -186,6 +186,11 @@ pub(crate) struct Indexer {
     /// Records added since the last commit.
     uncommitted_records: usize,
     last_commit: Instant,
+    /// When the oldest record not yet committed was added.
+    oldest_uncommitted: Option<Instant>,
+    /// How long the last commit and reload took, to start the next one early
+    /// enough that every record is searchable within `interval`.
+    last_commit_cost: Duration,
     /// Added records for the next tail broadcast, kept only while someone
     /// subscribes.
     pending: Vec<LogRecord>,
@@ -221,6 +226,8 @@ impl Indexer {
             uncommitted: None,
             uncommitted_records: 0,
             last_commit: Instant::now(),
+            oldest_uncommitted: None,
+            last_commit_cost: Duration::ZERO,
             pending: Vec::new(),
         }
     }
@@ -250,6 +257,7 @@ impl Indexer {
             self.writer.add_document(doc).map_err(backend)?;
         }
         self.uncommitted = Some(first_seq + records.len() as u64 - 1);
+        self.oldest_uncommitted.get_or_insert_with(Instant::now);
         self.uncommitted_records += records.len();
         if self.env.tail.receiver_count() > 0 {
             self.pending.extend(records);
@@ -271,13 +279,17 @@ impl Indexer {
     }
 
     fn commit_inner(&mut self, trim_wal: bool) -> Result<()> {
-        self.last_commit = Instant::now();
+        let started = Instant::now();
+        self.last_commit = started;
         let Some(seq) = self.uncommitted.take() else { return Ok(()) };
-        self.uncommitted_records = 0;
+        let records = std::mem::take(&mut self.uncommitted_records);
+        let waited = self.oldest_uncommitted.take().map(|t| t.elapsed());
         let mut prepared = self.writer.prepare_commit().map_err(backend)?;
         prepared.set_payload(&seq.to_string());
         prepared.commit().map_err(backend)?;
         self.reader.reload().map_err(backend)?;
+        self.last_commit_cost = started.elapsed();
+        tracing::debug!(records, seq, cost = ?self.last_commit_cost, oldest_waited = ?waited, "committed");
         self.committed_seq = seq;
         if !self.pending.is_empty() {
             let _ = self.env.tail.send(Arc::new(std::mem::take(&mut self.pending)));
@@ -291,17 +303,27 @@ impl Indexer {
         Ok(())
     }
 
-    /// The indexer thread's loop. Commits when something was added and
-    /// `interval` has passed since the last commit (so right away after a
-    /// quiet spell), on `Flush`, and on `Stop`.
+    /// When the next commit is due: `interval` after the last one (so right
+    /// away after a quiet spell), or early enough that the oldest waiting
+    /// record is searchable within `interval` of being added, given what
+    /// the last commit took. `None`: never (an interval too long for
+    /// `Instant` turns background commits off).
+    fn commit_deadline(&self) -> Option<Instant> {
+        let by_interval = self.last_commit.checked_add(self.env.interval)?;
+        // Commit cost varies with load (here 50-270 ms for 10k records); leave room.
+        let margin = (self.last_commit_cost * 3 / 2 + Duration::from_millis(50)).min(self.env.interval / 2);
+        let by_age = self.oldest_uncommitted.and_then(|t| t.checked_add(self.env.interval - margin));
+        Some(by_age.map_or(by_interval, |a| a.min(by_interval)))
+    }
+
+    /// The indexer thread's loop. Commits when [`Self::commit_deadline`]
+    /// passes with something added, on `Flush`, and on `Stop`.
     pub fn run(mut self, rx: Receiver<IndexMsg>) {
         let stop = || IndexMsg::Stop { commit: true, ack: None };
         loop {
             let msg = if self.uncommitted.is_some() {
-                // An interval too long for `Instant` means "no background commits".
                 let wait = self
-                    .last_commit
-                    .checked_add(self.env.interval)
+                    .commit_deadline()
                     .map_or(Duration::MAX, |deadline| deadline.saturating_duration_since(Instant::now()));
                 match rx.recv_timeout(wait) {
                     Ok(msg) => Some(msg),
@@ -314,7 +336,7 @@ impl Indexer {
             let step = match msg {
                 None => self.commit(),
                 Some(IndexMsg::Batch { first_seq, records }) => self.add(first_seq, records).and_then(|()| {
-                    if self.last_commit.elapsed() >= self.env.interval { self.commit() } else { Ok(()) }
+                    if self.commit_deadline().is_some_and(|d| Instant::now() >= d) { self.commit() } else { Ok(()) }
                 }),
                 Some(IndexMsg::Flush(ack)) => match self.commit() {
                     Ok(()) => {
