@@ -8,6 +8,7 @@
 //! - [`error`]: the one error table shared by gRPC and HTTP.
 
 pub mod error;
+pub mod ledger;
 pub mod level;
 pub mod query;
 pub mod record;

@@ -1,0 +1,105 @@
+//! What travels through Kafka.
+//!
+//! - `logs_raw`: one JSON object per message, the same shape services send
+//!   (read back with [`loglens_core::RawLog::from_json`]). The key is the
+//!   `service_name`, so one service's records stay in order in one
+//!   partition. Header `traceparent` carries the producer's W3C trace context.
+//! - `logs_dlq`: the original message bytes untouched, with headers naming
+//!   the reason, the offending field and the source topic/partition/offset.
+
+use loglens_core::LogRecord;
+use serde::Serialize;
+
+/// Header with the W3C trace context of the producer.
+pub const TRACEPARENT: &str = "traceparent";
+/// DLQ header: why the record was dead-lettered.
+pub const DLQ_REASON: &str = "loglens.dlq.reason";
+/// DLQ header: the offending field, empty when the record as a whole is bad.
+pub const DLQ_FIELD: &str = "loglens.dlq.field";
+/// DLQ header: the topic the record came from.
+pub const DLQ_SOURCE_TOPIC: &str = "loglens.dlq.source.topic";
+/// DLQ header: its partition (decimal).
+pub const DLQ_SOURCE_PARTITION: &str = "loglens.dlq.source.partition";
+/// DLQ header: its offset (decimal).
+pub const DLQ_SOURCE_OFFSET: &str = "loglens.dlq.source.offset";
+
+/// Largest raw message the processor reads; larger ones are dead-lettered.
+pub const MAX_RECORD_BYTES: usize = 256 * 1024;
+
+#[derive(Serialize)]
+struct Wire<'a> {
+    timestamp: String,
+    service_name: &'a str,
+    level: &'a str,
+    message: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    status_code: Option<u16>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    request_id: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    user_id: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    response_time_ms: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error_code: Option<&'a str>,
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    tags: &'a [String],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    host: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    trace_id: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    span_id: Option<&'a str>,
+}
+
+/// A validated record as a `logs_raw` message: the fields a service sends,
+/// timestamp as RFC 3339 with milliseconds (exact, and unambiguous for any
+/// date). Normalising it again gives the same record and the same id.
+pub fn encode(r: &LogRecord) -> Vec<u8> {
+    let ts = chrono::DateTime::from_timestamp_millis(r.timestamp).unwrap_or_default();
+    let wire = Wire {
+        timestamp: ts.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        service_name: &r.service_name,
+        level: r.level.as_str(),
+        message: &r.message,
+        status_code: r.status_code,
+        request_id: r.request_id.as_deref(),
+        user_id: r.user_id.as_deref(),
+        response_time_ms: r.response_time_ms,
+        error_code: r.error_code.as_deref(),
+        tags: &r.tags,
+        host: r.host.as_deref(),
+        trace_id: r.trace_id.as_deref(),
+        span_id: r.span_id.as_deref(),
+    };
+    serde_json::to_vec(&wire).expect("a record always serialises")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use loglens_core::record::normalize;
+    use loglens_core::{RawLog, RuleSet};
+
+    #[test]
+    fn encoding_round_trips_to_the_same_record_and_id() {
+        let raw = RawLog {
+            timestamp: Some(loglens_core::TimestampInput::Int(1_714_564_800_123)),
+            service_name: Some("pay".into()),
+            message: Some("card declined".into()),
+            level: Some("warning".into()),
+            status_code: Some(402),
+            response_time_ms: Some(0.1 + 0.2),
+            tags: Some(vec!["eu".into()]),
+            trace_id: Some("abc".into()),
+            ..RawLog::default()
+        };
+        let a = normalize(raw, 5, &RuleSet::default()).unwrap();
+        let bytes = encode(&a);
+        let b = normalize(RawLog::from_json(&bytes).unwrap(), 5, &RuleSet::default()).unwrap();
+        assert_eq!(a, b);
+        let text = String::from_utf8(bytes).unwrap();
+        assert!(text.contains(r#""timestamp":"2024-05-01T12:00:00.123Z""#), "{text}");
+        assert!(!text.contains("user_id"), "absent fields are left out: {text}");
+    }
+}

@@ -1,0 +1,539 @@
+//! The processor role: a consumer in group `KAFKA_CONSUMER_GROUP` that reads
+//! `logs_raw`, parses, validates, normalises and scores each message, indexes
+//! the batch through [`LogStore`], and only then commits the offsets.
+//!
+//! Delivery:
+//! - A batch is closed at `bulk_size` messages or `bulk_timeout` after its
+//!   first one. Bad messages (not JSON, invalid, larger than
+//!   [`wire::MAX_RECORD_BYTES`]) go to the dead-letter topic with their
+//!   original bytes, the reason and the source partition/offset, and their
+//!   delivery is awaited. Then the valid records are indexed (durable when
+//!   `index` returns), then the offsets are committed. So a crash at any
+//!   point re-delivers only what was not committed.
+//! - Duplicates: a record's id is the hash of its content and the store
+//!   upserts by id, so re-delivered messages overwrite their earlier copy.
+//! - Rebalance: everything runs on one thread, and librdkafka calls the
+//!   rebalance callback only from inside `poll`, which is never called between
+//!   indexing a batch and committing it. So when partitions are revoked the
+//!   only uncommitted work is messages not yet indexed; those are dropped and
+//!   the new owner reads them from the committed offset.
+//! - Backpressure: when indexing fails (store slow or down) the processor
+//!   pauses its partitions and retries with capped exponential backoff
+//!   (100 ms doubling to 10 s), polling meanwhile so it keeps its group
+//!   membership; memory stays bounded by one batch.
+
+use std::collections::{BTreeMap, HashSet};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use loglens_core::ledger::{LedgerView, PartitionLedger};
+use loglens_core::record::normalize;
+use loglens_core::{Error as CoreError, LogRecord, RawLog, RuleSet};
+use loglens_kafka::{KafkaOptions, wire};
+use loglens_store::LogStore;
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance};
+use rdkafka::message::{Header, Message, OwnedHeaders};
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::{ClientContext, Offset, TopicPartitionList};
+use tracing::{debug, error, info, warn};
+
+/// What can stop the processor.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Kafka setup or a fatal client error.
+    #[error(transparent)]
+    Kafka(#[from] loglens_kafka::Error),
+    /// The processor thread panicked or could not start.
+    #[error("processor: {0}")]
+    Internal(String),
+}
+
+impl From<rdkafka::error::KafkaError> for Error {
+    fn from(e: rdkafka::error::KafkaError) -> Self {
+        Error::Kafka(e.into())
+    }
+}
+
+/// Result with the processor [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// How the processor batches.
+#[derive(Debug, Clone)]
+pub struct ProcessorConfig {
+    /// Brokers and topics.
+    pub kafka: KafkaOptions,
+    /// `KAFKA_CONSUMER_GROUP`.
+    pub group: String,
+    /// `ELASTIC_BULK_SIZE`: most messages per indexed batch.
+    pub bulk_size: usize,
+    /// `ELASTIC_BULK_TIMEOUT_S`: longest a message waits for its batch to close.
+    pub bulk_timeout: Duration,
+    /// Anomaly rules.
+    pub rules: Arc<RuleSet>,
+}
+
+/// Shared per-partition counters; see [`PartitionLedger`].
+#[derive(Default)]
+pub struct Ledger {
+    partitions: Mutex<BTreeMap<(String, i32), PartitionLedger>>,
+}
+
+impl Ledger {
+    fn update(&self, topic: &str, partition: i32, f: impl FnOnce(&mut PartitionLedger)) {
+        let mut map = self.partitions.lock().unwrap_or_else(|p| p.into_inner());
+        let entry = map.entry((topic.to_owned(), partition)).or_insert_with(|| PartitionLedger {
+            topic: topic.to_owned(),
+            partition,
+            committed_offset: -1,
+            high_watermark: -1,
+            ..PartitionLedger::default()
+        });
+        f(entry);
+    }
+
+    fn set_assigned(&self, assigned: &HashSet<(String, i32)>) {
+        for (topic, partition) in assigned {
+            self.update(topic, *partition, |_| {});
+        }
+        let mut map = self.partitions.lock().unwrap_or_else(|p| p.into_inner());
+        for (key, entry) in map.iter_mut() {
+            entry.assigned = assigned.contains(key);
+        }
+    }
+}
+
+impl LedgerView for Ledger {
+    fn snapshot(&self) -> Vec<PartitionLedger> {
+        self.partitions.lock().unwrap_or_else(|p| p.into_inner()).values().cloned().collect()
+    }
+}
+
+/// A consumed message waiting for its batch.
+struct Pending {
+    topic: String,
+    partition: i32,
+    offset: i64,
+    key: Option<Vec<u8>>,
+    payload: Vec<u8>,
+}
+
+/// Rebalance hooks: drop unindexed messages of revoked partitions and keep
+/// the ledger's view of the assignment.
+struct Context {
+    batch: Mutex<Vec<Pending>>,
+    ledger: Arc<Ledger>,
+}
+
+impl ClientContext for Context {}
+
+impl ConsumerContext for Context {
+    fn pre_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        if let Rebalance::Revoke(tpl) = rebalance {
+            let revoked: HashSet<(String, i32)> =
+                tpl.elements().iter().map(|e| (e.topic().to_owned(), e.partition())).collect();
+            let mut batch = self.batch.lock().unwrap_or_else(|p| p.into_inner());
+            let before = batch.len();
+            batch.retain(|m| !revoked.contains(&(m.topic.clone(), m.partition)));
+            info!(partitions = ?revoked, dropped = before - batch.len(), "partitions revoked; unindexed messages left to the next owner");
+            let mut map = self.ledger.partitions.lock().unwrap_or_else(|p| p.into_inner());
+            for key in &revoked {
+                if let Some(e) = map.get_mut(key) {
+                    e.assigned = false;
+                }
+            }
+        }
+    }
+
+    fn post_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        if let Rebalance::Assign(_) = rebalance {
+            let assigned = assignment(consumer);
+            info!(partitions = ?assigned, "partitions assigned");
+            self.ledger.set_assigned(&assigned);
+        }
+    }
+}
+
+fn assignment(consumer: &BaseConsumer<Context>) -> HashSet<(String, i32)> {
+    consumer
+        .assignment()
+        .map(|tpl| tpl.elements().iter().map(|e| (e.topic().to_owned(), e.partition())).collect())
+        .unwrap_or_default()
+}
+
+/// A running processor; stop it with [`Processor::stop`].
+pub struct Processor {
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<Result<()>>>,
+    ledger: Arc<Ledger>,
+}
+
+impl Processor {
+    /// Creates the topics if missing, joins the group and starts consuming on
+    /// a thread of its own. Must be called inside a Tokio runtime (the store
+    /// is driven on it).
+    pub async fn start(config: ProcessorConfig, store: Arc<dyn LogStore>) -> Result<Processor> {
+        if config.bulk_size == 0 || config.bulk_timeout.is_zero() {
+            return Err(Error::Internal("bulk size and bulk timeout must be > 0".into()));
+        }
+        loglens_kafka::topics::ensure_topics(&config.kafka).await?;
+        let ledger = Arc::new(Ledger::default());
+        let context = Context { batch: Mutex::new(Vec::new()), ledger: ledger.clone() };
+        let consumer: BaseConsumer<Context> =
+            config.kafka.consumer_config(&config.group).create_with_context(context)?;
+        consumer.subscribe(&[&config.kafka.raw_topic])?;
+        let dlq: FutureProducer = config.kafka.producer_config().create()?;
+        let stop = Arc::new(AtomicBool::new(false));
+        let runtime = tokio::runtime::Handle::current();
+        let worker = Worker { config, store, consumer, dlq, runtime, ledger: ledger.clone(), stop: stop.clone() };
+        let thread = std::thread::Builder::new()
+            .name("loglens-processor".into())
+            .spawn(move || worker.run())
+            .map_err(|e| Error::Internal(format!("cannot start the processor thread: {e}")))?;
+        Ok(Processor { stop, thread: Some(thread), ledger })
+    }
+
+    /// The per-partition counters.
+    pub fn ledger(&self) -> Arc<Ledger> {
+        self.ledger.clone()
+    }
+
+    /// Whether the processor thread has ended (it only ends on stop or a
+    /// fatal error).
+    pub fn is_finished(&self) -> bool {
+        self.thread.as_ref().is_none_or(JoinHandle::is_finished)
+    }
+
+    /// Stops polling, indexes and commits what was read, leaves the group.
+    pub async fn stop(mut self) -> Result<()> {
+        self.stop.store(true, Ordering::SeqCst);
+        match self.thread.take() {
+            Some(t) => tokio::task::spawn_blocking(move || t.join())
+                .await
+                .map_err(|e| Error::Internal(e.to_string()))?
+                .map_err(|_| Error::Internal("the processor thread panicked".into()))?,
+            None => Ok(()),
+        }
+    }
+}
+
+struct Worker {
+    config: ProcessorConfig,
+    store: Arc<dyn LogStore>,
+    consumer: BaseConsumer<Context>,
+    dlq: FutureProducer,
+    runtime: tokio::runtime::Handle,
+    ledger: Arc<Ledger>,
+    stop: Arc<AtomicBool>,
+}
+
+/// A message that cannot become a record, and why.
+struct DeadLetter<'a> {
+    message: &'a Pending,
+    field: String,
+    reason: String,
+}
+
+const POLL: Duration = Duration::from_millis(50);
+const WATERMARK_EVERY: Duration = Duration::from_secs(2);
+
+impl Worker {
+    fn run(self) -> Result<()> {
+        info!(group = %self.config.group, topic = %self.config.kafka.raw_topic, "processor consuming");
+        let mut batch_started: Option<Instant> = None;
+        let mut last_watermarks = Instant::now();
+        while !self.stop.load(Ordering::SeqCst) {
+            match self.consumer.poll(POLL) {
+                Some(Ok(m)) => {
+                    let pending = Pending {
+                        topic: m.topic().to_owned(),
+                        partition: m.partition(),
+                        offset: m.offset(),
+                        key: m.key().map(<[u8]>::to_vec),
+                        payload: m.payload().map(<[u8]>::to_vec).unwrap_or_default(),
+                    };
+                    self.ledger.update(&pending.topic, pending.partition, |l| l.received += 1);
+                    self.batch().push(pending);
+                    batch_started.get_or_insert_with(Instant::now);
+                }
+                Some(Err(e)) => warn!(error = %e, "consumer error"),
+                None => {}
+            }
+            let len = self.batch().len();
+            if len == 0 {
+                batch_started = None;
+            }
+            let due = batch_started.is_some_and(|t| t.elapsed() >= self.config.bulk_timeout);
+            if len >= self.config.bulk_size || (len > 0 && due) {
+                self.flush();
+                batch_started = None;
+            }
+            if last_watermarks.elapsed() >= WATERMARK_EVERY {
+                self.refresh_watermarks();
+                last_watermarks = Instant::now();
+            }
+        }
+        info!("processor stopping: indexing and committing what was read");
+        self.flush();
+        // Dropping the consumer closes it and leaves the group.
+        Ok(())
+    }
+
+    fn batch(&self) -> std::sync::MutexGuard<'_, Vec<Pending>> {
+        self.consumer.context().batch.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Dead-letters, indexes and commits the current batch.
+    fn flush(&self) {
+        let mut batch = std::mem::take(&mut *self.batch());
+        if batch.is_empty() {
+            return;
+        }
+        let now = chrono::Utc::now().timestamp_millis();
+        let mut records: Vec<(usize, LogRecord)> = Vec::with_capacity(batch.len());
+        let mut dead: Vec<(usize, String, String)> = Vec::new();
+        for (i, m) in batch.iter().enumerate() {
+            match decode(m, now, &self.config.rules) {
+                Ok(r) => records.push((i, r)),
+                Err(e) => dead.push((i, e.field().unwrap_or_default().to_owned(), e.to_string())),
+            }
+        }
+        let letters: Vec<DeadLetter<'_>> = dead
+            .into_iter()
+            .map(|(i, field, reason)| DeadLetter { message: &batch[i], field, reason })
+            .collect();
+        self.dead_letter(&letters);
+        let dead_count = letters.len();
+        drop(letters);
+        self.index(&mut batch, records);
+        self.commit(&batch);
+        debug!(messages = batch.len(), dead_lettered = dead_count, "batch done");
+    }
+
+    /// Sends every letter to the DLQ and waits for Kafka to acknowledge them,
+    /// retrying with backoff: offsets never move past an unsaved letter.
+    fn dead_letter(&self, letters: &[DeadLetter<'_>]) {
+        if letters.is_empty() {
+            return;
+        }
+        let mut backoff = Backoff::new();
+        let mut todo: Vec<&DeadLetter<'_>> = letters.iter().collect();
+        while !todo.is_empty() {
+            let deliveries: Vec<_> = todo
+                .iter()
+                .map(|l| {
+                    let m = l.message;
+                    let headers = OwnedHeaders::new()
+                        .insert(Header { key: wire::DLQ_REASON, value: Some(l.reason.as_str()) })
+                        .insert(Header { key: wire::DLQ_FIELD, value: Some(l.field.as_str()) })
+                        .insert(Header { key: wire::DLQ_SOURCE_TOPIC, value: Some(m.topic.as_str()) })
+                        .insert(Header { key: wire::DLQ_SOURCE_PARTITION, value: Some(&m.partition.to_string()) })
+                        .insert(Header { key: wire::DLQ_SOURCE_OFFSET, value: Some(&m.offset.to_string()) });
+                    let mut record = FutureRecord::to(&self.config.kafka.dlq_topic).payload(&m.payload).headers(headers);
+                    if let Some(k) = &m.key {
+                        record = record.key(k);
+                    }
+                    self.dlq.send_result(record)
+                })
+                .collect();
+            let mut failed = Vec::new();
+            for (letter, delivery) in todo.iter().zip(deliveries) {
+                let ok = match delivery {
+                    Ok(future) => matches!(futures::executor::block_on(future), Ok(Ok(_))),
+                    Err(_) => false,
+                };
+                if ok {
+                    let m = letter.message;
+                    warn!(partition = m.partition, offset = m.offset, field = %letter.field, reason = %letter.reason, "record dead-lettered");
+                    self.ledger.update(&m.topic, m.partition, |l| l.dead_lettered += 1);
+                } else {
+                    failed.push(*letter);
+                }
+            }
+            if !failed.is_empty() {
+                warn!(failed = failed.len(), "dead-letter topic did not acknowledge; retrying in {:?}", backoff.peek());
+                self.wait(&mut backoff);
+            }
+            todo = failed;
+        }
+    }
+
+    /// Indexes the records, retrying with the partitions paused until the
+    /// store takes them. Records of partitions revoked meanwhile are dropped
+    /// (the new owner indexes them).
+    fn index(&self, batch: &mut Vec<Pending>, mut records: Vec<(usize, LogRecord)>) {
+        let mut backoff = Backoff::new();
+        let mut paused: Option<TopicPartitionList> = None;
+        while !records.is_empty() {
+            let attempt: Vec<LogRecord> = records.iter().map(|(_, r)| r.clone()).collect();
+            match self.runtime.block_on(self.store.index(attempt)) {
+                Ok(()) => {
+                    for (i, _) in &records {
+                        let m = &batch[*i];
+                        self.ledger.update(&m.topic, m.partition, |l| l.indexed += 1);
+                    }
+                    break;
+                }
+                Err(e) => {
+                    if paused.is_none()
+                        && let Ok(tpl) = self.consumer.assignment()
+                    {
+                        let _ = self.consumer.pause(&tpl);
+                        paused = Some(tpl);
+                    }
+                    error!(error = %e, records = records.len(), "indexing failed; partitions paused, retrying in {:?}", backoff.peek());
+                    self.wait(&mut backoff);
+                    let owned = assignment(&self.consumer);
+                    records.retain(|(i, _)| owned.contains(&(batch[*i].topic.clone(), batch[*i].partition)));
+                    batch.retain(|m| owned.contains(&(m.topic.clone(), m.partition)));
+                    if batch.is_empty() {
+                        records.clear();
+                    }
+                }
+            }
+        }
+        if let Some(tpl) = paused {
+            // Resume only what is still ours.
+            let owned = assignment(&self.consumer);
+            let mut resume = TopicPartitionList::new();
+            for e in tpl.elements() {
+                if owned.contains(&(e.topic().to_owned(), e.partition())) {
+                    resume.add_partition(e.topic(), e.partition());
+                }
+            }
+            if let Err(e) = self.consumer.resume(&resume) {
+                warn!(error = %e, "resuming partitions");
+            }
+            info!("store accepted the batch again; partitions resumed");
+        }
+    }
+
+    /// Commits the next offset of every partition in the batch that is still
+    /// assigned. A failed commit only means re-delivery, which upserts.
+    fn commit(&self, batch: &[Pending]) {
+        let mut next: BTreeMap<(&str, i32), i64> = BTreeMap::new();
+        for m in batch {
+            let e = next.entry((m.topic.as_str(), m.partition)).or_insert(m.offset + 1);
+            *e = (*e).max(m.offset + 1);
+        }
+        let owned = assignment(&self.consumer);
+        let mut tpl = TopicPartitionList::new();
+        for ((topic, partition), offset) in &next {
+            if owned.contains(&((*topic).to_owned(), *partition))
+                && let Err(e) = tpl.add_partition_offset(topic, *partition, Offset::Offset(*offset))
+            {
+                warn!(error = %e, "building the commit");
+            }
+        }
+        if tpl.count() == 0 {
+            return;
+        }
+        match self.consumer.commit(&tpl, CommitMode::Sync) {
+            Ok(()) => {
+                for ((topic, partition), offset) in next {
+                    self.ledger.update(topic, partition, |l| l.committed_offset = l.committed_offset.max(offset));
+                }
+            }
+            Err(e) => warn!(error = %e, "offset commit failed; the batch will be re-delivered and upserted"),
+        }
+    }
+
+    fn refresh_watermarks(&self) {
+        for (topic, partition) in assignment(&self.consumer) {
+            if let Ok((_, high)) = self.consumer.fetch_watermarks(&topic, partition, Duration::from_millis(500)) {
+                self.ledger.update(&topic, partition, |l| l.high_watermark = high);
+            }
+        }
+    }
+
+    /// Sleeps one backoff step while still serving the group protocol.
+    fn wait(&self, backoff: &mut Backoff) {
+        let until = Instant::now() + backoff.next();
+        while Instant::now() < until && !self.stop.load(Ordering::SeqCst) {
+            // Partitions are paused (or the batch is being retried), so a
+            // message here is one already fetched: keep it for the next batch.
+            if let Some(Ok(m)) = self.consumer.poll(POLL) {
+                let pending = Pending {
+                    topic: m.topic().to_owned(),
+                    partition: m.partition(),
+                    offset: m.offset(),
+                    key: m.key().map(<[u8]>::to_vec),
+                    payload: m.payload().map(<[u8]>::to_vec).unwrap_or_default(),
+                };
+                self.ledger.update(&pending.topic, pending.partition, |l| l.received += 1);
+                self.batch().push(pending);
+            }
+        }
+    }
+}
+
+/// A message as a record, or why it cannot be one.
+fn decode(m: &Pending, now: i64, rules: &RuleSet) -> Result<LogRecord, CoreError> {
+    if m.payload.len() > wire::MAX_RECORD_BYTES {
+        return Err(CoreError::invalid(
+            "",
+            format!("record is {} bytes; at most {} are accepted", m.payload.len(), wire::MAX_RECORD_BYTES),
+        ));
+    }
+    normalize(RawLog::from_json(&m.payload)?, now, rules)
+}
+
+/// Capped exponential backoff: 100 ms doubling to 10 s.
+struct Backoff(Duration);
+
+impl Backoff {
+    fn new() -> Backoff {
+        Backoff(Duration::from_millis(100))
+    }
+    fn peek(&self) -> Duration {
+        self.0
+    }
+    fn next(&mut self) -> Duration {
+        let d = self.0;
+        self.0 = (self.0 * 2).min(Duration::from_secs(10));
+        d
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pending(payload: &[u8]) -> Pending {
+        Pending { topic: "t".into(), partition: 0, offset: 0, key: None, payload: payload.to_vec() }
+    }
+
+    #[test]
+    fn decode_accepts_valid_and_explains_bad() {
+        let rules = RuleSet::default();
+        let ok = decode(&pending(br#"{"service_name":"a","message":"m","status_code":503}"#), 1, &rules).unwrap();
+        assert!(ok.anomaly);
+        let e = decode(&pending(b"not json"), 1, &rules).unwrap_err();
+        assert!(e.to_string().starts_with("record is not valid JSON"), "{e}");
+        let e = decode(&pending(br#"{"service_name":"a","message":"m","status_code":42}"#), 1, &rules).unwrap_err();
+        assert_eq!(e.field(), Some("status_code"));
+        let big = format!(r#"{{"service_name":"a","message":"{}"}}"#, "x".repeat(wire::MAX_RECORD_BYTES));
+        let e = decode(&pending(big.as_bytes()), 1, &rules).unwrap_err();
+        assert!(e.to_string().contains("at most 262144"), "{e}");
+        assert!(decode(&pending(b""), 1, &rules).is_err(), "an empty message is dead-lettered");
+    }
+
+    #[test]
+    fn backoff_doubles_and_caps() {
+        let mut b = Backoff::new();
+        let steps: Vec<u128> = (0..9).map(|_| b.next().as_millis()).collect();
+        assert_eq!(steps, [100, 200, 400, 800, 1600, 3200, 6400, 10_000, 10_000]);
+    }
+
+    #[test]
+    fn ledger_tracks_assignment() {
+        let l = Ledger::default();
+        l.update("t", 1, |p| p.received += 2);
+        l.set_assigned(&HashSet::from([("t".to_owned(), 0)]));
+        let s = l.snapshot();
+        assert_eq!(s.len(), 2);
+        assert!(s[0].assigned && !s[1].assigned);
+        assert_eq!((s[1].received, s[1].committed_offset), (2, -1));
+    }
+}
