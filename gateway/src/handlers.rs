@@ -134,6 +134,23 @@ pub(crate) async fn stats(State(s): State<AppState>, RawQuery(q): RawQuery) -> R
     Ok(Json(StatsReply::new(reply.into_inner(), &request)))
 }
 
+/// The Kafka path's ledger.
+///
+/// Per source partition: messages received, records indexed, messages
+/// dead-lettered, the committed offset, the end offset and the lag, with
+/// totals, so nothing vanishes unseen. `mode` is `direct` when records go
+/// straight into the store (standalone without Kafka) and the list is empty.
+#[utoipa::path(get, path = "/ledger", tag = "stats", responses(
+    (status = 200, description = "Per-partition counters and totals", body = loglens_proto::stats::GetLedgerResponse),
+    (status = 400, description = "A parameter was given (none are accepted)", body = ErrorBody),
+    (status = 503, description = "The stats service is unavailable", body = ErrorBody),
+))]
+pub(crate) async fn ledger(State(s): State<AppState>, RawQuery(q): RawQuery) -> Result<Json<loglens_proto::stats::GetLedgerResponse>, ApiError> {
+    let request = params::ledger_request(q.as_deref())?;
+    let reply = s.stats.clone().get_ledger(request).await?;
+    Ok(Json(reply.into_inner()))
+}
+
 /// Ingest log records.
 ///
 /// The body is a JSON array of records, one JSON object, or NDJSON (one object

@@ -102,6 +102,7 @@ pub fn app(cfg: &GatewayConfig) -> Result<Router> {
         .route("/logs/anomalies", get(handlers::anomalies))
         .route("/logs/stats", get(handlers::logs_stats))
         .route("/stats", get(handlers::stats))
+        .route("/ledger", get(handlers::ledger))
         .route("/redoc", get(handlers::redoc))
         .route("/redoc/redoc.standalone.js", get(handlers::redoc_js))
         .merge(SwaggerUi::new("/docs").url("/openapi.json", ApiDoc::openapi()))

@@ -23,6 +23,7 @@ use crate::handlers;
         handlers::anomalies,
         handlers::logs_stats,
         handlers::stats,
+        handlers::ledger,
         handlers::openapi_json,
         handlers::swagger_ui,
         handlers::redoc,

@@ -13,7 +13,7 @@ use std::str::FromStr;
 
 use loglens_core::{Error, Level, Result};
 use loglens_proto::query::{GetAnomaliesRequest, LogFilter, SearchRequest, SortOrder};
-use loglens_proto::stats::GetStatsRequest;
+use loglens_proto::stats::{GetLedgerRequest, GetStatsRequest};
 
 /// Parameters accepted by `GET /logs`.
 pub const LOGS_PARAMS: &[&str] = &[
@@ -95,6 +95,12 @@ pub fn stats_request(raw: Option<&str>) -> Result<GetStatsRequest> {
         histogram_interval_ms: p.take_with("interval", parse_interval)?.unwrap_or(0),
         include_percentiles: p.take_with("percentiles", parse_bool)?.unwrap_or(false),
     })
+}
+
+/// `GET /ledger`: takes no parameters.
+pub fn ledger_request(raw: Option<&str>) -> Result<GetLedgerRequest> {
+    Params::parse(raw, &[])?;
+    Ok(GetLedgerRequest {})
 }
 
 fn filter(p: &mut Params) -> Result<LogFilter> {

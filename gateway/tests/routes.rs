@@ -25,7 +25,7 @@ use loglens_proto::query::{
     GetAnomaliesRequest, LogEntry, LogFilter, SearchRequest, SearchResponse, SortOrder, TailRequest,
 };
 use loglens_proto::stats::stats_service_server::{StatsService, StatsServiceServer};
-use loglens_proto::stats::{GetStatsRequest, GetStatsResponse, HistogramBucket, Percentiles};
+use loglens_proto::stats::{GetLedgerRequest, GetLedgerResponse, GetStatsRequest, GetStatsResponse, HistogramBucket, Percentiles};
 use serde_json::{Value, json};
 use tokio::sync::oneshot;
 use tokio_stream::wrappers::TcpListenerStream;
@@ -149,6 +149,10 @@ impl StatsService for Fake {
             response_time_percentiles: [("api".to_owned(), Percentiles { p50: 10.0, p95: 95.5, p99: 120.0, count: 4 })]
                 .into(),
         }))
+    }
+
+    async fn get_ledger(&self, _: tonic::Request<GetLedgerRequest>) -> Result<tonic::Response<GetLedgerResponse>, Status> {
+        Ok(tonic::Response::new(GetLedgerResponse { mode: "kafka".into(), received: 3, indexed: 2, dead_lettered: 1, ..Default::default() }))
     }
 }
 
@@ -283,6 +287,19 @@ async fn dead_endpoint() -> String {
 }
 
 // ---------------------------------------------------------------- health
+
+#[tokio::test]
+async fn ledger_is_transcoded_and_takes_no_parameters() {
+    let b = Backend::start().await;
+    let r = get(&b.app(), "/ledger").await;
+    assert_eq!(r.status, StatusCode::OK);
+    let v = r.json();
+    assert_eq!((v["mode"].as_str(), v["received"].as_u64(), v["indexed"].as_u64()), (Some("kafka"), Some(3), Some(2)));
+    assert_eq!(v["dead_lettered"], 1);
+    let r = get(&b.app(), "/ledger?partition=1").await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert_eq!(r.json()["field"], "partition");
+}
 
 #[tokio::test]
 async fn health_is_200_when_the_store_is_serving() {
@@ -795,6 +812,7 @@ async fn openapi_document_lists_every_route_with_parameter_ranges() {
     let expected: Vec<(String, String)> = [
         ("get", "/docs"),
         ("get", "/health"),
+        ("get", "/ledger"),
         ("get", "/logs"),
         ("get", "/logs/anomalies"),
         ("get", "/logs/stats"),

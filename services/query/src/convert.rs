@@ -135,6 +135,29 @@ pub fn stats_response(s: Stats) -> ps::GetStatsResponse {
     }
 }
 
+/// The processor's ledger on the wire, with totals.
+pub fn ledger_response(partitions: Vec<loglens_core::ledger::PartitionLedger>) -> ps::GetLedgerResponse {
+    let mut reply = ps::GetLedgerResponse { mode: "kafka".into(), ..Default::default() };
+    for p in partitions {
+        reply.received += p.received;
+        reply.indexed += p.indexed;
+        reply.dead_lettered += p.dead_lettered;
+        reply.lag += p.lag();
+        reply.partitions.push(ps::PartitionLedger {
+            lag: p.lag(),
+            topic: p.topic,
+            partition: p.partition,
+            assigned: p.assigned,
+            received: p.received,
+            indexed: p.indexed,
+            dead_lettered: p.dead_lettered,
+            committed_offset: p.committed_offset,
+            high_watermark: p.high_watermark,
+        });
+    }
+    reply
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -165,6 +188,24 @@ mod tests {
         assert_eq!(e.field(), Some("sort"));
         let a = anomalies_request(pq::GetAnomaliesRequest::default()).unwrap();
         assert_eq!((a.sort, a.filter.anomaly), (Sort::Severity, Some(true)));
+    }
+
+    #[test]
+    fn ledger_totals_add_up() {
+        use loglens_core::ledger::PartitionLedger;
+        let p = |partition, indexed, committed_offset, high_watermark| PartitionLedger {
+            topic: "logs_raw".into(),
+            partition,
+            received: indexed + 1,
+            indexed,
+            dead_lettered: 1,
+            committed_offset,
+            high_watermark,
+            assigned: true,
+        };
+        let r = ledger_response(vec![p(0, 10, 11, 15), p(1, 5, 6, 6)]);
+        assert_eq!((r.mode.as_str(), r.received, r.indexed, r.dead_lettered, r.lag), ("kafka", 17, 15, 2, 4));
+        assert_eq!(r.partitions[0].lag, 4);
     }
 
     #[test]

@@ -10,7 +10,8 @@ use async_trait::async_trait;
 use loglens_proto::query::query_service_server::QueryService;
 use loglens_proto::query::{GetAnomaliesRequest, LogEntry, SearchRequest, SearchResponse, TailRequest};
 use loglens_proto::stats::stats_service_server::StatsService;
-use loglens_proto::stats::{GetStatsRequest, GetStatsResponse};
+use loglens_core::ledger::LedgerView;
+use loglens_proto::stats::{GetLedgerRequest, GetLedgerResponse, GetStatsRequest, GetStatsResponse};
 use loglens_proto::status::to_status;
 use loglens_store::LogStore;
 use tokio::sync::broadcast::error::RecvError;
@@ -92,12 +93,19 @@ impl QueryService for QueryApi {
 /// The gRPC `StatsService`.
 pub struct StatsApi {
     store: Arc<dyn LogStore>,
+    ledger: Option<Arc<dyn LedgerView>>,
 }
 
 impl StatsApi {
     /// A service aggregating over `store`.
     pub fn new(store: Arc<dyn LogStore>) -> StatsApi {
-        StatsApi { store }
+        StatsApi { store, ledger: None }
+    }
+
+    /// Also answers `GetLedger` from a processor in this process.
+    pub fn with_ledger(mut self, ledger: Arc<dyn LedgerView>) -> StatsApi {
+        self.ledger = Some(ledger);
+        self
     }
 }
 
@@ -108,6 +116,15 @@ impl StatsService for StatsApi {
         let req = convert::stats_request(request.into_inner()).map_err(err)?;
         let stats = self.store.stats(&req).await.map_err(err)?;
         Ok(Response::new(convert::stats_response(stats)))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn get_ledger(&self, _request: Request<GetLedgerRequest>) -> Result<Response<GetLedgerResponse>, Status> {
+        let reply = match &self.ledger {
+            Some(l) => convert::ledger_response(l.snapshot()),
+            None => GetLedgerResponse { mode: "direct".into(), ..Default::default() },
+        };
+        Ok(Response::new(reply))
     }
 }
 
