@@ -54,8 +54,12 @@ pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// How to reach the gRPC services and the limits of the HTTP side.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GatewayConfig {
-    /// The gRPC server, `http://host:port` (all four services on it).
+    /// The gRPC server, `http://host:port` (query, stats and health; also
+    /// ingest unless `ingest_endpoint` is set).
     pub grpc_endpoint: String,
+    /// Where `POST /logs` goes when ingest runs apart (the Kafka path's
+    /// `loglens ingest` role), `http://host:port`.
+    pub ingest_endpoint: Option<String>,
     /// Largest accepted request body, after gzip decoding; larger is a 413.
     pub max_body_bytes: usize,
     /// Whole-request deadline; past it the reply is a 503.
@@ -66,6 +70,7 @@ impl Default for GatewayConfig {
     fn default() -> GatewayConfig {
         GatewayConfig {
             grpc_endpoint: "http://127.0.0.1:50051".to_owned(),
+            ingest_endpoint: None,
             max_body_bytes: 16 * 1024 * 1024,
             request_timeout: Duration::from_secs(30),
         }
@@ -82,10 +87,15 @@ pub fn app(cfg: &GatewayConfig) -> Result<Router> {
     if cfg.request_timeout.is_zero() {
         return Err(Error::Config("request_timeout must be > 0".into()));
     }
-    let channel = channel(cfg)?;
+    let query_channel = channel(cfg, &cfg.grpc_endpoint)?;
+    let ingest_channel = match &cfg.ingest_endpoint {
+        Some(url) => channel(cfg, url)?,
+        None => query_channel.clone(),
+    };
+    let channel = query_channel;
     let state = handlers::AppState {
         query: QueryServiceClient::new(channel.clone()).max_decoding_message_size(MAX_GRPC_REPLY_BYTES),
-        ingest: IngestServiceClient::new(channel.clone()),
+        ingest: IngestServiceClient::new(ingest_channel),
         stats: StatsServiceClient::new(channel.clone()),
         health: HealthClient::new(channel),
         max_body_bytes: cfg.max_body_bytes,
@@ -132,15 +142,14 @@ pub async fn serve(
     Ok(())
 }
 
-fn channel(cfg: &GatewayConfig) -> Result<Channel> {
-    if !cfg.grpc_endpoint.starts_with("http://") {
+fn channel(cfg: &GatewayConfig, url: &str) -> Result<Channel> {
+    if !url.starts_with("http://") {
         return Err(Error::Config(format!(
-            "grpc_endpoint must be an http://host:port URL (TLS is not supported), got {:?}",
-            cfg.grpc_endpoint
+            "grpc endpoints must be http://host:port URLs (TLS is not supported), got {url:?}"
         )));
     }
-    let endpoint = Endpoint::from_shared(cfg.grpc_endpoint.clone())
-        .map_err(|source| Error::Endpoint { endpoint: cfg.grpc_endpoint.clone(), source })?
+    let endpoint = Endpoint::from_shared(url.to_owned())
+        .map_err(|source| Error::Endpoint { endpoint: url.to_owned(), source })?
         .connect_timeout(cfg.request_timeout.min(CONNECT_TIMEOUT))
         .tcp_nodelay(true);
     Ok(endpoint.connect_lazy())

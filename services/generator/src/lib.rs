@@ -2,16 +2,25 @@
 //! target at a steady rate, in batches, with retries so nothing generated is
 //! silently dropped.
 //!
-//! Targets: `grpc://HOST:PORT` (the IngestService). The Kafka target comes
-//! with the Kafka path.
+//! Targets, picked by [`Target::parse`]:
+//! - `grpc://HOST:PORT` (or `http://`): the IngestService, which validates
+//!   and scores; `accepted` and `rejected` are what it answered.
+//! - `kafka://HOST:PORT[,HOST:PORT...]/TOPIC` (topic `logs_raw` when the path
+//!   is empty): each record as the JSON a service would send, keyed by
+//!   `service_name`, straight onto the raw topic the processor reads. The
+//!   topics are created first when missing. `accepted` counts records the
+//!   broker acknowledged (`acks=all`); nothing is rejected at this stage.
 
 use std::future::Future;
 use std::time::{Duration, Instant};
 
 use futures::stream::{FuturesUnordered, StreamExt};
 use indicatif::{ProgressBar, ProgressStyle};
+use loglens_kafka::KafkaOptions;
 use loglens_proto::ingest;
 use loglens_proto::ingest::ingest_service_client::IngestServiceClient;
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord};
 use tonic::transport::{Channel, Endpoint};
 
 pub mod model;
@@ -21,9 +30,20 @@ pub use model::{GeneratedLog, Generator};
 /// What went wrong while generating.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    /// The target URL is not understood.
-    #[error("target {0:?} is not supported: use grpc://HOST:PORT")]
+    /// The target URL's scheme is not understood.
+    #[error("target {0:?} is not supported: use grpc://HOST:PORT or kafka://HOST:PORT/TOPIC")]
     Target(String),
+    /// The target URL has a known scheme but a bad address or topic.
+    #[error("target {target:?} is invalid: {reason}")]
+    InvalidTarget {
+        /// The target.
+        target: String,
+        /// What is wrong and what is accepted.
+        reason: String,
+    },
+    /// Setting up the Kafka producer or topics failed.
+    #[error("{0}")]
+    Kafka(#[from] loglens_kafka::Error),
     /// Sending failed for good after retries.
     #[error("sending to {target} failed: {message}")]
     Send {
@@ -157,6 +177,177 @@ pub fn to_proto(g: GeneratedLog) -> ingest::LogRecord {
     }
 }
 
+/// The raw Kafka topic behind a `kafka://HOST:PORT/TOPIC` target.
+#[derive(Clone)]
+pub struct KafkaTarget {
+    url: String,
+    options: KafkaOptions,
+    producer: FutureProducer,
+}
+
+impl KafkaTarget {
+    /// A durable producer ([`KafkaOptions::producer_config`]) to
+    /// `options.raw_topic`; does not contact the broker yet.
+    pub fn new(options: KafkaOptions) -> Result<KafkaTarget, Error> {
+        let producer: FutureProducer = options.producer_config().create().map_err(loglens_kafka::Error::from)?;
+        let url = format!("kafka://{}/{}", options.bootstrap, options.raw_topic);
+        Ok(KafkaTarget { url, options, producer })
+    }
+
+    /// Parses `kafka://HOST:PORT[,HOST:PORT...]/TOPIC` into default options
+    /// for those brokers with that raw topic (`logs_raw` when the path is
+    /// empty). Pure: connects to nothing.
+    pub fn options_from_url(url: &str) -> Result<KafkaOptions, Error> {
+        let invalid = |reason: String| Error::InvalidTarget { target: url.to_owned(), reason };
+        let rest = url.strip_prefix("kafka://").ok_or_else(|| Error::Target(url.to_owned()))?;
+        let (brokers, topic) = rest.split_once('/').unwrap_or((rest, ""));
+        for broker in brokers.split(',') {
+            let valid = broker
+                .rsplit_once(':')
+                .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok_and(|p| p > 0));
+            if !valid {
+                return Err(invalid(format!("brokers must be HOST:PORT[,HOST:PORT...], got {broker:?}")));
+            }
+        }
+        let mut options = KafkaOptions::new(brokers);
+        if !topic.is_empty() {
+            if !is_valid_topic(topic) {
+                return Err(invalid(format!("topic must be 1 to 249 of a-z A-Z 0-9 . _ -, got {topic:?}")));
+            }
+            options.raw_topic = topic.to_owned();
+        }
+        Ok(options)
+    }
+
+    /// Creates the raw and dead-letter topics unless they exist.
+    pub async fn ensure_topics(&self) -> Result<(), Error> {
+        Ok(loglens_kafka::topics::ensure_topics(&self.options).await?)
+    }
+
+    /// Sends one batch and waits until the broker acknowledged every record.
+    /// Returns how many were acknowledged (all of them).
+    pub async fn send(&self, records: &[GeneratedLog]) -> Result<u64, Error> {
+        let deliveries = self.enqueue(records).await?;
+        self.acknowledged(deliveries).await
+    }
+
+    /// Hands every record to the producer in order, waiting (never dropping)
+    /// while its queue is full. Returns one delivery future per record.
+    async fn enqueue(&self, records: &[GeneratedLog]) -> Result<Vec<DeliveryFuture>, Error> {
+        let mut deliveries = Vec::with_capacity(records.len());
+        for record in records {
+            let payload = serde_json::to_vec(record).expect("a generated record always serialises");
+            let mut backoff = Duration::from_millis(5);
+            loop {
+                let message = FutureRecord::to(&self.options.raw_topic).key(&record.service_name).payload(&payload);
+                let full = match self.producer.send_result(message) {
+                    Ok(delivery) => {
+                        deliveries.push(delivery);
+                        false
+                    }
+                    Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => true,
+                    Err((e, _)) => return Err(self.failed(format!("kafka did not take a record: {e}"))),
+                };
+                if !full {
+                    break;
+                }
+                tracing::debug!("producer queue full, retrying in {backoff:?}");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_millis(200));
+            }
+        }
+        Ok(deliveries)
+    }
+
+    /// Waits for every delivery; librdkafka has already retried each one for
+    /// up to `message.timeout.ms`, so a failure here is final.
+    async fn acknowledged(&self, deliveries: Vec<DeliveryFuture>) -> Result<u64, Error> {
+        let n = deliveries.len() as u64;
+        for delivery in deliveries {
+            match delivery.await {
+                Ok(Ok(_)) => {}
+                Ok(Err((e, _))) => return Err(self.failed(format!("kafka did not acknowledge a record: {e}"))),
+                Err(_cancelled) => {
+                    return Err(self.failed("kafka did not acknowledge a record: the producer shut down".into()));
+                }
+            }
+        }
+        Ok(n)
+    }
+
+    fn failed(&self, message: String) -> Error {
+        Error::Send { target: self.url.clone(), message }
+    }
+}
+
+/// Kafka's topic name rule: 1 to 249 of `a-z A-Z 0-9 . _ -`, not `.` or `..`.
+fn is_valid_topic(topic: &str) -> bool {
+    (1..=249).contains(&topic.len())
+        && topic != "."
+        && topic != ".."
+        && topic.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+}
+
+/// Where generated records go.
+#[derive(Clone)]
+pub enum Target {
+    /// The IngestService.
+    Grpc(GrpcTarget),
+    /// The raw Kafka topic.
+    Kafka(KafkaTarget),
+}
+
+impl From<GrpcTarget> for Target {
+    fn from(t: GrpcTarget) -> Target {
+        Target::Grpc(t)
+    }
+}
+
+impl From<KafkaTarget> for Target {
+    fn from(t: KafkaTarget) -> Target {
+        Target::Kafka(t)
+    }
+}
+
+impl Target {
+    /// Picks the target by scheme: `grpc://HOST:PORT` (or `http://`) or
+    /// `kafka://HOST:PORT/TOPIC` (default options, topic `logs_raw` when the
+    /// path is empty). Connects to nothing yet; needs a Tokio runtime.
+    pub fn parse(url: &str) -> Result<Target, Error> {
+        match url.split_once("://").map(|(scheme, _)| scheme) {
+            Some("grpc" | "http") => Ok(Target::Grpc(GrpcTarget::new(url)?)),
+            Some("kafka") => Ok(Target::Kafka(KafkaTarget::new(KafkaTarget::options_from_url(url)?)?)),
+            _ => Err(Error::Target(url.to_owned())),
+        }
+    }
+
+    /// Setup before the first batch: for Kafka, creating missing topics.
+    async fn prepare(&self) -> Result<(), Error> {
+        match self {
+            Target::Grpc(_) => Ok(()),
+            Target::Kafka(k) => k.ensure_topics().await,
+        }
+    }
+
+    /// Starts sending one batch. For Kafka the records are enqueued (in
+    /// order, so one service's records keep it) before this returns; the
+    /// returned future resolves to (accepted, rejected).
+    async fn dispatch(&self, records: Vec<GeneratedLog>) -> Result<Sending, Error> {
+        match self {
+            Target::Grpc(t) => {
+                let t = t.clone();
+                let records: Vec<ingest::LogRecord> = records.into_iter().map(to_proto).collect();
+                Ok(Box::pin(async move { t.send(records).await }))
+            }
+            Target::Kafka(t) => {
+                let deliveries = t.enqueue(&records).await?;
+                let t = t.clone();
+                Ok(Box::pin(async move { t.acknowledged(deliveries).await.map(|n| (n, 0)) }))
+            }
+        }
+    }
+}
+
 fn progress_bar(cfg: &RunConfig) -> ProgressBar {
     if !cfg.progress {
         return ProgressBar::hidden();
@@ -176,13 +367,16 @@ fn progress_bar(cfg: &RunConfig) -> ProgressBar {
 
 type Sending = std::pin::Pin<Box<dyn Future<Output = Result<(u64, u64), Error>> + Send>>;
 
-fn send(target: GrpcTarget, records: Vec<ingest::LogRecord>) -> Sending {
-    Box::pin(async move { target.send(records).await })
-}
-
 /// Generates and sends records until `count`, `duration` or `stop` ends the
 /// run, pacing to `rate`. Every batch in flight is awaited before returning.
-pub async fn run(cfg: RunConfig, target: GrpcTarget, stop: impl Future<Output = ()>) -> Result<Report, Error> {
+/// Takes a [`Target`] or anything that converts into one (a [`GrpcTarget`]).
+pub async fn run(cfg: RunConfig, target: impl Into<Target>, stop: impl Future<Output = ()>) -> Result<Report, Error> {
+    let target = target.into();
+    tokio::pin!(stop);
+    tokio::select! {
+        ready = target.prepare() => ready?,
+        _ = &mut stop => return Ok(Report::default()),
+    }
     let bar = progress_bar(&cfg);
     let mut generator = Generator::new(cfg.seed);
     let started = Instant::now();
@@ -191,7 +385,6 @@ pub async fn run(cfg: RunConfig, target: GrpcTarget, stop: impl Future<Output = 
     let mut batch = Vec::with_capacity(cfg.batch_size);
     let mut batch_started = Instant::now();
     let limit = cfg.count.unwrap_or(u64::MAX);
-    tokio::pin!(stop);
     let mut stopped = false;
     while report.sent < limit && !stopped {
         if cfg.duration.is_some_and(|d| started.elapsed() >= d) {
@@ -204,7 +397,7 @@ pub async fn run(cfg: RunConfig, target: GrpcTarget, stop: impl Future<Output = 
             ((started.elapsed().as_secs_f64() * cfg.rate as f64) as u64 + 1).min(limit)
         };
         while report.sent < due && batch.len() < cfg.batch_size {
-            batch.push(to_proto(generator.next(chrono::Utc::now().timestamp_millis())));
+            batch.push(generator.next(chrono::Utc::now().timestamp_millis()));
             report.sent += 1;
         }
         let full = batch.len() >= cfg.batch_size || report.sent >= limit;
@@ -216,7 +409,8 @@ pub async fn run(cfg: RunConfig, target: GrpcTarget, stop: impl Future<Output = 
                 bar.inc(a + r);
             }
             let records = std::mem::replace(&mut batch, Vec::with_capacity(cfg.batch_size));
-            in_flight.push(send(target.clone(), records));
+            let sending = target.dispatch(records).await?;
+            in_flight.push(sending);
             batch_started = Instant::now();
             continue;
         }
@@ -237,7 +431,8 @@ pub async fn run(cfg: RunConfig, target: GrpcTarget, stop: impl Future<Output = 
         }
     }
     if !batch.is_empty() {
-        in_flight.push(send(target.clone(), std::mem::take(&mut batch)));
+        let sending = target.dispatch(std::mem::take(&mut batch)).await?;
+        in_flight.push(sending);
     }
     while let Some(done) = in_flight.next().await {
         let (a, r) = done?;
@@ -248,4 +443,70 @@ pub async fn run(cfg: RunConfig, target: GrpcTarget, stop: impl Future<Output = 
     bar.finish_and_clear();
     report.elapsed = started.elapsed();
     Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn grpc_urls_pick_the_ingest_service() {
+        for url in ["grpc://127.0.0.1:50051", "http://localhost:50051"] {
+            assert!(matches!(Target::parse(url), Ok(Target::Grpc(_))), "{url}");
+        }
+        let from: Target = GrpcTarget::new("grpc://127.0.0.1:1").unwrap().into();
+        assert!(matches!(from, Target::Grpc(_)));
+    }
+
+    #[test]
+    fn kafka_url_names_brokers_and_topic() {
+        let o = KafkaTarget::options_from_url("kafka://127.0.0.1:9092/app_logs").unwrap();
+        assert_eq!(o.bootstrap, "127.0.0.1:9092");
+        assert_eq!(o.raw_topic, "app_logs");
+        assert_eq!(o.partitions, 3);
+        let o = KafkaTarget::options_from_url("kafka://a:9092,b:9093").unwrap();
+        assert_eq!(o.bootstrap, "a:9092,b:9093");
+        assert_eq!(o.raw_topic, "logs_raw");
+        assert_eq!(KafkaTarget::options_from_url("kafka://a:9092/").unwrap().raw_topic, "logs_raw");
+    }
+
+    #[test]
+    fn kafka_url_errors_say_what_is_accepted() {
+        let e = KafkaTarget::options_from_url("kafka://localhost/logs").unwrap_err().to_string();
+        assert_eq!(
+            e,
+            r#"target "kafka://localhost/logs" is invalid: brokers must be HOST:PORT[,HOST:PORT...], got "localhost""#
+        );
+        for url in ["kafka://", "kafka://:9092", "kafka://h:0", "kafka://h:x/t", "kafka://a:1,/t"] {
+            assert!(matches!(KafkaTarget::options_from_url(url), Err(Error::InvalidTarget { .. })), "{url}");
+        }
+        let e = KafkaTarget::options_from_url("kafka://h:1/a/b").unwrap_err().to_string();
+        assert!(e.ends_with(r#"topic must be 1 to 249 of a-z A-Z 0-9 . _ -, got "a/b""#), "{e}");
+        for url in ["kafka://h:1/..", "kafka://h:1/sp ace", &format!("kafka://h:1/{}", "t".repeat(250))] {
+            assert!(matches!(KafkaTarget::options_from_url(url), Err(Error::InvalidTarget { .. })), "{url}");
+        }
+    }
+
+    #[test]
+    fn kafka_url_builds_a_kafka_target() {
+        match Target::parse("kafka://127.0.0.1:9/generated") {
+            Ok(Target::Kafka(k)) => {
+                assert_eq!(k.url, "kafka://127.0.0.1:9/generated");
+                assert_eq!(k.options.raw_topic, "generated");
+            }
+            Ok(Target::Grpc(_)) => panic!("kafka:// gave a gRPC target"),
+            Err(e) => panic!("{e}"),
+        }
+    }
+
+    #[test]
+    fn unknown_schemes_name_the_accepted_ones() {
+        for url in ["nats://h:1", "127.0.0.1:50051", ""] {
+            let e = Target::parse(url).err().expect("rejected");
+            assert_eq!(
+                e.to_string(),
+                format!("target {url:?} is not supported: use grpc://HOST:PORT or kafka://HOST:PORT/TOPIC")
+            );
+        }
+    }
 }

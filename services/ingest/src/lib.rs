@@ -3,7 +3,8 @@
 //! Each record is validated, normalised and scored by `loglens-core`; valid
 //! ones go to the sink in one call per request message, and the reply is sent
 //! only after the sink accepted them (for the store sink: once they are
-//! durable). Invalid ones are listed with their index and reason.
+//! durable; for the Kafka sink: once the broker acknowledged every record).
+//! Invalid ones are listed with their index and reason.
 
 use std::sync::Arc;
 
@@ -18,11 +19,15 @@ use tokio_stream::StreamExt;
 use tonic::{Request, Response, Status, Streaming};
 
 pub mod convert;
+pub mod kafka;
+
+pub use kafka::KafkaSink;
 
 /// Most records in one `Ingest` call or one `IngestStream` message.
 pub const MAX_BATCH: usize = 10_000;
 
-/// Where accepted records go: the store directly (standalone) or a broker.
+/// Where accepted records go: the store directly ([`StoreSink`], standalone)
+/// or the raw Kafka topic ([`KafkaSink`]).
 #[async_trait]
 pub trait RecordSink: Send + Sync + 'static {
     /// Hands over a batch; returns once the sink has durably taken it.

@@ -8,7 +8,8 @@ use std::time::Duration;
 
 use anyhow::Context;
 use loglens_core::RuleSet;
-use loglens_ingest::{IngestApi, StoreSink};
+use loglens_core::ledger::LedgerView;
+use loglens_ingest::{IngestApi, RecordSink};
 use loglens_proto::ingest::ingest_service_server::IngestServiceServer;
 use loglens_proto::query::query_service_server::QueryServiceServer;
 use loglens_proto::stats::stats_service_server::StatsServiceServer;
@@ -22,19 +23,38 @@ use tower_http::cors::{AllowOrigin, CorsLayer};
 /// Largest gRPC message accepted or sent.
 const MAX_MESSAGE_BYTES: usize = 64 << 20;
 
-/// Serves ingest (into `store`), query and stats on `listener` until
-/// `shutdown` resolves.
+/// What one gRPC server offers; roles leave out what they do not run.
+pub struct Services {
+    /// Query and stats over this store (the query, processor --serve and
+    /// standalone roles).
+    pub store: Option<Arc<dyn LogStore>>,
+    /// Ingest into this sink (the store, or Kafka).
+    pub sink: Option<Arc<dyn RecordSink>>,
+    /// Anomaly rules for ingest.
+    pub rules: Arc<RuleSet>,
+    /// The processor's ledger, for `GetLedger`.
+    pub ledger: Option<Arc<dyn LedgerView>>,
+}
+
+/// Serves `services` on `listener` until `shutdown` resolves.
 pub async fn serve(
     listener: TcpListener,
-    store: Arc<dyn LogStore>,
-    rules: Arc<RuleSet>,
+    services: Services,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    let Services { store, sink, rules, ledger } = services;
     let (reporter, health) = tonic_health::server::health_reporter();
-    reporter.set_serving::<IngestServiceServer<IngestApi>>().await;
-    reporter.set_serving::<QueryServiceServer<QueryApi>>().await;
-    reporter.set_serving::<StatsServiceServer<StatsApi>>().await;
-    let health_task = tokio::spawn(loglens_query::report_store_health(store.clone(), reporter, Duration::from_secs(1)));
+    let health_task = match &store {
+        Some(store) => {
+            reporter.set_serving::<QueryServiceServer<QueryApi>>().await;
+            reporter.set_serving::<StatsServiceServer<StatsApi>>().await;
+            Some(tokio::spawn(loglens_query::report_store_health(store.clone(), reporter.clone(), Duration::from_secs(1))))
+        }
+        None => None,
+    };
+    if sink.is_some() {
+        reporter.set_serving::<IngestServiceServer<IngestApi>>().await;
+    }
 
     let reflection = || {
         tonic_reflection::server::Builder::configure()
@@ -44,13 +64,23 @@ pub async fn serve(
     let reflection_v1 = reflection().build_v1().context("building reflection v1")?;
     let reflection_v1alpha = reflection().build_v1alpha().context("building reflection v1alpha")?;
 
-    let ingest = IngestServiceServer::new(IngestApi::new(Arc::new(StoreSink(store.clone())), rules))
-        .max_decoding_message_size(MAX_MESSAGE_BYTES)
-        .max_encoding_message_size(MAX_MESSAGE_BYTES);
-    let query = QueryServiceServer::new(QueryApi::new(store.clone()))
-        .max_decoding_message_size(MAX_MESSAGE_BYTES)
-        .max_encoding_message_size(MAX_MESSAGE_BYTES);
-    let stats = StatsServiceServer::new(StatsApi::new(store));
+    let ingest = sink.map(|sink| {
+        IngestServiceServer::new(IngestApi::new(sink, rules))
+            .max_decoding_message_size(MAX_MESSAGE_BYTES)
+            .max_encoding_message_size(MAX_MESSAGE_BYTES)
+    });
+    let query = store.as_ref().map(|store| {
+        QueryServiceServer::new(QueryApi::new(store.clone()))
+            .max_decoding_message_size(MAX_MESSAGE_BYTES)
+            .max_encoding_message_size(MAX_MESSAGE_BYTES)
+    });
+    let stats = store.map(|store| {
+        let api = StatsApi::new(store);
+        StatsServiceServer::new(match ledger {
+            Some(l) => api.with_ledger(l),
+            None => api,
+        })
+    });
 
     // Browsers speak gRPC-web over HTTP/1.1; CORS must wrap the translation layer.
     let cors = CorsLayer::new()
@@ -70,11 +100,13 @@ pub async fn serve(
         .add_service(health)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
-        .add_service(ingest)
-        .add_service(query)
-        .add_service(stats)
+        .add_optional_service(ingest)
+        .add_optional_service(query)
+        .add_optional_service(stats)
         .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
         .await;
-    health_task.abort();
+    if let Some(t) = health_task {
+        t.abort();
+    }
     result.context("gRPC server failed")
 }

@@ -8,6 +8,8 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand};
 use loglens_core::RuleSet;
+use loglens_core::ledger::LedgerView;
+use loglens_ingest::{RecordSink, StoreSink};
 use loglens_store::StoreOptions;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -43,6 +45,126 @@ enum Command {
     Gateway(GatewayArgs),
     /// Simulated microservice logs, sent to a target at a set rate.
     Generate(GenerateArgs),
+    /// The Kafka path's front door: the gRPC IngestService validates records
+    /// and produces them to the raw topic, answering once Kafka acknowledged.
+    Ingest(IngestArgs),
+    /// Consumes the raw topic in a consumer group, indexes into --data-dir,
+    /// dead-letters bad records, commits offsets after indexing. With
+    /// --serve it also answers queries over the same index.
+    Processor(ProcessorArgs),
+}
+
+#[derive(Args, Debug, Clone)]
+struct KafkaArgs {
+    /// Topic of raw records.
+    #[arg(long, env = "KAFKA_TOPIC", default_value = "logs_raw")]
+    kafka_topic: String,
+    /// Dead-letter topic.
+    #[arg(long, env = "KAFKA_DLQ_TOPIC", default_value = "logs_dlq")]
+    kafka_dlq_topic: String,
+    /// Partitions of topics created at start (1-1000).
+    #[arg(long, env = "KAFKA_PARTITIONS", default_value_t = 3,
+          value_parser = clap::value_parser!(i32).range(1..=1000))]
+    kafka_partitions: i32,
+    /// Producer compression: snappy, lz4, zstd or none.
+    #[arg(long, env = "KAFKA_COMPRESSION", default_value = "snappy")]
+    kafka_compression: loglens_kafka::Compression,
+    /// Most records per produce request.
+    #[arg(long, env = "KAFKA_LOG_BATCH_SIZE", default_value_t = 10_000)]
+    kafka_batch_size: usize,
+    /// How long the producer waits to fill a batch, ms.
+    #[arg(long, env = "KAFKA_LOG_FLUSH_INTERVAL_MS", default_value_t = 5)]
+    kafka_flush_interval_ms: u64,
+    /// Records the producer may hold unacknowledged; beyond, ingest answers
+    /// RESOURCE_EXHAUSTED (HTTP 429).
+    #[arg(long, env = "KAFKA_QUEUE_MAX_MESSAGES", default_value_t = 100_000)]
+    kafka_queue_max_messages: usize,
+}
+
+impl KafkaArgs {
+    fn options(&self, bootstrap: &str) -> loglens_kafka::KafkaOptions {
+        loglens_kafka::KafkaOptions {
+            raw_topic: self.kafka_topic.clone(),
+            dlq_topic: self.kafka_dlq_topic.clone(),
+            partitions: self.kafka_partitions,
+            compression: self.kafka_compression,
+            batch_size: self.kafka_batch_size,
+            flush_interval_ms: self.kafka_flush_interval_ms,
+            queue_max_messages: self.kafka_queue_max_messages,
+            ..loglens_kafka::KafkaOptions::new(bootstrap)
+        }
+    }
+}
+
+#[derive(Args, Debug, Clone)]
+struct ConsumeArgs {
+    /// Consumer group of the processors.
+    #[arg(long, env = "KAFKA_CONSUMER_GROUP", default_value = "log_processor_group")]
+    consumer_group: String,
+    /// Most records indexed in one batch (1-100000).
+    #[arg(long, env = "ELASTIC_BULK_SIZE", default_value_t = 1000,
+          value_parser = clap::value_parser!(u64).range(1..=100_000))]
+    bulk_size: u64,
+    /// Longest a record waits for its batch to fill, seconds (e.g. 0.5).
+    #[arg(long, env = "ELASTIC_BULK_TIMEOUT_S", default_value_t = 0.5)]
+    bulk_timeout_s: f64,
+}
+
+impl ConsumeArgs {
+    fn config(&self, kafka: loglens_kafka::KafkaOptions, rules: Arc<RuleSet>) -> anyhow::Result<loglens_processor::ProcessorConfig> {
+        if !(self.bulk_timeout_s.is_finite() && self.bulk_timeout_s > 0.0 && self.bulk_timeout_s <= 600.0) {
+            bail!("--bulk-timeout-s must be between 0 and 600 seconds, got {}", self.bulk_timeout_s);
+        }
+        Ok(loglens_processor::ProcessorConfig {
+            kafka,
+            group: self.consumer_group.clone(),
+            bulk_size: self.bulk_size as usize,
+            bulk_timeout: Duration::from_secs_f64(self.bulk_timeout_s),
+            rules,
+        })
+    }
+}
+
+#[derive(Args, Debug)]
+struct IngestArgs {
+    /// gRPC address (port 0 picks a free port).
+    #[arg(long, env = "LOGLENS_GRPC_ADDR", default_value = "127.0.0.1:50052")]
+    grpc_addr: SocketAddr,
+    /// Kafka brokers, HOST:PORT[,HOST:PORT...].
+    #[arg(long, env = "KAFKA_BOOTSTRAP_SERVERS")]
+    kafka: String,
+    #[command(flatten)]
+    kafka_args: KafkaArgs,
+    #[command(flatten)]
+    rules: RuleArgs,
+    /// Write {"grpc": "HOST:PORT"} here once serving.
+    #[arg(long, env = "LOGLENS_READY_FILE")]
+    ready_file: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+struct ProcessorArgs {
+    /// Kafka brokers, HOST:PORT[,HOST:PORT...].
+    #[arg(long, env = "KAFKA_BOOTSTRAP_SERVERS")]
+    kafka: String,
+    #[command(flatten)]
+    kafka_args: KafkaArgs,
+    #[command(flatten)]
+    consume: ConsumeArgs,
+    #[command(flatten)]
+    store: StoreArgs,
+    #[command(flatten)]
+    rules: RuleArgs,
+    /// Also serve gRPC query, stats and the ledger over this processor's index
+    /// (the embedded index can only be opened by one process).
+    #[arg(long, env = "LOGLENS_SERVE")]
+    serve: bool,
+    /// gRPC address with --serve (port 0 picks a free port).
+    #[arg(long, env = "LOGLENS_GRPC_ADDR", default_value = "127.0.0.1:50051")]
+    grpc_addr: SocketAddr,
+    /// Write {"grpc": "HOST:PORT"} (with --serve) here once consuming.
+    #[arg(long, env = "LOGLENS_READY_FILE")]
+    ready_file: Option<PathBuf>,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -135,6 +257,15 @@ struct StandaloneArgs {
     store: StoreArgs,
     #[command(flatten)]
     rules: RuleArgs,
+    /// Run the Kafka path in-process: ingest produces to these brokers
+    /// (HOST:PORT) and a processor indexes from them. Without it, ingest
+    /// writes straight into the store.
+    #[arg(long, env = "KAFKA_BOOTSTRAP_SERVERS")]
+    kafka: Option<String>,
+    #[command(flatten)]
+    kafka_args: KafkaArgs,
+    #[command(flatten)]
+    consume: ConsumeArgs,
     /// Also run the generator in-process, so there is live data to look at.
     #[arg(long, env = "LOGLENS_DEMO")]
     demo: bool,
@@ -171,6 +302,9 @@ struct GatewayArgs {
     /// The gRPC services to transcode to.
     #[arg(long, env = "LOGLENS_GRPC_ENDPOINT", default_value = "http://127.0.0.1:50051")]
     grpc_endpoint: String,
+    /// Where POST /logs goes when `loglens ingest` runs apart; default: --grpc-endpoint.
+    #[arg(long, env = "LOGLENS_INGEST_ENDPOINT")]
+    ingest_endpoint: Option<String>,
     /// Largest accepted request body, bytes.
     #[arg(long, env = "LOGLENS_MAX_BODY_BYTES", default_value_t = 16 << 20)]
     max_body_bytes: usize,
@@ -181,7 +315,7 @@ struct GatewayArgs {
 
 #[derive(Args, Debug)]
 struct GenerateArgs {
-    /// Where to send: grpc://HOST:PORT.
+    /// Where to send: grpc://HOST:PORT or kafka://HOST:PORT/TOPIC.
     #[arg(long, env = "LOGLENS_TARGET", default_value = "grpc://127.0.0.1:50051")]
     target: String,
     /// Records per second; 0 sends as fast as the target accepts.
@@ -273,8 +407,24 @@ async fn standalone(args: StandaloneArgs) -> anyhow::Result<()> {
     let http_addr = http_listener.local_addr()?;
     let store = args.store.open().await?;
 
+    let (sink, processor): (Arc<dyn RecordSink>, _) = match &args.kafka {
+        Some(bootstrap) => {
+            let kafka = args.kafka_args.options(bootstrap);
+            let processor = loglens_processor::Processor::start(args.consume.config(kafka.clone(), rules.clone())?, store.clone())
+                .await
+                .context("starting the processor")?;
+            (Arc::new(loglens_ingest::KafkaSink::new(&kafka).context("creating the Kafka producer")?), Some(processor))
+        }
+        None => (Arc::new(StoreSink(store.clone())), None),
+    };
+    let services = grpc::Services {
+        store: Some(store.clone()),
+        sink: Some(sink),
+        rules,
+        ledger: processor.as_ref().map(|p| p.ledger() as Arc<dyn LedgerView>),
+    };
     let (stop, stopped) = shutdown_channel();
-    let grpc_task = tokio::spawn(grpc::serve(grpc_listener, store.clone(), rules, stopped()));
+    let grpc_task = tokio::spawn(grpc::serve(grpc_listener, services, stopped()));
     let gateway_cfg = loglens_gateway::GatewayConfig {
         grpc_endpoint: format!("http://{grpc_addr}"),
         ..loglens_gateway::GatewayConfig::default()
@@ -287,6 +437,9 @@ async fn standalone(args: StandaloneArgs) -> anyhow::Result<()> {
     );
     write_ready(&args.ready_file, serde_json::json!({ "grpc": grpc_addr.to_string(), "http": http_addr.to_string() }))?;
 
+    if let Some(k) = &args.kafka {
+        eprintln!("  kafka    {k} (topic {}, group {})", args.kafka_args.kafka_topic, args.consume.consumer_group);
+    }
     let demo_task = args.demo.then(|| {
         let cfg = loglens_generator::RunConfig { rate: args.demo_rate, progress: false, ..Default::default() };
         let target = loglens_generator::GrpcTarget::new(&format!("grpc://{grpc_addr}"));
@@ -311,6 +464,9 @@ async fn standalone(args: StandaloneArgs) -> anyhow::Result<()> {
     if let Some(t) = demo_task {
         let _ = t.await;
     }
+    if let Some(p) = processor {
+        p.stop().await.context("stopping the processor")?;
+    }
     if let Err(e) = http_task.await? {
         tracing::warn!(error = %e, "gateway stopped with an error");
     }
@@ -326,7 +482,59 @@ async fn query(args: QueryArgs) -> anyhow::Result<()> {
     let store = args.store.open().await?;
     tracing::info!(%grpc_addr, data_dir = %args.store.data_dir.display(), "loglens query serving");
     write_ready(&args.ready_file, serde_json::json!({ "grpc": grpc_addr.to_string() }))?;
-    grpc::serve(listener, store.clone(), rules, shutdown_signal()).await?;
+    let services = grpc::Services { store: Some(store.clone()), sink: Some(Arc::new(StoreSink(store.clone()))), rules, ledger: None };
+    grpc::serve(listener, services, shutdown_signal()).await?;
+    store.close().await.context("closing the store")?;
+    Ok(())
+}
+
+async fn ingest(args: IngestArgs) -> anyhow::Result<()> {
+    let rules = args.rules.load()?;
+    let kafka = args.kafka_args.options(&args.kafka);
+    loglens_kafka::topics::ensure_topics(&kafka).await.context("creating the Kafka topics")?;
+    let listener = bind(args.grpc_addr, "gRPC").await?;
+    let grpc_addr = listener.local_addr()?;
+    let sink = Arc::new(loglens_ingest::KafkaSink::new(&kafka).context("creating the Kafka producer")?);
+    tracing::info!(%grpc_addr, kafka = %args.kafka, topic = %kafka.raw_topic, "loglens ingest serving");
+    write_ready(&args.ready_file, serde_json::json!({ "grpc": grpc_addr.to_string() }))?;
+    let services = grpc::Services { store: None, sink: Some(sink.clone()), rules, ledger: None };
+    grpc::serve(listener, services, shutdown_signal()).await?;
+    if let Err(e) = sink.flush(Duration::from_secs(10)) {
+        tracing::warn!(error = %e, "flushing the Kafka producer at shutdown");
+    }
+    Ok(())
+}
+
+async fn processor(args: ProcessorArgs) -> anyhow::Result<()> {
+    let rules = args.rules.load()?;
+    let kafka = args.kafka_args.options(&args.kafka);
+    let listener = if args.serve { Some(bind(args.grpc_addr, "gRPC").await?) } else { None };
+    let store = args.store.open().await?;
+    let processor = loglens_processor::Processor::start(args.consume.config(kafka, rules.clone())?, store.clone())
+        .await
+        .context("starting the processor")?;
+    let (stop, stopped) = shutdown_channel();
+    let server = match listener {
+        Some(listener) => {
+            let addr = listener.local_addr()?;
+            let services = grpc::Services { store: Some(store.clone()), sink: None, rules, ledger: Some(processor.ledger()) };
+            write_ready(&args.ready_file, serde_json::json!({ "grpc": addr.to_string() }))?;
+            tracing::info!(grpc_addr = %addr, group = %args.consume.consumer_group, "loglens processor consuming and serving");
+            Some(tokio::spawn(grpc::serve(listener, services, stopped())))
+        }
+        None => {
+            write_ready(&args.ready_file, serde_json::json!({}))?;
+            tracing::info!(group = %args.consume.consumer_group, "loglens processor consuming");
+            None
+        }
+    };
+    shutdown_signal().await;
+    tracing::info!("shutting down: flushing and committing");
+    processor.stop().await.context("stopping the processor")?;
+    let _ = stop.send(true);
+    if let Some(s) = server {
+        s.await??;
+    }
     store.close().await.context("closing the store")?;
     Ok(())
 }
@@ -336,6 +544,7 @@ async fn gateway(args: GatewayArgs) -> anyhow::Result<()> {
     let http_addr = listener.local_addr()?;
     let cfg = loglens_gateway::GatewayConfig {
         grpc_endpoint: args.grpc_endpoint.clone(),
+        ingest_endpoint: args.ingest_endpoint.clone(),
         max_body_bytes: args.max_body_bytes,
         ..loglens_gateway::GatewayConfig::default()
     };
@@ -346,7 +555,7 @@ async fn gateway(args: GatewayArgs) -> anyhow::Result<()> {
 }
 
 async fn generate(args: GenerateArgs) -> anyhow::Result<()> {
-    let target = loglens_generator::GrpcTarget::new(&args.target)?;
+    let target = loglens_generator::Target::parse(&args.target)?;
     let cfg = loglens_generator::RunConfig {
         rate: args.rate,
         count: args.count,
@@ -386,5 +595,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Query(a) => query(a).await,
         Command::Gateway(a) => gateway(a).await,
         Command::Generate(a) => generate(a).await,
+        Command::Ingest(a) => ingest(a).await,
+        Command::Processor(a) => processor(a).await,
     }
 }

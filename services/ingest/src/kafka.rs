@@ -1,0 +1,121 @@
+//! [`KafkaSink`]: accepted records go to the raw topic, and a request is
+//! answered only once Kafka acknowledged every one of its records
+//! (`acks=all`, idempotent producer; see [`KafkaOptions::producer_config`]).
+//!
+//! Each message is the record in the `logs_raw` wire format
+//! ([`loglens_kafka::wire::encode`]) keyed by its `service_name`, so one
+//! service's records land in one partition and keep their order there.
+//!
+//! Back-pressure: when the producer already holds
+//! [`KafkaOptions::queue_max_messages`] unacknowledged records, the request
+//! fails with `RESOURCE_EXHAUSTED` and the client retries.
+//!
+//! Call [`KafkaSink::flush`] at shutdown: dropping the last handle purges
+//! records not yet acknowledged (their requests were not answered OK, so
+//! clients resend them, but flushing avoids that).
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use loglens_core::LogRecord;
+use loglens_kafka::{KafkaOptions, wire};
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
+
+use crate::RecordSink;
+
+/// A [`RecordSink`] producing to the raw topic.
+#[derive(Clone)]
+pub struct KafkaSink {
+    producer: FutureProducer,
+    topic: String,
+}
+
+impl KafkaSink {
+    /// A sink producing to `options.raw_topic` with the durable producer
+    /// settings. Does not contact the broker yet.
+    pub fn new(options: &KafkaOptions) -> Result<KafkaSink, loglens_kafka::Error> {
+        let producer: FutureProducer = options.producer_config().create()?;
+        Ok(KafkaSink { producer, topic: options.raw_topic.clone() })
+    }
+
+    /// Waits up to `timeout` for every enqueued record to be acknowledged;
+    /// call at shutdown. Blocks the calling thread.
+    pub fn flush(&self, timeout: Duration) -> Result<(), loglens_kafka::Error> {
+        Ok(self.producer.flush(timeout)?)
+    }
+}
+
+#[async_trait]
+impl RecordSink for KafkaSink {
+    #[tracing::instrument(skip_all, fields(records = records.len(), topic = %self.topic))]
+    async fn send(&self, records: Vec<LogRecord>) -> loglens_core::Result<()> {
+        let mut deliveries = Vec::with_capacity(records.len());
+        for record in &records {
+            let payload = wire::encode(record);
+            let message = FutureRecord::to(&self.topic).key(&record.service_name).payload(&payload);
+            match self.producer.send_result(message) {
+                Ok(delivery) => deliveries.push(delivery),
+                // Records enqueued before this one are still delivered. That is
+                // harmless: record ids are content hashes and the store upserts,
+                // so the client's retry of the whole batch adds no duplicates.
+                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => {
+                    return Err(loglens_core::Error::ResourceExhausted(format!(
+                        "the Kafka producer queue is full ({} records waiting): retry shortly",
+                        self.producer.in_flight_count()
+                    )));
+                }
+                Err((e, _)) => {
+                    return Err(loglens_core::Error::Unavailable(format!("kafka did not take the record: {e}")));
+                }
+            }
+        }
+        for delivery in deliveries {
+            match delivery.await {
+                Ok(Ok(_)) => {}
+                Ok(Err((e, _))) => {
+                    return Err(loglens_core::Error::Unavailable(format!("kafka did not acknowledge a record: {e}")));
+                }
+                Err(_cancelled) => {
+                    return Err(loglens_core::Error::Unavailable(
+                        "kafka did not acknowledge a record: the producer shut down".into(),
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(service: &str) -> LogRecord {
+        let raw = loglens_core::RawLog {
+            timestamp: Some(loglens_core::TimestampInput::Int(1_714_564_800_000)),
+            service_name: Some(service.into()),
+            message: Some("ok".into()),
+            level: Some("info".into()),
+            ..loglens_core::RawLog::default()
+        };
+        loglens_core::record::normalize(raw, 1_714_564_800_000, &loglens_core::RuleSet::default()).unwrap()
+    }
+
+    /// No broker needed: nothing can leave a producer with no reachable broker,
+    /// so its one-record queue is full after the first record.
+    #[tokio::test]
+    async fn full_producer_queue_is_resource_exhausted() {
+        let mut options = KafkaOptions::new("127.0.0.1:9");
+        options.queue_max_messages = 1;
+        options.batch_size = 1;
+        let sink = KafkaSink::new(&options).unwrap();
+        let e = sink.send(vec![record("a"), record("b")]).await.unwrap_err();
+        match e {
+            loglens_core::Error::ResourceExhausted(m) => {
+                assert_eq!(m, "the Kafka producer queue is full (1 records waiting): retry shortly");
+            }
+            other => panic!("expected RESOURCE_EXHAUSTED, got {other:?}"),
+        }
+    }
+}
