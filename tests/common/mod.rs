@@ -4,6 +4,8 @@
 
 #![allow(dead_code)]
 
+pub mod broker;
+
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -21,6 +23,106 @@ pub fn loglens_bin() -> &'static str {
 /// The repository root.
 pub fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().expect("repo root")
+}
+
+/// A running `loglens <role>` started with `--ready-file`; the ready file's
+/// JSON (bound addresses) is in `ready`.
+pub struct Role {
+    child: Option<Child>,
+    args: Vec<String>,
+    ready_path: PathBuf,
+    /// The ready file's content.
+    pub ready: serde_json::Value,
+}
+
+impl Role {
+    /// Starts `loglens ARGS --ready-file DIR/NAME.json` and waits for it.
+    pub fn start(dir: &Path, name: &str, args: &[&str]) -> Role {
+        let mut r = Role {
+            child: None,
+            args: args.iter().map(|s| s.to_string()).collect(),
+            ready_path: dir.join(format!("{name}.ready.json")),
+            ready: serde_json::Value::Null,
+        };
+        r.spawn();
+        r
+    }
+
+    fn spawn(&mut self) {
+        let _ = std::fs::remove_file(&self.ready_path);
+        let child = Command::new(loglens_bin())
+            .args(&self.args)
+            .arg("--ready-file")
+            .arg(&self.ready_path)
+            .env_remove("API_PORT")
+            .env_remove("KAFKA_BOOTSTRAP_SERVERS")
+            .env("RUST_LOG", std::env::var("LOGLENS_TEST_LOG").unwrap_or_else(|_| "warn".into()))
+            .stdin(Stdio::null())
+            .spawn()
+            .expect("spawn loglens");
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Ok(text) = std::fs::read_to_string(&self.ready_path) {
+                self.ready = serde_json::from_str(&text).expect("ready file is JSON");
+                return;
+            }
+            if let Some(status) = self.child.as_mut().and_then(|c| c.try_wait().expect("try_wait")) {
+                panic!("loglens {:?} exited before it was ready: {status}", self.args);
+            }
+            assert!(Instant::now() < deadline, "loglens {:?} was not ready in 60 s", self.args);
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// The gRPC address from the ready file.
+    pub fn grpc(&self) -> String {
+        self.ready["grpc"].as_str().expect("grpc address in the ready file").to_owned()
+    }
+
+    /// A gRPC channel to the role.
+    pub async fn channel(&self) -> Channel {
+        Channel::from_shared(format!("http://{}", self.grpc())).expect("endpoint").connect().await.expect("connect gRPC")
+    }
+
+    /// SIGTERM, then waits (30 s at most) for a clean exit.
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            Command::new("kill").args(["-TERM", &child.id().to_string()]).status().expect("kill -TERM");
+            let deadline = Instant::now() + Duration::from_secs(30);
+            loop {
+                if let Some(status) = child.try_wait().expect("try_wait") {
+                    assert!(status.success(), "loglens {:?} exited with {status} after SIGTERM", self.args);
+                    return;
+                }
+                assert!(Instant::now() < deadline, "loglens {:?} did not stop within 30 s", self.args);
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+    }
+
+    /// SIGKILL.
+    pub fn kill9(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            child.kill().expect("SIGKILL");
+            child.wait().expect("wait");
+        }
+    }
+
+    /// Starts again with the same arguments.
+    pub fn restart(&mut self) {
+        assert!(self.child.is_none(), "stop or kill before restarting");
+        self.spawn();
+    }
+}
+
+impl Drop for Role {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
 }
 
 /// A running `loglens standalone`.
@@ -65,6 +167,7 @@ impl Standalone {
             .arg(&ready)
             .args(&self.extra)
             .env_remove("API_PORT")
+            .env_remove("KAFKA_BOOTSTRAP_SERVERS")
             .env("RUST_LOG", "warn")
             .stdin(Stdio::null())
             .spawn()
@@ -187,4 +290,22 @@ pub async fn count_request_id(client: &mut QueryServiceClient<Channel>, id: &str
         ..Default::default()
     };
     client.search(req).await.expect("search").into_inner().total
+}
+
+/// Every request_id in the store behind `client`, walked with cursors.
+pub async fn all_request_ids(client: &mut QueryServiceClient<Channel>) -> Vec<String> {
+    let mut ids = Vec::new();
+    let mut cursor = String::new();
+    loop {
+        let r = client
+            .search(loglens_proto::query::SearchRequest { size: 1000, cursor, ..Default::default() })
+            .await
+            .expect("search")
+            .into_inner();
+        ids.extend(r.logs.into_iter().filter_map(|l| l.request_id));
+        if r.next_cursor.is_empty() {
+            return ids;
+        }
+        cursor = r.next_cursor;
+    }
 }

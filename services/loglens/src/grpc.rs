@@ -20,6 +20,9 @@ use tokio_stream::wrappers::TcpListenerStream;
 use tonic::transport::Server;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
+/// How long open gRPC connections may finish their calls after shutdown begins.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(3);
+
 /// Largest gRPC message accepted or sent.
 const MAX_MESSAGE_BYTES: usize = 64 << 20;
 
@@ -93,7 +96,14 @@ pub async fn serve(
             http::HeaderName::from_static("grpc-status-details-bin"),
         ])
         .max_age(Duration::from_secs(86_400));
-    let result = Server::builder()
+    // Graceful shutdown waits for clients to hang up; give them a few
+    // seconds, then close what is still open.
+    let (signalled, on_signal) = tokio::sync::oneshot::channel::<()>();
+    let shutdown = async move {
+        shutdown.await;
+        let _ = signalled.send(());
+    };
+    let server = Server::builder()
         .accept_http1(true)
         .layer(cors)
         .layer(tonic_web::GrpcWebLayer::new())
@@ -103,8 +113,20 @@ pub async fn serve(
         .add_optional_service(ingest)
         .add_optional_service(query)
         .add_optional_service(stats)
-        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
-        .await;
+        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown);
+    let result = tokio::select! {
+        r = server => r,
+        _ = async {
+            if on_signal.await.is_ok() {
+                tokio::time::sleep(SHUTDOWN_GRACE).await;
+            } else {
+                std::future::pending::<()>().await;
+            }
+        } => {
+            tracing::info!("closing gRPC connections still open {SHUTDOWN_GRACE:?} after shutdown began");
+            Ok(())
+        }
+    };
     if let Some(t) = health_task {
         t.abort();
     }

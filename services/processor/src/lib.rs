@@ -237,6 +237,7 @@ struct DeadLetter<'a> {
 
 const POLL: Duration = Duration::from_millis(50);
 const WATERMARK_EVERY: Duration = Duration::from_secs(2);
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
 
 impl Worker {
     fn run(self) -> Result<()> {
@@ -276,7 +277,19 @@ impl Worker {
         }
         info!("processor stopping: indexing and committing what was read");
         self.flush();
-        // Dropping the consumer closes it and leaves the group.
+        // Closing leaves the group; some brokers (nisshi) never answer the
+        // leave, and librdkafka would then wait for ever. Offsets are already
+        // committed, so give it a few seconds and let the broker expire the
+        // membership otherwise.
+        let Worker { consumer, .. } = self;
+        let (done, closed) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            drop(consumer);
+            let _ = done.send(());
+        });
+        if closed.recv_timeout(CLOSE_TIMEOUT).is_err() {
+            warn!("leaving the consumer group timed out after {CLOSE_TIMEOUT:?}; the broker expires the membership");
+        }
         Ok(())
     }
 
