@@ -347,7 +347,7 @@ impl Worker {
                     if let Some(k) = &m.key {
                         record = record.key(k);
                     }
-                    self.dlq.send_result(record)
+                    self.dlq.send_result(record).map_err(|(e, _)| e)
                 })
                 .collect();
             let mut failed = Vec::new();
