@@ -174,11 +174,22 @@ pub(crate) async fn ledger(State(s): State<AppState>, RawQuery(q): RawQuery) -> 
             headers(("Retry-After" = u64, description = "Seconds to wait"))),
         (status = 503, description = "The ingest service is unavailable", body = ErrorBody),
     ))]
-pub(crate) async fn ingest_logs(State(s): State<AppState>, body: Body) -> Result<Json<IngestResponse>, ApiError> {
+pub(crate) async fn ingest_logs(
+    State(s): State<AppState>,
+    headers: axum::http::HeaderMap,
+    body: Body,
+) -> Result<Json<IngestResponse>, ApiError> {
     let bytes = read_body(body, s.max_body_bytes).await?;
     let (request, pending) = IngestBatch::parse(&bytes)?.into_request();
     if pending.nothing_sent() {
         return Ok(Json(pending.finish(IngestResponse::default())));
+    }
+    let mut request = tonic::Request::new(request);
+    // The caller's W3C trace context travels on to ingest (and into Kafka).
+    if let Some(tp) = headers.get("traceparent").and_then(|v| v.to_str().ok())
+        && let Ok(v) = tonic::metadata::MetadataValue::try_from(tp)
+    {
+        request.metadata_mut().insert("traceparent", v);
     }
     let reply = s.ingest.clone().ingest(request).await?;
     Ok(Json(pending.finish(reply.into_inner())))

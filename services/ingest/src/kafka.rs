@@ -20,6 +20,7 @@ use async_trait::async_trait;
 use loglens_core::LogRecord;
 use loglens_kafka::{KafkaOptions, wire};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
 
 use crate::RecordSink;
@@ -49,11 +50,15 @@ impl KafkaSink {
 #[async_trait]
 impl RecordSink for KafkaSink {
     #[tracing::instrument(skip_all, fields(records = records.len(), topic = %self.topic))]
-    async fn send(&self, records: Vec<LogRecord>) -> loglens_core::Result<()> {
+    async fn send(&self, records: Vec<LogRecord>, traceparent: Option<&str>) -> loglens_core::Result<()> {
+        let headers = traceparent.map(|tp| OwnedHeaders::new().insert(Header { key: wire::TRACEPARENT, value: Some(tp) }));
         let mut deliveries = Vec::with_capacity(records.len());
         for record in &records {
             let payload = wire::encode(record);
-            let message = FutureRecord::to(&self.topic).key(&record.service_name).payload(&payload);
+            let mut message = FutureRecord::to(&self.topic).key(&record.service_name).payload(&payload);
+            if let Some(h) = &headers {
+                message = message.headers(h.clone());
+            }
             match self.producer.send_result(message) {
                 Ok(delivery) => deliveries.push(delivery),
                 // Records enqueued before this one are still delivered. That is
@@ -110,7 +115,7 @@ mod tests {
         options.queue_max_messages = 1;
         options.batch_size = 1;
         let sink = KafkaSink::new(&options).unwrap();
-        let e = sink.send(vec![record("a"), record("b")]).await.unwrap_err();
+        let e = sink.send(vec![record("a"), record("b")], None).await.unwrap_err();
         match e {
             loglens_core::Error::ResourceExhausted(m) => {
                 assert_eq!(m, "the Kafka producer queue is full (1 records waiting): retry shortly");

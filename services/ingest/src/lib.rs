@@ -31,7 +31,9 @@ pub const MAX_BATCH: usize = 10_000;
 #[async_trait]
 pub trait RecordSink: Send + Sync + 'static {
     /// Hands over a batch; returns once the sink has durably taken it.
-    async fn send(&self, records: Vec<LogRecord>) -> loglens_core::Result<()>;
+    /// `traceparent` is the caller's W3C trace context, passed on where the
+    /// sink can carry it (a Kafka header).
+    async fn send(&self, records: Vec<LogRecord>, traceparent: Option<&str>) -> loglens_core::Result<()>;
 }
 
 /// Sends records straight into a [`LogStore`].
@@ -39,7 +41,7 @@ pub struct StoreSink(pub Arc<dyn LogStore>);
 
 #[async_trait]
 impl RecordSink for StoreSink {
-    async fn send(&self, records: Vec<LogRecord>) -> loglens_core::Result<()> {
+    async fn send(&self, records: Vec<LogRecord>, _traceparent: Option<&str>) -> loglens_core::Result<()> {
         Ok(self.0.index(records).await?)
     }
 }
@@ -58,7 +60,12 @@ impl IngestApi {
 
     /// Validates one request message, whose first record has stream index
     /// `first`, and sends the valid records. Returns (accepted, rejections).
-    async fn ingest_batch(&self, request: IngestRequest, first: u32) -> Result<(u32, Vec<Rejection>), Status> {
+    async fn ingest_batch(
+        &self,
+        request: IngestRequest,
+        first: u32,
+        traceparent: Option<&str>,
+    ) -> Result<(u32, Vec<Rejection>), Status> {
         if request.records.len() > MAX_BATCH {
             return Err(to_status(&loglens_core::Error::invalid(
                 "records",
@@ -68,7 +75,7 @@ impl IngestApi {
         let (records, rejected) = validate_batch(request, first, now_ms(), &self.rules);
         let accepted = records.len() as u32;
         if !records.is_empty() {
-            self.sink.send(records).await.map_err(|e| to_status(&e))?;
+            self.sink.send(records, traceparent).await.map_err(|e| to_status(&e))?;
         }
         Ok((accepted, rejected))
     }
@@ -88,6 +95,11 @@ pub fn validate_batch(request: IngestRequest, first: u32, now: i64, rules: &Rule
     (records, rejected)
 }
 
+/// The caller's W3C `traceparent`, from gRPC metadata.
+fn traceparent(metadata: &tonic::metadata::MetadataMap) -> Option<String> {
+    metadata.get("traceparent").and_then(|v| v.to_str().ok()).map(str::to_owned)
+}
+
 fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
 }
@@ -100,7 +112,8 @@ fn reply(accepted: u32, rejected: Vec<Rejection>) -> IngestResponse {
 impl IngestService for IngestApi {
     #[tracing::instrument(skip_all, fields(records = request.get_ref().records.len()))]
     async fn ingest(&self, request: Request<IngestRequest>) -> Result<Response<IngestResponse>, Status> {
-        let (accepted, rejected) = self.ingest_batch(request.into_inner(), 0).await?;
+        let traceparent = traceparent(request.metadata());
+        let (accepted, rejected) = self.ingest_batch(request.into_inner(), 0, traceparent.as_deref()).await?;
         Ok(Response::new(reply(accepted, rejected)))
     }
 
@@ -109,12 +122,13 @@ impl IngestService for IngestApi {
         &self,
         request: Request<Streaming<IngestRequest>>,
     ) -> Result<Response<IngestResponse>, Status> {
+        let traceparent = traceparent(request.metadata());
         let mut stream = request.into_inner();
         let (mut accepted, mut rejected, mut seen) = (0u32, Vec::new(), 0u32);
         while let Some(message) = stream.next().await {
             let message = message?;
             let n = message.records.len() as u32;
-            let (a, mut r) = self.ingest_batch(message, seen).await?;
+            let (a, mut r) = self.ingest_batch(message, seen, traceparent.as_deref()).await?;
             accepted += a;
             rejected.append(&mut r);
             seen += n;
