@@ -125,16 +125,15 @@ impl Drop for Role {
     }
 }
 
-/// A running `loglens standalone`.
+/// A running `loglens standalone` on free ports.
 pub struct Standalone {
-    child: Option<Child>,
+    role: Role,
     /// Its data directory (kept across restarts).
     pub data_dir: PathBuf,
     /// gRPC address, HOST:PORT.
     pub grpc: String,
     /// REST address, HOST:PORT.
     pub http: String,
-    extra: Vec<String>,
 }
 
 impl Standalone {
@@ -145,79 +144,35 @@ impl Standalone {
 
     /// Starts standalone with extra command-line arguments.
     pub fn start_with(dir: &Path, extra: &[&str]) -> Standalone {
-        let mut s = Standalone {
-            child: None,
-            data_dir: dir.join("data"),
-            grpc: String::new(),
-            http: String::new(),
-            extra: extra.iter().map(|s| s.to_string()).collect(),
-        };
-        s.spawn();
+        let data_dir = dir.join("data");
+        let data = data_dir.to_str().expect("UTF-8 temp dir");
+        let mut args = vec!["standalone", "--grpc-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0", "--data-dir", data];
+        args.extend_from_slice(extra);
+        let role = Role::start(dir, "standalone", &args);
+        let mut s = Standalone { role, data_dir, grpc: String::new(), http: String::new() };
+        s.read_addresses();
         s
     }
 
-    fn spawn(&mut self) {
-        let ready = self.data_dir.with_file_name(format!("ready-{}.json", std::process::id()));
-        let _ = std::fs::remove_file(&ready);
-        let child = Command::new(loglens_bin())
-            .args(["standalone", "--grpc-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0"])
-            .arg("--data-dir")
-            .arg(&self.data_dir)
-            .arg("--ready-file")
-            .arg(&ready)
-            .args(&self.extra)
-            .env_remove("API_PORT")
-            .env_remove("KAFKA_BOOTSTRAP_SERVERS")
-            .env("RUST_LOG", "warn")
-            .stdin(Stdio::null())
-            .spawn()
-            .expect("spawn loglens standalone");
-        self.child = Some(child);
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            if let Ok(text) = std::fs::read_to_string(&ready) {
-                let v: serde_json::Value = serde_json::from_str(&text).expect("ready file is JSON");
-                self.grpc = v["grpc"].as_str().expect("grpc addr").to_owned();
-                self.http = v["http"].as_str().expect("http addr").to_owned();
-                return;
-            }
-            if let Some(status) = self.child.as_mut().and_then(|c| c.try_wait().expect("try_wait")) {
-                panic!("loglens standalone exited before serving: {status}");
-            }
-            assert!(Instant::now() < deadline, "loglens standalone did not become ready in 60 s");
-            std::thread::sleep(Duration::from_millis(20));
-        }
+    fn read_addresses(&mut self) {
+        self.grpc = self.role.grpc();
+        self.http = self.role.ready["http"].as_str().expect("http address in the ready file").to_owned();
     }
 
     /// SIGTERM, then waits for a clean exit.
     pub fn stop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let pid = child.id().to_string();
-            Command::new("kill").args(["-TERM", &pid]).status().expect("kill -TERM");
-            let deadline = Instant::now() + Duration::from_secs(30);
-            loop {
-                if let Some(status) = child.try_wait().expect("try_wait") {
-                    assert!(status.success(), "loglens exited with {status} after SIGTERM");
-                    return;
-                }
-                assert!(Instant::now() < deadline, "loglens did not stop within 30 s of SIGTERM");
-                std::thread::sleep(Duration::from_millis(20));
-            }
-        }
+        self.role.stop();
     }
 
     /// SIGKILL: no chance to flush anything.
     pub fn kill9(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            child.kill().expect("SIGKILL");
-            child.wait().expect("wait");
-        }
+        self.role.kill9();
     }
 
     /// Starts again on the same data directory (new ports).
     pub fn restart(&mut self) {
-        assert!(self.child.is_none(), "stop or kill before restarting");
-        self.spawn();
+        self.role.restart();
+        self.read_addresses();
     }
 
     /// A gRPC channel to the server.
@@ -246,14 +201,6 @@ impl Standalone {
     }
 }
 
-impl Drop for Standalone {
-    fn drop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
 
 /// A proto record with the fields most tests need.
 pub fn record(service: &str, level: &str, message: &str, request_id: &str) -> loglens_proto::ingest::LogRecord {

@@ -247,15 +247,7 @@ impl Worker {
         while !self.stop.load(Ordering::SeqCst) {
             match self.consumer.poll(POLL) {
                 Some(Ok(m)) => {
-                    let pending = Pending {
-                        topic: m.topic().to_owned(),
-                        partition: m.partition(),
-                        offset: m.offset(),
-                        key: m.key().map(<[u8]>::to_vec),
-                        payload: m.payload().map(<[u8]>::to_vec).unwrap_or_default(),
-                    };
-                    self.ledger.update(&pending.topic, pending.partition, |l| l.received += 1);
-                    self.batch().push(pending);
+                    self.take(&m);
                     batch_started.get_or_insert_with(Instant::now);
                 }
                 Some(Err(e)) => warn!(error = %e, "consumer error"),
@@ -291,6 +283,19 @@ impl Worker {
             warn!("leaving the consumer group timed out after {CLOSE_TIMEOUT:?}; the broker expires the membership");
         }
         Ok(())
+    }
+
+    /// Counts a consumed message and adds it to the open batch.
+    fn take(&self, m: &rdkafka::message::BorrowedMessage<'_>) {
+        let pending = Pending {
+            topic: m.topic().to_owned(),
+            partition: m.partition(),
+            offset: m.offset(),
+            key: m.key().map(<[u8]>::to_vec),
+            payload: m.payload().map(<[u8]>::to_vec).unwrap_or_default(),
+        };
+        self.ledger.update(&pending.topic, pending.partition, |l| l.received += 1);
+        self.batch().push(pending);
     }
 
     fn batch(&self) -> std::sync::MutexGuard<'_, Vec<Pending>> {
@@ -467,15 +472,7 @@ impl Worker {
             // Partitions are paused (or the batch is being retried), so a
             // message here is one already fetched: keep it for the next batch.
             if let Some(Ok(m)) = self.consumer.poll(POLL) {
-                let pending = Pending {
-                    topic: m.topic().to_owned(),
-                    partition: m.partition(),
-                    offset: m.offset(),
-                    key: m.key().map(<[u8]>::to_vec),
-                    payload: m.payload().map(<[u8]>::to_vec).unwrap_or_default(),
-                };
-                self.ledger.update(&pending.topic, pending.partition, |l| l.received += 1);
-                self.batch().push(pending);
+                self.take(&m);
             }
         }
     }
