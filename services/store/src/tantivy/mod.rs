@@ -84,7 +84,10 @@ use crate::{Committed, Error, Health, LogStore, Result, StoreOptions};
 
 mod pipeline;
 mod query;
-mod schema;
+/// The index schema, public only so `loglens-bench` can build the same
+/// index without the store (its raw-Tantivy ceiling); not a stable API.
+#[doc(hidden)]
+pub mod schema;
 mod stats;
 mod wal;
 

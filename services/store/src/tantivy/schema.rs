@@ -25,7 +25,7 @@ pub(crate) const RESPONSE_TIME: &str = "response_time_ms";
 
 /// Handles of every schema field, resolved once at open.
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct Fields {
+pub struct Fields {
     pub id: Field,
     pub timestamp: Field,
     /// The store-wide sequence number (the WAL's): a unique tie-breaker

@@ -1,0 +1,706 @@
+//! `loglens-bench`: the first slice of issue 6. Generates a reproducible
+//! dataset (the generator with a fixed seed, timestamps spread evenly over
+//! one fixed day) and measures, in one run, each figure beside its ceiling:
+//!
+//! 1. parse + validate + normalise + score (`RawLog::from_json` +
+//!    `record::normalize`), one thread;
+//! 2. the raw Tantivy ceiling: the same records, built as documents with the
+//!    store's own schema, added straight to a fresh index with the store's
+//!    writer settings and a commit every second;
+//! 3. the loglens store (`loglens_store::open`, default options): `index()`
+//!    in batches of 1000, 4 in flight, then `refresh()`; ratio to (2);
+//! 6. queries on that store, p50/p99 over 200 warm runs;
+//! 8. index size on disk as a fraction of the raw JSON.
+//!
+//! Prints a table and, last on stdout, one JSON line (with `--json` the
+//! table goes to stderr so stdout holds only the JSON line). MB = 10^6 bytes
+//! of the records' raw JSON.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use clap::Parser;
+use futures::stream::{self, StreamExt};
+use indicatif::{ProgressBar, ProgressStyle};
+use loglens_core::record::normalize;
+use loglens_core::{Filter, Level, LogRecord, RawLog, RuleSet, SearchRequest, Sort, StatsRequest};
+use loglens_generator::Generator;
+use loglens_store::tantivy::schema::Fields;
+use loglens_store::{LogStore, StoreOptions};
+use serde_json::{Value, json};
+use tantivy::store::{Compressor, ZstdCompressor};
+use tantivy::{Index, IndexSettings, IndexWriter, Term};
+
+/// Start of the simulated day, 2026-01-01T00:00:00Z, so runs are comparable.
+const DAY_START_MS: i64 = 1_767_225_600_000;
+const DAY_MS: i64 = 86_400_000;
+/// Records per `index()` call and calls in flight.
+const BATCH: usize = 1000;
+const IN_FLIGHT: usize = 4;
+/// The store's doc store block size (`tantivy/mod.rs`, `DOCSTORE_BLOCK`).
+const DOCSTORE_BLOCK: usize = 64 * 1024;
+/// Commit cadence of the raw ceiling: the store's default refresh interval.
+const COMMIT_EVERY: Duration = Duration::from_secs(1);
+const WARMUP_RUNS: usize = 20;
+const QUERY_RUNS: usize = 200;
+/// How deep the cursor walk goes before the timed page.
+const DEEP_PAGE: usize = 10_000;
+
+// Issue 6's targets and the peers' published per-core figures.
+const TARGET_STORE_RATIO: f64 = 0.85;
+const TARGET_SEARCH_P99_MS: f64 = 50.0;
+const TARGET_STATS_P99_MS: f64 = 150.0;
+const QUICKWIT_MB_PER_CORE: f64 = 7.5;
+const ELASTIC_MB_PER_VCPU: f64 = 7.0 * 1.048_576;
+
+#[derive(Debug, Parser)]
+#[command(about = "loglens benchmark (issue 6): each figure beside its ceiling")]
+struct Args {
+    /// Records in the dataset (phases 1-3 and 8).
+    #[arg(long, env = "LOGLENS_BENCH_RECORDS", default_value_t = 200_000)]
+    records: usize,
+    /// Generator seed: the same seed gives the same dataset.
+    #[arg(long, env = "LOGLENS_BENCH_SEED", default_value_t = 42)]
+    seed: u64,
+    /// Records in the store the queries run on; default: the store of phase 3.
+    #[arg(long, env = "LOGLENS_BENCH_QUERY_RECORDS")]
+    query_records: Option<usize>,
+    /// Only the JSON line on stdout (the table goes to stderr).
+    #[arg(long)]
+    json: bool,
+    /// Directory for the indexes (a fresh temporary directory inside it).
+    #[arg(long, env = "LOGLENS_BENCH_DIR")]
+    dir: Option<PathBuf>,
+}
+
+/// The raw JSON of every record, back to back.
+struct Dataset {
+    bytes: Vec<u8>,
+    ends: Vec<usize>,
+}
+
+impl Dataset {
+    fn generate(n: usize, seed: u64, pb: &ProgressBar) -> Result<Dataset> {
+        let mut g = Generator::new(Some(seed));
+        let mut bytes = Vec::with_capacity(n * 420);
+        let mut ends = Vec::with_capacity(n);
+        for i in 0..n {
+            let ts = DAY_START_MS + (i as i128 * DAY_MS as i128 / n.max(1) as i128) as i64;
+            serde_json::to_writer(&mut bytes, &g.next(ts))?;
+            ends.push(bytes.len());
+            if i % 4096 == 0 {
+                pb.set_position(i as u64);
+            }
+        }
+        Ok(Dataset { bytes, ends })
+    }
+
+    fn iter(&self) -> impl Iterator<Item = &[u8]> {
+        let starts = std::iter::once(0).chain(self.ends.iter().copied());
+        starts
+            .zip(self.ends.iter().copied())
+            .map(|(s, e)| &self.bytes[s..e])
+    }
+}
+
+/// Throughput of one phase.
+#[derive(Debug, Clone, Copy)]
+struct Rate {
+    records_per_s: f64,
+    mb_per_s: f64,
+}
+
+impl Rate {
+    fn new(records: usize, bytes: usize, took: Duration) -> Rate {
+        let s = took.as_secs_f64().max(1e-9);
+        Rate {
+            records_per_s: records as f64 / s,
+            mb_per_s: bytes as f64 / 1e6 / s,
+        }
+    }
+
+    fn json(&self) -> Value {
+        json!({ "records_per_s": self.records_per_s, "mb_per_s": self.mb_per_s })
+    }
+}
+
+fn bar(len: usize, msg: &str) -> ProgressBar {
+    let pb = ProgressBar::new(len as u64);
+    pb.set_style(
+        ProgressStyle::with_template(
+            "{msg:<28} [{bar:30}] {human_pos}/{human_len} {per_sec} eta {eta}",
+        )
+        .expect("valid template")
+        .progress_chars("=> "),
+    );
+    pb.set_message(msg.to_owned());
+    pb
+}
+
+/// Phase 1: parse + validate + normalise + score, one thread.
+fn parse_all(data: &Dataset, rules: &RuleSet) -> Result<(Vec<LogRecord>, Duration)> {
+    let pb = bar(data.ends.len(), "1 parse+normalise");
+    let received_at = DAY_START_MS + DAY_MS;
+    let mut records = Vec::with_capacity(data.ends.len());
+    let started = Instant::now();
+    for (i, json) in data.iter().enumerate() {
+        let raw = RawLog::from_json(json)?;
+        records.push(normalize(raw, received_at, rules)?);
+        if i % 4096 == 0 {
+            pb.set_position(i as u64);
+        }
+    }
+    let took = started.elapsed();
+    pb.finish_and_clear();
+    Ok((records, took))
+}
+
+/// What the raw Tantivy ceiling measured.
+struct RawRun {
+    took: Duration,
+    commits: u64,
+    index_bytes: u64,
+}
+
+/// Phase 2: the records straight into a fresh Tantivy index with the store's
+/// schema, doc store settings and writer settings, committing every second.
+/// With `upsert`, each add is preceded by a delete of its id, as the store
+/// does: a diagnostic, to split what separates the store from the ceiling.
+fn raw_tantivy(
+    records: &[LogRecord],
+    dir: &Path,
+    options: &StoreOptions,
+    upsert: bool,
+) -> Result<RawRun> {
+    let pb = bar(
+        records.len(),
+        if upsert {
+            "2b raw tantivy + upsert"
+        } else {
+            "2 raw tantivy ceiling"
+        },
+    );
+    let (schema, fields) = Fields::build();
+    let settings = IndexSettings {
+        docstore_compression: Compressor::Zstd(ZstdCompressor::default()),
+        docstore_blocksize: DOCSTORE_BLOCK,
+        ..IndexSettings::default()
+    };
+    std::fs::create_dir_all(dir)?;
+    let index = Index::builder()
+        .schema(schema)
+        .settings(settings)
+        .create_in_dir(dir)?;
+    let mut writer: IndexWriter =
+        index.writer_with_num_threads(options.indexing_threads, options.indexing_memory_bytes)?;
+    let started = Instant::now();
+    let mut last_commit = started;
+    let mut commits = 0;
+    for (i, r) in records.iter().enumerate() {
+        if upsert {
+            writer.delete_term(Term::from_field_text(fields.id, &r.id));
+        }
+        writer.add_document(fields.document(r, i as u64 + 1)?)?;
+        if i % 256 == 0 {
+            pb.set_position(i as u64);
+            if last_commit.elapsed() >= COMMIT_EVERY {
+                writer.commit()?;
+                commits += 1;
+                last_commit = Instant::now();
+            }
+        }
+    }
+    writer.commit()?;
+    commits += 1;
+    let took = started.elapsed();
+    pb.finish_and_clear();
+    // Untimed: let merges finish so they neither overlap phase 3 nor
+    // leave the size half-merged.
+    writer.wait_merging_threads()?;
+    Ok(RawRun {
+        took,
+        commits,
+        index_bytes: dir_size(dir)?,
+    })
+}
+
+/// Phase 3: the store's `index()` in batches, `IN_FLIGHT` at once, then
+/// `refresh()`. Consumes the records (`index` takes them by value).
+async fn store_ingest(store: &Arc<dyn LogStore>, records: Vec<LogRecord>) -> Result<Duration> {
+    let pb = bar(records.len(), "3 loglens store ingest");
+    let mut batches = Vec::with_capacity(records.len() / BATCH + 1);
+    let mut it = records.into_iter();
+    loop {
+        let b: Vec<LogRecord> = it.by_ref().take(BATCH).collect();
+        if b.is_empty() {
+            break;
+        }
+        batches.push(b);
+    }
+    let started = Instant::now();
+    let mut acks = stream::iter(batches)
+        .map(|b| {
+            let store = store.clone();
+            async move {
+                let n = b.len();
+                store.index(b).await.map(|()| n)
+            }
+        })
+        .buffer_unordered(IN_FLIGHT);
+    while let Some(n) = acks.next().await {
+        pb.inc(n? as u64);
+    }
+    store.refresh().await?;
+    let took = started.elapsed();
+    pb.finish_and_clear();
+    Ok(took)
+}
+
+/// Bytes of every file under `dir`.
+fn dir_size(dir: &Path) -> Result<u64> {
+    let mut total = 0;
+    for entry in std::fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))? {
+        let entry = entry?;
+        let meta = entry.metadata()?;
+        total += if meta.is_dir() {
+            dir_size(&entry.path())?
+        } else {
+            meta.len()
+        };
+    }
+    Ok(total)
+}
+
+/// p50 and p99 of one query, ms.
+#[derive(Debug, Clone, Copy)]
+struct Latency {
+    p50: f64,
+    p99: f64,
+}
+
+enum Query {
+    Search(SearchRequest),
+    Stats(StatsRequest),
+}
+
+impl Query {
+    async fn run(&self, store: &dyn LogStore) -> Result<()> {
+        match self {
+            Query::Search(r) => drop(store.search(r).await?),
+            Query::Stats(r) => drop(store.stats(r).await?),
+        }
+        Ok(())
+    }
+
+    async fn time(&self, store: &dyn LogStore, pb: &ProgressBar) -> Result<Latency> {
+        for _ in 0..WARMUP_RUNS {
+            self.run(store).await?;
+        }
+        let mut ms = Vec::with_capacity(QUERY_RUNS);
+        for _ in 0..QUERY_RUNS {
+            let t = Instant::now();
+            self.run(store).await?;
+            ms.push(t.elapsed().as_secs_f64() * 1e3);
+            pb.inc(1);
+        }
+        ms.sort_by(f64::total_cmp);
+        let at = |q: usize| ms[(ms.len() * q / 100).min(ms.len() - 1)];
+        Ok(Latency {
+            p50: at(50),
+            p99: at(99),
+        })
+    }
+}
+
+/// Phase 6: each query 20 times unmeasured, then 200 timed runs.
+async fn queries(
+    store: &dyn LogStore,
+    total: usize,
+) -> Result<(Vec<(&'static str, bool, Latency)>, usize)> {
+    let newest = |filter: Filter, cursor: Option<String>, size: u32| {
+        SearchRequest::new(filter, Sort::NewestFirst, None, Some(size), cursor)
+    };
+    // Walk about 10k records deep by cursor, then time the next page.
+    let want = DEEP_PAGE.min(total / 2).max(1);
+    let (mut depth, mut cursor) = (0, None);
+    while depth < want {
+        let page = store
+            .search(&newest(
+                Filter::default(),
+                cursor.clone(),
+                (want - depth).min(1000) as u32,
+            )?)
+            .await?;
+        depth += page.logs.len();
+        match page.next_cursor {
+            Some(c) => cursor = Some(c),
+            None => break,
+        }
+    }
+    let all_day = StatsRequest {
+        from_timestamp: Some(DAY_START_MS),
+        to_timestamp: Some(DAY_START_MS + DAY_MS - 1),
+        histogram_interval_ms: Some(60_000),
+        include_percentiles: true,
+        ..StatsRequest::default()
+    };
+    let service_level = Filter {
+        service_name: Some("api-gateway".into()),
+        level: Some(Level::Error),
+        ..Filter::default()
+    };
+    let text = Filter {
+        service_name: Some("payment-service".into()),
+        query: Some("failed".into()),
+        ..Filter::default()
+    };
+    let list: Vec<(&'static str, bool, Query)> = vec![
+        (
+            "service+level newest 20",
+            false,
+            Query::Search(newest(service_level, None, 20)?),
+        ),
+        (
+            "deep page via cursor",
+            false,
+            Query::Search(newest(Filter::default(), cursor, 20)?),
+        ),
+        (
+            "anomalies top 20",
+            false,
+            Query::Search(SearchRequest::anomalies(
+                Filter::default(),
+                None,
+                Some(20),
+                None,
+            )?),
+        ),
+        (
+            "full text + service",
+            false,
+            Query::Search(newest(text, None, 20)?),
+        ),
+        (
+            "stats",
+            true,
+            Query::Stats(StatsRequest::default().validated()?),
+        ),
+        (
+            "stats + histogram + pctl",
+            true,
+            Query::Stats(all_day.validated()?),
+        ),
+    ];
+    let pb = bar(list.len() * QUERY_RUNS, "6 queries");
+    let mut out = Vec::with_capacity(list.len());
+    for (name, is_stats, q) in &list {
+        out.push((*name, *is_stats, q.time(store, &pb).await?));
+    }
+    pb.finish_and_clear();
+    Ok((out, depth))
+}
+
+/// nproc, CPU model and RAM, from /proc.
+fn hardware() -> (usize, String, f64) {
+    let nproc = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let cpu = cpuinfo
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("model name")
+                .and_then(|r| r.split_once(':'))
+                .map(|(_, v)| v.trim().to_owned())
+        })
+        .unwrap_or_else(|| "unknown".into());
+    let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
+    let ram_kb = meminfo
+        .lines()
+        .find_map(|l| l.strip_prefix("MemTotal:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        .unwrap_or(0.0);
+    (nproc, cpu, ram_kb / 1024.0 / 1024.0)
+}
+
+/// Table rows: figure, value, ceiling or ratio, target.
+struct Table(Vec<[String; 4]>);
+
+impl Table {
+    fn row(&mut self, figure: &str, value: String, vs: String, target: String) {
+        self.0.push([figure.to_owned(), value, vs, target]);
+    }
+
+    fn render(&self) -> String {
+        let head = ["figure", "value", "ceiling / ratio", "target"];
+        let mut w = head.map(str::len);
+        for r in &self.0 {
+            for (i, c) in r.iter().enumerate() {
+                w[i] = w[i].max(c.chars().count());
+            }
+        }
+        let line = |r: [&str; 4]| {
+            format!(
+                "| {:<a$} | {:>b$} | {:<c$} | {:<d$} |\n",
+                r[0],
+                r[1],
+                r[2],
+                r[3],
+                a = w[0],
+                b = w[1],
+                c = w[2],
+                d = w[3]
+            )
+        };
+        let mut s = line(head);
+        s += &format!(
+            "|{}|{}|{}|{}|\n",
+            "-".repeat(w[0] + 2),
+            "-".repeat(w[1] + 2),
+            "-".repeat(w[2] + 2),
+            "-".repeat(w[3] + 2)
+        );
+        for r in &self.0 {
+            s += &line([&r[0], &r[1], &r[2], &r[3]]);
+        }
+        s
+    }
+}
+
+fn met(ok: bool) -> &'static str {
+    if ok { "met" } else { "MISSED" }
+}
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    let args = Args::parse();
+    anyhow::ensure!(args.records >= 1, "--records must be >= 1, got 0");
+    anyhow::ensure!(
+        args.query_records != Some(0),
+        "--query-records must be >= 1, got 0"
+    );
+    let (nproc, cpu, ram_gb) = hardware();
+    let hw_line = format!("{nproc} cores (nproc), {cpu}, {ram_gb:.1} GiB RAM");
+    let work = match &args.dir {
+        Some(d) => tempfile::Builder::new()
+            .prefix("loglens-bench-")
+            .tempdir_in(d)?,
+        None => tempfile::Builder::new()
+            .prefix("loglens-bench-")
+            .tempdir()?,
+    };
+    let options = StoreOptions::default();
+    let rules = RuleSet::default();
+
+    let pb = bar(args.records, "generate dataset");
+    let data = Dataset::generate(args.records, args.seed, &pb)?;
+    pb.finish_and_clear();
+    let raw_bytes = data.bytes.len();
+    let n = args.records;
+
+    // 1. parse + validate + normalise + score.
+    let (records, parse_took) = parse_all(&data, &rules)?;
+    let parse = Rate::new(n, raw_bytes, parse_took);
+    drop(data);
+
+    // 2. raw Tantivy ceiling.
+    let raw_run = raw_tantivy(&records, &work.path().join("raw"), &options, false)?;
+    let raw = Rate::new(n, raw_bytes, raw_run.took);
+    std::fs::remove_dir_all(work.path().join("raw"))?;
+    // 2b. the same with the store's upsert deletes (diagnostic).
+    let upsert_run = raw_tantivy(&records, &work.path().join("raw-upsert"), &options, true)?;
+    let upsert = Rate::new(n, raw_bytes, upsert_run.took);
+    std::fs::remove_dir_all(work.path().join("raw-upsert"))?;
+
+    // 3. the store.
+    let store_dir = work.path().join("store");
+    let store = loglens_store::open(
+        store_dir.to_str().context("non-UTF-8 bench directory")?,
+        options.clone(),
+    )
+    .await?;
+    let store_took = store_ingest(&store, records).await?;
+    let ingest = Rate::new(n, raw_bytes, store_took);
+    let ratio = ingest.records_per_s / raw.records_per_s;
+    let per_core = ingest.mb_per_s / nproc as f64;
+
+    // 6. queries: on the phase 3 store, or a separate one of --query-records.
+    let query_records = args.query_records.unwrap_or(n);
+    let (query_results, depth);
+    let (index_bytes, store_bytes);
+    if query_records == n {
+        (query_results, depth) = queries(store.as_ref(), n).await?;
+        store.close().await?;
+        (index_bytes, store_bytes) = (dir_size(&store_dir.join("index"))?, dir_size(&store_dir)?);
+    } else {
+        store.close().await?;
+        (index_bytes, store_bytes) = (dir_size(&store_dir.join("index"))?, dir_size(&store_dir)?);
+        drop(store);
+        let pb = bar(query_records, "build query store");
+        let data = Dataset::generate(query_records, args.seed, &pb)?;
+        pb.finish_and_clear();
+        let (records, _) = parse_all(&data, &rules)?;
+        drop(data);
+        let q_store = loglens_store::open(
+            work.path()
+                .join("query-store")
+                .to_str()
+                .context("non-UTF-8 bench directory")?,
+            options.clone(),
+        )
+        .await?;
+        store_ingest(&q_store, records).await?;
+        (query_results, depth) = queries(q_store.as_ref(), query_records).await?;
+        q_store.close().await?;
+    }
+
+    // 8. size.
+    let size_fraction = index_bytes as f64 / raw_bytes as f64;
+    let raw_size_fraction = raw_run.index_bytes as f64 / raw_bytes as f64;
+
+    let mut t = Table(Vec::new());
+    t.row(
+        "dataset",
+        format!("{n} records, {:.1} MB", raw_bytes as f64 / 1e6),
+        format!(
+            "{:.0} B/record, seed {}",
+            raw_bytes as f64 / n as f64,
+            args.seed
+        ),
+        String::new(),
+    );
+    t.row(
+        "1 parse+normalise+score",
+        format!(
+            "{:.0} rec/s, {:.1} MB/s",
+            parse.records_per_s, parse.mb_per_s
+        ),
+        "1 thread, no ceiling defined".into(),
+        String::new(),
+    );
+    t.row(
+        "2 raw tantivy ceiling",
+        format!("{:.0} rec/s, {:.1} MB/s", raw.records_per_s, raw.mb_per_s),
+        format!(
+            "{} threads, {} MB heap, {} commits",
+            options.indexing_threads,
+            options.indexing_memory_bytes >> 20,
+            raw_run.commits
+        ),
+        "notes: 112-154k rec/s".into(),
+    );
+    t.row(
+        "2b raw tantivy + upserts",
+        format!(
+            "{:.0} rec/s, {:.1} MB/s",
+            upsert.records_per_s, upsert.mb_per_s
+        ),
+        format!(
+            "{:.2} of raw tantivy, {} commits",
+            upsert.records_per_s / raw.records_per_s,
+            upsert_run.commits
+        ),
+        "diagnostic, no target".into(),
+    );
+    t.row(
+        "3 loglens store ingest",
+        format!(
+            "{:.0} rec/s, {:.1} MB/s",
+            ingest.records_per_s, ingest.mb_per_s
+        ),
+        format!("{ratio:.2} of raw tantivy"),
+        format!(
+            ">= {TARGET_STORE_RATIO}: {}",
+            met(ratio >= TARGET_STORE_RATIO)
+        ),
+    );
+    t.row(
+        "3 per core",
+        format!("{per_core:.1} MB/s/core"),
+        format!(
+            "{:.2}x Quickwit, {:.2}x ES",
+            per_core / QUICKWIT_MB_PER_CORE,
+            per_core / ELASTIC_MB_PER_VCPU
+        ),
+        format!(
+            "> 7.5 / 7.3: {}",
+            met(per_core > QUICKWIT_MB_PER_CORE.max(ELASTIC_MB_PER_VCPU))
+        ),
+    );
+    t.row(
+        "8 index size / raw JSON",
+        format!(
+            "{:.1}% ({:.1} MB)",
+            size_fraction * 100.0,
+            index_bytes as f64 / 1e6
+        ),
+        format!(
+            "raw tantivy {:.1}%, ratio {:.2}",
+            raw_size_fraction * 100.0,
+            size_fraction / raw_size_fraction
+        ),
+        "no target (notes: 49-66%)".into(),
+    );
+    for (name, is_stats, l) in &query_results {
+        let target = if *is_stats {
+            TARGET_STATS_P99_MS
+        } else {
+            TARGET_SEARCH_P99_MS
+        };
+        t.row(
+            &format!("6 {name}"),
+            format!("p50 {:.2} / p99 {:.2} ms", l.p50, l.p99),
+            format!(
+                "{query_records} records{}",
+                if *name == "deep page via cursor" {
+                    format!(", {depth} deep")
+                } else {
+                    String::new()
+                }
+            ),
+            format!("p99 <= {target} ms: {}", met(l.p99 <= target)),
+        );
+    }
+    let table = format!("{hw_line}\n\n{}", t.render());
+    if args.json {
+        eprint!("{table}");
+    } else {
+        print!("{table}");
+    }
+
+    let mut q = BTreeMap::new();
+    for (name, _, l) in &query_results {
+        let key = name
+            .split(|c: char| !c.is_ascii_alphanumeric())
+            .filter(|w| !w.is_empty())
+            .collect::<Vec<_>>();
+        q.insert(key.join("_"), json!({ "p50_ms": l.p50, "p99_ms": l.p99 }));
+    }
+    let report = json!({
+        "records": n,
+        "seed": args.seed,
+        "raw_json_bytes": raw_bytes,
+        "hardware": { "nproc": nproc, "cpu": cpu, "ram_gib": ram_gb },
+        "parse": parse.json(),
+        "raw_tantivy": {
+            "records_per_s": raw.records_per_s, "mb_per_s": raw.mb_per_s,
+            "commits": raw_run.commits, "index_bytes": raw_run.index_bytes, "index_fraction": raw_size_fraction,
+        },
+        "raw_tantivy_upsert": {
+            "records_per_s": upsert.records_per_s, "mb_per_s": upsert.mb_per_s,
+            "ratio_to_raw": upsert.records_per_s / raw.records_per_s, "commits": upsert_run.commits,
+        },
+        "store_ingest": {
+            "records_per_s": ingest.records_per_s, "mb_per_s": ingest.mb_per_s,
+            "ratio_to_raw": ratio, "mb_per_s_per_core": per_core,
+        },
+        "index_size": {
+            "index_bytes": index_bytes, "store_bytes": store_bytes,
+            "fraction_of_raw_json": size_fraction, "ratio_to_raw_tantivy": size_fraction / raw_size_fraction,
+        },
+        "queries": { "records": query_records, "deep_page_depth": depth, "latency": q },
+    });
+    println!("{report}");
+    Ok(())
+}

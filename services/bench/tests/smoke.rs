@@ -1,0 +1,73 @@
+//! Runs the benchmark at a tiny size so it cannot rot. No timing asserts:
+//! only that it finishes and reports every figure.
+
+use std::process::Command;
+
+use serde_json::Value;
+
+/// Every number in `v`, with its path.
+fn numbers(v: &Value, path: &str, out: &mut Vec<(String, f64)>) {
+    match v {
+        Value::Number(n) => out.push((path.to_owned(), n.as_f64().unwrap_or(f64::NAN))),
+        Value::Object(m) => m
+            .iter()
+            .for_each(|(k, v)| numbers(v, &format!("{path}.{k}"), out)),
+        Value::Array(a) => a
+            .iter()
+            .enumerate()
+            .for_each(|(i, v)| numbers(v, &format!("{path}[{i}]"), out)),
+        _ => {}
+    }
+}
+
+#[test]
+fn tiny_run_reports_every_figure() {
+    let out = Command::new(env!("CARGO_BIN_EXE_loglens-bench"))
+        .args([
+            "--records",
+            "2000",
+            "--query-records",
+            "2000",
+            "--seed",
+            "7",
+            "--json",
+        ])
+        .env_remove("LOGLENS_BENCH_DIR")
+        .output()
+        .expect("benchmark starts");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "benchmark failed: {stderr}");
+    let stdout = String::from_utf8(out.stdout).expect("utf-8 output");
+    let line = stdout.lines().last().expect("a JSON line on stdout");
+    let report: Value = serde_json::from_str(line).expect("the last line is JSON");
+
+    assert_eq!(report["records"], 2000);
+    assert_eq!(
+        report["queries"]["latency"].as_object().map(|m| m.len()),
+        Some(6),
+        "{report}"
+    );
+    for key in [
+        "parse",
+        "raw_tantivy",
+        "store_ingest",
+        "index_size",
+        "queries",
+        "hardware",
+    ] {
+        assert!(report.get(key).is_some(), "missing {key} in {report}");
+    }
+    let mut all = Vec::new();
+    numbers(&report, "", &mut all);
+    assert!(all.len() > 20, "too few figures: {report}");
+    for (path, v) in all {
+        assert!(
+            v > 0.0 && v.is_finite(),
+            "{path} = {v} is not a positive figure"
+        );
+    }
+    assert!(
+        stderr.contains("store ingest"),
+        "the table goes to stderr with --json: {stderr}"
+    );
+}
