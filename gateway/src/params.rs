@@ -33,21 +33,11 @@ pub const LOGS_PARAMS: &[&str] = &[
 ];
 
 /// Parameters accepted by `GET /logs/anomalies`: those of `/logs` but `sort`
-/// (anomalies come highest severity first).
-pub const ANOMALIES_PARAMS: &[&str] = &[
-    "service_name",
-    "level",
-    "status_code",
-    "anomaly",
-    "from_timestamp",
-    "to_timestamp",
-    "q",
-    "trace_id",
-    "request_id",
-    "page",
-    "size",
-    "cursor",
-];
+/// (anomalies come highest severity first), which is last in [`LOGS_PARAMS`].
+pub const ANOMALIES_PARAMS: &[&str] = match LOGS_PARAMS.split_last() {
+    Some((_sort, rest)) => rest,
+    None => &[],
+};
 
 /// Parameters accepted by `GET /stats` and `GET /logs/stats`.
 pub const STATS_PARAMS: &[&str] = &["from_timestamp", "to_timestamp", "service_name", "interval", "percentiles"];
