@@ -246,7 +246,7 @@ async fn store_ingest(store: &Arc<dyn LogStore>, records: Vec<LogRecord>) -> Res
             let store = store.clone();
             async move {
                 let n = b.len();
-                store.index(b).await.map(|()| n)
+                store.index(b).await.map(|_| n)
             }
         })
         .buffer_unordered(IN_FLIGHT);

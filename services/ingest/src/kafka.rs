@@ -19,6 +19,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use loglens_core::LogRecord;
 use loglens_kafka::{KafkaOptions, wire};
+use loglens_store::Refused;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
@@ -50,7 +51,7 @@ impl KafkaSink {
 #[async_trait]
 impl RecordSink for KafkaSink {
     #[tracing::instrument(skip_all, fields(records = records.len(), topic = %self.topic))]
-    async fn send(&self, records: Vec<LogRecord>, traceparent: Option<&str>) -> loglens_core::Result<()> {
+    async fn send(&self, records: Vec<LogRecord>, traceparent: Option<&str>) -> loglens_core::Result<Vec<Refused>> {
         let headers = traceparent.map(|tp| OwnedHeaders::new().insert(Header { key: wire::TRACEPARENT, value: Some(tp) }));
         let mut deliveries = Vec::with_capacity(records.len());
         for record in &records {
@@ -88,7 +89,7 @@ impl RecordSink for KafkaSink {
                 }
             }
         }
-        Ok(())
+        Ok(Vec::new())
     }
 }
 

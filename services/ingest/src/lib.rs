@@ -14,7 +14,7 @@ use loglens_core::{LogRecord, Rejection, RuleSet};
 use loglens_proto::ingest::ingest_service_server::IngestService;
 use loglens_proto::ingest::{IngestRequest, IngestResponse};
 use loglens_proto::status::to_status;
-use loglens_store::LogStore;
+use loglens_store::{LogStore, Refused};
 use tokio_stream::StreamExt;
 use tonic::{Request, Response, Status, Streaming};
 
@@ -30,10 +30,11 @@ pub const MAX_BATCH: usize = 10_000;
 /// or the raw Kafka topic ([`KafkaSink`]).
 #[async_trait]
 pub trait RecordSink: Send + Sync + 'static {
-    /// Hands over a batch; returns once the sink has durably taken it.
+    /// Hands over a batch; returns once the sink has durably taken it, with
+    /// the records it refused for good (their positions in `records`).
     /// `traceparent` is the caller's W3C trace context, passed on where the
     /// sink can carry it (a Kafka header).
-    async fn send(&self, records: Vec<LogRecord>, traceparent: Option<&str>) -> loglens_core::Result<()>;
+    async fn send(&self, records: Vec<LogRecord>, traceparent: Option<&str>) -> loglens_core::Result<Vec<Refused>>;
 }
 
 /// Sends records straight into a [`LogStore`].
@@ -41,7 +42,7 @@ pub struct StoreSink(pub Arc<dyn LogStore>);
 
 #[async_trait]
 impl RecordSink for StoreSink {
-    async fn send(&self, records: Vec<LogRecord>, _traceparent: Option<&str>) -> loglens_core::Result<()> {
+    async fn send(&self, records: Vec<LogRecord>, _traceparent: Option<&str>) -> loglens_core::Result<Vec<Refused>> {
         Ok(self.0.index(records).await?)
     }
 }
@@ -72,10 +73,23 @@ impl IngestApi {
                 format!("a request may carry at most {MAX_BATCH} records, got {}", request.records.len()),
             )));
         }
-        let (records, rejected) = validate_batch(request, first, now_ms(), &self.rules);
-        let accepted = records.len() as u32;
+        let n = request.records.len() as u32;
+        let (records, mut rejected) = validate_batch(request, first, now_ms(), &self.rules);
+        let mut accepted = records.len() as u32;
         if !records.is_empty() {
-            self.sink.send(records, traceparent).await.map_err(|e| to_status(&e))?;
+            let refused = self.sink.send(records, traceparent).await.map_err(|e| to_status(&e))?;
+            if !refused.is_empty() {
+                // Stream index of each record that was sent, in order.
+                let invalid: std::collections::HashSet<u32> = rejected.iter().map(|r| r.index).collect();
+                let sent: Vec<u32> = (first..first + n).filter(|i| !invalid.contains(i)).collect();
+                accepted -= refused.len() as u32;
+                rejected.extend(refused.into_iter().map(|r| Rejection {
+                    index: sent[r.position],
+                    field: r.field.unwrap_or_default(),
+                    reason: format!("the store refused the record: {}", r.reason),
+                }));
+                rejected.sort_by_key(|r| r.index);
+            }
         }
         Ok((accepted, rejected))
     }

@@ -304,7 +304,7 @@ impl Worker {
 
     /// Dead-letters, indexes and commits the current batch.
     fn flush(&self) {
-        let mut batch = std::mem::take(&mut *self.batch());
+        let batch = std::mem::take(&mut *self.batch());
         if batch.is_empty() {
             return;
         }
@@ -324,7 +324,14 @@ impl Worker {
         self.dead_letter(&letters);
         let dead_count = letters.len();
         drop(letters);
-        self.index(&mut batch, records);
+        let refused = self.index(&batch, records);
+        let letters: Vec<DeadLetter<'_>> = refused
+            .into_iter()
+            .map(|(i, field, reason)| DeadLetter { message: &batch[i], field, reason })
+            .collect();
+        self.dead_letter(&letters);
+        let dead_count = dead_count + letters.len();
+        drop(letters);
         self.commit(&batch);
         debug!(messages = batch.len(), dead_lettered = dead_count, "batch done");
     }
@@ -379,17 +386,29 @@ impl Worker {
 
     /// Indexes the records, retrying with the partitions paused until the
     /// store takes them. Records of partitions revoked meanwhile are dropped
-    /// (the new owner indexes them).
-    fn index(&self, batch: &mut Vec<Pending>, mut records: Vec<(usize, LogRecord)>) {
+    /// (the new owner indexes them). Returns the records the store refused
+    /// for good, as (batch position, field, reason), for the dead-letter topic.
+    fn index(&self, batch: &[Pending], mut records: Vec<(usize, LogRecord)>) -> Vec<(usize, String, String)> {
         let mut backoff = Backoff::new();
         let mut paused: Option<TopicPartitionList> = None;
+        let mut refused_letters = Vec::new();
         while !records.is_empty() {
             let attempt: Vec<LogRecord> = records.iter().map(|(_, r)| r.clone()).collect();
             match self.runtime.block_on(self.store.index(attempt)) {
-                Ok(()) => {
+                Ok(refused) => {
+                    let refused: HashSet<usize> = refused
+                        .into_iter()
+                        .map(|r| {
+                            let i = records[r.position].0;
+                            refused_letters.push((i, r.field.unwrap_or_default(), format!("store refused: {}", r.reason)));
+                            i
+                        })
+                        .collect();
                     for (i, _) in &records {
-                        let m = &batch[*i];
-                        self.ledger.update(&m.topic, m.partition, |l| l.indexed += 1);
+                        if !refused.contains(i) {
+                            let m = &batch[*i];
+                            self.ledger.update(&m.topic, m.partition, |l| l.indexed += 1);
+                        }
                     }
                     break;
                 }
@@ -403,11 +422,9 @@ impl Worker {
                     error!(error = %e, records = records.len(), "indexing failed; partitions paused, retrying in {:?}", backoff.peek());
                     self.wait(&mut backoff);
                     let owned = assignment(&self.consumer);
+                    // Positions into `batch` stay valid: it is not shrunk here
+                    // (the commit skips partitions no longer assigned).
                     records.retain(|(i, _)| owned.contains(&(batch[*i].topic.clone(), batch[*i].partition)));
-                    batch.retain(|m| owned.contains(&(m.topic.clone(), m.partition)));
-                    if batch.is_empty() {
-                        records.clear();
-                    }
                 }
             }
         }
@@ -425,6 +442,7 @@ impl Worker {
             }
             info!("store accepted the batch again; partitions resumed");
         }
+        refused_letters
     }
 
     /// Commits the next offset of every partition in the batch that is still

@@ -3,7 +3,8 @@
 //!
 //! - `tantivy:///path/to/dir` or a plain path: the embedded Tantivy index on
 //!   local disk (feature `tantivy`, on by default).
-//! - `http(s)://host:9200`: Elasticsearch (a later issue).
+//! - `http(s)://host:9200`: an Elasticsearch 8.x/9.x (or OpenSearch 2.x)
+//!   cluster (feature `elasticsearch`, on by default).
 
 use std::sync::Arc;
 
@@ -12,6 +13,8 @@ use loglens_core::{LogRecord, SearchRequest, SearchResult, Stats, StatsRequest};
 use tokio::sync::broadcast;
 
 pub mod error;
+#[cfg(feature = "elasticsearch")]
+pub mod elastic;
 #[cfg(feature = "tantivy")]
 pub mod tantivy;
 
@@ -19,6 +22,18 @@ pub use error::{Error, Result};
 
 /// A batch of records that just became searchable, for `Tail`.
 pub type Committed = Arc<Vec<LogRecord>>;
+
+/// A record of a batch the store refused for good (retrying cannot help,
+/// e.g. the cluster's mapping rejects a field). Callers dead-letter it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refused {
+    /// Position of the record in the batch given to [`LogStore::index`].
+    pub position: usize,
+    /// The field at fault, when the backend names one.
+    pub field: Option<String>,
+    /// The backend's reason, verbatim.
+    pub reason: String,
+}
 
 /// Whether the store can serve, and why not.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -34,15 +49,18 @@ pub struct Health {
 ///
 /// Invariants:
 /// - `index` returns only once the batch is durable: a crash (even `kill -9`)
-///   after it returns loses none of it.
+///   after it returns loses none of it. Every record is then either stored or
+///   listed as [`Refused`]; nothing is dropped silently.
 /// - Records are upserted by `LogRecord::id`: indexing the same id twice
 ///   leaves one record (the later one).
 /// - A record is searchable at most about one second after `index` returned
 ///   (immediately after `refresh`).
 #[async_trait]
 pub trait LogStore: Send + Sync + 'static {
-    /// Durably stores a batch (upsert by id).
-    async fn index(&self, records: Vec<LogRecord>) -> Result<()>;
+    /// Durably stores a batch (upsert by id). Returns the records the backend
+    /// refused for good (empty for the embedded store); an `Err` means none of
+    /// the batch can be counted as stored and the caller should retry.
+    async fn index(&self, records: Vec<LogRecord>) -> Result<Vec<Refused>>;
 
     /// One page of matching records, in the requested order. `total` counts
     /// every match. `next_cursor` continues after the page's last record
@@ -68,13 +86,18 @@ pub trait LogStore: Send + Sync + 'static {
     async fn close(&self) -> Result<()>;
 }
 
-/// Opens the store a URL names: `tantivy:///dir`, or a plain directory path.
+/// Opens the store a URL names: `http(s)://host:port` (Elasticsearch),
+/// `tantivy:///dir`, or a plain directory path.
 pub async fn open(url: &str, options: StoreOptions) -> Result<Arc<dyn LogStore>> {
     let path = url.strip_prefix("tantivy://").unwrap_or(url);
     if path.starts_with("http://") || path.starts_with("https://") {
-        return Err(Error::Config(format!(
-            "store {url}: the Elasticsearch backend is not built into this binary yet; use a directory or tantivy:///DIR"
-        )));
+        #[cfg(feature = "elasticsearch")]
+        {
+            let store = elastic::ElasticStore::open(path, options).await?;
+            return Ok(Arc::new(store));
+        }
+        #[cfg(not(feature = "elasticsearch"))]
+        return Err(Error::Config(format!("store {url}: built without the elasticsearch feature")));
     }
     #[cfg(feature = "tantivy")]
     {
@@ -97,10 +120,21 @@ pub struct StoreOptions {
     pub indexing_threads: usize,
     /// Indexing memory budget, bytes, shared by the threads.
     pub indexing_memory_bytes: usize,
+    /// Whole UTC days of records to keep; `None` keeps everything.
+    pub retention_days: Option<u32>,
+    /// Elasticsearch: indices are `{index_prefix}-YYYY.MM.DD`, read through
+    /// `{index_prefix}-*`.
+    pub index_prefix: String,
 }
 
 impl Default for StoreOptions {
     fn default() -> Self {
-        StoreOptions { refresh_interval_ms: 1000, indexing_threads: 2, indexing_memory_bytes: 256 << 20 }
+        StoreOptions {
+            refresh_interval_ms: 1000,
+            indexing_threads: 2,
+            indexing_memory_bytes: 256 << 20,
+            retention_days: None,
+            index_prefix: "logs".to_owned(),
+        }
     }
 }

@@ -80,7 +80,7 @@ use tokio::sync::{broadcast, mpsc, oneshot};
 use self::pipeline::{Indexer, IndexerEnv, Shared, WalMsg};
 use self::schema::Fields;
 use self::wal::Wal;
-use crate::{Committed, Error, Health, LogStore, Result, StoreOptions};
+use crate::{Committed, Error, Health, LogStore, Refused, Result, StoreOptions};
 
 mod pipeline;
 mod query;
@@ -278,12 +278,13 @@ impl TantivyStore {
 
 #[async_trait]
 impl LogStore for TantivyStore {
-    async fn index(&self, records: Vec<LogRecord>) -> Result<()> {
+    async fn index(&self, records: Vec<LogRecord>) -> Result<Vec<Refused>> {
         self.check_open()?;
         if records.is_empty() {
-            return Ok(());
+            return Ok(Vec::new());
         }
-        self.control(|ack| WalMsg::Append { records, ack }).await
+        self.control(|ack| WalMsg::Append { records, ack }).await?;
+        Ok(Vec::new())
     }
 
     async fn search(&self, request: &SearchRequest) -> Result<SearchResult> {

@@ -1,0 +1,555 @@
+//! What the Elasticsearch backend says and hears, as pure functions: the
+//! index template and lifecycle policy, the query DSL for a search or stats
+//! request, the bulk body, and the parsers of the cluster's answers. Nothing
+//! here does I/O, so every request body is pinned by a test.
+//!
+//! User text only ever travels as a JSON value (`term`, `match`), never
+//! spliced into a query string, so it needs no escaping.
+
+use std::collections::BTreeMap;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use chrono::{DateTime, Datelike, NaiveDate, Utc};
+use loglens_core::query::{HistogramBucket, Percentiles};
+use loglens_core::{Filter, Level, LogRecord, SearchRequest, SearchResult, Sort, Stats, StatsRequest};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use xxhash_rust::xxh3::xxh3_64;
+
+use crate::{Error, Result};
+
+/// Most services a stats request counts.
+pub const MAX_SERVICES: u32 = 10_000;
+/// Deepest `from + size` a page may reach (the core allows page * size up to
+/// one million); set as the indices' `max_result_window`.
+pub const MAX_RESULT_WINDOW: u64 = 1_001_000;
+/// Bumped whenever the template below changes shape.
+pub const TEMPLATE_VERSION: u64 = 1;
+
+/// The index that holds a record of `timestamp_ms`: one per UTC day.
+pub fn index_for(prefix: &str, timestamp_ms: i64) -> String {
+    let day = DateTime::<Utc>::from_timestamp_millis(timestamp_ms).map_or_else(|| Utc::now().date_naive(), |t| t.date_naive());
+    format!("{prefix}-{:04}.{:02}.{:02}", day.year(), day.month(), day.day())
+}
+
+/// Start of the UTC day an index of [`index_for`] holds, ms.
+pub fn day_start_ms(index: &str) -> Option<i64> {
+    let (_, day) = index.rsplit_once('-')?;
+    let day = NaiveDate::parse_from_str(day, "%Y.%m.%d").ok()?;
+    Some(day.and_hms_opt(0, 0, 0)?.and_utc().timestamp_millis())
+}
+
+/// The pattern reads go through.
+pub fn read_pattern(prefix: &str) -> String {
+    format!("{prefix}-*")
+}
+
+/// Name of the lifecycle policy.
+pub fn policy_name(prefix: &str) -> String {
+    format!("{prefix}-retention")
+}
+
+/// Checks an index prefix against Elasticsearch's index naming rules.
+pub fn check_prefix(prefix: &str) -> Result<()> {
+    let ok = !prefix.is_empty()
+        && prefix.len() <= 200
+        && !prefix.starts_with(['-', '_', '+', '.'])
+        && prefix.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'-' | b'_' | b'.'));
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::Config(format!(
+            "index prefix {prefix:?}: use 1-200 lower-case letters, digits, '-', '_' or '.', not starting with '-', '_', '+' or '.'"
+        )))
+    }
+}
+
+// ---------------------------------------------------------------- setup
+
+/// The composable index template for `{prefix}-*`. Field types follow the
+/// record; `message` uses an analyzer that splits words exactly as the core's
+/// `tokenize` does (runs of letters and digits, lower-cased), so full text
+/// means the same on both backends.
+pub fn index_template(prefix: &str, refresh_interval_ms: u64, retention: bool) -> Value {
+    let keyword = json!({ "type": "keyword" });
+    let date = json!({ "type": "date", "format": "epoch_millis" });
+    let mut settings = json!({
+        "index.refresh_interval": format!("{refresh_interval_ms}ms"),
+        "index.max_result_window": MAX_RESULT_WINDOW,
+        "analysis": {
+            "tokenizer": { "loglens_words": { "type": "pattern", "pattern": "[^\\p{L}\\p{N}]+" } },
+            "filter": { "loglens_short": { "type": "length", "max": 39 } },
+            "analyzer": {
+                "loglens_words": { "type": "custom", "tokenizer": "loglens_words", "filter": ["lowercase", "loglens_short"] }
+            }
+        }
+    });
+    if retention {
+        settings["index.lifecycle.name"] = json!(policy_name(prefix));
+    }
+    json!({
+        "index_patterns": [read_pattern(prefix)],
+        "priority": 200,
+        "version": TEMPLATE_VERSION,
+        "_meta": { "managed_by": "loglens" },
+        "template": {
+            "settings": settings,
+            "mappings": {
+                "dynamic": "strict",
+                "properties": {
+                    "id": keyword,
+                    "timestamp": date,
+                    "ingested_at": date,
+                    "service_name": keyword,
+                    "level": keyword,
+                    "message": {
+                        "type": "text",
+                        "analyzer": "loglens_words",
+                        "fields": { "keyword": { "type": "keyword", "ignore_above": 256 } }
+                    },
+                    "status_code": { "type": "short" },
+                    "request_id": keyword,
+                    "user_id": keyword,
+                    "response_time_ms": { "type": "double" },
+                    "error_code": keyword,
+                    "tags": keyword,
+                    "host": keyword,
+                    "trace_id": keyword,
+                    "span_id": keyword,
+                    "anomaly": { "type": "boolean" },
+                    "severity_score": { "type": "short" },
+                    "anomaly_reasons": keyword
+                }
+            }
+        }
+    })
+}
+
+/// The lifecycle policy: an index (one UTC day, its origination date set to
+/// the day's start) is deleted once it is `retention_days` whole days old
+/// after the day ended, so `retention_days` full days are always kept.
+pub fn lifecycle_policy(retention_days: u32) -> Value {
+    json!({
+        "policy": {
+            "_meta": { "managed_by": "loglens" },
+            "phases": {
+                "hot": { "min_age": "0ms", "actions": {} },
+                "delete": { "min_age": format!("{}d", u64::from(retention_days) + 1), "actions": { "delete": {} } }
+            }
+        }
+    })
+}
+
+/// Body that creates one day's index; with retention its ILM age counts from
+/// the day it holds, not from when it was created.
+pub fn create_index_body(index: &str, retention: bool) -> Value {
+    match (retention, day_start_ms(index)) {
+        (true, Some(start)) => json!({ "settings": { "index.lifecycle.origination_date": start } }),
+        _ => json!({}),
+    }
+}
+
+// ---------------------------------------------------------------- bulk
+
+/// The newline-delimited bulk body: one `index` action (upsert by the
+/// record's deterministic id) and the record per line pair.
+pub fn bulk_body(prefix: &str, records: &[&LogRecord]) -> Result<Vec<u8>> {
+    let mut body = Vec::with_capacity(records.len() * 512);
+    for r in records {
+        let action = json!({ "index": { "_index": index_for(prefix, r.timestamp), "_id": r.id } });
+        serde_json::to_writer(&mut body, &action).map_err(encode_error)?;
+        body.push(b'\n');
+        serde_json::to_writer(&mut body, r).map_err(encode_error)?;
+        body.push(b'\n');
+    }
+    Ok(body)
+}
+
+fn encode_error(e: serde_json::Error) -> Error {
+    Error::Backend(format!("encoding a bulk request: {e}"))
+}
+
+/// What became of one bulk item.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ItemOutcome {
+    /// Stored.
+    Done,
+    /// The cluster was too busy (429, `es_rejected_execution_exception`) or a
+    /// shard was briefly unavailable: send it again.
+    Retry(String),
+    /// Refused for good (mapping, parsing, other 4xx): dead-letter it.
+    Refused { field: Option<String>, reason: String },
+}
+
+#[derive(Deserialize)]
+struct BulkResponse {
+    #[serde(default)]
+    errors: bool,
+    items: Vec<BTreeMap<String, BulkItem>>,
+}
+
+#[derive(Deserialize)]
+struct BulkItem {
+    status: u16,
+    #[serde(default)]
+    error: Option<EsError>,
+}
+
+/// An error object of an Elasticsearch response.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct EsError {
+    /// e.g. `document_parsing_exception`.
+    #[serde(rename = "type", default)]
+    pub kind: String,
+    /// Human-readable reason.
+    #[serde(default)]
+    pub reason: Option<String>,
+    /// The underlying error.
+    #[serde(default)]
+    pub caused_by: Option<Box<EsError>>,
+}
+
+impl EsError {
+    /// `type: reason (caused by type: reason)`.
+    pub fn describe(&self) -> String {
+        let mut s = match &self.reason {
+            Some(r) => format!("{}: {r}", self.kind),
+            None => self.kind.clone(),
+        };
+        if let Some(c) = &self.caused_by {
+            s.push_str(&format!(" (caused by {})", c.describe()));
+        }
+        s
+    }
+
+    /// The field the reason names, e.g. `failed to parse field [status_code]`
+    /// or `dynamic introduction of [foo]`.
+    pub fn field(&self) -> Option<String> {
+        let reason = self.reason.as_deref()?;
+        let start = ["field [", "introduction of ["].iter().find_map(|m| reason.find(m).map(|i| i + m.len()))?;
+        let end = reason[start..].find(']')?;
+        Some(reason[start..start + end].to_owned())
+    }
+}
+
+/// Parses a bulk response into one outcome per item, in request order.
+pub fn parse_bulk(body: &[u8], expected: usize) -> Result<Vec<ItemOutcome>> {
+    let response: BulkResponse =
+        serde_json::from_slice(body).map_err(|e| Error::Backend(format!("unreadable bulk response: {e}")))?;
+    if response.items.len() != expected {
+        return Err(Error::Backend(format!(
+            "bulk response has {} items for {expected} operations",
+            response.items.len()
+        )));
+    }
+    let outcomes: Vec<ItemOutcome> = response
+        .items
+        .into_iter()
+        .map(|item| {
+            let Some(item) = item.into_values().next() else {
+                return ItemOutcome::Retry("empty bulk item".into());
+            };
+            let error = item.error.unwrap_or_default();
+            match item.status {
+                200..=299 => ItemOutcome::Done,
+                429 => ItemOutcome::Retry(error.describe()),
+                _ if error.kind == "es_rejected_execution_exception" => ItemOutcome::Retry(error.describe()),
+                500..=599 => ItemOutcome::Retry(error.describe()),
+                // 409 cannot happen with `index` (no version checks); a missing
+                // or closed index, a mapping conflict: retrying changes nothing.
+                _ => ItemOutcome::Refused { field: error.field(), reason: format!("{} {}", item.status, error.describe()) },
+            }
+        })
+        .collect();
+    if !response.errors && outcomes.iter().any(|o| *o != ItemOutcome::Done) {
+        return Err(Error::Backend("bulk response says no errors but an item failed".into()));
+    }
+    Ok(outcomes)
+}
+
+/// The error object of a failed (non-2xx) response, if it has one.
+pub fn parse_error(body: &[u8]) -> Option<EsError> {
+    #[derive(Deserialize)]
+    struct Envelope {
+        error: Value,
+    }
+    let envelope: Envelope = serde_json::from_slice(body).ok()?;
+    match envelope.error {
+        Value::String(reason) => Some(EsError { kind: "error".into(), reason: Some(reason), caused_by: None }),
+        other => serde_json::from_value(other).ok(),
+    }
+}
+
+// ---------------------------------------------------------------- search
+
+/// The filter as a `bool` query in filter context (no scoring).
+pub fn filter_query(filter: &Filter) -> Value {
+    // Destructured so that a new filter field does not go unnoticed here.
+    let Filter { service_name, level, status_code, anomaly, from_timestamp, to_timestamp, query, trace_id, request_id } =
+        filter;
+    let mut must: Vec<Value> = Vec::new();
+    for (field, value) in [("service_name", service_name), ("trace_id", trace_id), ("request_id", request_id)] {
+        if let Some(v) = value {
+            must.push(json!({ "term": { field: v } }));
+        }
+    }
+    if let Some(l) = level {
+        must.push(json!({ "term": { "level": l.as_str() } }));
+    }
+    if let Some(s) = status_code {
+        must.push(json!({ "term": { "status_code": s } }));
+    }
+    if let Some(a) = anomaly {
+        must.push(json!({ "term": { "anomaly": a } }));
+    }
+    if from_timestamp.is_some() || to_timestamp.is_some() {
+        let mut range = json!({ "format": "epoch_millis" });
+        if let Some(f) = from_timestamp {
+            range["gte"] = json!(f);
+        }
+        if let Some(t) = to_timestamp {
+            range["lte"] = json!(t);
+        }
+        must.push(json!({ "range": { "timestamp": range } }));
+    }
+    if let Some(q) = query {
+        must.push(json!({ "match": { "message": { "query": q, "operator": "and", "zero_terms_query": "all" } } }));
+    }
+    if must.is_empty() { json!({ "match_all": {} }) } else { json!({ "bool": { "filter": must } }) }
+}
+
+/// The sort clauses of `sort`; the record id breaks ties so the order, and
+/// so `search_after`, is total.
+pub fn sort_clauses(sort: Sort) -> Value {
+    match sort {
+        Sort::NewestFirst => json!([{ "timestamp": "desc" }, { "id": "asc" }]),
+        Sort::OldestFirst => json!([{ "timestamp": "asc" }, { "id": "asc" }]),
+        Sort::Severity => json!([{ "severity_score": "desc" }, { "timestamp": "desc" }, { "id": "asc" }]),
+    }
+}
+
+/// What a cursor carries: the sort values of the last record returned.
+#[derive(Debug, Serialize, Deserialize)]
+struct Cursor {
+    /// Fingerprint of the filter and sort the cursor was made for.
+    f: u64,
+    /// `search_after` values.
+    a: Vec<Value>,
+}
+
+fn fingerprint(filter: &Filter, sort: Sort) -> u64 {
+    let text = serde_json::to_string(&(filter, sort)).unwrap_or_default();
+    xxh3_64(text.as_bytes())
+}
+
+fn encode_cursor(filter: &Filter, sort: Sort, after: Vec<Value>) -> String {
+    let c = Cursor { f: fingerprint(filter, sort), a: after };
+    URL_SAFE_NO_PAD.encode(serde_json::to_vec(&c).unwrap_or_default())
+}
+
+fn decode_cursor(text: &str, filter: &Filter, sort: Sort) -> Result<Vec<Value>> {
+    let invalid = |why: &str| {
+        Error::Invalid(loglens_core::Error::invalid("cursor", format!("cursor is not valid for this query: {why}")))
+    };
+    let bytes = URL_SAFE_NO_PAD.decode(text.trim()).map_err(|_| invalid("not a cursor returned by a search"))?;
+    let c: Cursor = serde_json::from_slice(&bytes).map_err(|_| invalid("not a cursor returned by a search"))?;
+    let arity = sort_clauses(sort).as_array().map_or(0, Vec::len);
+    if c.a.len() != arity {
+        return Err(invalid("not a cursor returned by a search"));
+    }
+    if c.f != fingerprint(filter, sort) {
+        return Err(invalid("it was made for another filter or sort"));
+    }
+    Ok(c.a)
+}
+
+/// The `_search` body of a page. One record more than the page is asked
+/// for, to know whether a next page exists.
+pub fn search_body(req: &SearchRequest) -> Result<Value> {
+    let mut body = json!({
+        "query": filter_query(&req.filter),
+        "sort": sort_clauses(req.sort),
+        "size": req.size + 1,
+        "track_total_hits": true,
+    });
+    match &req.cursor {
+        Some(c) => body["search_after"] = Value::Array(decode_cursor(c, &req.filter, req.sort)?),
+        None if req.offset() > 0 => body["from"] = json!(req.offset()),
+        None => {}
+    }
+    Ok(body)
+}
+
+#[derive(Deserialize)]
+struct SearchResponse {
+    hits: Hits,
+    #[serde(default)]
+    aggregations: Option<Value>,
+}
+
+#[derive(Deserialize)]
+struct Hits {
+    total: Option<Total>,
+    #[serde(default)]
+    hits: Vec<Hit>,
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Total {
+    Object { value: u64 },
+    Number(u64),
+}
+
+#[derive(Deserialize)]
+struct Hit {
+    #[serde(rename = "_source")]
+    source: LogRecord,
+    #[serde(default)]
+    sort: Vec<Value>,
+}
+
+fn read_search(body: &[u8]) -> Result<SearchResponse> {
+    serde_json::from_slice(body).map_err(|e| Error::Backend(format!("unreadable search response: {e}")))
+}
+
+fn total_of(hits: &Hits) -> u64 {
+    match hits.total {
+        Some(Total::Object { value } | Total::Number(value)) => value,
+        None => hits.hits.len() as u64,
+    }
+}
+
+/// Reads a `_search` response for `req` (made by [`search_body`]).
+pub fn parse_search(body: &[u8], req: &SearchRequest) -> Result<SearchResult> {
+    let response = read_search(body)?;
+    let total = total_of(&response.hits);
+    let size = req.size as usize;
+    let more = response.hits.hits.len() > size;
+    let mut hits = response.hits.hits;
+    hits.truncate(size);
+    let next_cursor = match hits.last() {
+        Some(last) if more => Some(encode_cursor(&req.filter, req.sort, last.sort.clone())),
+        _ => None,
+    };
+    Ok(SearchResult { total, page: req.page, size: req.size, logs: hits.into_iter().map(|h| h.source).collect(), next_cursor })
+}
+
+/// The empty result of a search over no index at all.
+pub fn empty_search(req: &SearchRequest) -> SearchResult {
+    SearchResult { total: 0, page: req.page, size: req.size, logs: Vec::new(), next_cursor: None }
+}
+
+// ---------------------------------------------------------------- stats
+
+/// The `_search` body of a stats request: only aggregations, no hits.
+pub fn stats_body(req: &StatsRequest) -> Value {
+    let anomalous = json!({ "filter": { "term": { "anomaly": true } } });
+    let errors = json!({ "filter": { "term": { "level": Level::Error.as_str() } } });
+    let mut aggs = json!({
+        "services": { "terms": { "field": "service_name", "size": MAX_SERVICES } },
+        "levels": { "terms": { "field": "level", "size": 16 } },
+        "anomalies": anomalous,
+    });
+    if req.include_percentiles {
+        aggs["services"]["aggs"] = json!({
+            "rt": { "percentiles": { "field": "response_time_ms", "percents": [50.0, 95.0, 99.0], "keyed": false } },
+            "rt_count": { "value_count": { "field": "response_time_ms" } },
+        });
+    }
+    if let Some(interval) = req.histogram_interval_ms {
+        aggs["histogram"] = json!({
+            "date_histogram": { "field": "timestamp", "fixed_interval": format!("{interval}ms"), "min_doc_count": 1 },
+            "aggs": { "anomalies": anomalous, "errors": errors },
+        });
+    }
+    json!({ "size": 0, "track_total_hits": true, "query": filter_query(&req.filter()), "aggs": aggs })
+}
+
+/// Reads the response to [`stats_body`].
+pub fn parse_stats(body: &[u8]) -> Result<Stats> {
+    let response = read_search(body)?;
+    let mut stats = Stats { total_logs: total_of(&response.hits), ..Stats::default() };
+    let Some(aggs) = response.aggregations else { return Ok(stats) };
+    for b in buckets(&aggs["services"]) {
+        let service = key_string(&b["key"]);
+        if let Some(p) = percentiles(b) {
+            stats.response_time_percentiles.insert(service.clone(), p);
+        }
+        stats.services.insert(service, count(&b["doc_count"]));
+    }
+    stats.levels = buckets(&aggs["levels"]).map(|b| (key_string(&b["key"]), count(&b["doc_count"]))).collect();
+    stats.error_count = stats.levels.get(Level::Error.as_str()).copied().unwrap_or(0);
+    stats.anomaly_count = count(&aggs["anomalies"]["doc_count"]);
+    stats.histogram = buckets(&aggs["histogram"])
+        .map(|b| HistogramBucket {
+            start: b["key"].as_i64().or_else(|| b["key"].as_f64().map(|f| f as i64)).unwrap_or(0),
+            count: count(&b["doc_count"]),
+            anomaly_count: count(&b["anomalies"]["doc_count"]),
+            error_count: count(&b["errors"]["doc_count"]),
+        })
+        .filter(|b| b.count > 0)
+        .collect();
+    stats.histogram.sort_by_key(|b| b.start);
+    Ok(stats)
+}
+
+fn buckets(agg: &Value) -> impl Iterator<Item = &Value> {
+    agg["buckets"].as_array().map(|v| v.as_slice()).unwrap_or_default().iter()
+}
+
+fn count(v: &Value) -> u64 {
+    v.as_u64().unwrap_or(0)
+}
+
+fn key_string(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// p50/p95/p99 of a service bucket; `None` when no record had a response time.
+fn percentiles(bucket: &Value) -> Option<Percentiles> {
+    let n = count(&bucket["rt_count"]["value"]);
+    if n == 0 {
+        return None;
+    }
+    let values = &bucket["rt"]["values"];
+    let at = |pct: f64| -> f64 {
+        let v = match values {
+            // keyed: false -> [{"key": 50.0, "value": 12.5}, ...]
+            Value::Array(entries) => entries.iter().find(|e| e["key"].as_f64() == Some(pct)).and_then(|e| e["value"].as_f64()),
+            // keyed: true -> {"50.0": 12.5, ...}
+            Value::Object(map) => map.iter().find(|(k, _)| k.parse::<f64>().ok() == Some(pct)).and_then(|(_, v)| v.as_f64()),
+            _ => None,
+        };
+        v.filter(|v| v.is_finite()).unwrap_or(0.0)
+    };
+    Some(Percentiles { p50: at(50.0), p95: at(95.0), p99: at(99.0), count: n })
+}
+
+// ---------------------------------------------------------------- health
+
+/// Reads `_cluster/health`: green and yellow serve (yellow is normal on one
+/// node: replicas have nowhere to go), red does not.
+pub fn parse_health(body: &[u8]) -> Result<(bool, String)> {
+    #[derive(Deserialize)]
+    struct ClusterHealth {
+        cluster_name: String,
+        status: String,
+        number_of_nodes: u64,
+        #[serde(default)]
+        unassigned_shards: u64,
+    }
+    let h: ClusterHealth =
+        serde_json::from_slice(body).map_err(|e| Error::Backend(format!("unreadable cluster health: {e}")))?;
+    let healthy = matches!(h.status.as_str(), "green" | "yellow");
+    let nodes = if h.number_of_nodes == 1 { "1 node".to_owned() } else { format!("{} nodes", h.number_of_nodes) };
+    let mut detail = format!("elasticsearch cluster {}: {}, {nodes}", h.cluster_name, h.status);
+    if h.unassigned_shards > 0 {
+        detail.push_str(&format!(", {} unassigned shards", h.unassigned_shards));
+    }
+    Ok((healthy, detail))
+}

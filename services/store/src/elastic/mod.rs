@@ -1,0 +1,474 @@
+//! The scale-out backend: an Elasticsearch 8.x/9.x cluster (OpenSearch 2.x
+//! where the API is the same) through the official `elasticsearch` crate.
+//!
+//! Layout: one index per UTC day of record time, `{prefix}-YYYY.MM.DD`,
+//! created from a composable index template installed at open; reads go
+//! through `{prefix}-*`, so Kibana's `logs-*` data view sees the same data.
+//!
+//! Writes: `_bulk` with the record's deterministic id as `_id`, so Kafka
+//! re-delivery and client retries overwrite instead of duplicating. A 200
+//! answer with `"errors": true` is read item by item: items the cluster was
+//! too busy for (429, `es_rejected_execution_exception`, 5xx) are sent again
+//! with backoff; items refused for good (mapping and other 4xx) are returned
+//! as [`Refused`] for the dead-letter path. `index` returns only once every
+//! item is stored or refused. A whole request that fails (connection, 429,
+//! 5xx) is retried with capped backoff for up to [`ElasticConfig::retry_for`]
+//! and then reported, so the processor pauses its partitions (backpressure).
+//!
+//! Durability: a bulk item is acknowledged by Elasticsearch after its
+//! translog is fsynced (the default `index.translog.durability: request`), so
+//! a returned `index` survives a node crash. Visibility follows the
+//! template's `index.refresh_interval` (the store's refresh interval).
+//!
+//! Retention: an ILM policy deletes a day's index `retention_days` full days
+//! after the day ended (each index's ILM age counts from its day, set through
+//! `index.lifecycle.origination_date`). Clusters without ILM (OpenSearch)
+//! keep everything, with a warning at open.
+//!
+//! `subscribe` (for `Tail`) sees each batch once the bulk request is
+//! acknowledged, which may be up to one refresh interval before a search
+//! finds it.
+
+use std::collections::HashSet;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use elasticsearch::Elasticsearch;
+use elasticsearch::auth::Credentials;
+use elasticsearch::http::headers::{CONTENT_TYPE, HeaderMap, HeaderValue};
+use elasticsearch::http::transport::{SingleNodeConnectionPool, TransportBuilder};
+use elasticsearch::http::{Method, StatusCode, Url};
+use loglens_core::{LogRecord, SearchRequest, SearchResult, Stats, StatsRequest};
+use serde_json::Value;
+use tokio::sync::broadcast;
+use tracing::{debug, info, warn};
+
+use crate::{Committed, Error, Health, LogStore, Refused, Result, StoreOptions};
+
+pub mod dsl;
+
+use dsl::ItemOutcome;
+
+/// How the backend talks to the cluster.
+#[derive(Debug, Clone)]
+pub struct ElasticConfig {
+    /// Time limit of one HTTP request.
+    pub request_timeout: Duration,
+    /// How long a write keeps retrying a busy or unreachable cluster before
+    /// it reports failure (the caller then backs off and tries again).
+    pub retry_for: Duration,
+    /// First retry delay; doubles up to `max_backoff`.
+    pub first_backoff: Duration,
+    /// Longest retry delay.
+    pub max_backoff: Duration,
+    /// How long `open` waits for the cluster to answer at all.
+    pub connect_for: Duration,
+}
+
+impl Default for ElasticConfig {
+    fn default() -> Self {
+        ElasticConfig {
+            request_timeout: Duration::from_secs(30),
+            retry_for: Duration::from_secs(30),
+            first_backoff: Duration::from_millis(100),
+            max_backoff: Duration::from_secs(5),
+            connect_for: Duration::from_secs(60),
+        }
+    }
+}
+
+/// A [`LogStore`] on an Elasticsearch cluster.
+pub struct ElasticStore {
+    client: Elasticsearch,
+    prefix: String,
+    retention: bool,
+    config: ElasticConfig,
+    /// Day indices known to exist.
+    known: Mutex<HashSet<String>>,
+    tail: Mutex<Option<broadcast::Sender<Committed>>>,
+    closed: AtomicBool,
+}
+
+/// A response: status and body bytes.
+struct Answer {
+    status: StatusCode,
+    body: Vec<u8>,
+}
+
+impl Answer {
+    fn ok(&self) -> bool {
+        self.status.is_success()
+    }
+
+    /// Whether retrying the same request later can help.
+    fn transient(&self) -> bool {
+        matches!(self.status.as_u16(), 429 | 502 | 503 | 504)
+    }
+
+    /// The cluster's own description of a failure.
+    fn describe(&self) -> String {
+        match dsl::parse_error(&self.body) {
+            Some(e) => format!("HTTP {}: {}", self.status.as_u16(), e.describe()),
+            None => format!("HTTP {}: {}", self.status.as_u16(), String::from_utf8_lossy(&self.body).chars().take(300).collect::<String>()),
+        }
+    }
+
+    fn error_type(&self) -> Option<String> {
+        dsl::parse_error(&self.body).map(|e| e.kind)
+    }
+}
+
+/// Exponential backoff with a cap.
+struct Backoff {
+    next: Duration,
+    max: Duration,
+}
+
+impl Backoff {
+    fn new(config: &ElasticConfig) -> Backoff {
+        Backoff { next: config.first_backoff, max: config.max_backoff }
+    }
+
+    async fn wait(&mut self) {
+        tokio::time::sleep(self.next).await;
+        self.next = (self.next * 2).min(self.max);
+    }
+}
+
+impl ElasticStore {
+    /// Connects to the cluster at `url` (`http(s)://[user:password@]host:port`),
+    /// installs the index template (and the ILM policy with retention).
+    pub async fn open(url: &str, options: StoreOptions) -> Result<ElasticStore> {
+        ElasticStore::open_with(url, options, ElasticConfig::default()).await
+    }
+
+    /// [`ElasticStore::open`] with explicit client settings.
+    pub async fn open_with(url: &str, options: StoreOptions, config: ElasticConfig) -> Result<ElasticStore> {
+        dsl::check_prefix(&options.index_prefix)?;
+        let mut url = Url::parse(url).map_err(|e| Error::Config(format!("store {url}: not a URL: {e}")))?;
+        let credentials = (!url.username().is_empty()).then(|| {
+            let user = percent_decode(url.username());
+            let password = url.password().map(percent_decode).unwrap_or_default();
+            Credentials::Basic(user, password)
+        });
+        let _ = url.set_username("");
+        let _ = url.set_password(None);
+        let shown = url.to_string();
+        let mut builder =
+            TransportBuilder::new(SingleNodeConnectionPool::new(url)).timeout(config.request_timeout).disable_proxy();
+        if let Some(c) = credentials {
+            builder = builder.auth(c);
+        }
+        let transport = builder.build().map_err(|e| Error::Config(format!("store {shown}: {e}")))?;
+        let (tail, _) = broadcast::channel(64);
+        let store = ElasticStore {
+            client: Elasticsearch::new(transport),
+            prefix: options.index_prefix.clone(),
+            retention: options.retention_days.is_some(),
+            config,
+            known: Mutex::new(HashSet::new()),
+            tail: Mutex::new(Some(tail)),
+            closed: AtomicBool::new(false),
+        };
+        store.wait_for_cluster(&shown).await?;
+        store.install(&options).await?;
+        info!(cluster = %shown, prefix = %store.prefix, "elasticsearch store ready");
+        Ok(store)
+    }
+
+    /// Waits until the cluster answers, up to `connect_for`.
+    async fn wait_for_cluster(&self, shown: &str) -> Result<()> {
+        let deadline = Instant::now() + self.config.connect_for;
+        let mut backoff = Backoff::new(&self.config);
+        loop {
+            match self.call(Method::Get, "/", None, None).await {
+                Ok(a) if a.ok() => return Ok(()),
+                Ok(a) if !a.transient() => {
+                    return Err(Error::Config(format!("elasticsearch at {shown} refused the client: {}", a.describe())));
+                }
+                outcome => {
+                    let why = match outcome {
+                        Ok(a) => a.describe(),
+                        Err(e) => e.to_string(),
+                    };
+                    if Instant::now() >= deadline {
+                        return Err(Error::Backend(format!(
+                            "elasticsearch at {shown} did not answer within {:?}: {why}",
+                            self.config.connect_for
+                        )));
+                    }
+                    warn!(cluster = %shown, %why, "waiting for elasticsearch");
+                    backoff.wait().await;
+                }
+            }
+        }
+    }
+
+    /// Installs the lifecycle policy (with retention) and the index template;
+    /// both are PUTs of the full definition, so repeating them is harmless.
+    async fn install(&self, options: &StoreOptions) -> Result<()> {
+        let mut retention = false;
+        if let Some(days) = options.retention_days {
+            let path = format!("/_ilm/policy/{}", dsl::policy_name(&self.prefix));
+            let a = self.call_retrying(Method::Put, &path, Some(&dsl::lifecycle_policy(days))).await?;
+            if a.ok() {
+                retention = true;
+            } else {
+                warn!(
+                    error = %a.describe(),
+                    "the cluster did not take the ILM policy (OpenSearch has no ILM); retention is not enforced"
+                );
+            }
+        }
+        let template = dsl::index_template(&self.prefix, options.refresh_interval_ms, retention);
+        let path = format!("/_index_template/{}", self.prefix);
+        let a = self.call_retrying(Method::Put, &path, Some(&template)).await?;
+        if !a.ok() {
+            return Err(Error::Backend(format!("installing index template {}: {}", self.prefix, a.describe())));
+        }
+        Ok(())
+    }
+
+    fn check_open(&self) -> Result<()> {
+        if self.closed.load(Ordering::Acquire) { Err(Error::Closed) } else { Ok(()) }
+    }
+
+    /// One request; transport failures (refused connection, timeout) are errors.
+    async fn call(&self, method: Method, path: &str, query: Option<&[(&str, &str)]>, body: Option<Vec<u8>>) -> Result<Answer> {
+        let mut headers = HeaderMap::new();
+        if path.ends_with("/_bulk") {
+            headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/x-ndjson"));
+        }
+        let response = self
+            .client
+            .send(method, path, headers, query, body, None)
+            .await
+            .map_err(|e| Error::Backend(format!("elasticsearch {path}: {e}")))?;
+        let status = response.status_code();
+        let body = response.bytes().await.map_err(|e| Error::Backend(format!("elasticsearch {path}: {e}")))?.to_vec();
+        Ok(Answer { status, body })
+    }
+
+    /// A JSON request, retried while the failure is transient, up to `retry_for`.
+    async fn call_retrying(&self, method: Method, path: &str, body: Option<&Value>) -> Result<Answer> {
+        let body = body.map(|b| serde_json::to_vec(b).unwrap_or_default());
+        self.call_bytes_retrying(method, path, None, body).await
+    }
+
+    async fn call_bytes_retrying(
+        &self,
+        method: Method,
+        path: &str,
+        query: Option<&[(&str, &str)]>,
+        body: Option<Vec<u8>>,
+    ) -> Result<Answer> {
+        let deadline = Instant::now() + self.config.retry_for;
+        let mut backoff = Backoff::new(&self.config);
+        loop {
+            let why = match self.call(method, path, query, body.clone()).await {
+                Ok(a) if !a.transient() => return Ok(a),
+                Ok(a) => a.describe(),
+                Err(e) => e.to_string(),
+            };
+            if Instant::now() >= deadline {
+                return Err(Error::Backend(format!("{path}: still failing after {:?}: {why}", self.config.retry_for)));
+            }
+            debug!(%path, %why, "retrying");
+            backoff.wait().await;
+        }
+    }
+
+    /// Creates the day indices of `records` not seen yet (with retention the
+    /// index's ILM age is set to count from its day).
+    async fn ensure_indices(&self, records: &[LogRecord]) -> Result<()> {
+        let missing: Vec<String> = {
+            let known = self.known.lock().unwrap_or_else(|p| p.into_inner());
+            let mut days: Vec<String> =
+                records.iter().map(|r| dsl::index_for(&self.prefix, r.timestamp)).filter(|i| !known.contains(i)).collect();
+            days.sort();
+            days.dedup();
+            days
+        };
+        for index in missing {
+            let body = dsl::create_index_body(&index, self.retention);
+            let a = self.call_retrying(Method::Put, &format!("/{index}"), Some(&body)).await?;
+            let exists = a.error_type().as_deref() == Some("resource_already_exists_exception");
+            if !a.ok() && !exists {
+                return Err(Error::Backend(format!("creating index {index}: {}", a.describe())));
+            }
+            self.known.lock().unwrap_or_else(|p| p.into_inner()).insert(index);
+        }
+        Ok(())
+    }
+
+    fn publish(&self, records: Vec<LogRecord>) {
+        if records.is_empty() {
+            return;
+        }
+        if let Some(tail) = &*self.tail.lock().unwrap_or_else(|p| p.into_inner()) {
+            let _ = tail.send(std::sync::Arc::new(records));
+        }
+    }
+}
+
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%'
+            && let Some(v) = s.get(i + 1..i + 3).and_then(|h| u8::from_str_radix(h, 16).ok())
+        {
+            out.push(v);
+            i += 3;
+            continue;
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Query string of reads over the day indices: a pattern matching nothing
+/// (a fresh cluster) is an empty result, not an error.
+const READ_PARAMS: &[(&str, &str)] = &[("ignore_unavailable", "true"), ("allow_no_indices", "true")];
+
+#[async_trait]
+impl LogStore for ElasticStore {
+    async fn index(&self, records: Vec<LogRecord>) -> Result<Vec<Refused>> {
+        self.check_open()?;
+        if records.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.ensure_indices(&records).await?;
+        let mut refused: Vec<Refused> = Vec::new();
+        let mut pending: Vec<usize> = (0..records.len()).collect();
+        let deadline = Instant::now() + self.config.retry_for;
+        let mut backoff = Backoff::new(&self.config);
+        while !pending.is_empty() {
+            let batch: Vec<&LogRecord> = pending.iter().map(|&i| &records[i]).collect();
+            let body = dsl::bulk_body(&self.prefix, &batch)?;
+            let a = self.call_bytes_retrying(Method::Post, "/_bulk", None, Some(body)).await?;
+            if !a.ok() {
+                return Err(Error::Backend(format!("bulk request refused: {}", a.describe())));
+            }
+            let outcomes = dsl::parse_bulk(&a.body, pending.len())?;
+            let mut again = Vec::new();
+            let mut last_why = String::new();
+            for (&position, outcome) in pending.iter().zip(outcomes) {
+                match outcome {
+                    ItemOutcome::Done => {}
+                    ItemOutcome::Retry(why) => {
+                        again.push(position);
+                        last_why = why;
+                    }
+                    ItemOutcome::Refused { field, reason } => refused.push(Refused { position, field, reason }),
+                }
+            }
+            if !again.is_empty() {
+                if Instant::now() >= deadline {
+                    return Err(Error::Backend(format!(
+                        "{} of {} records still rejected by the cluster after {:?}: {last_why}",
+                        again.len(),
+                        records.len(),
+                        self.config.retry_for
+                    )));
+                }
+                debug!(items = again.len(), why = %last_why, "bulk items rejected, retrying");
+                backoff.wait().await;
+            }
+            pending = again;
+        }
+        refused.sort_by_key(|r| r.position);
+        if !refused.is_empty() {
+            warn!(refused = refused.len(), first = %refused[0].reason, "elasticsearch refused records");
+        }
+        let mut stored = records;
+        let mut gone = refused.iter().map(|r| r.position).peekable();
+        let mut i = 0;
+        stored.retain(|_| {
+            let keep = gone.peek() != Some(&i);
+            if !keep {
+                gone.next();
+            }
+            i += 1;
+            keep
+        });
+        self.publish(stored);
+        Ok(refused)
+    }
+
+    async fn search(&self, request: &SearchRequest) -> Result<SearchResult> {
+        self.check_open()?;
+        let body = serde_json::to_vec(&dsl::search_body(request)?).unwrap_or_default();
+        let path = format!("/{}/_search", dsl::read_pattern(&self.prefix));
+        let a = self.call(Method::Post, &path, Some(READ_PARAMS), Some(body)).await?;
+        match a.status.as_u16() {
+            200 => dsl::parse_search(&a.body, request),
+            404 if a.error_type().as_deref() == Some("index_not_found_exception") => Ok(dsl::empty_search(request)),
+            _ => Err(Error::Backend(format!("search: {}", a.describe()))),
+        }
+    }
+
+    async fn stats(&self, request: &StatsRequest) -> Result<Stats> {
+        self.check_open()?;
+        let body = serde_json::to_vec(&dsl::stats_body(request)).unwrap_or_default();
+        let path = format!("/{}/_search", dsl::read_pattern(&self.prefix));
+        let a = self.call(Method::Post, &path, Some(READ_PARAMS), Some(body)).await?;
+        match a.status.as_u16() {
+            200 => dsl::parse_stats(&a.body),
+            404 if a.error_type().as_deref() == Some("index_not_found_exception") => Ok(Stats::default()),
+            400 if a.error_type().as_deref() == Some("too_many_buckets_exception")
+                || a.describe().contains("too_many_buckets") =>
+            {
+                Err(Error::Invalid(loglens_core::Error::invalid(
+                    "interval",
+                    "stats would have too many buckets: widen the histogram interval or narrow the time range",
+                )))
+            }
+            _ => Err(Error::Backend(format!("stats: {}", a.describe()))),
+        }
+    }
+
+    fn subscribe(&self) -> broadcast::Receiver<Committed> {
+        match &*self.tail.lock().unwrap_or_else(|p| p.into_inner()) {
+            Some(tail) => tail.subscribe(),
+            None => broadcast::channel(1).1,
+        }
+    }
+
+    async fn health(&self) -> Health {
+        if self.closed.load(Ordering::Acquire) {
+            return Health { healthy: false, detail: "store is closed".into() };
+        }
+        match self.call(Method::Get, "/_cluster/health", None, None).await {
+            Ok(a) if a.ok() => match dsl::parse_health(&a.body) {
+                Ok((healthy, detail)) => Health { healthy, detail },
+                Err(e) => Health { healthy: false, detail: e.to_string() },
+            },
+            // 408: the health call's own timeout; the body still says red.
+            Ok(a) => match dsl::parse_health(&a.body) {
+                Ok((_, detail)) => Health { healthy: false, detail },
+                Err(_) => Health { healthy: false, detail: format!("cluster health: {}", a.describe()) },
+            },
+            Err(e) => Health { healthy: false, detail: e.to_string() },
+        }
+    }
+
+    async fn refresh(&self) -> Result<()> {
+        self.check_open()?;
+        let path = format!("/{}/_refresh", dsl::read_pattern(&self.prefix));
+        let a = self.call(Method::Post, &path, Some(READ_PARAMS), None).await?;
+        if a.ok() { Ok(()) } else { Err(Error::Backend(format!("refresh: {}", a.describe()))) }
+    }
+
+    async fn close(&self) -> Result<()> {
+        if self.closed.swap(true, Ordering::AcqRel) {
+            return Err(Error::Closed);
+        }
+        self.tail.lock().unwrap_or_else(|p| p.into_inner()).take();
+        Ok(())
+    }
+}
