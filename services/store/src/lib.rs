@@ -97,10 +97,18 @@ pub struct StoreOptions {
     pub indexing_threads: usize,
     /// Indexing memory budget, bytes, shared by the threads.
     pub indexing_memory_bytes: usize,
+    /// Keep whole UTC days for this long: a day is removed once it ended at
+    /// least this many days ago. `None` keeps everything forever.
+    pub retention_days: Option<u32>,
 }
 
 impl Default for StoreOptions {
     fn default() -> Self {
-        StoreOptions { refresh_interval_ms: 1000, indexing_threads: 2, indexing_memory_bytes: 256 << 20 }
+        StoreOptions {
+            refresh_interval_ms: 1000,
+            indexing_threads: 2,
+            indexing_memory_bytes: 256 << 20,
+            retention_days: None,
+        }
     }
 }
