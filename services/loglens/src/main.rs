@@ -180,6 +180,10 @@ struct StoreArgs {
     #[arg(long, env = "LOGLENS_INDEXING_THREADS", default_value_t = 2,
           value_parser = clap::value_parser!(u64).range(1..=8))]
     indexing_threads: u64,
+    /// Delete whole UTC days once they ended this many days ago (1-3650);
+    /// unset keeps everything.
+    #[arg(long, env = "LOGLENS_RETENTION_DAYS", value_parser = clap::value_parser!(u32).range(1..=3650))]
+    retention_days: Option<u32>,
 }
 
 impl StoreArgs {
@@ -187,6 +191,7 @@ impl StoreArgs {
         let options = StoreOptions {
             refresh_interval_ms: self.refresh_interval_ms,
             indexing_threads: self.indexing_threads as usize,
+            retention_days: self.retention_days,
             ..StoreOptions::default()
         };
         let url = self.data_dir.to_str().context("--data-dir must be valid UTF-8")?;

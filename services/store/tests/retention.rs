@@ -180,7 +180,8 @@ async fn a_segment_mixing_days_is_rewritten_without_the_expired_ones() {
     assert_eq!(report.removed, 3 * n as u64);
     assert_eq!(report.merged_segments, 1, "the mostly deleted segment is rewritten");
     let after = disk_bytes(&index_dir);
-    eprintln!("one mixed segment of {} records: removed {}; index {before} -> {after} bytes", 5 * n, report.removed);
+    let removed = report.removed;
+    eprintln!("one mixed segment of {} records: removed {removed}; index {before} -> {after} bytes", 5 * n);
     assert_eq!(total(&store, None, None).await, 2 * n as u64);
     assert_eq!(day_total(&store, today - DAY).await, n as u64);
     assert_eq!(day_total(&store, today - 2 * DAY).await, 0);

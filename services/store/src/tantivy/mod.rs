@@ -166,7 +166,8 @@ impl TantivyStore {
             )));
         }
         if options.retention_days == Some(0) {
-            return Err(Error::Config("store options: retention_days must be >= 1 (or unset to keep everything)".into()));
+            let msg = "store options: retention_days must be >= 1 (or unset to keep everything)";
+            return Err(Error::Config(msg.into()));
         }
         let (index_dir, wal_dir) = (dir.join("index"), dir.join("wal"));
         std::fs::create_dir_all(&index_dir)?;
