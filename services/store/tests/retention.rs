@@ -115,10 +115,9 @@ async fn retention_removes_whole_expired_days_and_frees_their_space() {
     assert_eq!(report.cutoff_ms, days[2]);
     assert_eq!(report.removed, 2 * n as u64);
     let after = disk_bytes(&index_dir);
-    eprintln!(
-        "retention pass over {all} records in 5 one-day segments: removed {} in {took:?}; index {before} -> {after} bytes",
-        report.removed
-    );
+    let removed = report.removed;
+    eprintln!("retention pass over {all} records in 5 one-day segments: removed {removed} in {took:?}");
+    eprintln!("index {before} -> {after} bytes");
 
     for (i, day) in days.iter().enumerate() {
         let want = if i < 2 { 0 } else { n as u64 };
