@@ -172,6 +172,25 @@ struct StoreArgs {
     /// Directory of the embedded index and its write-ahead log.
     #[arg(long, env = "LOGLENS_DATA_DIR", default_value = "./data")]
     data_dir: PathBuf,
+    /// Where records live instead of --data-dir: an Elasticsearch or
+    /// OpenSearch cluster, http(s)://[USER:PASSWORD@]HOST:PORT, or
+    /// tantivy:///DIR.
+    #[arg(long, env = "LOGLENS_STORE")]
+    store: Option<String>,
+    /// Elasticsearch host; with ELASTIC_SCHEME and ELASTIC_PORT an alternative
+    /// to --store.
+    #[arg(long, env = "ELASTIC_HOST", conflicts_with = "store")]
+    elastic_host: Option<String>,
+    /// Elasticsearch scheme, http or https (with --elastic-host).
+    #[arg(long, env = "ELASTIC_SCHEME", default_value = "http", value_parser = ["http", "https"])]
+    elastic_scheme: String,
+    /// Elasticsearch port (with --elastic-host).
+    #[arg(long, env = "ELASTIC_PORT", default_value_t = 9200)]
+    elastic_port: u16,
+    /// Elasticsearch index prefix: daily indices PREFIX-YYYY.MM.DD, read
+    /// through PREFIX-* (the Kibana data view's pattern).
+    #[arg(long, env = "ELASTIC_INDEX_NAME", default_value = "logs")]
+    elastic_index_name: String,
     /// How often newly ingested records become searchable, ms (100-60000).
     #[arg(long, env = "LOGLENS_REFRESH_INTERVAL_MS", default_value_t = 1000,
           value_parser = clap::value_parser!(u64).range(100..=60_000))]
@@ -180,6 +199,10 @@ struct StoreArgs {
     #[arg(long, env = "LOGLENS_INDEXING_THREADS", default_value_t = 2,
           value_parser = clap::value_parser!(u64).range(1..=8))]
     indexing_threads: u64,
+    /// Delete whole UTC days once they ended this many days ago (1-3650);
+    /// unset keeps everything.
+    #[arg(long, env = "LOGLENS_RETENTION_DAYS", value_parser = clap::value_parser!(u32).range(1..=3650))]
+    retention_days: Option<u32>,
 }
 
 impl StoreArgs {
@@ -187,10 +210,21 @@ impl StoreArgs {
         let options = StoreOptions {
             refresh_interval_ms: self.refresh_interval_ms,
             indexing_threads: self.indexing_threads as usize,
+            retention_days: self.retention_days,
+            index_prefix: self.elastic_index_name.clone(),
             ..StoreOptions::default()
         };
-        let url = self.data_dir.to_str().context("--data-dir must be valid UTF-8")?;
-        loglens_store::open(url, options).await.with_context(|| format!("opening the store in {}", self.data_dir.display()))
+        let url = match (&self.store, &self.elastic_host) {
+            (Some(url), _) => url.clone(),
+            (None, Some(host)) => format!("{}://{host}:{}", self.elastic_scheme, self.elastic_port),
+            (None, None) => self.data_dir.to_str().context("--data-dir must be valid UTF-8")?.to_owned(),
+        };
+        // Never print credentials embedded in the URL.
+        let shown = match url.split_once("://").and_then(|(scheme, rest)| rest.split_once('@').map(|(_, h)| (scheme, h))) {
+            Some((scheme, host)) => format!("{scheme}://***@{host}"),
+            None => url.clone(),
+        };
+        loglens_store::open(&url, options).await.with_context(|| format!("opening the store {shown}"))
     }
 }
 

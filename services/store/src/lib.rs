@@ -120,7 +120,8 @@ pub struct StoreOptions {
     pub indexing_threads: usize,
     /// Indexing memory budget, bytes, shared by the threads.
     pub indexing_memory_bytes: usize,
-    /// Whole UTC days of records to keep; `None` keeps everything.
+    /// Keep whole UTC days for this long: a day is removed once it ended at
+    /// least this many days ago. `None` keeps everything forever.
     pub retention_days: Option<u32>,
     /// Elasticsearch: indices are `{index_prefix}-YYYY.MM.DD`, read through
     /// `{index_prefix}-*`.

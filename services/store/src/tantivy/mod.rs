@@ -53,6 +53,19 @@
 //! record upserted while a client pages gets a new sequence number and may
 //! show up again (or not at all, if its key moved behind the cursor).
 //!
+//! # Retention
+//!
+//! With `retention_days` set, whole UTC days are removed once they ended at
+//! least that many days ago: at open (after the WAL replay, so a replayed
+//! record from an expired day is deleted again rather than resurrected) and
+//! then hourly on the indexer thread. A pass is one range delete on the
+//! timestamp column plus a commit: fully deleted segments are dropped with
+//! their files at that commit, segments left mostly deleted are rewritten by
+//! background merges. Ingest waits only for that one commit. Records that
+//! arrive for an already expired day are acknowledged and indexed like any
+//! other, and removed by the next pass (within the hour).
+//! [`TantivyStore::apply_retention`] runs a pass at a given clock.
+//!
 //! # Stats
 //!
 //! Tantivy aggregations on fast fields, no documents loaded: terms on
@@ -76,14 +89,17 @@ use tantivy::store::{Compressor, ZstdCompressor};
 use tantivy::tokenizer::TextAnalyzer;
 use tantivy::{Index, IndexReader, IndexSettings, ReloadPolicy, TantivyError};
 use tokio::sync::{broadcast, mpsc, oneshot};
+use tracing::debug;
 
 use self::pipeline::{Indexer, IndexerEnv, Shared, WalMsg};
+pub use self::retention::RetentionReport;
 use self::schema::Fields;
 use self::wal::Wal;
 use crate::{Committed, Error, Health, LogStore, Refused, Result, StoreOptions};
 
 mod pipeline;
 mod query;
+mod retention;
 /// The index schema, public only so `loglens-bench` can build the same
 /// index without the store (its raw-Tantivy ceiling); not a stable API.
 #[doc(hidden)]
@@ -149,6 +165,10 @@ impl TantivyStore {
                 options.refresh_interval_ms, options.indexing_threads
             )));
         }
+        if options.retention_days == Some(0) {
+            let msg = "store options: retention_days must be >= 1 (or unset to keep everything)";
+            return Err(Error::Config(msg.into()));
+        }
         let (index_dir, wal_dir) = (dir.join("index"), dir.join("wal"));
         std::fs::create_dir_all(&index_dir)?;
         std::fs::create_dir_all(&wal_dir)?;
@@ -192,6 +212,7 @@ impl TantivyStore {
             interval: Duration::from_millis(options.refresh_interval_ms),
             tail: tail.clone(),
             shared: shared.clone(),
+            retention_days: options.retention_days,
         };
         let mut indexer = Indexer::new(writer, reader.clone(), fields, committed, env);
         let wal_next = wal::replay(&wal_dir, |seq, records| {
@@ -202,6 +223,9 @@ impl TantivyStore {
         let next_seq = wal_next.max(indexer.committed_seq() + 1);
         let wal = Wal::create(&wal_dir, next_seq, wal::SEGMENT_BYTES)?;
         wal::remove_covered(&wal_dir, indexer.committed_seq())?;
+        if let Some(done) = indexer.retain(retention::now_ms())? {
+            indexer.finish_in_background(done.merges);
+        }
 
         let (wal_tx, wal_rx) = mpsc::channel(WAL_QUEUE);
         let (index_tx, index_rx) = pipeline::index_queue(INDEX_QUEUE);
@@ -268,6 +292,25 @@ impl TantivyStore {
     /// directory; later calls fail with `Error::Closed`.
     pub async fn abort(&self) -> Result<()> {
         self.stop(false).await
+    }
+
+    /// Runs a retention pass now, as if the wall clock read `now_ms` (ms
+    /// since the epoch), after every `index()` that already returned; waits
+    /// for the merges it starts, so the space is free when it returns.
+    /// `None` when the store was opened without `retention_days`.
+    pub async fn apply_retention(&self, now_ms: i64) -> Result<Option<RetentionReport>> {
+        self.check_open()?;
+        let (ack, done) = oneshot::channel();
+        self.wal_tx.send(WalMsg::Retention { now_ms, ack }).await.map_err(|_| self.shared.stopped())?;
+        let Some(done) = done.await.unwrap_or_else(|_| Err(self.shared.stopped()))? else { return Ok(None) };
+        for merge in done.merges {
+            if let Err(e) = merge.await {
+                debug!(error = %e, "retention merge did not run");
+            }
+        }
+        let reader = self.reader.clone();
+        blocking(move || reader.reload().map_err(backend)).await?;
+        Ok(Some(done.report))
     }
 
     /// The store directory.

@@ -7,11 +7,13 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use loglens_core::LogRecord;
-use tantivy::{IndexReader, IndexWriter, Term};
+use tantivy::index::SegmentMeta;
+use tantivy::{FutureResult, IndexReader, IndexWriter, Term};
 use tokio::sync::{broadcast, mpsc, oneshot};
-use tracing::{error, warn};
+use tracing::{debug, error, info, warn};
 
 use super::backend;
+use super::retention::{self, RetentionReport};
 use super::schema::Fields;
 use super::wal::{self, Wal};
 use crate::{Committed, Error, Result};
@@ -55,6 +57,18 @@ impl Shared {
 /// Answer to a caller waiting on the pipeline.
 pub(crate) type Ack = oneshot::Sender<Result<()>>;
 
+/// A background merge started by a retention pass.
+pub(crate) type Merge = FutureResult<Option<SegmentMeta>>;
+
+/// What a retention pass did, and the merges it left running.
+pub(crate) struct RetentionDone {
+    pub report: RetentionReport,
+    pub merges: Vec<Merge>,
+}
+
+/// Answer to a retention request: `None` when retention is off.
+pub(crate) type RetentionAck = oneshot::Sender<Result<Option<RetentionDone>>>;
+
 /// Requests to the WAL writer, handled in arrival order.
 pub(crate) enum WalMsg {
     /// Make a batch durable, then acknowledge.
@@ -63,6 +77,9 @@ pub(crate) enum WalMsg {
     Flush { ack: Ack },
     /// Stop both threads, committing first unless simulating a crash.
     Stop { commit: bool, ack: Ack },
+    /// Run a retention pass as if the clock read `now_ms`, after everything
+    /// before this message.
+    Retention { now_ms: i64, ack: RetentionAck },
 }
 
 /// Requests to the indexer.
@@ -70,6 +87,7 @@ pub(crate) enum IndexMsg {
     Batch { first_seq: u64, records: Vec<LogRecord> },
     Flush(Ack),
     Stop { commit: bool, ack: Option<Ack> },
+    Retention { now_ms: i64, ack: RetentionAck },
 }
 
 /// Sends a result to a waiter that may have gone away.
@@ -112,6 +130,13 @@ pub(crate) fn run_wal(
             WalMsg::Flush { ack } => {
                 if let Err(std::sync::mpsc::SendError(IndexMsg::Flush(ack))) = indexer.send(IndexMsg::Flush(ack)) {
                     answer(ack, Err(shared.stopped()));
+                }
+            }
+            WalMsg::Retention { now_ms, ack } => {
+                if let Err(std::sync::mpsc::SendError(IndexMsg::Retention { ack, .. })) =
+                    indexer.send(IndexMsg::Retention { now_ms, ack })
+                {
+                    let _ = ack.send(Err(shared.stopped()));
                 }
             }
             WalMsg::Stop { commit, ack } => {
@@ -194,6 +219,8 @@ pub(crate) struct Indexer {
     /// Added records for the next tail broadcast, kept only while someone
     /// subscribes.
     pending: Vec<LogRecord>,
+    /// When the next periodic retention pass is due; `None`: retention off.
+    next_retention: Option<Instant>,
 }
 
 /// What the indexer works with besides the index itself.
@@ -206,6 +233,8 @@ pub(crate) struct IndexerEnv {
     pub tail: broadcast::Sender<Committed>,
     /// Where a fatal failure is recorded.
     pub shared: Arc<Shared>,
+    /// Whole UTC days to keep; `None` keeps everything.
+    pub retention_days: Option<u32>,
 }
 
 impl Indexer {
@@ -217,6 +246,7 @@ impl Indexer {
         committed_seq: u64,
         env: IndexerEnv,
     ) -> Indexer {
+        let next_retention = env.retention_days.map(|_| Instant::now() + retention::PASS_EVERY);
         Indexer {
             writer,
             reader,
@@ -229,6 +259,7 @@ impl Indexer {
             oldest_uncommitted: None,
             last_commit_cost: Duration::ZERO,
             pending: Vec::new(),
+            next_retention,
         }
     }
 
@@ -269,19 +300,24 @@ impl Indexer {
     /// records and deletes the WAL segments now covered. Does nothing when
     /// nothing was added.
     pub fn commit(&mut self) -> Result<()> {
-        self.commit_inner(true)
+        self.commit_inner(true, false)
     }
 
     /// During replay: commits once many records wait, leaving the WAL
     /// alone (replay is still reading it).
     pub fn replay_checkpoint(&mut self) -> Result<()> {
-        if self.uncommitted_records >= REPLAY_CHECKPOINT_RECORDS { self.commit_inner(false) } else { Ok(()) }
+        if self.uncommitted_records >= REPLAY_CHECKPOINT_RECORDS { self.commit_inner(false, false) } else { Ok(()) }
     }
 
-    fn commit_inner(&mut self, trim_wal: bool) -> Result<()> {
+    /// Commits; with `force` also when nothing was added (deletes only).
+    fn commit_inner(&mut self, trim_wal: bool, force: bool) -> Result<()> {
         let started = Instant::now();
         self.last_commit = started;
-        let Some(seq) = self.uncommitted.take() else { return Ok(()) };
+        let seq = match self.uncommitted.take() {
+            Some(seq) => seq,
+            None if force => self.committed_seq,
+            None => return Ok(()),
+        };
         let records = std::mem::take(&mut self.uncommitted_records);
         let waited = self.oldest_uncommitted.take().map(|t| t.elapsed());
         let mut prepared = self.writer.prepare_commit().map_err(backend)?;
@@ -303,6 +339,71 @@ impl Indexer {
         Ok(())
     }
 
+    /// Removes every record of the whole UTC days past the retention window
+    /// at `now_ms`, including records added but not yet committed, and
+    /// commits. Segments left mostly deleted are merged in the background;
+    /// the merges are returned so a caller can wait for the space to be
+    /// freed. Cheap when nothing expired: one count on the timestamp column.
+    pub fn retain(&mut self, now_ms: i64) -> Result<Option<RetentionDone>> {
+        let Some(days) = self.env.retention_days else { return Ok(None) };
+        let started = Instant::now();
+        self.next_retention = Some(started + retention::PASS_EVERY);
+        let cutoff_ms = retention::cutoff_ms(now_ms, days);
+        let removed = retention::count_expired(&self.reader.searcher(), &self.fields, cutoff_ms)?;
+        let mut report = RetentionReport { cutoff_ms, removed, merged_segments: 0 };
+        if removed == 0 && self.uncommitted.is_none() {
+            return Ok(Some(RetentionDone { report, merges: Vec::new() }));
+        }
+        // Deletes apply to every document added before them, committed or
+        // not, so records replayed from the WAL or arriving late for an
+        // expired day go too.
+        self.writer.delete_query(retention::expired(&self.fields, cutoff_ms)).map_err(backend)?;
+        self.commit_inner(true, true)?;
+        let merges: Vec<Merge> =
+            retention::mostly_deleted(&self.reader.searcher()).into_iter().map(|id| self.writer.merge(&[id])).collect();
+        report.merged_segments = merges.len();
+        info!(cutoff_ms, removed, merged_segments = merges.len(), took = ?started.elapsed(), "retention pass");
+        Ok(Some(RetentionDone { report, merges }))
+    }
+
+    /// Waits on a thread of its own for `merges`, then reloads the reader
+    /// so the merged-away segments' files are released.
+    pub fn finish_in_background(&self, merges: Vec<Merge>) {
+        if merges.is_empty() {
+            return;
+        }
+        let reader = self.reader.clone();
+        let spawned = std::thread::Builder::new().name("loglens-retention".into()).spawn(move || {
+            wait_merges(merges);
+            if let Err(e) = reader.reload() {
+                warn!(error = %e, "cannot reload the index reader after retention merges");
+            }
+        });
+        if let Err(e) = spawned {
+            warn!(error = %e, "cannot start the retention merge waiter");
+        }
+    }
+
+    /// Runs what is due: the periodic retention pass, then a commit.
+    fn tick(&mut self) -> Result<()> {
+        if self.next_retention.is_some_and(|t| Instant::now() >= t)
+            && let Some(done) = self.retain(retention::now_ms())?
+        {
+            self.finish_in_background(done.merges);
+        }
+        if self.commit_deadline().is_some_and(|d| Instant::now() >= d) { self.commit() } else { Ok(()) }
+    }
+
+    /// When the indexer must wake up without a message: the commit deadline
+    /// while something waits to be committed, or the next retention pass.
+    fn next_wakeup(&self) -> Option<Instant> {
+        let commit = if self.uncommitted.is_some() { self.commit_deadline() } else { None };
+        match (commit, self.next_retention) {
+            (Some(c), Some(r)) => Some(c.min(r)),
+            (c, r) => c.or(r),
+        }
+    }
+
     /// When the next commit is due: `interval` after the last one (so right
     /// away after a quiet spell), or early enough that the oldest waiting
     /// record is searchable within `interval` of being added, given what
@@ -321,23 +422,27 @@ impl Indexer {
     pub fn run(mut self, rx: Receiver<IndexMsg>) {
         let stop = || IndexMsg::Stop { commit: true, ack: None };
         loop {
-            let msg = if self.uncommitted.is_some() {
-                let wait = self
-                    .commit_deadline()
-                    .map_or(Duration::MAX, |deadline| deadline.saturating_duration_since(Instant::now()));
-                match rx.recv_timeout(wait) {
+            let msg = match self.next_wakeup() {
+                Some(at) => match rx.recv_timeout(at.saturating_duration_since(Instant::now())) {
                     Ok(msg) => Some(msg),
                     Err(RecvTimeoutError::Timeout) => None,
                     Err(RecvTimeoutError::Disconnected) => Some(stop()),
-                }
-            } else {
-                Some(rx.recv().unwrap_or_else(|_| stop()))
+                },
+                None => Some(rx.recv().unwrap_or_else(|_| stop())),
             };
             let step = match msg {
-                None => self.commit(),
-                Some(IndexMsg::Batch { first_seq, records }) => self.add(first_seq, records).and_then(|()| {
-                    if self.commit_deadline().is_some_and(|d| Instant::now() >= d) { self.commit() } else { Ok(()) }
-                }),
+                None => self.tick(),
+                Some(IndexMsg::Batch { first_seq, records }) => self.add(first_seq, records).and_then(|()| self.tick()),
+                Some(IndexMsg::Retention { now_ms, ack }) => match self.retain(now_ms) {
+                    Ok(done) => {
+                        let _ = ack.send(Ok(done));
+                        Ok(())
+                    }
+                    Err(e) => {
+                        let _ = ack.send(Err(Error::Backend(e.to_string())));
+                        Err(e)
+                    }
+                },
                 Some(IndexMsg::Flush(ack)) => match self.commit() {
                     Ok(()) => {
                         answer(ack, Ok(()));
@@ -374,5 +479,16 @@ impl Indexer {
         }
         let waited = self.writer.wait_merging_threads().map_err(backend);
         r.and(waited)
+    }
+}
+
+/// Waits for retention merges. A merge that cannot run (say, its segment is
+/// already in a merge the merge policy started, which expunges the deleted
+/// documents too) is harmless: the space is freed either way.
+pub(crate) fn wait_merges(merges: Vec<Merge>) {
+    for merge in merges {
+        if let Err(e) = merge.wait() {
+            debug!(error = %e, "retention merge did not run");
+        }
     }
 }

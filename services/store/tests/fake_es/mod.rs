@@ -17,7 +17,7 @@ use std::sync::{Arc, Mutex};
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::http::{Method, StatusCode, Uri};
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
@@ -29,6 +29,8 @@ pub struct Recorded {
     pub query: String,
     /// The body: one JSON value, or one per line for `_bulk`.
     pub body: Vec<Value>,
+    pub content_type: Option<String>,
+    pub authorization: Option<String>,
 }
 
 #[derive(Default)]
@@ -62,9 +64,9 @@ impl FakeEs {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let shared = state.clone();
-        let app = Router::new().fallback(move |method: Method, uri: Uri, body: Bytes| {
+        let app = Router::new().fallback(move |method: Method, uri: Uri, headers: HeaderMap, body: Bytes| {
             let state = shared.clone();
-            async move { handle(&state, method, uri, body) }
+            async move { handle(&state, method, uri, &headers, body) }
         });
         tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
         FakeEs { state, addr }
@@ -142,7 +144,8 @@ fn error_body(status: u16, kind: &str, reason: &str) -> Value {
     })
 }
 
-fn handle(state: &Mutex<State>, method: Method, uri: Uri, body: Bytes) -> Response {
+fn handle(state: &Mutex<State>, method: Method, uri: Uri, headers: &HeaderMap, body: Bytes) -> Response {
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
     let mut s = state.lock().unwrap_or_else(|p| p.into_inner());
     let path = uri.path().to_owned();
     let bulk = path.ends_with("/_bulk");
@@ -158,6 +161,8 @@ fn handle(state: &Mutex<State>, method: Method, uri: Uri, body: Bytes) -> Respon
         path: path.clone(),
         query: uri.query().unwrap_or_default().to_owned(),
         body: parsed.clone(),
+        content_type: header("content-type"),
+        authorization: header("authorization"),
     });
     if let Some((_, queue)) = s.scripted.iter_mut().find(|(k, q)| path.ends_with(k.as_str()) && !q.is_empty()) {
         let (status, body) = queue.pop_front().unwrap();

@@ -1,0 +1,224 @@
+//! Retention on the Tantivy backend: whole UTC days past the window are
+//! removed from search and stats, their disk space is freed, newer days are
+//! untouched, and neither a restart nor a WAL replay brings them back.
+//!
+//! Records are stamped relative to the real clock (today and the days
+//! before), because the pass a store runs at open reads the real clock.
+//! `LOGLENS_RETENTION_RECORDS_PER_DAY` (default 2000) scales the data set,
+//! to measure a pass on more records.
+
+use std::path::Path;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use loglens_core::record::normalize;
+use loglens_core::{Filter, LogRecord, RawLog, RuleSet, SearchRequest, Sort, StatsRequest, TimestampInput};
+use loglens_store::tantivy::TantivyStore;
+use loglens_store::{LogStore, StoreOptions};
+
+const DAY: i64 = 86_400_000;
+
+fn per_day() -> usize {
+    std::env::var("LOGLENS_RETENTION_RECORDS_PER_DAY").ok().and_then(|v| v.parse().ok()).unwrap_or(2000)
+}
+
+/// Midnight (UTC) starting today.
+fn today() -> i64 {
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).expect("clock after 1970").as_millis() as i64;
+    now.div_euclid(DAY) * DAY
+}
+
+/// Test-sized options with retention; nothing committed in the background
+/// for an hour, so each `refresh` makes exactly one segment.
+fn options(retention_days: Option<u32>) -> StoreOptions {
+    StoreOptions {
+        refresh_interval_ms: 3_600_000,
+        indexing_threads: 1,
+        indexing_memory_bytes: 32 << 20,
+        retention_days,
+        ..StoreOptions::default()
+    }
+}
+
+/// `n` records spread evenly over the UTC day starting at `day`, from a
+/// few services and levels, with `tag` in every message.
+fn day_of_records(day: i64, n: usize, tag: &str) -> Vec<LogRecord> {
+    let services = ["api-gateway", "auth-service", "payment-service"];
+    let levels = ["INFO", "INFO", "WARN", "ERROR"];
+    (0..n)
+        .map(|i| {
+            let raw = RawLog {
+                timestamp: Some(TimestampInput::Int(day + (i as i64) * (DAY / n as i64))),
+                service_name: Some(services[i % services.len()].into()),
+                level: Some(levels[i % levels.len()].into()),
+                message: Some(format!("{tag} request {i} served for user-{} from host-{}", i % 97, i % 7)),
+                status_code: Some(if i % 10 == 0 { 503 } else { 200 }),
+                request_id: Some(format!("{tag}-req-{i}")),
+                response_time_ms: Some((i % 500) as f64 + 0.5),
+                ..RawLog::default()
+            };
+            normalize(raw, day, &RuleSet::default()).expect("test record is valid")
+        })
+        .collect()
+}
+
+async fn total(store: &dyn LogStore, from: Option<i64>, to: Option<i64>) -> u64 {
+    let filter = Filter { from_timestamp: from, to_timestamp: to, ..Filter::default() };
+    let req = SearchRequest::new(filter, Sort::NewestFirst, None, Some(1), None).expect("valid request");
+    store.search(&req).await.expect("search").total
+}
+
+/// Records in the UTC day starting at `day`.
+async fn day_total(store: &dyn LogStore, day: i64) -> u64 {
+    total(store, Some(day), Some(day + DAY - 1)).await
+}
+
+async fn stats_total(store: &dyn LogStore, from: Option<i64>, to: Option<i64>) -> u64 {
+    let req = StatsRequest { from_timestamp: from, to_timestamp: to, ..StatsRequest::default() };
+    store.stats(&req).await.expect("stats").total_logs
+}
+
+/// Bytes of every file under `dir`.
+fn disk_bytes(dir: &Path) -> u64 {
+    std::fs::read_dir(dir)
+        .expect("readable directory")
+        .map(|e| {
+            let e = e.expect("directory entry");
+            let meta = e.metadata().expect("metadata");
+            if meta.is_dir() { disk_bytes(&e.path()) } else { meta.len() }
+        })
+        .sum()
+}
+
+#[tokio::test]
+async fn retention_removes_whole_expired_days_and_frees_their_space() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let n = per_day();
+    let today = today();
+    let days: Vec<i64> = (0..5).rev().map(|back| today - back * DAY).collect();
+    let store = TantivyStore::open(tmp.path(), options(Some(2))).await.expect("open");
+    // One commit per day, as a day's records arrive over that day.
+    for (i, day) in days.iter().enumerate() {
+        store.index(day_of_records(*day, n, &format!("day{i}"))).await.expect("index");
+        store.refresh().await.expect("refresh");
+    }
+    let all = 5 * n as u64;
+    assert_eq!(total(&store, None, None).await, all);
+    assert_eq!(stats_total(&store, None, None).await, all);
+    let index_dir = tmp.path().join("index");
+    let before = disk_bytes(&index_dir);
+
+    // Noon today with 2 days: today, yesterday and the day before stay
+    // (the day before ended 36 h ago); the two oldest days go.
+    let now = today + DAY / 2;
+    let started = Instant::now();
+    let report = store.apply_retention(now).await.expect("retention").expect("retention is configured");
+    let took = started.elapsed();
+    assert_eq!(report.cutoff_ms, days[2]);
+    assert_eq!(report.removed, 2 * n as u64);
+    let after = disk_bytes(&index_dir);
+    let removed = report.removed;
+    eprintln!("retention pass over {all} records in 5 one-day segments: removed {removed} in {took:?}");
+    eprintln!("index {before} -> {after} bytes");
+
+    for (i, day) in days.iter().enumerate() {
+        let want = if i < 2 { 0 } else { n as u64 };
+        assert_eq!(day_total(&store, *day).await, want, "records of day {i}");
+        assert_eq!(stats_total(&store, Some(*day), Some(day + DAY - 1)).await, want, "stats of day {i}");
+    }
+    let kept = 3 * n as u64;
+    assert_eq!(total(&store, None, None).await, kept);
+    assert_eq!(stats_total(&store, None, None).await, kept);
+    // A word only the expired days' messages hold matches nothing now.
+    let old_words = Filter { query: Some("day0".into()), ..Filter::default() };
+    let req = SearchRequest::new(old_words, Sort::NewestFirst, None, Some(10), None).expect("valid request");
+    assert_eq!(store.search(&req).await.expect("search").total, 0);
+    // The two days had segments of their own: those are gone from disk.
+    assert!(after * 10 < before * 7, "index should shrink to about 3/5: {before} -> {after} bytes");
+
+    // A second pass at the same clock has nothing to do.
+    let again = store.apply_retention(now).await.expect("retention").expect("configured");
+    assert_eq!(again.removed, 0);
+
+    // A late record for an expired day is accepted and searchable until the
+    // next pass removes it.
+    let late = day_of_records(days[0], 1, "late");
+    store.index(late).await.expect("index late record");
+    store.refresh().await.expect("refresh");
+    assert_eq!(day_total(&store, days[0]).await, 1);
+    let late_pass = store.apply_retention(now).await.expect("retention").expect("configured");
+    assert_eq!(late_pass.removed, 1);
+    assert_eq!(day_total(&store, days[0]).await, 0);
+
+    // The deletes are committed: a restart (here without retention, so no
+    // pass runs at open) does not bring the days back.
+    store.close().await.expect("close");
+    let reopened = TantivyStore::open(tmp.path(), options(None)).await.expect("reopen");
+    assert_eq!(total(&reopened, None, None).await, kept);
+    assert_eq!(day_total(&reopened, days[0]).await, 0);
+    assert_eq!(day_total(&reopened, days[1]).await, 0);
+    assert_eq!(day_total(&reopened, days[4]).await, n as u64);
+    assert!(reopened.apply_retention(now).await.expect("no retention").is_none());
+    reopened.close().await.expect("close");
+}
+
+#[tokio::test]
+async fn a_segment_mixing_days_is_rewritten_without_the_expired_ones() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let n = per_day();
+    let today = today();
+    let store = TantivyStore::open(tmp.path(), options(Some(1))).await.expect("open");
+    // Five days in one batch: one segment holding all of them.
+    let records: Vec<LogRecord> =
+        (0..5).flat_map(|back| day_of_records(today - back * DAY, n, &format!("back{back}"))).collect();
+    store.index(records).await.expect("index");
+    store.refresh().await.expect("refresh");
+    let index_dir = tmp.path().join("index");
+    let before = disk_bytes(&index_dir);
+
+    // One day at noon: today and yesterday stay, three days (60%) go.
+    let started = Instant::now();
+    let report = store.apply_retention(today + DAY / 2).await.expect("retention").expect("configured");
+    let took = started.elapsed();
+    assert_eq!(report.removed, 3 * n as u64);
+    assert_eq!(report.merged_segments, 1, "the mostly deleted segment is rewritten");
+    let after = disk_bytes(&index_dir);
+    let removed = report.removed;
+    eprintln!("one mixed segment of {} records: removed {removed} in {took:?} (with the merge)", 5 * n);
+    eprintln!("index {before} -> {after} bytes");
+    assert_eq!(total(&store, None, None).await, 2 * n as u64);
+    assert_eq!(day_total(&store, today - DAY).await, n as u64);
+    assert_eq!(day_total(&store, today - 2 * DAY).await, 0);
+    assert!(after * 10 < before * 7, "index should shrink to about 2/5: {before} -> {after} bytes");
+    store.close().await.expect("close");
+}
+
+#[tokio::test]
+async fn a_replayed_record_of_an_expired_day_is_deleted_again() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let today = today();
+    let store = TantivyStore::open(tmp.path(), options(Some(2))).await.expect("open");
+    // Acknowledged (in the WAL) but never committed to the index: a crash
+    // leaves them to the replay at the next open.
+    store.index(day_of_records(today - 10 * DAY, 50, "old")).await.expect("index");
+    store.index(day_of_records(today, 50, "new")).await.expect("index");
+    store.abort().await.expect("crash");
+
+    // The open replays both days and its retention pass (real clock)
+    // deletes the expired one again.
+    let reopened = TantivyStore::open(tmp.path(), options(Some(2))).await.expect("reopen");
+    assert_eq!(day_total(&reopened, today - 10 * DAY).await, 0);
+    assert_eq!(day_total(&reopened, today).await, 50);
+    reopened.close().await.expect("close");
+
+    // Nothing left to replay: without retention the old day stays gone.
+    let third = TantivyStore::open(tmp.path(), options(None)).await.expect("open again");
+    assert_eq!(total(&third, None, None).await, 50);
+    third.close().await.expect("close");
+}
+
+#[tokio::test]
+async fn zero_retention_days_is_a_config_error() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let err = TantivyStore::open(tmp.path(), options(Some(0))).await.expect_err("0 days is refused");
+    assert!(err.to_string().contains("retention_days must be >= 1"), "{err}");
+}
