@@ -46,6 +46,8 @@ struct State {
     scripted: Vec<(String, VecDeque<(u16, Value)>)>,
     /// Bulk item faults by document id: (status, error, permanent).
     item_faults: HashMap<String, (u16, Value, bool)>,
+    /// Permanent item faults for documents whose field has a value.
+    field_faults: Vec<(String, Value, u16, Value)>,
     health: String,
     seq: u64,
 }
@@ -103,6 +105,12 @@ impl FakeEs {
     /// every attempt when `permanent`.
     pub fn fail_item(&self, id: &str, status: u16, error: Value, permanent: bool) {
         self.lock().item_faults.insert(id.to_owned(), (status, error, permanent));
+    }
+
+    /// Every bulk item whose document has `field == value` fails with
+    /// `status`/`error`.
+    pub fn fail_matching(&self, field: &str, value: Value, status: u16, error: Value) {
+        self.lock().field_faults.push((field.to_owned(), value, status, error));
     }
 
     pub fn set_health(&self, status: &str) {
@@ -276,6 +284,11 @@ fn bulk_op(s: &mut State, lines: &[Value]) -> Response {
             if !permanent {
                 s.item_faults.remove(id);
             }
+            errors = true;
+            items.push(json!({ "index": { "_index": index, "_id": id, "status": status, "error": error } }));
+            continue;
+        }
+        if let Some((_, _, status, error)) = s.field_faults.iter().find(|(f, v, _, _)| doc[f.as_str()] == *v) {
             errors = true;
             items.push(json!({ "index": { "_index": index, "_id": id, "status": status, "error": error } }));
             continue;
