@@ -2,6 +2,8 @@
 //! processes: ingest -> logs_raw -> processor consumer group -> store.
 
 mod common;
+#[path = "../services/store/tests/fake_es/mod.rs"]
+mod fake_es;
 
 use std::collections::HashSet;
 use std::process::Command;
@@ -339,6 +341,81 @@ async fn bad_records_go_to_the_dead_letter_topic_with_reasons() {
     let offsets: Vec<i64> = letters.iter().map(|l| l.3.parse().unwrap()).collect();
     assert_eq!(offsets[1] - offsets[0], 1, "source offsets recorded: {offsets:?}");
     assert!(letters.iter().all(|l| l.4.parse::<i32>().is_ok()));
+}
+
+/// Reads `n` dead letters as (payload, reason, field), within 60 s.
+fn read_dead_letters(bootstrap: &str, n: usize) -> Vec<(Vec<u8>, String, String)> {
+    let consumer: BaseConsumer = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("group.id", group("dlq-reader"))
+        .set("auto.offset.reset", "earliest")
+        .set("fetch.queue.backoff.ms", "10")
+        .create()
+        .unwrap();
+    consumer.subscribe(&["logs_dlq"]).unwrap();
+    let mut letters = Vec::new();
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while letters.len() < n && std::time::Instant::now() < deadline {
+        if let Some(Ok(m)) = consumer.poll(Duration::from_millis(200)) {
+            let headers = m.headers().expect("dead letters carry headers");
+            let header = |name: &str| {
+                headers.iter().find(|h| h.key == name).and_then(|h| h.value).map(|v| String::from_utf8_lossy(v).into_owned())
+            };
+            letters.push((
+                m.payload().unwrap_or_default().to_vec(),
+                header("loglens.dlq.reason").unwrap_or_default(),
+                header("loglens.dlq.field").unwrap_or_default(),
+            ));
+        }
+    }
+    letters
+}
+
+/// A processor on the Elasticsearch backend (the fake cluster of the store's
+/// tests): records the cluster refuses for good go to the dead-letter topic
+/// with the cluster's reason, the rest are stored, and the offsets move on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn records_the_cluster_refuses_are_dead_lettered() {
+    let es = fake_es::FakeEs::start().await;
+    let refusal = serde_json::json!({ "type": "document_parsing_exception",
+        "reason": "[1:40] failed to parse field [message] of type [text] in document with id 'x'" });
+    es.fail_matching("message", serde_json::json!("refuse me"), 400, refusal);
+    let broker = Broker::start(Storage::Memory);
+    let bootstrap = broker.bootstrap();
+    let dir = tempfile::tempdir().unwrap();
+    let g = group("es-dlq");
+    let url = es.url();
+    let processor = Role::start(
+        dir.path(),
+        "processor",
+        &["processor", "--kafka", &bootstrap, "--consumer-group", &g, "--store", &url, "--serve", "--grpc-addr", "127.0.0.1:0"],
+    );
+    let producer: FutureProducer = rdkafka::ClientConfig::new().set("bootstrap.servers", &bootstrap).create().unwrap();
+    let messages: Vec<&[u8]> = vec![
+        br#"{"service_name":"es","message":"first","request_id":"s1"}"#,
+        br#"{"service_name":"es","message":"refuse me","request_id":"s2"}"#,
+        br#"{"service_name":"es","message":"third","request_id":"s3"}"#,
+    ];
+    for m in &messages {
+        producer.send(FutureRecord::to("logs_raw").key("es").payload(*m), Duration::from_secs(10)).await.map_err(|(e, _)| e).unwrap();
+    }
+    let channel = processor.channel().await;
+    let l = eventually(60, "2 indexed and 1 dead-lettered in the ledger", || {
+        let c = channel.clone();
+        async move {
+            let l = ledger(&c).await;
+            (l.indexed == 2 && l.dead_lettered == 1).then_some(l)
+        }
+    })
+    .await;
+    assert_eq!(l.received, 3);
+    assert_eq!(es.doc_count(), 2);
+    assert_eq!(total(&channel).await, 2, "the processor serves queries from the cluster");
+    let letters = tokio::task::spawn_blocking(move || read_dead_letters(&bootstrap, 1)).await.unwrap();
+    assert_eq!(letters.len(), 1, "one dead letter within 60 s");
+    assert_eq!(letters[0].0, messages[1], "original bytes kept");
+    assert_eq!(letters[0].2, "message");
+    assert!(letters[0].1.starts_with("store refused: 400 document_parsing_exception"), "{}", letters[0].1);
 }
 
 #[tokio::test]
