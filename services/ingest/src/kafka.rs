@@ -49,8 +49,20 @@ impl KafkaSink {
 
 #[async_trait]
 impl RecordSink for KafkaSink {
-    #[tracing::instrument(skip_all, fields(records = records.len(), topic = %self.topic))]
+    /// The producer span: its context (child of the caller's) goes into each
+    /// record's `traceparent` header, so the processor can link to it; the
+    /// caller's `traceparent` is the fallback when tracing is off.
+    #[tracing::instrument(skip_all, fields(
+        otel.name = %format_args!("send {}", self.topic),
+        otel.kind = "producer",
+        messaging.system = "kafka",
+        messaging.operation.name = "send",
+        messaging.destination.name = %self.topic,
+        messaging.batch.message_count = records.len(),
+    ))]
     async fn send(&self, records: Vec<LogRecord>, traceparent: Option<&str>) -> loglens_core::Result<()> {
+        let own = loglens_telemetry::propagation::traceparent(&tracing::Span::current());
+        let traceparent = own.as_deref().or(traceparent);
         let headers = traceparent.map(|tp| OwnedHeaders::new().insert(Header { key: wire::TRACEPARENT, value: Some(tp) }));
         let mut deliveries = Vec::with_capacity(records.len());
         for record in &records {
@@ -75,6 +87,7 @@ impl RecordSink for KafkaSink {
                 }
             }
         }
+        metrics::gauge!(crate::metrics::QUEUE_DEPTH).set(f64::from(self.producer.in_flight_count()));
         for delivery in deliveries {
             match delivery.await {
                 Ok(Ok(_)) => {}
@@ -88,7 +101,12 @@ impl RecordSink for KafkaSink {
                 }
             }
         }
+        metrics::gauge!(crate::metrics::QUEUE_DEPTH).set(f64::from(self.producer.in_flight_count()));
         Ok(())
+    }
+
+    fn name(&self) -> &'static str {
+        "kafka"
     }
 }
 

@@ -20,6 +20,7 @@ use tonic::{Request, Response, Status, Streaming};
 
 pub mod convert;
 pub mod kafka;
+pub mod metrics;
 
 pub use kafka::KafkaSink;
 
@@ -34,6 +35,11 @@ pub trait RecordSink: Send + Sync + 'static {
     /// `traceparent` is the caller's W3C trace context, passed on where the
     /// sink can carry it (a Kafka header).
     async fn send(&self, records: Vec<LogRecord>, traceparent: Option<&str>) -> loglens_core::Result<()>;
+
+    /// The sink's name in metrics (`sink` label).
+    fn name(&self) -> &'static str {
+        "other"
+    }
 }
 
 /// Sends records straight into a [`LogStore`].
@@ -42,7 +48,14 @@ pub struct StoreSink(pub Arc<dyn LogStore>);
 #[async_trait]
 impl RecordSink for StoreSink {
     async fn send(&self, records: Vec<LogRecord>, _traceparent: Option<&str>) -> loglens_core::Result<()> {
-        Ok(self.0.index(records).await?)
+        let counts = loglens_telemetry::metrics::ServiceCounts::of(&records);
+        self.0.index(records).await?;
+        counts.record();
+        Ok(())
+    }
+
+    fn name(&self) -> &'static str {
+        "store"
     }
 }
 
@@ -72,10 +85,15 @@ impl IngestApi {
                 format!("a request may carry at most {MAX_BATCH} records, got {}", request.records.len()),
             )));
         }
+        let received = request.records.len();
         let (records, rejected) = validate_batch(request, first, now_ms(), &self.rules);
+        metrics::validated(received, &rejected);
         let accepted = records.len() as u32;
         if !records.is_empty() {
-            self.sink.send(records, traceparent).await.map_err(|e| to_status(&e))?;
+            let started = std::time::Instant::now();
+            let result = self.sink.send(records, traceparent).await;
+            metrics::delivered(self.sink.name(), accepted as usize, started.elapsed(), result.as_ref().err());
+            result.map_err(|e| to_status(&e))?;
         }
         Ok((accepted, rejected))
     }

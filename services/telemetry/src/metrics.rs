@@ -113,37 +113,49 @@ fn describe() {
 /// Counts a durably indexed batch in [`RECORDS_INDEXED`] and
 /// [`RECORDS_ANOMALOUS`]: one counter update per service in the batch, not
 /// per record.
-pub fn count_indexed(records: &[LogRecord]) {
-    count_indexed_by(records.iter())
+pub fn count_indexed<'a>(records: impl IntoIterator<Item = &'a LogRecord>) {
+    ServiceCounts::of(records).record();
 }
 
-/// [`count_indexed`] over borrowed records.
-pub fn count_indexed_by<'a>(records: impl Iterator<Item = &'a LogRecord>) {
-    let mut by_service: HashMap<&str, (u64, u64)> = HashMap::new();
-    for r in records {
-        let e = by_service.entry(r.service_name.as_str()).or_default();
-        e.0 += 1;
-        e.1 += u64::from(r.anomaly);
+/// Indexed and anomalous records per service of one batch, counted before
+/// the batch is handed over and recorded once it is durable.
+#[derive(Debug, Default)]
+pub struct ServiceCounts(HashMap<String, (u64, u64)>);
+
+impl ServiceCounts {
+    /// Counts `records` by service.
+    pub fn of<'a>(records: impl IntoIterator<Item = &'a LogRecord>) -> ServiceCounts {
+        let mut by_service: HashMap<&str, (u64, u64)> = HashMap::new();
+        for r in records {
+            let e = by_service.entry(r.service_name.as_str()).or_default();
+            e.0 += 1;
+            e.1 += u64::from(r.anomaly);
+        }
+        ServiceCounts(by_service.into_iter().map(|(k, v)| (k.to_owned(), v)).collect())
     }
-    for (service, (indexed, anomalous)) in by_service {
-        let label = service_label(service);
-        metrics::counter!(RECORDS_INDEXED, "service_name" => label.clone()).increment(indexed);
-        // Registered even at 0, so the anomaly rate has a denominator and a numerator.
-        metrics::counter!(RECORDS_ANOMALOUS, "service_name" => label).increment(anomalous);
+
+    /// Adds the counts to [`RECORDS_INDEXED`] and [`RECORDS_ANOMALOUS`].
+    pub fn record(self) {
+        for (service, (indexed, anomalous)) in self.0 {
+            let label = service_label(service);
+            metrics::counter!(RECORDS_INDEXED, "service_name" => label.clone()).increment(indexed);
+            // Registered even at 0, so every service has an anomaly rate.
+            metrics::counter!(RECORDS_ANOMALOUS, "service_name" => label).increment(anomalous);
+        }
     }
 }
 
 /// The `service_name` label value for `service`: itself for the first
 /// [`MAX_SERVICE_LABELS`] services seen, then [`OTHER_SERVICE`].
-fn service_label(service: &str) -> String {
+fn service_label(service: String) -> String {
     static SEEN: OnceLock<Mutex<HashSet<String>>> = OnceLock::new();
     let mut seen = SEEN.get_or_init(Default::default).lock().unwrap_or_else(|p| p.into_inner());
-    if seen.contains(service) {
-        return service.to_owned();
+    if seen.contains(&service) {
+        return service;
     }
     if seen.len() < MAX_SERVICE_LABELS {
-        seen.insert(service.to_owned());
-        return service.to_owned();
+        seen.insert(service.clone());
+        return service;
     }
     OTHER_SERVICE.to_owned()
 }
