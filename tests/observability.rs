@@ -169,7 +169,9 @@ fn assert_query_tree(spans: &[Span], root: &Span, hits: u64) {
     assert!(children(spans, store).is_empty());
 }
 
-#[tokio::test]
+// Multi-threaded: the receiver must keep serving while the test blocks
+// in `Role::stop`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_rest_query_is_one_trace_from_gateway_to_store() {
     let receiver = Receiver::default();
     let endpoint = receiver.start().await;
@@ -227,7 +229,9 @@ async fn a_rest_query_is_one_trace_from_gateway_to_store() {
     assert_query_tree(&spans, root, 3);
 }
 
-#[tokio::test]
+// Multi-threaded: the receiver must keep serving while the test blocks
+// in `Role::stop`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ingest_through_kafka_links_the_processor_batch_to_the_producer() {
     let receiver = Receiver::default();
     let endpoint = receiver.start().await;
