@@ -159,3 +159,38 @@ fn service_label(service: String) -> String {
     }
     OTHER_SERVICE.to_owned()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rec(service: &str, anomaly: bool) -> LogRecord {
+        let raw = loglens_core::RawLog {
+            service_name: Some(service.into()),
+            message: Some("m".into()),
+            level: Some(if anomaly { "ERROR" } else { "INFO" }.into()),
+            ..Default::default()
+        };
+        let r = loglens_core::record::normalize(raw, 1_714_564_800_000, &loglens_core::RuleSet::default()).unwrap();
+        assert_eq!(r.anomaly, anomaly);
+        r
+    }
+
+    #[test]
+    fn counts_per_service_once_per_batch() {
+        let batch = [rec("a", true), rec("b", false), rec("a", false), rec("a", true)];
+        let ServiceCounts(counts) = ServiceCounts::of(&batch);
+        assert_eq!(counts.len(), 2);
+        assert_eq!(counts["a"], (3, 2));
+        assert_eq!(counts["b"], (1, 0));
+    }
+
+    #[test]
+    fn service_labels_are_capped() {
+        for i in 0..MAX_SERVICE_LABELS {
+            service_label(format!("cap-{i}"));
+        }
+        assert_eq!(service_label("cap-0".into()), "cap-0", "a known service keeps its label");
+        assert_eq!(service_label("one-too-many".into()), OTHER_SERVICE);
+    }
+}
