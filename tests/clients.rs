@@ -167,6 +167,7 @@ fn help_explains_and_bad_flags_are_clear() {
     let rules = dir.path().join("rules.toml");
     std::fs::write(&rules, "[http_status]\nmin_status = 900\n").unwrap();
     let out = Command::new(loglens_bin())
+        .env("LOGLENS_METRICS_ADDR", "127.0.0.1:0")
         .args(["standalone", "--grpc-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0", "--rules"])
         .arg(&rules)
         .arg("--data-dir")

@@ -105,7 +105,12 @@ async fn grpc_ingest_through_kafka_is_searchable_through_the_gateway() {
             seen = Some(m.headers().and_then(|h| h.iter().find(|h| h.key == "traceparent").and_then(|h| h.value.map(<[u8]>::to_vec))));
         }
     }
-    assert_eq!(seen.expect("the traced record in logs_raw"), Some(tp.as_bytes().to_vec()));
+    let header = seen.expect("the traced record in logs_raw").expect("a traceparent header");
+    let header = String::from_utf8(header).expect("UTF-8 traceparent");
+    // The producer span's context: the caller's trace id, a span of ours.
+    assert_eq!(header.len(), tp.len(), "{header}");
+    assert_eq!(header[..36], tp[..36], "same trace: {header}");
+    assert_ne!(header, tp, "the parent is the producer span, not the caller's");
     let ledger = eventually(30, "4 indexed in the ledger", || {
         let url = server.url("/ledger");
         async move {

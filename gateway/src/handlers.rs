@@ -21,6 +21,7 @@ use crate::convert::{HealthCheck, HealthReply, IngestBatch, LogsPage, StatsReply
 use crate::error::{ApiError, ErrorBody};
 use crate::openapi::{AnomaliesParams, LogsParams, StatsParams};
 use crate::params;
+use crate::telemetry::{call, rpc};
 
 /// Name under which the gRPC health service reports the store.
 pub const STORE_HEALTH_SERVICE: &str = "loglens.store";
@@ -52,7 +53,9 @@ pub(crate) struct AppState {
 ))]
 pub(crate) async fn health(State(s): State<AppState>) -> impl IntoResponse {
     let request = HealthCheckRequest { service: STORE_HEALTH_SERVICE.to_owned() };
-    let check = match tokio::time::timeout(HEALTH_TIMEOUT, s.health.clone().check(request)).await {
+    let mut client = s.health.clone();
+    let checked = call(rpc::HEALTH_CHECK, tonic::Request::new(request), move |r| async move { client.check(r).await });
+    let check = match tokio::time::timeout(HEALTH_TIMEOUT, checked).await {
         Err(_) => HealthCheck::Failed(format!("grpc health check timed out after {}s", HEALTH_TIMEOUT.as_secs())),
         Ok(Err(status)) if status.code() == tonic::Code::NotFound => {
             HealthCheck::UnknownService(STORE_HEALTH_SERVICE.to_owned())
@@ -82,7 +85,8 @@ pub(crate) async fn health(State(s): State<AppState>) -> impl IntoResponse {
 ))]
 pub(crate) async fn search_logs(State(s): State<AppState>, RawQuery(q): RawQuery) -> Result<Json<LogsPage>, ApiError> {
     let request = params::search_request(q.as_deref())?;
-    let reply = s.query.clone().search(request).await?;
+    let mut client = s.query.clone();
+    let reply = call(rpc::SEARCH, tonic::Request::new(request), move |r| async move { client.search(r).await }).await?;
     Ok(Json(reply.into_inner().into()))
 }
 
@@ -98,7 +102,10 @@ pub(crate) async fn search_logs(State(s): State<AppState>, RawQuery(q): RawQuery
 ))]
 pub(crate) async fn anomalies(State(s): State<AppState>, RawQuery(q): RawQuery) -> Result<Json<LogsPage>, ApiError> {
     let request = params::anomalies_request(q.as_deref())?;
-    let reply = s.query.clone().get_anomalies(request).await?;
+    let mut client = s.query.clone();
+    let reply =
+        call(rpc::GET_ANOMALIES, tonic::Request::new(request), move |r| async move { client.get_anomalies(r).await })
+            .await?;
     Ok(Json(reply.into_inner().into()))
 }
 
@@ -130,7 +137,9 @@ pub(crate) async fn logs_stats(s: State<AppState>, q: RawQuery) -> Result<Json<S
 ))]
 pub(crate) async fn stats(State(s): State<AppState>, RawQuery(q): RawQuery) -> Result<Json<StatsReply>, ApiError> {
     let request = params::stats_request(q.as_deref())?;
-    let reply = s.stats.clone().get_stats(request.clone()).await?;
+    let mut client = s.stats.clone();
+    let message = tonic::Request::new(request.clone());
+    let reply = call(rpc::GET_STATS, message, move |r| async move { client.get_stats(r).await }).await?;
     Ok(Json(StatsReply::new(reply.into_inner(), &request)))
 }
 
@@ -147,7 +156,8 @@ pub(crate) async fn stats(State(s): State<AppState>, RawQuery(q): RawQuery) -> R
 ))]
 pub(crate) async fn ledger(State(s): State<AppState>, RawQuery(q): RawQuery) -> Result<Json<loglens_proto::stats::GetLedgerResponse>, ApiError> {
     let request = params::ledger_request(q.as_deref())?;
-    let reply = s.stats.clone().get_ledger(request).await?;
+    let mut client = s.stats.clone();
+    let reply = call(rpc::GET_LEDGER, tonic::Request::new(request), move |r| async move { client.get_ledger(r).await }).await?;
     Ok(Json(reply.into_inner()))
 }
 
@@ -185,13 +195,15 @@ pub(crate) async fn ingest_logs(
         return Ok(Json(pending.finish(IngestResponse::default())));
     }
     let mut request = tonic::Request::new(request);
-    // The caller's W3C trace context travels on to ingest (and into Kafka).
+    // The caller's W3C trace context travels on to ingest (and into Kafka):
+    // as the gRPC client span's context, or as is when tracing is off.
     if let Some(tp) = headers.get("traceparent").and_then(|v| v.to_str().ok())
         && let Ok(v) = tonic::metadata::MetadataValue::try_from(tp)
     {
         request.metadata_mut().insert("traceparent", v);
     }
-    let reply = s.ingest.clone().ingest(request).await?;
+    let mut client = s.ingest.clone();
+    let reply = call(rpc::INGEST, request, move |r| async move { client.ingest(r).await }).await?;
     Ok(Json(pending.finish(reply.into_inner())))
 }
 

@@ -7,6 +7,9 @@
 //! - [`params`]: query strings -> gRPC requests (pure).
 //! - [`convert`]: gRPC replies -> JSON, `POST /logs` bodies -> records (pure).
 //! - [`error`]: gRPC status -> HTTP through [`loglens_core::ErrorCode`].
+//! - `telemetry`: a server span and HTTP metrics per request, a client span
+//!   per gRPC call with its trace context in the metadata; `GET /metrics`
+//!   serves the process's Prometheus metrics.
 //!
 //! The gRPC side must report the store's health as [`STORE_HEALTH_SERVICE`],
 //! put the field of an `INVALID_ARGUMENT` in metadata
@@ -18,6 +21,7 @@ pub mod error;
 mod handlers;
 pub mod openapi;
 pub mod params;
+mod telemetry;
 
 use std::future::Future;
 use std::time::Duration;
@@ -37,7 +41,6 @@ use tower_http::cors::{Any, CorsLayer};
 use tower_http::decompression::RequestDecompressionLayer;
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::timeout::TimeoutLayer;
-use tower_http::trace::TraceLayer;
 use utoipa::OpenApi;
 use utoipa_swagger_ui::SwaggerUi;
 
@@ -113,6 +116,7 @@ pub fn app(cfg: &GatewayConfig) -> Result<Router> {
         .route("/logs/stats", get(handlers::logs_stats))
         .route("/stats", get(handlers::stats))
         .route("/ledger", get(handlers::ledger))
+        .route("/metrics", get(loglens_telemetry::metrics::metrics_handler))
         .route("/redoc", get(handlers::redoc))
         .route("/redoc/redoc.standalone.js", get(handlers::redoc_js))
         .merge(SwaggerUi::new("/docs").url("/openapi.json", ApiDoc::openapi()))
@@ -125,7 +129,7 @@ pub fn app(cfg: &GatewayConfig) -> Result<Router> {
         .layer(axum::middleware::map_response(move |res: Response| async move { json_errors(res, max_body, timeout) }))
         .layer(CompressionLayer::new())
         .layer(cors)
-        .layer(TraceLayer::new_for_http())
+        .layer(axum::middleware::from_fn(telemetry::observe))
         .with_state(state))
 }
 

@@ -30,6 +30,7 @@ pub fn repo_root() -> PathBuf {
 pub struct Role {
     child: Option<Child>,
     args: Vec<String>,
+    env: Vec<(String, String)>,
     ready_path: PathBuf,
     /// The ready file's content.
     pub ready: serde_json::Value,
@@ -38,9 +39,15 @@ pub struct Role {
 impl Role {
     /// Starts `loglens ARGS --ready-file DIR/NAME.json` and waits for it.
     pub fn start(dir: &Path, name: &str, args: &[&str]) -> Role {
+        Role::start_env(dir, name, args, &[])
+    }
+
+    /// [`Role::start`] with extra environment variables (e.g. `OTEL_*`).
+    pub fn start_env(dir: &Path, name: &str, args: &[&str], env: &[(&str, &str)]) -> Role {
         let mut r = Role {
             child: None,
             args: args.iter().map(|s| s.to_string()).collect(),
+            env: env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
             ready_path: dir.join(format!("{name}.ready.json")),
             ready: serde_json::Value::Null,
         };
@@ -56,7 +63,13 @@ impl Role {
             .arg(&self.ready_path)
             .env_remove("API_PORT")
             .env_remove("KAFKA_BOOTSTRAP_SERVERS")
+            .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
+            .env_remove("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
+            .env_remove("OTEL_SERVICE_NAME")
+            // Parallel tests cannot share the default metrics port.
+            .env("LOGLENS_METRICS_ADDR", "127.0.0.1:0")
             .env("RUST_LOG", std::env::var("LOGLENS_TEST_LOG").unwrap_or_else(|_| "warn".into()))
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .spawn()
             .expect("spawn loglens");
@@ -78,6 +91,11 @@ impl Role {
     /// The gRPC address from the ready file.
     pub fn grpc(&self) -> String {
         self.ready["grpc"].as_str().expect("grpc address in the ready file").to_owned()
+    }
+
+    /// `http://HOST:PORT/metrics` of the role, from the ready file.
+    pub fn metrics_url(&self) -> String {
+        format!("http://{}/metrics", self.ready["metrics"].as_str().expect("metrics address in the ready file"))
     }
 
     /// A gRPC channel to the role.

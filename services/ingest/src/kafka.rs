@@ -31,6 +31,8 @@ use crate::RecordSink;
 pub struct KafkaSink {
     producer: FutureProducer,
     topic: String,
+    /// The producer queue's capacity, in records.
+    queue_max: usize,
 }
 
 impl KafkaSink {
@@ -38,7 +40,7 @@ impl KafkaSink {
     /// settings. Does not contact the broker yet.
     pub fn new(options: &KafkaOptions) -> Result<KafkaSink, loglens_kafka::Error> {
         let producer: FutureProducer = options.producer_config().create()?;
-        Ok(KafkaSink { producer, topic: options.raw_topic.clone() })
+        Ok(KafkaSink { producer, topic: options.raw_topic.clone(), queue_max: options.queue_max_messages })
     }
 
     /// Waits up to `timeout` for every enqueued record to be acknowledged;
@@ -50,8 +52,20 @@ impl KafkaSink {
 
 #[async_trait]
 impl RecordSink for KafkaSink {
-    #[tracing::instrument(skip_all, fields(records = records.len(), topic = %self.topic))]
+    /// The producer span: its context (child of the caller's) goes into each
+    /// record's `traceparent` header, so the processor can link to it; the
+    /// caller's `traceparent` is the fallback when tracing is off.
+    #[tracing::instrument(skip_all, fields(
+        otel.name = %format_args!("send {}", self.topic),
+        otel.kind = "producer",
+        messaging.system = "kafka",
+        messaging.operation.name = "send",
+        messaging.destination.name = %self.topic,
+        messaging.batch.message_count = records.len(),
+    ))]
     async fn send(&self, records: Vec<LogRecord>, traceparent: Option<&str>) -> loglens_core::Result<Vec<Refused>> {
+        let own = loglens_telemetry::propagation::traceparent(&tracing::Span::current());
+        let traceparent = own.as_deref().or(traceparent);
         let headers = traceparent.map(|tp| OwnedHeaders::new().insert(Header { key: wire::TRACEPARENT, value: Some(tp) }));
         let mut deliveries = Vec::with_capacity(records.len());
         for record in &records {
@@ -67,8 +81,9 @@ impl RecordSink for KafkaSink {
                 // so the client's retry of the whole batch adds no duplicates.
                 Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => {
                     return Err(loglens_core::Error::ResourceExhausted(format!(
+                        // Not `in_flight_count`: it also counts librdkafka's own requests.
                         "the Kafka producer queue is full ({} records waiting): retry shortly",
-                        self.producer.in_flight_count()
+                        self.queue_max
                     )));
                 }
                 Err((e, _)) => {
@@ -76,6 +91,7 @@ impl RecordSink for KafkaSink {
                 }
             }
         }
+        metrics::gauge!(crate::metrics::QUEUE_DEPTH).set(f64::from(self.producer.in_flight_count()));
         for delivery in deliveries {
             match delivery.await {
                 Ok(Ok(_)) => {}
@@ -89,7 +105,12 @@ impl RecordSink for KafkaSink {
                 }
             }
         }
+        metrics::gauge!(crate::metrics::QUEUE_DEPTH).set(f64::from(self.producer.in_flight_count()));
         Ok(Vec::new())
+    }
+
+    fn name(&self) -> &'static str {
+        "kafka"
     }
 }
 

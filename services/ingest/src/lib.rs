@@ -20,6 +20,7 @@ use tonic::{Request, Response, Status, Streaming};
 
 pub mod convert;
 pub mod kafka;
+pub mod metrics;
 
 pub use kafka::KafkaSink;
 
@@ -35,6 +36,11 @@ pub trait RecordSink: Send + Sync + 'static {
     /// `traceparent` is the caller's W3C trace context, passed on where the
     /// sink can carry it (a Kafka header).
     async fn send(&self, records: Vec<LogRecord>, traceparent: Option<&str>) -> loglens_core::Result<Vec<Refused>>;
+
+    /// The sink's name in metrics (`sink` label).
+    fn name(&self) -> &'static str {
+        "other"
+    }
 }
 
 /// Sends records straight into a [`LogStore`].
@@ -43,7 +49,31 @@ pub struct StoreSink(pub Arc<dyn LogStore>);
 #[async_trait]
 impl RecordSink for StoreSink {
     async fn send(&self, records: Vec<LogRecord>, _traceparent: Option<&str>) -> loglens_core::Result<Vec<Refused>> {
-        Ok(self.0.index(records).await?)
+        let mut counts = loglens_telemetry::metrics::ServiceCounts::of(&records);
+        // (service number, anomaly) per record, in case the store refuses
+        // some; no allocation per record.
+        let mut services: Vec<String> = Vec::new();
+        let keys: Vec<(u32, bool)> = records
+            .iter()
+            .map(|r| {
+                let at = services.iter().position(|s| *s == r.service_name).unwrap_or_else(|| {
+                    services.push(r.service_name.clone());
+                    services.len() - 1
+                });
+                (at as u32, r.anomaly)
+            })
+            .collect();
+        let refused = self.0.index(records).await?;
+        for r in &refused {
+            let (service, anomaly) = keys[r.position];
+            counts.remove(&services[service as usize], anomaly);
+        }
+        counts.record();
+        Ok(refused)
+    }
+
+    fn name(&self) -> &'static str {
+        "store"
     }
 }
 
@@ -73,21 +103,32 @@ impl IngestApi {
                 format!("a request may carry at most {MAX_BATCH} records, got {}", request.records.len()),
             )));
         }
-        let n = request.records.len() as u32;
+        let received = request.records.len();
+        let n = received as u32;
         let (records, mut rejected) = validate_batch(request, first, now_ms(), &self.rules);
+        metrics::validated(received, &rejected);
         let mut accepted = records.len() as u32;
         if !records.is_empty() {
-            let refused = self.sink.send(records, traceparent).await.map_err(|e| to_status(&e))?;
+            let started = std::time::Instant::now();
+            let result = self.sink.send(records, traceparent).await;
+            let refused = result.as_ref().map_or(0, Vec::len);
+            metrics::delivered(self.sink.name(), accepted as usize - refused, started.elapsed(), result.as_ref().err());
+            let refused = result.map_err(|e| to_status(&e))?;
             if !refused.is_empty() {
                 // Stream index of each record that was sent, in order.
                 let invalid: std::collections::HashSet<u32> = rejected.iter().map(|r| r.index).collect();
                 let sent: Vec<u32> = (first..first + n).filter(|i| !invalid.contains(i)).collect();
                 accepted -= refused.len() as u32;
-                rejected.extend(refused.into_iter().map(|r| Rejection {
-                    index: sent[r.position],
-                    field: r.field.unwrap_or_default(),
-                    reason: format!("the store refused the record: {}", r.reason),
-                }));
+                let refused: Vec<Rejection> = refused
+                    .into_iter()
+                    .map(|r| Rejection {
+                        index: sent[r.position],
+                        field: r.field.unwrap_or_default(),
+                        reason: format!("the store refused the record: {}", r.reason),
+                    })
+                    .collect();
+                metrics::refused(&refused);
+                rejected.extend(refused);
                 rejected.sort_by_key(|r| r.index);
             }
         }

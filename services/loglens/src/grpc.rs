@@ -107,6 +107,8 @@ pub async fn serve(
         .accept_http1(true)
         .layer(cors)
         .layer(tonic_web::GrpcWebLayer::new())
+        // Innermost, so it sees native gRPC responses (status in headers).
+        .layer(loglens_telemetry::grpc::ServerLayer)
         .add_service(health)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)

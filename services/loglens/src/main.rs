@@ -15,6 +15,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 mod grpc;
+mod obs;
 
 /// Real-time log analytics: ingest structured JSON logs, score anomalies,
 /// search and aggregate them over gRPC and REST.
@@ -30,6 +31,10 @@ struct Cli {
     /// Log filter, e.g. `info`, `loglens=debug,tower_http=debug`.
     #[arg(long, global = true, env = "RUST_LOG", default_value = "info")]
     log: String,
+    /// Where serving roles answer `GET /metrics` (Prometheus text); port 0
+    /// picks a free port.
+    #[arg(long, global = true, env = "LOGLENS_METRICS_ADDR", default_value = "127.0.0.1:9464")]
+    metrics_addr: SocketAddr,
 }
 
 #[derive(Subcommand, Debug)]
@@ -390,7 +395,10 @@ async fn bind(addr: SocketAddr, what: &str) -> anyhow::Result<TcpListener> {
     TcpListener::bind(addr).await.with_context(|| format!("binding the {what} address {addr}"))
 }
 
-fn write_ready(path: &Option<PathBuf>, body: serde_json::Value) -> anyhow::Result<()> {
+fn write_ready(path: &Option<PathBuf>, mut body: serde_json::Value) -> anyhow::Result<()> {
+    if let (Some(addr), Some(fields)) = (obs::metrics_addr(), body.as_object_mut()) {
+        fields.insert("metrics".into(), addr.to_string().into());
+    }
     if let Some(path) = path {
         let tmp = path.with_extension("tmp");
         std::fs::write(&tmp, body.to_string()).with_context(|| format!("writing {}", tmp.display()))?;
@@ -440,6 +448,7 @@ async fn standalone(args: StandaloneArgs) -> anyhow::Result<()> {
     let grpc_addr = grpc_listener.local_addr()?;
     let http_addr = http_listener.local_addr()?;
     let store = args.store.open().await?;
+    obs::watch_store(&store);
 
     let (sink, processor): (Arc<dyn RecordSink>, _) = match &args.kafka {
         Some(bootstrap) => {
@@ -514,6 +523,7 @@ async fn query(args: QueryArgs) -> anyhow::Result<()> {
     let listener = bind(args.grpc_addr, "gRPC").await?;
     let grpc_addr = listener.local_addr()?;
     let store = args.store.open().await?;
+    obs::watch_store(&store);
     tracing::info!(%grpc_addr, data_dir = %args.store.data_dir.display(), "loglens query serving");
     write_ready(&args.ready_file, serde_json::json!({ "grpc": grpc_addr.to_string() }))?;
     let services = grpc::Services { store: Some(store.clone()), sink: Some(Arc::new(StoreSink(store.clone()))), rules, ledger: None };
@@ -544,6 +554,7 @@ async fn processor(args: ProcessorArgs) -> anyhow::Result<()> {
     let kafka = args.kafka_args.options(&args.kafka);
     let listener = if args.serve { Some(bind(args.grpc_addr, "gRPC").await?) } else { None };
     let store = args.store.open().await?;
+    obs::watch_store(&store);
     let processor = loglens_processor::Processor::start(args.consume.config(kafka, rules.clone())?, store.clone())
         .await
         .context("starting the processor")?;
@@ -620,16 +631,27 @@ async fn generate(args: GenerateArgs) -> anyhow::Result<()> {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_new(&cli.log).context("--log / RUST_LOG is not a valid filter")?)
-        .with_writer(std::io::stderr)
-        .init();
-    match cli.command {
+    let role = match &cli.command {
+        Command::Standalone(_) => "standalone",
+        Command::Query(_) => "query",
+        Command::Gateway(_) => "gateway",
+        Command::Generate(_) => "generator",
+        Command::Ingest(_) => "ingest",
+        Command::Processor(_) => "processor",
+    };
+    let telemetry = loglens_telemetry::init(&cli.log, &format!("loglens-{role}")).context("--log / RUST_LOG")?;
+    if !matches!(cli.command, Command::Generate(_)) {
+        obs::start_metrics(cli.metrics_addr).await?;
+    }
+    let result = match cli.command {
         Command::Standalone(a) => standalone(a).await,
         Command::Query(a) => query(a).await,
         Command::Gateway(a) => gateway(a).await,
         Command::Generate(a) => generate(a).await,
         Command::Ingest(a) => ingest(a).await,
         Command::Processor(a) => processor(a).await,
-    }
+    };
+    // Send the last spans; on error too.
+    telemetry.shutdown().await;
+    result
 }

@@ -21,6 +21,11 @@
 //!   pauses its partitions and retries with capped exponential backoff
 //!   (100 ms doubling to 10 s), polling meanwhile so it keeps its group
 //!   membership; memory stays bounded by one batch.
+//!
+//! Telemetry: each batch is a consumer span linked to the producer span of
+//! every distinct `traceparent` header in it (and its child when there is
+//! just one, so a single ingest call stays one trace); the store call is a
+//! span under it. Metrics are in [`metrics`].
 
 use std::collections::{BTreeMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -34,10 +39,18 @@ use loglens_core::{Error as CoreError, LogRecord, RawLog, RuleSet};
 use loglens_kafka::{KafkaOptions, wire};
 use loglens_store::LogStore;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance};
-use rdkafka::message::{Header, Message, OwnedHeaders};
+use rdkafka::message::{Header, Headers as _, Message, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
 use tracing::{debug, error, info, warn};
+use tracing_opentelemetry::OpenTelemetrySpanExt as _;
+
+use crate::metrics::Metrics;
+
+pub mod metrics;
+
+/// Most links a batch span carries (one per distinct producer context).
+const MAX_LINKS: usize = 128;
 
 /// What can stop the processor.
 #[derive(Debug, thiserror::Error)]
@@ -117,6 +130,8 @@ struct Pending {
     offset: i64,
     key: Option<Vec<u8>>,
     payload: Vec<u8>,
+    /// The producer's `traceparent` header.
+    traceparent: Option<Vec<u8>>,
 }
 
 /// Rebalance hooks: drop unindexed messages of revoked partitions and keep
@@ -136,6 +151,7 @@ impl ConsumerContext for Context {
             let mut batch = self.batch.lock().unwrap_or_else(|p| p.into_inner());
             let before = batch.len();
             batch.retain(|m| !revoked.contains(&(m.topic.clone(), m.partition)));
+            ::metrics::counter!(metrics::DROPPED).increment((before - batch.len()) as u64);
             info!(partitions = ?revoked, dropped = before - batch.len(), "partitions revoked; unindexed messages left to the next owner");
             let mut map = self.ledger.partitions.lock().unwrap_or_else(|p| p.into_inner());
             for key in &revoked {
@@ -186,7 +202,8 @@ impl Processor {
         let dlq: FutureProducer = config.kafka.producer_config().create()?;
         let stop = Arc::new(AtomicBool::new(false));
         let runtime = tokio::runtime::Handle::current();
-        let worker = Worker { config, store, consumer, dlq, runtime, ledger: ledger.clone(), stop: stop.clone() };
+        let metrics = Metrics::new();
+        let worker = Worker { config, store, consumer, dlq, runtime, ledger: ledger.clone(), stop: stop.clone(), metrics };
         let thread = std::thread::Builder::new()
             .name("loglens-processor".into())
             .spawn(move || worker.run())
@@ -226,6 +243,7 @@ struct Worker {
     runtime: tokio::runtime::Handle,
     ledger: Arc<Ledger>,
     stop: Arc<AtomicBool>,
+    metrics: Metrics,
 }
 
 /// A message that cannot become a record, and why.
@@ -293,7 +311,11 @@ impl Worker {
             offset: m.offset(),
             key: m.key().map(<[u8]>::to_vec),
             payload: m.payload().map(<[u8]>::to_vec).unwrap_or_default(),
+            traceparent: m.headers().and_then(|h| {
+                h.iter().find(|h| h.key == wire::TRACEPARENT).and_then(|h| h.value.map(<[u8]>::to_vec))
+            }),
         };
+        self.metrics.consumed.increment(1);
         self.ledger.update(&pending.topic, pending.partition, |l| l.received += 1);
         self.batch().push(pending);
     }
@@ -308,6 +330,10 @@ impl Worker {
         if batch.is_empty() {
             return;
         }
+        let started = Instant::now();
+        self.metrics.batch_size.record(batch.len() as f64);
+        let span = self.batch_span(&batch);
+        let _entered = span.enter();
         let now = chrono::Utc::now().timestamp_millis();
         let mut records: Vec<(usize, LogRecord)> = Vec::with_capacity(batch.len());
         let mut dead: Vec<(usize, String, String)> = Vec::new();
@@ -333,7 +359,42 @@ impl Worker {
         let dead_count = dead_count + letters.len();
         drop(letters);
         self.commit(&batch);
+        self.metrics.flush.record(started.elapsed().as_secs_f64());
         debug!(messages = batch.len(), dead_lettered = dead_count, "batch done");
+    }
+
+    /// The consumer span of a batch: linked to each distinct producer
+    /// context, and the child of the only one when there is exactly one.
+    fn batch_span(&self, batch: &[Pending]) -> tracing::Span {
+        let topic = &self.config.kafka.raw_topic;
+        let span = tracing::info_span!(
+            "processor.batch",
+            otel.name = %format_args!("process {topic}"),
+            otel.kind = "consumer",
+            messaging.system = "kafka",
+            messaging.operation.name = "process",
+            messaging.destination.name = %topic,
+            messaging.consumer.group.name = %self.config.group,
+            messaging.batch.message_count = batch.len(),
+        );
+        let mut distinct: Vec<&[u8]> = Vec::new();
+        for tp in batch.iter().filter_map(|m| m.traceparent.as_deref()) {
+            if distinct.len() < MAX_LINKS && !distinct.contains(&tp) {
+                distinct.push(tp);
+            }
+        }
+        let contexts: Vec<_> = distinct
+            .iter()
+            .filter_map(|tp| std::str::from_utf8(tp).ok().and_then(loglens_telemetry::propagation::parse_traceparent))
+            .collect();
+        if let [only] = contexts.as_slice() {
+            use opentelemetry::trace::TraceContextExt as _;
+            let _ = span.set_parent(opentelemetry::Context::new().with_remote_span_context(only.clone()));
+        }
+        for cx in contexts {
+            span.add_link(cx);
+        }
+        span
     }
 
     /// Sends every letter to the DLQ and waits for Kafka to acknowledge them,
@@ -371,6 +432,7 @@ impl Worker {
                 if ok {
                     let m = letter.message;
                     warn!(partition = m.partition, offset = m.offset, field = %letter.field, reason = %letter.reason, "record dead-lettered");
+                    self.metrics.dead_lettered.increment(1);
                     self.ledger.update(&m.topic, m.partition, |l| l.dead_lettered += 1);
                 } else {
                     failed.push(*letter);
@@ -394,14 +456,30 @@ impl Worker {
         let mut refused_letters = Vec::new();
         while !records.is_empty() {
             let attempt: Vec<LogRecord> = records.iter().map(|(_, r)| r.clone()).collect();
-            match self.runtime.block_on(self.store.index(attempt)) {
+            let mut counts = loglens_telemetry::metrics::ServiceCounts::of(records.iter().map(|(_, r)| r));
+            let backend = self.store.backend();
+            let span = tracing::info_span!(
+                "store",
+                otel.name = %format_args!("index {backend}"),
+                otel.kind = "client",
+                otel.status_code = tracing::field::Empty,
+                db.system.name = backend,
+                db.operation.name = "index",
+                db.operation.batch.size = attempt.len(),
+            );
+            let result = self.runtime.block_on(tracing::Instrument::instrument(self.store.index(attempt), span.clone()));
+            if result.is_err() {
+                span.record("otel.status_code", "ERROR");
+            }
+            match result {
                 Ok(refused) => {
                     let refused: HashSet<usize> = refused
                         .into_iter()
                         .map(|r| {
-                            let i = records[r.position].0;
-                            refused_letters.push((i, r.field.unwrap_or_default(), format!("store refused: {}", r.reason)));
-                            i
+                            let (i, record) = &records[r.position];
+                            counts.remove(&record.service_name, record.anomaly);
+                            refused_letters.push((*i, r.field.unwrap_or_default(), format!("store refused: {}", r.reason)));
+                            *i
                         })
                         .collect();
                     for (i, _) in &records {
@@ -410,6 +488,10 @@ impl Worker {
                             self.ledger.update(&m.topic, m.partition, |l| l.indexed += 1);
                         }
                     }
+                    self.metrics.indexed.increment((records.len() - refused.len()) as u64);
+                    counts.record();
+                    let now = chrono::Utc::now().timestamp_millis();
+                    self.metrics.indexing_delays(now, records.iter().map(|(_, r)| r.timestamp));
                     break;
                 }
                 Err(e) => {
@@ -424,7 +506,9 @@ impl Worker {
                     let owned = assignment(&self.consumer);
                     // Positions into `batch` stay valid: it is not shrunk here
                     // (the commit skips partitions no longer assigned).
+                    let before = records.len();
                     records.retain(|(i, _)| owned.contains(&(batch[*i].topic.clone(), batch[*i].partition)));
+                    self.metrics.dropped.increment((before - records.len()) as u64);
                 }
             }
         }
@@ -465,10 +549,18 @@ impl Worker {
         if tpl.count() == 0 {
             return;
         }
-        match self.consumer.commit(&tpl, CommitMode::Sync) {
+        let started = Instant::now();
+        let committed = self.consumer.commit(&tpl, CommitMode::Sync);
+        self.metrics.commit.record(started.elapsed().as_secs_f64());
+        match committed {
             Ok(()) => {
                 for ((topic, partition), offset) in next {
-                    self.ledger.update(topic, partition, |l| l.committed_offset = l.committed_offset.max(offset));
+                    let mut lag = 0;
+                    self.ledger.update(topic, partition, |l| {
+                        l.committed_offset = l.committed_offset.max(offset);
+                        lag = l.lag();
+                    });
+                    metrics::lag(topic, partition, lag);
                 }
             }
             Err(e) => warn!(error = %e, "offset commit failed; the batch will be re-delivered and upserted"),
@@ -478,7 +570,12 @@ impl Worker {
     fn refresh_watermarks(&self) {
         for (topic, partition) in assignment(&self.consumer) {
             if let Ok((_, high)) = self.consumer.fetch_watermarks(&topic, partition, Duration::from_millis(500)) {
-                self.ledger.update(&topic, partition, |l| l.high_watermark = high);
+                let mut lag = 0;
+                self.ledger.update(&topic, partition, |l| {
+                    l.high_watermark = high;
+                    lag = l.lag();
+                });
+                metrics::lag(&topic, partition, lag);
             }
         }
     }
@@ -529,7 +626,7 @@ mod tests {
     use super::*;
 
     fn pending(payload: &[u8]) -> Pending {
-        Pending { topic: "t".into(), partition: 0, offset: 0, key: None, payload: payload.to_vec() }
+        Pending { topic: "t".into(), partition: 0, offset: 0, key: None, payload: payload.to_vec(), traceparent: None }
     }
 
     #[test]

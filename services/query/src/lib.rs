@@ -1,6 +1,9 @@
 //! The query role: `logs.query.v1.QueryService` and `logs.stats.v1.StatsService`
 //! over a [`LogStore`], plus the reporter that publishes the store's health
 //! on `grpc.health.v1` under [`STORE_HEALTH_SERVICE`].
+//!
+//! Each call's span is the gRPC server span of `loglens_telemetry::grpc`;
+//! store calls get a child span with the query, the backend and the hit count.
 
 use std::pin::Pin;
 use std::sync::Arc;
@@ -17,6 +20,7 @@ use loglens_store::LogStore;
 use tokio::sync::broadcast::error::RecvError;
 use tokio_stream::Stream;
 use tonic::{Request, Response, Status};
+use tracing::Instrument as _;
 
 pub mod convert;
 
@@ -41,20 +45,49 @@ impl QueryApi {
 
 type TailStream = Pin<Box<dyn Stream<Item = Result<LogEntry, Status>> + Send>>;
 
+/// A span around one store call, child of the RPC's server span (see
+/// `loglens_telemetry::grpc`), with the OpenTelemetry database attributes:
+/// the backend, the operation, the query as JSON, and (recorded after the
+/// call) the hit count.
+fn store_span(store: &dyn LogStore, operation: &'static str, query: &serde_json::Value) -> tracing::Span {
+    let backend = store.backend();
+    tracing::info_span!(
+        "store",
+        otel.name = %format_args!("{operation} {backend}"),
+        otel.kind = "client",
+        otel.status_code = tracing::field::Empty,
+        db.system.name = backend,
+        db.operation.name = operation,
+        db.query.text = %query,
+        loglens.store.hits = tracing::field::Empty,
+    )
+}
+
+/// The store's search, traced.
+async fn traced_search(store: &dyn LogStore, operation: &'static str, req: &loglens_core::SearchRequest) -> Result<loglens_core::SearchResult, Status> {
+    let query = serde_json::json!({
+        "filter": &req.filter, "sort": req.sort, "page": req.page, "size": req.size, "cursor": req.cursor.is_some(),
+    });
+    let span = store_span(store, operation, &query);
+    let result = store.search(req).instrument(span.clone()).await;
+    match &result {
+        Ok(r) => span.record("loglens.store.hits", r.total),
+        Err(_) => span.record("otel.status_code", "ERROR"),
+    };
+    result.map_err(err)
+}
+
 #[async_trait]
 impl QueryService for QueryApi {
-    #[tracing::instrument(skip_all)]
     async fn search(&self, request: Request<SearchRequest>) -> Result<Response<SearchResponse>, Status> {
         let req = convert::search_request(request.into_inner()).map_err(err)?;
-        let result = self.store.search(&req).await.map_err(err)?;
-        tracing::debug!(hits = result.total, "search");
+        let result = traced_search(self.store.as_ref(), "search", &req).await?;
         Ok(Response::new(convert::search_response(result)))
     }
 
-    #[tracing::instrument(skip_all)]
     async fn get_anomalies(&self, request: Request<GetAnomaliesRequest>) -> Result<Response<SearchResponse>, Status> {
         let req = convert::anomalies_request(request.into_inner()).map_err(err)?;
-        let result = self.store.search(&req).await.map_err(err)?;
+        let result = traced_search(self.store.as_ref(), "search", &req).await?;
         Ok(Response::new(convert::search_response(result)))
     }
 
@@ -111,10 +144,17 @@ impl StatsApi {
 
 #[async_trait]
 impl StatsService for StatsApi {
-    #[tracing::instrument(skip_all)]
     async fn get_stats(&self, request: Request<GetStatsRequest>) -> Result<Response<GetStatsResponse>, Status> {
         let req = convert::stats_request(request.into_inner()).map_err(err)?;
-        let stats = self.store.stats(&req).await.map_err(err)?;
+        let query = serde_json::json!({
+            "from_timestamp": req.from_timestamp, "to_timestamp": req.to_timestamp, "service_name": &req.service_name,
+        });
+        let span = store_span(self.store.as_ref(), "stats", &query);
+        let stats = self.store.stats(&req).instrument(span.clone()).await.map_err(|e| {
+            span.record("otel.status_code", "ERROR");
+            err(e)
+        })?;
+        span.record("loglens.store.hits", stats.total_logs);
         Ok(Response::new(convert::stats_response(stats)))
     }
 

@@ -44,6 +44,16 @@ pub struct Health {
     pub detail: String,
 }
 
+/// Size of a store, for the `loglens_store_*` gauges; `None` where the
+/// backend cannot tell.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Usage {
+    /// Searchable documents.
+    pub documents: Option<u64>,
+    /// Bytes on disk (index plus write-ahead log).
+    pub disk_bytes: Option<u64>,
+}
+
 /// The storage contract every backend meets; written once as the generic
 /// suite in `tests/contract.rs`.
 ///
@@ -84,6 +94,17 @@ pub trait LogStore: Send + Sync + 'static {
     /// Makes everything durable in the index itself and stops background
     /// work; later calls fail with `Error::Closed`.
     async fn close(&self) -> Result<()>;
+
+    /// The backend's name in traces and metrics (`db.system.name`), e.g.
+    /// `tantivy`, `elasticsearch`.
+    fn backend(&self) -> &'static str {
+        "unknown"
+    }
+
+    /// How big the store is; cheap enough to call every few seconds.
+    async fn usage(&self) -> Usage {
+        Usage::default()
+    }
 }
 
 /// Opens the store a URL names: `http(s)://host:port` (Elasticsearch),

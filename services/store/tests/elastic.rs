@@ -506,3 +506,18 @@ async fn credentials_in_the_url_become_basic_auth() {
     // base64("elastic:s:cret"), the password percent-decoded.
     assert!(es.log().iter().all(|r| r.authorization.as_deref() == Some("Basic ZWxhc3RpYzpzOmNyZXQ=")), "{:?}", es.log());
 }
+
+#[tokio::test]
+async fn usage_reads_index_stats() {
+    let es = FakeEs::start().await;
+    let store = open(&es, StoreOptions::default()).await;
+    assert_eq!(store.backend(), "elasticsearch");
+    es.clear_log();
+    es.script("/_stats/docs,store", 200, fixture("index_stats.json"));
+    let usage = store.usage().await;
+    assert_eq!((usage.documents, usage.disk_bytes), (Some(1204), Some(402_112)));
+    assert_eq!(es.log()[0].path, "/logs-*/_stats/docs,store");
+    // A failed call reports nothing rather than zero.
+    es.script("/_stats/docs,store", 503, json!({ "error": "unavailable", "status": 503 }));
+    assert_eq!(store.usage().await, loglens_store::Usage::default());
+}

@@ -553,3 +553,14 @@ pub fn parse_health(body: &[u8]) -> Result<(bool, String)> {
     }
     Ok((healthy, detail))
 }
+
+/// Reads index `_stats` (docs, store): primary documents and the bytes of
+/// every copy on disk.
+pub fn parse_usage(body: &[u8]) -> crate::Usage {
+    let v: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
+    let all = &v["_all"];
+    crate::Usage {
+        documents: all["primaries"]["docs"]["count"].as_u64(),
+        disk_bytes: all["total"]["store"]["size_in_bytes"].as_u64(),
+    }
+}

@@ -45,7 +45,7 @@ use serde_json::Value;
 use tokio::sync::broadcast;
 use tracing::{debug, info, warn};
 
-use crate::{Committed, Error, Health, LogStore, Refused, Result, StoreOptions};
+use crate::{Committed, Error, Health, LogStore, Refused, Result, StoreOptions, Usage};
 
 pub mod dsl;
 
@@ -462,6 +462,22 @@ impl LogStore for ElasticStore {
         let path = format!("/{}/_refresh", dsl::read_pattern(&self.prefix));
         let a = self.call(Method::Post, &path, Some(READ_PARAMS), None).await?;
         if a.ok() { Ok(()) } else { Err(Error::Backend(format!("refresh: {}", a.describe()))) }
+    }
+
+    fn backend(&self) -> &'static str {
+        "elasticsearch"
+    }
+
+    /// Primary documents and store size of the day indices (`_stats`).
+    async fn usage(&self) -> Usage {
+        if self.closed.load(Ordering::Acquire) {
+            return Usage::default();
+        }
+        let path = format!("/{}/_stats/docs,store", dsl::read_pattern(&self.prefix));
+        match self.call(Method::Get, &path, Some(READ_PARAMS), None).await {
+            Ok(a) if a.ok() => dsl::parse_usage(&a.body),
+            _ => Usage::default(),
+        }
     }
 
     async fn close(&self) -> Result<()> {

@@ -384,4 +384,29 @@ impl LogStore for TantivyStore {
     async fn close(&self) -> Result<()> {
         self.stop(true).await
     }
+
+    fn backend(&self) -> &'static str {
+        "tantivy"
+    }
+
+    async fn usage(&self) -> crate::Usage {
+        let documents = self.reader.searcher().num_docs();
+        let dir = self.dir.clone();
+        let disk_bytes = blocking(move || Ok(dir_size(&dir))).await.ok();
+        crate::Usage { documents: Some(documents), disk_bytes }
+    }
+}
+
+/// Bytes of the files under `dir`, recursively; unreadable entries count 0
+/// (files come and go while segments merge).
+fn dir_size(dir: &Path) -> u64 {
+    let Ok(entries) = std::fs::read_dir(dir) else { return 0 };
+    entries
+        .flatten()
+        .map(|e| match e.file_type() {
+            Ok(t) if t.is_dir() => dir_size(&e.path()),
+            Ok(_) => e.metadata().map_or(0, |m| m.len()),
+            Err(_) => 0,
+        })
+        .sum()
 }
