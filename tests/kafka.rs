@@ -306,50 +306,30 @@ async fn bad_records_go_to_the_dead_letter_topic_with_reasons() {
     .await;
     assert_eq!(l.indexed, 2);
 
-    let consumer: BaseConsumer = rdkafka::ClientConfig::new()
-        .set("bootstrap.servers", &bootstrap)
-        .set("group.id", group("dlq-reader"))
-        .set("auto.offset.reset", "earliest")
-        .set("fetch.queue.backoff.ms", "10")
-        .create()
-        .unwrap();
-    consumer.subscribe(&["logs_dlq"]).unwrap();
-    let mut letters = Vec::new();
-    let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    while letters.len() < 3 && std::time::Instant::now() < deadline {
-        if let Some(Ok(m)) = consumer.poll(Duration::from_millis(200)) {
-            let headers = m.headers().expect("dead letters carry headers");
-            let header = |name: &str| {
-                headers
-                    .iter()
-                    .find(|h| h.key == name)
-                    .and_then(|h| h.value)
-                    .map(|v| String::from_utf8_lossy(v).into_owned())
-                    .unwrap_or_default()
-            };
-            letters.push((
-                m.payload().unwrap_or_default().to_vec(),
-                header("loglens.dlq.reason"),
-                header("loglens.dlq.field"),
-                header("loglens.dlq.source.offset"),
-                header("loglens.dlq.source.partition"),
-            ));
-        }
-    }
+    let mut letters = read_dead_letters(&bootstrap, 3);
     assert_eq!(letters.len(), 3, "three dead letters within 60 s");
-    letters.sort_by_key(|l| l.3.parse::<i64>().unwrap());
-    assert_eq!(letters[0].0, messages[1], "original bytes kept");
-    assert!(letters[0].1.starts_with("record is not valid JSON"), "{}", letters[0].1);
-    assert_eq!(letters[1].2, "status_code");
-    assert_eq!(letters[1].1, "status_code must be between 100 and 599, got 42");
-    assert!(letters[2].1.contains("at most 262144"), "{}", letters[2].1);
-    let offsets: Vec<i64> = letters.iter().map(|l| l.3.parse().unwrap()).collect();
+    letters.sort_by_key(|l| l.offset.parse::<i64>().unwrap());
+    assert_eq!(letters[0].payload, messages[1], "original bytes kept");
+    assert!(letters[0].reason.starts_with("record is not valid JSON"), "{}", letters[0].reason);
+    assert_eq!(letters[1].field, "status_code");
+    assert_eq!(letters[1].reason, "status_code must be between 100 and 599, got 42");
+    assert!(letters[2].reason.contains("at most 262144"), "{}", letters[2].reason);
+    let offsets: Vec<i64> = letters.iter().map(|l| l.offset.parse().unwrap()).collect();
     assert_eq!(offsets[1] - offsets[0], 1, "source offsets recorded: {offsets:?}");
-    assert!(letters.iter().all(|l| l.4.parse::<i32>().is_ok()));
+    assert!(letters.iter().all(|l| l.partition.parse::<i32>().is_ok()));
 }
 
-/// Reads `n` dead letters as (payload, reason, field), within 60 s.
-fn read_dead_letters(bootstrap: &str, n: usize) -> Vec<(Vec<u8>, String, String)> {
+/// One message of the dead-letter topic.
+struct DeadLetter {
+    payload: Vec<u8>,
+    reason: String,
+    field: String,
+    offset: String,
+    partition: String,
+}
+
+/// Reads up to `n` dead letters, within 60 s.
+fn read_dead_letters(bootstrap: &str, n: usize) -> Vec<DeadLetter> {
     let consumer: BaseConsumer = rdkafka::ClientConfig::new()
         .set("bootstrap.servers", bootstrap)
         .set("group.id", group("dlq-reader"))
@@ -364,13 +344,20 @@ fn read_dead_letters(bootstrap: &str, n: usize) -> Vec<(Vec<u8>, String, String)
         if let Some(Ok(m)) = consumer.poll(Duration::from_millis(200)) {
             let headers = m.headers().expect("dead letters carry headers");
             let header = |name: &str| {
-                headers.iter().find(|h| h.key == name).and_then(|h| h.value).map(|v| String::from_utf8_lossy(v).into_owned())
+                headers
+                    .iter()
+                    .find(|h| h.key == name)
+                    .and_then(|h| h.value)
+                    .map(|v| String::from_utf8_lossy(v).into_owned())
+                    .unwrap_or_default()
             };
-            letters.push((
-                m.payload().unwrap_or_default().to_vec(),
-                header("loglens.dlq.reason").unwrap_or_default(),
-                header("loglens.dlq.field").unwrap_or_default(),
-            ));
+            letters.push(DeadLetter {
+                payload: m.payload().unwrap_or_default().to_vec(),
+                reason: header("loglens.dlq.reason"),
+                field: header("loglens.dlq.field"),
+                offset: header("loglens.dlq.source.offset"),
+                partition: header("loglens.dlq.source.partition"),
+            });
         }
     }
     letters
@@ -418,9 +405,9 @@ async fn records_the_cluster_refuses_are_dead_lettered() {
     assert_eq!(total(&channel).await, 2, "the processor serves queries from the cluster");
     let letters = tokio::task::spawn_blocking(move || read_dead_letters(&bootstrap, 1)).await.unwrap();
     assert_eq!(letters.len(), 1, "one dead letter within 60 s");
-    assert_eq!(letters[0].0, messages[1], "original bytes kept");
-    assert_eq!(letters[0].2, "message");
-    assert!(letters[0].1.starts_with("store refused: 400 document_parsing_exception"), "{}", letters[0].1);
+    assert_eq!(letters[0].payload, messages[1], "original bytes kept");
+    assert_eq!(letters[0].field, "message");
+    assert!(letters[0].reason.starts_with("store refused: 400 document_parsing_exception"), "{}", letters[0].reason);
 }
 
 #[tokio::test]

@@ -537,9 +537,13 @@ async fn closed_store_refuses_calls(b: &dyn Backend) {
     assert!(!store.health().await.healthy);
 }
 
-/// Runs every contract case against one backend, each on a fresh location.
+/// Runs every contract case against each backend, each case on a fresh
+/// location: one test module per backend.
 macro_rules! contract {
-    ($module:ident, $backend:expr, [$($case:ident),* $(,)?]) => {
+    ([$($module:ident => $backend:expr),* $(,)?], $cases:tt) => {
+        $( contract!(@one $module, $backend, $cases); )*
+    };
+    (@one $module:ident, $backend:expr, [$($case:ident),* $(,)?]) => {
         mod $module {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -553,34 +557,10 @@ macro_rules! contract {
 }
 
 contract!(
-    tantivy_contract,
-    super::TantivyBackend::new(),
     [
-        search_returns_exact_records,
-        each_filter_selects_its_records,
-        full_text_needs_every_word,
-        sort_orders,
-        total_counts_all_matches_not_the_page,
-        pages_by_offset,
-        cursor_walk_visits_each_record_once_in_order,
-        bad_cursor_is_rejected,
-        upsert_by_id,
-        anomalies_by_severity,
-        stats_counts,
-        histogram_buckets,
-        percentiles_on_a_known_distribution,
-        subscribers_receive_committed_records,
-        searchable_without_refresh,
-        concurrent_batches_all_land,
-        restart_keeps_data,
-        acknowledged_records_survive_a_crash,
-        closed_store_refuses_calls,
-    ]
-);
-
-contract!(
-    elastic_contract,
-    super::ElasticBackend::start().await,
+        tantivy_contract => super::TantivyBackend::new(),
+        elastic_contract => super::ElasticBackend::start().await,
+    ],
     [
         search_returns_exact_records,
         each_filter_selects_its_records,
