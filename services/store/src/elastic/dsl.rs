@@ -27,6 +27,9 @@ pub const MAX_RESULT_WINDOW: u64 = 1_001_000;
 /// Bumped whenever the template below changes shape.
 pub const TEMPLATE_VERSION: u64 = 1;
 
+/// One UTC day, ms.
+pub const DAY_MS: i64 = 86_400_000;
+
 /// The index that holds a record of `timestamp_ms`: one per UTC day.
 pub fn index_for(prefix: &str, timestamp_ms: i64) -> String {
     let day = DateTime::<Utc>::from_timestamp_millis(timestamp_ms).map_or_else(|| Utc::now().date_naive(), |t| t.date_naive());
@@ -156,8 +159,15 @@ pub fn create_index_body(index: &str, retention: bool) -> Value {
 /// record's deterministic id) and the record per line pair.
 pub fn bulk_body(prefix: &str, records: &[&LogRecord]) -> Result<Vec<u8>> {
     let mut body = Vec::with_capacity(records.len() * 512);
+    // Index name of the last day seen: batches are mostly one day.
+    let mut day: Option<(i64, String)> = None;
     for r in records {
-        let action = json!({ "index": { "_index": index_for(prefix, r.timestamp), "_id": r.id } });
+        let d = r.timestamp.div_euclid(DAY_MS);
+        if day.as_ref().is_none_or(|(known, _)| *known != d) {
+            day = Some((d, index_for(prefix, r.timestamp)));
+        }
+        let index = day.as_ref().map_or("", |(_, name)| name.as_str());
+        let action = json!({ "index": { "_index": index, "_id": r.id } });
         serde_json::to_writer(&mut body, &action).map_err(encode_error)?;
         body.push(b'\n');
         serde_json::to_writer(&mut body, r).map_err(encode_error)?;

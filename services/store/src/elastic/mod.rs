@@ -85,8 +85,8 @@ pub struct ElasticStore {
     prefix: String,
     retention: bool,
     config: ElasticConfig,
-    /// Day indices known to exist.
-    known: Mutex<HashSet<String>>,
+    /// Days (ms / 86,400,000) whose index is known to exist.
+    known: Mutex<HashSet<i64>>,
     tail: Mutex<Option<broadcast::Sender<Committed>>>,
     closed: AtomicBool,
 }
@@ -283,22 +283,23 @@ impl ElasticStore {
     /// Creates the day indices of `records` not seen yet (with retention the
     /// index's ILM age is set to count from its day).
     async fn ensure_indices(&self, records: &[LogRecord]) -> Result<()> {
-        let missing: Vec<String> = {
+        let missing: Vec<i64> = {
             let known = self.known.lock().unwrap_or_else(|p| p.into_inner());
-            let mut days: Vec<String> =
-                records.iter().map(|r| dsl::index_for(&self.prefix, r.timestamp)).filter(|i| !known.contains(i)).collect();
-            days.sort();
+            let mut days: Vec<i64> =
+                records.iter().map(|r| r.timestamp.div_euclid(dsl::DAY_MS)).filter(|d| !known.contains(d)).collect();
+            days.sort_unstable();
             days.dedup();
             days
         };
-        for index in missing {
+        for day in missing {
+            let index = dsl::index_for(&self.prefix, day * dsl::DAY_MS);
             let body = dsl::create_index_body(&index, self.retention);
             let a = self.call_retrying(Method::Put, &format!("/{index}"), Some(&body)).await?;
             let exists = a.error_type().as_deref() == Some("resource_already_exists_exception");
             if !a.ok() && !exists {
                 return Err(Error::Backend(format!("creating index {index}: {}", a.describe())));
             }
-            self.known.lock().unwrap_or_else(|p| p.into_inner()).insert(index);
+            self.known.lock().unwrap_or_else(|p| p.into_inner()).insert(day);
         }
         Ok(())
     }
