@@ -50,23 +50,9 @@ pub struct StoreSink(pub Arc<dyn LogStore>);
 impl RecordSink for StoreSink {
     async fn send(&self, records: Vec<LogRecord>, _traceparent: Option<&str>) -> loglens_core::Result<Vec<Refused>> {
         let mut counts = loglens_telemetry::metrics::ServiceCounts::of(&records);
-        // (service number, anomaly) per record, in case the store refuses
-        // some; no allocation per record.
-        let mut services: Vec<String> = Vec::new();
-        let keys: Vec<(u32, bool)> = records
-            .iter()
-            .map(|r| {
-                let at = services.iter().position(|s| *s == r.service_name).unwrap_or_else(|| {
-                    services.push(r.service_name.clone());
-                    services.len() - 1
-                });
-                (at as u32, r.anomaly)
-            })
-            .collect();
         let refused = self.0.index(records).await?;
         for r in &refused {
-            let (service, anomaly) = keys[r.position];
-            counts.remove(&services[service as usize], anomaly);
+            counts.remove(&r.record.service_name, r.record.anomaly);
         }
         counts.record();
         Ok(refused)

@@ -456,7 +456,6 @@ impl Worker {
         let mut refused_letters = Vec::new();
         while !records.is_empty() {
             let attempt: Vec<LogRecord> = records.iter().map(|(_, r)| r.clone()).collect();
-            let mut counts = loglens_telemetry::metrics::ServiceCounts::of(records.iter().map(|(_, r)| r));
             let backend = self.store.backend();
             let span = tracing::info_span!(
                 "store",
@@ -476,22 +475,21 @@ impl Worker {
                     let refused: HashSet<usize> = refused
                         .into_iter()
                         .map(|r| {
-                            let (i, record) = &records[r.position];
-                            counts.remove(&record.service_name, record.anomaly);
-                            refused_letters.push((*i, r.field.unwrap_or_default(), format!("store refused: {}", r.reason)));
-                            *i
+                            let i = records[r.position].0;
+                            refused_letters.push((i, r.field.unwrap_or_default(), format!("store refused: {}", r.reason)));
+                            i
                         })
                         .collect();
-                    for (i, _) in &records {
-                        if !refused.contains(i) {
-                            let m = &batch[*i];
-                            self.ledger.update(&m.topic, m.partition, |l| l.indexed += 1);
-                        }
+                    // Counted once, on success, over what the store kept.
+                    let kept: Vec<&(usize, LogRecord)> = records.iter().filter(|(i, _)| !refused.contains(i)).collect();
+                    for (i, _) in &kept {
+                        let m = &batch[*i];
+                        self.ledger.update(&m.topic, m.partition, |l| l.indexed += 1);
                     }
-                    self.metrics.indexed.increment((records.len() - refused.len()) as u64);
-                    counts.record();
+                    self.metrics.indexed.increment(kept.len() as u64);
+                    loglens_telemetry::metrics::ServiceCounts::of(kept.iter().map(|(_, r)| r)).record();
                     let now = chrono::Utc::now().timestamp_millis();
-                    self.metrics.indexing_delays(now, records.iter().map(|(_, r)| r.timestamp));
+                    self.metrics.indexing_delays(now, kept.iter().map(|(_, r)| r.timestamp));
                     break;
                 }
                 Err(e) => {

@@ -25,7 +25,7 @@ pub type Committed = Arc<Vec<LogRecord>>;
 
 /// A record of a batch the store refused for good (retrying cannot help,
 /// e.g. the cluster's mapping rejects a field). Callers dead-letter it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Refused {
     /// Position of the record in the batch given to [`LogStore::index`].
     pub position: usize,
@@ -33,6 +33,8 @@ pub struct Refused {
     pub field: Option<String>,
     /// The backend's reason, verbatim.
     pub reason: String,
+    /// The record itself, handed back.
+    pub record: LogRecord,
 }
 
 /// Whether the store can serve, and why not.

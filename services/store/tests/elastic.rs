@@ -222,6 +222,7 @@ async fn a_partial_bulk_failure_retries_busy_items_and_refuses_bad_ones() {
     let refused = store.index(records.clone()).await.unwrap();
     assert_eq!(refused.len(), 1);
     assert_eq!(refused[0].position, 2);
+    assert_eq!(refused[0].record, records[2]);
     assert_eq!(refused[0].field.as_deref(), Some("status_code"));
     assert!(refused[0].reason.starts_with("400 document_parsing_exception: [1:98] failed to parse field [status_code]"));
     assert!(refused[0].reason.contains("out of range for a short"), "{}", refused[0].reason);
@@ -244,6 +245,7 @@ async fn refused_records_are_not_published_to_tail() {
     es.fail_item(&records[1].id, 400, error, true);
     let refused = store.index(records.clone()).await.unwrap();
     assert_eq!((refused[0].position, refused[0].field.as_deref()), (1, Some("extra")));
+    assert_eq!(refused[0].record, records[1], "the refused record is handed back");
     let got = rx.recv().await.unwrap();
     let want: Vec<&str> = [0, 2, 3].iter().map(|&i| records[i].id.as_str()).collect();
     assert_eq!(got.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(), want);

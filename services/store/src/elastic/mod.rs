@@ -344,7 +344,8 @@ impl LogStore for ElasticStore {
             return Ok(Vec::new());
         }
         self.ensure_indices(&records).await?;
-        let mut refused: Vec<Refused> = Vec::new();
+        // (position, field, reason) of the items refused for good.
+        let mut refusals: Vec<(usize, Option<String>, String)> = Vec::new();
         let mut pending: Vec<usize> = (0..records.len()).collect();
         let deadline = Instant::now() + self.config.retry_for;
         let mut backoff = Backoff::new(&self.config);
@@ -365,7 +366,7 @@ impl LogStore for ElasticStore {
                         again.push(position);
                         last_why = why;
                     }
-                    ItemOutcome::Refused { field, reason } => refused.push(Refused { position, field, reason }),
+                    ItemOutcome::Refused { field, reason } => refusals.push((position, field, reason)),
                 }
             }
             if !again.is_empty() {
@@ -382,21 +383,20 @@ impl LogStore for ElasticStore {
             }
             pending = again;
         }
-        refused.sort_by_key(|r| r.position);
-        if !refused.is_empty() {
-            warn!(refused = refused.len(), first = %refused[0].reason, "elasticsearch refused records");
+        refusals.sort_by_key(|r| r.0);
+        if let Some((_, _, first)) = refusals.first() {
+            warn!(refused = refusals.len(), %first, "elasticsearch refused records");
         }
-        let mut stored = records;
-        let mut gone = refused.iter().map(|r| r.position).peekable();
-        let mut i = 0;
-        stored.retain(|_| {
-            let keep = gone.peek() != Some(&i);
-            if !keep {
-                gone.next();
+        // Hand the refused records back to the caller; publish the rest.
+        let mut refused = Vec::with_capacity(refusals.len());
+        let mut stored = Vec::with_capacity(records.len() - refusals.len());
+        let mut next = refusals.into_iter().peekable();
+        for (position, record) in records.into_iter().enumerate() {
+            match next.next_if(|r| r.0 == position) {
+                Some((_, field, reason)) => refused.push(Refused { position, field, reason, record }),
+                None => stored.push(record),
             }
-            i += 1;
-            keep
-        });
+        }
         self.publish(stored);
         Ok(refused)
     }
