@@ -219,17 +219,26 @@ impl StoreArgs {
             index_prefix: self.elastic_index_name.clone(),
             ..StoreOptions::default()
         };
-        let url = match (&self.store, &self.elastic_host) {
+        let url = self.url()?;
+        loglens_store::open(&url, options).await.with_context(|| format!("opening the store {}", self.shown()))
+    }
+
+    /// The store URL: --store, the ELASTIC_* parts, or --data-dir.
+    fn url(&self) -> anyhow::Result<String> {
+        Ok(match (&self.store, &self.elastic_host) {
             (Some(url), _) => url.clone(),
             (None, Some(host)) => format!("{}://{host}:{}", self.elastic_scheme, self.elastic_port),
             (None, None) => self.data_dir.to_str().context("--data-dir must be valid UTF-8")?.to_owned(),
-        };
-        // Never print credentials embedded in the URL.
-        let shown = match url.split_once("://").and_then(|(scheme, rest)| rest.split_once('@').map(|(_, h)| (scheme, h))) {
+        })
+    }
+
+    /// The store URL for messages: credentials embedded in it are masked.
+    fn shown(&self) -> String {
+        let url = self.url().unwrap_or_else(|_| self.data_dir.display().to_string());
+        match url.split_once("://").and_then(|(scheme, rest)| rest.split_once('@').map(|(_, h)| (scheme, h))) {
             Some((scheme, host)) => format!("{scheme}://***@{host}"),
-            None => url.clone(),
-        };
-        loglens_store::open(&url, options).await.with_context(|| format!("opening the store {shown}"))
+            None => url,
+        }
     }
 }
 
@@ -473,11 +482,14 @@ async fn standalone(args: StandaloneArgs) -> anyhow::Result<()> {
         ..loglens_gateway::GatewayConfig::default()
     };
     let http_task = tokio::spawn(loglens_gateway::serve(http_listener, gateway_cfg, stopped()));
-    tracing::info!(%grpc_addr, %http_addr, data_dir = %args.store.data_dir.display(), "loglens standalone serving");
+    let store_shown = args.store.shown();
+    tracing::info!(%grpc_addr, %http_addr, store = %store_shown, "loglens standalone serving");
     eprintln!(
-        "loglens standalone\n  REST     http://{http_addr}  (docs: http://{http_addr}/docs)\n  gRPC     {grpc_addr}  (reflection on)\n  data     {}",
-        args.store.data_dir.display()
+        "loglens standalone\n  REST     http://{http_addr}  (docs: http://{http_addr}/docs)\n  gRPC     {grpc_addr}  (reflection on)\n  store    {store_shown}"
     );
+    if let Some(metrics) = obs::metrics_addr() {
+        eprintln!("  metrics  http://{metrics}/metrics");
+    }
     write_ready(&args.ready_file, serde_json::json!({ "grpc": grpc_addr.to_string(), "http": http_addr.to_string() }))?;
 
     if let Some(k) = &args.kafka {
