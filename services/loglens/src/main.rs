@@ -57,6 +57,10 @@ enum Command {
     /// dead-letters bad records, commits offsets after indexing. With
     /// --serve it also answers queries over the same index.
     Processor(ProcessorArgs),
+    /// Benchmarks every figure of issue 6 beside its ceiling (ingest, raw
+    /// Tantivy, Kafka end to end, time-to-search, queries, peak RSS, index
+    /// size) and prints a table and a JSON line. See BENCHMARKS.md.
+    Bench(loglens_bench::BenchArgs),
 }
 
 #[derive(Args, Debug, Clone)]
@@ -650,9 +654,17 @@ async fn main() -> anyhow::Result<()> {
         Command::Generate(_) => "generator",
         Command::Ingest(_) => "ingest",
         Command::Processor(_) => "processor",
+        Command::Bench(_) => "bench",
     };
-    let telemetry = loglens_telemetry::init(&cli.log, &format!("loglens-{role}")).context("--log / RUST_LOG")?;
-    if !matches!(cli.command, Command::Generate(_)) {
+    // The benchmark's own roles would log over its progress bars: warnings
+    // only, unless asked.
+    let log = if role == "bench" && std::env::var_os("RUST_LOG").is_none() && cli.log == "info" {
+        "warn".to_owned()
+    } else {
+        cli.log.clone()
+    };
+    let telemetry = loglens_telemetry::init(&log, &format!("loglens-{role}")).context("--log / RUST_LOG")?;
+    if !matches!(cli.command, Command::Generate(_) | Command::Bench(_)) {
         obs::start_metrics(cli.metrics_addr).await?;
     }
     let result = match cli.command {
@@ -662,6 +674,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Generate(a) => generate(a).await,
         Command::Ingest(a) => ingest(a).await,
         Command::Processor(a) => processor(a).await,
+        Command::Bench(a) => loglens_bench::run(a).await,
     };
     // Send the last spans; on error too.
     telemetry.shutdown().await;

@@ -1,5 +1,6 @@
-//! Runs the benchmark at a tiny size so it cannot rot. No timing asserts:
-//! only that it finishes and reports every figure.
+//! Runs `loglens bench` at a tiny size so it cannot rot. No timing asserts:
+//! only that it finishes and reports every figure. Figure 4 starts its own
+//! nisshi broker (`LOGLENS_NISSHI`, set by scripts/test, else on PATH).
 
 use std::process::Command;
 
@@ -22,16 +23,11 @@ fn numbers(v: &Value, path: &str, out: &mut Vec<(String, f64)>) {
 
 #[test]
 fn tiny_run_reports_every_figure() {
-    let out = Command::new(env!("CARGO_BIN_EXE_loglens-bench"))
-        .args([
-            "--records",
-            "2000",
-            "--query-records",
-            "2000",
-            "--seed",
-            "7",
-            "--json",
-        ])
+    let out = Command::new(env!("CARGO_BIN_EXE_loglens"))
+        .args(["bench", "--records", "2000", "--seed", "7", "--json"])
+        // A streamed query store of its own, a Kafka run on part of the data.
+        .args(["--query-records", "3000", "--kafka-records", "1500"])
+        .args(["--rate", "2000", "--latency-seconds", "2", "--rss-seconds", "2"])
         .env_remove("LOGLENS_BENCH_DIR")
         .output()
         .expect("benchmark starts");
@@ -47,12 +43,20 @@ fn tiny_run_reports_every_figure() {
         Some(6),
         "{report}"
     );
+    assert_eq!(report["queries"]["records"], 3000, "{report}");
+    assert_eq!(report["kafka"]["records"], 1500, "{report}");
+    assert!(report["kafka"]["distinct_records"].as_u64().is_some_and(|d| d > 1400 && d <= 1500), "{report}");
+    assert!(report["time_to_search"]["records"].as_u64().is_some_and(|r| r >= 1000), "{report}");
+    assert!(report["standalone_rss"]["accepted"].as_u64().is_some_and(|r| r >= 1000), "{report}");
     for key in [
         "parse",
         "raw_tantivy",
         "store_ingest",
+        "kafka",
+        "time_to_search",
         "index_size",
         "queries",
+        "standalone_rss",
         "hardware",
     ] {
         assert!(report.get(key).is_some(), "missing {key} in {report}");

@@ -1,6 +1,6 @@
-//! `loglens-bench`: the first slice of issue 6. Generates a reproducible
-//! dataset (the generator with a fixed seed, timestamps spread evenly over
-//! one fixed day) and measures, in one run, each figure beside its ceiling:
+//! `loglens bench`: issue 6's benchmark. Generates a reproducible dataset
+//! (the generator with a fixed seed, timestamps spread evenly over one fixed
+//! day) and measures, in one run, each figure beside its ceiling:
 //!
 //! 1. parse + validate + normalise + score (`RawLog::from_json` +
 //!    `record::normalize`), one thread;
@@ -9,7 +9,12 @@
 //!    writer settings and a commit every second;
 //! 3. the loglens store (`loglens_store::open`, default options): `index()`
 //!    in batches of 1000, 4 in flight, then `refresh()`; ratio to (2);
-//! 6. queries on that store, p50/p99 over 200 warm runs;
+//! 4. end to end through Kafka (a nisshi broker it starts) beside raw
+//!    rdkafka on the same broker ([`kafka`]);
+//! 5. time-to-search at a steady offered rate ([`latency`]);
+//! 6. queries, p50/p99 over 200 warm runs, on the store of (3) or on one of
+//!    `--query-records` built by streaming the generator into it;
+//! 7. peak RSS of `loglens standalone` fed by the generator ([`rss`]);
 //! 8. index size on disk as a fraction of the raw JSON.
 //!
 //! Prints a table and, last on stdout, one JSON line (with `--json` the
@@ -21,9 +26,12 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+mod kafka;
+mod latency;
+mod rss;
+
 use anyhow::{Context, Result};
-use clap::Parser;
-use futures::stream::{self, StreamExt};
+use futures::stream::{self, FuturesUnordered, StreamExt};
 use indicatif::{ProgressBar, ProgressStyle};
 use loglens_core::record::normalize;
 use loglens_core::{Filter, Level, LogRecord, RawLog, RuleSet, SearchRequest, Sort, StatsRequest};
@@ -37,9 +45,11 @@ use tantivy::{Index, IndexSettings, IndexWriter, Term};
 /// Start of the simulated day, 2026-01-01T00:00:00Z, so runs are comparable.
 const DAY_START_MS: i64 = 1_767_225_600_000;
 const DAY_MS: i64 = 86_400_000;
+/// `received_at` of the dataset's records: the end of the simulated day.
+const RECEIVED_AT_MS: i64 = DAY_START_MS + DAY_MS;
 /// Records per `index()` call and calls in flight.
-const BATCH: usize = 1000;
-const IN_FLIGHT: usize = 4;
+pub(crate) const BATCH: usize = 1000;
+pub(crate) const IN_FLIGHT: usize = 4;
 /// The store's doc store block size (`tantivy/mod.rs`, `DOCSTORE_BLOCK`).
 const DOCSTORE_BLOCK: usize = 64 * 1024;
 /// Commit cadence of the raw ceiling: the store's default refresh interval.
@@ -53,27 +63,48 @@ const DEEP_PAGE: usize = 10_000;
 const TARGET_STORE_RATIO: f64 = 0.85;
 const TARGET_SEARCH_P99_MS: f64 = 50.0;
 const TARGET_STATS_P99_MS: f64 = 150.0;
+const TARGET_KAFKA_RATIO: f64 = 0.7;
+const TARGET_TIME_TO_SEARCH_P99_S: f64 = 1.0;
+const TARGET_PEAK_RSS_MB: f64 = 512.0;
 const QUICKWIT_MB_PER_CORE: f64 = 7.5;
 const ELASTIC_MB_PER_VCPU: f64 = 7.0 * 1.048_576;
 
-#[derive(Debug, Parser)]
-#[command(about = "loglens benchmark (issue 6): each figure beside its ceiling")]
-struct Args {
-    /// Records in the dataset (phases 1-3 and 8).
-    #[arg(long, env = "LOGLENS_BENCH_RECORDS", default_value_t = 200_000)]
-    records: usize,
+/// Measures every figure of issue 6 in one run and prints a table plus one
+/// JSON line. Needs a nisshi broker binary for figure 4 (`--nisshi`).
+/// Takes about 6 minutes with the defaults on 2 cores.
+#[derive(Debug, clap::Args)]
+pub struct BenchArgs {
+    /// Records in the dataset (figures 1-3 and 8; 4 unless --kafka-records).
+    #[arg(long, env = "LOGLENS_BENCH_RECORDS", default_value_t = 1_000_000)]
+    pub records: usize,
     /// Generator seed: the same seed gives the same dataset.
     #[arg(long, env = "LOGLENS_BENCH_SEED", default_value_t = 42)]
-    seed: u64,
-    /// Records in the store the queries run on; default: the store of phase 3.
+    pub seed: u64,
+    /// Records in the store the queries run on (built by streaming, so 10M
+    /// fits in memory); default: the store of figure 3.
     #[arg(long, env = "LOGLENS_BENCH_QUERY_RECORDS")]
-    query_records: Option<usize>,
+    pub query_records: Option<usize>,
+    /// Records sent through Kafka (figure 4); default: --records.
+    #[arg(long, env = "LOGLENS_BENCH_KAFKA_RECORDS")]
+    pub kafka_records: Option<usize>,
+    /// Offered records/s for time-to-search (5) and peak RSS (7).
+    #[arg(long, env = "LOGLENS_BENCH_RATE", default_value_t = 50_000)]
+    pub rate: u64,
+    /// Seconds of steady load for time-to-search (figure 5), 1..=3600.
+    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub latency_seconds: u64,
+    /// Seconds of load on standalone for peak RSS (figure 7), 1..=3600.
+    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub rss_seconds: u64,
+    /// The nisshi broker binary (figure 4); `scripts/test` installs it.
+    #[arg(long, env = "LOGLENS_NISSHI", default_value = "nisshi")]
+    pub nisshi: PathBuf,
     /// Only the JSON line on stdout (the table goes to stderr).
     #[arg(long)]
-    json: bool,
+    pub json: bool,
     /// Directory for the indexes (a fresh temporary directory inside it).
     #[arg(long, env = "LOGLENS_BENCH_DIR")]
-    dir: Option<PathBuf>,
+    pub dir: Option<PathBuf>,
 }
 
 /// The raw JSON of every record, back to back.
@@ -88,8 +119,7 @@ impl Dataset {
         let mut bytes = Vec::with_capacity(n * 420);
         let mut ends = Vec::with_capacity(n);
         for i in 0..n {
-            let ts = DAY_START_MS + (i as i128 * DAY_MS as i128 / n.max(1) as i128) as i64;
-            serde_json::to_writer(&mut bytes, &g.next(ts))?;
+            serde_json::to_writer(&mut bytes, &g.next(timestamp(i, n)))?;
             ends.push(bytes.len());
             if i % 4096 == 0 {
                 pb.set_position(i as u64);
@@ -104,6 +134,11 @@ impl Dataset {
             .zip(self.ends.iter().copied())
             .map(|(s, e)| &self.bytes[s..e])
     }
+}
+
+/// The timestamp of record `i` of `n`: spread evenly over the day.
+fn timestamp(i: usize, n: usize) -> i64 {
+    DAY_START_MS + (i as i128 * DAY_MS as i128 / n.max(1) as i128) as i64
 }
 
 /// Throughput of one phase.
@@ -127,7 +162,7 @@ impl Rate {
     }
 }
 
-fn bar(len: usize, msg: &str) -> ProgressBar {
+pub(crate) fn bar(len: usize, msg: &str) -> ProgressBar {
     let pb = ProgressBar::new(len as u64);
     pb.set_style(
         ProgressStyle::with_template(
@@ -143,7 +178,7 @@ fn bar(len: usize, msg: &str) -> ProgressBar {
 /// Phase 1: parse + validate + normalise + score, one thread.
 fn parse_all(data: &Dataset, rules: &RuleSet) -> Result<(Vec<LogRecord>, Duration)> {
     let pb = bar(data.ends.len(), "1 parse+normalise");
-    let received_at = DAY_START_MS + DAY_MS;
+    let received_at = RECEIVED_AT_MS;
     let mut records = Vec::with_capacity(data.ends.len());
     let started = Instant::now();
     for (i, json) in data.iter().enumerate() {
@@ -227,19 +262,21 @@ fn raw_tantivy(
     })
 }
 
+/// `records` cut into batches of `BATCH`, in order.
+pub(crate) fn batches(records: Vec<LogRecord>) -> Vec<Vec<LogRecord>> {
+    let mut out = Vec::with_capacity(records.len() / BATCH + 1);
+    let mut it = records.into_iter().peekable();
+    while it.peek().is_some() {
+        out.push(it.by_ref().take(BATCH).collect());
+    }
+    out
+}
+
 /// Phase 3: the store's `index()` in batches, `IN_FLIGHT` at once, then
 /// `refresh()`. Consumes the records (`index` takes them by value).
 async fn store_ingest(store: &Arc<dyn LogStore>, records: Vec<LogRecord>) -> Result<Duration> {
     let pb = bar(records.len(), "3 loglens store ingest");
-    let mut batches = Vec::with_capacity(records.len() / BATCH + 1);
-    let mut it = records.into_iter();
-    loop {
-        let b: Vec<LogRecord> = it.by_ref().take(BATCH).collect();
-        if b.is_empty() {
-            break;
-        }
-        batches.push(b);
-    }
+    let batches = batches(records);
     let started = Instant::now();
     let mut acks = stream::iter(batches)
         .map(|b| {
@@ -257,6 +294,40 @@ async fn store_ingest(store: &Arc<dyn LogStore>, records: Vec<LogRecord>) -> Res
     let took = started.elapsed();
     pb.finish_and_clear();
     Ok(took)
+}
+
+/// Figure 6 at scale: streams `n` generated records (same seed and
+/// timestamps as the dataset would have) into `store` without holding them,
+/// then refreshes.
+async fn build_query_store(store: &Arc<dyn LogStore>, n: usize, seed: u64, rules: &RuleSet) -> Result<()> {
+    let pb = bar(n, "6 build query store");
+    let mut g = Generator::new(Some(seed));
+    let mut acks = FuturesUnordered::new();
+    let mut json = Vec::with_capacity(1024);
+    let mut i = 0;
+    while i < n {
+        let k = BATCH.min(n - i);
+        let mut batch = Vec::with_capacity(k);
+        for j in i..i + k {
+            json.clear();
+            serde_json::to_writer(&mut json, &g.next(timestamp(j, n)))?;
+            batch.push(normalize(RawLog::from_json(&json)?, RECEIVED_AT_MS, rules)?);
+        }
+        i += k;
+        while acks.len() >= IN_FLIGHT {
+            if let Some(done) = acks.next().await {
+                pb.inc(done??);
+            }
+        }
+        let store = store.clone();
+        acks.push(tokio::spawn(async move { store.index(batch).await.map(|_| k as u64) }));
+    }
+    while let Some(done) = acks.next().await {
+        pb.inc(done??);
+    }
+    store.refresh().await?;
+    pb.finish_and_clear();
+    Ok(())
 }
 
 /// Bytes of every file under `dir`.
@@ -472,23 +543,26 @@ fn met(ok: bool) -> &'static str {
     if ok { "met" } else { "MISSED" }
 }
 
-#[tokio::main]
-async fn main() -> Result<()> {
-    let args = Args::parse();
+/// A store at `dir` with the default options.
+async fn open_store(dir: &Path) -> Result<Arc<dyn LogStore>> {
+    Ok(loglens_store::open(dir.to_str().context("non-UTF-8 bench directory")?, StoreOptions::default()).await?)
+}
+
+fn mb(bytes: u64) -> f64 {
+    bytes as f64 / 1e6
+}
+
+/// Runs every phase and prints the table and the JSON line.
+pub async fn run(args: BenchArgs) -> Result<()> {
     anyhow::ensure!(args.records >= 1, "--records must be >= 1, got 0");
-    anyhow::ensure!(
-        args.query_records != Some(0),
-        "--query-records must be >= 1, got 0"
-    );
+    anyhow::ensure!(args.query_records != Some(0), "--query-records must be >= 1, got 0");
+    anyhow::ensure!(args.kafka_records != Some(0), "--kafka-records must be >= 1, got 0");
+    anyhow::ensure!(args.rate >= 1, "--rate must be >= 1 records/s, got 0");
     let (nproc, cpu, ram_gb) = hardware();
     let hw_line = format!("{nproc} cores (nproc), {cpu}, {ram_gb:.1} GiB RAM");
     let work = match &args.dir {
-        Some(d) => tempfile::Builder::new()
-            .prefix("loglens-bench-")
-            .tempdir_in(d)?,
-        None => tempfile::Builder::new()
-            .prefix("loglens-bench-")
-            .tempdir()?,
+        Some(d) => tempfile::Builder::new().prefix("loglens-bench-").tempdir_in(d)?,
+        None => tempfile::Builder::new().prefix("loglens-bench-").tempdir()?,
     };
     let options = StoreOptions::default();
     let rules = RuleSet::default();
@@ -502,7 +576,6 @@ async fn main() -> Result<()> {
     // 1. parse + validate + normalise + score.
     let (records, parse_took) = parse_all(&data, &rules)?;
     let parse = Rate::new(n, raw_bytes, parse_took);
-    drop(data);
 
     // 2. raw Tantivy ceiling.
     let raw_run = raw_tantivy(&records, &work.path().join("raw"), &options, false)?;
@@ -515,17 +588,13 @@ async fn main() -> Result<()> {
 
     // 3. the store.
     let store_dir = work.path().join("store");
-    let store = loglens_store::open(
-        store_dir.to_str().context("non-UTF-8 bench directory")?,
-        options.clone(),
-    )
-    .await?;
+    let store = open_store(&store_dir).await?;
     let store_took = store_ingest(&store, records).await?;
     let ingest = Rate::new(n, raw_bytes, store_took);
     let ratio = ingest.records_per_s / raw.records_per_s;
     let per_core = ingest.mb_per_s / nproc as f64;
 
-    // 6. queries: on the phase 3 store, or a separate one of --query-records.
+    // 6. queries: on the phase 3 store, or a streamed one of --query-records.
     let query_records = args.query_records.unwrap_or(n);
     let (query_results, depth);
     let (index_bytes, store_bytes);
@@ -537,51 +606,70 @@ async fn main() -> Result<()> {
         store.close().await?;
         (index_bytes, store_bytes) = (dir_size(&store_dir.join("index"))?, dir_size(&store_dir)?);
         drop(store);
-        let pb = bar(query_records, "build query store");
-        let data = Dataset::generate(query_records, args.seed, &pb)?;
-        pb.finish_and_clear();
-        let (records, _) = parse_all(&data, &rules)?;
-        drop(data);
-        let q_store = loglens_store::open(
-            work.path()
-                .join("query-store")
-                .to_str()
-                .context("non-UTF-8 bench directory")?,
-            options.clone(),
-        )
-        .await?;
-        store_ingest(&q_store, records).await?;
+        std::fs::remove_dir_all(&store_dir)?;
+        let q_dir = work.path().join("query-store");
+        let q_store = open_store(&q_dir).await?;
+        build_query_store(&q_store, query_records, args.seed, &rules).await?;
         (query_results, depth) = queries(q_store.as_ref(), query_records).await?;
         q_store.close().await?;
+        drop(q_store);
+        std::fs::remove_dir_all(&q_dir)?;
     }
+    if query_records == n {
+        std::fs::remove_dir_all(&store_dir)?;
+    }
+
+    // 4. Kafka: the dataset's first --kafka-records records, parsed again (untimed).
+    let kafka_n = args.kafka_records.unwrap_or(n).min(n);
+    let payloads: Vec<&[u8]> = data.iter().take(kafka_n).collect();
+    let kafka_records = payloads
+        .iter()
+        .map(|json| Ok(normalize(RawLog::from_json(json)?, RECEIVED_AT_MS, &rules)?))
+        .collect::<Result<Vec<LogRecord>>>()?;
+    let kafka_bytes: usize = payloads.iter().map(|p| p.len()).sum();
+    let k = kafka::run(&args.nisshi, &work.path().join("kafka"), &payloads, kafka_records, Arc::new(rules.clone()))
+        .await
+        .context("figure 4 (Kafka)")?;
+    drop(payloads);
+    drop(data);
+    std::fs::remove_dir_all(work.path().join("kafka"))?;
+    let kafka_ceiling = Rate::new(kafka_n, kafka_bytes, k.ceiling);
+    let kafka_e2e = Rate::new(kafka_n, kafka_bytes, k.end_to_end);
+    let kafka_ratio = kafka_e2e.records_per_s / kafka_ceiling.records_per_s;
+
+    // 5. time-to-search at a steady offered rate.
+    let lat = latency::run(
+        &work.path().join("latency"),
+        args.seed,
+        args.rate,
+        Duration::from_secs(args.latency_seconds),
+        &rules,
+    )
+    .await
+    .context("figure 5 (time-to-search)")?;
+    std::fs::remove_dir_all(work.path().join("latency"))?;
+
+    // 7. peak RSS of standalone.
+    let mem = rss::run(&work.path().join("rss"), args.seed, args.rate, Duration::from_secs(args.rss_seconds))
+        .await
+        .context("figure 7 (standalone peak RSS)")?;
 
     // 8. size.
     let size_fraction = index_bytes as f64 / raw_bytes as f64;
     let raw_size_fraction = raw_run.index_bytes as f64 / raw_bytes as f64;
 
+    let rate_cell = |r: &Rate| format!("{:.0} rec/s, {:.1} MB/s", r.records_per_s, r.mb_per_s);
     let mut t = Table(Vec::new());
     t.row(
         "dataset",
         format!("{n} records, {:.1} MB", raw_bytes as f64 / 1e6),
-        format!(
-            "{:.0} B/record, seed {}",
-            raw_bytes as f64 / n as f64,
-            args.seed
-        ),
+        format!("{:.0} B/record, seed {}", raw_bytes as f64 / n as f64, args.seed),
         String::new(),
     );
-    t.row(
-        "1 parse+normalise+score",
-        format!(
-            "{:.0} rec/s, {:.1} MB/s",
-            parse.records_per_s, parse.mb_per_s
-        ),
-        "1 thread, no ceiling defined".into(),
-        String::new(),
-    );
+    t.row("1 parse+normalise+score", rate_cell(&parse), "1 thread, no ceiling defined".into(), String::new());
     t.row(
         "2 raw tantivy ceiling",
-        format!("{:.0} rec/s, {:.1} MB/s", raw.records_per_s, raw.mb_per_s),
+        rate_cell(&raw),
         format!(
             "{} threads, {} MB heap, {} commits",
             options.indexing_threads,
@@ -592,76 +680,77 @@ async fn main() -> Result<()> {
     );
     t.row(
         "2b raw tantivy + upserts",
-        format!(
-            "{:.0} rec/s, {:.1} MB/s",
-            upsert.records_per_s, upsert.mb_per_s
-        ),
-        format!(
-            "{:.2} of raw tantivy, {} commits",
-            upsert.records_per_s / raw.records_per_s,
-            upsert_run.commits
-        ),
+        rate_cell(&upsert),
+        format!("{:.2} of raw tantivy, {} commits", upsert.records_per_s / raw.records_per_s, upsert_run.commits),
         "diagnostic, no target".into(),
     );
     t.row(
         "3 loglens store ingest",
-        format!(
-            "{:.0} rec/s, {:.1} MB/s",
-            ingest.records_per_s, ingest.mb_per_s
-        ),
+        rate_cell(&ingest),
         format!("{ratio:.2} of raw tantivy"),
-        format!(
-            ">= {TARGET_STORE_RATIO}: {}",
-            met(ratio >= TARGET_STORE_RATIO)
-        ),
+        format!(">= {TARGET_STORE_RATIO}: {}", met(ratio >= TARGET_STORE_RATIO)),
     );
     t.row(
         "3 per core",
         format!("{per_core:.1} MB/s/core"),
-        format!(
-            "{:.2}x Quickwit, {:.2}x ES",
-            per_core / QUICKWIT_MB_PER_CORE,
-            per_core / ELASTIC_MB_PER_VCPU
-        ),
-        format!(
-            "> 7.5 / 7.3: {}",
-            met(per_core > QUICKWIT_MB_PER_CORE.max(ELASTIC_MB_PER_VCPU))
-        ),
+        format!("{:.2}x Quickwit, {:.2}x ES", per_core / QUICKWIT_MB_PER_CORE, per_core / ELASTIC_MB_PER_VCPU),
+        format!("> 7.5 / 7.3: {}", met(per_core > QUICKWIT_MB_PER_CORE.max(ELASTIC_MB_PER_VCPU))),
     );
     t.row(
-        "8 index size / raw JSON",
+        "4 raw rdkafka ceiling",
+        rate_cell(&kafka_ceiling),
+        format!("produce alone {:.0} rec/s, {kafka_n} records", kafka_n as f64 / k.ceiling_produce.as_secs_f64()),
+        "notes: 0.5-1.0M rec/s produce".into(),
+    );
+    t.row(
+        "4 kafka end to end",
+        rate_cell(&kafka_e2e),
         format!(
-            "{:.1}% ({:.1} MB)",
-            size_fraction * 100.0,
-            index_bytes as f64 / 1e6
+            "{kafka_ratio:.2} of raw rdkafka, {:.2} of store (3)",
+            kafka_e2e.records_per_s / ingest.records_per_s
         ),
+        format!(">= {TARGET_KAFKA_RATIO}: {}", met(kafka_ratio >= TARGET_KAFKA_RATIO)),
+    );
+    t.row(
+        "5 time-to-search",
+        format!("p50 {:.2} / p99 {:.2} s", lat.p50.as_secs_f64(), lat.p99.as_secs_f64()),
+        format!("{:.0} of {} rec/s offered kept, max {:.2} s", lat.achieved, args.rate, lat.max.as_secs_f64()),
         format!(
-            "raw tantivy {:.1}%, ratio {:.2}",
-            raw_size_fraction * 100.0,
-            size_fraction / raw_size_fraction
+            "p99 <= {TARGET_TIME_TO_SEARCH_P99_S} s: {}",
+            met(lat.p99.as_secs_f64() <= TARGET_TIME_TO_SEARCH_P99_S)
         ),
-        "no target (notes: 49-66%)".into(),
     );
     for (name, is_stats, l) in &query_results {
-        let target = if *is_stats {
-            TARGET_STATS_P99_MS
-        } else {
-            TARGET_SEARCH_P99_MS
-        };
+        let target = if *is_stats { TARGET_STATS_P99_MS } else { TARGET_SEARCH_P99_MS };
         t.row(
             &format!("6 {name}"),
             format!("p50 {:.2} / p99 {:.2} ms", l.p50, l.p99),
             format!(
                 "{query_records} records{}",
-                if *name == "deep page via cursor" {
-                    format!(", {depth} deep")
-                } else {
-                    String::new()
-                }
+                if *name == "deep page via cursor" { format!(", {depth} deep") } else { String::new() }
             ),
             format!("p99 <= {target} ms: {}", met(l.p99 <= target)),
         );
     }
+    let peak_mb = mb(mem.peak_bytes);
+    t.row(
+        "7 standalone peak RSS",
+        format!("{peak_mb:.0} MB"),
+        format!(
+            "{:.0} of {} rec/s kept; at the end {:.0} MB anon + {:.0} MB file",
+            mem.achieved,
+            args.rate,
+            mb(mem.anon_bytes),
+            mb(mem.file_bytes)
+        ),
+        format!("<= {TARGET_PEAK_RSS_MB} MB: {}", met(peak_mb <= TARGET_PEAK_RSS_MB)),
+    );
+    t.row(
+        "8 index size / raw JSON",
+        format!("{:.1}% ({:.1} MB)", size_fraction * 100.0, index_bytes as f64 / 1e6),
+        format!("raw tantivy {:.1}%, ratio {:.2}", raw_size_fraction * 100.0, size_fraction / raw_size_fraction),
+        "no target (notes: 49-66%)".into(),
+    );
     let table = format!("{hw_line}\n\n{}", t.render());
     if args.json {
         eprint!("{table}");
@@ -671,10 +760,7 @@ async fn main() -> Result<()> {
 
     let mut q = BTreeMap::new();
     for (name, _, l) in &query_results {
-        let key = name
-            .split(|c: char| !c.is_ascii_alphanumeric())
-            .filter(|w| !w.is_empty())
-            .collect::<Vec<_>>();
+        let key = name.split(|c: char| !c.is_ascii_alphanumeric()).filter(|w| !w.is_empty()).collect::<Vec<_>>();
         q.insert(key.join("_"), json!({ "p50_ms": l.p50, "p99_ms": l.p99 }));
     }
     let report = json!({
@@ -695,11 +781,30 @@ async fn main() -> Result<()> {
             "records_per_s": ingest.records_per_s, "mb_per_s": ingest.mb_per_s,
             "ratio_to_raw": ratio, "mb_per_s_per_core": per_core,
         },
+        "kafka": {
+            "records": kafka_n, "distinct_records": k.distinct,
+            "raw_rdkafka": kafka_ceiling.json(),
+            "raw_produce_records_per_s": kafka_n as f64 / k.ceiling_produce.as_secs_f64(),
+            "end_to_end": kafka_e2e.json(),
+            "loglens_produce_records_per_s": kafka_n as f64 / k.produce.as_secs_f64(),
+            "ratio_to_raw": kafka_ratio,
+            "ratio_to_store": kafka_e2e.records_per_s / ingest.records_per_s,
+        },
+        "time_to_search": {
+            "offered_records_per_s": args.rate, "achieved_records_per_s": lat.achieved,
+            "records": lat.records, "batches": lat.batches, "seconds": args.latency_seconds,
+            "p50_s": lat.p50.as_secs_f64(), "p99_s": lat.p99.as_secs_f64(), "max_s": lat.max.as_secs_f64(),
+        },
         "index_size": {
             "index_bytes": index_bytes, "store_bytes": store_bytes,
             "fraction_of_raw_json": size_fraction, "ratio_to_raw_tantivy": size_fraction / raw_size_fraction,
         },
         "queries": { "records": query_records, "deep_page_depth": depth, "latency": q },
+        "standalone_rss": {
+            "offered_records_per_s": args.rate, "achieved_records_per_s": mem.achieved,
+            "accepted": mem.accepted, "seconds": args.rss_seconds,
+            "peak_bytes": mem.peak_bytes, "anon_bytes": mem.anon_bytes, "file_bytes": mem.file_bytes,
+        },
     });
     println!("{report}");
     Ok(())

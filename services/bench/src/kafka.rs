@@ -1,0 +1,271 @@
+//! Figure 4: end to end through Kafka beside raw rdkafka on the same broker.
+//!
+//! A nisshi broker (memory storage) is started for the run. The ceiling is
+//! plain rdkafka with loglens's own client settings: the raw JSON of every
+//! record produced to a fresh 3-partition topic while one consumer, already
+//! holding its partitions, reads it back; the time runs from the first send
+//! to the last message consumed. The loglens run is the ingest path's
+//! `KafkaSink` (batches of 1,000, 4 in flight) into `logs_raw`, a
+//! `Processor` with the binary's defaults (bulk 1,000, 0.5 s) indexing into
+//! a fresh Tantivy store, and the time runs from the first send until a
+//! search counts every record.
+
+use std::collections::HashSet;
+use std::fs::File;
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail, ensure};
+use futures::stream::{self, StreamExt};
+use loglens_core::{Filter, LogRecord, RuleSet, SearchRequest, Sort};
+use loglens_ingest::RecordSink;
+use loglens_ingest::kafka::KafkaSink;
+use loglens_kafka::KafkaOptions;
+use loglens_processor::{Processor, ProcessorConfig};
+use loglens_store::StoreOptions;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::producer::{FutureProducer, FutureRecord};
+
+use crate::{IN_FLIGHT, bar};
+
+/// How long the broker and group joins may take.
+const READY_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long the end-to-end run may take beyond the produce side.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(600);
+
+/// A nisshi broker with memory storage on a free port, killed on drop.
+pub(crate) struct Broker {
+    child: Child,
+    port: u16,
+    log: PathBuf,
+}
+
+impl Broker {
+    /// Starts `bin broker` in `dir` and waits until it accepts connections.
+    pub fn start(bin: &Path, dir: &Path) -> Result<Broker> {
+        std::fs::create_dir_all(dir)?;
+        let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+        let url = format!("tcp://127.0.0.1:{port}");
+        let log = dir.join("nisshi.log");
+        let out = File::create(&log)?;
+        let child = Command::new(bin)
+            .arg("broker")
+            .args(["--listener-url", &url, "--advertised-listener-url", &url])
+            .args(["--storage-engine", "memory://nisshi/"])
+            .current_dir(dir)
+            .env("RUST_LOG", "warn")
+            .env("NO_COLOR", "1")
+            .env_remove("CLUSTER_ID")
+            .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
+            .stdin(Stdio::null())
+            .stdout(out.try_clone()?)
+            .stderr(out)
+            .spawn()
+            .with_context(|| {
+                format!(
+                    "cannot start the Kafka broker {} (set --nisshi or LOGLENS_NISSHI; scripts/test installs it)",
+                    bin.display()
+                )
+            })?;
+        let mut broker = Broker { child, port, log };
+        let deadline = Instant::now() + READY_TIMEOUT;
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            if let Some(status) = broker.child.try_wait()? {
+                bail!("the Kafka broker exited ({status}) before it was ready:\n{}", broker.log_tail());
+            }
+            ensure!(Instant::now() < deadline, "the Kafka broker was not ready in 60 s:\n{}", broker.log_tail());
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Ok(broker)
+    }
+
+    pub fn bootstrap(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    fn log_tail(&self) -> String {
+        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        lines[lines.len().saturating_sub(20)..].join("\n")
+    }
+}
+
+impl Drop for Broker {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// What figure 4 measured.
+pub(crate) struct KafkaRun {
+    /// Raw rdkafka: first send to the last message consumed.
+    pub ceiling: Duration,
+    /// Raw rdkafka: first send to the last delivery acknowledged.
+    pub ceiling_produce: Duration,
+    /// loglens: first send to every record searchable.
+    pub end_to_end: Duration,
+    /// loglens: first send to every batch acknowledged by the broker.
+    pub produce: Duration,
+    /// Distinct records searched for at the end.
+    pub distinct: usize,
+}
+
+/// Runs both halves of figure 4 on a broker of its own.
+pub(crate) async fn run(
+    nisshi: &Path,
+    dir: &Path,
+    payloads: &[&[u8]],
+    records: Vec<LogRecord>,
+    rules: Arc<RuleSet>,
+) -> Result<KafkaRun> {
+    let broker = Broker::start(nisshi, &dir.join("broker"))?;
+    let bootstrap = broker.bootstrap();
+    let (ceiling, ceiling_produce) = raw_rdkafka(&bootstrap, payloads).await?;
+    let (end_to_end, produce, distinct) = loglens(&bootstrap, &dir.join("store"), records, rules).await?;
+    drop(broker);
+    Ok(KafkaRun { ceiling, ceiling_produce, end_to_end, produce, distinct })
+}
+
+/// Options for a topic of this run; the producer and consumer settings are
+/// loglens's own.
+fn options(bootstrap: &str, topic: &str) -> KafkaOptions {
+    let mut o = KafkaOptions::new(bootstrap);
+    o.raw_topic = topic.to_owned();
+    o.dlq_topic = format!("{topic}_dlq");
+    o
+}
+
+/// Waits until `consumer` holds at least one partition, polling it (the
+/// group join happens inside poll).
+fn join_group<C: rdkafka::consumer::ConsumerContext>(consumer: &BaseConsumer<C>) -> Result<()> {
+    let deadline = Instant::now() + READY_TIMEOUT;
+    while consumer.assignment().map(|a| a.count()).unwrap_or(0) == 0 {
+        ensure!(Instant::now() < deadline, "the benchmark consumer got no partitions in 60 s");
+        if let Some(r) = consumer.poll(Duration::from_millis(100)) {
+            r.context("consumer poll while joining")?;
+            bail!("a message arrived on a topic that should be empty");
+        }
+    }
+    Ok(())
+}
+
+/// The ceiling: raw payloads through rdkafka, produced and consumed at once.
+async fn raw_rdkafka(bootstrap: &str, payloads: &[&[u8]]) -> Result<(Duration, Duration)> {
+    let o = options(bootstrap, "bench_raw");
+    loglens_kafka::topics::ensure_topics(&o).await?;
+    let consumer: BaseConsumer = o.consumer_config("bench-raw").create()?;
+    consumer.subscribe(&[&o.raw_topic])?;
+    let consumer = tokio::task::spawn_blocking(move || join_group(&consumer).map(|()| consumer)).await??;
+    let n = payloads.len();
+    let pb = bar(n, "4 raw rdkafka ceiling");
+    let started = Instant::now();
+    let reader = tokio::task::spawn_blocking(move || -> Result<Duration> {
+        let mut seen = 0;
+        let deadline = Instant::now() + DRAIN_TIMEOUT;
+        while seen < n {
+            ensure!(Instant::now() < deadline, "raw consumer read {seen} of {n} messages in 600 s");
+            if let Some(m) = consumer.poll(Duration::from_millis(100)) {
+                m.context("raw consumer")?;
+                seen += 1;
+            }
+        }
+        Ok(started.elapsed())
+    });
+    let producer: FutureProducer = o.producer_config().create()?;
+    let mut deliveries = Vec::with_capacity(n);
+    for (i, p) in payloads.iter().enumerate() {
+        loop {
+            match producer.send_result(FutureRecord::<(), [u8]>::to(&o.raw_topic).payload(p)) {
+                Ok(d) => {
+                    deliveries.push(d);
+                    break;
+                }
+                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => {
+                    tokio::time::sleep(Duration::from_millis(1)).await;
+                }
+                Err((e, _)) => bail!("raw producer: {e}"),
+            }
+        }
+        if i % 4096 == 0 {
+            pb.set_position(i as u64);
+        }
+    }
+    for d in deliveries {
+        d.await.context("raw producer dropped")?.map_err(|(e, _)| e).context("raw delivery")?;
+    }
+    let produced = started.elapsed();
+    let consumed = reader.await??;
+    pb.finish_and_clear();
+    Ok((consumed, produced))
+}
+
+/// loglens: ingest's Kafka sink -> broker -> processor -> searchable.
+async fn loglens(
+    bootstrap: &str,
+    store_dir: &Path,
+    records: Vec<LogRecord>,
+    rules: Arc<RuleSet>,
+) -> Result<(Duration, Duration, usize)> {
+    let o = options(bootstrap, "logs_raw");
+    let distinct = records.iter().map(|r| r.id.as_str()).collect::<HashSet<_>>().len();
+    let store = loglens_store::open(store_dir.to_str().context("non-UTF-8 bench directory")?, StoreOptions::default())
+        .await?;
+    let config = ProcessorConfig {
+        kafka: o.clone(),
+        group: "bench-processor".into(),
+        bulk_size: 1000,
+        bulk_timeout: Duration::from_millis(500),
+        rules,
+    };
+    let processor = Processor::start(config, store.clone()).await?;
+    let ledger = processor.ledger();
+    let deadline = Instant::now() + READY_TIMEOUT;
+    while !loglens_core::ledger::LedgerView::snapshot(ledger.as_ref()).iter().any(|p| p.assigned) {
+        ensure!(Instant::now() < deadline, "the processor got no partitions in 60 s");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let sink = KafkaSink::new(&o)?;
+    let n = records.len();
+    let pb = bar(n, "4 loglens through kafka");
+    let batches = crate::batches(records);
+    let everything = SearchRequest::new(Filter::default(), Sort::NewestFirst, None, Some(1), None)?;
+    let started = Instant::now();
+    let watcher = {
+        let store = store.clone();
+        let pb = pb.clone();
+        tokio::spawn(async move {
+            let deadline = started + DRAIN_TIMEOUT;
+            loop {
+                let total = store.search(&everything).await?.total as usize;
+                pb.set_position(total as u64);
+                if total >= distinct {
+                    return Ok(started.elapsed());
+                }
+                ensure!(Instant::now() < deadline, "{total} of {distinct} records searchable after 600 s");
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        })
+    };
+    let mut acks = stream::iter(batches)
+        .map(|b| {
+            let sink = &sink;
+            async move { sink.send(b, None).await }
+        })
+        .buffer_unordered(IN_FLIGHT);
+    while let Some(r) = acks.next().await {
+        let refused = r.context("producing through the ingest Kafka sink")?;
+        ensure!(refused.is_empty(), "the Kafka sink refused {} records", refused.len());
+    }
+    let produced = started.elapsed();
+    let searchable: Result<Duration> = watcher.await?;
+    let searchable = searchable?;
+    pb.finish_and_clear();
+    processor.stop().await?;
+    store.close().await?;
+    Ok((searchable, produced, distinct))
+}

@@ -1,0 +1,212 @@
+//! Figure 5: time-to-search. Records are offered to a fresh store at a
+//! steady rate (batches every 10 ms, 8 in flight at most, as a few ingest
+//! clients would), each batch's acknowledgement (`index()` returned: durable
+//! in the WAL) is timed, and so is the moment its last record became
+//! searchable: the store's commit broadcast, sent right after the reader
+//! reload that makes a commit visible to searches. The figure is p50/p99 of
+//! (searchable - acknowledged) over the batches.
+
+use std::collections::{HashMap, HashSet};
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, ensure};
+use futures::FutureExt as _;
+use futures::stream::{FuturesUnordered, StreamExt};
+use loglens_core::record::normalize;
+use loglens_core::{Filter, LogRecord, RawLog, RuleSet, SearchRequest, Sort};
+use loglens_generator::Generator;
+use loglens_store::StoreOptions;
+use tokio::sync::broadcast::error::RecvError;
+
+use crate::bar;
+
+/// Time between two batches.
+const TICK: Duration = Duration::from_millis(10);
+/// Most `index()` calls in flight; past that the offered rate is not kept.
+const MAX_IN_FLIGHT: usize = 8;
+/// How long the last batches may take to become searchable.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// What figure 5 measured.
+pub(crate) struct LatencyRun {
+    /// Records acknowledged.
+    pub records: usize,
+    /// Acknowledged records per second over the run.
+    pub achieved: f64,
+    pub p50: Duration,
+    pub p99: Duration,
+    pub max: Duration,
+    pub batches: usize,
+}
+
+#[derive(Default)]
+struct Batch {
+    remaining: usize,
+    acked: Option<Instant>,
+    searchable: Option<Instant>,
+}
+
+#[derive(Default)]
+struct State {
+    /// Record id -> its batch.
+    owner: HashMap<String, usize>,
+    batches: Vec<Batch>,
+}
+
+/// Offers `rate` records/s for `duration` to a fresh store in `dir`.
+pub(crate) async fn run(dir: &Path, seed: u64, rate: u64, duration: Duration, rules: &RuleSet) -> Result<LatencyRun> {
+    ensure!(rate >= 1, "--rate must be >= 1, got 0");
+    let store = loglens_store::open(dir.to_str().context("non-UTF-8 bench directory")?, StoreOptions::default())
+        .await?;
+    let state = Arc::new(Mutex::new(State::default()));
+    let mut tail = store.subscribe();
+    let watcher = {
+        let state = state.clone();
+        tokio::spawn(async move {
+            loop {
+                match tail.recv().await {
+                    Ok(committed) => {
+                        let now = Instant::now();
+                        let mut s = state.lock().unwrap_or_else(|p| p.into_inner());
+                        let s = &mut *s;
+                        for r in committed.iter() {
+                            if let Some(&b) = s.owner.get(&r.id) {
+                                let batch = &mut s.batches[b];
+                                batch.remaining = batch.remaining.saturating_sub(1);
+                                if batch.remaining == 0 {
+                                    batch.searchable.get_or_insert(now);
+                                }
+                            }
+                        }
+                    }
+                    Err(RecvError::Lagged(n)) => anyhow::bail!("the commit broadcast dropped {n} batches"),
+                    Err(RecvError::Closed) => return Ok(()),
+                }
+            }
+        })
+    };
+
+    let per_tick = ((rate as f64 * TICK.as_secs_f64()).round() as usize).max(1);
+    let pb = bar((rate * duration.as_secs()) as usize, "5 time-to-search");
+    let mut generator = Generator::new(Some(seed));
+    let started = Instant::now();
+    let end = started + duration;
+    let mut next_tick = started;
+    let mut sent = 0usize;
+    let mut acked_records = 0usize;
+    let mut last_ack = started;
+    let mut in_flight = FuturesUnordered::new();
+    let mut seen_ids = HashSet::new();
+    while Instant::now() < end {
+        tokio::time::sleep_until(next_tick.into()).await;
+        next_tick += TICK;
+        // Collect what finished, then wait while too much is in flight.
+        while let Some(Some(done)) = in_flight.next().now_or_never() {
+            let (n, at) = acked(&state, done)?;
+            acked_records += n;
+            last_ack = last_ack.max(at);
+            pb.inc(n as u64);
+        }
+        while in_flight.len() >= MAX_IN_FLIGHT {
+            if let Some(done) = in_flight.next().await {
+                let (n, at) = acked(&state, done)?;
+                acked_records += n;
+                last_ack = last_ack.max(at);
+                pb.inc(n as u64);
+            }
+        }
+        let due = ((started.elapsed().as_secs_f64() * rate as f64) as usize).max(sent + 1);
+        let k = (due - sent).min(per_tick * 4);
+        let mut records: Vec<LogRecord> = Vec::with_capacity(k);
+        for _ in 0..k {
+            let now_ms = i64::try_from(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_millis())?;
+            let json = serde_json::to_vec(&generator.next(now_ms))?;
+            let r = normalize(RawLog::from_json(&json)?, now_ms, rules)?;
+            if seen_ids.insert(r.id.clone()) {
+                records.push(r);
+            }
+        }
+        sent += k;
+        let b = {
+            let mut s = state.lock().unwrap_or_else(|p| p.into_inner());
+            let b = s.batches.len();
+            for r in &records {
+                s.owner.insert(r.id.clone(), b);
+            }
+            s.batches.push(Batch { remaining: records.len(), ..Batch::default() });
+            b
+        };
+        let store = store.clone();
+        let n = records.len();
+        // Spawned, so the call runs (and its acknowledgement is timed)
+        // while this loop sleeps.
+        in_flight.push(tokio::spawn(async move {
+            let r = store.index(records).await;
+            (b, n, r.map(|_| Instant::now()))
+        }));
+    }
+    while let Some(done) = in_flight.next().await {
+        let (n, at) = acked(&state, done)?;
+        acked_records += n;
+        last_ack = last_ack.max(at);
+        pb.inc(n as u64);
+    }
+    let achieved = acked_records as f64 / last_ack.duration_since(started).as_secs_f64().max(1e-9);
+    store.refresh().await?;
+    let deadline = Instant::now() + DRAIN_TIMEOUT;
+    loop {
+        let waiting = {
+            let s = state.lock().unwrap_or_else(|p| p.into_inner());
+            s.batches.iter().filter(|b| b.searchable.is_none() && b.remaining > 0).count()
+        };
+        if waiting == 0 {
+            break;
+        }
+        if watcher.is_finished() {
+            watcher.await??;
+            anyhow::bail!("the commit broadcast ended with {waiting} batches not searchable");
+        }
+        ensure!(Instant::now() < deadline, "{waiting} batches not searchable 60 s after the last acknowledgement");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    watcher.abort();
+    pb.finish_and_clear();
+    // Cross-check with a real search: every acknowledged record is found.
+    let everything = SearchRequest::new(Filter::default(), Sort::NewestFirst, None, Some(1), None)?;
+    let total = store.search(&everything).await?.total as usize;
+    ensure!(total == acked_records, "a search found {total} records, {acked_records} were acknowledged");
+    store.close().await?;
+
+    let s = state.lock().unwrap_or_else(|p| p.into_inner());
+    let mut waits: Vec<Duration> = s
+        .batches
+        .iter()
+        .filter(|b| b.remaining == 0 || b.searchable.is_some())
+        .filter_map(|b| Some(b.searchable?.saturating_duration_since(b.acked?)))
+        .collect();
+    ensure!(!waits.is_empty(), "no batch was timed");
+    waits.sort();
+    let at = |q: usize| waits[(waits.len() * q / 100).min(waits.len() - 1)];
+    Ok(LatencyRun {
+        records: acked_records,
+        achieved,
+        p50: at(50),
+        p99: at(99),
+        max: waits[waits.len() - 1],
+        batches: waits.len(),
+    })
+}
+
+/// A finished `index()` task: its batch, records and acknowledgement time.
+type Done = Result<(usize, usize, loglens_store::Result<Instant>), tokio::task::JoinError>;
+
+/// Records a batch's acknowledgement; returns its size and when it came.
+fn acked(state: &Mutex<State>, done: Done) -> Result<(usize, Instant)> {
+    let (b, n, r) = done.context("an index() task panicked")?;
+    let at = r.context("the store did not acknowledge a batch")?;
+    let mut s = state.lock().unwrap_or_else(|p| p.into_inner());
+    s.batches[b].acked = Some(at);
+    Ok((n, at))
+}
