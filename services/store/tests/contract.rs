@@ -294,6 +294,41 @@ async fn cursor_walk_visits_each_record_once_in_order(b: &dyn Backend) {
     store.close().await.unwrap();
 }
 
+async fn time_pages_over_an_uneven_spread(b: &dyn Backend) {
+    let store = b.open().await;
+    // 40 records a day apart, 200 packed into one second a year later, 5
+    // more a month apart after that: pages in time order must cross wide
+    // gaps and dense runs alike. Timestamps are distinct, so the order is
+    // exact.
+    const DAY: i64 = 86_400_000;
+    let mut records: Vec<LogRecord> = Vec::new();
+    records.extend((0..40).map(|i| norm(raw("spread", &format!("daily {i}"), T0 + i * DAY))));
+    records.extend((0..200).map(|i| norm(raw("spread", &format!("dense {i}"), T0 + 365 * DAY + i * 5))));
+    records.extend((0..5).map(|i| norm(raw("spread", &format!("late {i}"), T0 + (400 + 30 * i) * DAY))));
+    for chunk in records.chunks(60) {
+        index(&*store, chunk).await;
+    }
+    store.refresh().await.unwrap();
+    for sort in [Sort::NewestFirst, Sort::OldestFirst] {
+        let want = ids(&sorted(records.clone(), sort));
+        assert_eq!(ids(&walk(&*store, &Filter::default(), sort, 9).await), want, "{sort:?} walk");
+        assert_eq!(ids(&search(&*store, Filter::default(), sort, 3).await.logs), want[..3], "{sort:?} first page");
+        // A time range cutting through the daily run and the dense run.
+        let range =
+            Filter { from_timestamp: Some(T0 + 30 * DAY), to_timestamp: Some(T0 + 365 * DAY + 499), ..Filter::default() };
+        let inside: Vec<LogRecord> = records
+            .iter()
+            .filter(|r| (T0 + 30 * DAY..=T0 + 365 * DAY + 499).contains(&r.timestamp))
+            .cloned()
+            .collect();
+        assert_eq!(inside.len(), 110);
+        assert_eq!(ids(&walk(&*store, &range, sort, 7).await), ids(&sorted(inside, sort)), "{sort:?} range walk");
+        let page = search(&*store, range, sort, 1000).await;
+        assert_eq!((page.total, page.logs.len(), page.next_cursor), (110, 110, None), "{sort:?} one big page");
+    }
+    store.close().await.unwrap();
+}
+
 async fn bad_cursor_is_rejected(b: &dyn Backend) {
     let store = b.open().await;
     indexed(&*store, &plain("a", 5, T0)).await;
@@ -329,7 +364,16 @@ async fn upsert_by_id(b: &dyn Backend) {
     v3.message = "third version".into();
     indexed(&*store, &[v2, v3.clone()]).await;
     let got = search(&*store, Filter::default(), Sort::NewestFirst, 10).await;
-    assert_eq!(got.logs, vec![v3]);
+    assert_eq!(got.logs, vec![v3.clone()]);
+    store.close().await.unwrap();
+    // After a restart the store still knows the id is there (Tantivy seeds
+    // its filter of seen ids from the index).
+    let store = b.open().await;
+    let mut v4 = v3;
+    v4.message = "fourth version".into();
+    indexed(&*store, std::slice::from_ref(&v4)).await;
+    let got = search(&*store, Filter::default(), Sort::NewestFirst, 10).await;
+    assert_eq!(got.logs, vec![v4]);
     store.close().await.unwrap();
 }
 
@@ -569,6 +613,7 @@ contract!(
         total_counts_all_matches_not_the_page,
         pages_by_offset,
         cursor_walk_visits_each_record_once_in_order,
+        time_pages_over_an_uneven_spread,
         bad_cursor_is_rejected,
         upsert_by_id,
         anomalies_by_severity,

@@ -15,12 +15,17 @@ use tracing::{debug, error, info, warn};
 use super::backend;
 use super::retention::{self, RetentionReport};
 use super::schema::Fields;
+use super::seen::SeenIds;
 use super::wal::{self, Wal};
 use crate::{Committed, Error, Result};
 
 /// Most records the WAL writer puts into one group (one fsync, one message
-/// to the indexer).
-const MAX_GROUP_RECORDS: usize = 20_000;
+/// to the indexer). With the indexer queue this bounds how many
+/// acknowledged records can wait to be indexed: at most a few tenths of a
+/// second of indexing, so time-to-search stays within the refresh interval
+/// when ingest offers more than indexing takes (issue 6, figure 5; 20,000
+/// let it reach 4 s).
+const MAX_GROUP_RECORDS: usize = 4_000;
 /// Records replayed from the WAL between two commits, so that a crash
 /// during a long replay does not start it over.
 const REPLAY_CHECKPOINT_RECORDS: usize = 200_000;
@@ -84,7 +89,9 @@ pub(crate) enum WalMsg {
 
 /// Requests to the indexer.
 pub(crate) enum IndexMsg {
-    Batch { first_seq: u64, records: Vec<LogRecord> },
+    /// `acked`: when the callers were told the batch is durable; its
+    /// searchability deadline counts from then.
+    Batch { first_seq: u64, records: Vec<LogRecord>, acked: Instant },
     Flush(Ack),
     Stop { commit: bool, ack: Option<Ack> },
     Retention { now_ms: i64, ack: RetentionAck },
@@ -186,7 +193,7 @@ fn write_group(
     }
     // Durable now. Acknowledge only once queued for the indexer, so a
     // `Flush` sent after this `index()` returned is queued behind it.
-    let queued = indexer.send(IndexMsg::Batch { first_seq, records }).is_ok();
+    let queued = indexer.send(IndexMsg::Batch { first_seq, records, acked: Instant::now() }).is_ok();
     for ack in acks {
         answer(ack, if queued { Ok(()) } else { Err(shared.stopped()) });
     }
@@ -205,13 +212,15 @@ pub(crate) struct Indexer {
     reader: IndexReader,
     fields: Fields,
     env: IndexerEnv,
+    /// Ids that may be in the index: only those need an upsert's delete.
+    seen: SeenIds,
     committed_seq: u64,
     /// Last sequence number added but not yet committed.
     uncommitted: Option<u64>,
     /// Records added since the last commit.
     uncommitted_records: usize,
     last_commit: Instant,
-    /// When the oldest record not yet committed was added.
+    /// When the oldest record not yet committed was acknowledged.
     oldest_uncommitted: Option<Instant>,
     /// How long the last commit and reload took, to start the next one early
     /// enough that every record is searchable within `interval`.
@@ -244,6 +253,7 @@ impl Indexer {
         reader: IndexReader,
         fields: Fields,
         committed_seq: u64,
+        seen: SeenIds,
         env: IndexerEnv,
     ) -> Indexer {
         let next_retention = env.retention_days.map(|_| Instant::now() + retention::PASS_EVERY);
@@ -252,6 +262,7 @@ impl Indexer {
             reader,
             fields,
             env,
+            seen,
             committed_seq,
             uncommitted: None,
             uncommitted_records: 0,
@@ -270,7 +281,9 @@ impl Indexer {
 
     /// Upserts `records`, numbered from `first_seq`, skipping those with
     /// sequence numbers at most `committed_seq` (already in the index).
-    pub fn add(&mut self, first_seq: u64, mut records: Vec<LogRecord>) -> Result<()> {
+    /// `acked`: when they were acknowledged, which starts the clock of
+    /// their commit deadline.
+    pub fn add(&mut self, first_seq: u64, mut records: Vec<LogRecord>, acked: Instant) -> Result<()> {
         let skip = self.committed_seq.saturating_add(1).saturating_sub(first_seq).min(records.len() as u64);
         if skip == records.len() as u64 {
             return Ok(());
@@ -279,16 +292,21 @@ impl Indexer {
         records.drain(..skip as usize);
         // Upsert: a delete removes the documents added before it, so a
         // later record with the same id (in this batch or another) wins.
+        // Ids never seen cannot be in the index: no delete needed.
         for (i, r) in records.iter().enumerate() {
             let doc = self
                 .fields
                 .document(r, first_seq + i as u64)
                 .map_err(|e| Error::Backend(format!("record {} does not encode: {e}", r.id)))?;
-            self.writer.delete_term(Term::from_field_text(self.fields.id, &r.id));
+            if self.seen.may_contain(&r.id) {
+                self.writer.delete_term(Term::from_field_text(self.fields.id, &r.id));
+            } else {
+                self.seen.insert(&r.id);
+            }
             self.writer.add_document(doc).map_err(backend)?;
         }
         self.uncommitted = Some(first_seq + records.len() as u64 - 1);
-        self.oldest_uncommitted.get_or_insert_with(Instant::now);
+        self.oldest_uncommitted.get_or_insert(acked);
         self.uncommitted_records += records.len();
         if self.env.tail.receiver_count() > 0 {
             self.pending.extend(records);
@@ -414,7 +432,15 @@ impl Indexer {
         // Commit cost varies with load (here 50-270 ms for 10k records); leave room.
         let margin = (self.last_commit_cost * 3 / 2 + Duration::from_millis(50)).min(self.env.interval / 2);
         let by_age = self.oldest_uncommitted.and_then(|t| t.checked_add(self.env.interval - margin));
-        Some(by_age.map_or(by_interval, |a| a.min(by_interval)))
+        let due = by_age.map_or(by_interval, |a| a.min(by_interval));
+        // But never sooner than half an interval after the last commit
+        // ended: records acknowledged during a slow commit are already late
+        // when it ends, and committing each small group at once then made
+        // a storm of tiny commits and segments that halved the indexing
+        // rate (issue 6's benchmark: 40 commits of mostly 4,000 records in
+        // 21 s).
+        let earliest = (self.last_commit + self.last_commit_cost).checked_add(self.env.interval / 2)?;
+        Some(due.max(earliest))
     }
 
     /// The indexer thread's loop. Commits when [`Self::commit_deadline`]
@@ -432,7 +458,9 @@ impl Indexer {
             };
             let step = match msg {
                 None => self.tick(),
-                Some(IndexMsg::Batch { first_seq, records }) => self.add(first_seq, records).and_then(|()| self.tick()),
+                Some(IndexMsg::Batch { first_seq, records, acked }) => {
+                    self.add(first_seq, records, acked).and_then(|()| self.tick())
+                }
                 Some(IndexMsg::Retention { now_ms, ack }) => match self.retain(now_ms) {
                     Ok(done) => {
                         let _ = ack.send(Ok(done));
