@@ -40,7 +40,7 @@ use loglens_store::tantivy::schema::Fields;
 use loglens_store::{LogStore, StoreOptions};
 use serde_json::{Value, json};
 use tantivy::store::{Compressor, ZstdCompressor};
-use tantivy::{Index, IndexSettings, IndexWriter, Term};
+use tantivy::{Index, IndexSettings, IndexWriter};
 
 /// Start of the simulated day, 2026-01-01T00:00:00Z, so runs are comparable.
 const DAY_START_MS: i64 = 1_767_225_600_000;
@@ -236,7 +236,7 @@ fn raw_tantivy(
     let mut commits = 0;
     for (i, r) in records.iter().enumerate() {
         if upsert {
-            writer.delete_term(Term::from_field_text(fields.id, &r.id));
+            writer.delete_term(fields.id_term(&r.id));
         }
         writer.add_document(fields.document(r, i as u64 + 1)?)?;
         if i % 256 == 0 {

@@ -14,7 +14,7 @@ use tracing::{debug, error, info, warn};
 
 use super::backend;
 use super::retention::{self, RetentionReport};
-use super::schema::Fields;
+use super::schema::{Fields, id_key};
 use super::seen::SeenIds;
 use super::wal::{self, Wal};
 use crate::{Committed, Error, Result};
@@ -298,10 +298,11 @@ impl Indexer {
                 .fields
                 .document(r, first_seq + i as u64)
                 .map_err(|e| Error::Backend(format!("record {} does not encode: {e}", r.id)))?;
-            if self.seen.may_contain(&r.id) {
-                self.writer.delete_term(Term::from_field_text(self.fields.id, &r.id));
+            let key = id_key(&r.id);
+            if self.seen.may_contain(&key) {
+                self.writer.delete_term(Term::from_field_bytes(self.fields.id, &key));
             } else {
-                self.seen.insert(&r.id);
+                self.seen.insert(&key);
             }
             self.writer.add_document(doc).map_err(backend)?;
         }

@@ -54,23 +54,19 @@ impl SeenIds {
             let terms = segment.inverted_index(field).map_err(backend)?;
             let mut stream = terms.terms().stream().map_err(Error::Io)?;
             while stream.advance() {
-                seen.insert_bytes(stream.key());
+                seen.insert(stream.key());
             }
         }
         Ok(seen)
     }
 
-    /// Whether `id` may have been inserted; `false` is certain.
-    pub fn may_contain(&self, id: &str) -> bool {
-        self.filters.iter().any(|f| f.bloom.contains(id.as_bytes()))
+    /// Whether the id term `id` may have been inserted; `false` is certain.
+    pub fn may_contain(&self, id: &[u8]) -> bool {
+        self.filters.iter().any(|f| f.bloom.contains(id))
     }
 
-    /// Remembers `id`.
-    pub fn insert(&mut self, id: &str) {
-        self.insert_bytes(id.as_bytes());
-    }
-
-    fn insert_bytes(&mut self, id: &[u8]) {
+    /// Remembers the id term `id`.
+    pub fn insert(&mut self, id: &[u8]) {
         let last = self.filters.last().expect("at least one filter");
         if last.len >= last.capacity {
             let capacity = last.capacity.saturating_mul(2);
@@ -95,19 +91,19 @@ mod tests {
         let mut seen = empty(1000);
         let ids: Vec<String> = (0..10_000).map(|i| format!("{i:032x}")).collect();
         for id in &ids {
-            seen.insert(id);
+            seen.insert(id.as_bytes());
         }
         assert!(seen.filters.len() >= 4, "grew by doubling: {} filters", seen.filters.len());
-        assert!(ids.iter().all(|id| seen.may_contain(id)));
+        assert!(ids.iter().all(|id| seen.may_contain(id.as_bytes())));
     }
 
     #[test]
     fn unknown_ids_are_mostly_reported_absent() {
         let mut seen = empty(10_000);
         for i in 0..10_000u64 {
-            seen.insert(&format!("{i:032x}"));
+            seen.insert(format!("{i:032x}").as_bytes());
         }
-        let false_positives = (10_000..20_000u64).filter(|i| seen.may_contain(&format!("{i:032x}"))).count();
+        let false_positives = (10_000..20_000u64).filter(|i| seen.may_contain(format!("{i:032x}").as_bytes())).count();
         assert!(false_positives < 300, "{false_positives} of 10000 unknown ids reported present");
     }
 }
