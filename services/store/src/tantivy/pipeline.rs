@@ -26,6 +26,8 @@ use crate::{Committed, Error, Result};
 /// when ingest offers more than indexing takes (issue 6, figure 5; 20,000
 /// let it reach 4 s).
 const MAX_GROUP_RECORDS: usize = 4_000;
+/// How many commit costs the deadline remembers.
+const RECENT_COMMITS: usize = 8;
 /// Records replayed from the WAL between two commits, so that a crash
 /// during a long replay does not start it over.
 const REPLAY_CHECKPOINT_RECORDS: usize = 200_000;
@@ -225,6 +227,9 @@ pub(crate) struct Indexer {
     /// How long the last commit and reload took, to start the next one early
     /// enough that every record is searchable within `interval`.
     last_commit_cost: Duration,
+    /// The costs of the last few commits, newest last: the deadline plans
+    /// for the slowest of them.
+    recent_costs: std::collections::VecDeque<Duration>,
     /// Added records for the next tail broadcast, kept only while someone
     /// subscribes.
     pending: Vec<LogRecord>,
@@ -269,6 +274,7 @@ impl Indexer {
             last_commit: Instant::now(),
             oldest_uncommitted: None,
             last_commit_cost: Duration::ZERO,
+            recent_costs: std::collections::VecDeque::with_capacity(RECENT_COMMITS),
             pending: Vec::new(),
             next_retention,
         }
@@ -344,6 +350,10 @@ impl Indexer {
         prepared.commit().map_err(backend)?;
         self.reader.reload().map_err(backend)?;
         self.last_commit_cost = started.elapsed();
+        if self.recent_costs.len() == RECENT_COMMITS {
+            self.recent_costs.pop_front();
+        }
+        self.recent_costs.push_back(self.last_commit_cost);
         tracing::debug!(records, seq, cost = ?self.last_commit_cost, oldest_waited = ?waited, "committed");
         self.committed_seq = seq;
         if !self.pending.is_empty() {
@@ -430,8 +440,11 @@ impl Indexer {
     /// `Instant` turns background commits off).
     fn commit_deadline(&self) -> Option<Instant> {
         let by_interval = self.last_commit.checked_add(self.env.interval)?;
-        // Commit cost varies with load (here 50-270 ms for 10k records); leave room.
-        let margin = (self.last_commit_cost * 3 / 2 + Duration::from_millis(50)).min(self.env.interval / 2);
+        // Commit cost varies a lot from one commit to the next (100-700 ms
+        // for 20-40k records in issue 6's benchmark): plan for the slowest
+        // recent one, with room to spare.
+        let slowest = self.recent_costs.iter().max().copied().unwrap_or_default();
+        let margin = (slowest * 5 / 4 + Duration::from_millis(100)).min(self.env.interval / 2);
         let by_age = self.oldest_uncommitted.and_then(|t| t.checked_add(self.env.interval - margin));
         let due = by_age.map_or(by_interval, |a| a.min(by_interval));
         // But never sooner than half an interval after the last commit
@@ -439,7 +452,8 @@ impl Indexer {
         // when it ends, and committing each small group at once then made
         // a storm of tiny commits and segments that halved the indexing
         // rate (issue 6's benchmark: 40 commits of mostly 4,000 records in
-        // 21 s).
+        // 21 s). A third of an interval instead cost about a third of the
+        // ingest rate at full load.
         let earliest = (self.last_commit + self.last_commit_cost).checked_add(self.env.interval / 2)?;
         Some(due.max(earliest))
     }
