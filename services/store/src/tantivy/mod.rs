@@ -186,13 +186,16 @@ impl TantivyStore {
         };
         let mmap =
             MmapDirectory::open(&index_dir).map_err(|e| Error::Backend(format!("{}: {e}", index_dir.display())))?;
-        let index = Index::builder().schema(schema).settings(settings).open_or_create(mmap).map_err(|e| match e {
+        let mut index = Index::builder().schema(schema).settings(settings).open_or_create(mmap).map_err(|e| match e {
             TantivyError::SchemaError(_) => Error::Config(format!(
                 "the index in {} was written by an incompatible version (schema differs); move it away to start afresh",
                 index_dir.display()
             )),
             other => backend(other),
         })?;
+        // Searches and stats visit segments on one thread per core (at 10M
+        // records a single thread made stats with a histogram 4x too slow).
+        index.set_default_multithread_executor().map_err(backend)?;
         let writer = index.writer_with_num_threads(options.indexing_threads, options.indexing_memory_bytes).map_err(
             |e| match e {
                 TantivyError::LockFailure(..) => {
