@@ -70,9 +70,10 @@ const TARGET_PEAK_RSS_MB: f64 = 512.0;
 const QUICKWIT_MB_PER_CORE: f64 = 7.5;
 const ELASTIC_MB_PER_VCPU: f64 = 7.0 * 1.048_576;
 
-/// Measures every figure of issue 6 in one run and prints a table plus one
+/// Measures every benchmark figure in one run and prints a table plus one
 /// JSON line. Needs a nisshi broker binary for figure 4 (`--nisshi`).
-/// Takes about 6 minutes with the defaults on 2 cores.
+/// Takes about 3.5 minutes with the defaults on 2 cores, 9-11 with
+/// `--query-records 10000000`.
 #[derive(Debug, clap::Args)]
 pub struct BenchArgs {
     /// Records in the dataset (figures 1-3 and 8; 4 unless --kafka-records).

@@ -57,9 +57,11 @@ enum Command {
     /// dead-letters bad records, commits offsets after indexing. With
     /// --serve it also answers queries over the same index.
     Processor(ProcessorArgs),
-    /// Benchmarks every figure of issue 6 beside its ceiling (ingest, raw
-    /// Tantivy, Kafka end to end, time-to-search, queries, peak RSS, index
-    /// size) and prints a table and a JSON line. See BENCHMARKS.md.
+    /// Benchmarks each speed figure beside a ceiling measured in the same
+    /// run (parse, raw Tantivy vs the store, Kafka end to end vs raw
+    /// rdkafka, time-to-search, queries, standalone peak RSS, index size)
+    /// and prints a table and a JSON line. About 3.5 minutes with the
+    /// defaults on 2 cores; see BENCHMARKS.md.
     Bench(loglens_bench::BenchArgs),
 }
 
