@@ -773,6 +773,20 @@ async fn tantivy_second_open_of_a_directory_is_refused() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tantivy_index_of_another_schema_is_refused_with_advice() {
+    // Before 2026-11-26 `id` was a text field: such an index must not be
+    // opened (and written to) with today's schema.
+    let b = TantivyBackend::new();
+    let index_dir = b.dir.path().join("index");
+    std::fs::create_dir_all(&index_dir).unwrap();
+    let mut old = tantivy::schema::Schema::builder();
+    old.add_text_field("id", tantivy::schema::STRING);
+    tantivy::Index::create_in_dir(&index_dir, old.build()).unwrap();
+    let e = TantivyStore::open(b.dir.path(), options()).await.unwrap_err();
+    assert!(matches!(e, Error::Config(ref m) if m.contains("schema differs") && m.contains("move it away")), "{e:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tantivy_open_by_url() {
     let b = TantivyBackend::new();
     let url = format!("tantivy://{}", b.dir.path().display());
