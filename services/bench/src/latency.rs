@@ -6,7 +6,8 @@
 //! reload that makes a commit visible to searches. The figure is p50/p99 of
 //! (searchable - acknowledged) over the batches.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -20,7 +21,7 @@ use loglens_generator::Generator;
 use loglens_store::StoreOptions;
 use tokio::sync::broadcast::error::RecvError;
 
-use crate::bar;
+use crate::{bar, percentile};
 
 /// Time between two batches.
 const TICK: Duration = Duration::from_millis(10);
@@ -98,7 +99,6 @@ pub(crate) async fn run(dir: &Path, seed: u64, rate: u64, duration: Duration, ru
     let mut acked_records = 0usize;
     let mut last_ack = started;
     let mut in_flight = FuturesUnordered::new();
-    let mut seen_ids = HashSet::new();
     while Instant::now() < end {
         tokio::time::sleep_until(next_tick.into()).await;
         next_tick += TICK;
@@ -123,18 +123,21 @@ pub(crate) async fn run(dir: &Path, seed: u64, rate: u64, duration: Duration, ru
         for _ in 0..k {
             let now_ms = i64::try_from(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_millis())?;
             let json = serde_json::to_vec(&generator.next(now_ms))?;
-            let r = normalize(RawLog::from_json(&json)?, now_ms, rules)?;
-            if seen_ids.insert(r.id.clone()) {
-                records.push(r);
-            }
+            records.push(normalize(RawLog::from_json(&json)?, now_ms, rules)?);
         }
         sent += k;
         let b = {
             let mut s = state.lock().unwrap_or_else(|p| p.into_inner());
             let b = s.batches.len();
-            for r in &records {
-                s.owner.insert(r.id.clone(), b);
-            }
+            // A record identical to an earlier one (same content id) would
+            // be an upsert, not a new record: leave it out.
+            records.retain(|r| match s.owner.entry(r.id.clone()) {
+                Entry::Vacant(e) => {
+                    e.insert(b);
+                    true
+                }
+                Entry::Occupied(_) => false,
+            });
             s.batches.push(Batch { remaining: records.len(), ..Batch::default() });
             b
         };
@@ -183,17 +186,16 @@ pub(crate) async fn run(dir: &Path, seed: u64, rate: u64, duration: Duration, ru
     let mut waits: Vec<Duration> = s
         .batches
         .iter()
-        .filter(|b| b.remaining == 0 || b.searchable.is_some())
         .filter_map(|b| Some(b.searchable?.saturating_duration_since(b.acked?)))
         .collect();
     ensure!(!waits.is_empty(), "no batch was timed");
     waits.sort();
-    let at = |q: usize| waits[(waits.len() * q / 100).min(waits.len() - 1)];
+
     Ok(LatencyRun {
         records: acked_records,
         achieved,
-        p50: at(50),
-        p99: at(99),
+        p50: percentile(&waits, 50),
+        p99: percentile(&waits, 99),
         max: waits[waits.len() - 1],
         batches: waits.len(),
     })

@@ -6,7 +6,7 @@
 //!    `record::normalize`), one thread;
 //! 2. the raw Tantivy ceiling: the same records, built as documents with the
 //!    store's own schema, added straight to a fresh index with the store's
-//!    writer settings and a commit every second;
+//!    writer settings and a commit 1 s after the previous one ended;
 //! 3. the loglens store (`loglens_store::open`, default options): `index()`
 //!    in batches of 1000, 4 in flight, then `refresh()`; ratio to (2);
 //! 4. end to end through Kafka (a nisshi broker it starts) beside raw
@@ -177,15 +177,23 @@ pub(crate) fn bar(len: usize, msg: &str) -> ProgressBar {
     pb
 }
 
+/// One dataset record's JSON as the ingest path turns it into a record.
+fn parse_record(json: &[u8], rules: &RuleSet) -> Result<LogRecord> {
+    Ok(normalize(RawLog::from_json(json)?, RECEIVED_AT_MS, rules)?)
+}
+
+/// The value at percentile `pct` (0-100) of `sorted`, which is not empty.
+pub(crate) fn percentile<T: Copy>(sorted: &[T], pct: usize) -> T {
+    sorted[(sorted.len() * pct / 100).min(sorted.len() - 1)]
+}
+
 /// Phase 1: parse + validate + normalise + score, one thread.
 fn parse_all(data: &Dataset, rules: &RuleSet) -> Result<(Vec<LogRecord>, Duration)> {
     let pb = bar(data.ends.len(), "1 parse+normalise");
-    let received_at = RECEIVED_AT_MS;
     let mut records = Vec::with_capacity(data.ends.len());
     let started = Instant::now();
     for (i, json) in data.iter().enumerate() {
-        let raw = RawLog::from_json(json)?;
-        records.push(normalize(raw, received_at, rules)?);
+        records.push(parse_record(json, rules)?);
         if i % 4096 == 0 {
             pb.set_position(i as u64);
         }
@@ -313,7 +321,7 @@ async fn build_query_store(store: &Arc<dyn LogStore>, n: usize, seed: u64, rules
         for j in i..i + k {
             json.clear();
             serde_json::to_writer(&mut json, &g.next(timestamp(j, n)))?;
-            batch.push(normalize(RawLog::from_json(&json)?, RECEIVED_AT_MS, rules)?);
+            batch.push(parse_record(&json, rules)?);
         }
         i += k;
         while acks.len() >= IN_FLIGHT {
@@ -380,10 +388,9 @@ impl Query {
             pb.inc(1);
         }
         ms.sort_by(f64::total_cmp);
-        let at = |q: usize| ms[(ms.len() * q / 100).min(ms.len() - 1)];
         Ok(Latency {
-            p50: at(50),
-            p99: at(99),
+            p50: percentile(&ms, 50),
+            p99: percentile(&ms, 99),
         })
     }
 }
@@ -598,35 +605,31 @@ pub async fn run(args: BenchArgs) -> Result<()> {
 
     // 6. queries: on the phase 3 store, or a streamed one of --query-records.
     let query_records = args.query_records.unwrap_or(n);
-    let (query_results, depth);
-    let (index_bytes, store_bytes);
-    if query_records == n {
-        (query_results, depth) = queries(store.as_ref(), n).await?;
-        store.close().await?;
-        (index_bytes, store_bytes) = (dir_size(&store_dir.join("index"))?, dir_size(&store_dir)?);
-    } else {
-        store.close().await?;
-        (index_bytes, store_bytes) = (dir_size(&store_dir.join("index"))?, dir_size(&store_dir)?);
-        drop(store);
-        std::fs::remove_dir_all(&store_dir)?;
-        let q_dir = work.path().join("query-store");
-        let q_store = open_store(&q_dir).await?;
-        build_query_store(&q_store, query_records, args.seed, &rules).await?;
-        (query_results, depth) = queries(q_store.as_ref(), query_records).await?;
-        q_store.close().await?;
-        drop(q_store);
-        std::fs::remove_dir_all(&q_dir)?;
-    }
-    if query_records == n {
-        std::fs::remove_dir_all(&store_dir)?;
-    }
+    let on_phase3 = if query_records == n { Some(queries(store.as_ref(), n).await?) } else { None };
+    store.close().await?;
+    let (index_bytes, store_bytes) = (dir_size(&store_dir.join("index"))?, dir_size(&store_dir)?);
+    drop(store);
+    std::fs::remove_dir_all(&store_dir)?;
+    let (query_results, depth) = match on_phase3 {
+        Some(results) => results,
+        None => {
+            let q_dir = work.path().join("query-store");
+            let q_store = open_store(&q_dir).await?;
+            build_query_store(&q_store, query_records, args.seed, &rules).await?;
+            let results = queries(q_store.as_ref(), query_records).await?;
+            q_store.close().await?;
+            drop(q_store);
+            std::fs::remove_dir_all(&q_dir)?;
+            results
+        }
+    };
 
     // 4. Kafka: the dataset's first --kafka-records records, parsed again (untimed).
     let kafka_n = args.kafka_records.unwrap_or(n).min(n);
     let payloads: Vec<&[u8]> = data.iter().take(kafka_n).collect();
     let kafka_records = payloads
         .iter()
-        .map(|json| Ok(normalize(RawLog::from_json(json)?, RECEIVED_AT_MS, &rules)?))
+        .map(|json| parse_record(json, &rules))
         .collect::<Result<Vec<LogRecord>>>()?;
     let kafka_bytes: usize = payloads.iter().map(|p| p.len()).sum();
     let k = kafka::run(&args.nisshi, &work.path().join("kafka"), &payloads, kafka_records, Arc::new(rules.clone()))

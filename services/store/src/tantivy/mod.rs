@@ -12,17 +12,18 @@
 //! fsync), fsyncs, passes them to the indexer thread and only then
 //! acknowledges. Every record gets the next store-wide sequence number.
 //! The indexer upserts records into the `IndexWriter` (delete the id when
-//! it may be in the index already, see `seen.rs`; add the document) and commits when something was added and either
-//! `refresh_interval_ms` has passed since the last commit (so at once after a
-//! quiet spell) or the oldest waiting record would otherwise miss its
-//! deadline: the commit starts `refresh_interval_ms` minus the slowest recent
-//! commit's duration (and some room) after that record was acknowledged.
-//! Under steady load that is a commit a little more often than once per
-//! interval. Never sooner than half an interval after the previous
-//! commit ended, though: when indexing falls
-//! behind, a storm of tiny commits would only fall further behind. The
-//! WAL-to-indexer queue is short (2 groups of at most 4,000 records), so few
-//! acknowledged records wait to be indexed. The commit payload is the
+//! it may be in the index already, see `seen.rs`; add the document) and
+//! commits when something was added and either `refresh_interval_ms` has
+//! passed since the last commit (so at once after a quiet spell) or the
+//! oldest waiting record would otherwise miss its deadline: the commit
+//! starts `refresh_interval_ms` minus the slowest recent commit's duration
+//! (and some room) after that record was acknowledged. Under steady load
+//! that is a commit a little more often than once per interval. Never sooner
+//! than half an interval after the previous commit ended, though: when
+//! indexing falls behind, a storm of tiny commits would only fall further
+//! behind. The WAL-to-indexer queue is short (2 groups of at most 4,000
+//! records), so few acknowledged records wait to be indexed. The commit
+//! payload is the
 //! last sequence number applied. After each commit it reloads the reader
 //! (`ReloadPolicy::Manual`), broadcasts the committed records to
 //! [`LogStore::subscribe`]rs and deletes the WAL segments the commit covers.

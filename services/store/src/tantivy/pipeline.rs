@@ -224,11 +224,8 @@ pub(crate) struct Indexer {
     last_commit: Instant,
     /// When the oldest record not yet committed was acknowledged.
     oldest_uncommitted: Option<Instant>,
-    /// How long the last commit and reload took, to start the next one early
-    /// enough that every record is searchable within `interval`.
-    last_commit_cost: Duration,
-    /// The costs of the last few commits, newest last: the deadline plans
-    /// for the slowest of them.
+    /// How long the last few commits and reloads took, newest last: the
+    /// deadline starts the next one early enough for the slowest of them.
     recent_costs: std::collections::VecDeque<Duration>,
     /// Added records for the next tail broadcast, kept only while someone
     /// subscribes.
@@ -273,7 +270,6 @@ impl Indexer {
             uncommitted_records: 0,
             last_commit: Instant::now(),
             oldest_uncommitted: None,
-            last_commit_cost: Duration::ZERO,
             recent_costs: std::collections::VecDeque::with_capacity(RECENT_COMMITS),
             pending: Vec::new(),
             next_retention,
@@ -349,12 +345,12 @@ impl Indexer {
         prepared.set_payload(&seq.to_string());
         prepared.commit().map_err(backend)?;
         self.reader.reload().map_err(backend)?;
-        self.last_commit_cost = started.elapsed();
+        let cost = started.elapsed();
         if self.recent_costs.len() == RECENT_COMMITS {
             self.recent_costs.pop_front();
         }
-        self.recent_costs.push_back(self.last_commit_cost);
-        tracing::debug!(records, seq, cost = ?self.last_commit_cost, oldest_waited = ?waited, "committed");
+        self.recent_costs.push_back(cost);
+        tracing::debug!(records, seq, ?cost, oldest_waited = ?waited, "committed");
         self.committed_seq = seq;
         if !self.pending.is_empty() {
             let _ = self.env.tail.send(Arc::new(std::mem::take(&mut self.pending)));
@@ -454,7 +450,8 @@ impl Indexer {
         // rate (issue 6's benchmark: 40 commits of mostly 4,000 records in
         // 21 s). A third of an interval instead cost about a third of the
         // ingest rate at full load.
-        let earliest = (self.last_commit + self.last_commit_cost).checked_add(self.env.interval / 2)?;
+        let last_cost = self.recent_costs.back().copied().unwrap_or_default();
+        let earliest = (self.last_commit + last_cost).checked_add(self.env.interval / 2)?;
         Some(due.max(earliest))
     }
 
