@@ -10,13 +10,10 @@ use serde_json::Value;
 fn numbers(v: &Value, path: &str, out: &mut Vec<(String, f64)>) {
     match v {
         Value::Number(n) => out.push((path.to_owned(), n.as_f64().unwrap_or(f64::NAN))),
-        Value::Object(m) => m
-            .iter()
-            .for_each(|(k, v)| numbers(v, &format!("{path}.{k}"), out)),
-        Value::Array(a) => a
-            .iter()
-            .enumerate()
-            .for_each(|(i, v)| numbers(v, &format!("{path}[{i}]"), out)),
+        Value::Object(m) => m.iter().for_each(|(k, v)| numbers(v, &format!("{path}.{k}"), out)),
+        Value::Array(a) => {
+            a.iter().enumerate().for_each(|(i, v)| numbers(v, &format!("{path}[{i}]"), out))
+        }
         _ => {}
     }
 }
@@ -38,17 +35,20 @@ fn tiny_run_reports_every_figure() {
     let report: Value = serde_json::from_str(line).expect("the last line is JSON");
 
     assert_eq!(report["records"], 2000);
-    assert_eq!(
-        report["queries"]["latency"].as_object().map(|m| m.len()),
-        Some(6),
-        "{report}"
-    );
+    assert_eq!(report["queries"]["latency"].as_object().map(|m| m.len()), Some(6), "{report}");
     assert_eq!(report["queries"]["records"], 3000, "{report}");
     assert_eq!(report["kafka"]["records"], 1500, "{report}");
-    assert!(report["kafka"]["distinct_records"].as_u64().is_some_and(|d| d > 1400 && d <= 1500), "{report}");
+    assert!(
+        report["kafka"]["distinct_records"].as_u64().is_some_and(|d| d > 1400 && d <= 1500),
+        "{report}"
+    );
     // At the offered rate and at half of it.
-    let rates: Vec<u64> =
-        report["time_to_search"].as_array().expect("two runs").iter().map(|r| r["offered_records_per_s"].as_u64().unwrap()).collect();
+    let rates: Vec<u64> = report["time_to_search"]
+        .as_array()
+        .expect("two runs")
+        .iter()
+        .map(|r| r["offered_records_per_s"].as_u64().unwrap())
+        .collect();
     assert_eq!(rates, [2000, 1000], "{report}");
     assert!(report["time_to_search"][1]["records"].as_u64().is_some_and(|r| r >= 1000), "{report}");
     assert!(report["standalone_rss"]["accepted"].as_u64().is_some_and(|r| r >= 1000), "{report}");
@@ -69,13 +69,7 @@ fn tiny_run_reports_every_figure() {
     numbers(&report, "", &mut all);
     assert!(all.len() > 20, "too few figures: {report}");
     for (path, v) in all {
-        assert!(
-            v > 0.0 && v.is_finite(),
-            "{path} = {v} is not a positive figure"
-        );
+        assert!(v > 0.0 && v.is_finite(), "{path} = {v} is not a positive figure");
     }
-    assert!(
-        stderr.contains("store ingest"),
-        "the table goes to stderr with --json: {stderr}"
-    );
+    assert!(stderr.contains("store ingest"), "the table goes to stderr with --json: {stderr}");
 }

@@ -28,10 +28,20 @@ async fn python_grpcio_client_discovers_and_calls_through_reflection() {
         .output()
         .expect("run the Python reflection client");
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "client failed: {}\n{stdout}", String::from_utf8_lossy(&out.stderr));
-    let summary: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap()).expect("JSON summary");
+    assert!(
+        out.status.success(),
+        "client failed: {}\n{stdout}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let summary: serde_json::Value =
+        serde_json::from_str(stdout.lines().last().unwrap()).expect("JSON summary");
     let services = summary.to_string();
-    for s in ["logs.ingest.v1.IngestService", "logs.query.v1.QueryService", "logs.stats.v1.StatsService", "grpc.health.v1.Health"] {
+    for s in [
+        "logs.ingest.v1.IngestService",
+        "logs.query.v1.QueryService",
+        "logs.stats.v1.StatsService",
+        "grpc.health.v1.Health",
+    ] {
         assert!(services.contains(s), "{s} not listed: {summary}");
     }
     assert!(services.contains("py-reflect-1"), "{summary}");
@@ -69,13 +79,21 @@ async fn swagger_ui_and_redoc_render_offline_in_headless_chromium() {
     let url = server.url("/docs/");
     let dom = tokio::task::spawn_blocking(move || chromium_dom(&url)).await.unwrap();
     // Rendered by Swagger UI's JavaScript from /openapi.json, not in the served HTML.
-    assert!(dom.contains("opblock"), "Swagger UI did not render operations:\n{}", &dom[..dom.len().min(2000)]);
+    assert!(
+        dom.contains("opblock"),
+        "Swagger UI did not render operations:\n{}",
+        &dom[..dom.len().min(2000)]
+    );
     for path in ["/logs/anomalies", "/logs/stats", "/health"] {
         assert!(dom.contains(path), "Swagger UI does not show {path}");
     }
     let url = server.url("/redoc");
     let dom = tokio::task::spawn_blocking(move || chromium_dom(&url)).await.unwrap();
-    assert!(dom.contains("/logs/anomalies"), "ReDoc did not render the API:\n{}", &dom[..dom.len().min(2000)]);
+    assert!(
+        dom.contains("/logs/anomalies"),
+        "ReDoc did not render the API:\n{}",
+        &dom[..dom.len().min(2000)]
+    );
 }
 
 #[tokio::test]
@@ -127,7 +145,17 @@ async fn generate_sends_reproducible_records_into_standalone() {
     let server = Standalone::start(dir.path());
     let out = Command::new(loglens_bin())
         .args(["generate", "--target", &format!("grpc://{}", server.grpc)])
-        .args(["--count", "3000", "--rate", "0", "--batch-size", "250", "--seed", "42", "--no-progress"])
+        .args([
+            "--count",
+            "3000",
+            "--rate",
+            "0",
+            "--batch-size",
+            "250",
+            "--seed",
+            "42",
+            "--no-progress",
+        ])
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
@@ -156,10 +184,21 @@ fn help_explains_and_bad_flags_are_clear() {
     let out = Command::new(loglens_bin()).args(["standalone", "--help"]).output().unwrap();
     let help = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success());
-    for s in ["--data-dir", "LOGLENS_DATA_DIR", "--demo", "--grpc-addr", "--http-addr", "API_PORT", "--rules"] {
+    for s in [
+        "--data-dir",
+        "LOGLENS_DATA_DIR",
+        "--demo",
+        "--grpc-addr",
+        "--http-addr",
+        "API_PORT",
+        "--rules",
+    ] {
         assert!(help.contains(s), "help lacks {s}:\n{help}");
     }
-    let out = Command::new(loglens_bin()).args(["standalone", "--refresh-interval-ms", "5"]).output().unwrap();
+    let out = Command::new(loglens_bin())
+        .args(["standalone", "--refresh-interval-ms", "5"])
+        .output()
+        .unwrap();
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("--refresh-interval-ms") && err.contains("100..=60000"), "{err}");

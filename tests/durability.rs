@@ -10,7 +10,8 @@ use loglens_proto::query::SearchRequest;
 async fn clean_restart_keeps_data() {
     let dir = tempfile::tempdir().unwrap();
     let mut server = Standalone::start(dir.path());
-    let records = (0..500).map(|i| record("restart", "INFO", "before restart", &format!("rs-{i}"))).collect();
+    let records =
+        (0..500).map(|i| record("restart", "INFO", "before restart", &format!("rs-{i}"))).collect();
     let reply = server.ingest().await.ingest(IngestRequest { records }).await.unwrap().into_inner();
     assert_eq!(reply.accepted, 500);
     server.stop();
@@ -29,8 +30,15 @@ async fn acknowledged_ingest_survives_kill_9() {
     let mut server = Standalone::start_with(dir.path(), &["--refresh-interval-ms", "60000"]);
     let mut ingest = server.ingest().await;
     for batch in 0..5 {
-        let records = (0..1000).map(|i| record("kill9", "ERROR", "acknowledged then killed", &format!("k-{batch}-{i}"))).collect();
-        assert_eq!(ingest.ingest(IngestRequest { records }).await.unwrap().into_inner().accepted, 1000);
+        let records = (0..1000)
+            .map(|i| {
+                record("kill9", "ERROR", "acknowledged then killed", &format!("k-{batch}-{i}"))
+            })
+            .collect();
+        assert_eq!(
+            ingest.ingest(IngestRequest { records }).await.unwrap().into_inner().accepted,
+            1000
+        );
     }
     server.kill9();
     server.restart();

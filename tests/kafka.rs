@@ -25,30 +25,65 @@ use tonic::transport::Channel;
 
 /// A consumer group no other test uses (nisshi groups can get stuck between tests).
 fn group(name: &str) -> String {
-    format!("{name}-{}-{}", std::process::id(), std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos())
+    format!(
+        "{name}-{}-{}",
+        std::process::id(),
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos()
+    )
 }
 
 fn generate(bootstrap: &str, count: u64, seed: u64) {
     let out = Command::new(loglens_bin())
         .args(["generate", "--target", &format!("kafka://{bootstrap}/logs_raw")])
-        .args(["--count", &count.to_string(), "--rate", "0", "--batch-size", "2000", "--seed", &seed.to_string(), "--no-progress"])
+        .args([
+            "--count",
+            &count.to_string(),
+            "--rate",
+            "0",
+            "--batch-size",
+            "2000",
+            "--seed",
+            &seed.to_string(),
+            "--no-progress",
+        ])
         .output()
         .expect("run loglens generate");
     assert!(out.status.success(), "generate failed: {}", String::from_utf8_lossy(&out.stderr));
-    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("generate prints a JSON report");
+    let report: serde_json::Value =
+        serde_json::from_slice(&out.stdout).expect("generate prints a JSON report");
     assert_eq!(report["accepted"], count, "{report}");
 }
 
 async fn ledger(channel: &Channel) -> GetLedgerResponse {
-    StatsServiceClient::new(channel.clone()).get_ledger(GetLedgerRequest {}).await.expect("GetLedger").into_inner()
+    StatsServiceClient::new(channel.clone())
+        .get_ledger(GetLedgerRequest {})
+        .await
+        .expect("GetLedger")
+        .into_inner()
 }
 
 async fn total(channel: &Channel) -> u64 {
-    QueryServiceClient::new(channel.clone()).search(SearchRequest { size: 1, ..Default::default() }).await.expect("search").into_inner().total
+    QueryServiceClient::new(channel.clone())
+        .search(SearchRequest { size: 1, ..Default::default() })
+        .await
+        .expect("search")
+        .into_inner()
+        .total
 }
 
 fn processor_args<'a>(bootstrap: &'a str, group: &'a str, data: &'a str) -> Vec<&'a str> {
-    vec!["processor", "--kafka", bootstrap, "--consumer-group", group, "--data-dir", data, "--serve", "--grpc-addr", "127.0.0.1:0"]
+    vec![
+        "processor",
+        "--kafka",
+        bootstrap,
+        "--consumer-group",
+        group,
+        "--data-dir",
+        data,
+        "--serve",
+        "--grpc-addr",
+        "127.0.0.1:0",
+    ]
 }
 
 #[tokio::test]
@@ -56,13 +91,21 @@ async fn grpc_ingest_through_kafka_is_searchable_through_the_gateway() {
     let broker = Broker::start(Storage::Memory);
     let dir = tempfile::tempdir().unwrap();
     let g = group("standalone");
-    let server = Standalone::start_with(dir.path(), &["--kafka", &broker.bootstrap(), "--consumer-group", &g]);
+    let server = Standalone::start_with(
+        dir.path(),
+        &["--kafka", &broker.bootstrap(), "--consumer-group", &g],
+    );
     let mut ingest = server.ingest().await;
     let mut bad = record("kafka-e2e", "INFO", "bad", "kx");
     bad.status_code = Some(42);
     let reply = ingest
         .ingest(IngestRequest {
-            records: vec![record("kafka-e2e", "ERROR", "one", "k1"), bad, record("kafka-e2e", "INFO", "two", "k2"), record("kafka-e2e", "WARN", "three", "k3")],
+            records: vec![
+                record("kafka-e2e", "ERROR", "one", "k1"),
+                bad,
+                record("kafka-e2e", "INFO", "two", "k2"),
+                record("kafka-e2e", "WARN", "three", "k3"),
+            ],
         })
         .await
         .unwrap()
@@ -102,7 +145,9 @@ async fn grpc_ingest_through_kafka_is_searchable_through_the_gateway() {
         if let Some(Ok(m)) = consumer.poll(Duration::from_millis(200))
             && m.payload().is_some_and(|p| String::from_utf8_lossy(p).contains("tp-1"))
         {
-            seen = Some(m.headers().and_then(|h| h.iter().find(|h| h.key == "traceparent").and_then(|h| h.value.map(<[u8]>::to_vec))));
+            seen = Some(m.headers().and_then(|h| {
+                h.iter().find(|h| h.key == "traceparent").and_then(|h| h.value.map(<[u8]>::to_vec))
+            }));
         }
     }
     let header = seen.expect("the traced record in logs_raw").expect("a traceparent header");
@@ -120,7 +165,11 @@ async fn grpc_ingest_through_kafka_is_searchable_through_the_gateway() {
     })
     .await;
     assert_eq!(ledger["mode"], "kafka");
-    assert_eq!(ledger["partitions"].as_array().unwrap().len(), 3, "3 partitions by default: {ledger}");
+    assert_eq!(
+        ledger["partitions"].as_array().unwrap().len(),
+        3,
+        "3 partitions by default: {ledger}"
+    );
 }
 
 #[tokio::test]
@@ -130,7 +179,11 @@ async fn processor_killed_repeatedly_loses_and_duplicates_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let g = group("kill9");
-    let mut processor = Role::start(dir.path(), "processor", &processor_args(&bootstrap, &g, data.to_str().unwrap()));
+    let mut processor = Role::start(
+        dir.path(),
+        "processor",
+        &processor_args(&bootstrap, &g, data.to_str().unwrap()),
+    );
     let producer = {
         let b = bootstrap.clone();
         std::thread::spawn(move || generate(&b, 100_000, 11))
@@ -176,8 +229,10 @@ async fn two_processors_share_partitions_and_hand_over_without_loss_or_duplicate
     let dir = tempfile::tempdir().unwrap();
     let g = group("pair");
     let (d1, d2) = (dir.path().join("p1"), dir.path().join("p2"));
-    let mut p1 = Role::start(dir.path(), "p1", &processor_args(&bootstrap, &g, d1.to_str().unwrap()));
-    let mut p2 = Role::start(dir.path(), "p2", &processor_args(&bootstrap, &g, d2.to_str().unwrap()));
+    let mut p1 =
+        Role::start(dir.path(), "p1", &processor_args(&bootstrap, &g, d1.to_str().unwrap()));
+    let mut p2 =
+        Role::start(dir.path(), "p2", &processor_args(&bootstrap, &g, d2.to_str().unwrap()));
     let (c1, c2) = (p1.channel().await, p2.channel().await);
     let owned = |l: &GetLedgerResponse| l.partitions.iter().filter(|p| p.assigned).count();
     eventually(90, "both processors to own partitions", || {
@@ -208,7 +263,11 @@ async fn two_processors_share_partitions_and_hand_over_without_loss_or_duplicate
     })
     .await;
     // The stopped processor's index, read back through the query role.
-    let q1 = Role::start(dir.path(), "q1", &["query", "--data-dir", d1.to_str().unwrap(), "--grpc-addr", "127.0.0.1:0"]);
+    let q1 = Role::start(
+        dir.path(),
+        "q1",
+        &["query", "--data-dir", d1.to_str().unwrap(), "--grpc-addr", "127.0.0.1:0"],
+    );
     let c1 = q1.channel().await;
     let first = total(&c1).await;
     eventually(90, "all 40000 across both indexes", || {
@@ -228,9 +287,17 @@ async fn broker_restart_with_sqlite_loses_nothing_acknowledged() {
     let dir = tempfile::tempdir().unwrap();
     let mut broker = Broker::start(Storage::Sqlite(dir.path().join("broker")));
     let bootstrap = broker.bootstrap();
-    let ingest = Role::start(dir.path(), "ingest", &["ingest", "--kafka", &bootstrap, "--grpc-addr", "127.0.0.1:0"]);
+    let ingest = Role::start(
+        dir.path(),
+        "ingest",
+        &["ingest", "--kafka", &bootstrap, "--grpc-addr", "127.0.0.1:0"],
+    );
     let mut client = IngestServiceClient::new(ingest.channel().await);
-    let batch = |from: usize| IngestRequest { records: (from..from + 500).map(|i| record("durable", "INFO", "acknowledged", &format!("d-{i}"))).collect() };
+    let batch = |from: usize| IngestRequest {
+        records: (from..from + 500)
+            .map(|i| record("durable", "INFO", "acknowledged", &format!("d-{i}")))
+            .collect(),
+    };
     assert_eq!(client.ingest(batch(0)).await.unwrap().into_inner().accepted, 500);
     assert_eq!(client.ingest(batch(500)).await.unwrap().into_inner().accepted, 500);
     // Nothing has consumed them yet: only the broker holds them.
@@ -244,14 +311,19 @@ async fn broker_restart_with_sqlite_loses_nothing_acknowledged() {
     assert_eq!(accepted, 500);
     let g = group("sqlite");
     let data = dir.path().join("data");
-    let processor = Role::start(dir.path(), "processor", &processor_args(&bootstrap, &g, data.to_str().unwrap()));
+    let processor = Role::start(
+        dir.path(),
+        "processor",
+        &processor_args(&bootstrap, &g, data.to_str().unwrap()),
+    );
     let channel = processor.channel().await;
     eventually(90, "all 1500 acknowledged records", || {
         let c = channel.clone();
         async move { (total(&c).await == 1500).then_some(()) }
     })
     .await;
-    let ids: HashSet<String> = all_request_ids(&mut QueryServiceClient::new(channel.clone())).await.into_iter().collect();
+    let ids: HashSet<String> =
+        all_request_ids(&mut QueryServiceClient::new(channel.clone())).await.into_iter().collect();
     assert!((0..1500).all(|i| ids.contains(&format!("d-{i}"))));
     // SQLite storage reports real end offsets, so the lag is measurable: 0 once done.
     let l = eventually(30, "lag 0", || {
@@ -272,8 +344,13 @@ async fn bad_records_go_to_the_dead_letter_topic_with_reasons() {
     let dir = tempfile::tempdir().unwrap();
     let g = group("dlq");
     let data = dir.path().join("data");
-    let processor = Role::start(dir.path(), "processor", &processor_args(&bootstrap, &g, data.to_str().unwrap()));
-    let producer: FutureProducer = rdkafka::ClientConfig::new().set("bootstrap.servers", &bootstrap).create().unwrap();
+    let processor = Role::start(
+        dir.path(),
+        "processor",
+        &processor_args(&bootstrap, &g, data.to_str().unwrap()),
+    );
+    let producer: FutureProducer =
+        rdkafka::ClientConfig::new().set("bootstrap.servers", &bootstrap).create().unwrap();
     let huge = format!(r#"{{"service_name":"dlq","message":"{}"}}"#, "x".repeat(300_000));
     let messages: Vec<Vec<u8>> = vec![
         br#"{"service_name":"dlq","message":"good one","request_id":"g1"}"#.to_vec(),
@@ -380,16 +457,32 @@ async fn records_the_cluster_refuses_are_dead_lettered() {
     let processor = Role::start(
         dir.path(),
         "processor",
-        &["processor", "--kafka", &bootstrap, "--consumer-group", &g, "--store", &url, "--serve", "--grpc-addr", "127.0.0.1:0"],
+        &[
+            "processor",
+            "--kafka",
+            &bootstrap,
+            "--consumer-group",
+            &g,
+            "--store",
+            &url,
+            "--serve",
+            "--grpc-addr",
+            "127.0.0.1:0",
+        ],
     );
-    let producer: FutureProducer = rdkafka::ClientConfig::new().set("bootstrap.servers", &bootstrap).create().unwrap();
+    let producer: FutureProducer =
+        rdkafka::ClientConfig::new().set("bootstrap.servers", &bootstrap).create().unwrap();
     let messages: Vec<&[u8]> = vec![
         br#"{"service_name":"es","message":"first","request_id":"s1"}"#,
         br#"{"service_name":"es","message":"refuse me","request_id":"s2"}"#,
         br#"{"service_name":"es","message":"third","request_id":"s3"}"#,
     ];
     for m in &messages {
-        producer.send(FutureRecord::to("logs_raw").key("es").payload(*m), Duration::from_secs(10)).await.map_err(|(e, _)| e).unwrap();
+        producer
+            .send(FutureRecord::to("logs_raw").key("es").payload(*m), Duration::from_secs(10))
+            .await
+            .map_err(|(e, _)| e)
+            .unwrap();
     }
     let channel = processor.channel().await;
     let l = eventually(60, "2 indexed and 1 dead-lettered in the ledger", || {
@@ -403,11 +496,16 @@ async fn records_the_cluster_refuses_are_dead_lettered() {
     assert_eq!(l.received, 3);
     assert_eq!(es.doc_count(), 2);
     assert_eq!(total(&channel).await, 2, "the processor serves queries from the cluster");
-    let letters = tokio::task::spawn_blocking(move || read_dead_letters(&bootstrap, 1)).await.unwrap();
+    let letters =
+        tokio::task::spawn_blocking(move || read_dead_letters(&bootstrap, 1)).await.unwrap();
     assert_eq!(letters.len(), 1, "one dead letter within 60 s");
     assert_eq!(letters[0].payload, messages[1], "original bytes kept");
     assert_eq!(letters[0].field, "message");
-    assert!(letters[0].reason.starts_with("store refused: 400 document_parsing_exception"), "{}", letters[0].reason);
+    assert!(
+        letters[0].reason.starts_with("store refused: 400 document_parsing_exception"),
+        "{}",
+        letters[0].reason
+    );
 }
 
 #[tokio::test]
@@ -415,9 +513,25 @@ async fn full_producer_queue_is_resource_exhausted_and_429() {
     let mut broker = Broker::start(Storage::Memory);
     let dir = tempfile::tempdir().unwrap();
     let bootstrap = broker.bootstrap();
-    let ingest = Role::start(dir.path(), "ingest", &["ingest", "--kafka", &bootstrap, "--grpc-addr", "127.0.0.1:0", "--kafka-queue-max-messages", "5"]);
+    let ingest = Role::start(
+        dir.path(),
+        "ingest",
+        &[
+            "ingest",
+            "--kafka",
+            &bootstrap,
+            "--grpc-addr",
+            "127.0.0.1:0",
+            "--kafka-queue-max-messages",
+            "5",
+        ],
+    );
     let endpoint = format!("http://{}", ingest.grpc());
-    let gateway = Role::start(dir.path(), "gateway", &["gateway", "--http-addr", "127.0.0.1:0", "--grpc-endpoint", &endpoint]);
+    let gateway = Role::start(
+        dir.path(),
+        "gateway",
+        &["gateway", "--http-addr", "127.0.0.1:0", "--grpc-endpoint", &endpoint],
+    );
     // With the broker gone nothing is acknowledged, so the queue fills.
     broker.kill9();
     let mut client = IngestServiceClient::new(ingest.channel().await);
@@ -425,8 +539,14 @@ async fn full_producer_queue_is_resource_exhausted_and_429() {
     let e = client.ingest(IngestRequest { records }).await.unwrap_err();
     assert_eq!(e.code(), tonic::Code::ResourceExhausted, "{e:?}");
     assert!(e.message().contains("queue is full"), "{}", e.message());
-    let body: String = (0..20).map(|i| format!("{{\"service_name\":\"full\",\"message\":\"m{i}\"}}\n")).collect();
-    let r = reqwest::Client::new().post(format!("http://{}/logs", gateway.ready["http"].as_str().unwrap())).body(body).send().await.unwrap();
+    let body: String =
+        (0..20).map(|i| format!("{{\"service_name\":\"full\",\"message\":\"m{i}\"}}\n")).collect();
+    let r = reqwest::Client::new()
+        .post(format!("http://{}/logs", gateway.ready["http"].as_str().unwrap()))
+        .body(body)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 429);
     assert_eq!(r.headers()["retry-after"], "1");
     let v: serde_json::Value = r.json().await.unwrap();

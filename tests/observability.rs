@@ -15,8 +15,12 @@ use loglens_proto::ingest::IngestRequest;
 use loglens_proto::ingest::ingest_service_client::IngestServiceClient;
 use loglens_proto::query::query_service_client::QueryServiceClient;
 use loglens_proto::query::{LogFilter, SearchRequest};
-use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{TraceService, TraceServiceServer};
-use opentelemetry_proto::tonic::collector::trace::v1::{ExportTraceServiceRequest, ExportTraceServiceResponse};
+use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
+    TraceService, TraceServiceServer,
+};
+use opentelemetry_proto::tonic::collector::trace::v1::{
+    ExportTraceServiceRequest, ExportTraceServiceResponse,
+};
 use opentelemetry_proto::tonic::common::v1::any_value::Value;
 use opentelemetry_proto::tonic::trace::v1::span::SpanKind;
 use rdkafka::producer::{FutureProducer, FutureRecord};
@@ -37,7 +41,9 @@ struct Span {
 
 impl Span {
     fn attr(&self, key: &str) -> &str {
-        self.attrs.get(key).map(String::as_str).unwrap_or_else(|| panic!("span {:?} lacks attribute {key}: {:?}", self.name, self.attrs))
+        self.attrs.get(key).map(String::as_str).unwrap_or_else(|| {
+            panic!("span {:?} lacks attribute {key}: {:?}", self.name, self.attrs)
+        })
     }
 }
 
@@ -81,7 +87,11 @@ impl TraceService for Receiver {
                     span_id: hex(&s.span_id),
                     parent: hex(&s.parent_span_id),
                     kind: SpanKind::try_from(s.kind).unwrap_or(SpanKind::Unspecified),
-                    attrs: s.attributes.iter().map(|kv| (kv.key.clone(), value(&kv.value))).collect(),
+                    attrs: s
+                        .attributes
+                        .iter()
+                        .map(|kv| (kv.key.clone(), value(&kv.value)))
+                        .collect(),
                     links: s.links.iter().map(|l| (hex(&l.trace_id), hex(&l.span_id))).collect(),
                     name: s.name,
                 });
@@ -119,7 +129,12 @@ fn otel_env<'a>(endpoint: &'a str, service: &'a str) -> Vec<(&'a str, &'a str)> 
 /// The one span matching `pred`, with a readable failure.
 fn one<'a>(spans: &'a [Span], what: &str, pred: impl Fn(&Span) -> bool) -> &'a Span {
     let found: Vec<&Span> = spans.iter().filter(|s| pred(s)).collect();
-    assert_eq!(found.len(), 1, "expected exactly one {what}, got {}: {found:#?}\nall spans: {spans:#?}", found.len());
+    assert_eq!(
+        found.len(),
+        1,
+        "expected exactly one {what}, got {}: {found:#?}\nall spans: {spans:#?}",
+        found.len()
+    );
     found[0]
 }
 
@@ -161,10 +176,17 @@ fn assert_query_tree(spans: &[Span], root: &Span, hits: u64) {
     let store = children(spans, server);
     assert_eq!(store.len(), 1, "{store:#?}");
     let store = store[0];
-    assert_eq!((store.service.as_str(), store.kind, store.name.as_str()), ("loglens-query", SpanKind::Client, "search tantivy"));
+    assert_eq!(
+        (store.service.as_str(), store.kind, store.name.as_str()),
+        ("loglens-query", SpanKind::Client, "search tantivy")
+    );
     assert_eq!(store.attr("db.system.name"), "tantivy");
     assert_eq!(store.attr("db.operation.name"), "search");
-    assert!(store.attr("db.query.text").contains(r#""service_name":"traced-query""#), "{}", store.attr("db.query.text"));
+    assert!(
+        store.attr("db.query.text").contains(r#""service_name":"traced-query""#),
+        "{}",
+        store.attr("db.query.text")
+    );
     assert_eq!(store.attr("loglens.store.hits"), hits.to_string());
     assert!(children(spans, store).is_empty());
 }
@@ -185,7 +207,8 @@ async fn a_rest_query_is_one_trace_from_gateway_to_store() {
         &otel_env(&endpoint, "loglens-query"),
     );
     let mut ingest = IngestServiceClient::new(query.channel().await);
-    let records = (0..3).map(|i| record("traced-query", "INFO", "hello", &format!("q{i}"))).collect();
+    let records =
+        (0..3).map(|i| record("traced-query", "INFO", "hello", &format!("q{i}"))).collect();
     ingest.ingest(IngestRequest { records }).await.unwrap();
     let grpc_endpoint = format!("http://{}", query.grpc());
     let mut gateway = Role::start_env(
@@ -194,7 +217,10 @@ async fn a_rest_query_is_one_trace_from_gateway_to_store() {
         &["gateway", "--http-addr", "127.0.0.1:0", "--grpc-endpoint", &grpc_endpoint],
         &otel_env(&endpoint, "loglens-gateway"),
     );
-    let url = format!("http://{}/logs?service_name=traced-query", gateway.ready["http"].as_str().unwrap());
+    let url = format!(
+        "http://{}/logs?service_name=traced-query",
+        gateway.ready["http"].as_str().unwrap()
+    );
     eventually(10, "3 records searchable", || {
         let url = url.clone();
         async move {
@@ -204,7 +230,12 @@ async fn a_rest_query_is_one_trace_from_gateway_to_store() {
     })
     .await;
     let http = reqwest::Client::new();
-    let traced = http.get(&url).header("traceparent", format!("00-{CALLER_TRACE}-{CALLER_SPAN}-01")).send().await.unwrap();
+    let traced = http
+        .get(&url)
+        .header("traceparent", format!("00-{CALLER_TRACE}-{CALLER_SPAN}-01"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(traced.status(), 200);
     let untraced = http.get(&url).send().await.unwrap();
     assert_eq!(untraced.status(), 200);
@@ -221,9 +252,18 @@ async fn a_rest_query_is_one_trace_from_gateway_to_store() {
 
     // Without a traceparent the gateway starts the trace. The earlier polls
     // made such traces too: take the last one.
-    let roots: Vec<&Span> = spans.iter().filter(|s| s.name == "GET /logs" && s.parent.is_empty()).collect();
+    let roots: Vec<&Span> =
+        spans.iter().filter(|s| s.name == "GET /logs" && s.parent.is_empty()).collect();
     assert!(!roots.is_empty(), "{spans:#?}");
-    let full: Vec<&&Span> = roots.iter().filter(|r| spans.iter().any(|s| s.trace_id == r.trace_id && s.attrs.get("loglens.store.hits").is_some_and(|h| h == "3"))).collect();
+    let full: Vec<&&Span> = roots
+        .iter()
+        .filter(|r| {
+            spans.iter().any(|s| {
+                s.trace_id == r.trace_id
+                    && s.attrs.get("loglens.store.hits").is_some_and(|h| h == "3")
+            })
+        })
+        .collect();
     let root = full.last().expect("a root trace whose search found 3");
     assert_ne!(root.trace_id, CALLER_TRACE);
     assert_query_tree(&spans, root, 3);
@@ -250,7 +290,20 @@ async fn ingest_through_kafka_links_the_processor_batch_to_the_producer() {
     let mut processor = Role::start_env(
         dir.path(),
         "processor",
-        &["processor", "--kafka", &bootstrap, "--consumer-group", &group, "--data-dir", data, "--serve", "--grpc-addr", "127.0.0.1:0", "--bulk-timeout-s", "0.2"],
+        &[
+            "processor",
+            "--kafka",
+            &bootstrap,
+            "--consumer-group",
+            &group,
+            "--data-dir",
+            data,
+            "--serve",
+            "--grpc-addr",
+            "127.0.0.1:0",
+            "--bulk-timeout-s",
+            "0.2",
+        ],
         &otel_env(&endpoint, "loglens-processor"),
     );
     let ingest_endpoint = format!("http://{}", ingest.grpc());
@@ -258,7 +311,15 @@ async fn ingest_through_kafka_links_the_processor_batch_to_the_producer() {
     let mut gateway = Role::start_env(
         dir.path(),
         "gateway",
-        &["gateway", "--http-addr", "127.0.0.1:0", "--grpc-endpoint", &query_endpoint, "--ingest-endpoint", &ingest_endpoint],
+        &[
+            "gateway",
+            "--http-addr",
+            "127.0.0.1:0",
+            "--grpc-endpoint",
+            &query_endpoint,
+            "--ingest-endpoint",
+            &ingest_endpoint,
+        ],
         &otel_env(&endpoint, "loglens-gateway"),
     );
     let body = r#"[{"service_name":"traced-kafka","message":"one","trace_id":"app-trace-1","span_id":"app-span-1"},
@@ -276,7 +337,10 @@ async fn ingest_through_kafka_links_the_processor_batch_to_the_producer() {
         let mut q = q.clone();
         async move {
             let req = SearchRequest {
-                filter: Some(LogFilter { service_name: Some("traced-kafka".into()), ..Default::default() }),
+                filter: Some(LogFilter {
+                    service_name: Some("traced-kafka".into()),
+                    ..Default::default()
+                }),
                 size: 10,
                 ..Default::default()
             };
@@ -286,10 +350,19 @@ async fn ingest_through_kafka_links_the_processor_batch_to_the_producer() {
     })
     .await;
     // The records' own trace fields are the application's, untouched.
-    let mut own: Vec<(String, String)> =
-        found.logs.iter().map(|l| (l.trace_id.clone().unwrap_or_default(), l.span_id.clone().unwrap_or_default())).collect();
+    let mut own: Vec<(String, String)> = found
+        .logs
+        .iter()
+        .map(|l| (l.trace_id.clone().unwrap_or_default(), l.span_id.clone().unwrap_or_default()))
+        .collect();
     own.sort();
-    assert_eq!(own, [("app-trace-1".to_owned(), "app-span-1".to_owned()), ("app-trace-1".to_owned(), "app-span-2".to_owned())]);
+    assert_eq!(
+        own,
+        [
+            ("app-trace-1".to_owned(), "app-span-1".to_owned()),
+            ("app-trace-1".to_owned(), "app-span-2".to_owned())
+        ]
+    );
     let _ = &mut q;
     gateway.stop();
     ingest.stop();
@@ -297,12 +370,20 @@ async fn ingest_through_kafka_links_the_processor_batch_to_the_producer() {
     let spans = receiver.spans();
 
     let root = one(&spans, "POST /logs under the caller's span", |s| s.parent == CALLER_SPAN);
-    assert_eq!((root.service.as_str(), root.name.as_str(), root.trace_id.as_str()), ("loglens-gateway", "POST /logs", CALLER_TRACE));
+    assert_eq!(
+        (root.service.as_str(), root.name.as_str(), root.trace_id.as_str()),
+        ("loglens-gateway", "POST /logs", CALLER_TRACE)
+    );
     let client = one(&spans, "ingest client span", |s| s.parent == root.span_id);
-    assert_eq!((client.kind, client.name.as_str()), (SpanKind::Client, "logs.ingest.v1.IngestService/Ingest"));
+    assert_eq!(
+        (client.kind, client.name.as_str()),
+        (SpanKind::Client, "logs.ingest.v1.IngestService/Ingest")
+    );
     let server = one(&spans, "ingest server span", |s| s.parent == client.span_id);
     assert_eq!((server.service.as_str(), server.kind), ("loglens-ingest", SpanKind::Server));
-    let producer = one(&spans, "producer span", |s| s.kind == SpanKind::Producer && s.trace_id == CALLER_TRACE);
+    let producer = one(&spans, "producer span", |s| {
+        s.kind == SpanKind::Producer && s.trace_id == CALLER_TRACE
+    });
     assert_eq!(producer.name, "send logs_raw");
     assert_eq!(producer.service, "loglens-ingest");
     assert_eq!(producer.attr("messaging.system"), "kafka");
@@ -310,7 +391,9 @@ async fn ingest_through_kafka_links_the_processor_batch_to_the_producer() {
     // The producer sits under the ingest server span (through the handler's span).
     let mut up = producer;
     while up.span_id != server.span_id {
-        up = one(&spans, "an ancestor of the producer span", |s| s.span_id == up.parent && s.trace_id == CALLER_TRACE);
+        up = one(&spans, "an ancestor of the producer span", |s| {
+            s.span_id == up.parent && s.trace_id == CALLER_TRACE
+        });
         assert_eq!(up.service, "loglens-ingest");
     }
 
@@ -318,16 +401,29 @@ async fn ingest_through_kafka_links_the_processor_batch_to_the_producer() {
     // producer's context and, as its only producer, its child.
     let batches: Vec<&Span> = spans
         .iter()
-        .filter(|s| s.service == "loglens-processor" && s.kind == SpanKind::Consumer && s.links.iter().any(|l| l.1 == producer.span_id))
+        .filter(|s| {
+            s.service == "loglens-processor"
+                && s.kind == SpanKind::Consumer
+                && s.links.iter().any(|l| l.1 == producer.span_id)
+        })
         .collect();
     assert!(!batches.is_empty(), "no processor batch links the producer: {spans:#?}");
     for batch in batches {
         assert_eq!(batch.name, "process logs_raw");
         assert_eq!(batch.links, [(CALLER_TRACE.to_owned(), producer.span_id.clone())]);
-        assert_eq!((batch.trace_id.as_str(), batch.parent.as_str()), (CALLER_TRACE, producer.span_id.as_str()));
+        assert_eq!(
+            (batch.trace_id.as_str(), batch.parent.as_str()),
+            (CALLER_TRACE, producer.span_id.as_str())
+        );
         assert_eq!(batch.attr("messaging.system"), "kafka");
-        let index: Vec<&Span> = children(&spans, batch).into_iter().filter(|s| s.name == "index tantivy").collect();
-        assert_eq!(index.len(), 1, "one index span under the batch: {:#?}", children(&spans, batch));
+        let index: Vec<&Span> =
+            children(&spans, batch).into_iter().filter(|s| s.name == "index tantivy").collect();
+        assert_eq!(
+            index.len(),
+            1,
+            "one index span under the batch: {:#?}",
+            children(&spans, batch)
+        );
         assert_eq!(index[0].attr("db.system.name"), "tantivy");
         assert_eq!(index[0].attr("db.operation.name"), "index");
     }
@@ -343,13 +439,26 @@ async fn a_down_collector_fails_no_request() {
     let mut server = Role::start_env(
         dir.path(),
         "standalone",
-        &["standalone", "--grpc-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0", "--data-dir", data.to_str().unwrap()],
+        &[
+            "standalone",
+            "--grpc-addr",
+            "127.0.0.1:0",
+            "--http-addr",
+            "127.0.0.1:0",
+            "--data-dir",
+            data.to_str().unwrap(),
+        ],
         &[("OTEL_EXPORTER_OTLP_ENDPOINT", &endpoint), ("OTEL_BSP_SCHEDULE_DELAY", "50")],
     );
     let base = format!("http://{}", server.ready["http"].as_str().unwrap());
     let http = reqwest::Client::new();
     for i in 0..20 {
-        let r = http.post(format!("{base}/logs")).body(format!(r#"{{"service_name":"down","message":"m{i}"}}"#)).send().await.unwrap();
+        let r = http
+            .post(format!("{base}/logs"))
+            .body(format!(r#"{{"service_name":"down","message":"m{i}"}}"#))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status(), 200);
         let r = http.get(format!("{base}/logs?service_name=down")).send().await.unwrap();
         assert_eq!(r.status(), 200);
@@ -370,7 +479,11 @@ async fn scrape(url: &str) -> String {
 /// The value of the series `name{labels}` (labels in the exporter's order,
 /// e.g. `name{a="1",b="2"}`, or a bare name); `None` when absent.
 fn sample(text: &str, series: &str) -> Option<f64> {
-    text.lines().find_map(|l| l.strip_prefix(series).and_then(|rest| rest.strip_prefix(' ')).and_then(|v| v.trim().parse().ok()))
+    text.lines().find_map(|l| {
+        l.strip_prefix(series)
+            .and_then(|rest| rest.strip_prefix(' '))
+            .and_then(|v| v.trim().parse().ok())
+    })
 }
 
 fn must(text: &str, series: &str) -> f64 {
@@ -385,18 +498,48 @@ async fn metrics_of_every_role_move_by_the_right_amounts() {
     let pdata = dir.path().join("pdata");
     let qdata = dir.path().join("qdata");
     let group = format!("obs-metrics-{}", std::process::id());
-    let ingest = Role::start(dir.path(), "ingest", &["ingest", "--kafka", &bootstrap, "--grpc-addr", "127.0.0.1:0"]);
+    let ingest = Role::start(
+        dir.path(),
+        "ingest",
+        &["ingest", "--kafka", &bootstrap, "--grpc-addr", "127.0.0.1:0"],
+    );
     let processor = Role::start(
         dir.path(),
         "processor",
-        &["processor", "--kafka", &bootstrap, "--consumer-group", &group, "--data-dir", pdata.to_str().unwrap(), "--serve", "--grpc-addr", "127.0.0.1:0", "--bulk-timeout-s", "0.2"],
+        &[
+            "processor",
+            "--kafka",
+            &bootstrap,
+            "--consumer-group",
+            &group,
+            "--data-dir",
+            pdata.to_str().unwrap(),
+            "--serve",
+            "--grpc-addr",
+            "127.0.0.1:0",
+            "--bulk-timeout-s",
+            "0.2",
+        ],
     );
-    let query = Role::start(dir.path(), "query", &["query", "--grpc-addr", "127.0.0.1:0", "--data-dir", qdata.to_str().unwrap()]);
-    let (ingest_ep, query_ep) = (format!("http://{}", ingest.grpc()), format!("http://{}", processor.grpc()));
+    let query = Role::start(
+        dir.path(),
+        "query",
+        &["query", "--grpc-addr", "127.0.0.1:0", "--data-dir", qdata.to_str().unwrap()],
+    );
+    let (ingest_ep, query_ep) =
+        (format!("http://{}", ingest.grpc()), format!("http://{}", processor.grpc()));
     let gateway = Role::start(
         dir.path(),
         "gateway",
-        &["gateway", "--http-addr", "127.0.0.1:0", "--grpc-endpoint", &query_ep, "--ingest-endpoint", &ingest_ep],
+        &[
+            "gateway",
+            "--http-addr",
+            "127.0.0.1:0",
+            "--grpc-endpoint",
+            &query_ep,
+            "--ingest-endpoint",
+            &ingest_ep,
+        ],
     );
     let base = format!("http://{}", gateway.ready["http"].as_str().unwrap());
     let http = reqwest::Client::new();
@@ -409,13 +552,18 @@ async fn metrics_of_every_role_move_by_the_right_amounts() {
 {"service_name":"metered","message":"e"}
 {"service_name":"metered","message":"bad","status_code":42}
 {"service_name":"metered","message":"bad too","status_code":1000}"#;
-    let r: serde_json::Value = http.post(format!("{base}/logs")).body(body).send().await.unwrap().json().await.unwrap();
+    let r: serde_json::Value =
+        http.post(format!("{base}/logs")).body(body).send().await.unwrap().json().await.unwrap();
     assert_eq!(r["accepted"], 5, "{r}");
     // 3 messages only the processor can reject: dead-lettered.
-    let producer: FutureProducer = rdkafka::ClientConfig::new().set("bootstrap.servers", &bootstrap).create().unwrap();
+    let producer: FutureProducer =
+        rdkafka::ClientConfig::new().set("bootstrap.servers", &bootstrap).create().unwrap();
     for i in 0..3 {
         let payload = format!("not json {i}");
-        producer.send(FutureRecord::<(), _>::to("logs_raw").payload(&payload), Duration::from_secs(10)).await.unwrap();
+        producer
+            .send(FutureRecord::<(), _>::to("logs_raw").payload(&payload), Duration::from_secs(10))
+            .await
+            .unwrap();
     }
     let pm = processor.metrics_url();
     let ptext = eventually(60, "8 consumed, 5 indexed, 3 dead-lettered", || {
@@ -436,34 +584,88 @@ async fn metrics_of_every_role_move_by_the_right_amounts() {
     assert_eq!(must(&ptext, r#"loglens_records_anomalous_total{service_name="metered"}"#), 2.0);
     assert!(must(&ptext, "loglens_processor_batch_size_count") >= 1.0);
     assert!(ptext.contains(r#"loglens_processor_batch_size_bucket{le="+Inf"}"#), "{ptext}");
-    assert!(ptext.contains("loglens_processor_consumer_lag{topic=\"logs_raw\",partition=\""), "{ptext}");
+    assert!(
+        ptext.contains("loglens_processor_consumer_lag{topic=\"logs_raw\",partition=\""),
+        "{ptext}"
+    );
     assert!(must(&ptext, "loglens_processor_indexing_delay_seconds_count") >= 5.0);
     assert!(must(&ptext, "loglens_processor_commit_duration_seconds_count") >= 1.0);
 
     let itext = scrape(&ingest.metrics_url()).await;
     assert_eq!(must(&itext, "loglens_ingest_records_received_total"), 7.0);
     assert_eq!(must(&itext, "loglens_ingest_records_accepted_total"), 5.0);
-    assert_eq!(must(&itext, r#"loglens_ingest_records_rejected_total{reason="invalid_argument",field="status_code"}"#), 2.0);
+    assert_eq!(
+        must(
+            &itext,
+            r#"loglens_ingest_records_rejected_total{reason="invalid_argument",field="status_code"}"#
+        ),
+        2.0
+    );
     assert_eq!(must(&itext, r#"loglens_ingest_produce_duration_seconds_count{sink="kafka"}"#), 1.0);
     assert_eq!(must(&itext, "loglens_ingest_queue_depth"), 0.0);
-    assert_eq!(must(&itext, r#"loglens_grpc_server_requests_total{rpc="logs.ingest.v1.IngestService/Ingest",code="Ok"}"#), 1.0);
+    assert_eq!(
+        must(
+            &itext,
+            r#"loglens_grpc_server_requests_total{rpc="logs.ingest.v1.IngestService/Ingest",code="Ok"}"#
+        ),
+        1.0
+    );
 
     // Queries: 2 good, 1 refused by the gateway itself (no gRPC call).
     for _ in 0..2 {
-        assert_eq!(http.get(format!("{base}/logs?service_name=metered")).send().await.unwrap().status(), 200);
+        assert_eq!(
+            http.get(format!("{base}/logs?service_name=metered")).send().await.unwrap().status(),
+            200
+        );
     }
     assert_eq!(http.get(format!("{base}/logs?size=5000")).send().await.unwrap().status(), 400);
     let gtext = scrape(&gateway.metrics_url()).await;
-    assert_eq!(must(&gtext, r#"loglens_http_server_requests_total{method="GET",route="/logs",status="200"}"#), 2.0);
-    assert_eq!(must(&gtext, r#"loglens_http_server_requests_total{method="GET",route="/logs",status="400"}"#), 1.0);
-    assert_eq!(must(&gtext, r#"loglens_http_server_requests_total{method="POST",route="/logs",status="200"}"#), 1.0);
-    assert_eq!(must(&gtext, r#"loglens_http_server_request_duration_seconds_count{method="GET",route="/logs"}"#), 3.0);
+    assert_eq!(
+        must(
+            &gtext,
+            r#"loglens_http_server_requests_total{method="GET",route="/logs",status="200"}"#
+        ),
+        2.0
+    );
+    assert_eq!(
+        must(
+            &gtext,
+            r#"loglens_http_server_requests_total{method="GET",route="/logs",status="400"}"#
+        ),
+        1.0
+    );
+    assert_eq!(
+        must(
+            &gtext,
+            r#"loglens_http_server_requests_total{method="POST",route="/logs",status="200"}"#
+        ),
+        1.0
+    );
+    assert_eq!(
+        must(
+            &gtext,
+            r#"loglens_http_server_request_duration_seconds_count{method="GET",route="/logs"}"#
+        ),
+        3.0
+    );
     // The gateway's main port serves the same registry.
     let main_port = scrape(&format!("{base}/metrics")).await;
     assert!(main_port.contains("loglens_http_server_requests_total"), "{main_port}");
     let ptext = scrape(&pm).await;
-    assert_eq!(must(&ptext, r#"loglens_grpc_server_requests_total{rpc="logs.query.v1.QueryService/Search",code="Ok"}"#), 2.0);
-    assert_eq!(must(&ptext, r#"loglens_grpc_server_request_duration_seconds_count{rpc="logs.query.v1.QueryService/Search"}"#), 2.0);
+    assert_eq!(
+        must(
+            &ptext,
+            r#"loglens_grpc_server_requests_total{rpc="logs.query.v1.QueryService/Search",code="Ok"}"#
+        ),
+        2.0
+    );
+    assert_eq!(
+        must(
+            &ptext,
+            r#"loglens_grpc_server_request_duration_seconds_count{rpc="logs.query.v1.QueryService/Search"}"#
+        ),
+        2.0
+    );
     let ptext = eventually(10, "store gauges of the processor", || {
         let pm = pm.clone();
         async move {
@@ -480,8 +682,20 @@ async fn metrics_of_every_role_move_by_the_right_amounts() {
     assert_eq!(e.code(), tonic::Code::InvalidArgument);
     q.search(SearchRequest { size: 1, ..Default::default() }).await.unwrap();
     let qtext = scrape(&query.metrics_url()).await;
-    assert_eq!(must(&qtext, r#"loglens_grpc_server_requests_total{rpc="logs.query.v1.QueryService/Search",code="InvalidArgument"}"#), 1.0);
-    assert_eq!(must(&qtext, r#"loglens_grpc_server_requests_total{rpc="logs.query.v1.QueryService/Search",code="Ok"}"#), 1.0);
+    assert_eq!(
+        must(
+            &qtext,
+            r#"loglens_grpc_server_requests_total{rpc="logs.query.v1.QueryService/Search",code="InvalidArgument"}"#
+        ),
+        1.0
+    );
+    assert_eq!(
+        must(
+            &qtext,
+            r#"loglens_grpc_server_requests_total{rpc="logs.query.v1.QueryService/Search",code="Ok"}"#
+        ),
+        1.0
+    );
     assert!(qtext.contains("loglens_store_documents"), "{qtext}");
 
     // Real histograms, never summaries.
@@ -496,8 +710,10 @@ async fn metrics_of_every_role_move_by_the_right_amounts() {
 /// in a scrape of the roles.
 fn dashboard_metrics_exist(scrapes: &str) {
     let root = repo_root().join("observability");
-    let dashboard: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(root.join("grafana/dashboards/loglens.json")).unwrap()).expect("dashboard JSON parses");
+    let dashboard: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(root.join("grafana/dashboards/loglens.json")).unwrap(),
+    )
+    .expect("dashboard JSON parses");
     let panels = dashboard["panels"].as_array().expect("panels");
     let mut needed = BTreeSet::new();
     let mut titles = Vec::new();
@@ -506,22 +722,36 @@ fn dashboard_metrics_exist(scrapes: &str) {
         if p["type"] == "row" {
             continue;
         }
-        let targets = p["targets"].as_array().unwrap_or_else(|| panic!("panel {} has no targets", p["title"]));
+        let targets = p["targets"]
+            .as_array()
+            .unwrap_or_else(|| panic!("panel {} has no targets", p["title"]));
         assert!(!targets.is_empty(), "panel {} has no targets", p["title"]);
         for t in targets {
-            let expr = t["expr"].as_str().unwrap_or_else(|| panic!("panel {} target without expr", p["title"]));
+            let expr = t["expr"]
+                .as_str()
+                .unwrap_or_else(|| panic!("panel {} target without expr", p["title"]));
             let names = metric_names(expr);
             assert!(!names.is_empty(), "panel {} queries no loglens metric: {expr}", p["title"]);
             needed.extend(names);
         }
     }
-    for want in ["Ingest rate", "Consumer lag", "Indexing latency", "Query latency", "Anomaly rate by service", "DLQ rate"] {
+    for want in [
+        "Ingest rate",
+        "Consumer lag",
+        "Indexing latency",
+        "Query latency",
+        "Anomaly rate by service",
+        "DLQ rate",
+    ] {
         assert!(titles.iter().any(|t| t.starts_with(want)), "no panel titled {want}: {titles:?}");
     }
     let rules = std::fs::read_to_string(root.join("prometheus/alerts.yml")).unwrap();
     needed.extend(metric_names(&rules));
-    let present: BTreeSet<&str> =
-        scrapes.lines().filter(|l| !l.starts_with('#')).filter_map(|l| l.split(['{', ' ']).next()).collect();
+    let present: BTreeSet<&str> = scrapes
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| l.split(['{', ' ']).next())
+        .collect();
     let missing: Vec<&String> = needed.iter().filter(|n| !present.contains(n.as_str())).collect();
     assert!(missing.is_empty(), "queried but never scraped: {missing:?}\nscraped: {present:?}");
 }
@@ -532,7 +762,8 @@ fn metric_names(expr: &str) -> BTreeSet<String> {
     let mut rest = expr;
     while let Some(i) = rest.find("loglens_") {
         let tail = &rest[i..];
-        let end = tail.find(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).unwrap_or(tail.len());
+        let end =
+            tail.find(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).unwrap_or(tail.len());
         out.insert(tail[..end].to_owned());
         rest = &tail[end..];
     }
@@ -544,7 +775,10 @@ fn promtool() -> String {
     let tool = std::env::var("LOGLENS_PROMTOOL").unwrap_or_else(|_| {
         panic!("LOGLENS_PROMTOOL is not set: run the suite through scripts/test, which installs Debian's prometheus (promtool)")
     });
-    assert!(std::path::Path::new(&tool).is_file(), "LOGLENS_PROMTOOL={tool} is not a file: rerun scripts/test");
+    assert!(
+        std::path::Path::new(&tool).is_file(),
+        "LOGLENS_PROMTOOL={tool} is not a file: rerun scripts/test"
+    );
     tool
 }
 
@@ -552,7 +786,8 @@ fn promtool() -> String {
 fn promtool_accepts_the_prometheus_config_and_alert_rules() {
     let dir = repo_root().join("observability/prometheus");
     for args in [vec!["check", "config", "prometheus.yml"], vec!["check", "rules", "alerts.yml"]] {
-        let out = Command::new(promtool()).args(&args).current_dir(&dir).output().expect("run promtool");
+        let out =
+            Command::new(promtool()).args(&args).current_dir(&dir).output().expect("run promtool");
         assert!(
             out.status.success(),
             "promtool {args:?} failed:\n{}{}",
@@ -561,7 +796,9 @@ fn promtool_accepts_the_prometheus_config_and_alert_rules() {
         );
     }
     let config = std::fs::read_to_string(dir.join("prometheus.yml")).unwrap();
-    for target in ["ingest:9464", "processor-1:9464", "processor-2:9464", "query:9464", "gateway:9464"] {
+    for target in
+        ["ingest:9464", "processor-1:9464", "processor-2:9464", "query:9464", "gateway:9464"]
+    {
         assert!(config.contains(target), "prometheus.yml does not scrape {target}");
     }
     let rules = std::fs::read_to_string(dir.join("alerts.yml")).unwrap();

@@ -42,7 +42,8 @@ async fn post_then_read_through_every_route() {
     assert_eq!(reply["rejected"][0]["field"], "status_code");
 
     let array = json!([{"service_name": "search", "message": "array form", "request_id": "h-6", "timestamp": "2024-05-01T11:00:00Z"}]);
-    let reply: Value = http.post(server.url("/logs")).json(&array).send().await.unwrap().json().await.unwrap();
+    let reply: Value =
+        http.post(server.url("/logs")).json(&array).send().await.unwrap().json().await.unwrap();
     assert_eq!(reply["accepted"], 1, "{reply}");
 
     let body = eventually(10, "5 records via GET /logs", || {
@@ -54,9 +55,15 @@ async fn post_then_read_through_every_route() {
     })
     .await;
     assert_eq!((body["page"].as_u64(), body["size"].as_u64()), (Some(1), Some(20)));
-    let ids: Vec<&str> = body["logs"].as_array().unwrap().iter().map(|l| l["request_id"].as_str().unwrap()).collect();
+    let ids: Vec<&str> = body["logs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["request_id"].as_str().unwrap())
+        .collect();
     assert_eq!(ids, ["h-3", "h-2", "h-1", "h-6", "h-5"], "newest first");
-    let times: Vec<i64> = body["logs"].as_array().unwrap().iter().map(|l| l["timestamp"].as_i64().unwrap()).collect();
+    let times: Vec<i64> =
+        body["logs"].as_array().unwrap().iter().map(|l| l["timestamp"].as_i64().unwrap()).collect();
     assert!(times.windows(2).all(|w| w[0] >= w[1]), "newest first: {times:?}");
     assert!(body["next_cursor"].is_null());
 
@@ -64,12 +71,16 @@ async fn post_then_read_through_every_route() {
     assert_eq!(b["total"], 1);
     assert_eq!(b["logs"][0]["request_id"], "h-1");
     assert_eq!(b["logs"][0]["anomaly"], true);
-    assert_eq!(b["logs"][0]["anomaly_reasons"], json!(["error_level", "http_status", "slow_response", "error_code"]));
+    assert_eq!(
+        b["logs"][0]["anomaly_reasons"],
+        json!(["error_level", "http_status", "slow_response", "error_code"])
+    );
     let (_, b) = get(&server.url("/logs?status_code=201")).await;
     assert_eq!(b["logs"][0]["request_id"], "h-2");
     let (_, b) = get(&server.url("/logs?anomaly=false")).await;
     assert_eq!(b["total"], 3, "{b}");
-    let (_, b) = get(&server.url("/logs?from_timestamp=1714564801000&to_timestamp=1714564802000")).await;
+    let (_, b) =
+        get(&server.url("/logs?from_timestamp=1714564801000&to_timestamp=1714564802000")).await;
     assert_eq!(b["total"], 2);
     let (_, b) = get(&server.url("/logs?q=provider%20TIMEOUT")).await;
     assert_eq!(b["total"], 1);
@@ -84,7 +95,12 @@ async fn post_then_read_through_every_route() {
     assert_eq!(p2["logs"], b2["logs"], "page 2 and the cursor agree");
 
     let (_, a) = get(&server.url("/logs/anomalies")).await;
-    let scores: Vec<u64> = a["logs"].as_array().unwrap().iter().map(|l| l["severity_score"].as_u64().unwrap()).collect();
+    let scores: Vec<u64> = a["logs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["severity_score"].as_u64().unwrap())
+        .collect();
     assert_eq!(a["total"], 2, "{a}");
     assert!(scores[0] > scores[1]);
 
@@ -94,13 +110,18 @@ async fn post_then_read_through_every_route() {
         let keys: Vec<&String> = s.as_object().unwrap().keys().collect();
         let mut keys: Vec<&str> = keys.iter().map(|k| k.as_str()).collect();
         keys.sort();
-        assert_eq!(keys, ["anomaly_count", "error_count", "levels", "services", "total_logs"], "exactly the documented keys");
+        assert_eq!(
+            keys,
+            ["anomaly_count", "error_count", "levels", "services", "total_logs"],
+            "exactly the documented keys"
+        );
         assert_eq!(s["total_logs"], 5);
         assert_eq!(s["services"], json!({"checkout": 2, "search": 3}));
         assert_eq!(s["levels"]["WARN"], 1);
         assert_eq!((s["anomaly_count"].as_u64(), s["error_count"].as_u64()), (Some(2), Some(1)));
     }
-    let (_, s) = get(&server.url("/logs/stats?interval=1h&percentiles=true&service_name=checkout")).await;
+    let (_, s) =
+        get(&server.url("/logs/stats?interval=1h&percentiles=true&service_name=checkout")).await;
     assert_eq!(s["total_logs"], 2);
     assert!(s["histogram"].as_array().is_some_and(|h| !h.is_empty()), "{s}");
     assert_eq!(s["response_time_percentiles"]["checkout"]["count"], 2);
@@ -117,7 +138,11 @@ async fn bad_parameters_are_400_naming_the_parameter() {
         ("/logs?level=loud", "level", "DEBUG, INFO, WARN"),
         ("/logs?anomaly=maybe", "anomaly", "true or false"),
         ("/logs?status_code=42", "status_code", "between 100 and 599"),
-        ("/logs?from_timestamp=10&to_timestamp=5", "from_timestamp", "from_timestamp must be <= to_timestamp"),
+        (
+            "/logs?from_timestamp=10&to_timestamp=5",
+            "from_timestamp",
+            "from_timestamp must be <= to_timestamp",
+        ),
         ("/logs?cursor=nonsense", "cursor", "cursor"),
         ("/logs?sevice_name=x", "sevice_name", "unknown parameter"),
         ("/logs/anomalies?size=-1", "size", "size"),
@@ -131,7 +156,12 @@ async fn bad_parameters_are_400_naming_the_parameter() {
         assert_eq!(body["field"], field, "{path}: {body}");
         assert!(body["message"].as_str().unwrap().contains(text), "{path}: {body}");
     }
-    let r = reqwest::Client::new().post(server.url("/logs")).body("this is not json").send().await.unwrap();
+    let r = reqwest::Client::new()
+        .post(server.url("/logs"))
+        .body("this is not json")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 400);
 }
 
@@ -147,6 +177,6 @@ async fn docs_and_openapi_are_served() {
     for path in ["/docs/", "/redoc"] {
         let r = reqwest::get(server.url(path)).await.unwrap();
         assert_eq!(r.status(), 200, "{path}");
-        assert!(r.text().await.unwrap().contains("<html") , "{path}");
+        assert!(r.text().await.unwrap().contains("<html"), "{path}");
     }
 }

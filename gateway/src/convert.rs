@@ -110,7 +110,9 @@ impl HealthReply {
     pub fn new(check: HealthCheck, now_ms: i64) -> HealthReply {
         let (store, error) = match check {
             HealthCheck::Status(ServingStatus::Serving) => ("healthy", None),
-            HealthCheck::Status(s) => ("unhealthy", Some(format!("store reports {}", s.as_str_name()))),
+            HealthCheck::Status(s) => {
+                ("unhealthy", Some(format!("store reports {}", s.as_str_name())))
+            }
             HealthCheck::UnknownService(name) => {
                 ("unhealthy", Some(format!("the grpc health service has no status for {name:?}")))
             }
@@ -154,8 +156,9 @@ impl IngestBatch {
             return Err(Error::invalid("", format!("request body is empty; send {BODY_FORMS}")));
         }
         let items: Vec<&[u8]> = if body[0] == b'[' {
-            let items: Vec<&RawValue> = serde_json::from_slice(body)
-                .map_err(|e| Error::invalid("", format!("request body is not a valid JSON array: {e}")))?;
+            let items: Vec<&RawValue> = serde_json::from_slice(body).map_err(|e| {
+                Error::invalid("", format!("request body is not a valid JSON array: {e}"))
+            })?;
             items.into_iter().map(|v| v.get().as_bytes()).collect()
         } else if let Ok(one) = serde_json::from_slice::<&RawValue>(body) {
             if !one.get().starts_with('{') {
@@ -181,7 +184,10 @@ impl IngestBatch {
 
     /// The `Ingest` request and what is needed to answer once it returns.
     pub fn into_request(self) -> (IngestRequest, PendingReply) {
-        (IngestRequest { records: self.records }, PendingReply { positions: self.positions, rejected: self.rejected })
+        (
+            IngestRequest { records: self.records },
+            PendingReply { positions: self.positions, rejected: self.rejected },
+        )
     }
 }
 
@@ -208,7 +214,10 @@ impl PendingReply {
                     rej.index = pos;
                     rejected.push(rej);
                 }
-                None => tracing::warn!(index = rej.index, "ingest rejection index outside the batch dropped"),
+                None => tracing::warn!(
+                    index = rej.index,
+                    "ingest rejection index outside the batch dropped"
+                ),
             }
         }
         rejected.sort_by_key(|r| r.index);
@@ -243,7 +252,9 @@ fn json_sequence(body: &[u8]) -> Result<Vec<&[u8]>> {
         rest = rest[end..].trim_ascii_start();
     }
     match first_error {
-        Some(e) if !any_valid => Err(Error::invalid("", format!("request body is not JSON ({e}); send {BODY_FORMS}"))),
+        Some(e) if !any_valid => {
+            Err(Error::invalid("", format!("request body is not JSON ({e}); send {BODY_FORMS}")))
+        }
         _ => Ok(items),
     }
 }
@@ -269,8 +280,12 @@ pub fn to_proto(raw: RawLog) -> Result<LogRecord> {
     let status_code = raw
         .status_code
         .map(|s| {
-            i32::try_from(s)
-                .map_err(|_| Error::invalid("status_code", format!("status_code must be between 100 and 599, got {s}")))
+            i32::try_from(s).map_err(|_| {
+                Error::invalid(
+                    "status_code",
+                    format!("status_code must be between 100 and 599, got {s}"),
+                )
+            })
         })
         .transpose()?;
     Ok(LogRecord {
@@ -309,17 +324,24 @@ mod tests {
 
     #[test]
     fn array_object_and_ndjson_bodies() {
-        let b = parse(r#" [{"service_name":"a","message":"m"},{"service_name":"b","message":"m"}] "#);
+        let b =
+            parse(r#" [{"service_name":"a","message":"m"},{"service_name":"b","message":"m"}] "#);
         assert_eq!((services(&b), b.positions.clone()), (vec!["a", "b"], vec![0, 1]));
         let b = parse("{\n  \"service_name\": \"pretty\",\n  \"message\": \"m\"\n}\n");
         assert_eq!(services(&b), vec!["pretty"]);
-        let b = parse("{\"service_name\":\"a\",\"message\":\"m\"}\r\n\n  \n{\"service_name\":\"b\",\"message\":\"m\"}");
+        let b = parse(
+            "{\"service_name\":\"a\",\"message\":\"m\"}\r\n\n  \n{\"service_name\":\"b\",\"message\":\"m\"}",
+        );
         assert_eq!((services(&b), b.positions.clone()), (vec!["a", "b"], vec![0, 1]));
         assert!(b.rejected.is_empty());
         assert_eq!(parse("[]"), IngestBatch::default());
-        let b = parse("{\"service_name\":\"a\",\"message\":\"m\"}{\"service_name\":\"b\",\"message\":\"m\"}");
+        let b = parse(
+            "{\"service_name\":\"a\",\"message\":\"m\"}{\"service_name\":\"b\",\"message\":\"m\"}",
+        );
         assert_eq!(services(&b), vec!["a", "b"], "curl -d @file drops newlines");
-        let b = parse("{\n \"service_name\": \"a\", \"message\": \"m\"\n}\n{\n \"service_name\": \"b\"\n}");
+        let b = parse(
+            "{\n \"service_name\": \"a\", \"message\": \"m\"\n}\n{\n \"service_name\": \"b\"\n}",
+        );
         assert_eq!(services(&b), vec!["a", "b"], "several pretty-printed objects");
     }
 
@@ -351,8 +373,12 @@ mod tests {
 
     #[test]
     fn records_become_protos_with_timestamps_as_text() {
-        let raw = |t: &str| RawLog::from_json(format!(r#"{{"timestamp":{t}}}"#).as_bytes()).unwrap();
-        assert_eq!(to_proto(raw("\"2024-05-01T12:00:00Z\"")).unwrap().timestamp, "2024-05-01T12:00:00Z");
+        let raw =
+            |t: &str| RawLog::from_json(format!(r#"{{"timestamp":{t}}}"#).as_bytes()).unwrap();
+        assert_eq!(
+            to_proto(raw("\"2024-05-01T12:00:00Z\"")).unwrap().timestamp,
+            "2024-05-01T12:00:00Z"
+        );
         assert_eq!(to_proto(raw("1714564800123")).unwrap().timestamp, "1714564800123");
         assert_eq!(to_proto(raw("1714564800.5")).unwrap().timestamp, "1714564800.5");
         assert_eq!(to_proto(raw("null")).unwrap().timestamp, "");
@@ -385,7 +411,9 @@ mod tests {
 
     #[test]
     fn grpc_rejections_map_back_to_body_positions() {
-        let b = parse("{\"service_name\":\"a\"}\n[1]\n{\"service_name\":\"b\"}\n{\"service_name\":\"c\"}");
+        let b = parse(
+            "{\"service_name\":\"a\"}\n[1]\n{\"service_name\":\"b\"}\n{\"service_name\":\"c\"}",
+        );
         let (req, pending) = b.into_request();
         assert_eq!(req.records.len(), 3);
         let reply = pending.finish(IngestResponse {
@@ -397,7 +425,8 @@ mod tests {
             ],
         });
         assert_eq!(reply.accepted, 1);
-        let r: Vec<(u32, &str)> = reply.rejected.iter().map(|r| (r.index, r.reason.as_str())).collect();
+        let r: Vec<(u32, &str)> =
+            reply.rejected.iter().map(|r| (r.index, r.reason.as_str())).collect();
         assert_eq!(r, vec![(0, "r0"), (1, "record must be a JSON object"), (3, "r2")]);
     }
 
@@ -405,15 +434,29 @@ mod tests {
     fn stats_include_histogram_and_percentiles_only_when_asked() {
         let resp = GetStatsResponse {
             total_logs: 3,
-            histogram: vec![HistogramBucket { start: 0, count: 3, anomaly_count: 1, error_count: 1 }],
-            response_time_percentiles: [("api".to_owned(), Percentiles { p50: 1.0, p95: 2.0, p99: 3.0, count: 3 })]
-                .into(),
+            histogram: vec![HistogramBucket {
+                start: 0,
+                count: 3,
+                anomaly_count: 1,
+                error_count: 1,
+            }],
+            response_time_percentiles: [(
+                "api".to_owned(),
+                Percentiles { p50: 1.0, p95: 2.0, p99: 3.0, count: 3 },
+            )]
+            .into(),
             ..GetStatsResponse::default()
         };
-        let plain = serde_json::to_value(StatsReply::new(resp.clone(), &GetStatsRequest::default())).unwrap();
+        let plain =
+            serde_json::to_value(StatsReply::new(resp.clone(), &GetStatsRequest::default()))
+                .unwrap();
         let keys: Vec<&String> = plain.as_object().unwrap().keys().collect();
         assert_eq!(keys, ["anomaly_count", "error_count", "levels", "services", "total_logs"]);
-        let req = GetStatsRequest { histogram_interval_ms: 60_000, include_percentiles: true, ..Default::default() };
+        let req = GetStatsRequest {
+            histogram_interval_ms: 60_000,
+            include_percentiles: true,
+            ..Default::default()
+        };
         let full = serde_json::to_value(StatsReply::new(resp, &req)).unwrap();
         assert_eq!(full["histogram"][0]["count"], 3);
         assert_eq!(full["response_time_percentiles"]["api"]["p95"], 2.0);
@@ -421,10 +464,14 @@ mod tests {
 
     #[test]
     fn empty_cursor_is_null_and_health_verdicts() {
-        let page = LogsPage::from(SearchResponse { total: 1, page: 1, size: 20, ..Default::default() });
+        let page =
+            LogsPage::from(SearchResponse { total: 1, page: 1, size: 20, ..Default::default() });
         assert_eq!(page.next_cursor, None);
         let h = HealthReply::new(HealthCheck::Status(ServingStatus::Serving), 5);
-        assert_eq!((h.status, h.store, h.timestamp, h.is_healthy()), ("healthy", "healthy", 5, true));
+        assert_eq!(
+            (h.status, h.store, h.timestamp, h.is_healthy()),
+            ("healthy", "healthy", 5, true)
+        );
         let h = HealthReply::new(HealthCheck::Status(ServingStatus::NotServing), 5);
         assert_eq!(
             (h.status, h.store, h.error.as_deref()),

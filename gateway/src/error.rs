@@ -80,8 +80,13 @@ impl ApiError {
     }
 
     /// An error of class `code`, its HTTP status taken from the table.
-    pub fn from_code(code: ErrorCode, message: impl Into<String>, field: Option<String>) -> ApiError {
-        let status = StatusCode::from_u16(code.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    pub fn from_code(
+        code: ErrorCode,
+        message: impl Into<String>,
+        field: Option<String>,
+    ) -> ApiError {
+        let status =
+            StatusCode::from_u16(code.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         let mut e = ApiError::new(status, code.as_str(), message);
         e.body.field = field.filter(|f| !f.is_empty());
         if code == ErrorCode::ResourceExhausted {
@@ -94,10 +99,13 @@ impl ApiError {
     /// `field` and `Retry-After` from the status metadata.
     pub fn from_status(status: &tonic::Status) -> ApiError {
         let code = ErrorCode::from_grpc_code(status.code() as i32);
-        let meta = |key: &str| status.metadata().get(key).and_then(|v| v.to_str().ok()).map(str::to_owned);
+        let meta =
+            |key: &str| status.metadata().get(key).and_then(|v| v.to_str().ok()).map(str::to_owned);
         let mut e = ApiError::from_code(code, status.message(), meta(FIELD_METADATA_KEY));
         if code == ErrorCode::ResourceExhausted {
-            e.retry_after = Some(meta(RETRY_AFTER_METADATA_KEY).and_then(|v| v.trim().parse().ok()).unwrap_or(1));
+            e.retry_after = Some(
+                meta(RETRY_AFTER_METADATA_KEY).and_then(|v| v.trim().parse().ok()).unwrap_or(1),
+            );
         }
         e
     }
@@ -113,23 +121,33 @@ impl ApiError {
 
     /// The JSON reply standing in for a bodiless or plain-text error response
     /// that a layer or the router produced with `status`.
-    pub fn for_layer_status(status: StatusCode, max_body_bytes: usize, timeout: Duration) -> ApiError {
+    pub fn for_layer_status(
+        status: StatusCode,
+        max_body_bytes: usize,
+        timeout: Duration,
+    ) -> ApiError {
         match status {
             StatusCode::PAYLOAD_TOO_LARGE => ApiError::payload_too_large(max_body_bytes),
-            StatusCode::METHOD_NOT_ALLOWED => {
-                ApiError::new(status, METHOD_NOT_ALLOWED, "method not allowed; see the Allow header and /docs")
+            StatusCode::METHOD_NOT_ALLOWED => ApiError::new(
+                status,
+                METHOD_NOT_ALLOWED,
+                "method not allowed; see the Allow header and /docs",
+            ),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE => ApiError::new(
+                status,
+                UNSUPPORTED_MEDIA_TYPE,
+                "content-encoding must be gzip or absent",
+            ),
+            StatusCode::NOT_FOUND => {
+                ApiError::from_code(ErrorCode::NotFound, "not found; see /docs", None)
             }
-            StatusCode::UNSUPPORTED_MEDIA_TYPE => {
-                ApiError::new(status, UNSUPPORTED_MEDIA_TYPE, "content-encoding must be gzip or absent")
-            }
-            StatusCode::NOT_FOUND => ApiError::from_code(ErrorCode::NotFound, "not found; see /docs", None),
-            StatusCode::SERVICE_UNAVAILABLE | StatusCode::REQUEST_TIMEOUT | StatusCode::GATEWAY_TIMEOUT => {
-                ApiError::from_code(
-                    ErrorCode::Unavailable,
-                    format!("request did not complete within {}", humanize(timeout)),
-                    None,
-                )
-            }
+            StatusCode::SERVICE_UNAVAILABLE
+            | StatusCode::REQUEST_TIMEOUT
+            | StatusCode::GATEWAY_TIMEOUT => ApiError::from_code(
+                ErrorCode::Unavailable,
+                format!("request did not complete within {}", humanize(timeout)),
+                None,
+            ),
             s if s.is_client_error() => {
                 ApiError::from_code(ErrorCode::InvalidArgument, canonical(s), None).with_status(s)
             }
@@ -148,7 +166,11 @@ fn canonical(s: StatusCode) -> String {
 }
 
 fn humanize(d: Duration) -> String {
-    if d.subsec_millis() == 0 { format!("{}s", d.as_secs()) } else { format!("{}ms", d.as_millis()) }
+    if d.subsec_millis() == 0 {
+        format!("{}s", d.as_secs())
+    } else {
+        format!("{}ms", d.as_millis())
+    }
 }
 
 impl From<loglens_core::Error> for ApiError {
@@ -192,16 +214,27 @@ mod tests {
 
     #[test]
     fn grpc_statuses_map_through_the_table() {
-        let e = ApiError::from_status(&status_with(Code::InvalidArgument, &[("loglens-field", "size")]));
+        let e = ApiError::from_status(&status_with(
+            Code::InvalidArgument,
+            &[("loglens-field", "size")],
+        ));
         assert_eq!(e.status, StatusCode::BAD_REQUEST);
         assert_eq!(
             e.body,
-            ErrorBody { error: "invalid_argument".into(), message: "boom".into(), field: Some("size".into()) }
+            ErrorBody {
+                error: "invalid_argument".into(),
+                message: "boom".into(),
+                field: Some("size".into())
+            }
         );
         assert_eq!(e.retry_after, None);
-        let e = ApiError::from_status(&status_with(Code::ResourceExhausted, &[("retry-after", "7")]));
+        let e =
+            ApiError::from_status(&status_with(Code::ResourceExhausted, &[("retry-after", "7")]));
         assert_eq!((e.status.as_u16(), e.retry_after), (429, Some(7)));
-        let e = ApiError::from_status(&status_with(Code::ResourceExhausted, &[("retry-after", "soon")]));
+        let e = ApiError::from_status(&status_with(
+            Code::ResourceExhausted,
+            &[("retry-after", "soon")],
+        ));
         assert_eq!(e.retry_after, Some(1), "unparsable retry-after falls back to 1");
         for (code, http) in [
             (Code::Unavailable, 503),
@@ -220,7 +253,10 @@ mod tests {
 
     #[test]
     fn domain_errors_keep_their_field_and_drop_an_empty_one() {
-        let e = ApiError::from(loglens_core::Error::invalid("size", "size must be between 1 and 1000, got 0"));
+        let e = ApiError::from(loglens_core::Error::invalid(
+            "size",
+            "size must be between 1 and 1000, got 0",
+        ));
         assert_eq!((e.status.as_u16(), e.body.field.as_deref()), (400, Some("size")));
         let e = ApiError::from(loglens_core::Error::invalid("", "body is empty"));
         assert_eq!(e.body.field, None);

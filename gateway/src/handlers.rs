@@ -54,18 +54,25 @@ pub(crate) struct AppState {
 pub(crate) async fn health(State(s): State<AppState>) -> impl IntoResponse {
     let request = HealthCheckRequest { service: STORE_HEALTH_SERVICE.to_owned() };
     let mut client = s.health.clone();
-    let checked = call(rpc::HEALTH_CHECK, tonic::Request::new(request), move |r| async move { client.check(r).await });
+    let checked = call(rpc::HEALTH_CHECK, tonic::Request::new(request), move |r| async move {
+        client.check(r).await
+    });
     let check = match tokio::time::timeout(HEALTH_TIMEOUT, checked).await {
-        Err(_) => HealthCheck::Failed(format!("grpc health check timed out after {}s", HEALTH_TIMEOUT.as_secs())),
+        Err(_) => HealthCheck::Failed(format!(
+            "grpc health check timed out after {}s",
+            HEALTH_TIMEOUT.as_secs()
+        )),
         Ok(Err(status)) if status.code() == tonic::Code::NotFound => {
             HealthCheck::UnknownService(STORE_HEALTH_SERVICE.to_owned())
         }
-        Ok(Err(status)) => {
-            HealthCheck::Failed(format!("grpc health check failed ({:?}): {}", status.code(), status.message()))
-        }
-        Ok(Ok(r)) => {
-            HealthCheck::Status(ServingStatus::try_from(r.into_inner().status).unwrap_or(ServingStatus::Unknown))
-        }
+        Ok(Err(status)) => HealthCheck::Failed(format!(
+            "grpc health check failed ({:?}): {}",
+            status.code(),
+            status.message()
+        )),
+        Ok(Ok(r)) => HealthCheck::Status(
+            ServingStatus::try_from(r.into_inner().status).unwrap_or(ServingStatus::Unknown),
+        ),
     };
     let reply = HealthReply::new(check, now_ms());
     let code = if reply.is_healthy() { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
@@ -83,10 +90,19 @@ pub(crate) async fn health(State(s): State<AppState>) -> impl IntoResponse {
         headers(("Retry-After" = u64, description = "Seconds to wait"))),
     (status = 503, description = "The query service or the store is unavailable", body = ErrorBody),
 ))]
-pub(crate) async fn search_logs(State(s): State<AppState>, RawQuery(q): RawQuery) -> Result<Json<LogsPage>, ApiError> {
+pub(crate) async fn search_logs(
+    State(s): State<AppState>,
+    RawQuery(q): RawQuery,
+) -> Result<Json<LogsPage>, ApiError> {
     let request = params::search_request(q.as_deref())?;
     let mut client = s.query.clone();
-    let reply = call(rpc::SEARCH, tonic::Request::new(request), move |r| async move { client.search(r).await }).await?;
+    let reply =
+        call(
+            rpc::SEARCH,
+            tonic::Request::new(request),
+            move |r| async move { client.search(r).await },
+        )
+        .await?;
     Ok(Json(reply.into_inner().into()))
 }
 
@@ -100,12 +116,16 @@ pub(crate) async fn search_logs(State(s): State<AppState>, RawQuery(q): RawQuery
         headers(("Retry-After" = u64, description = "Seconds to wait"))),
     (status = 503, description = "The query service or the store is unavailable", body = ErrorBody),
 ))]
-pub(crate) async fn anomalies(State(s): State<AppState>, RawQuery(q): RawQuery) -> Result<Json<LogsPage>, ApiError> {
+pub(crate) async fn anomalies(
+    State(s): State<AppState>,
+    RawQuery(q): RawQuery,
+) -> Result<Json<LogsPage>, ApiError> {
     let request = params::anomalies_request(q.as_deref())?;
     let mut client = s.query.clone();
-    let reply =
-        call(rpc::GET_ANOMALIES, tonic::Request::new(request), move |r| async move { client.get_anomalies(r).await })
-            .await?;
+    let reply = call(rpc::GET_ANOMALIES, tonic::Request::new(request), move |r| async move {
+        client.get_anomalies(r).await
+    })
+    .await?;
     Ok(Json(reply.into_inner().into()))
 }
 
@@ -120,7 +140,10 @@ pub(crate) async fn anomalies(State(s): State<AppState>, RawQuery(q): RawQuery) 
         headers(("Retry-After" = u64, description = "Seconds to wait"))),
     (status = 503, description = "The stats service or the store is unavailable", body = ErrorBody),
 ))]
-pub(crate) async fn logs_stats(s: State<AppState>, q: RawQuery) -> Result<Json<StatsReply>, ApiError> {
+pub(crate) async fn logs_stats(
+    s: State<AppState>,
+    q: RawQuery,
+) -> Result<Json<StatsReply>, ApiError> {
     stats(s, q).await
 }
 
@@ -135,11 +158,15 @@ pub(crate) async fn logs_stats(s: State<AppState>, q: RawQuery) -> Result<Json<S
         headers(("Retry-After" = u64, description = "Seconds to wait"))),
     (status = 503, description = "The stats service or the store is unavailable", body = ErrorBody),
 ))]
-pub(crate) async fn stats(State(s): State<AppState>, RawQuery(q): RawQuery) -> Result<Json<StatsReply>, ApiError> {
+pub(crate) async fn stats(
+    State(s): State<AppState>,
+    RawQuery(q): RawQuery,
+) -> Result<Json<StatsReply>, ApiError> {
     let request = params::stats_request(q.as_deref())?;
     let mut client = s.stats.clone();
     let message = tonic::Request::new(request.clone());
-    let reply = call(rpc::GET_STATS, message, move |r| async move { client.get_stats(r).await }).await?;
+    let reply =
+        call(rpc::GET_STATS, message, move |r| async move { client.get_stats(r).await }).await?;
     Ok(Json(StatsReply::new(reply.into_inner(), &request)))
 }
 
@@ -154,10 +181,16 @@ pub(crate) async fn stats(State(s): State<AppState>, RawQuery(q): RawQuery) -> R
     (status = 400, description = "A parameter was given (none are accepted)", body = ErrorBody),
     (status = 503, description = "The stats service is unavailable", body = ErrorBody),
 ))]
-pub(crate) async fn ledger(State(s): State<AppState>, RawQuery(q): RawQuery) -> Result<Json<loglens_proto::stats::GetLedgerResponse>, ApiError> {
+pub(crate) async fn ledger(
+    State(s): State<AppState>,
+    RawQuery(q): RawQuery,
+) -> Result<Json<loglens_proto::stats::GetLedgerResponse>, ApiError> {
     let request = params::ledger_request(q.as_deref())?;
     let mut client = s.stats.clone();
-    let reply = call(rpc::GET_LEDGER, tonic::Request::new(request), move |r| async move { client.get_ledger(r).await }).await?;
+    let reply = call(rpc::GET_LEDGER, tonic::Request::new(request), move |r| async move {
+        client.get_ledger(r).await
+    })
+    .await?;
     Ok(Json(reply.into_inner()))
 }
 
@@ -264,10 +297,15 @@ async fn read_body(body: Body, max_bytes: usize) -> Result<Bytes, ApiError> {
             }
             source = err.source();
         }
-        ApiError::from(loglens_core::Error::invalid("", format!("could not read the request body: {e}")))
+        ApiError::from(loglens_core::Error::invalid(
+            "",
+            format!("could not read the request body: {e}"),
+        ))
     })
 }
 
 fn now_ms() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }

@@ -97,7 +97,8 @@ pub fn app(cfg: &GatewayConfig) -> Result<Router> {
     };
     let channel = query_channel;
     let state = handlers::AppState {
-        query: QueryServiceClient::new(channel.clone()).max_decoding_message_size(MAX_GRPC_REPLY_BYTES),
+        query: QueryServiceClient::new(channel.clone())
+            .max_decoding_message_size(MAX_GRPC_REPLY_BYTES),
         ingest: IngestServiceClient::new(ingest_channel),
         stats: StatsServiceClient::new(channel.clone()),
         health: HealthClient::new(channel),
@@ -126,7 +127,9 @@ pub fn app(cfg: &GatewayConfig) -> Result<Router> {
         .layer(RequestBodyLimitLayer::new(max_body))
         .layer(RequestDecompressionLayer::new())
         .layer(TimeoutLayer::with_status_code(StatusCode::SERVICE_UNAVAILABLE, timeout))
-        .layer(axum::middleware::map_response(move |res: Response| async move { json_errors(res, max_body, timeout) }))
+        .layer(axum::middleware::map_response(move |res: Response| async move {
+            json_errors(res, max_body, timeout)
+        }))
         .layer(CompressionLayer::new())
         .layer(cors)
         .layer(axum::middleware::from_fn(telemetry::observe))
@@ -163,8 +166,10 @@ fn channel(cfg: &GatewayConfig, url: &str) -> Result<Channel> {
 /// timeout) the same JSON body as the handlers' errors.
 fn json_errors(res: Response, max_body: usize, timeout: Duration) -> Response {
     let status = res.status();
-    let is_json =
-        res.headers().get(header::CONTENT_TYPE).is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    let is_json = res
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
     if !(status.is_client_error() || status.is_server_error()) || is_json {
         return res;
     }

@@ -40,7 +40,8 @@ pub const ANOMALIES_PARAMS: &[&str] = match LOGS_PARAMS.split_last() {
 };
 
 /// Parameters accepted by `GET /stats` and `GET /logs/stats`.
-pub const STATS_PARAMS: &[&str] = &["from_timestamp", "to_timestamp", "service_name", "interval", "percentiles"];
+pub const STATS_PARAMS: &[&str] =
+    &["from_timestamp", "to_timestamp", "service_name", "interval", "percentiles"];
 
 /// Page size when `size` is absent.
 pub const DEFAULT_SIZE: u32 = 20;
@@ -120,7 +121,10 @@ fn time_range(p: &mut Params) -> Result<(Option<i64>, Option<i64>)> {
     if let (Some(f), Some(t)) = (from, to)
         && f > t
     {
-        return Err(Error::invalid("from_timestamp", format!("from_timestamp must be <= to_timestamp, got {f} > {t}")));
+        return Err(Error::invalid(
+            "from_timestamp",
+            format!("from_timestamp must be <= to_timestamp, got {f} > {t}"),
+        ));
     }
     Ok((from, to))
 }
@@ -139,7 +143,10 @@ impl Params {
                 ));
             }
             if map.insert(name.to_string(), value.trim().to_owned()).is_some() {
-                return Err(Error::invalid(name.as_ref(), format!("parameter {name:?} must be given at most once")));
+                return Err(Error::invalid(
+                    name.as_ref(),
+                    format!("parameter {name:?} must be given at most once"),
+                ));
             }
         }
         Ok(Params(map))
@@ -151,17 +158,32 @@ impl Params {
     }
 
     /// The value of `name` parsed by `parse(name, value)`.
-    fn take_with<T>(&mut self, name: &str, parse: impl FnOnce(&str, &str) -> Result<T>) -> Result<Option<T>> {
+    fn take_with<T>(
+        &mut self,
+        name: &str,
+        parse: impl FnOnce(&str, &str) -> Result<T>,
+    ) -> Result<Option<T>> {
         self.take(name).map(|v| parse(name, &v)).transpose()
     }
 }
 
-fn int_in_range<T: FromStr + PartialOrd + Display + Copy>(field: &str, v: &str, min: T, max: T) -> Result<T> {
+fn int_in_range<T: FromStr + PartialOrd + Display + Copy>(
+    field: &str,
+    v: &str,
+    min: T,
+    max: T,
+) -> Result<T> {
     match v.parse::<i128>() {
-        Err(_) => Err(Error::invalid(field, format!("{field} must be an integer between {min} and {max}, got {v:?}"))),
+        Err(_) => Err(Error::invalid(
+            field,
+            format!("{field} must be an integer between {min} and {max}, got {v:?}"),
+        )),
         Ok(n) => match v.parse::<T>() {
             Ok(t) if t >= min && t <= max => Ok(t),
-            _ => Err(Error::invalid(field, format!("{field} must be between {min} and {max}, got {n}"))),
+            _ => Err(Error::invalid(
+                field,
+                format!("{field} must be between {min} and {max}, got {n}"),
+            )),
         },
     }
 }
@@ -171,14 +193,20 @@ fn parse_page(field: &str, v: &str) -> Result<u32> {
         Err(_) => Err(Error::invalid(field, format!("{field} must be an integer >= 1, got {v:?}"))),
         Ok(n) => match u32::try_from(n) {
             Ok(p) if p >= 1 => Ok(p),
-            _ => Err(Error::invalid(field, format!("{field} must be an integer between 1 and {}, got {n}", u32::MAX))),
+            _ => Err(Error::invalid(
+                field,
+                format!("{field} must be an integer between 1 and {}, got {n}", u32::MAX),
+            )),
         },
     }
 }
 
 fn parse_epoch_ms(field: &str, v: &str) -> Result<i64> {
     v.parse::<i64>().map_err(|_| {
-        Error::invalid(field, format!("{field} must be an integer number of milliseconds since the epoch, got {v:?}"))
+        Error::invalid(
+            field,
+            format!("{field} must be an integer number of milliseconds since the epoch, got {v:?}"),
+        )
     })
 }
 
@@ -197,7 +225,10 @@ fn parse_sort(field: &str, v: &str) -> Result<SortOrder> {
         "newest" => Ok(SortOrder::NewestFirst),
         "oldest" => Ok(SortOrder::OldestFirst),
         "severity" => Ok(SortOrder::Severity),
-        _ => Err(Error::invalid(field, format!("{field} must be one of newest, oldest, severity, got {v:?}"))),
+        _ => Err(Error::invalid(
+            field,
+            format!("{field} must be one of newest, oldest, severity, got {v:?}"),
+        )),
     }
 }
 
@@ -207,7 +238,9 @@ fn parse_interval(field: &str, v: &str) -> Result<i64> {
     let bad = || {
         Error::invalid(
             field,
-            format!("{field} must be a whole number of milliseconds or a duration like 30s, 5m, 1h, 1d, got {v:?}"),
+            format!(
+                "{field} must be a whole number of milliseconds or a duration like 30s, 5m, 1h, 1d, got {v:?}"
+            ),
         )
     };
     let lower = v.to_ascii_lowercase();
@@ -224,7 +257,10 @@ fn parse_interval(field: &str, v: &str) -> Result<i64> {
     let n: i64 = digits.parse().map_err(|_| bad())?;
     let ms = n.checked_mul(unit_ms).ok_or_else(bad)?;
     if ms < MIN_INTERVAL_MS {
-        return Err(Error::invalid(field, format!("{field} must be at least 1s (1000 ms), got {ms} ms")));
+        return Err(Error::invalid(
+            field,
+            format!("{field} must be at least 1s (1000 ms), got {ms} ms"),
+        ));
     }
     Ok(ms)
 }
@@ -267,7 +303,10 @@ mod tests {
         assert_eq!(f.request_id.as_deref(), Some("r 1"));
         assert_eq!((r.page, r.size, r.cursor.as_str()), (3, 1000, "abc"));
         assert_eq!(r.sort, SortOrder::Severity as i32);
-        assert_eq!(search_request(Some("sort=oldest")).unwrap().sort, SortOrder::OldestFirst as i32);
+        assert_eq!(
+            search_request(Some("sort=oldest")).unwrap().sort,
+            SortOrder::OldestFirst as i32
+        );
     }
 
     #[test]
@@ -282,22 +321,37 @@ mod tests {
             ("page=0", "page", "page must be an integer between 1 and 4294967295, got 0"),
             ("anomaly=yes", "anomaly", "anomaly must be true or false, got \"yes\""),
             ("status_code=99", "status_code", "status_code must be between 100 and 599, got 99"),
-            ("status_code=x", "status_code", "status_code must be an integer between 100 and 599, got \"x\""),
+            (
+                "status_code=x",
+                "status_code",
+                "status_code must be an integer between 100 and 599, got \"x\"",
+            ),
             (
                 "from_timestamp=yesterday",
                 "from_timestamp",
                 "from_timestamp must be an integer number of milliseconds since the epoch, got \"yesterday\"",
             ),
-            ("from_timestamp=5&to_timestamp=3", "from_timestamp", "from_timestamp must be <= to_timestamp, got 5 > 3"),
+            (
+                "from_timestamp=5&to_timestamp=3",
+                "from_timestamp",
+                "from_timestamp must be <= to_timestamp, got 5 > 3",
+            ),
             ("sort=random", "sort", "sort must be one of newest, oldest, severity, got \"random\""),
             ("size=1&size=2", "size", "parameter \"size\" must be given at most once"),
         ];
         for (raw, field, message) in cases {
-            assert_eq!(err(search_request(Some(raw))), (field.to_string(), message.to_string()), "{raw}");
+            assert_eq!(
+                err(search_request(Some(raw))),
+                (field.to_string(), message.to_string()),
+                "{raw}"
+            );
         }
         let (field, message) = err(search_request(Some("level=fatal")));
         assert_eq!(field, "level");
-        assert!(message.contains("DEBUG, INFO, WARN (or WARNING), ERROR") && message.contains("\"fatal\""));
+        assert!(
+            message.contains("DEBUG, INFO, WARN (or WARNING), ERROR")
+                && message.contains("\"fatal\"")
+        );
     }
 
     #[test]
@@ -335,17 +389,33 @@ mod tests {
             ("1D", 86_400_000),
             ("1500ms", 1500),
         ] {
-            assert_eq!(stats_request(Some(&format!("interval={v}"))).unwrap().histogram_interval_ms, ms, "{v}");
+            assert_eq!(
+                stats_request(Some(&format!("interval={v}"))).unwrap().histogram_interval_ms,
+                ms,
+                "{v}"
+            );
         }
-        let r = stats_request(Some("percentiles=true&service_name=api&from_timestamp=1&to_timestamp=2")).unwrap();
+        let r = stats_request(Some(
+            "percentiles=true&service_name=api&from_timestamp=1&to_timestamp=2",
+        ))
+        .unwrap();
         assert!(r.include_percentiles);
-        assert_eq!((r.service_name.as_deref(), r.from_timestamp, r.to_timestamp), (Some("api"), Some(1), Some(2)));
+        assert_eq!(
+            (r.service_name.as_deref(), r.from_timestamp, r.to_timestamp),
+            (Some("api"), Some(1), Some(2))
+        );
         for bad in ["5x", "m", "-5s", "1.5h", "99999999999999999999d"] {
             let (field, message) = err(stats_request(Some(&format!("interval={bad}"))));
             assert_eq!(field, "interval");
             assert!(message.contains("like 30s, 5m, 1h, 1d"), "{bad}: {message}");
         }
-        assert_eq!(err(stats_request(Some("interval=500"))).1, "interval must be at least 1s (1000 ms), got 500 ms");
-        assert_eq!(err(stats_request(Some("percentiles=1"))).1, "percentiles must be true or false, got \"1\"");
+        assert_eq!(
+            err(stats_request(Some("interval=500"))).1,
+            "interval must be at least 1s (1000 ms), got 500 ms"
+        );
+        assert_eq!(
+            err(stats_request(Some("percentiles=1"))).1,
+            "percentiles must be true or false, got \"1\""
+        );
     }
 }

@@ -28,7 +28,11 @@ pub(crate) mod rpc {
 pub(crate) async fn observe(request: Request, next: Next) -> Response {
     let method = method_label(request.method());
     // Unmatched paths share one label: clients must not mint series.
-    let route = request.extensions().get::<MatchedPath>().map_or("unmatched", MatchedPath::as_str).to_owned();
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or("unmatched", MatchedPath::as_str)
+        .to_owned();
     let span = tracing::info_span!(
         "http.server",
         otel.name = %format_args!("{method} {route}"),

@@ -25,7 +25,10 @@ use loglens_proto::query::{
     GetAnomaliesRequest, LogEntry, LogFilter, SearchRequest, SearchResponse, SortOrder, TailRequest,
 };
 use loglens_proto::stats::stats_service_server::{StatsService, StatsServiceServer};
-use loglens_proto::stats::{GetLedgerRequest, GetLedgerResponse, GetStatsRequest, GetStatsResponse, HistogramBucket, Percentiles};
+use loglens_proto::stats::{
+    GetLedgerRequest, GetLedgerResponse, GetStatsRequest, GetStatsResponse, HistogramBucket,
+    Percentiles,
+};
 use serde_json::{Value, json};
 use tokio::sync::oneshot;
 use tokio_stream::wrappers::TcpListenerStream;
@@ -108,7 +111,10 @@ fn page(total: u64, page: u32, size: u32, cursor: &str) -> SearchResponse {
 
 #[tonic::async_trait]
 impl QueryService for Fake {
-    async fn search(&self, r: tonic::Request<SearchRequest>) -> Result<tonic::Response<SearchResponse>, Status> {
+    async fn search(
+        &self,
+        r: tonic::Request<SearchRequest>,
+    ) -> Result<tonic::Response<SearchResponse>, Status> {
         let r = r.into_inner();
         self.0.lock().unwrap().search.push(r.clone());
         canned_error(r.filter.as_ref().and_then(|f| f.service_name.as_deref())).await?;
@@ -127,14 +133,20 @@ impl QueryService for Fake {
 
     type TailStream = Pin<Box<dyn tokio_stream::Stream<Item = Result<LogEntry, Status>> + Send>>;
 
-    async fn tail(&self, _: tonic::Request<TailRequest>) -> Result<tonic::Response<Self::TailStream>, Status> {
+    async fn tail(
+        &self,
+        _: tonic::Request<TailRequest>,
+    ) -> Result<tonic::Response<Self::TailStream>, Status> {
         Err(Status::unimplemented("not used by the gateway"))
     }
 }
 
 #[tonic::async_trait]
 impl StatsService for Fake {
-    async fn get_stats(&self, r: tonic::Request<GetStatsRequest>) -> Result<tonic::Response<GetStatsResponse>, Status> {
+    async fn get_stats(
+        &self,
+        r: tonic::Request<GetStatsRequest>,
+    ) -> Result<tonic::Response<GetStatsResponse>, Status> {
         let r = r.into_inner();
         self.0.lock().unwrap().stats.push(r.clone());
         canned_error(r.service_name.as_deref()).await?;
@@ -145,20 +157,40 @@ impl StatsService for Fake {
             levels: [("INFO".to_owned(), 8), ("ERROR".to_owned(), 2)].into(),
             anomaly_count: 3,
             error_count: 2,
-            histogram: vec![HistogramBucket { start: 1_714_564_800_000, count: 10, anomaly_count: 3, error_count: 2 }],
-            response_time_percentiles: [("api".to_owned(), Percentiles { p50: 10.0, p95: 95.5, p99: 120.0, count: 4 })]
-                .into(),
+            histogram: vec![HistogramBucket {
+                start: 1_714_564_800_000,
+                count: 10,
+                anomaly_count: 3,
+                error_count: 2,
+            }],
+            response_time_percentiles: [(
+                "api".to_owned(),
+                Percentiles { p50: 10.0, p95: 95.5, p99: 120.0, count: 4 },
+            )]
+            .into(),
         }))
     }
 
-    async fn get_ledger(&self, _: tonic::Request<GetLedgerRequest>) -> Result<tonic::Response<GetLedgerResponse>, Status> {
-        Ok(tonic::Response::new(GetLedgerResponse { mode: "kafka".into(), received: 3, indexed: 2, dead_lettered: 1, ..Default::default() }))
+    async fn get_ledger(
+        &self,
+        _: tonic::Request<GetLedgerRequest>,
+    ) -> Result<tonic::Response<GetLedgerResponse>, Status> {
+        Ok(tonic::Response::new(GetLedgerResponse {
+            mode: "kafka".into(),
+            received: 3,
+            indexed: 2,
+            dead_lettered: 1,
+            ..Default::default()
+        }))
     }
 }
 
 #[tonic::async_trait]
 impl IngestService for Fake {
-    async fn ingest(&self, r: tonic::Request<IngestRequest>) -> Result<tonic::Response<IngestResponse>, Status> {
+    async fn ingest(
+        &self,
+        r: tonic::Request<IngestRequest>,
+    ) -> Result<tonic::Response<IngestResponse>, Status> {
         let r = r.into_inner();
         self.0.lock().unwrap().ingest.push(r.clone());
         canned_error(r.records.first().map(|x| x.service_name.as_str())).await?;
@@ -167,9 +199,16 @@ impl IngestService for Fake {
             .iter()
             .enumerate()
             .filter(|(_, x)| x.message == "reject-me")
-            .map(|(i, _)| Rejection { index: i as u32, field: "message".into(), reason: "message is rejected".into() })
+            .map(|(i, _)| Rejection {
+                index: i as u32,
+                field: "message".into(),
+                reason: "message is rejected".into(),
+            })
             .collect();
-        Ok(tonic::Response::new(IngestResponse { accepted: (r.records.len() - rejected.len()) as u32, rejected }))
+        Ok(tonic::Response::new(IngestResponse {
+            accepted: (r.records.len() - rejected.len()) as u32,
+            rejected,
+        }))
     }
 
     async fn ingest_stream(
@@ -213,7 +252,10 @@ impl Backend {
     }
 
     fn app_with(&self, edit: impl FnOnce(&mut GatewayConfig)) -> Router {
-        let mut cfg = GatewayConfig { grpc_endpoint: format!("http://{}", self.addr), ..GatewayConfig::default() };
+        let mut cfg = GatewayConfig {
+            grpc_endpoint: format!("http://{}", self.addr),
+            ..GatewayConfig::default()
+        };
         edit(&mut cfg);
         app(&cfg).unwrap()
     }
@@ -294,7 +336,10 @@ async fn ledger_is_transcoded_and_takes_no_parameters() {
     let r = get(&b.app(), "/ledger").await;
     assert_eq!(r.status, StatusCode::OK);
     let v = r.json();
-    assert_eq!((v["mode"].as_str(), v["received"].as_u64(), v["indexed"].as_u64()), (Some("kafka"), Some(3), Some(2)));
+    assert_eq!(
+        (v["mode"].as_str(), v["received"].as_u64(), v["indexed"].as_u64()),
+        (Some("kafka"), Some(3), Some(2))
+    );
     assert_eq!(v["dead_lettered"], 1);
     let r = get(&b.app(), "/ledger?partition=1").await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
@@ -339,8 +384,14 @@ async fn unreachable_backend_gives_503_everywhere_and_app_still_builds() {
     let r = get(&app, "/health").await;
     assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE);
     let v = r.json();
-    assert_eq!((v["status"].as_str(), v["store"].as_str()), (Some("unhealthy"), Some("unreachable")));
-    assert!(v["error"].as_str().unwrap().starts_with("grpc health check failed (Unavailable)"), "{v}");
+    assert_eq!(
+        (v["status"].as_str(), v["store"].as_str()),
+        (Some("unhealthy"), Some("unreachable"))
+    );
+    assert!(
+        v["error"].as_str().unwrap().starts_with("grpc health check failed (Unavailable)"),
+        "{v}"
+    );
     for r in [
         get(&app, "/logs").await,
         get(&app, "/logs/anomalies").await,
@@ -433,7 +484,10 @@ async fn search_defaults_and_cursor() {
             cursor: String::new()
         }
     );
-    assert_eq!((rec.search[1].cursor.as_str(), rec.search[1].sort), ("cursor-2", SortOrder::OldestFirst as i32));
+    assert_eq!(
+        (rec.search[1].cursor.as_str(), rec.search[1].sort),
+        ("cursor-2", SortOrder::OldestFirst as i32)
+    );
 }
 
 #[tokio::test]
@@ -447,8 +501,16 @@ async fn every_parameter_error_is_400_naming_the_field_and_nothing_is_forwarded(
         ("/logs?page=abc", "page", "page must be an integer >= 1, got \"abc\""),
         ("/logs?page=0", "page", "page must be an integer between 1 and 4294967295, got 0"),
         ("/logs?anomaly=yes", "anomaly", "anomaly must be true or false, got \"yes\""),
-        ("/logs?status_code=700", "status_code", "status_code must be between 100 and 599, got 700"),
-        ("/logs?status_code=5xx", "status_code", "status_code must be an integer between 100 and 599, got \"5xx\""),
+        (
+            "/logs?status_code=700",
+            "status_code",
+            "status_code must be between 100 and 599, got 700",
+        ),
+        (
+            "/logs?status_code=5xx",
+            "status_code",
+            "status_code must be an integer between 100 and 599, got \"5xx\"",
+        ),
         (
             "/logs?from_timestamp=2024-01-01",
             "from_timestamp",
@@ -469,7 +531,11 @@ async fn every_parameter_error_is_400_naming_the_field_and_nothing_is_forwarded(
             "level",
             "level must be one of DEBUG, INFO, WARN (or WARNING), ERROR (case-insensitive), got \"fatal\"",
         ),
-        ("/logs?sort=random", "sort", "sort must be one of newest, oldest, severity, got \"random\""),
+        (
+            "/logs?sort=random",
+            "sort",
+            "sort must be one of newest, oldest, severity, got \"random\"",
+        ),
         (
             "/logs?sevice_name=auth",
             "sevice_name",
@@ -495,7 +561,11 @@ async fn every_parameter_error_is_400_naming_the_field_and_nothing_is_forwarded(
             "interval must be a whole number of milliseconds or a duration like 30s, 5m, 1h, 1d, got \"5x\"",
         ),
         ("/stats?interval=10", "interval", "interval must be at least 1s (1000 ms), got 10 ms"),
-        ("/logs/stats?percentiles=maybe", "percentiles", "percentiles must be true or false, got \"maybe\""),
+        (
+            "/logs/stats?percentiles=maybe",
+            "percentiles",
+            "percentiles must be true or false, got \"maybe\"",
+        ),
         (
             "/stats?from_timestamp=x",
             "from_timestamp",
@@ -559,7 +629,9 @@ async fn request_timeout_is_a_503_json_reply() {
 #[tokio::test]
 async fn anomalies_force_anomaly_and_forward_filters_and_paging() {
     let b = Backend::start().await;
-    let r = get(&b.app(), "/logs/anomalies?service_name=api&level=ERROR&q=timeout&size=5&cursor=abc").await;
+    let r =
+        get(&b.app(), "/logs/anomalies?service_name=api&level=ERROR&q=timeout&size=5&cursor=abc")
+            .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text());
     assert_eq!(
         b.recorded().anomalies,
@@ -576,7 +648,10 @@ async fn anomalies_force_anomaly_and_forward_filters_and_paging() {
         }]
     );
     let v = r.json();
-    assert_eq!((v["total"].as_u64(), v["page"].as_u64(), v["size"].as_u64()), (Some(7), Some(1), Some(5)));
+    assert_eq!(
+        (v["total"].as_u64(), v["page"].as_u64(), v["size"].as_u64()),
+        (Some(7), Some(1), Some(5))
+    );
     assert_eq!(v["next_cursor"], Value::Null);
     assert_eq!(v["logs"][0]["severity_score"], 80);
     assert!(b.recorded().search.is_empty());
@@ -593,19 +668,29 @@ async fn stats_has_histogram_and_percentiles_only_when_asked() {
         json!({"total_logs": 10, "services": {"auth-service": 6, "api": 4}, "levels": {"INFO": 8, "ERROR": 2},
                "anomaly_count": 3, "error_count": 2})
     );
-    let r =
-        get(&app, "/logs/stats?from_timestamp=1&to_timestamp=2&service_name=api&interval=5m&percentiles=true").await;
+    let r = get(
+        &app,
+        "/logs/stats?from_timestamp=1&to_timestamp=2&service_name=api&interval=5m&percentiles=true",
+    )
+    .await;
     assert_eq!(r.status, StatusCode::OK);
     let v = r.json();
     assert_eq!(
         v["histogram"],
         json!([{"start": 1_714_564_800_000_i64, "count": 10, "anomaly_count": 3, "error_count": 2}])
     );
-    assert_eq!(v["response_time_percentiles"], json!({"api": {"p50": 10.0, "p95": 95.5, "p99": 120.0, "count": 4}}));
+    assert_eq!(
+        v["response_time_percentiles"],
+        json!({"api": {"p50": 10.0, "p95": 95.5, "p99": 120.0, "count": 4}})
+    );
     let r = get(&app, "/stats?interval=60000").await;
-    assert!(r.json().get("histogram").is_some() && r.json().get("response_time_percentiles").is_none());
+    assert!(
+        r.json().get("histogram").is_some() && r.json().get("response_time_percentiles").is_none()
+    );
     let r = get(&app, "/stats?percentiles=true").await;
-    assert!(r.json().get("histogram").is_none() && r.json().get("response_time_percentiles").is_some());
+    assert!(
+        r.json().get("histogram").is_none() && r.json().get("response_time_percentiles").is_some()
+    );
     assert_eq!(
         b.recorded().stats,
         vec![
@@ -709,8 +794,13 @@ async fn ingest_maps_local_and_grpc_rejections_to_body_positions() {
             {"index": 6, "field": "message", "reason": "message is rejected"},
         ]})
     );
-    let messages: Vec<String> = b.recorded().ingest[0].records.iter().map(|r| r.message.clone()).collect();
-    assert_eq!(messages, ["ok-0", "reject-me", "ok-5", "reject-me"], "only locally valid records are sent");
+    let messages: Vec<String> =
+        b.recorded().ingest[0].records.iter().map(|r| r.message.clone()).collect();
+    assert_eq!(
+        messages,
+        ["ok-0", "reject-me", "ok-5", "reject-me"],
+        "only locally valid records are sent"
+    );
 
     // NDJSON indices count records, blank lines skipped.
     let r = post(
@@ -766,11 +856,14 @@ async fn oversized_bodies_are_413_json_with_or_without_content_length() {
     let app = b.app_with(|c| c.max_body_bytes = 64);
     let big = format!("[{}]", [r#"{"service_name":"a","message":"m"}"#; 10].join(","));
     let expected = error(None, "payload_too_large", "request body must be at most 64 bytes");
-    let with_length =
-        Request::post("/logs").header(header::CONTENT_LENGTH, big.len()).body(Body::from(big.clone())).unwrap();
+    let with_length = Request::post("/logs")
+        .header(header::CONTENT_LENGTH, big.len())
+        .body(Body::from(big.clone()))
+        .unwrap();
     let r = send(&app, with_length).await;
     assert_eq!((r.status, r.json()), (StatusCode::PAYLOAD_TOO_LARGE, expected.clone()));
-    let stream = Body::from_stream(tokio_stream::iter(vec![Ok::<_, std::io::Error>(big.into_bytes())]));
+    let stream =
+        Body::from_stream(tokio_stream::iter(vec![Ok::<_, std::io::Error>(big.into_bytes())]));
     let r = send(&app, Request::post("/logs").body(stream).unwrap()).await;
     assert_eq!((r.status, r.json()), (StatusCode::PAYLOAD_TOO_LARGE, expected));
     assert_eq!(b.recorded().calls(), 0);
@@ -781,13 +874,18 @@ async fn gzip_request_bodies_are_decompressed() {
     let b = Backend::start().await;
     let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
     gz.write_all(br#"{"service_name":"zipped","message":"m"}"#).unwrap();
-    let req =
-        Request::post("/logs").header(header::CONTENT_ENCODING, "gzip").body(Body::from(gz.finish().unwrap())).unwrap();
+    let req = Request::post("/logs")
+        .header(header::CONTENT_ENCODING, "gzip")
+        .body(Body::from(gz.finish().unwrap()))
+        .unwrap();
     let r = send(&b.app(), req).await;
     assert_eq!((r.status, r.json()), (StatusCode::OK, json!({"accepted": 1, "rejected": []})));
     assert_eq!(b.recorded().ingest[0].records, vec![record("zipped", "m")]);
 
-    let req = Request::post("/logs").header(header::CONTENT_ENCODING, "gzip").body(Body::from("not gzip")).unwrap();
+    let req = Request::post("/logs")
+        .header(header::CONTENT_ENCODING, "gzip")
+        .body(Body::from("not gzip"))
+        .unwrap();
     let r = send(&b.app(), req).await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
     assert_eq!(r.json()["error"], "invalid_argument");
@@ -831,13 +929,24 @@ async fn openapi_document_lists_every_route_with_parameter_ranges() {
     let size = params.iter().find(|p| p["name"] == "size").unwrap();
     assert_eq!((size["in"].as_str(), size["required"].as_bool()), (Some("query"), Some(false)));
     let schema = &size["schema"];
-    assert_eq!((schema["minimum"].as_i64(), schema["maximum"].as_i64()), (Some(1), Some(1000)), "{size}");
+    assert_eq!(
+        (schema["minimum"].as_i64(), schema["maximum"].as_i64()),
+        (Some(1), Some(1000)),
+        "{size}"
+    );
     assert_eq!(schema["default"], 20);
     let status_code = params.iter().find(|p| p["name"] == "status_code").unwrap();
     assert_eq!(status_code["schema"]["maximum"], 599);
-    let stats_params: Vec<&str> =
-        paths["/stats"]["get"]["parameters"].as_array().unwrap().iter().map(|p| p["name"].as_str().unwrap()).collect();
-    assert_eq!(stats_params, ["from_timestamp", "to_timestamp", "service_name", "interval", "percentiles"]);
+    let stats_params: Vec<&str> = paths["/stats"]["get"]["parameters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        stats_params,
+        ["from_timestamp", "to_timestamp", "service_name", "interval", "percentiles"]
+    );
     for (path, method, status, schema) in [
         ("/logs", "get", "200", "LogsPage"),
         ("/logs", "get", "400", "ErrorBody"),
@@ -845,8 +954,13 @@ async fn openapi_document_lists_every_route_with_parameter_ranges() {
         ("/stats", "get", "200", "StatsReply"),
         ("/health", "get", "503", "HealthReply"),
     ] {
-        let s = &paths[path][method]["responses"][status]["content"]["application/json"]["schema"]["$ref"];
-        assert_eq!(s.as_str(), Some(format!("#/components/schemas/{schema}").as_str()), "{method} {path} {status}");
+        let s = &paths[path][method]["responses"][status]["content"]["application/json"]["schema"]
+            ["$ref"];
+        assert_eq!(
+            s.as_str(),
+            Some(format!("#/components/schemas/{schema}").as_str()),
+            "{method} {path} {status}"
+        );
     }
     let schemas = doc["components"]["schemas"].as_object().unwrap();
     for s in [
@@ -896,7 +1010,10 @@ async fn redoc_page_and_bundle_are_served() {
     assert_eq!(r.status, StatusCode::OK);
     assert_eq!(r.header(header::CONTENT_TYPE), "application/javascript; charset=utf-8");
     assert!(r.header(header::CACHE_CONTROL).contains("max-age=31536000"));
-    assert_eq!(r.body, std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/assets/redoc.standalone.js")).unwrap());
+    assert_eq!(
+        r.body,
+        std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/assets/redoc.standalone.js")).unwrap()
+    );
 }
 
 // ---------------------------------------------------------------- HTTP plumbing
@@ -930,8 +1047,10 @@ async fn cors_and_response_compression() {
     assert_eq!(r.header(header::ACCESS_CONTROL_ALLOW_ORIGIN), "*");
     assert!(r.header(header::ACCESS_CONTROL_ALLOW_METHODS).contains("POST"));
 
-    let req =
-        Request::get("/redoc/redoc.standalone.js").header(header::ACCEPT_ENCODING, "gzip").body(Body::empty()).unwrap();
+    let req = Request::get("/redoc/redoc.standalone.js")
+        .header(header::ACCEPT_ENCODING, "gzip")
+        .body(Body::empty())
+        .unwrap();
     let r = send(&app, req).await;
     assert_eq!(r.header(header::CONTENT_ENCODING), "gzip");
     assert!(r.body.len() < 1_000_000, "compressed: {}", r.body.len());
@@ -943,13 +1062,16 @@ async fn serve_answers_over_tcp_and_stops_on_shutdown() {
     let b = Backend::start().await;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let cfg = GatewayConfig { grpc_endpoint: format!("http://{}", b.addr), ..GatewayConfig::default() };
+    let cfg =
+        GatewayConfig { grpc_endpoint: format!("http://{}", b.addr), ..GatewayConfig::default() };
     let (stop, stopped) = oneshot::channel::<()>();
     let server = tokio::spawn(loglens_gateway::serve(listener, cfg, async {
         stopped.await.ok();
     }));
     let mut conn = tokio::net::TcpStream::connect(addr).await.unwrap();
-    conn.write_all(b"GET /health HTTP/1.1\r\nHost: loglens\r\nConnection: close\r\n\r\n").await.unwrap();
+    conn.write_all(b"GET /health HTTP/1.1\r\nHost: loglens\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
     let mut reply = String::new();
     conn.read_to_string(&mut reply).await.unwrap();
     assert!(reply.starts_with("HTTP/1.1 200"), "{reply}");

@@ -2,11 +2,8 @@ use std::path::PathBuf;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../proto");
-    let protos = [
-        "logs/ingest/v1/ingest.proto",
-        "logs/query/v1/query.proto",
-        "logs/stats/v1/stats.proto",
-    ];
+    let protos =
+        ["logs/ingest/v1/ingest.proto", "logs/query/v1/query.proto", "logs/stats/v1/stats.proto"];
     // SAFETY: build scripts are single-threaded; prost-build reads PROTOC.
     unsafe { std::env::set_var("PROTOC", protoc_bin_vendored::protoc_bin_path()?) };
     println!("cargo:rerun-if-changed={}", root.display());

@@ -67,18 +67,10 @@ impl Broker {
     /// Starts a broker on a free 127.0.0.1 port and waits until it accepts
     /// connections; panics with the broker's log tail if it does not.
     pub fn start(storage: Storage) -> Broker {
-        let scratch = tempfile::Builder::new()
-            .prefix("nisshi-")
-            .tempdir()
-            .expect("temp dir for nisshi");
+        let scratch =
+            tempfile::Builder::new().prefix("nisshi-").tempdir().expect("temp dir for nisshi");
         let log = scratch.path().join("broker.log");
-        let mut broker = Broker {
-            child: None,
-            port: 0,
-            storage,
-            scratch,
-            log,
-        };
+        let mut broker = Broker { child: None, port: 0, storage, scratch, log };
         // The port is free when we pick it but another test can grab it before
         // nisshi binds it: retry with a fresh port in that case.
         for attempt in 1.. {
@@ -86,10 +78,7 @@ impl Broker {
             match broker.spawn() {
                 Ok(()) => return broker,
                 Err(tail) if attempt < 5 && tail.contains("AddrInUse") => continue,
-                Err(tail) => panic!(
-                    "nisshi broker did not start on port {}:\n{tail}",
-                    broker.port
-                ),
+                Err(tail) => panic!("nisshi broker did not start on port {}:\n{tail}", broker.port),
             }
         }
         unreachable!()
@@ -121,9 +110,7 @@ impl Broker {
         let Some(mut child) = self.child.take() else {
             return;
         };
-        let _ = Command::new("kill")
-            .args(["-TERM", &child.id().to_string()])
-            .status();
+        let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
         let deadline = Instant::now() + STOP_TIMEOUT;
         while Instant::now() < deadline {
             if child.try_wait().expect("try_wait nisshi").is_some() {
@@ -155,10 +142,7 @@ impl Broker {
                 Err(tail) if tail.contains("AddrInUse") && Instant::now() < deadline => {
                     std::thread::sleep(Duration::from_millis(200))
                 }
-                Err(tail) => panic!(
-                    "nisshi broker did not restart on port {}:\n{tail}",
-                    self.port
-                ),
+                Err(tail) => panic!("nisshi broker did not restart on port {}:\n{tail}", self.port),
             }
         }
     }
@@ -172,21 +156,15 @@ impl Broker {
         // (even `sqlite:///abs/path` becomes `$PWD/abs/path`), so run it in the
         // storage directory and name the file relative to it.
         let (workdir, engine) = match &self.storage {
-            Storage::Memory => (
-                self.scratch.path().to_path_buf(),
-                "memory://nisshi/".to_owned(),
-            ),
+            Storage::Memory => (self.scratch.path().to_path_buf(), "memory://nisshi/".to_owned()),
             Storage::Sqlite(dir) => {
                 std::fs::create_dir_all(dir)
                     .unwrap_or_else(|e| panic!("create {}: {e}", dir.display()));
                 (dir.clone(), "sqlite:///broker.db".to_owned())
             }
         };
-        let mut out = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&self.log)
-            .expect("open nisshi log");
+        let mut out =
+            OpenOptions::new().create(true).append(true).open(&self.log).expect("open nisshi log");
         let offset = out.seek(SeekFrom::End(0)).expect("seek nisshi log");
         let err = out.try_clone().expect("clone nisshi log");
         let mut child = Command::new(nisshi_bin())

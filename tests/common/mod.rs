@@ -80,7 +80,8 @@ impl Role {
                 self.ready = serde_json::from_str(&text).expect("ready file is JSON");
                 return;
             }
-            if let Some(status) = self.child.as_mut().and_then(|c| c.try_wait().expect("try_wait")) {
+            if let Some(status) = self.child.as_mut().and_then(|c| c.try_wait().expect("try_wait"))
+            {
                 panic!("loglens {:?} exited before it was ready: {status}", self.args);
             }
             assert!(Instant::now() < deadline, "loglens {:?} was not ready in 60 s", self.args);
@@ -95,25 +96,43 @@ impl Role {
 
     /// `http://HOST:PORT/metrics` of the role, from the ready file.
     pub fn metrics_url(&self) -> String {
-        format!("http://{}/metrics", self.ready["metrics"].as_str().expect("metrics address in the ready file"))
+        format!(
+            "http://{}/metrics",
+            self.ready["metrics"].as_str().expect("metrics address in the ready file")
+        )
     }
 
     /// A gRPC channel to the role.
     pub async fn channel(&self) -> Channel {
-        Channel::from_shared(format!("http://{}", self.grpc())).expect("endpoint").connect().await.expect("connect gRPC")
+        Channel::from_shared(format!("http://{}", self.grpc()))
+            .expect("endpoint")
+            .connect()
+            .await
+            .expect("connect gRPC")
     }
 
     /// SIGTERM, then waits (30 s at most) for a clean exit.
     pub fn stop(&mut self) {
         if let Some(mut child) = self.child.take() {
-            Command::new("kill").args(["-TERM", &child.id().to_string()]).status().expect("kill -TERM");
+            Command::new("kill")
+                .args(["-TERM", &child.id().to_string()])
+                .status()
+                .expect("kill -TERM");
             let deadline = Instant::now() + Duration::from_secs(30);
             loop {
                 if let Some(status) = child.try_wait().expect("try_wait") {
-                    assert!(status.success(), "loglens {:?} exited with {status} after SIGTERM", self.args);
+                    assert!(
+                        status.success(),
+                        "loglens {:?} exited with {status} after SIGTERM",
+                        self.args
+                    );
                     return;
                 }
-                assert!(Instant::now() < deadline, "loglens {:?} did not stop within 30 s", self.args);
+                assert!(
+                    Instant::now() < deadline,
+                    "loglens {:?} did not stop within 30 s",
+                    self.args
+                );
                 std::thread::sleep(Duration::from_millis(20));
             }
         }
@@ -164,7 +183,15 @@ impl Standalone {
     pub fn start_with(dir: &Path, extra: &[&str]) -> Standalone {
         let data_dir = dir.join("data");
         let data = data_dir.to_str().expect("UTF-8 temp dir");
-        let mut args = vec!["standalone", "--grpc-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0", "--data-dir", data];
+        let mut args = vec![
+            "standalone",
+            "--grpc-addr",
+            "127.0.0.1:0",
+            "--http-addr",
+            "127.0.0.1:0",
+            "--data-dir",
+            data,
+        ];
         args.extend_from_slice(extra);
         let role = Role::start(dir, "standalone", &args);
         let mut s = Standalone { role, data_dir, grpc: String::new(), http: String::new() };
@@ -174,7 +201,8 @@ impl Standalone {
 
     fn read_addresses(&mut self) {
         self.grpc = self.role.grpc();
-        self.http = self.role.ready["http"].as_str().expect("http address in the ready file").to_owned();
+        self.http =
+            self.role.ready["http"].as_str().expect("http address in the ready file").to_owned();
     }
 
     /// SIGTERM, then waits for a clean exit.
@@ -195,7 +223,11 @@ impl Standalone {
 
     /// A gRPC channel to the server.
     pub async fn channel(&self) -> Channel {
-        Channel::from_shared(format!("http://{}", self.grpc)).expect("endpoint").connect().await.expect("connect gRPC")
+        Channel::from_shared(format!("http://{}", self.grpc))
+            .expect("endpoint")
+            .connect()
+            .await
+            .expect("connect gRPC")
     }
 
     /// IngestService client.
@@ -219,9 +251,13 @@ impl Standalone {
     }
 }
 
-
 /// A proto record with the fields most tests need.
-pub fn record(service: &str, level: &str, message: &str, request_id: &str) -> loglens_proto::ingest::LogRecord {
+pub fn record(
+    service: &str,
+    level: &str,
+    message: &str,
+    request_id: &str,
+) -> loglens_proto::ingest::LogRecord {
     loglens_proto::ingest::LogRecord {
         service_name: service.into(),
         level: level.into(),
@@ -250,7 +286,10 @@ where
 /// Number of records whose request_id is `id`, through gRPC Search.
 pub async fn count_request_id(client: &mut QueryServiceClient<Channel>, id: &str) -> u64 {
     let req = loglens_proto::query::SearchRequest {
-        filter: Some(loglens_proto::query::LogFilter { request_id: Some(id.into()), ..Default::default() }),
+        filter: Some(loglens_proto::query::LogFilter {
+            request_id: Some(id.into()),
+            ..Default::default()
+        }),
         size: 1,
         ..Default::default()
     };
@@ -263,7 +302,11 @@ pub async fn all_request_ids(client: &mut QueryServiceClient<Channel>) -> Vec<St
     let mut cursor = String::new();
     loop {
         let r = client
-            .search(loglens_proto::query::SearchRequest { size: 1000, cursor, ..Default::default() })
+            .search(loglens_proto::query::SearchRequest {
+                size: 1000,
+                cursor,
+                ..Default::default()
+            })
             .await
             .expect("search")
             .into_inner();

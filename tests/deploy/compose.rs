@@ -15,8 +15,8 @@ use std::process::Command;
 use std::sync::OnceLock;
 
 use loglens_deploy_tests::{
-    README_SECTION, compose_variables, dockerfile_stages, env_file_names, published_host_ip, repo_root, section,
-    table_services,
+    README_SECTION, compose_variables, dockerfile_stages, env_file_names, published_host_ip,
+    repo_root, section, table_services,
 };
 use serde_yaml::Value;
 
@@ -94,7 +94,9 @@ fn compose(args: &[&str]) -> String {
 /// variables substituted, relative paths made absolute.
 fn resolved() -> &'static Value {
     static RESOLVED: OnceLock<Value> = OnceLock::new();
-    RESOLVED.get_or_init(|| serde_yaml::from_str(&compose(&["config"])).expect("docker-compose config prints YAML"))
+    RESOLVED.get_or_init(|| {
+        serde_yaml::from_str(&compose(&["config"])).expect("docker-compose config prints YAML")
+    })
 }
 
 /// The compose file as written (anchors and `<<` merges applied, nothing
@@ -103,7 +105,8 @@ fn resolved() -> &'static Value {
 fn written() -> &'static Value {
     static WRITTEN: OnceLock<Value> = OnceLock::new();
     WRITTEN.get_or_init(|| {
-        let mut v: Value = serde_yaml::from_str(&read("docker-compose.yml")).expect("docker-compose.yml is YAML");
+        let mut v: Value =
+            serde_yaml::from_str(&read("docker-compose.yml")).expect("docker-compose.yml is YAML");
         v.apply_merge().expect("merge keys apply");
         for (_, s) in v["services"].as_mapping_mut().expect("services").iter_mut() {
             s.apply_merge().expect("merge keys apply");
@@ -147,7 +150,8 @@ fn env_var(service: &Value, name: &str) -> Option<String> {
 }
 
 fn read(path: &str) -> String {
-    std::fs::read_to_string(repo_root().join(path)).unwrap_or_else(|e| panic!("reading {path}: {e}"))
+    std::fs::read_to_string(repo_root().join(path))
+        .unwrap_or_else(|e| panic!("reading {path}: {e}"))
 }
 
 #[test]
@@ -163,15 +167,22 @@ fn docker_compose_config_accepts_the_file() {
 #[test]
 fn readme_names_every_service_and_each_exists() {
     let readme = read("README.md");
-    let body = section(&readme, README_SECTION).unwrap_or_else(|| panic!("README.md has no {README_SECTION:?}"));
+    let body = section(&readme, README_SECTION)
+        .unwrap_or_else(|| panic!("README.md has no {README_SECTION:?}"));
     let listed: BTreeSet<String> = table_services(body).into_iter().collect();
     let names = service_names();
     let missing: Vec<&String> = listed.iter().filter(|s| !names.contains(*s)).collect();
     assert!(missing.is_empty(), "README names services docker-compose.yml lacks: {missing:?}");
     let undocumented: Vec<&String> = names.iter().filter(|s| !listed.contains(*s)).collect();
     assert!(undocumented.is_empty(), "services the README's table does not list: {undocumented:?}");
-    for phrase in ["docker compose up -d --build", "KRaft", "ZooKeeper", "http://127.0.0.1:5601", "`logs-*`", "`timestamp`"]
-    {
+    for phrase in [
+        "docker compose up -d --build",
+        "KRaft",
+        "ZooKeeper",
+        "http://127.0.0.1:5601",
+        "`logs-*`",
+        "`timestamp`",
+    ] {
         assert!(body.contains(phrase), "README deployment section should mention {phrase:?}");
     }
 }
@@ -181,32 +192,66 @@ fn every_loglens_role_is_built_here_with_a_healthcheck_and_telemetry() {
     for (name, otel_name) in ROLES {
         let s = service(name);
         let build = &s["build"];
-        assert!(build["context"].as_str().is_some_and(|c| Path::new(c) == repo_root()), "{name}: builds from the repo");
+        assert!(
+            build["context"].as_str().is_some_and(|c| Path::new(c) == repo_root()),
+            "{name}: builds from the repo"
+        );
         assert_eq!(build["dockerfile"].as_str(), Some("Dockerfile"), "{name}: the one Dockerfile");
-        let test = s["healthcheck"]["test"].as_sequence().unwrap_or_else(|| panic!("{name} has no healthcheck"));
-        assert!(!test.is_empty() && test[0].as_str() != Some("NONE"), "{name}: healthcheck disabled");
+        let test = s["healthcheck"]["test"]
+            .as_sequence()
+            .unwrap_or_else(|| panic!("{name} has no healthcheck"));
+        assert!(
+            !test.is_empty() && test[0].as_str() != Some("NONE"),
+            "{name}: healthcheck disabled"
+        );
         assert_eq!(env_var(s, "LOGLENS_METRICS_ADDR").as_deref(), Some("0.0.0.0:9464"), "{name}");
-        assert_eq!(env_var(s, "OTEL_EXPORTER_OTLP_ENDPOINT").as_deref(), Some("http://jaeger:4317"), "{name}");
+        assert_eq!(
+            env_var(s, "OTEL_EXPORTER_OTLP_ENDPOINT").as_deref(),
+            Some("http://jaeger:4317"),
+            "{name}"
+        );
         assert_eq!(env_var(s, "OTEL_SERVICE_NAME").as_deref(), Some(*otel_name), "{name}");
         assert_eq!(env_var(s, "KAFKA_BOOTSTRAP_SERVERS").as_deref(), Some("kafka:9092"), "{name}");
         // Listening addresses must take connections from other containers.
         for addr_var in ["LOGLENS_GRPC_ADDR", "LOGLENS_HTTP_ADDR"] {
             if let Some(addr) = env_var(s, addr_var) {
-                assert!(addr.starts_with("0.0.0.0:"), "{name}: {addr_var}={addr} must bind 0.0.0.0 in a container");
+                assert!(
+                    addr.starts_with("0.0.0.0:"),
+                    "{name}: {addr_var}={addr} must bind 0.0.0.0 in a container"
+                );
             }
         }
     }
     // The wiring between roles.
-    assert_eq!(env_var(service("gateway"), "LOGLENS_GRPC_ENDPOINT").as_deref(), Some("http://query:50051"));
-    assert_eq!(env_var(service("gateway"), "LOGLENS_INGEST_ENDPOINT").as_deref(), Some("http://ingest:50052"));
-    assert_eq!(env_var(service("generator"), "LOGLENS_TARGET").as_deref(), Some("grpc://ingest:50052"));
+    assert_eq!(
+        env_var(service("gateway"), "LOGLENS_GRPC_ENDPOINT").as_deref(),
+        Some("http://query:50051")
+    );
+    assert_eq!(
+        env_var(service("gateway"), "LOGLENS_INGEST_ENDPOINT").as_deref(),
+        Some("http://ingest:50052")
+    );
+    assert_eq!(
+        env_var(service("generator"), "LOGLENS_TARGET").as_deref(),
+        Some("grpc://ingest:50052")
+    );
     let group = |p| env_var(service(p), "KAFKA_CONSUMER_GROUP");
-    assert!(group("processor-1").is_some() && group("processor-1") == group("processor-2"), "processors share a group");
+    assert!(
+        group("processor-1").is_some() && group("processor-1") == group("processor-2"),
+        "processors share a group"
+    );
     for store_user in ["processor-1", "processor-2", "query"] {
         let store = env_var(service(store_user), "LOGLENS_STORE");
-        assert_eq!(store.as_deref(), Some("http://elasticsearch:9200"), "{store_user} uses Elasticsearch");
+        assert_eq!(
+            store.as_deref(),
+            Some("http://elasticsearch:9200"),
+            "{store_user} uses Elasticsearch"
+        );
     }
-    assert!(service("gateway")["ports"].as_sequence().is_some_and(|p| !p.is_empty()), "gateway is published");
+    assert!(
+        service("gateway")["ports"].as_sequence().is_some_and(|p| !p.is_empty()),
+        "gateway is published"
+    );
 }
 
 #[test]
@@ -216,19 +261,32 @@ fn every_dependency_waits_on_a_condition_and_health_is_checkable() {
     for (name, s) in written {
         let name = name.as_str().expect("service name");
         let Some(deps) = s.get("depends_on") else { continue };
-        let deps = deps.as_mapping().unwrap_or_else(|| panic!("{name}: depends_on must be a mapping with conditions"));
+        let deps = deps
+            .as_mapping()
+            .unwrap_or_else(|| panic!("{name}: depends_on must be a mapping with conditions"));
         for (dep, spec) in deps {
             let dep = dep.as_str().expect("dependency name");
-            let condition = spec["condition"].as_str().unwrap_or_else(|| panic!("{name} -> {dep}: no condition"));
-            assert!(allowed.contains(&condition), "{name} -> {dep}: unknown condition {condition:?}");
+            let condition = spec["condition"]
+                .as_str()
+                .unwrap_or_else(|| panic!("{name} -> {dep}: no condition"));
+            assert!(
+                allowed.contains(&condition),
+                "{name} -> {dep}: unknown condition {condition:?}"
+            );
             if condition == "service_healthy" {
-                assert!(service(dep)["healthcheck"]["test"].is_sequence(), "{name} waits for {dep}'s health: it has none");
+                assert!(
+                    service(dep)["healthcheck"]["test"].is_sequence(),
+                    "{name} waits for {dep}'s health: it has none"
+                );
             }
         }
     }
     // Merged-in blocks count: every role waits for something.
     for (name, _) in ROLES {
-        assert!(written.get(*name).and_then(|s| s.get("depends_on")).is_some(), "{name} has no depends_on");
+        assert!(
+            written.get(*name).and_then(|s| s.get("depends_on")).is_some(),
+            "{name} has no depends_on"
+        );
     }
     // Every long-running service reports health; only the one-shot job does not.
     for (name, s) in services() {
@@ -251,7 +309,11 @@ fn published_ports_are_bound_to_loopback() {
                 Value::Mapping(_) => port["host_ip"].as_str().map(str::to_owned),
                 other => panic!("{name}: unexpected port {other:?}"),
             };
-            assert_eq!(host_ip.as_deref(), Some("127.0.0.1"), "{name}: port {port:?} must be bound to 127.0.0.1");
+            assert_eq!(
+                host_ip.as_deref(),
+                Some("127.0.0.1"),
+                "{name}: port {port:?} must be bound to 127.0.0.1"
+            );
         }
     }
     assert!(published >= 5, "expected the UIs and APIs to be published, found {published} ports");
@@ -270,25 +332,58 @@ fn mounted_paths_exist_and_observability_is_wired() {
             };
             // Absolute after `config`: a bind mount of a repository path.
             if source.starts_with('/') {
-                assert!(Path::new(&source).exists(), "{name} mounts {source}, which does not exist");
-                assert!(Path::new(&source).starts_with(&root), "{name} mounts {source} from outside the repository");
+                assert!(
+                    Path::new(&source).exists(),
+                    "{name} mounts {source}, which does not exist"
+                );
+                assert!(
+                    Path::new(&source).starts_with(&root),
+                    "{name} mounts {source} from outside the repository"
+                );
             }
         }
     }
     let mounts = |name: &str| -> Vec<String> {
-        service(name)["volumes"].as_sequence().into_iter().flatten().filter_map(|v| v.as_str().map(str::to_owned)).collect()
+        service(name)["volumes"]
+            .as_sequence()
+            .into_iter()
+            .flatten()
+            .filter_map(|v| v.as_str().map(str::to_owned))
+            .collect()
     };
     let has_mount = |name: &str, host: &str, target: &str| {
         let want = format!("{}:{target}", root.join(host).display());
         mounts(name).iter().any(|m| m == &want || m.starts_with(&format!("{want}:")))
     };
-    assert!(has_mount("prometheus", "observability/prometheus", "/etc/prometheus"), "{:?}", mounts("prometheus"));
-    let command: Vec<&str> =
-        service("prometheus")["command"].as_sequence().into_iter().flatten().filter_map(Value::as_str).collect();
-    assert!(command.contains(&"--config.file=/etc/prometheus/prometheus.yml"), "prometheus command {command:?}");
-    assert!(root.join("observability/prometheus/prometheus.yml").is_file(), "observability/prometheus/prometheus.yml");
-    assert!(has_mount("grafana", "observability/grafana/provisioning", "/etc/grafana/provisioning"));
-    assert!(has_mount("grafana", "observability/grafana/dashboards", "/var/lib/grafana/dashboards"));
+    assert!(
+        has_mount("prometheus", "observability/prometheus", "/etc/prometheus"),
+        "{:?}",
+        mounts("prometheus")
+    );
+    let command: Vec<&str> = service("prometheus")["command"]
+        .as_sequence()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .collect();
+    assert!(
+        command.contains(&"--config.file=/etc/prometheus/prometheus.yml"),
+        "prometheus command {command:?}"
+    );
+    assert!(
+        root.join("observability/prometheus/prometheus.yml").is_file(),
+        "observability/prometheus/prometheus.yml"
+    );
+    assert!(has_mount(
+        "grafana",
+        "observability/grafana/provisioning",
+        "/etc/grafana/provisioning"
+    ));
+    assert!(has_mount(
+        "grafana",
+        "observability/grafana/dashboards",
+        "/var/lib/grafana/dashboards"
+    ));
 }
 
 #[test]
@@ -306,7 +401,8 @@ fn kafka_runs_in_kraft_mode_without_zookeeper() {
 fn kibana_setup_creates_the_logs_data_view() {
     let setup = service("kibana-setup");
     assert_eq!(setup["depends_on"]["kibana"]["condition"].as_str(), Some("service_healthy"));
-    let args: Vec<&str> = setup["command"].as_sequence().into_iter().flatten().filter_map(Value::as_str).collect();
+    let args: Vec<&str> =
+        setup["command"].as_sequence().into_iter().flatten().filter_map(Value::as_str).collect();
     let joined = args.join(" ");
     assert!(joined.contains("http://kibana:5601/api/data_views/data_view"), "{joined}");
     assert!(joined.contains("kbn-xsrf"), "Kibana's API wants kbn-xsrf: {joined}");
@@ -319,16 +415,37 @@ fn dockerfile_builds_in_one_stage_and_runs_in_a_slim_one() {
     let stages = dockerfile_stages(&read("Dockerfile"));
     let names: Vec<Option<&str>> = stages.iter().map(|s| s.name.as_deref()).collect();
     assert_eq!(names, vec![Some("build"), Some("runtime")], "Dockerfile stages");
-    assert!(stages[0].base.starts_with("rust:") && stages[0].base.ends_with("-bookworm"), "{}", stages[0].base);
-    assert!(stages[0].instructions.iter().any(|i| i.contains("cargo build --release --locked -p loglens")));
+    assert!(
+        stages[0].base.starts_with("rust:") && stages[0].base.ends_with("-bookworm"),
+        "{}",
+        stages[0].base
+    );
+    assert!(
+        stages[0]
+            .instructions
+            .iter()
+            .any(|i| i.contains("cargo build --release --locked -p loglens"))
+    );
     let runtime = &stages[1];
     assert_eq!(runtime.base, "debian:bookworm-slim");
-    assert!(runtime.instructions.iter().any(|i| i.starts_with("COPY --from=build ")), "binary copied from build");
-    let installs = runtime.instructions.iter().find(|i| i.contains("apt-get install")).expect("runtime installs packages");
+    assert!(
+        runtime.instructions.iter().any(|i| i.starts_with("COPY --from=build ")),
+        "binary copied from build"
+    );
+    let installs = runtime
+        .instructions
+        .iter()
+        .find(|i| i.contains("apt-get install"))
+        .expect("runtime installs packages");
     for pkg in ["ca-certificates", "curl"] {
         assert!(installs.contains(pkg), "runtime needs {pkg} (TLS, healthchecks): {installs}");
     }
-    let user = runtime.instructions.iter().rev().find_map(|i| i.strip_prefix("USER ")).expect("runtime sets USER");
+    let user = runtime
+        .instructions
+        .iter()
+        .rev()
+        .find_map(|i| i.strip_prefix("USER "))
+        .expect("runtime sets USER");
     assert!(!["root", "0"].contains(&user.trim()), "runtime runs as root");
     let ignore = read(".dockerignore");
     for entry in ["target/", ".venv/", "data/"] {
@@ -341,5 +458,8 @@ fn env_example_documents_every_compose_variable() {
     let used = compose_variables(&read("docker-compose.yml"));
     let documented = env_file_names(&read(".env.example"));
     let missing: Vec<&String> = used.difference(&documented).collect();
-    assert!(missing.is_empty(), ".env.example lacks variables docker-compose.yml uses: {missing:?}");
+    assert!(
+        missing.is_empty(),
+        ".env.example lacks variables docker-compose.yml uses: {missing:?}"
+    );
 }

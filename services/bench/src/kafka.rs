@@ -75,9 +75,16 @@ impl Broker {
         let deadline = Instant::now() + READY_TIMEOUT;
         while TcpStream::connect(("127.0.0.1", port)).is_err() {
             if let Some(status) = broker.child.try_wait()? {
-                bail!("the Kafka broker exited ({status}) before it was ready:\n{}", broker.log_tail());
+                bail!(
+                    "the Kafka broker exited ({status}) before it was ready:\n{}",
+                    broker.log_tail()
+                );
             }
-            ensure!(Instant::now() < deadline, "the Kafka broker was not ready in 60 s:\n{}", broker.log_tail());
+            ensure!(
+                Instant::now() < deadline,
+                "the Kafka broker was not ready in 60 s:\n{}",
+                broker.log_tail()
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
         Ok(broker)
@@ -126,7 +133,8 @@ pub(crate) async fn run(
     let broker = Broker::start(nisshi, &dir.join("broker"))?;
     let bootstrap = broker.bootstrap();
     let (ceiling, ceiling_produce) = raw_rdkafka(&bootstrap, payloads).await?;
-    let (end_to_end, produce, distinct) = loglens(&bootstrap, &dir.join("store"), records, rules).await?;
+    let (end_to_end, produce, distinct) =
+        loglens(&bootstrap, &dir.join("store"), records, rules).await?;
     drop(broker);
     Ok(KafkaRun { ceiling, ceiling_produce, end_to_end, produce, distinct })
 }
@@ -160,7 +168,8 @@ async fn raw_rdkafka(bootstrap: &str, payloads: &[&[u8]]) -> Result<(Duration, D
     loglens_kafka::topics::ensure_topics(&o).await?;
     let consumer: BaseConsumer = o.consumer_config("bench-raw").create()?;
     consumer.subscribe(&[&o.raw_topic])?;
-    let consumer = tokio::task::spawn_blocking(move || join_group(&consumer).map(|()| consumer)).await??;
+    let consumer =
+        tokio::task::spawn_blocking(move || join_group(&consumer).map(|()| consumer)).await??;
     let n = payloads.len();
     let pb = bar(n, "4 raw rdkafka ceiling");
     let started = Instant::now();
@@ -213,8 +222,11 @@ async fn loglens(
 ) -> Result<(Duration, Duration, usize)> {
     let o = options(bootstrap, "logs_raw");
     let distinct = records.iter().map(|r| r.id.as_str()).collect::<HashSet<_>>().len();
-    let store = loglens_store::open(store_dir.to_str().context("non-UTF-8 bench directory")?, StoreOptions::default())
-        .await?;
+    let store = loglens_store::open(
+        store_dir.to_str().context("non-UTF-8 bench directory")?,
+        StoreOptions::default(),
+    )
+    .await?;
     let config = ProcessorConfig {
         kafka: o.clone(),
         group: "bench-processor".into(),
@@ -246,7 +258,10 @@ async fn loglens(
                 if total >= distinct {
                     return Ok(started.elapsed());
                 }
-                ensure!(Instant::now() < deadline, "{total} of {distinct} records searchable after 600 s");
+                ensure!(
+                    Instant::now() < deadline,
+                    "{total} of {distinct} records searchable after 600 s"
+                );
                 tokio::time::sleep(Duration::from_millis(20)).await;
             }
         })

@@ -57,10 +57,19 @@ struct State {
 }
 
 /// Offers `rate` records/s for `duration` to a fresh store in `dir`.
-pub(crate) async fn run(dir: &Path, seed: u64, rate: u64, duration: Duration, rules: &RuleSet) -> Result<LatencyRun> {
+pub(crate) async fn run(
+    dir: &Path,
+    seed: u64,
+    rate: u64,
+    duration: Duration,
+    rules: &RuleSet,
+) -> Result<LatencyRun> {
     ensure!(rate >= 1, "--rate must be >= 1, got 0");
-    let store = loglens_store::open(dir.to_str().context("non-UTF-8 bench directory")?, StoreOptions::default())
-        .await?;
+    let store = loglens_store::open(
+        dir.to_str().context("non-UTF-8 bench directory")?,
+        StoreOptions::default(),
+    )
+    .await?;
     let state = Arc::new(Mutex::new(State::default()));
     let mut tail = store.subscribe();
     let watcher = {
@@ -82,7 +91,9 @@ pub(crate) async fn run(dir: &Path, seed: u64, rate: u64, duration: Duration, ru
                             }
                         }
                     }
-                    Err(RecvError::Lagged(n)) => anyhow::bail!("the commit broadcast dropped {n} batches"),
+                    Err(RecvError::Lagged(n)) => {
+                        anyhow::bail!("the commit broadcast dropped {n} batches")
+                    }
                     Err(RecvError::Closed) => return Ok(()),
                 }
             }
@@ -121,7 +132,9 @@ pub(crate) async fn run(dir: &Path, seed: u64, rate: u64, duration: Duration, ru
         let k = (due - sent).min(per_tick * 4);
         let mut records: Vec<LogRecord> = Vec::with_capacity(k);
         for _ in 0..k {
-            let now_ms = i64::try_from(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_millis())?;
+            let now_ms = i64::try_from(
+                std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_millis(),
+            )?;
             let json = serde_json::to_vec(&generator.next(now_ms))?;
             records.push(normalize(RawLog::from_json(&json)?, now_ms, rules)?);
         }
@@ -171,7 +184,10 @@ pub(crate) async fn run(dir: &Path, seed: u64, rate: u64, duration: Duration, ru
             watcher.await??;
             anyhow::bail!("the commit broadcast ended with {waiting} batches not searchable");
         }
-        ensure!(Instant::now() < deadline, "{waiting} batches not searchable 60 s after the last acknowledgement");
+        ensure!(
+            Instant::now() < deadline,
+            "{waiting} batches not searchable 60 s after the last acknowledgement"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     watcher.abort();
@@ -179,7 +195,10 @@ pub(crate) async fn run(dir: &Path, seed: u64, rate: u64, duration: Duration, ru
     // Cross-check with a real search: every acknowledged record is found.
     let everything = SearchRequest::new(Filter::default(), Sort::NewestFirst, None, Some(1), None)?;
     let total = store.search(&everything).await?.total as usize;
-    ensure!(total == acked_records, "a search found {total} records, {acked_records} were acknowledged");
+    ensure!(
+        total == acked_records,
+        "a search found {total} records, {acked_records} were acknowledged"
+    );
     store.close().await?;
 
     let s = state.lock().unwrap_or_else(|p| p.into_inner());

@@ -132,9 +132,7 @@ impl Dataset {
 
     fn iter(&self) -> impl Iterator<Item = &[u8]> {
         let starts = std::iter::once(0).chain(self.ends.iter().copied());
-        starts
-            .zip(self.ends.iter().copied())
-            .map(|(s, e)| &self.bytes[s..e])
+        starts.zip(self.ends.iter().copied()).map(|(s, e)| &self.bytes[s..e])
     }
 }
 
@@ -153,10 +151,7 @@ struct Rate {
 impl Rate {
     fn new(records: usize, bytes: usize, took: Duration) -> Rate {
         let s = took.as_secs_f64().max(1e-9);
-        Rate {
-            records_per_s: records as f64 / s,
-            mb_per_s: bytes as f64 / 1e6 / s,
-        }
+        Rate { records_per_s: records as f64 / s, mb_per_s: bytes as f64 / 1e6 / s }
     }
 
     fn json(&self) -> Value {
@@ -222,11 +217,7 @@ fn raw_tantivy(
 ) -> Result<RawRun> {
     let pb = bar(
         records.len(),
-        if upsert {
-            "2b raw tantivy + upsert"
-        } else {
-            "2 raw tantivy ceiling"
-        },
+        if upsert { "2b raw tantivy + upsert" } else { "2 raw tantivy ceiling" },
     );
     let (schema, fields) = Fields::build();
     let settings = IndexSettings {
@@ -235,10 +226,7 @@ fn raw_tantivy(
         ..IndexSettings::default()
     };
     std::fs::create_dir_all(dir)?;
-    let index = Index::builder()
-        .schema(schema)
-        .settings(settings)
-        .create_in_dir(dir)?;
+    let index = Index::builder().schema(schema).settings(settings).create_in_dir(dir)?;
     let mut writer: IndexWriter =
         index.writer_with_num_threads(options.indexing_threads, options.indexing_memory_bytes)?;
     let started = Instant::now();
@@ -265,11 +253,7 @@ fn raw_tantivy(
     // Untimed: let merges finish so they neither overlap phase 3 nor
     // leave the size half-merged.
     writer.wait_merging_threads()?;
-    Ok(RawRun {
-        took,
-        commits,
-        index_bytes: dir_size(dir)?,
-    })
+    Ok(RawRun { took, commits, index_bytes: dir_size(dir)? })
 }
 
 /// `records` cut into batches of `BATCH`, in order.
@@ -309,7 +293,12 @@ async fn store_ingest(store: &Arc<dyn LogStore>, records: Vec<LogRecord>) -> Res
 /// Figure 6 at scale: streams `n` generated records (same seed and
 /// timestamps as the dataset would have) into `store` without holding them,
 /// then refreshes.
-async fn build_query_store(store: &Arc<dyn LogStore>, n: usize, seed: u64, rules: &RuleSet) -> Result<()> {
+async fn build_query_store(
+    store: &Arc<dyn LogStore>,
+    n: usize,
+    seed: u64,
+    rules: &RuleSet,
+) -> Result<()> {
     let pb = bar(n, "6 build query store");
     let mut g = Generator::new(Some(seed));
     let mut acks = FuturesUnordered::new();
@@ -346,11 +335,7 @@ fn dir_size(dir: &Path) -> Result<u64> {
     for entry in std::fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))? {
         let entry = entry?;
         let meta = entry.metadata()?;
-        total += if meta.is_dir() {
-            dir_size(&entry.path())?
-        } else {
-            meta.len()
-        };
+        total += if meta.is_dir() { dir_size(&entry.path())? } else { meta.len() };
     }
     Ok(total)
 }
@@ -388,10 +373,7 @@ impl Query {
             pb.inc(1);
         }
         ms.sort_by(f64::total_cmp);
-        Ok(Latency {
-            p50: percentile(&ms, 50),
-            p99: percentile(&ms, 99),
-        })
+        Ok(Latency { p50: percentile(&ms, 50), p99: percentile(&ms, 99) })
     }
 }
 
@@ -408,11 +390,7 @@ async fn queries(
     let (mut depth, mut cursor) = (0, None);
     while depth < want {
         let page = store
-            .search(&newest(
-                Filter::default(),
-                cursor.clone(),
-                (want - depth).min(1000) as u32,
-            )?)
+            .search(&newest(Filter::default(), cursor.clone(), (want - depth).min(1000) as u32)?)
             .await?;
         depth += page.logs.len();
         match page.next_cursor {
@@ -438,41 +416,16 @@ async fn queries(
         ..Filter::default()
     };
     let list: Vec<(&'static str, bool, Query)> = vec![
-        (
-            "service+level newest 20",
-            false,
-            Query::Search(newest(service_level, None, 20)?),
-        ),
-        (
-            "deep page via cursor",
-            false,
-            Query::Search(newest(Filter::default(), cursor, 20)?),
-        ),
+        ("service+level newest 20", false, Query::Search(newest(service_level, None, 20)?)),
+        ("deep page via cursor", false, Query::Search(newest(Filter::default(), cursor, 20)?)),
         (
             "anomalies top 20",
             false,
-            Query::Search(SearchRequest::anomalies(
-                Filter::default(),
-                None,
-                Some(20),
-                None,
-            )?),
+            Query::Search(SearchRequest::anomalies(Filter::default(), None, Some(20), None)?),
         ),
-        (
-            "full text + service",
-            false,
-            Query::Search(newest(text, None, 20)?),
-        ),
-        (
-            "stats",
-            true,
-            Query::Stats(StatsRequest::default().validated()?),
-        ),
-        (
-            "stats + histogram + pctl",
-            true,
-            Query::Stats(all_day.validated()?),
-        ),
+        ("full text + service", false, Query::Search(newest(text, None, 20)?)),
+        ("stats", true, Query::Stats(StatsRequest::default().validated()?)),
+        ("stats + histogram + pctl", true, Query::Stats(all_day.validated()?)),
     ];
     let pb = bar(list.len() * QUERY_RUNS, "6 queries");
     let mut out = Vec::with_capacity(list.len());
@@ -554,7 +507,11 @@ fn met(ok: bool) -> &'static str {
 
 /// A store at `dir` with the default options.
 async fn open_store(dir: &Path) -> Result<Arc<dyn LogStore>> {
-    Ok(loglens_store::open(dir.to_str().context("non-UTF-8 bench directory")?, StoreOptions::default()).await?)
+    Ok(loglens_store::open(
+        dir.to_str().context("non-UTF-8 bench directory")?,
+        StoreOptions::default(),
+    )
+    .await?)
 }
 
 fn mb(bytes: u64) -> f64 {
@@ -632,9 +589,15 @@ pub async fn run(args: BenchArgs) -> Result<()> {
         .map(|json| parse_record(json, &rules))
         .collect::<Result<Vec<LogRecord>>>()?;
     let kafka_bytes: usize = payloads.iter().map(|p| p.len()).sum();
-    let k = kafka::run(&args.nisshi, &work.path().join("kafka"), &payloads, kafka_records, Arc::new(rules.clone()))
-        .await
-        .context("figure 4 (Kafka)")?;
+    let k = kafka::run(
+        &args.nisshi,
+        &work.path().join("kafka"),
+        &payloads,
+        kafka_records,
+        Arc::new(rules.clone()),
+    )
+    .await
+    .context("figure 4 (Kafka)")?;
     drop(payloads);
     drop(data);
     std::fs::remove_dir_all(work.path().join("kafka"))?;
@@ -646,17 +609,23 @@ pub async fn run(args: BenchArgs) -> Result<()> {
     let mut lats = Vec::with_capacity(2);
     for rate in [args.rate, (args.rate / 2).max(1)] {
         let dir = work.path().join(format!("latency-{rate}"));
-        let l = latency::run(&dir, args.seed, rate, Duration::from_secs(args.latency_seconds), &rules)
-            .await
-            .with_context(|| format!("figure 5 (time-to-search at {rate} records/s)"))?;
+        let l =
+            latency::run(&dir, args.seed, rate, Duration::from_secs(args.latency_seconds), &rules)
+                .await
+                .with_context(|| format!("figure 5 (time-to-search at {rate} records/s)"))?;
         std::fs::remove_dir_all(dir)?;
         lats.push((rate, l));
     }
 
     // 7. peak RSS of standalone.
-    let mem = rss::run(&work.path().join("rss"), args.seed, args.rate, Duration::from_secs(args.rss_seconds))
-        .await
-        .context("figure 7 (standalone peak RSS)")?;
+    let mem = rss::run(
+        &work.path().join("rss"),
+        args.seed,
+        args.rate,
+        Duration::from_secs(args.rss_seconds),
+    )
+    .await
+    .context("figure 7 (standalone peak RSS)")?;
 
     // 8. size.
     let size_fraction = index_bytes as f64 / raw_bytes as f64;
@@ -670,7 +639,12 @@ pub async fn run(args: BenchArgs) -> Result<()> {
         format!("{:.0} B/record, seed {}", raw_bytes as f64 / n as f64, args.seed),
         String::new(),
     );
-    t.row("1 parse+normalise+score", rate_cell(&parse), "1 thread, no ceiling defined".into(), String::new());
+    t.row(
+        "1 parse+normalise+score",
+        rate_cell(&parse),
+        "1 thread, no ceiling defined".into(),
+        String::new(),
+    );
     t.row(
         "2 raw tantivy ceiling",
         rate_cell(&raw),
@@ -685,7 +659,11 @@ pub async fn run(args: BenchArgs) -> Result<()> {
     t.row(
         "2b raw tantivy + upserts",
         rate_cell(&upsert),
-        format!("{:.2} of raw tantivy, {} commits", upsert.records_per_s / raw.records_per_s, upsert_run.commits),
+        format!(
+            "{:.2} of raw tantivy, {} commits",
+            upsert.records_per_s / raw.records_per_s,
+            upsert_run.commits
+        ),
         "diagnostic, no target".into(),
     );
     t.row(
@@ -697,13 +675,20 @@ pub async fn run(args: BenchArgs) -> Result<()> {
     t.row(
         "3 per core",
         format!("{per_core:.1} MB/s/core"),
-        format!("{:.2}x Quickwit, {:.2}x ES", per_core / QUICKWIT_MB_PER_CORE, per_core / ELASTIC_MB_PER_VCPU),
+        format!(
+            "{:.2}x Quickwit, {:.2}x ES",
+            per_core / QUICKWIT_MB_PER_CORE,
+            per_core / ELASTIC_MB_PER_VCPU
+        ),
         format!("> 7.5 / 7.3: {}", met(per_core > QUICKWIT_MB_PER_CORE.max(ELASTIC_MB_PER_VCPU))),
     );
     t.row(
         "4 raw rdkafka ceiling",
         rate_cell(&kafka_ceiling),
-        format!("produce alone {:.0} rec/s, {kafka_n} records", kafka_n as f64 / k.ceiling_produce.as_secs_f64()),
+        format!(
+            "produce alone {:.0} rec/s, {kafka_n} records",
+            kafka_n as f64 / k.ceiling_produce.as_secs_f64()
+        ),
         "notes: 0.5-1.0M rec/s produce".into(),
     );
     t.row(
@@ -719,7 +704,11 @@ pub async fn run(args: BenchArgs) -> Result<()> {
         t.row(
             if i == 0 { "5 time-to-search" } else { "5b time-to-search, half rate" },
             format!("p50 {:.2} / p99 {:.2} s", lat.p50.as_secs_f64(), lat.p99.as_secs_f64()),
-            format!("{:.0} of {rate} rec/s offered kept, max {:.2} s", lat.achieved, lat.max.as_secs_f64()),
+            format!(
+                "{:.0} of {rate} rec/s offered kept, max {:.2} s",
+                lat.achieved,
+                lat.max.as_secs_f64()
+            ),
             if i == 0 {
                 format!(
                     "p99 <= {TARGET_TIME_TO_SEARCH_P99_S} s: {}",
@@ -737,7 +726,11 @@ pub async fn run(args: BenchArgs) -> Result<()> {
             format!("p50 {:.2} / p99 {:.2} ms", l.p50, l.p99),
             format!(
                 "{query_records} records{}",
-                if *name == "deep page via cursor" { format!(", {depth} deep") } else { String::new() }
+                if *name == "deep page via cursor" {
+                    format!(", {depth} deep")
+                } else {
+                    String::new()
+                }
             ),
             format!("p99 <= {target} ms: {}", met(l.p99 <= target)),
         );
@@ -758,7 +751,11 @@ pub async fn run(args: BenchArgs) -> Result<()> {
     t.row(
         "8 index size / raw JSON",
         format!("{:.1}% ({:.1} MB)", size_fraction * 100.0, index_bytes as f64 / 1e6),
-        format!("raw tantivy {:.1}%, ratio {:.2}", raw_size_fraction * 100.0, size_fraction / raw_size_fraction),
+        format!(
+            "raw tantivy {:.1}%, ratio {:.2}",
+            raw_size_fraction * 100.0,
+            size_fraction / raw_size_fraction
+        ),
         "no target (notes: 49-66%)".into(),
     );
     let table = format!("{hw_line}\n\n{}", t.render());
@@ -770,7 +767,10 @@ pub async fn run(args: BenchArgs) -> Result<()> {
 
     let mut q = BTreeMap::new();
     for (name, _, l) in &query_results {
-        let key = name.split(|c: char| !c.is_ascii_alphanumeric()).filter(|w| !w.is_empty()).collect::<Vec<_>>();
+        let key = name
+            .split(|c: char| !c.is_ascii_alphanumeric())
+            .filter(|w| !w.is_empty())
+            .collect::<Vec<_>>();
         q.insert(key.join("_"), json!({ "p50_ms": l.p50, "p99_ms": l.p99 }));
     }
     let report = json!({

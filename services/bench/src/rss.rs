@@ -62,7 +62,14 @@ pub(crate) async fn run(dir: &Path, seed: u64, rate: u64, duration: Duration) ->
     let log = File::create(dir.join("standalone.log"))?;
     let data = dir.join("data");
     let child = Command::new(&exe)
-        .args(["standalone", "--grpc-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0", "--data-dir"])
+        .args([
+            "standalone",
+            "--grpc-addr",
+            "127.0.0.1:0",
+            "--http-addr",
+            "127.0.0.1:0",
+            "--data-dir",
+        ])
         .arg(&data)
         .arg("--ready-file")
         .arg(&ready)
@@ -86,7 +93,10 @@ pub(crate) async fn run(dir: &Path, seed: u64, rate: u64, duration: Duration) ->
             break addr.to_owned();
         }
         if let Some(status) = child.0.try_wait()? {
-            bail!("standalone exited ({status}) before it was ready; see {}", dir.join("standalone.log").display());
+            bail!(
+                "standalone exited ({status}) before it was ready; see {}",
+                dir.join("standalone.log").display()
+            );
         }
         ensure!(Instant::now() < deadline, "standalone was not ready in 60 s");
         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -112,7 +122,12 @@ pub(crate) async fn run(dir: &Path, seed: u64, rate: u64, duration: Duration) ->
         concurrency: 4,
         progress: false,
     };
-    let report = loglens_generator::run(cfg, GrpcTarget::new(&format!("grpc://{grpc}"))?, std::future::pending()).await;
+    let report = loglens_generator::run(
+        cfg,
+        GrpcTarget::new(&format!("grpc://{grpc}"))?,
+        std::future::pending(),
+    )
+    .await;
     ticker.abort();
     pb.finish_and_clear();
     let report = report.context("the generator could not feed standalone")?;

@@ -18,6 +18,6 @@ pub mod timestamp;
 pub use error::{Error, ErrorCode, Result};
 pub use level::Level;
 pub use query::{Filter, SearchRequest, SearchResult, Sort, Stats, StatsRequest};
-pub use timestamp::TimestampInput;
 pub use record::{LogRecord, RawLog, Rejection};
 pub use rules::RuleSet;
+pub use timestamp::TimestampInput;

@@ -45,7 +45,8 @@ impl Filter {
     /// Checks the time range is ordered and the status in range; empty strings
     /// become `None`.
     pub fn validated(mut self) -> Result<Filter> {
-        for f in [&mut self.service_name, &mut self.query, &mut self.trace_id, &mut self.request_id] {
+        for f in [&mut self.service_name, &mut self.query, &mut self.trace_id, &mut self.request_id]
+        {
             if f.as_deref().is_some_and(|s| s.trim().is_empty()) {
                 *f = None;
             }
@@ -61,7 +62,10 @@ impl Filter {
         if let Some(s) = self.status_code
             && !(100..=599).contains(&s)
         {
-            return Err(Error::invalid("status_code", format!("status_code must be between 100 and 599, got {s}")));
+            return Err(Error::invalid(
+                "status_code",
+                format!("status_code must be between 100 and 599, got {s}"),
+            ));
         }
         Ok(self)
     }
@@ -129,19 +133,30 @@ pub struct SearchRequest {
 
 impl SearchRequest {
     /// Validates page and size (`None` picks the defaults) and the filter.
-    pub fn new(filter: Filter, sort: Sort, page: Option<u32>, size: Option<u32>, cursor: Option<String>) -> Result<Self> {
+    pub fn new(
+        filter: Filter,
+        sort: Sort,
+        page: Option<u32>,
+        size: Option<u32>,
+        cursor: Option<String>,
+    ) -> Result<Self> {
         let page = page.unwrap_or(1);
         if page == 0 {
             return Err(Error::invalid("page", "page must be >= 1, got 0"));
         }
         let size = size.unwrap_or(DEFAULT_SIZE);
         if !(1..=MAX_SIZE).contains(&size) {
-            return Err(Error::invalid("size", format!("size must be between 1 and {MAX_SIZE}, got {size}")));
+            return Err(Error::invalid(
+                "size",
+                format!("size must be between 1 and {MAX_SIZE}, got {size}"),
+            ));
         }
         if page.saturating_sub(1).saturating_mul(size) > 1_000_000 {
             return Err(Error::invalid(
                 "page",
-                format!("page * size must be at most 1000000 (use cursor for deeper pages), got page {page}"),
+                format!(
+                    "page * size must be at most 1000000 (use cursor for deeper pages), got page {page}"
+                ),
             ));
         }
         let cursor = cursor.filter(|c| !c.is_empty());
@@ -149,7 +164,12 @@ impl SearchRequest {
     }
 
     /// The anomaly query: `anomaly = true`, highest severity first.
-    pub fn anomalies(mut filter: Filter, page: Option<u32>, size: Option<u32>, cursor: Option<String>) -> Result<Self> {
+    pub fn anomalies(
+        mut filter: Filter,
+        page: Option<u32>,
+        size: Option<u32>,
+        cursor: Option<String>,
+    ) -> Result<Self> {
         filter.anomaly = Some(true);
         SearchRequest::new(filter, Sort::Severity, page, size, cursor)
     }
@@ -205,7 +225,9 @@ impl StatsRequest {
             if i < MIN_HISTOGRAM_INTERVAL_MS {
                 return Err(Error::invalid(
                     "interval",
-                    format!("histogram interval must be at least {MIN_HISTOGRAM_INTERVAL_MS} ms, got {i}"),
+                    format!(
+                        "histogram interval must be at least {MIN_HISTOGRAM_INTERVAL_MS} ms, got {i}"
+                    ),
                 ));
             }
             if let (Some(from), Some(to)) = (self.from_timestamp, self.to_timestamp)
@@ -213,7 +235,9 @@ impl StatsRequest {
             {
                 return Err(Error::invalid(
                     "interval",
-                    format!("histogram would have more than {MAX_HISTOGRAM_BUCKETS} buckets: widen the interval or narrow the range"),
+                    format!(
+                        "histogram would have more than {MAX_HISTOGRAM_BUCKETS} buckets: widen the interval or narrow the range"
+                    ),
                 ));
             }
         }
@@ -328,21 +352,29 @@ mod tests {
 
     #[test]
     fn search_request_bounds() {
-        let ok = SearchRequest::new(Filter::default(), Sort::default(), None, None, Some(String::new())).unwrap();
+        let ok =
+            SearchRequest::new(Filter::default(), Sort::default(), None, None, Some(String::new()))
+                .unwrap();
         assert_eq!((ok.page, ok.size, ok.cursor), (1, 20, None));
-        let e = SearchRequest::new(Filter::default(), Sort::default(), None, Some(5000), None).unwrap_err();
+        let e = SearchRequest::new(Filter::default(), Sort::default(), None, Some(5000), None)
+            .unwrap_err();
         assert_eq!(e.to_string(), "size must be between 1 and 1000, got 5000");
         assert_eq!(e.field(), Some("size"));
-        let e = SearchRequest::new(Filter::default(), Sort::default(), None, Some(0), None).unwrap_err();
+        let e = SearchRequest::new(Filter::default(), Sort::default(), None, Some(0), None)
+            .unwrap_err();
         assert_eq!(e.field(), Some("size"));
-        let e = SearchRequest::new(Filter::default(), Sort::default(), Some(0), None, None).unwrap_err();
+        let e = SearchRequest::new(Filter::default(), Sort::default(), Some(0), None, None)
+            .unwrap_err();
         assert_eq!(e.field(), Some("page"));
-        let e = SearchRequest::new(Filter::default(), Sort::default(), Some(100_000), Some(1000), None).unwrap_err();
+        let e =
+            SearchRequest::new(Filter::default(), Sort::default(), Some(100_000), Some(1000), None)
+                .unwrap_err();
         assert!(e.to_string().contains("use cursor"), "{e}");
         let f = Filter { from_timestamp: Some(5), to_timestamp: Some(4), ..Filter::default() };
         let e = SearchRequest::new(f, Sort::default(), None, None, None).unwrap_err();
         assert_eq!(e.field(), Some("from_timestamp"));
-        let r = SearchRequest::new(Filter::default(), Sort::default(), Some(3), Some(10), None).unwrap();
+        let r = SearchRequest::new(Filter::default(), Sort::default(), Some(3), Some(10), None)
+            .unwrap();
         assert_eq!(r.offset(), 20);
         let a = SearchRequest::anomalies(Filter::default(), None, None, None).unwrap();
         assert_eq!((a.filter.anomaly, a.sort), (Some(true), Sort::Severity));
@@ -350,7 +382,9 @@ mod tests {
 
     #[test]
     fn stats_request_bounds() {
-        let e = StatsRequest { histogram_interval_ms: Some(10), ..StatsRequest::default() }.validated().unwrap_err();
+        let e = StatsRequest { histogram_interval_ms: Some(10), ..StatsRequest::default() }
+            .validated()
+            .unwrap_err();
         assert_eq!(e.to_string(), "histogram interval must be at least 1000 ms, got 10");
         let e = StatsRequest {
             from_timestamp: Some(0),
@@ -361,7 +395,9 @@ mod tests {
         .validated()
         .unwrap_err();
         assert!(e.to_string().contains("more than 10000 buckets"), "{e}");
-        let ok = StatsRequest { service_name: Some(" ".into()), ..StatsRequest::default() }.validated().unwrap();
+        let ok = StatsRequest { service_name: Some(" ".into()), ..StatsRequest::default() }
+            .validated()
+            .unwrap();
         assert_eq!(ok.service_name, None);
     }
 
@@ -370,7 +406,15 @@ mod tests {
         let w: Vec<String> = tokenize("Hello, WORLD! user_id=42").collect();
         assert_eq!(w, ["hello", "world", "user", "id", "42"]);
         let long = format!("{} {}", "a".repeat(39), "b".repeat(40));
-        assert_eq!(tokenize(&long).collect::<Vec<_>>(), ["a".repeat(39)], "40 bytes and more are dropped");
-        assert_eq!(tokenize("ΟΔΟΣ").collect::<Vec<_>>(), ["οδοσ"], "per-character lower case, as the index");
+        assert_eq!(
+            tokenize(&long).collect::<Vec<_>>(),
+            ["a".repeat(39)],
+            "40 bytes and more are dropped"
+        );
+        assert_eq!(
+            tokenize("ΟΔΟΣ").collect::<Vec<_>>(),
+            ["οδοσ"],
+            "per-character lower case, as the index"
+        );
     }
 }

@@ -107,7 +107,10 @@ fn explain_json_error(bytes: &[u8], e: &serde_json::Error) -> Error {
         }
         let single = serde_json::json!({ *field: v });
         if serde_json::from_value::<RawLog>(single).is_err() {
-            return Error::invalid(*field, format!("{field} must be {expected}, got {}", json_type(v)));
+            return Error::invalid(
+                *field,
+                format!("{field} must be {expected}, got {}", json_type(v)),
+            );
         }
     }
     Error::invalid("", format!("record could not be read: {e}"))
@@ -118,7 +121,9 @@ fn json_type(v: &serde_json::Value) -> String {
         serde_json::Value::Null => "null".into(),
         serde_json::Value::Bool(b) => format!("boolean {b}"),
         serde_json::Value::Number(n) => format!("number {n}"),
-        serde_json::Value::String(s) => format!("string {:?}", s.chars().take(40).collect::<String>()),
+        serde_json::Value::String(s) => {
+            format!("string {:?}", s.chars().take(40).collect::<String>())
+        }
         serde_json::Value::Array(_) => "an array".into(),
         serde_json::Value::Object(_) => "an object".into(),
     }
@@ -179,7 +184,11 @@ pub struct Rejection {
 impl Rejection {
     /// The rejection of record `index` for `error`.
     pub fn new(index: u32, error: &Error) -> Rejection {
-        Rejection { index, field: error.field().unwrap_or_default().to_owned(), reason: error.to_string() }
+        Rejection {
+            index,
+            field: error.field().unwrap_or_default().to_owned(),
+            reason: error.to_string(),
+        }
     }
 }
 
@@ -199,7 +208,10 @@ fn optional(field: &str, v: Option<String>, max: usize) -> Result<Option<String>
         return Ok(None);
     }
     if t.len() > max {
-        return Err(Error::invalid(field, format!("{field} must be at most {max} bytes, got {}", t.len())));
+        return Err(Error::invalid(
+            field,
+            format!("{field} must be at most {max} bytes, got {}", t.len()),
+        ));
     }
     if field != "message" && t.chars().any(char::is_control) {
         return Err(Error::invalid(field, format!("{field} must not contain control characters")));
@@ -224,7 +236,12 @@ pub fn normalize(raw: RawLog, received_at: i64, rules: &RuleSet) -> Result<LogRe
     let status_code = match raw.status_code {
         None => None,
         Some(s @ 100..=599) => Some(s as u16),
-        Some(s) => return Err(Error::invalid("status_code", format!("status_code must be between 100 and 599, got {s}"))),
+        Some(s) => {
+            return Err(Error::invalid(
+                "status_code",
+                format!("status_code must be between 100 and 599, got {s}"),
+            ));
+        }
     };
     let response_time_ms = match raw.response_time_ms {
         None => None,
@@ -238,7 +255,10 @@ pub fn normalize(raw: RawLog, received_at: i64, rules: &RuleSet) -> Result<LogRe
     };
     let tags = raw.tags.unwrap_or_default();
     if tags.len() > MAX_TAGS {
-        return Err(Error::invalid("tags", format!("tags must have at most {MAX_TAGS} entries, got {}", tags.len())));
+        return Err(Error::invalid(
+            "tags",
+            format!("tags must have at most {MAX_TAGS} entries, got {}", tags.len()),
+        ));
     }
     let tags = tags
         .into_iter()
@@ -354,7 +374,10 @@ mod tests {
             let r = norm(RawLog { status_code: Some(code), ..raw() });
             assert_eq!(r.is_ok(), ok, "{code}");
             if let Err(e) = r {
-                assert_eq!(e.to_string(), format!("status_code must be between 100 and 599, got {code}"));
+                assert_eq!(
+                    e.to_string(),
+                    format!("status_code must be between 100 and 599, got {code}")
+                );
             }
         }
         assert!(norm(RawLog { response_time_ms: Some(0.0), ..raw() }).is_ok());
@@ -377,13 +400,15 @@ mod tests {
     fn bad_level_and_timestamp_are_rejected() {
         let e = norm(RawLog { level: Some("fatal".into()), ..raw() }).unwrap_err();
         assert_eq!(e.field(), Some("level"));
-        let e = norm(RawLog { timestamp: Some(TimestampInput::Text("soon".into())), ..raw() }).unwrap_err();
+        let e = norm(RawLog { timestamp: Some(TimestampInput::Text("soon".into())), ..raw() })
+            .unwrap_err();
         assert_eq!(e.field(), Some("timestamp"));
     }
 
     #[test]
     fn json_type_errors_name_the_field() {
-        let e = RawLog::from_json(br#"{"service_name":"a","message":"m","status_code":"200"}"#).unwrap_err();
+        let e = RawLog::from_json(br#"{"service_name":"a","message":"m","status_code":"200"}"#)
+            .unwrap_err();
         assert_eq!(e.field(), Some("status_code"));
         assert_eq!(e.to_string(), "status_code must be an integer, got string \"200\"");
         let e = RawLog::from_json(br#"{"service_name":"a","message":"m","tags":"x"}"#).unwrap_err();

@@ -104,8 +104,9 @@ impl RuleSet {
     /// ```
     /// Omitted rules and settings keep their defaults; unknown keys are errors.
     pub fn from_toml(text: &str) -> Result<RuleSet> {
-        let rules: RuleSet =
-            toml::from_str(text).map_err(|e| Error::invalid("rules", format!("rules file is invalid: {}", e.message())))?;
+        let rules: RuleSet = toml::from_str(text).map_err(|e| {
+            Error::invalid("rules", format!("rules file is invalid: {}", e.message()))
+        })?;
         rules.validate()?;
         Ok(rules)
     }
@@ -115,7 +116,10 @@ impl RuleSet {
         if !(100..=599).contains(&self.http_status.min_status) {
             return Err(Error::invalid(
                 "http_status.min_status",
-                format!("http_status.min_status must be between 100 and 599, got {}", self.http_status.min_status),
+                format!(
+                    "http_status.min_status must be between 100 and 599, got {}",
+                    self.http_status.min_status
+                ),
             ));
         }
         let t = self.slow_response.threshold_ms;
@@ -183,7 +187,13 @@ mod tests {
         rec_with(&RuleSet::default(), level, status, rt, code)
     }
 
-    fn rec_with(rules: &RuleSet, level: &str, status: Option<i64>, rt: Option<f64>, code: Option<&str>) -> LogRecord {
+    fn rec_with(
+        rules: &RuleSet,
+        level: &str,
+        status: Option<i64>,
+        rt: Option<f64>,
+        code: Option<&str>,
+    ) -> LogRecord {
         let raw = RawLog {
             service_name: Some("s".into()),
             message: Some("m".into()),
@@ -199,17 +209,29 @@ mod tests {
     #[test]
     fn each_default_rule_fires_alone() {
         let r = rec("ERROR", None, None, None);
-        assert_eq!((r.anomaly, r.severity_score, r.anomaly_reasons.clone()), (true, 35, vec![ERROR_LEVEL.to_owned()]));
+        assert_eq!(
+            (r.anomaly, r.severity_score, r.anomaly_reasons.clone()),
+            (true, 35, vec![ERROR_LEVEL.to_owned()])
+        );
         let r = rec("INFO", Some(400), None, None);
-        assert_eq!((r.severity_score, r.anomaly_reasons.clone()), (15, vec![HTTP_STATUS.to_owned()]));
+        assert_eq!(
+            (r.severity_score, r.anomaly_reasons.clone()),
+            (15, vec![HTTP_STATUS.to_owned()])
+        );
         let r = rec("INFO", Some(399), None, None);
         assert!(!r.anomaly);
         let r = rec("INFO", None, Some(3000.0), None);
         assert!(!r.anomaly, "the threshold itself is not slow");
         let r = rec("INFO", None, Some(3000.5), None);
-        assert_eq!((r.severity_score, r.anomaly_reasons.clone()), (5, vec![SLOW_RESPONSE.to_owned()]));
+        assert_eq!(
+            (r.severity_score, r.anomaly_reasons.clone()),
+            (5, vec![SLOW_RESPONSE.to_owned()])
+        );
         let r = rec("INFO", None, None, Some("E1"));
-        assert_eq!((r.severity_score, r.anomaly_reasons.clone()), (15, vec![ERROR_CODE.to_owned()]));
+        assert_eq!(
+            (r.severity_score, r.anomaly_reasons.clone()),
+            (15, vec![ERROR_CODE.to_owned()])
+        );
         let r = rec("WARN", Some(200), Some(10.0), None);
         assert_eq!((r.anomaly, r.severity_score, r.anomaly_reasons.len()), (false, 0, 0));
     }
@@ -270,7 +292,10 @@ mod tests {
         assert!(rec_with(&rules, "INFO", Some(500), None, None).anomaly);
         assert!(rec_with(&rules, "INFO", None, Some(150.0), None).anomaly);
         assert!(!rec_with(&rules, "ERROR", None, None, None).anomaly);
-        assert!(rec_with(&rules, "INFO", None, None, Some("E")).anomaly, "untouched rules keep defaults");
+        assert!(
+            rec_with(&rules, "INFO", None, None, Some("E")).anomaly,
+            "untouched rules keep defaults"
+        );
     }
 
     #[test]

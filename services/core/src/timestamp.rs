@@ -49,10 +49,16 @@ impl<'de> Deserialize<'de> for TimestampInput {
             fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
                 f.write_str("a timestamp string or an epoch number")
             }
-            fn visit_str<E: serde::de::Error>(self, v: &str) -> std::result::Result<Self::Value, E> {
+            fn visit_str<E: serde::de::Error>(
+                self,
+                v: &str,
+            ) -> std::result::Result<Self::Value, E> {
                 Ok(TimestampInput::Text(v.to_owned()))
             }
-            fn visit_string<E: serde::de::Error>(self, v: String) -> std::result::Result<Self::Value, E> {
+            fn visit_string<E: serde::de::Error>(
+                self,
+                v: String,
+            ) -> std::result::Result<Self::Value, E> {
                 Ok(TimestampInput::Text(v))
             }
             fn visit_i64<E: serde::de::Error>(self, v: i64) -> std::result::Result<Self::Value, E> {
@@ -100,7 +106,10 @@ fn shown(input: &TimestampInput) -> String {
 fn out_of_range(input: &TimestampInput) -> Error {
     Error::invalid(
         "timestamp",
-        format!("timestamp {} is out of range: must be between 1970-01-01 and 2199-12-31", shown(input)),
+        format!(
+            "timestamp {} is out of range: must be between 1970-01-01 and 2199-12-31",
+            shown(input)
+        ),
     )
 }
 
@@ -231,7 +240,9 @@ mod tests {
 
     #[test]
     fn unparseable_is_rejected_naming_the_field() {
-        for bad in ["yesterday", "2024-13-01T00:00:00Z", "2024-05-01T25:00:00Z", "12:00", "1.2.3", "-", ""] {
+        for bad in
+            ["yesterday", "2024-13-01T00:00:00Z", "2024-05-01T25:00:00Z", "12:00", "1.2.3", "-", ""]
+        {
             let e = text(bad).unwrap_err();
             assert_eq!(e.field(), Some("timestamp"), "{bad}");
             assert!(e.to_string().contains("RFC 3339"), "{e}");
@@ -252,7 +263,8 @@ mod tests {
 
     #[test]
     fn deserializes_from_json_strings_and_numbers() {
-        let v: Vec<TimestampInput> = serde_json::from_str(r#"["2024-05-01", 17, 1.5, 18446744073709551615]"#).unwrap();
+        let v: Vec<TimestampInput> =
+            serde_json::from_str(r#"["2024-05-01", 17, 1.5, 18446744073709551615]"#).unwrap();
         assert_eq!(v[0], TimestampInput::Text("2024-05-01".into()));
         assert_eq!(v[1], TimestampInput::Int(17));
         assert_eq!(v[2], TimestampInput::Float(1.5));

@@ -124,8 +124,8 @@ impl GrpcTarget {
             .strip_prefix("grpc://")
             .or_else(|| target.strip_prefix("http://"))
             .ok_or_else(|| Error::Target(target.to_owned()))?;
-        let endpoint =
-            Endpoint::from_shared(format!("http://{rest}")).map_err(|_| Error::Target(target.to_owned()))?;
+        let endpoint = Endpoint::from_shared(format!("http://{rest}"))
+            .map_err(|_| Error::Target(target.to_owned()))?;
         let client = IngestServiceClient::new(endpoint.connect_lazy())
             .max_encoding_message_size(64 << 20)
             .max_decoding_message_size(64 << 20);
@@ -145,14 +145,21 @@ impl GrpcTarget {
                     return Ok((u64::from(r.accepted), r.rejected.len() as u64));
                 }
                 Err(s)
-                    if matches!(s.code(), tonic::Code::Unavailable | tonic::Code::ResourceExhausted)
-                        && Instant::now() < deadline =>
+                    if matches!(
+                        s.code(),
+                        tonic::Code::Unavailable | tonic::Code::ResourceExhausted
+                    ) && Instant::now() < deadline =>
                 {
                     tracing::debug!(code = ?s.code(), "target busy or down, retrying in {backoff:?}");
                     tokio::time::sleep(backoff).await;
                     backoff = (backoff * 2).min(Duration::from_secs(2));
                 }
-                Err(s) => return Err(Error::Send { target: self.url.clone(), message: s.message().to_owned() }),
+                Err(s) => {
+                    return Err(Error::Send {
+                        target: self.url.clone(),
+                        message: s.message().to_owned(),
+                    });
+                }
             }
         }
     }
@@ -189,7 +196,8 @@ impl KafkaTarget {
     /// A durable producer ([`KafkaOptions::producer_config`]) to
     /// `options.raw_topic`; does not contact the broker yet.
     pub fn new(options: KafkaOptions) -> Result<KafkaTarget, Error> {
-        let producer: FutureProducer = options.producer_config().create().map_err(loglens_kafka::Error::from)?;
+        let producer: FutureProducer =
+            options.producer_config().create().map_err(loglens_kafka::Error::from)?;
         let url = format!("kafka://{}/{}", options.bootstrap, options.raw_topic);
         Ok(KafkaTarget { url, options, producer })
     }
@@ -202,17 +210,21 @@ impl KafkaTarget {
         let rest = url.strip_prefix("kafka://").ok_or_else(|| Error::Target(url.to_owned()))?;
         let (brokers, topic) = rest.split_once('/').unwrap_or((rest, ""));
         for broker in brokers.split(',') {
-            let valid = broker
-                .rsplit_once(':')
-                .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok_and(|p| p > 0));
+            let valid = broker.rsplit_once(':').is_some_and(|(host, port)| {
+                !host.is_empty() && port.parse::<u16>().is_ok_and(|p| p > 0)
+            });
             if !valid {
-                return Err(invalid(format!("brokers must be HOST:PORT[,HOST:PORT...], got {broker:?}")));
+                return Err(invalid(format!(
+                    "brokers must be HOST:PORT[,HOST:PORT...], got {broker:?}"
+                )));
             }
         }
         let mut options = KafkaOptions::new(brokers);
         if !topic.is_empty() {
             if !is_valid_topic(topic) {
-                return Err(invalid(format!("topic must be 1 to 249 of a-z A-Z 0-9 . _ -, got {topic:?}")));
+                return Err(invalid(format!(
+                    "topic must be 1 to 249 of a-z A-Z 0-9 . _ -, got {topic:?}"
+                )));
             }
             options.raw_topic = topic.to_owned();
         }
@@ -239,14 +251,18 @@ impl KafkaTarget {
             let payload = serde_json::to_vec(record).expect("a generated record always serialises");
             let mut backoff = Duration::from_millis(5);
             loop {
-                let message = FutureRecord::to(&self.options.raw_topic).key(&record.service_name).payload(&payload);
+                let message = FutureRecord::to(&self.options.raw_topic)
+                    .key(&record.service_name)
+                    .payload(&payload);
                 let full = match self.producer.send_result(message) {
                     Ok(delivery) => {
                         deliveries.push(delivery);
                         false
                     }
                     Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => true,
-                    Err((e, _)) => return Err(self.failed(format!("kafka did not take a record: {e}"))),
+                    Err((e, _)) => {
+                        return Err(self.failed(format!("kafka did not take a record: {e}")));
+                    }
                 };
                 if !full {
                     break;
@@ -266,9 +282,13 @@ impl KafkaTarget {
         for delivery in deliveries {
             match delivery.await {
                 Ok(Ok(_)) => {}
-                Ok(Err((e, _))) => return Err(self.failed(format!("kafka did not acknowledge a record: {e}"))),
+                Ok(Err((e, _))) => {
+                    return Err(self.failed(format!("kafka did not acknowledge a record: {e}")));
+                }
                 Err(_cancelled) => {
-                    return Err(self.failed("kafka did not acknowledge a record: the producer shut down".into()));
+                    return Err(self.failed(
+                        "kafka did not acknowledge a record: the producer shut down".into(),
+                    ));
                 }
             }
         }
@@ -316,7 +336,9 @@ impl Target {
     pub fn parse(url: &str) -> Result<Target, Error> {
         match url.split_once("://").map(|(scheme, _)| scheme) {
             Some("grpc" | "http") => Ok(Target::Grpc(GrpcTarget::new(url)?)),
-            Some("kafka") => Ok(Target::Kafka(KafkaTarget::new(KafkaTarget::options_from_url(url)?)?)),
+            Some("kafka") => {
+                Ok(Target::Kafka(KafkaTarget::new(KafkaTarget::options_from_url(url)?)?))
+            }
             _ => Err(Error::Target(url.to_owned())),
         }
     }
@@ -358,7 +380,8 @@ fn progress_bar(cfg: &RunConfig) -> ProgressBar {
                 .expect("valid progress template"),
         ),
         None => ProgressBar::new_spinner().with_style(
-            ProgressStyle::with_template("{spinner} {pos} records, {per_sec}, {elapsed}").expect("valid progress template"),
+            ProgressStyle::with_template("{spinner} {pos} records, {per_sec}, {elapsed}")
+                .expect("valid progress template"),
         ),
     };
     bar.enable_steady_tick(Duration::from_millis(200));
@@ -370,7 +393,11 @@ type Sending = std::pin::Pin<Box<dyn Future<Output = Result<(u64, u64), Error>> 
 /// Generates and sends records until `count`, `duration` or `stop` ends the
 /// run, pacing to `rate`. Every batch in flight is awaited before returning.
 /// Takes a [`Target`] or anything that converts into one (a [`GrpcTarget`]).
-pub async fn run(cfg: RunConfig, target: impl Into<Target>, stop: impl Future<Output = ()>) -> Result<Report, Error> {
+pub async fn run(
+    cfg: RunConfig,
+    target: impl Into<Target>,
+    stop: impl Future<Output = ()>,
+) -> Result<Report, Error> {
     let target = target.into();
     tokio::pin!(stop);
     tokio::select! {
@@ -417,7 +444,8 @@ pub async fn run(cfg: RunConfig, target: impl Into<Target>, stop: impl Future<Ou
         let pause = if cfg.rate == 0 || report.sent < due {
             Duration::ZERO
         } else {
-            Duration::from_secs_f64(1.0 / cfg.rate as f64).clamp(Duration::from_millis(1), Duration::from_millis(20))
+            Duration::from_secs_f64(1.0 / cfg.rate as f64)
+                .clamp(Duration::from_millis(1), Duration::from_millis(20))
         };
         tokio::select! {
             _ = &mut stop => stopped = true,
@@ -478,12 +506,20 @@ mod tests {
             r#"target "kafka://localhost/logs" is invalid: brokers must be HOST:PORT[,HOST:PORT...], got "localhost""#
         );
         for url in ["kafka://", "kafka://:9092", "kafka://h:0", "kafka://h:x/t", "kafka://a:1,/t"] {
-            assert!(matches!(KafkaTarget::options_from_url(url), Err(Error::InvalidTarget { .. })), "{url}");
+            assert!(
+                matches!(KafkaTarget::options_from_url(url), Err(Error::InvalidTarget { .. })),
+                "{url}"
+            );
         }
         let e = KafkaTarget::options_from_url("kafka://h:1/a/b").unwrap_err().to_string();
         assert!(e.ends_with(r#"topic must be 1 to 249 of a-z A-Z 0-9 . _ -, got "a/b""#), "{e}");
-        for url in ["kafka://h:1/..", "kafka://h:1/sp ace", &format!("kafka://h:1/{}", "t".repeat(250))] {
-            assert!(matches!(KafkaTarget::options_from_url(url), Err(Error::InvalidTarget { .. })), "{url}");
+        for url in
+            ["kafka://h:1/..", "kafka://h:1/sp ace", &format!("kafka://h:1/{}", "t".repeat(250))]
+        {
+            assert!(
+                matches!(KafkaTarget::options_from_url(url), Err(Error::InvalidTarget { .. })),
+                "{url}"
+            );
         }
     }
 
@@ -505,7 +541,9 @@ mod tests {
             let e = Target::parse(url).err().expect("rejected");
             assert_eq!(
                 e.to_string(),
-                format!("target {url:?} is not supported: use grpc://HOST:PORT or kafka://HOST:PORT/TOPIC")
+                format!(
+                    "target {url:?} is not supported: use grpc://HOST:PORT or kafka://HOST:PORT/TOPIC"
+                )
             );
         }
     }

@@ -27,34 +27,66 @@ const SERVICES: &[Service] = &[
         name: "auth-service",
         median_ms: 35.0,
         operations: &["POST /login", "POST /logout", "POST /token/refresh", "GET /session"],
-        client_errors: &[(401, "INVALID_CREDENTIALS"), (403, "ACCOUNT_LOCKED"), (429, "RATE_LIMITED")],
+        client_errors: &[
+            (401, "INVALID_CREDENTIALS"),
+            (403, "ACCOUNT_LOCKED"),
+            (429, "RATE_LIMITED"),
+        ],
         server_errors: &[(500, "TOKEN_SIGNING_FAILED"), (503, "IDP_UNAVAILABLE")],
     },
     Service {
         name: "payment-service",
         median_ms: 180.0,
-        operations: &["POST /payments", "POST /refunds", "GET /payments/{id}", "POST /payments/{id}/capture"],
-        client_errors: &[(402, "CARD_DECLINED"), (400, "INVALID_AMOUNT"), (409, "DUPLICATE_PAYMENT")],
-        server_errors: &[(502, "GATEWAY_ERROR"), (504, "PROVIDER_TIMEOUT"), (500, "LEDGER_WRITE_FAILED")],
+        operations: &[
+            "POST /payments",
+            "POST /refunds",
+            "GET /payments/{id}",
+            "POST /payments/{id}/capture",
+        ],
+        client_errors: &[
+            (402, "CARD_DECLINED"),
+            (400, "INVALID_AMOUNT"),
+            (409, "DUPLICATE_PAYMENT"),
+        ],
+        server_errors: &[
+            (502, "GATEWAY_ERROR"),
+            (504, "PROVIDER_TIMEOUT"),
+            (500, "LEDGER_WRITE_FAILED"),
+        ],
     },
     Service {
         name: "inventory-service",
         median_ms: 60.0,
-        operations: &["GET /items/{id}", "POST /reservations", "DELETE /reservations/{id}", "GET /stock"],
+        operations: &[
+            "GET /items/{id}",
+            "POST /reservations",
+            "DELETE /reservations/{id}",
+            "GET /stock",
+        ],
         client_errors: &[(404, "ITEM_NOT_FOUND"), (409, "OUT_OF_STOCK")],
         server_errors: &[(500, "DB_DEADLOCK"), (503, "CACHE_UNAVAILABLE")],
     },
     Service {
         name: "user-service",
         median_ms: 45.0,
-        operations: &["GET /users/{id}", "PATCH /users/{id}", "POST /users", "GET /users/{id}/preferences"],
+        operations: &[
+            "GET /users/{id}",
+            "PATCH /users/{id}",
+            "POST /users",
+            "GET /users/{id}/preferences",
+        ],
         client_errors: &[(404, "USER_NOT_FOUND"), (422, "VALIDATION_FAILED")],
         server_errors: &[(500, "PROFILE_STORE_ERROR")],
     },
     Service {
         name: "api-gateway",
         median_ms: 25.0,
-        operations: &["GET /api/v1/orders", "POST /api/v1/checkout", "GET /api/v1/catalog", "GET /healthz"],
+        operations: &[
+            "GET /api/v1/orders",
+            "POST /api/v1/checkout",
+            "GET /api/v1/catalog",
+            "GET /healthz",
+        ],
         client_errors: &[(400, "BAD_REQUEST"), (404, "ROUTE_NOT_FOUND"), (429, "THROTTLED")],
         server_errors: &[(502, "UPSTREAM_BAD_GATEWAY"), (504, "UPSTREAM_TIMEOUT")],
     },
@@ -137,7 +169,8 @@ impl Generator {
         let mut rt = latency.sample(&mut self.rng);
         let slow = self.rng.random_bool(0.015) || (level == "WARN" && self.rng.random_bool(0.3));
         if slow {
-            rt *= 8.0 + 32.0 * self.rng.random::<f64>() * self.slow_tail.sample(&mut self.rng).min(1.0);
+            rt *= 8.0
+                + 32.0 * self.rng.random::<f64>() * self.slow_tail.sample(&mut self.rng).min(1.0);
         }
         let (status, error_code) = match level {
             "ERROR" if self.rng.random_bool(0.7) => {
@@ -152,7 +185,10 @@ impl Generator {
                 let (s, c) = *svc.client_errors.choose(&mut self.rng).expect("client errors");
                 (s, Some(c))
             }
-            _ => (*[200, 200, 200, 200, 201, 204, 304].choose(&mut self.rng).expect("statuses"), None),
+            _ => (
+                *[200, 200, 200, 200, 201, 204, 304].choose(&mut self.rng).expect("statuses"),
+                None,
+            ),
         };
         let message = match (level, error_code) {
             (_, Some(code)) => format!("{op} failed with {status} {code} after {rt:.0}ms"),
@@ -161,7 +197,8 @@ impl Generator {
             _ => format!("{op} completed with {status} in {rt:.0}ms"),
         };
         let user = self.rng.random_range(1..=5000);
-        let region = *["eu-west-1", "us-east-1", "ap-south-1"].choose(&mut self.rng).expect("regions");
+        let region =
+            *["eu-west-1", "us-east-1", "ap-south-1"].choose(&mut self.rng).expect("regions");
         let ts = chrono::DateTime::from_timestamp_millis(now_ms).unwrap_or_default();
         GeneratedLog {
             timestamp: ts.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
@@ -173,7 +210,10 @@ impl Generator {
             user_id: format!("user-{user}"),
             response_time_ms: (rt * 10.0).round() / 10.0,
             error_code: error_code.map(str::to_owned),
-            tags: vec![region.to_owned(), if self.rng.random_bool(0.9) { "prod" } else { "canary" }.to_owned()],
+            tags: vec![
+                region.to_owned(),
+                if self.rng.random_bool(0.9) { "prod" } else { "canary" }.to_owned(),
+            ],
             host: format!("{}-{}", svc.name, self.rng.random_range(0..4)),
             trace_id: self.hex(32),
             span_id: self.hex(16),
@@ -214,8 +254,12 @@ mod tests {
         assert!(ok > 0.85, "mostly 2xx/3xx: {ok}");
         assert!(logs.iter().filter(|l| l.status_code >= 400).all(|l| l.error_code.is_some()));
         let slow = logs.iter().filter(|l| l.response_time_ms > 3000.0).count();
-        assert!(slow > 0 && (slow as f64 / n as f64) < 0.05, "a slow tail, not a slow body: {slow}");
-        let services: std::collections::HashSet<&str> = logs.iter().map(|l| l.service_name.as_str()).collect();
+        assert!(
+            slow > 0 && (slow as f64 / n as f64) < 0.05,
+            "a slow tail, not a slow body: {slow}"
+        );
+        let services: std::collections::HashSet<&str> =
+            logs.iter().map(|l| l.service_name.as_str()).collect();
         assert_eq!(services.len(), 5);
         let json = serde_json::to_string(&logs[0]).unwrap();
         assert!((250..600).contains(&json.len()), "about 400-byte records: {}", json.len());

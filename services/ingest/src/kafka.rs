@@ -40,7 +40,11 @@ impl KafkaSink {
     /// settings. Does not contact the broker yet.
     pub fn new(options: &KafkaOptions) -> Result<KafkaSink, loglens_kafka::Error> {
         let producer: FutureProducer = options.producer_config().create()?;
-        Ok(KafkaSink { producer, topic: options.raw_topic.clone(), queue_max: options.queue_max_messages })
+        Ok(KafkaSink {
+            producer,
+            topic: options.raw_topic.clone(),
+            queue_max: options.queue_max_messages,
+        })
     }
 
     /// Waits up to `timeout` for every enqueued record to be acknowledged;
@@ -63,14 +67,21 @@ impl RecordSink for KafkaSink {
         messaging.destination.name = %self.topic,
         messaging.batch.message_count = records.len(),
     ))]
-    async fn send(&self, records: Vec<LogRecord>, traceparent: Option<&str>) -> loglens_core::Result<Vec<Refused>> {
+    async fn send(
+        &self,
+        records: Vec<LogRecord>,
+        traceparent: Option<&str>,
+    ) -> loglens_core::Result<Vec<Refused>> {
         let own = loglens_telemetry::propagation::traceparent(&tracing::Span::current());
         let traceparent = own.as_deref().or(traceparent);
-        let headers = traceparent.map(|tp| OwnedHeaders::new().insert(Header { key: wire::TRACEPARENT, value: Some(tp) }));
+        let headers = traceparent.map(|tp| {
+            OwnedHeaders::new().insert(Header { key: wire::TRACEPARENT, value: Some(tp) })
+        });
         let mut deliveries = Vec::with_capacity(records.len());
         for record in &records {
             let payload = wire::encode(record);
-            let mut message = FutureRecord::to(&self.topic).key(&record.service_name).payload(&payload);
+            let mut message =
+                FutureRecord::to(&self.topic).key(&record.service_name).payload(&payload);
             if let Some(h) = &headers {
                 message = message.headers(h.clone());
             }
@@ -87,16 +98,21 @@ impl RecordSink for KafkaSink {
                     )));
                 }
                 Err((e, _)) => {
-                    return Err(loglens_core::Error::Unavailable(format!("kafka did not take the record: {e}")));
+                    return Err(loglens_core::Error::Unavailable(format!(
+                        "kafka did not take the record: {e}"
+                    )));
                 }
             }
         }
-        metrics::gauge!(crate::metrics::QUEUE_DEPTH).set(f64::from(self.producer.in_flight_count()));
+        metrics::gauge!(crate::metrics::QUEUE_DEPTH)
+            .set(f64::from(self.producer.in_flight_count()));
         for delivery in deliveries {
             match delivery.await {
                 Ok(Ok(_)) => {}
                 Ok(Err((e, _))) => {
-                    return Err(loglens_core::Error::Unavailable(format!("kafka did not acknowledge a record: {e}")));
+                    return Err(loglens_core::Error::Unavailable(format!(
+                        "kafka did not acknowledge a record: {e}"
+                    )));
                 }
                 Err(_cancelled) => {
                     return Err(loglens_core::Error::Unavailable(
@@ -105,7 +121,8 @@ impl RecordSink for KafkaSink {
                 }
             }
         }
-        metrics::gauge!(crate::metrics::QUEUE_DEPTH).set(f64::from(self.producer.in_flight_count()));
+        metrics::gauge!(crate::metrics::QUEUE_DEPTH)
+            .set(f64::from(self.producer.in_flight_count()));
         Ok(Vec::new())
     }
 
@@ -126,7 +143,8 @@ mod tests {
             level: Some("info".into()),
             ..loglens_core::RawLog::default()
         };
-        loglens_core::record::normalize(raw, 1_714_564_800_000, &loglens_core::RuleSet::default()).unwrap()
+        loglens_core::record::normalize(raw, 1_714_564_800_000, &loglens_core::RuleSet::default())
+            .unwrap()
     }
 
     /// No broker needed: nothing can leave a producer with no reachable broker,
@@ -140,7 +158,10 @@ mod tests {
         let e = sink.send(vec![record("a"), record("b")], None).await.unwrap_err();
         match e {
             loglens_core::Error::ResourceExhausted(m) => {
-                assert_eq!(m, "the Kafka producer queue is full (1 records waiting): retry shortly");
+                assert_eq!(
+                    m,
+                    "the Kafka producer queue is full (1 records waiting): retry shortly"
+                );
             }
             other => panic!("expected RESOURCE_EXHAUSTED, got {other:?}"),
         }

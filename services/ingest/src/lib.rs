@@ -35,7 +35,11 @@ pub trait RecordSink: Send + Sync + 'static {
     /// the records it refused for good (their positions in `records`).
     /// `traceparent` is the caller's W3C trace context, passed on where the
     /// sink can carry it (a Kafka header).
-    async fn send(&self, records: Vec<LogRecord>, traceparent: Option<&str>) -> loglens_core::Result<Vec<Refused>>;
+    async fn send(
+        &self,
+        records: Vec<LogRecord>,
+        traceparent: Option<&str>,
+    ) -> loglens_core::Result<Vec<Refused>>;
 
     /// The sink's name in metrics (`sink` label).
     fn name(&self) -> &'static str {
@@ -48,7 +52,11 @@ pub struct StoreSink(pub Arc<dyn LogStore>);
 
 #[async_trait]
 impl RecordSink for StoreSink {
-    async fn send(&self, records: Vec<LogRecord>, _traceparent: Option<&str>) -> loglens_core::Result<Vec<Refused>> {
+    async fn send(
+        &self,
+        records: Vec<LogRecord>,
+        _traceparent: Option<&str>,
+    ) -> loglens_core::Result<Vec<Refused>> {
         let mut counts = loglens_telemetry::metrics::ServiceCounts::of(&records);
         let refused = self.0.index(records).await?;
         for r in &refused {
@@ -86,7 +94,10 @@ impl IngestApi {
         if request.records.len() > MAX_BATCH {
             return Err(to_status(&loglens_core::Error::invalid(
                 "records",
-                format!("a request may carry at most {MAX_BATCH} records, got {}", request.records.len()),
+                format!(
+                    "a request may carry at most {MAX_BATCH} records, got {}",
+                    request.records.len()
+                ),
             )));
         }
         let received = request.records.len();
@@ -98,11 +109,17 @@ impl IngestApi {
             let started = std::time::Instant::now();
             let result = self.sink.send(records, traceparent).await;
             let refused = result.as_ref().map_or(0, Vec::len);
-            metrics::delivered(self.sink.name(), accepted as usize - refused, started.elapsed(), result.as_ref().err());
+            metrics::delivered(
+                self.sink.name(),
+                accepted as usize - refused,
+                started.elapsed(),
+                result.as_ref().err(),
+            );
             let refused = result.map_err(|e| to_status(&e))?;
             if !refused.is_empty() {
                 // Stream index of each record that was sent, in order.
-                let invalid: std::collections::HashSet<u32> = rejected.iter().map(|r| r.index).collect();
+                let invalid: std::collections::HashSet<u32> =
+                    rejected.iter().map(|r| r.index).collect();
                 let sent: Vec<u32> = (first..first + n).filter(|i| !invalid.contains(i)).collect();
                 accepted -= refused.len() as u32;
                 let refused: Vec<Rejection> = refused
@@ -123,7 +140,12 @@ impl IngestApi {
 }
 
 /// Splits a request into normalised records and rejections; pure.
-pub fn validate_batch(request: IngestRequest, first: u32, now: i64, rules: &RuleSet) -> (Vec<LogRecord>, Vec<Rejection>) {
+pub fn validate_batch(
+    request: IngestRequest,
+    first: u32,
+    now: i64,
+    rules: &RuleSet,
+) -> (Vec<LogRecord>, Vec<Rejection>) {
     let mut records = Vec::with_capacity(request.records.len());
     let mut rejected = Vec::new();
     for (i, proto) in request.records.into_iter().enumerate() {
@@ -146,15 +168,22 @@ fn now_ms() -> i64 {
 }
 
 fn reply(accepted: u32, rejected: Vec<Rejection>) -> IngestResponse {
-    IngestResponse { accepted, rejected: rejected.into_iter().map(convert::rejection_to_proto).collect() }
+    IngestResponse {
+        accepted,
+        rejected: rejected.into_iter().map(convert::rejection_to_proto).collect(),
+    }
 }
 
 #[async_trait]
 impl IngestService for IngestApi {
     #[tracing::instrument(skip_all, fields(records = request.get_ref().records.len()))]
-    async fn ingest(&self, request: Request<IngestRequest>) -> Result<Response<IngestResponse>, Status> {
+    async fn ingest(
+        &self,
+        request: Request<IngestRequest>,
+    ) -> Result<Response<IngestResponse>, Status> {
         let traceparent = traceparent(request.metadata());
-        let (accepted, rejected) = self.ingest_batch(request.into_inner(), 0, traceparent.as_deref()).await?;
+        let (accepted, rejected) =
+            self.ingest_batch(request.into_inner(), 0, traceparent.as_deref()).await?;
         Ok(Response::new(reply(accepted, rejected)))
     }
 

@@ -23,9 +23,16 @@ pub const QUEUE_DEPTH: &str = "loglens_ingest_queue_depth";
 pub fn describe() {
     use metrics::{Unit, describe_counter, describe_gauge, describe_histogram};
     describe_counter!(RECORDS_RECEIVED, "records received in ingest calls");
-    describe_counter!(RECORDS_ACCEPTED, "records the sink took (Kafka acknowledged or the store durable)");
+    describe_counter!(
+        RECORDS_ACCEPTED,
+        "records the sink took (Kafka acknowledged or the store durable)"
+    );
     describe_counter!(RECORDS_REJECTED, "records not taken, by reason and field");
-    describe_histogram!(PRODUCE_DURATION, Unit::Seconds, "time for the sink to take one batch, by sink");
+    describe_histogram!(
+        PRODUCE_DURATION,
+        Unit::Seconds,
+        "time for the sink to take one batch, by sink"
+    );
     describe_gauge!(QUEUE_DEPTH, "records the Kafka producer holds unacknowledged");
     metrics::counter!(RECORDS_RECEIVED).absolute(0);
     metrics::counter!(RECORDS_ACCEPTED).absolute(0);
@@ -56,12 +63,18 @@ pub(crate) fn refused(rejected: &[Rejection]) {
 }
 
 /// Counts a batch the sink took or refused.
-pub(crate) fn delivered(sink: &'static str, records: usize, took: Duration, error: Option<&loglens_core::Error>) {
+pub(crate) fn delivered(
+    sink: &'static str,
+    records: usize,
+    took: Duration,
+    error: Option<&loglens_core::Error>,
+) {
     metrics::histogram!(PRODUCE_DURATION, "sink" => sink).record(took.as_secs_f64());
     match error {
         None => metrics::counter!(RECORDS_ACCEPTED).increment(records as u64),
         Some(e) => {
-            metrics::counter!(RECORDS_REJECTED, "reason" => e.code().as_str(), "field" => "").increment(records as u64)
+            metrics::counter!(RECORDS_REJECTED, "reason" => e.code().as_str(), "field" => "")
+                .increment(records as u64)
         }
     }
 }

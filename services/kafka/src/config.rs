@@ -38,7 +38,9 @@ impl FromStr for Compression {
             "lz4" => Ok(Compression::Lz4),
             "zstd" => Ok(Compression::Zstd),
             "none" => Ok(Compression::None),
-            other => Err(format!("compression must be one of snappy, lz4, zstd, none, got {other:?}")),
+            other => {
+                Err(format!("compression must be one of snappy, lz4, zstd, none, got {other:?}"))
+            }
         }
     }
 }

@@ -28,7 +28,9 @@ impl From<Error> for loglens_core::Error {
         use rdkafka::error::{KafkaError, RDKafkaErrorCode};
         match e {
             Error::Kafka(KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull)) => {
-                loglens_core::Error::ResourceExhausted("the producer queue is full: retry shortly".into())
+                loglens_core::Error::ResourceExhausted(
+                    "the producer queue is full: retry shortly".into(),
+                )
             }
             Error::Kafka(k) => loglens_core::Error::Unavailable(format!("kafka: {k}")),
             Error::Config(m) => loglens_core::Error::Internal(m),

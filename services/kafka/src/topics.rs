@@ -24,7 +24,9 @@ pub async fn ensure_topics(options: &KafkaOptions) -> Result<()> {
     for result in admin.create_topics(&topics, &opts).await? {
         match result {
             Ok(topic) => tracing::info!(topic, partitions = options.partitions, "created topic"),
-            Err((topic, RDKafkaErrorCode::TopicAlreadyExists)) => tracing::debug!(topic, "topic exists"),
+            Err((topic, RDKafkaErrorCode::TopicAlreadyExists)) => {
+                tracing::debug!(topic, "topic exists")
+            }
             Err((topic, code)) => {
                 return Err(Error::Config(format!("cannot create topic {topic}: {code}")));
             }

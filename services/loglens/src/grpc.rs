@@ -51,7 +51,11 @@ pub async fn serve(
         Some(store) => {
             reporter.set_serving::<QueryServiceServer<QueryApi>>().await;
             reporter.set_serving::<StatsServiceServer<StatsApi>>().await;
-            Some(tokio::spawn(loglens_query::report_store_health(store.clone(), reporter.clone(), Duration::from_secs(1))))
+            Some(tokio::spawn(loglens_query::report_store_health(
+                store.clone(),
+                reporter.clone(),
+                Duration::from_secs(1),
+            )))
         }
         None => None,
     };

@@ -122,9 +122,19 @@ struct ConsumeArgs {
 }
 
 impl ConsumeArgs {
-    fn config(&self, kafka: loglens_kafka::KafkaOptions, rules: Arc<RuleSet>) -> anyhow::Result<loglens_processor::ProcessorConfig> {
-        if !(self.bulk_timeout_s.is_finite() && self.bulk_timeout_s > 0.0 && self.bulk_timeout_s <= 600.0) {
-            bail!("--bulk-timeout-s must be between 0 and 600 seconds, got {}", self.bulk_timeout_s);
+    fn config(
+        &self,
+        kafka: loglens_kafka::KafkaOptions,
+        rules: Arc<RuleSet>,
+    ) -> anyhow::Result<loglens_processor::ProcessorConfig> {
+        if !(self.bulk_timeout_s.is_finite()
+            && self.bulk_timeout_s > 0.0
+            && self.bulk_timeout_s <= 600.0)
+        {
+            bail!(
+                "--bulk-timeout-s must be between 0 and 600 seconds, got {}",
+                self.bulk_timeout_s
+            );
         }
         Ok(loglens_processor::ProcessorConfig {
             kafka,
@@ -226,7 +236,9 @@ impl StoreArgs {
             ..StoreOptions::default()
         };
         let url = self.url()?;
-        loglens_store::open(&url, options).await.with_context(|| format!("opening the store {}", self.shown()))
+        loglens_store::open(&url, options)
+            .await
+            .with_context(|| format!("opening the store {}", self.shown()))
     }
 
     /// The store URL: --store, the ELASTIC_* parts, or --data-dir.
@@ -234,14 +246,19 @@ impl StoreArgs {
         Ok(match (&self.store, &self.elastic_host) {
             (Some(url), _) => url.clone(),
             (None, Some(host)) => format!("{}://{host}:{}", self.elastic_scheme, self.elastic_port),
-            (None, None) => self.data_dir.to_str().context("--data-dir must be valid UTF-8")?.to_owned(),
+            (None, None) => {
+                self.data_dir.to_str().context("--data-dir must be valid UTF-8")?.to_owned()
+            }
         })
     }
 
     /// The store URL for messages: credentials embedded in it are masked.
     fn shown(&self) -> String {
         let url = self.url().unwrap_or_else(|_| self.data_dir.display().to_string());
-        match url.split_once("://").and_then(|(scheme, rest)| rest.split_once('@').map(|(_, h)| (scheme, h))) {
+        match url
+            .split_once("://")
+            .and_then(|(scheme, rest)| rest.split_once('@').map(|(_, h)| (scheme, h)))
+        {
             Some((scheme, host)) => format!("{scheme}://***@{host}"),
             None => url,
         }
@@ -269,8 +286,10 @@ impl RuleArgs {
     fn load(&self) -> anyhow::Result<Arc<RuleSet>> {
         let mut rules = match &self.rules {
             Some(path) => {
-                let text = std::fs::read_to_string(path).with_context(|| format!("reading rules file {}", path.display()))?;
-                RuleSet::from_toml(&text).with_context(|| format!("in rules file {}", path.display()))?
+                let text = std::fs::read_to_string(path)
+                    .with_context(|| format!("reading rules file {}", path.display()))?;
+                RuleSet::from_toml(&text)
+                    .with_context(|| format!("in rules file {}", path.display()))?
             }
             None => RuleSet::default(),
         };
@@ -416,7 +435,8 @@ fn write_ready(path: &Option<PathBuf>, mut body: serde_json::Value) -> anyhow::R
     }
     if let Some(path) = path {
         let tmp = path.with_extension("tmp");
-        std::fs::write(&tmp, body.to_string()).with_context(|| format!("writing {}", tmp.display()))?;
+        std::fs::write(&tmp, body.to_string())
+            .with_context(|| format!("writing {}", tmp.display()))?;
         std::fs::rename(&tmp, path).with_context(|| format!("writing {}", path.display()))?;
     }
     Ok(())
@@ -427,14 +447,15 @@ async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
-        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(s) => s,
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot listen for SIGTERM");
-                let _ = ctrl_c.await;
-                return;
-            }
-        };
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot listen for SIGTERM");
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
         tokio::select! {
             _ = ctrl_c => {}
             _ = term.recv() => {}
@@ -445,7 +466,8 @@ async fn shutdown_signal() {
 }
 
 /// A shutdown signal that several tasks can wait on.
-fn shutdown_channel() -> (watch::Sender<bool>, impl Fn() -> std::pin::Pin<Box<dyn Future<Output = ()> + Send>>) {
+fn shutdown_channel()
+-> (watch::Sender<bool>, impl Fn() -> std::pin::Pin<Box<dyn Future<Output = ()> + Send>>) {
     let (tx, rx) = watch::channel(false);
     let wait = move || {
         let mut rx = rx.clone();
@@ -468,10 +490,19 @@ async fn standalone(args: StandaloneArgs) -> anyhow::Result<()> {
     let (sink, processor): (Arc<dyn RecordSink>, _) = match &args.kafka {
         Some(bootstrap) => {
             let kafka = args.kafka_args.options(bootstrap);
-            let processor = loglens_processor::Processor::start(args.consume.config(kafka.clone(), rules.clone())?, store.clone())
-                .await
-                .context("starting the processor")?;
-            (Arc::new(loglens_ingest::KafkaSink::new(&kafka).context("creating the Kafka producer")?), Some(processor))
+            let processor = loglens_processor::Processor::start(
+                args.consume.config(kafka.clone(), rules.clone())?,
+                store.clone(),
+            )
+            .await
+            .context("starting the processor")?;
+            (
+                Arc::new(
+                    loglens_ingest::KafkaSink::new(&kafka)
+                        .context("creating the Kafka producer")?,
+                ),
+                Some(processor),
+            )
         }
         None => (Arc::new(StoreSink(store.clone())), None),
     };
@@ -496,10 +527,16 @@ async fn standalone(args: StandaloneArgs) -> anyhow::Result<()> {
     if let Some(metrics) = obs::metrics_addr() {
         eprintln!("  metrics  http://{metrics}/metrics");
     }
-    write_ready(&args.ready_file, serde_json::json!({ "grpc": grpc_addr.to_string(), "http": http_addr.to_string() }))?;
+    write_ready(
+        &args.ready_file,
+        serde_json::json!({ "grpc": grpc_addr.to_string(), "http": http_addr.to_string() }),
+    )?;
 
     if let Some(k) = &args.kafka {
-        eprintln!("  kafka    {k} (topic {}, group {})", args.kafka_args.kafka_topic, args.consume.consumer_group);
+        eprintln!(
+            "  kafka    {k} (topic {}, group {})",
+            args.kafka_args.kafka_topic, args.consume.consumer_group
+        );
     }
     let demo_task = args.demo.then(|| {
         let cfg = loglens_generator::RunConfig { rate: args.demo_rate, progress: false, ..Default::default() };
@@ -544,7 +581,12 @@ async fn query(args: QueryArgs) -> anyhow::Result<()> {
     obs::watch_store(&store);
     tracing::info!(%grpc_addr, data_dir = %args.store.data_dir.display(), "loglens query serving");
     write_ready(&args.ready_file, serde_json::json!({ "grpc": grpc_addr.to_string() }))?;
-    let services = grpc::Services { store: Some(store.clone()), sink: Some(Arc::new(StoreSink(store.clone()))), rules, ledger: None };
+    let services = grpc::Services {
+        store: Some(store.clone()),
+        sink: Some(Arc::new(StoreSink(store.clone()))),
+        rules,
+        ledger: None,
+    };
     grpc::serve(listener, services, shutdown_signal()).await?;
     store.close().await.context("closing the store")?;
     Ok(())
@@ -556,7 +598,8 @@ async fn ingest(args: IngestArgs) -> anyhow::Result<()> {
     loglens_kafka::topics::ensure_topics(&kafka).await.context("creating the Kafka topics")?;
     let listener = bind(args.grpc_addr, "gRPC").await?;
     let grpc_addr = listener.local_addr()?;
-    let sink = Arc::new(loglens_ingest::KafkaSink::new(&kafka).context("creating the Kafka producer")?);
+    let sink =
+        Arc::new(loglens_ingest::KafkaSink::new(&kafka).context("creating the Kafka producer")?);
     tracing::info!(%grpc_addr, kafka = %args.kafka, topic = %kafka.raw_topic, "loglens ingest serving");
     write_ready(&args.ready_file, serde_json::json!({ "grpc": grpc_addr.to_string() }))?;
     let services = grpc::Services { store: None, sink: Some(sink.clone()), rules, ledger: None };
@@ -573,14 +616,22 @@ async fn processor(args: ProcessorArgs) -> anyhow::Result<()> {
     let listener = if args.serve { Some(bind(args.grpc_addr, "gRPC").await?) } else { None };
     let store = args.store.open().await?;
     obs::watch_store(&store);
-    let processor = loglens_processor::Processor::start(args.consume.config(kafka, rules.clone())?, store.clone())
-        .await
-        .context("starting the processor")?;
+    let processor = loglens_processor::Processor::start(
+        args.consume.config(kafka, rules.clone())?,
+        store.clone(),
+    )
+    .await
+    .context("starting the processor")?;
     let (stop, stopped) = shutdown_channel();
     let server = match listener {
         Some(listener) => {
             let addr = listener.local_addr()?;
-            let services = grpc::Services { store: Some(store.clone()), sink: None, rules, ledger: Some(processor.ledger()) };
+            let services = grpc::Services {
+                store: Some(store.clone()),
+                sink: None,
+                rules,
+                ledger: Some(processor.ledger()),
+            };
             write_ready(&args.ready_file, serde_json::json!({ "grpc": addr.to_string() }))?;
             tracing::info!(grpc_addr = %addr, group = %args.consume.consumer_group, "loglens processor consuming and serving");
             Some(tokio::spawn(grpc::serve(listener, services, stopped())))
@@ -665,7 +716,8 @@ async fn main() -> anyhow::Result<()> {
     } else {
         cli.log.clone()
     };
-    let telemetry = loglens_telemetry::init(&log, &format!("loglens-{role}")).context("--log / RUST_LOG")?;
+    let telemetry =
+        loglens_telemetry::init(&log, &format!("loglens-{role}")).context("--log / RUST_LOG")?;
     if !matches!(cli.command, Command::Generate(_) | Command::Bench(_)) {
         obs::start_metrics(cli.metrics_addr).await?;
     }

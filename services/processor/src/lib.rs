@@ -203,7 +203,16 @@ impl Processor {
         let stop = Arc::new(AtomicBool::new(false));
         let runtime = tokio::runtime::Handle::current();
         let metrics = Metrics::new();
-        let worker = Worker { config, store, consumer, dlq, runtime, ledger: ledger.clone(), stop: stop.clone(), metrics };
+        let worker = Worker {
+            config,
+            store,
+            consumer,
+            dlq,
+            runtime,
+            ledger: ledger.clone(),
+            stop: stop.clone(),
+            metrics,
+        };
         let thread = std::thread::Builder::new()
             .name("loglens-processor".into())
             .spawn(move || worker.run())
@@ -298,7 +307,9 @@ impl Worker {
             let _ = done.send(());
         });
         if closed.recv_timeout(CLOSE_TIMEOUT).is_err() {
-            warn!("leaving the consumer group timed out after {CLOSE_TIMEOUT:?}; the broker expires the membership");
+            warn!(
+                "leaving the consumer group timed out after {CLOSE_TIMEOUT:?}; the broker expires the membership"
+            );
         }
         Ok(())
     }
@@ -312,7 +323,9 @@ impl Worker {
             key: m.key().map(<[u8]>::to_vec),
             payload: m.payload().map(<[u8]>::to_vec).unwrap_or_default(),
             traceparent: m.headers().and_then(|h| {
-                h.iter().find(|h| h.key == wire::TRACEPARENT).and_then(|h| h.value.map(<[u8]>::to_vec))
+                h.iter()
+                    .find(|h| h.key == wire::TRACEPARENT)
+                    .and_then(|h| h.value.map(<[u8]>::to_vec))
             }),
         };
         self.metrics.consumed.increment(1);
@@ -385,11 +398,16 @@ impl Worker {
         }
         let contexts: Vec<_> = distinct
             .iter()
-            .filter_map(|tp| std::str::from_utf8(tp).ok().and_then(loglens_telemetry::propagation::parse_traceparent))
+            .filter_map(|tp| {
+                std::str::from_utf8(tp)
+                    .ok()
+                    .and_then(loglens_telemetry::propagation::parse_traceparent)
+            })
             .collect();
         if let [only] = contexts.as_slice() {
             use opentelemetry::trace::TraceContextExt as _;
-            let _ = span.set_parent(opentelemetry::Context::new().with_remote_span_context(only.clone()));
+            let _ = span
+                .set_parent(opentelemetry::Context::new().with_remote_span_context(only.clone()));
         }
         for cx in contexts {
             span.add_link(cx);
@@ -413,10 +431,21 @@ impl Worker {
                     let headers = OwnedHeaders::new()
                         .insert(Header { key: wire::DLQ_REASON, value: Some(l.reason.as_str()) })
                         .insert(Header { key: wire::DLQ_FIELD, value: Some(l.field.as_str()) })
-                        .insert(Header { key: wire::DLQ_SOURCE_TOPIC, value: Some(m.topic.as_str()) })
-                        .insert(Header { key: wire::DLQ_SOURCE_PARTITION, value: Some(&m.partition.to_string()) })
-                        .insert(Header { key: wire::DLQ_SOURCE_OFFSET, value: Some(&m.offset.to_string()) });
-                    let mut record = FutureRecord::to(&self.config.kafka.dlq_topic).payload(&m.payload).headers(headers);
+                        .insert(Header {
+                            key: wire::DLQ_SOURCE_TOPIC,
+                            value: Some(m.topic.as_str()),
+                        })
+                        .insert(Header {
+                            key: wire::DLQ_SOURCE_PARTITION,
+                            value: Some(&m.partition.to_string()),
+                        })
+                        .insert(Header {
+                            key: wire::DLQ_SOURCE_OFFSET,
+                            value: Some(&m.offset.to_string()),
+                        });
+                    let mut record = FutureRecord::to(&self.config.kafka.dlq_topic)
+                        .payload(&m.payload)
+                        .headers(headers);
                     if let Some(k) = &m.key {
                         record = record.key(k);
                     }
@@ -439,7 +468,11 @@ impl Worker {
                 }
             }
             if !failed.is_empty() {
-                warn!(failed = failed.len(), "dead-letter topic did not acknowledge; retrying in {:?}", backoff.peek());
+                warn!(
+                    failed = failed.len(),
+                    "dead-letter topic did not acknowledge; retrying in {:?}",
+                    backoff.peek()
+                );
                 self.wait(&mut backoff);
             }
             todo = failed;
@@ -450,7 +483,11 @@ impl Worker {
     /// store takes them. Records of partitions revoked meanwhile are dropped
     /// (the new owner indexes them). Returns the records the store refused
     /// for good, as (batch position, field, reason), for the dead-letter topic.
-    fn index(&self, batch: &[Pending], mut records: Vec<(usize, LogRecord)>) -> Vec<(usize, String, String)> {
+    fn index(
+        &self,
+        batch: &[Pending],
+        mut records: Vec<(usize, LogRecord)>,
+    ) -> Vec<(usize, String, String)> {
         let mut backoff = Backoff::new();
         let mut paused: Option<TopicPartitionList> = None;
         let mut refused_letters = Vec::new();
@@ -466,7 +503,9 @@ impl Worker {
                 db.operation.name = "index",
                 db.operation.batch.size = attempt.len(),
             );
-            let result = self.runtime.block_on(tracing::Instrument::instrument(self.store.index(attempt), span.clone()));
+            let result = self
+                .runtime
+                .block_on(tracing::Instrument::instrument(self.store.index(attempt), span.clone()));
             if result.is_err() {
                 span.record("otel.status_code", "ERROR");
             }
@@ -476,18 +515,24 @@ impl Worker {
                         .into_iter()
                         .map(|r| {
                             let i = records[r.position].0;
-                            refused_letters.push((i, r.field.unwrap_or_default(), format!("store refused: {}", r.reason)));
+                            refused_letters.push((
+                                i,
+                                r.field.unwrap_or_default(),
+                                format!("store refused: {}", r.reason),
+                            ));
                             i
                         })
                         .collect();
                     // Counted once, on success, over what the store kept.
-                    let kept: Vec<&(usize, LogRecord)> = records.iter().filter(|(i, _)| !refused.contains(i)).collect();
+                    let kept: Vec<&(usize, LogRecord)> =
+                        records.iter().filter(|(i, _)| !refused.contains(i)).collect();
                     for (i, _) in &kept {
                         let m = &batch[*i];
                         self.ledger.update(&m.topic, m.partition, |l| l.indexed += 1);
                     }
                     self.metrics.indexed.increment(kept.len() as u64);
-                    loglens_telemetry::metrics::ServiceCounts::of(kept.iter().map(|(_, r)| r)).record();
+                    loglens_telemetry::metrics::ServiceCounts::of(kept.iter().map(|(_, r)| r))
+                        .record();
                     let now = chrono::Utc::now().timestamp_millis();
                     self.metrics.indexing_delays(now, kept.iter().map(|(_, r)| r.timestamp));
                     break;
@@ -505,7 +550,9 @@ impl Worker {
                     // Positions into `batch` stay valid: it is not shrunk here
                     // (the commit skips partitions no longer assigned).
                     let before = records.len();
-                    records.retain(|(i, _)| owned.contains(&(batch[*i].topic.clone(), batch[*i].partition)));
+                    records.retain(|(i, _)| {
+                        owned.contains(&(batch[*i].topic.clone(), batch[*i].partition))
+                    });
                     self.metrics.dropped.increment((before - records.len()) as u64);
                 }
             }
@@ -561,13 +608,17 @@ impl Worker {
                     metrics::lag(topic, partition, lag);
                 }
             }
-            Err(e) => warn!(error = %e, "offset commit failed; the batch will be re-delivered and upserted"),
+            Err(e) => {
+                warn!(error = %e, "offset commit failed; the batch will be re-delivered and upserted")
+            }
         }
     }
 
     fn refresh_watermarks(&self) {
         for (topic, partition) in assignment(&self.consumer) {
-            if let Ok((_, high)) = self.consumer.fetch_watermarks(&topic, partition, Duration::from_millis(500)) {
+            if let Ok((_, high)) =
+                self.consumer.fetch_watermarks(&topic, partition, Duration::from_millis(500))
+            {
                 let mut lag = 0;
                 self.ledger.update(&topic, partition, |l| {
                     l.high_watermark = high;
@@ -596,7 +647,11 @@ fn decode(m: &Pending, now: i64, rules: &RuleSet) -> Result<LogRecord, CoreError
     if m.payload.len() > wire::MAX_RECORD_BYTES {
         return Err(CoreError::invalid(
             "",
-            format!("record is {} bytes; at most {} are accepted", m.payload.len(), wire::MAX_RECORD_BYTES),
+            format!(
+                "record is {} bytes; at most {} are accepted",
+                m.payload.len(),
+                wire::MAX_RECORD_BYTES
+            ),
         ));
     }
     normalize(RawLog::from_json(&m.payload)?, now, rules)
@@ -624,19 +679,31 @@ mod tests {
     use super::*;
 
     fn pending(payload: &[u8]) -> Pending {
-        Pending { topic: "t".into(), partition: 0, offset: 0, key: None, payload: payload.to_vec(), traceparent: None }
+        Pending {
+            topic: "t".into(),
+            partition: 0,
+            offset: 0,
+            key: None,
+            payload: payload.to_vec(),
+            traceparent: None,
+        }
     }
 
     #[test]
     fn decode_accepts_valid_and_explains_bad() {
         let rules = RuleSet::default();
-        let ok = decode(&pending(br#"{"service_name":"a","message":"m","status_code":503}"#), 1, &rules).unwrap();
+        let ok =
+            decode(&pending(br#"{"service_name":"a","message":"m","status_code":503}"#), 1, &rules)
+                .unwrap();
         assert!(ok.anomaly);
         let e = decode(&pending(b"not json"), 1, &rules).unwrap_err();
         assert!(e.to_string().starts_with("record is not valid JSON"), "{e}");
-        let e = decode(&pending(br#"{"service_name":"a","message":"m","status_code":42}"#), 1, &rules).unwrap_err();
+        let e =
+            decode(&pending(br#"{"service_name":"a","message":"m","status_code":42}"#), 1, &rules)
+                .unwrap_err();
         assert_eq!(e.field(), Some("status_code"));
-        let big = format!(r#"{{"service_name":"a","message":"{}"}}"#, "x".repeat(wire::MAX_RECORD_BYTES));
+        let big =
+            format!(r#"{{"service_name":"a","message":"{}"}}"#, "x".repeat(wire::MAX_RECORD_BYTES));
         let e = decode(&pending(big.as_bytes()), 1, &rules).unwrap_err();
         assert!(e.to_string().contains("at most 262144"), "{e}");
         assert!(decode(&pending(b""), 1, &rules).is_err(), "an empty message is dead-lettered");

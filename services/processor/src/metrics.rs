@@ -42,9 +42,17 @@ pub fn describe() {
     describe_counter!(DEAD_LETTERED, "messages written to the dead-letter topic");
     describe_counter!(DROPPED, "messages dropped unindexed because their partition was revoked");
     describe_histogram!(BATCH_SIZE, Unit::Count, "messages per batch");
-    describe_histogram!(FLUSH_DURATION, Unit::Seconds, "time to dead-letter, index and commit one batch");
+    describe_histogram!(
+        FLUSH_DURATION,
+        Unit::Seconds,
+        "time to dead-letter, index and commit one batch"
+    );
     describe_histogram!(COMMIT_DURATION, Unit::Seconds, "time of one offset commit");
-    describe_histogram!(INDEXING_DELAY, Unit::Seconds, "from a record's timestamp to the store acknowledging it");
+    describe_histogram!(
+        INDEXING_DELAY,
+        Unit::Seconds,
+        "from a record's timestamp to the store acknowledging it"
+    );
     describe_gauge!(CONSUMER_LAG, "end offset minus committed offset, by topic and partition");
 }
 
@@ -83,7 +91,9 @@ impl Metrics {
     /// the store acknowledged it, at `now_ms`.
     pub(crate) fn indexing_delays(&self, now_ms: i64, timestamps: impl Iterator<Item = i64>) {
         for ts in timestamps {
-            self.delay.record(Duration::from_millis(now_ms.saturating_sub(ts).max(0) as u64).as_secs_f64());
+            self.delay.record(
+                Duration::from_millis(now_ms.saturating_sub(ts).max(0) as u64).as_secs_f64(),
+            );
         }
     }
 }

@@ -2,7 +2,9 @@
 //! a domain error here, once.
 
 use loglens_core::query::{HistogramBucket, Percentiles};
-use loglens_core::{Error, Filter, Level, LogRecord, Result, SearchRequest, SearchResult, Sort, Stats, StatsRequest};
+use loglens_core::{
+    Error, Filter, Level, LogRecord, Result, SearchRequest, SearchResult, Sort, Stats, StatsRequest,
+};
 use loglens_proto::{query as pq, stats as ps};
 
 /// A proto filter as a domain filter.
@@ -14,12 +16,14 @@ pub fn filter(f: Option<pq::LogFilter>) -> Result<Filter> {
     };
     let status_code = match f.status_code {
         None => None,
-        Some(s) => Some(
-            u16::try_from(s)
-                .ok()
-                .filter(|s| (100..=599).contains(s))
-                .ok_or_else(|| Error::invalid("status_code", format!("status_code must be between 100 and 599, got {s}")))?,
-        ),
+        Some(s) => {
+            Some(u16::try_from(s).ok().filter(|s| (100..=599).contains(s)).ok_or_else(|| {
+                Error::invalid(
+                    "status_code",
+                    format!("status_code must be between 100 and 599, got {s}"),
+                )
+            })?)
+        }
     };
     Filter {
         service_name: f.service_name,
@@ -40,7 +44,12 @@ fn sort(order: i32) -> Result<Sort> {
         Ok(pq::SortOrder::Unspecified | pq::SortOrder::NewestFirst) => Ok(Sort::NewestFirst),
         Ok(pq::SortOrder::OldestFirst) => Ok(Sort::OldestFirst),
         Ok(pq::SortOrder::Severity) => Ok(Sort::Severity),
-        Err(_) => Err(Error::invalid("sort", format!("sort must be 0-3 (newest first, newest first, oldest first, severity), got {order}"))),
+        Err(_) => Err(Error::invalid(
+            "sort",
+            format!(
+                "sort must be 0-3 (newest first, newest first, oldest first, severity), got {order}"
+            ),
+        )),
     }
 }
 
@@ -50,12 +59,23 @@ fn zero_is_default(n: u32) -> Option<u32> {
 
 /// A proto search as a validated domain search.
 pub fn search_request(r: pq::SearchRequest) -> Result<SearchRequest> {
-    SearchRequest::new(filter(r.filter)?, sort(r.sort)?, zero_is_default(r.page), zero_is_default(r.size), Some(r.cursor))
+    SearchRequest::new(
+        filter(r.filter)?,
+        sort(r.sort)?,
+        zero_is_default(r.page),
+        zero_is_default(r.size),
+        Some(r.cursor),
+    )
 }
 
 /// A proto anomaly query as a validated domain search.
 pub fn anomalies_request(r: pq::GetAnomaliesRequest) -> Result<SearchRequest> {
-    SearchRequest::anomalies(filter(r.filter)?, zero_is_default(r.page), zero_is_default(r.size), Some(r.cursor))
+    SearchRequest::anomalies(
+        filter(r.filter)?,
+        zero_is_default(r.page),
+        zero_is_default(r.size),
+        Some(r.cursor),
+    )
 }
 
 /// A stored record on the wire.
@@ -120,23 +140,24 @@ pub fn stats_response(s: Stats) -> ps::GetStatsResponse {
         histogram: s
             .histogram
             .into_iter()
-            .map(|HistogramBucket { start, count, anomaly_count, error_count }| ps::HistogramBucket {
-                start,
-                count,
-                anomaly_count,
-                error_count,
+            .map(|HistogramBucket { start, count, anomaly_count, error_count }| {
+                ps::HistogramBucket { start, count, anomaly_count, error_count }
             })
             .collect(),
         response_time_percentiles: s
             .response_time_percentiles
             .into_iter()
-            .map(|(k, Percentiles { p50, p95, p99, count })| (k, ps::Percentiles { p50, p95, p99, count }))
+            .map(|(k, Percentiles { p50, p95, p99, count })| {
+                (k, ps::Percentiles { p50, p95, p99, count })
+            })
             .collect(),
     }
 }
 
 /// The processor's ledger on the wire, with totals.
-pub fn ledger_response(partitions: Vec<loglens_core::ledger::PartitionLedger>) -> ps::GetLedgerResponse {
+pub fn ledger_response(
+    partitions: Vec<loglens_core::ledger::PartitionLedger>,
+) -> ps::GetLedgerResponse {
     let mut reply = ps::GetLedgerResponse { mode: "kafka".into(), ..Default::default() };
     for p in partitions {
         reply.received += p.received;
@@ -172,9 +193,11 @@ mod tests {
         }))
         .unwrap();
         assert_eq!((f.level, f.status_code, f.service_name), (Some(Level::Warn), Some(404), None));
-        let e = filter(Some(pq::LogFilter { status_code: Some(70_000), ..Default::default() })).unwrap_err();
+        let e = filter(Some(pq::LogFilter { status_code: Some(70_000), ..Default::default() }))
+            .unwrap_err();
         assert_eq!(e.field(), Some("status_code"));
-        let e = filter(Some(pq::LogFilter { level: Some("loud".into()), ..Default::default() })).unwrap_err();
+        let e = filter(Some(pq::LogFilter { level: Some("loud".into()), ..Default::default() }))
+            .unwrap_err();
         assert_eq!(e.field(), Some("level"));
     }
 
@@ -204,14 +227,22 @@ mod tests {
             assigned: true,
         };
         let r = ledger_response(vec![p(0, 10, 11, 15), p(1, 5, 6, 6)]);
-        assert_eq!((r.mode.as_str(), r.received, r.indexed, r.dead_lettered, r.lag), ("kafka", 17, 15, 2, 4));
+        assert_eq!(
+            (r.mode.as_str(), r.received, r.indexed, r.dead_lettered, r.lag),
+            ("kafka", 17, 15, 2, 4)
+        );
         assert_eq!(r.partitions[0].lag, 4);
     }
 
     #[test]
     fn stats_interval_zero_means_none() {
-        assert_eq!(stats_request(ps::GetStatsRequest::default()).unwrap().histogram_interval_ms, None);
-        let e = stats_request(ps::GetStatsRequest { histogram_interval_ms: -5, ..Default::default() }).unwrap_err();
+        assert_eq!(
+            stats_request(ps::GetStatsRequest::default()).unwrap().histogram_interval_ms,
+            None
+        );
+        let e =
+            stats_request(ps::GetStatsRequest { histogram_interval_ms: -5, ..Default::default() })
+                .unwrap_err();
         assert_eq!(e.field(), Some("interval"));
     }
 }

@@ -10,11 +10,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use loglens_proto::query::query_service_server::QueryService;
-use loglens_proto::query::{GetAnomaliesRequest, LogEntry, SearchRequest, SearchResponse, TailRequest};
-use loglens_proto::stats::stats_service_server::StatsService;
 use loglens_core::ledger::LedgerView;
-use loglens_proto::stats::{GetLedgerRequest, GetLedgerResponse, GetStatsRequest, GetStatsResponse};
+use loglens_proto::query::query_service_server::QueryService;
+use loglens_proto::query::{
+    GetAnomaliesRequest, LogEntry, SearchRequest, SearchResponse, TailRequest,
+};
+use loglens_proto::stats::stats_service_server::StatsService;
+use loglens_proto::stats::{
+    GetLedgerRequest, GetLedgerResponse, GetStatsRequest, GetStatsResponse,
+};
 use loglens_proto::status::to_status;
 use loglens_store::LogStore;
 use tokio::sync::broadcast::error::RecvError;
@@ -49,7 +53,11 @@ type TailStream = Pin<Box<dyn Stream<Item = Result<LogEntry, Status>> + Send>>;
 /// `loglens_telemetry::grpc`), with the OpenTelemetry database attributes:
 /// the backend, the operation, the query as JSON, and (recorded after the
 /// call) the hit count.
-fn store_span(store: &dyn LogStore, operation: &'static str, query: &serde_json::Value) -> tracing::Span {
+fn store_span(
+    store: &dyn LogStore,
+    operation: &'static str,
+    query: &serde_json::Value,
+) -> tracing::Span {
     let backend = store.backend();
     tracing::info_span!(
         "store",
@@ -64,7 +72,11 @@ fn store_span(store: &dyn LogStore, operation: &'static str, query: &serde_json:
 }
 
 /// The store's search, traced.
-async fn traced_search(store: &dyn LogStore, operation: &'static str, req: &loglens_core::SearchRequest) -> Result<loglens_core::SearchResult, Status> {
+async fn traced_search(
+    store: &dyn LogStore,
+    operation: &'static str,
+    req: &loglens_core::SearchRequest,
+) -> Result<loglens_core::SearchResult, Status> {
     let query = serde_json::json!({
         "filter": &req.filter, "sort": req.sort, "page": req.page, "size": req.size, "cursor": req.cursor.is_some(),
     });
@@ -79,13 +91,19 @@ async fn traced_search(store: &dyn LogStore, operation: &'static str, req: &logl
 
 #[async_trait]
 impl QueryService for QueryApi {
-    async fn search(&self, request: Request<SearchRequest>) -> Result<Response<SearchResponse>, Status> {
+    async fn search(
+        &self,
+        request: Request<SearchRequest>,
+    ) -> Result<Response<SearchResponse>, Status> {
         let req = convert::search_request(request.into_inner()).map_err(err)?;
         let result = traced_search(self.store.as_ref(), "search", &req).await?;
         Ok(Response::new(convert::search_response(result)))
     }
 
-    async fn get_anomalies(&self, request: Request<GetAnomaliesRequest>) -> Result<Response<SearchResponse>, Status> {
+    async fn get_anomalies(
+        &self,
+        request: Request<GetAnomaliesRequest>,
+    ) -> Result<Response<SearchResponse>, Status> {
         let req = convert::anomalies_request(request.into_inner()).map_err(err)?;
         let result = traced_search(self.store.as_ref(), "search", &req).await?;
         Ok(Response::new(convert::search_response(result)))
@@ -97,7 +115,10 @@ impl QueryService for QueryApi {
     /// slow to take are skipped with a warning rather than buffered without
     /// bound; `Search` with a time range fills such a gap.
     #[tracing::instrument(skip_all)]
-    async fn tail(&self, request: Request<TailRequest>) -> Result<Response<Self::TailStream>, Status> {
+    async fn tail(
+        &self,
+        request: Request<TailRequest>,
+    ) -> Result<Response<Self::TailStream>, Status> {
         let filter = convert::filter(request.into_inner().filter).map_err(err)?;
         let filter = loglens_core::Filter { from_timestamp: None, to_timestamp: None, ..filter };
         let mut committed = self.store.subscribe();
@@ -107,7 +128,10 @@ impl QueryService for QueryApi {
                 let batch = match committed.recv().await {
                     Ok(batch) => batch,
                     Err(RecvError::Lagged(n)) => {
-                        tracing::warn!(missed_batches = n, "tail client too slow, skipping batches");
+                        tracing::warn!(
+                            missed_batches = n,
+                            "tail client too slow, skipping batches"
+                        );
                         continue;
                     }
                     Err(RecvError::Closed) => return,
@@ -144,7 +168,10 @@ impl StatsApi {
 
 #[async_trait]
 impl StatsService for StatsApi {
-    async fn get_stats(&self, request: Request<GetStatsRequest>) -> Result<Response<GetStatsResponse>, Status> {
+    async fn get_stats(
+        &self,
+        request: Request<GetStatsRequest>,
+    ) -> Result<Response<GetStatsResponse>, Status> {
         let req = convert::stats_request(request.into_inner()).map_err(err)?;
         let query = serde_json::json!({
             "from_timestamp": req.from_timestamp, "to_timestamp": req.to_timestamp, "service_name": &req.service_name,
@@ -159,7 +186,10 @@ impl StatsService for StatsApi {
     }
 
     #[tracing::instrument(skip_all)]
-    async fn get_ledger(&self, _request: Request<GetLedgerRequest>) -> Result<Response<GetLedgerResponse>, Status> {
+    async fn get_ledger(
+        &self,
+        _request: Request<GetLedgerRequest>,
+    ) -> Result<Response<GetLedgerResponse>, Status> {
         let reply = match &self.ledger {
             Some(l) => convert::ledger_response(l.snapshot()),
             None => GetLedgerResponse { mode: "direct".into(), ..Default::default() },
@@ -170,7 +200,11 @@ impl StatsService for StatsApi {
 
 /// Publishes the store's health every `every` under [`STORE_HEALTH_SERVICE`]
 /// and the overall (`""`) service, until the reporter's task is dropped.
-pub async fn report_store_health(store: Arc<dyn LogStore>, reporter: tonic_health::server::HealthReporter, every: Duration) {
+pub async fn report_store_health(
+    store: Arc<dyn LogStore>,
+    reporter: tonic_health::server::HealthReporter,
+    every: Duration,
+) {
     let mut last = None;
     loop {
         let health = store.health().await;

@@ -8,7 +8,9 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use loglens_core::record::normalize;
-use loglens_core::{Filter, LogRecord, RawLog, RuleSet, SearchRequest, Sort, StatsRequest, TimestampInput};
+use loglens_core::{
+    Filter, LogRecord, RawLog, RuleSet, SearchRequest, Sort, StatsRequest, TimestampInput,
+};
 use loglens_store::tantivy::TantivyStore;
 use loglens_store::{LogStore, StoreOptions};
 
@@ -59,7 +61,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let start = Instant::now();
     let (mut pages, mut seen, mut cursor) = (0, 0, None);
     loop {
-        let req = SearchRequest::new(Filter::default(), Sort::NewestFirst, None, Some(1000), cursor.take())?;
+        let req = SearchRequest::new(
+            Filter::default(),
+            Sort::NewestFirst,
+            None,
+            Some(1000),
+            cursor.take(),
+        )?;
         let page = store.search(&req).await?;
         pages += 1;
         seen += page.logs.len();
@@ -71,8 +79,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("cursor walk: {seen} records in {pages} pages, {:?}", start.elapsed());
 
     let start = Instant::now();
-    let req =
-        StatsRequest { histogram_interval_ms: Some(60_000), include_percentiles: true, ..StatsRequest::default() };
+    let req = StatsRequest {
+        histogram_interval_ms: Some(60_000),
+        include_percentiles: true,
+        ..StatsRequest::default()
+    };
     let stats = store.stats(&req.validated()?).await?;
     println!(
         "stats in {:?}: {} total, {} anomalies, {} errors, {} buckets",

@@ -12,9 +12,9 @@ use async_trait::async_trait;
 use loglens_core::{LogRecord, SearchRequest, SearchResult, Stats, StatsRequest};
 use tokio::sync::broadcast;
 
-pub mod error;
 #[cfg(feature = "elasticsearch")]
 pub mod elastic;
+pub mod error;
 #[cfg(feature = "tantivy")]
 pub mod tantivy;
 

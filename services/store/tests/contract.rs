@@ -11,7 +11,8 @@ use async_trait::async_trait;
 use loglens_core::query::HistogramBucket;
 use loglens_core::record::normalize;
 use loglens_core::{
-    Filter, Level, LogRecord, RawLog, RuleSet, SearchRequest, SearchResult, Sort, StatsRequest, TimestampInput,
+    Filter, Level, LogRecord, RawLog, RuleSet, SearchRequest, SearchResult, Sort, StatsRequest,
+    TimestampInput,
 };
 use loglens_store::{Error, LogStore, StoreOptions};
 
@@ -59,7 +60,9 @@ fn norm(raw: RawLog) -> LogRecord {
 
 /// `n` plain records of `service`, one second apart from `start`.
 fn plain(service: &str, n: usize, start: i64) -> Vec<LogRecord> {
-    (0..n).map(|i| norm(raw(service, &format!("plain record {i}"), start + i as i64 * 1000))).collect()
+    (0..n)
+        .map(|i| norm(raw(service, &format!("plain record {i}"), start + i as i64 * 1000)))
+        .collect()
 }
 
 /// 120 records varying every filterable field; distinct timestamps.
@@ -124,7 +127,9 @@ fn sorted(mut records: Vec<LogRecord>, sort: Sort) -> Vec<LogRecord> {
     match sort {
         Sort::NewestFirst => records.sort_by_key(|r| std::cmp::Reverse(r.timestamp)),
         Sort::OldestFirst => records.sort_by_key(|r| r.timestamp),
-        Sort::Severity => records.sort_by_key(|r| std::cmp::Reverse((r.severity_score, r.timestamp))),
+        Sort::Severity => {
+            records.sort_by_key(|r| std::cmp::Reverse((r.severity_score, r.timestamp)))
+        }
     }
     records
 }
@@ -134,7 +139,8 @@ async fn walk(store: &dyn LogStore, filter: &Filter, sort: Sort, size: u32) -> V
     let mut all = Vec::new();
     let mut cursor = None;
     for _ in 0..10_000 {
-        let page = try_search(store, filter.clone(), sort, None, size, cursor.take()).await.expect("page");
+        let page =
+            try_search(store, filter.clone(), sort, None, size, cursor.take()).await.expect("page");
         assert!(page.logs.len() <= size as usize);
         all.extend(page.logs);
         match page.next_cursor {
@@ -172,7 +178,11 @@ async fn each_filter_selects_its_records(b: &dyn Backend) {
         Filter { from_timestamp: Some(mid), ..Filter::default() },
         Filter { to_timestamp: Some(mid), ..Filter::default() },
         Filter { from_timestamp: Some(mid), to_timestamp: Some(mid), ..Filter::default() },
-        Filter { from_timestamp: Some(mid + 1), to_timestamp: Some(mid + 999), ..Filter::default() },
+        Filter {
+            from_timestamp: Some(mid + 1),
+            to_timestamp: Some(mid + 999),
+            ..Filter::default()
+        },
         Filter { trace_id: Some("trace-1".into()), ..Filter::default() },
         Filter { request_id: Some("req-3".into()), ..Filter::default() },
         Filter { query: Some("payment".into()), ..Filter::default() },
@@ -185,7 +195,10 @@ async fn each_filter_selects_its_records(b: &dyn Backend) {
         },
     ];
     for filter in filters {
-        let want = sorted(records.iter().filter(|r| filter.matches(r)).cloned().collect(), Sort::NewestFirst);
+        let want = sorted(
+            records.iter().filter(|r| filter.matches(r)).cloned().collect(),
+            Sort::NewestFirst,
+        );
         let got = search(&*store, filter.clone(), Sort::NewestFirst, 1000).await;
         assert_eq!(ids(&got.logs), ids(&want), "{filter:?}");
         assert_eq!(got.total, want.len() as u64, "{filter:?}");
@@ -211,8 +224,13 @@ async fn full_text_needs_every_word(b: &dyn Backend) {
         ("id 42", vec![3]),
         ("logged in", vec![3]),
     ] {
-        let got =
-            search(&*store, Filter { query: Some(query.into()), ..Filter::default() }, Sort::NewestFirst, 10).await;
+        let got = search(
+            &*store,
+            Filter { query: Some(query.into()), ..Filter::default() },
+            Sort::NewestFirst,
+            10,
+        )
+        .await;
         let want: Vec<String> = want.iter().map(|i: &usize| records[*i].id.clone()).collect();
         assert_eq!(ids(&got.logs), want, "query {query:?}");
     }
@@ -234,8 +252,13 @@ async fn total_counts_all_matches_not_the_page(b: &dyn Backend) {
     let store = b.open().await;
     indexed(&*store, &plain("a", 50, T0)).await;
     indexed(&*store, &plain("b", 7, T0)).await;
-    let got =
-        search(&*store, Filter { service_name: Some("a".into()), ..Filter::default() }, Sort::NewestFirst, 10).await;
+    let got = search(
+        &*store,
+        Filter { service_name: Some("a".into()), ..Filter::default() },
+        Sort::NewestFirst,
+        10,
+    )
+    .await;
     assert_eq!((got.total, got.logs.len()), (50, 10));
     assert!(got.next_cursor.is_some());
     store.close().await.unwrap();
@@ -248,7 +271,9 @@ async fn pages_by_offset(b: &dyn Backend) {
     let want = ids(&sorted(records, Sort::NewestFirst));
     let mut got = Vec::new();
     for page in 1..=4 {
-        let r = try_search(&*store, Filter::default(), Sort::NewestFirst, Some(page), 10, None).await.unwrap();
+        let r = try_search(&*store, Filter::default(), Sort::NewestFirst, Some(page), 10, None)
+            .await
+            .unwrap();
         assert_eq!((r.page, r.size, r.total), (page, 10, 25));
         assert_eq!(r.logs.len(), [10, 10, 5, 0][page as usize - 1], "page {page}");
         assert_eq!(r.next_cursor.is_some(), page < 3, "page {page}");
@@ -289,7 +314,13 @@ async fn cursor_walk_visits_each_record_once_in_order(b: &dyn Backend) {
         assert!(in_order, "{sort:?}: pages follow the sort order");
     }
     // With a filter, and a cursor walk through the anomalies only.
-    let errors = walk(&*store, &Filter { level: Some(Level::Error), ..Filter::default() }, Sort::Severity, 33).await;
+    let errors = walk(
+        &*store,
+        &Filter { level: Some(Level::Error), ..Filter::default() },
+        Sort::Severity,
+        33,
+    )
+    .await;
     assert_eq!(errors.len(), 250);
     store.close().await.unwrap();
 }
@@ -303,8 +334,12 @@ async fn time_pages_over_an_uneven_spread(b: &dyn Backend) {
     const DAY: i64 = 86_400_000;
     let mut records: Vec<LogRecord> = Vec::new();
     records.extend((0..40).map(|i| norm(raw("spread", &format!("daily {i}"), T0 + i * DAY))));
-    records.extend((0..200).map(|i| norm(raw("spread", &format!("dense {i}"), T0 + 365 * DAY + i * 5))));
-    records.extend((0..5).map(|i| norm(raw("spread", &format!("late {i}"), T0 + (400 + 30 * i) * DAY))));
+    records.extend(
+        (0..200).map(|i| norm(raw("spread", &format!("dense {i}"), T0 + 365 * DAY + i * 5))),
+    );
+    records.extend(
+        (0..5).map(|i| norm(raw("spread", &format!("late {i}"), T0 + (400 + 30 * i) * DAY))),
+    );
     for chunk in records.chunks(60) {
         index(&*store, chunk).await;
     }
@@ -312,19 +347,34 @@ async fn time_pages_over_an_uneven_spread(b: &dyn Backend) {
     for sort in [Sort::NewestFirst, Sort::OldestFirst] {
         let want = ids(&sorted(records.clone(), sort));
         assert_eq!(ids(&walk(&*store, &Filter::default(), sort, 9).await), want, "{sort:?} walk");
-        assert_eq!(ids(&search(&*store, Filter::default(), sort, 3).await.logs), want[..3], "{sort:?} first page");
+        assert_eq!(
+            ids(&search(&*store, Filter::default(), sort, 3).await.logs),
+            want[..3],
+            "{sort:?} first page"
+        );
         // A time range cutting through the daily run and the dense run.
-        let range =
-            Filter { from_timestamp: Some(T0 + 30 * DAY), to_timestamp: Some(T0 + 365 * DAY + 499), ..Filter::default() };
+        let range = Filter {
+            from_timestamp: Some(T0 + 30 * DAY),
+            to_timestamp: Some(T0 + 365 * DAY + 499),
+            ..Filter::default()
+        };
         let inside: Vec<LogRecord> = records
             .iter()
             .filter(|r| (T0 + 30 * DAY..=T0 + 365 * DAY + 499).contains(&r.timestamp))
             .cloned()
             .collect();
         assert_eq!(inside.len(), 110);
-        assert_eq!(ids(&walk(&*store, &range, sort, 7).await), ids(&sorted(inside, sort)), "{sort:?} range walk");
+        assert_eq!(
+            ids(&walk(&*store, &range, sort, 7).await),
+            ids(&sorted(inside, sort)),
+            "{sort:?} range walk"
+        );
         let page = search(&*store, range, sort, 1000).await;
-        assert_eq!((page.total, page.logs.len(), page.next_cursor), (110, 110, None), "{sort:?} one big page");
+        assert_eq!(
+            (page.total, page.logs.len(), page.next_cursor),
+            (110, 110, None),
+            "{sort:?} one big page"
+        );
     }
     store.close().await.unwrap();
 }
@@ -334,8 +384,11 @@ async fn bad_cursor_is_rejected(b: &dyn Backend) {
     indexed(&*store, &plain("a", 5, T0)).await;
     let first = search(&*store, Filter::default(), Sort::NewestFirst, 2).await;
     let cursor = first.next_cursor.expect("more pages");
-    for (sort, cursor) in [(Sort::NewestFirst, "not a cursor".to_owned()), (Sort::OldestFirst, cursor.clone())] {
-        let e = try_search(&*store, Filter::default(), sort, None, 2, Some(cursor)).await.unwrap_err();
+    for (sort, cursor) in
+        [(Sort::NewestFirst, "not a cursor".to_owned()), (Sort::OldestFirst, cursor.clone())]
+    {
+        let e =
+            try_search(&*store, Filter::default(), sort, None, 2, Some(cursor)).await.unwrap_err();
         match e {
             Error::Invalid(e) => {
                 assert_eq!(e.field(), Some("cursor"));
@@ -344,7 +397,9 @@ async fn bad_cursor_is_rejected(b: &dyn Backend) {
             other => panic!("expected Invalid, got {other:?}"),
         }
     }
-    let next = try_search(&*store, Filter::default(), Sort::NewestFirst, None, 2, Some(cursor)).await.unwrap();
+    let next = try_search(&*store, Filter::default(), Sort::NewestFirst, None, 2, Some(cursor))
+        .await
+        .unwrap();
     assert_eq!(next.logs.len(), 2);
     store.close().await.unwrap();
 }
@@ -410,7 +465,11 @@ async fn stats_counts(b: &dyn Backend) {
     indexed(&*store, &records).await;
     let requests = [
         StatsRequest::default(),
-        StatsRequest { from_timestamp: Some(T0 + 30_000), to_timestamp: Some(T0 + 80_000), ..StatsRequest::default() },
+        StatsRequest {
+            from_timestamp: Some(T0 + 30_000),
+            to_timestamp: Some(T0 + 80_000),
+            ..StatsRequest::default()
+        },
         StatsRequest { service_name: Some("payment-service".into()), ..StatsRequest::default() },
         StatsRequest {
             from_timestamp: Some(T0 + 30_000),
@@ -425,7 +484,11 @@ async fn stats_counts(b: &dyn Backend) {
         assert_eq!(got.total_logs, want.total_logs, "{req:?}");
         assert_eq!(got.services, want.services, "{req:?}");
         assert_eq!(got.levels, want.levels, "{req:?}");
-        assert_eq!((got.anomaly_count, got.error_count), (want.anomaly_count, want.error_count), "{req:?}");
+        assert_eq!(
+            (got.anomaly_count, got.error_count),
+            (want.anomaly_count, want.error_count),
+            "{req:?}"
+        );
         assert!(got.histogram.is_empty() && got.response_time_percentiles.is_empty());
     }
     store.close().await.unwrap();
@@ -444,7 +507,9 @@ async fn histogram_buckets(b: &dyn Backend) {
     records.push(norm(raw("a", "m2 ok", at(2, 30))));
     records.push(norm(raw("b", "m3 other service", at(3, 1))));
     indexed(&*store, &records).await;
-    let req = StatsRequest { histogram_interval_ms: Some(minute), ..StatsRequest::default() }.validated().unwrap();
+    let req = StatsRequest { histogram_interval_ms: Some(minute), ..StatsRequest::default() }
+        .validated()
+        .unwrap();
     let got = store.stats(&req).await.unwrap();
     let bucket = |m: i64, count, anomaly_count, error_count| HistogramBucket {
         start: at(m, 0),
@@ -456,8 +521,11 @@ async fn histogram_buckets(b: &dyn Backend) {
     assert_eq!(non_empty, [bucket(0, 6, 1, 1), bucket(2, 2, 1, 0), bucket(3, 1, 0, 0)]);
     assert!(got.histogram.windows(2).all(|w| w[0].start < w[1].start), "oldest first");
     assert!(got.histogram.iter().all(|b| b.start % minute == 0), "aligned to the interval");
-    let req =
-        StatsRequest { service_name: Some("a".into()), histogram_interval_ms: Some(minute), ..StatsRequest::default() };
+    let req = StatsRequest {
+        service_name: Some("a".into()),
+        histogram_interval_ms: Some(minute),
+        ..StatsRequest::default()
+    };
     let got = store.stats(&req.validated().unwrap()).await.unwrap();
     let non_empty: Vec<_> = got.histogram.iter().filter(|b| b.count > 0).cloned().collect();
     assert_eq!(non_empty, [bucket(0, 6, 1, 1), bucket(2, 2, 1, 0)]);
@@ -476,7 +544,8 @@ async fn percentiles_on_a_known_distribution(b: &dyn Backend) {
         .collect();
     records.extend(plain("untimed", 10, T0));
     indexed(&*store, &records).await;
-    let req = StatsRequest { include_percentiles: true, ..StatsRequest::default() }.validated().unwrap();
+    let req =
+        StatsRequest { include_percentiles: true, ..StatsRequest::default() }.validated().unwrap();
     let got = store.stats(&req).await.unwrap();
     let p = &got.response_time_percentiles["timed"];
     assert_eq!(p.count, 100);
@@ -494,8 +563,10 @@ async fn subscribers_receive_committed_records(b: &dyn Backend) {
     indexed(&*store, &records).await;
     let mut seen = Vec::new();
     while seen.len() < records.len() {
-        let batch =
-            tokio::time::timeout(Duration::from_secs(10), rx.recv()).await.expect("a batch").expect("not closed");
+        let batch = tokio::time::timeout(Duration::from_secs(10), rx.recv())
+            .await
+            .expect("a batch")
+            .expect("not closed");
         seen.extend(ids(&batch));
     }
     assert_eq!(seen, ids(&records), "in commit order");
@@ -570,7 +641,8 @@ async fn closed_store_refuses_calls(b: &dyn Backend) {
     assert!(!health.detail.is_empty());
     let mut rx = store.subscribe();
     store.close().await.unwrap();
-    let end = tokio::time::timeout(Duration::from_secs(10), rx.recv()).await.expect("the stream ends");
+    let end =
+        tokio::time::timeout(Duration::from_secs(10), rx.recv()).await.expect("the stream ends");
     assert!(matches!(end, Err(tokio::sync::broadcast::error::RecvError::Closed)), "{end:?}");
     assert!(matches!(store.index(plain("a", 1, T0)).await, Err(Error::Closed)));
     let req = SearchRequest::new(Filter::default(), Sort::default(), None, None, None).unwrap();
@@ -742,7 +814,10 @@ async fn tantivy_torn_wal_tail_keeps_good_records() {
     let store = b.open().await;
     let got = search(&*store, Filter::default(), Sort::OldestFirst, 100).await;
     assert_eq!(got.logs, records);
-    assert!(std::fs::metadata(&last).map_or(true, |m| m.len() <= good_len), "torn tail cut off or segment removed");
+    assert!(
+        std::fs::metadata(&last).map_or(true, |m| m.len() <= good_len),
+        "torn tail cut off or segment removed"
+    );
     index(&*store, &plain("after", 5, T0)).await;
     store.close().await.unwrap();
     let store = b.open().await;
@@ -783,7 +858,10 @@ async fn tantivy_index_of_another_schema_is_refused_with_advice() {
     old.add_text_field("id", tantivy::schema::STRING);
     tantivy::Index::create_in_dir(&index_dir, old.build()).unwrap();
     let e = TantivyStore::open(b.dir.path(), options()).await.unwrap_err();
-    assert!(matches!(e, Error::Config(ref m) if m.contains("schema differs") && m.contains("move it away")), "{e:?}");
+    assert!(
+        matches!(e, Error::Config(ref m) if m.contains("schema differs") && m.contains("move it away")),
+        "{e:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -801,9 +879,14 @@ async fn tantivy_stats_state_empty_buckets_are_omitted() {
     let b = TantivyBackend::new();
     let store = b.open().await;
     indexed(&*store, &[norm(raw("a", "one", T0)), norm(raw("a", "two", T0 + 10 * 60_000))]).await;
-    let req = StatsRequest { histogram_interval_ms: Some(60_000), ..StatsRequest::default() }.validated().unwrap();
+    let req = StatsRequest { histogram_interval_ms: Some(60_000), ..StatsRequest::default() }
+        .validated()
+        .unwrap();
     let got = store.stats(&req).await.unwrap();
-    assert_eq!(got.histogram.iter().map(|b| (b.start, b.count)).collect::<Vec<_>>(), [(T0, 1), (T0 + 600_000, 1)]);
+    assert_eq!(
+        got.histogram.iter().map(|b| (b.start, b.count)).collect::<Vec<_>>(),
+        [(T0, 1), (T0 + 600_000, 1)]
+    );
     let by_level: BTreeMap<String, u64> = got.levels;
     assert_eq!(by_level, BTreeMap::from([("INFO".to_owned(), 2)]));
     store.close().await.unwrap();

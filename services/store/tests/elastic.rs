@@ -11,7 +11,9 @@ use std::time::Duration;
 use fake_es::FakeEs;
 use loglens_core::query::{HistogramBucket, Percentiles};
 use loglens_core::record::normalize;
-use loglens_core::{Filter, Level, LogRecord, RawLog, RuleSet, SearchRequest, Sort, StatsRequest, TimestampInput};
+use loglens_core::{
+    Filter, Level, LogRecord, RawLog, RuleSet, SearchRequest, Sort, StatsRequest, TimestampInput,
+};
 use loglens_store::elastic::{ElasticConfig, ElasticStore};
 use loglens_store::{Error, LogStore, StoreOptions};
 use serde_json::{Value, json};
@@ -59,7 +61,10 @@ fn bulk_lines(records: &[&LogRecord]) -> Vec<Value> {
         .iter()
         .flat_map(|r| {
             let day = chrono_day(r.timestamp);
-            [json!({ "index": { "_index": format!("logs-{day}"), "_id": r.id } }), serde_json::to_value(r).unwrap()]
+            [
+                json!({ "index": { "_index": format!("logs-{day}"), "_id": r.id } }),
+                serde_json::to_value(r).unwrap(),
+            ]
         })
         .collect()
 }
@@ -75,10 +80,15 @@ fn chrono_day(ms: i64) -> &'static str {
 #[tokio::test]
 async fn open_installs_the_lifecycle_policy_and_the_template() {
     let es = FakeEs::start().await;
-    let options = StoreOptions { retention_days: Some(7), refresh_interval_ms: 1000, ..StoreOptions::default() };
+    let options = StoreOptions {
+        retention_days: Some(7),
+        refresh_interval_ms: 1000,
+        ..StoreOptions::default()
+    };
     let store = open(&es, options).await;
     let log = es.log();
-    let calls: Vec<(String, String)> = log.iter().map(|r| (r.method.clone(), r.path.clone())).collect();
+    let calls: Vec<(String, String)> =
+        log.iter().map(|r| (r.method.clone(), r.path.clone())).collect();
     assert_eq!(
         calls,
         [
@@ -133,7 +143,8 @@ async fn open_installs_the_lifecycle_policy_and_the_template() {
     // Opening again repeats the same idempotent PUTs.
     store.close().await.unwrap();
     es.clear_log();
-    let again = open(&es, StoreOptions { retention_days: Some(7), ..StoreOptions::default() }).await;
+    let again =
+        open(&es, StoreOptions { retention_days: Some(7), ..StoreOptions::default() }).await;
     assert_eq!(es.log()[2].body[0], *template);
     again.close().await.unwrap();
 }
@@ -145,7 +156,11 @@ async fn without_retention_no_policy_is_installed() {
     let store = open(&es, options).await;
     let paths: Vec<String> = es.log().into_iter().map(|r| r.path).collect();
     assert_eq!(paths, ["/", "/_index_template/applogs"]);
-    assert!(es.template("applogs").unwrap()["template"]["settings"].get("index.lifecycle.name").is_none());
+    assert!(
+        es.template("applogs").unwrap()["template"]["settings"]
+            .get("index.lifecycle.name")
+            .is_none()
+    );
     store.close().await.unwrap();
 }
 
@@ -153,38 +168,52 @@ async fn without_retention_no_policy_is_installed() {
 async fn a_bad_prefix_or_url_is_a_config_error() {
     for prefix in ["Logs", "_logs", "", "logs/x", "lo gs"] {
         let options = StoreOptions { index_prefix: prefix.into(), ..StoreOptions::default() };
-        let e = ElasticStore::open_with("http://127.0.0.1:9", options, config()).await.err().unwrap();
+        let e =
+            ElasticStore::open_with("http://127.0.0.1:9", options, config()).await.err().unwrap();
         assert!(matches!(e, Error::Config(ref m) if m.contains("index prefix")), "{prefix:?}: {e}");
     }
-    let e = ElasticStore::open_with("http://", StoreOptions::default(), config()).await.err().unwrap();
+    let e =
+        ElasticStore::open_with("http://", StoreOptions::default(), config()).await.err().unwrap();
     assert!(matches!(e, Error::Config(_)), "{e}");
 }
 
 #[tokio::test]
 async fn an_unreachable_cluster_fails_open_after_the_connect_wait() {
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let e = ElasticStore::open_with(&format!("http://127.0.0.1:{port}"), StoreOptions::default(), config())
-        .await
-        .err()
-        .unwrap();
+    let e = ElasticStore::open_with(
+        &format!("http://127.0.0.1:{port}"),
+        StoreOptions::default(),
+        config(),
+    )
+    .await
+    .err()
+    .unwrap();
     assert!(matches!(e, Error::Backend(ref m) if m.contains("did not answer within")), "{e}");
 }
 
 #[tokio::test]
 async fn index_creates_day_indices_then_sends_one_bulk_upsert_per_batch() {
     let es = FakeEs::start().await;
-    let store = open(&es, StoreOptions { retention_days: Some(3), ..StoreOptions::default() }).await;
+    let store =
+        open(&es, StoreOptions { retention_days: Some(3), ..StoreOptions::default() }).await;
     es.clear_log();
     let a = record("api", "first day", T0 + 5_000);
     let b = record("api", "second day", T0 + DAY + 5_000);
     let c = record("db", "first day again", T0 + 9_000);
     assert!(store.index(vec![a.clone(), b.clone(), c.clone()]).await.unwrap().is_empty());
     let log = es.log();
-    let calls: Vec<(&str, &str)> = log.iter().map(|r| (r.method.as_str(), r.path.as_str())).collect();
-    assert_eq!(calls, [("PUT", "/logs-2024.05.01"), ("PUT", "/logs-2024.05.02"), ("POST", "/_bulk")]);
+    let calls: Vec<(&str, &str)> =
+        log.iter().map(|r| (r.method.as_str(), r.path.as_str())).collect();
+    assert_eq!(
+        calls,
+        [("PUT", "/logs-2024.05.01"), ("PUT", "/logs-2024.05.02"), ("POST", "/_bulk")]
+    );
     // ILM age of a day's index counts from the day it holds.
     assert_eq!(log[0].body, [json!({ "settings": { "index.lifecycle.origination_date": T0 } })]);
-    assert_eq!(log[1].body, [json!({ "settings": { "index.lifecycle.origination_date": T0 + DAY } })]);
+    assert_eq!(
+        log[1].body,
+        [json!({ "settings": { "index.lifecycle.origination_date": T0 + DAY } })]
+    );
     assert_eq!(log[2].body, bulk_lines(&[&a, &b, &c]));
     assert_eq!(log[2].content_type.as_deref(), Some("application/x-ndjson"));
     assert_eq!(log[0].content_type.as_deref(), Some("application/json"));
@@ -204,7 +233,8 @@ async fn an_index_created_meanwhile_by_another_process_is_fine() {
     first.index(vec![record("a", "one", T0)]).await.unwrap();
     // The second process does not know the index exists; the cluster says so.
     second.index(vec![record("a", "two", T0 + 1)]).await.unwrap();
-    let creates = es.log().into_iter().filter(|r| r.method == "PUT" && r.path == "/logs-2024.05.01").count();
+    let creates =
+        es.log().into_iter().filter(|r| r.method == "PUT" && r.path == "/logs-2024.05.01").count();
     assert_eq!(creates, 2);
     assert_eq!(es.doc_count(), 2);
 }
@@ -213,7 +243,8 @@ async fn an_index_created_meanwhile_by_another_process_is_fine() {
 async fn a_partial_bulk_failure_retries_busy_items_and_refuses_bad_ones() {
     let es = FakeEs::start().await;
     let store = open(&es, StoreOptions::default()).await;
-    let records: Vec<LogRecord> = (0..3).map(|i| record("pay", &format!("payment {i}"), T0 + i)).collect();
+    let records: Vec<LogRecord> =
+        (0..3).map(|i| record("pay", &format!("payment {i}"), T0 + i)).collect();
     store.index(vec![records[0].clone()]).await.unwrap(); // the day index exists
     es.clear_log();
     // The documented answer: item 0 created, item 1 rejected (429, write
@@ -224,7 +255,11 @@ async fn a_partial_bulk_failure_retries_busy_items_and_refuses_bad_ones() {
     assert_eq!(refused[0].position, 2);
     assert_eq!(refused[0].record, records[2]);
     assert_eq!(refused[0].field.as_deref(), Some("status_code"));
-    assert!(refused[0].reason.starts_with("400 document_parsing_exception: [1:98] failed to parse field [status_code]"));
+    assert!(
+        refused[0].reason.starts_with(
+            "400 document_parsing_exception: [1:98] failed to parse field [status_code]"
+        )
+    );
     assert!(refused[0].reason.contains("out of range for a short"), "{}", refused[0].reason);
     // Only the rejected item was sent again.
     let bulks = bodies(&es, "/_bulk");
@@ -239,7 +274,8 @@ async fn refused_records_are_not_published_to_tail() {
     let es = FakeEs::start().await;
     let store = open(&es, StoreOptions::default()).await;
     let mut rx = store.subscribe();
-    let records: Vec<LogRecord> = (0..4).map(|i| record("pay", &format!("tail {i}"), T0 + i)).collect();
+    let records: Vec<LogRecord> =
+        (0..4).map(|i| record("pay", &format!("tail {i}"), T0 + i)).collect();
     let error = json!({ "type": "strict_dynamic_mapping_exception",
         "reason": "[1:230] mapping set to strict, dynamic introduction of [extra] within [_doc] is not allowed" });
     es.fail_item(&records[1].id, 400, error, true);
@@ -256,10 +292,16 @@ async fn refused_records_are_not_published_to_tail() {
 async fn busy_items_are_retried_until_stored() {
     let es = FakeEs::start().await;
     let store = open(&es, StoreOptions::default()).await;
-    let records: Vec<LogRecord> = (0..5).map(|i| record("busy", &format!("b {i}"), T0 + i)).collect();
+    let records: Vec<LogRecord> =
+        (0..5).map(|i| record("busy", &format!("b {i}"), T0 + i)).collect();
     let busy = json!({ "type": "es_rejected_execution_exception", "reason": "rejected execution of coordinating operation" });
     es.fail_item(&records[3].id, 429, busy.clone(), false);
-    es.fail_item(&records[4].id, 503, json!({ "type": "unavailable_shards_exception", "reason": "primary shard is not active" }), false);
+    es.fail_item(
+        &records[4].id,
+        503,
+        json!({ "type": "unavailable_shards_exception", "reason": "primary shard is not active" }),
+        false,
+    );
     assert!(store.index(records.clone()).await.unwrap().is_empty());
     assert_eq!(es.doc_count(), 5);
     let bulks = bodies(&es, "/_bulk");
@@ -283,7 +325,10 @@ async fn a_rejected_bulk_request_is_retried_then_reported() {
         es.script("/_bulk", 503, json!({ "error": "service unavailable", "status": 503 }));
     }
     let e = store.index(records).await.unwrap_err();
-    assert!(matches!(e, Error::Backend(ref m) if m.contains("still failing") && m.contains("HTTP 503")), "{e}");
+    assert!(
+        matches!(e, Error::Backend(ref m) if m.contains("still failing") && m.contains("HTTP 503")),
+        "{e}"
+    );
 }
 
 #[tokio::test]
@@ -294,7 +339,10 @@ async fn a_batch_that_stays_rejected_item_by_item_is_an_error() {
     let busy = json!({ "type": "es_rejected_execution_exception", "reason": "queue full" });
     es.fail_item(&r.id, 429, busy, true);
     let e = store.index(vec![r]).await.unwrap_err();
-    assert!(matches!(e, Error::Backend(ref m) if m.contains("still rejected") && m.contains("queue full")), "{e}");
+    assert!(
+        matches!(e, Error::Backend(ref m) if m.contains("still rejected") && m.contains("queue full")),
+        "{e}"
+    );
 }
 
 #[tokio::test]
@@ -345,13 +393,17 @@ async fn search_sends_the_filter_as_query_dsl() {
 async fn cursors_continue_with_search_after_the_last_sort_values() {
     let es = FakeEs::start().await;
     let store = open(&es, StoreOptions::default()).await;
-    let records: Vec<LogRecord> = (0..5).map(|i| record("c", &format!("c {i}"), T0 + i * 1000)).collect();
+    let records: Vec<LogRecord> =
+        (0..5).map(|i| record("c", &format!("c {i}"), T0 + i * 1000)).collect();
     store.index(records.clone()).await.unwrap();
-    let first = SearchRequest::new(Filter::default(), Sort::NewestFirst, None, Some(2), None).unwrap();
+    let first =
+        SearchRequest::new(Filter::default(), Sort::NewestFirst, None, Some(2), None).unwrap();
     let page = store.search(&first).await.unwrap();
     assert_eq!(page.logs, [records[4].clone(), records[3].clone()]);
     es.clear_log();
-    let next = SearchRequest::new(Filter::default(), Sort::NewestFirst, None, Some(2), page.next_cursor).unwrap();
+    let next =
+        SearchRequest::new(Filter::default(), Sort::NewestFirst, None, Some(2), page.next_cursor)
+            .unwrap();
     let page = store.search(&next).await.unwrap();
     assert_eq!(page.logs, [records[2].clone(), records[1].clone()]);
     assert_eq!(
@@ -366,10 +418,14 @@ async fn cursors_continue_with_search_after_the_last_sort_values() {
     );
     // A cursor is bound to its filter and sort.
     let other = Filter { service_name: Some("c".into()), ..Filter::default() };
-    let wrong = SearchRequest::new(other, Sort::NewestFirst, None, Some(2), page.next_cursor.clone()).unwrap();
+    let wrong =
+        SearchRequest::new(other, Sort::NewestFirst, None, Some(2), page.next_cursor.clone())
+            .unwrap();
     let e = store.search(&wrong).await.unwrap_err();
     assert!(matches!(e, Error::Invalid(ref c) if c.field() == Some("cursor")), "{e}");
-    let wrong = SearchRequest::new(Filter::default(), Sort::Severity, None, Some(2), page.next_cursor).unwrap();
+    let wrong =
+        SearchRequest::new(Filter::default(), Sort::Severity, None, Some(2), page.next_cursor)
+            .unwrap();
     assert!(store.search(&wrong).await.is_err());
 }
 
@@ -378,25 +434,38 @@ async fn search_reads_the_documented_response() {
     let es = FakeEs::start().await;
     let store = open(&es, StoreOptions::default()).await;
     es.script("/_search", 200, fixture("search_hits.json"));
-    let req = SearchRequest::new(Filter::default(), Sort::NewestFirst, None, Some(1), None).unwrap();
+    let req =
+        SearchRequest::new(Filter::default(), Sort::NewestFirst, None, Some(1), None).unwrap();
     let got = store.search(&req).await.unwrap();
     assert_eq!(got.total, 3);
     assert_eq!(got.logs.len(), 1, "the extra hit only says a next page exists");
     let r = &got.logs[0];
-    assert_eq!((r.service_name.as_str(), r.level, r.status_code), ("payment-service", Level::Error, Some(503)));
+    assert_eq!(
+        (r.service_name.as_str(), r.level, r.status_code),
+        ("payment-service", Level::Error, Some(503))
+    );
     assert_eq!((r.response_time_ms, r.severity_score, r.anomaly), (Some(3120.5), 77, true));
     assert_eq!(r.tags, ["eu", "card"]);
     assert_eq!(r.trace_id.as_deref(), Some("4bf92f3577b34da6a3ce929d0e0e4736"));
     // The cursor carries the last returned hit's sort values.
     es.clear_log();
-    let next = SearchRequest::new(Filter::default(), Sort::NewestFirst, None, Some(1), got.next_cursor).unwrap();
+    let next =
+        SearchRequest::new(Filter::default(), Sort::NewestFirst, None, Some(1), got.next_cursor)
+            .unwrap();
     store.search(&next).await.unwrap();
-    assert_eq!(es.log()[0].body[0]["search_after"], json!([1714521660000i64, "9f2c6b0e4d1a7c3b5e8f0a2d4c6b8e1f"]));
+    assert_eq!(
+        es.log()[0].body[0]["search_after"],
+        json!([1714521660000i64, "9f2c6b0e4d1a7c3b5e8f0a2d4c6b8e1f"])
+    );
     // Null optional fields read back as absent.
     es.script("/_search", 200, fixture("search_hits.json"));
-    let req = SearchRequest::new(Filter::default(), Sort::NewestFirst, None, Some(5), None).unwrap();
+    let req =
+        SearchRequest::new(Filter::default(), Sort::NewestFirst, None, Some(5), None).unwrap();
     let got = store.search(&req).await.unwrap();
-    assert_eq!((got.logs[1].request_id.clone(), got.logs[1].tags.len(), got.next_cursor), (None, 0, None));
+    assert_eq!(
+        (got.logs[1].request_id.clone(), got.logs[1].tags.len(), got.next_cursor),
+        (None, 0, None)
+    );
 }
 
 #[tokio::test]
@@ -410,13 +479,22 @@ async fn an_empty_or_missing_index_reads_as_no_records() {
     es.script("/_search", 404, fixture("index_not_found_404.json"));
     assert_eq!(store.search(&req).await.unwrap().total, 0);
     es.script("/_search", 404, fixture("index_not_found_404.json"));
-    assert_eq!(store.stats(&StatsRequest::default()).await.unwrap(), loglens_core::Stats::default());
+    assert_eq!(
+        store.stats(&StatsRequest::default()).await.unwrap(),
+        loglens_core::Stats::default()
+    );
     es.script("/_search", 200, fixture("search_empty.json"));
-    assert_eq!(store.stats(&StatsRequest::default()).await.unwrap(), loglens_core::Stats::default());
+    assert_eq!(
+        store.stats(&StatsRequest::default()).await.unwrap(),
+        loglens_core::Stats::default()
+    );
     // Other failures are errors, with the cluster's reason.
     es.script("/_search", 429, fixture("rejected_execution_429.json"));
     let e = store.search(&req).await.unwrap_err();
-    assert!(matches!(e, Error::Backend(ref m) if m.contains("HTTP 429: es_rejected_execution_exception")), "{e}");
+    assert!(
+        matches!(e, Error::Backend(ref m) if m.contains("HTTP 429: es_rejected_execution_exception")),
+        "{e}"
+    );
 }
 
 #[tokio::test]
@@ -463,8 +541,14 @@ async fn stats_send_aggregations_and_read_the_documented_response() {
         })
     );
     assert_eq!(got.total_logs, 10);
-    assert_eq!(got.services, [("api-gateway".to_owned(), 7), ("auth-service".to_owned(), 3)].into());
-    assert_eq!(got.levels, [("INFO".to_owned(), 6), ("ERROR".to_owned(), 3), ("WARN".to_owned(), 1)].into());
+    assert_eq!(
+        got.services,
+        [("api-gateway".to_owned(), 7), ("auth-service".to_owned(), 3)].into()
+    );
+    assert_eq!(
+        got.levels,
+        [("INFO".to_owned(), 6), ("ERROR".to_owned(), 3), ("WARN".to_owned(), 1)].into()
+    );
     assert_eq!((got.anomaly_count, got.error_count), (3, 3));
     assert_eq!(
         got.histogram,
@@ -475,7 +559,8 @@ async fn stats_send_aggregations_and_read_the_documented_response() {
     );
     assert_eq!(
         got.response_time_percentiles,
-        [("api-gateway".to_owned(), Percentiles { p50: 21.0, p95: 180.25, p99: 204.05, count: 7 })].into(),
+        [("api-gateway".to_owned(), Percentiles { p50: 21.0, p95: 180.25, p99: 204.05, count: 7 })]
+            .into(),
         "a service without response times has no percentiles"
     );
 }
@@ -487,7 +572,10 @@ async fn health_follows_cluster_status() {
     es.script("/_cluster/health", 200, fixture("cluster_health_yellow.json"));
     let h = store.health().await;
     assert!(h.healthy, "yellow serves on one node: {h:?}");
-    assert_eq!(h.detail, "elasticsearch cluster docker-cluster: yellow, 1 node, 7 unassigned shards");
+    assert_eq!(
+        h.detail,
+        "elasticsearch cluster docker-cluster: yellow, 1 node, 7 unassigned shards"
+    );
     es.script("/_cluster/health", 200, fixture("cluster_health_red.json"));
     let h = store.health().await;
     assert!(!h.healthy);
@@ -506,7 +594,11 @@ async fn credentials_in_the_url_become_basic_auth() {
     let store = ElasticStore::open_with(&url, StoreOptions::default(), config()).await.unwrap();
     assert!(store.health().await.healthy);
     // base64("elastic:s:cret"), the password percent-decoded.
-    assert!(es.log().iter().all(|r| r.authorization.as_deref() == Some("Basic ZWxhc3RpYzpzOmNyZXQ=")), "{:?}", es.log());
+    assert!(
+        es.log().iter().all(|r| r.authorization.as_deref() == Some("Basic ZWxhc3RpYzpzOmNyZXQ=")),
+        "{:?}",
+        es.log()
+    );
 }
 
 #[tokio::test]

@@ -11,19 +11,25 @@ use std::path::Path;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use loglens_core::record::normalize;
-use loglens_core::{Filter, LogRecord, RawLog, RuleSet, SearchRequest, Sort, StatsRequest, TimestampInput};
+use loglens_core::{
+    Filter, LogRecord, RawLog, RuleSet, SearchRequest, Sort, StatsRequest, TimestampInput,
+};
 use loglens_store::tantivy::TantivyStore;
 use loglens_store::{LogStore, StoreOptions};
 
 const DAY: i64 = 86_400_000;
 
 fn per_day() -> usize {
-    std::env::var("LOGLENS_RETENTION_RECORDS_PER_DAY").ok().and_then(|v| v.parse().ok()).unwrap_or(2000)
+    std::env::var("LOGLENS_RETENTION_RECORDS_PER_DAY")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(2000)
 }
 
 /// Midnight (UTC) starting today.
 fn today() -> i64 {
-    let now = SystemTime::now().duration_since(UNIX_EPOCH).expect("clock after 1970").as_millis() as i64;
+    let now =
+        SystemTime::now().duration_since(UNIX_EPOCH).expect("clock after 1970").as_millis() as i64;
     now.div_euclid(DAY) * DAY
 }
 
@@ -50,7 +56,11 @@ fn day_of_records(day: i64, n: usize, tag: &str) -> Vec<LogRecord> {
                 timestamp: Some(TimestampInput::Int(day + (i as i64) * (DAY / n as i64))),
                 service_name: Some(services[i % services.len()].into()),
                 level: Some(levels[i % levels.len()].into()),
-                message: Some(format!("{tag} request {i} served for user-{} from host-{}", i % 97, i % 7)),
+                message: Some(format!(
+                    "{tag} request {i} served for user-{} from host-{}",
+                    i % 97,
+                    i % 7
+                )),
                 status_code: Some(if i % 10 == 0 { 503 } else { 200 }),
                 request_id: Some(format!("{tag}-req-{i}")),
                 response_time_ms: Some((i % 500) as f64 + 0.5),
@@ -63,7 +73,8 @@ fn day_of_records(day: i64, n: usize, tag: &str) -> Vec<LogRecord> {
 
 async fn total(store: &dyn LogStore, from: Option<i64>, to: Option<i64>) -> u64 {
     let filter = Filter { from_timestamp: from, to_timestamp: to, ..Filter::default() };
-    let req = SearchRequest::new(filter, Sort::NewestFirst, None, Some(1), None).expect("valid request");
+    let req =
+        SearchRequest::new(filter, Sort::NewestFirst, None, Some(1), None).expect("valid request");
     store.search(&req).await.expect("search").total
 }
 
@@ -111,26 +122,34 @@ async fn retention_removes_whole_expired_days_and_frees_their_space() {
     // (the day before ended 36 h ago); the two oldest days go.
     let now = today + DAY / 2;
     let started = Instant::now();
-    let report = store.apply_retention(now).await.expect("retention").expect("retention is configured");
+    let report =
+        store.apply_retention(now).await.expect("retention").expect("retention is configured");
     let took = started.elapsed();
     assert_eq!(report.cutoff_ms, days[2]);
     assert_eq!(report.removed, 2 * n as u64);
     let after = disk_bytes(&index_dir);
     let removed = report.removed;
-    eprintln!("retention pass over {all} records in 5 one-day segments: removed {removed} in {took:?}");
+    eprintln!(
+        "retention pass over {all} records in 5 one-day segments: removed {removed} in {took:?}"
+    );
     eprintln!("index {before} -> {after} bytes");
 
     for (i, day) in days.iter().enumerate() {
         let want = if i < 2 { 0 } else { n as u64 };
         assert_eq!(day_total(&store, *day).await, want, "records of day {i}");
-        assert_eq!(stats_total(&store, Some(*day), Some(day + DAY - 1)).await, want, "stats of day {i}");
+        assert_eq!(
+            stats_total(&store, Some(*day), Some(day + DAY - 1)).await,
+            want,
+            "stats of day {i}"
+        );
     }
     let kept = 3 * n as u64;
     assert_eq!(total(&store, None, None).await, kept);
     assert_eq!(stats_total(&store, None, None).await, kept);
     // A word only the expired days' messages hold matches nothing now.
     let old_words = Filter { query: Some("day0".into()), ..Filter::default() };
-    let req = SearchRequest::new(old_words, Sort::NewestFirst, None, Some(10), None).expect("valid request");
+    let req = SearchRequest::new(old_words, Sort::NewestFirst, None, Some(10), None)
+        .expect("valid request");
     assert_eq!(store.search(&req).await.expect("search").total, 0);
     // The two days had segments of their own: those are gone from disk.
     assert!(after * 10 < before * 7, "index should shrink to about 3/5: {before} -> {after} bytes");
@@ -168,8 +187,9 @@ async fn a_segment_mixing_days_is_rewritten_without_the_expired_ones() {
     let today = today();
     let store = TantivyStore::open(tmp.path(), options(Some(1))).await.expect("open");
     // Five days in one batch: one segment holding all of them.
-    let records: Vec<LogRecord> =
-        (0..5).flat_map(|back| day_of_records(today - back * DAY, n, &format!("back{back}"))).collect();
+    let records: Vec<LogRecord> = (0..5)
+        .flat_map(|back| day_of_records(today - back * DAY, n, &format!("back{back}")))
+        .collect();
     store.index(records).await.expect("index");
     store.refresh().await.expect("refresh");
     let index_dir = tmp.path().join("index");
@@ -177,13 +197,17 @@ async fn a_segment_mixing_days_is_rewritten_without_the_expired_ones() {
 
     // One day at noon: today and yesterday stay, three days (60%) go.
     let started = Instant::now();
-    let report = store.apply_retention(today + DAY / 2).await.expect("retention").expect("configured");
+    let report =
+        store.apply_retention(today + DAY / 2).await.expect("retention").expect("configured");
     let took = started.elapsed();
     assert_eq!(report.removed, 3 * n as u64);
     assert_eq!(report.merged_segments, 1, "the mostly deleted segment is rewritten");
     let after = disk_bytes(&index_dir);
     let removed = report.removed;
-    eprintln!("one mixed segment of {} records: removed {removed} in {took:?} (with the merge)", 5 * n);
+    eprintln!(
+        "one mixed segment of {} records: removed {removed} in {took:?} (with the merge)",
+        5 * n
+    );
     eprintln!("index {before} -> {after} bytes");
     assert_eq!(total(&store, None, None).await, 2 * n as u64);
     assert_eq!(day_total(&store, today - DAY).await, n as u64);
@@ -219,6 +243,7 @@ async fn a_replayed_record_of_an_expired_day_is_deleted_again() {
 #[tokio::test]
 async fn zero_retention_days_is_a_config_error() {
     let tmp = tempfile::tempdir().expect("tempdir");
-    let err = TantivyStore::open(tmp.path(), options(Some(0))).await.expect_err("0 days is refused");
+    let err =
+        TantivyStore::open(tmp.path(), options(Some(0))).await.expect_err("0 days is refused");
     assert!(err.to_string().contains("retention_days must be >= 1"), "{err}");
 }

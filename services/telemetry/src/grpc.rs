@@ -15,7 +15,7 @@ use std::time::Instant;
 
 use tracing::Instrument as _;
 
-use crate::metrics::{GRPC_REQUESTS, GRPC_REQUEST_DURATION};
+use crate::metrics::{GRPC_REQUEST_DURATION, GRPC_REQUESTS};
 use crate::propagation;
 
 /// Wraps a gRPC server's routes; see the module documentation.
@@ -78,7 +78,8 @@ where
             let rpc = if code == 12 { "unknown".to_owned() } else { rpc };
             let name = code_name(code);
             ::metrics::counter!(GRPC_REQUESTS, "rpc" => rpc.clone(), "code" => name).increment(1);
-            ::metrics::histogram!(GRPC_REQUEST_DURATION, "rpc" => rpc).record(started.elapsed().as_secs_f64());
+            ::metrics::histogram!(GRPC_REQUEST_DURATION, "rpc" => rpc)
+                .record(started.elapsed().as_secs_f64());
             result
         })
     }
@@ -86,7 +87,11 @@ where
 
 /// The `grpc-status` of a response's headers; 0 (OK) when absent.
 pub fn grpc_status(headers: &http::HeaderMap) -> i32 {
-    headers.get("grpc-status").and_then(|v| v.to_str().ok()).and_then(|s| s.parse().ok()).unwrap_or(0)
+    headers
+        .get("grpc-status")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0)
 }
 
 /// Whether a server span with this status is an error (OpenTelemetry RPC

@@ -34,8 +34,10 @@ pub const STORE_DOCUMENTS: &str = "loglens_store_documents";
 pub const STORE_DISK_BYTES: &str = "loglens_store_disk_bytes";
 
 /// Buckets of request and operation latencies, seconds (0.5 ms to 60 s).
-pub const LATENCY_BUCKETS: &[f64] =
-    &[0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0];
+pub const LATENCY_BUCKETS: &[f64] = &[
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+    60.0,
+];
 /// Buckets of record ages (timestamp to searchable), seconds (10 ms to 1 h).
 pub const AGE_BUCKETS: &[f64] =
     &[0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0, 3600.0];
@@ -55,7 +57,9 @@ static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
 /// names to their buckets; any other histogram gets [`LATENCY_BUCKETS`].
 /// Must run inside a Tokio runtime (it starts the upkeep task).
 pub fn install(histograms: &[(&str, &[f64])]) -> Result<()> {
-    let mut builder = PrometheusBuilder::new().set_buckets(LATENCY_BUCKETS).map_err(|e| Error::Metrics(e.to_string()))?;
+    let mut builder = PrometheusBuilder::new()
+        .set_buckets(LATENCY_BUCKETS)
+        .map_err(|e| Error::Metrics(e.to_string()))?;
     for (name, buckets) in histograms {
         builder = builder
             .set_buckets_for_metric(Matcher::Full((*name).to_owned()), buckets)
@@ -88,12 +92,16 @@ pub async fn metrics_handler() -> axum::response::Response {
     use axum::response::IntoResponse;
     match render() {
         Some(text) => ([(http::header::CONTENT_TYPE, CONTENT_TYPE)], text).into_response(),
-        None => (http::StatusCode::NOT_FOUND, "metrics are not enabled in this process\n").into_response(),
+        None => (http::StatusCode::NOT_FOUND, "metrics are not enabled in this process\n")
+            .into_response(),
     }
 }
 
 /// Serves `GET /metrics` on `listener` until `shutdown` resolves.
-pub async fn serve(listener: tokio::net::TcpListener, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
     let app = axum::Router::new().route("/metrics", axum::routing::get(metrics_handler));
     axum::serve(listener, app).with_graceful_shutdown(shutdown).await
 }
@@ -101,9 +109,20 @@ pub async fn serve(listener: tokio::net::TcpListener, shutdown: impl Future<Outp
 fn describe() {
     use metrics::{Unit, describe_counter, describe_gauge, describe_histogram};
     describe_counter!(GRPC_REQUESTS, "gRPC calls served, by rpc and status code");
-    describe_histogram!(GRPC_REQUEST_DURATION, Unit::Seconds, "gRPC call latency to the response headers, by rpc");
-    describe_counter!(HTTP_REQUESTS, "REST requests served by the gateway, by method, route and status");
-    describe_histogram!(HTTP_REQUEST_DURATION, Unit::Seconds, "REST request latency, by method and route");
+    describe_histogram!(
+        GRPC_REQUEST_DURATION,
+        Unit::Seconds,
+        "gRPC call latency to the response headers, by rpc"
+    );
+    describe_counter!(
+        HTTP_REQUESTS,
+        "REST requests served by the gateway, by method, route and status"
+    );
+    describe_histogram!(
+        HTTP_REQUEST_DURATION,
+        Unit::Seconds,
+        "REST request latency, by method and route"
+    );
     describe_counter!(RECORDS_INDEXED, "records durably indexed, by service_name");
     describe_counter!(RECORDS_ANOMALOUS, "anomalous records durably indexed, by service_name");
     describe_gauge!(STORE_DOCUMENTS, "documents in the store");
@@ -179,7 +198,12 @@ mod tests {
             level: Some(if anomaly { "ERROR" } else { "INFO" }.into()),
             ..Default::default()
         };
-        let r = loglens_core::record::normalize(raw, 1_714_564_800_000, &loglens_core::RuleSet::default()).unwrap();
+        let r = loglens_core::record::normalize(
+            raw,
+            1_714_564_800_000,
+            &loglens_core::RuleSet::default(),
+        )
+        .unwrap();
         assert_eq!(r.anomaly, anomaly);
         r
     }

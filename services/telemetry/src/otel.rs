@@ -58,7 +58,9 @@ impl Telemetry {
 
 /// Whether the environment asks for OTLP export.
 pub fn export_configured() -> bool {
-    [ENDPOINT_ENV, TRACES_ENDPOINT_ENV].iter().any(|k| std::env::var(k).is_ok_and(|v| !v.trim().is_empty()))
+    [ENDPOINT_ENV, TRACES_ENDPOINT_ENV]
+        .iter()
+        .any(|k| std::env::var(k).is_ok_and(|v| !v.trim().is_empty()))
 }
 
 /// Installs the global subscriber: stderr logs filtered by `log_filter`
@@ -87,7 +89,8 @@ pub fn init(log_filter: &str, default_service: &str) -> Result<Telemetry> {
     let traces = tracing_opentelemetry::layer()
         .with_tracer(tracer)
         .with_filter(Targets::new().with_target("loglens", LevelFilter::INFO));
-    let logs = tracing_subscriber::fmt::layer().with_writer(std::io::stderr).with_filter(env_filter);
+    let logs =
+        tracing_subscriber::fmt::layer().with_writer(std::io::stderr).with_filter(env_filter);
     tracing_subscriber::registry()
         .with(logs)
         .with(traces)

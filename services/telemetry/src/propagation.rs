@@ -1,9 +1,9 @@
 //! The W3C trace context (`traceparent`, `tracestate`) in and out of HTTP
 //! headers, gRPC metadata (also HTTP headers) and Kafka record headers.
 
+use opentelemetry::Context;
 use opentelemetry::propagation::{Extractor, Injector, TextMapPropagator};
 use opentelemetry::trace::{SpanContext, TraceContextExt};
-use opentelemetry::Context;
 use opentelemetry_sdk::propagation::TraceContextPropagator;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
@@ -25,7 +25,9 @@ struct HeaderWriter<'a>(&'a mut http::HeaderMap);
 
 impl Injector for HeaderWriter<'_> {
     fn set(&mut self, key: &str, value: String) {
-        if let (Ok(name), Ok(value)) = (http::HeaderName::try_from(key), http::HeaderValue::try_from(value)) {
+        if let (Ok(name), Ok(value)) =
+            (http::HeaderName::try_from(key), http::HeaderValue::try_from(value))
+        {
             self.0.insert(name, value);
         }
     }
@@ -94,16 +96,26 @@ mod tests {
         assert!(sc.is_remote() && sc.is_sampled());
         assert_eq!(format_traceparent(&sc), tp);
         assert!(parse_traceparent("00-zz-00f067aa0ba902b7-01").is_none());
-        assert!(parse_traceparent("00-00000000000000000000000000000000-00f067aa0ba902b7-01").is_none());
+        assert!(
+            parse_traceparent("00-00000000000000000000000000000000-00f067aa0ba902b7-01").is_none()
+        );
     }
 
     #[test]
     fn extracts_from_headers() {
         let mut h = http::HeaderMap::new();
         assert!(!extract(&h).span().span_context().is_valid());
-        h.insert(TRACEPARENT, http::HeaderValue::from_static("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00"));
+        h.insert(
+            TRACEPARENT,
+            http::HeaderValue::from_static(
+                "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00",
+            ),
+        );
         let cx = extract(&h);
-        assert_eq!(cx.span().span_context().trace_id().to_string(), "4bf92f3577b34da6a3ce929d0e0e4736");
+        assert_eq!(
+            cx.span().span_context().trace_id().to_string(),
+            "4bf92f3577b34da6a3ce929d0e0e4736"
+        );
         assert!(!cx.span().span_context().is_sampled());
     }
 }

@@ -12,7 +12,10 @@ pub const README_SECTION: &str = "## Scale-out deployment (docker compose)";
 
 /// The repository root (this crate is `tests/deploy`).
 pub fn repo_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().expect("repository root exists")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .expect("repository root exists")
 }
 
 /// The body of the markdown section under `heading`, up to the next heading
@@ -91,7 +94,11 @@ pub fn dockerfile_stages(text: &str) -> Vec<Stage> {
                 [_, as_kw, name] if as_kw.eq_ignore_ascii_case("AS") => Some((*name).to_owned()),
                 _ => None,
             };
-            stages.push(Stage { base: rest.first().copied().unwrap_or_default().to_owned(), name, instructions: vec![] });
+            stages.push(Stage {
+                base: rest.first().copied().unwrap_or_default().to_owned(),
+                name,
+                instructions: vec![],
+            });
         } else if let Some(stage) = stages.last_mut() {
             stage.instructions.push(instr);
         }
@@ -112,7 +119,10 @@ pub fn compose_variables(text: &str) -> BTreeSet<String> {
         }
         if bytes[i] == b'$' && bytes.get(i + 1) == Some(&b'{') {
             let start = i + 2;
-            let len = bytes[start..].iter().take_while(|b| b.is_ascii_alphanumeric() || **b == b'_').count();
+            let len = bytes[start..]
+                .iter()
+                .take_while(|b| b.is_ascii_alphanumeric() || **b == b'_')
+                .count();
             if len > 0 {
                 names.insert(text[start..start + len].to_owned());
             }
@@ -131,7 +141,8 @@ pub fn env_file_names(text: &str) -> BTreeSet<String> {
         .filter_map(|l| {
             let l = l.trim().trim_start_matches('#').trim();
             let (name, _) = l.split_once('=')?;
-            (!name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')).then(|| name.to_owned())
+            (!name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'))
+                .then(|| name.to_owned())
         })
         .collect()
 }

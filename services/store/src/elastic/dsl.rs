@@ -12,7 +12,9 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use loglens_core::query::{HistogramBucket, Percentiles};
-use loglens_core::{Filter, Level, LogRecord, SearchRequest, SearchResult, Sort, Stats, StatsRequest};
+use loglens_core::{
+    Filter, Level, LogRecord, SearchRequest, SearchResult, Sort, Stats, StatsRequest,
+};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use xxhash_rust::xxh3::xxh3_64;
@@ -32,7 +34,8 @@ pub const DAY_MS: i64 = 86_400_000;
 
 /// The index that holds a record of `timestamp_ms`: one per UTC day.
 pub fn index_for(prefix: &str, timestamp_ms: i64) -> String {
-    let day = DateTime::<Utc>::from_timestamp_millis(timestamp_ms).map_or_else(|| Utc::now().date_naive(), |t| t.date_naive());
+    let day = DateTime::<Utc>::from_timestamp_millis(timestamp_ms)
+        .map_or_else(|| Utc::now().date_naive(), |t| t.date_naive());
     format!("{prefix}-{:04}.{:02}.{:02}", day.year(), day.month(), day.day())
 }
 
@@ -58,7 +61,9 @@ pub fn check_prefix(prefix: &str) -> Result<()> {
     let ok = !prefix.is_empty()
         && prefix.len() <= 200
         && !prefix.starts_with(['-', '_', '+', '.'])
-        && prefix.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'-' | b'_' | b'.'));
+        && prefix.bytes().all(|b| {
+            b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'-' | b'_' | b'.')
+        });
     if ok {
         Ok(())
     } else {
@@ -237,7 +242,9 @@ impl EsError {
     /// or `dynamic introduction of [foo]`.
     pub fn field(&self) -> Option<String> {
         let reason = self.reason.as_deref()?;
-        let start = ["field [", "introduction of ["].iter().find_map(|m| reason.find(m).map(|i| i + m.len()))?;
+        let start = ["field [", "introduction of ["]
+            .iter()
+            .find_map(|m| reason.find(m).map(|i| i + m.len()))?;
         let end = reason[start..].find(']')?;
         Some(reason[start..start + end].to_owned())
     }
@@ -245,8 +252,8 @@ impl EsError {
 
 /// Parses a bulk response into one outcome per item, in request order.
 pub fn parse_bulk(body: &[u8], expected: usize) -> Result<Vec<ItemOutcome>> {
-    let response: BulkResponse =
-        serde_json::from_slice(body).map_err(|e| Error::Backend(format!("unreadable bulk response: {e}")))?;
+    let response: BulkResponse = serde_json::from_slice(body)
+        .map_err(|e| Error::Backend(format!("unreadable bulk response: {e}")))?;
     if response.items.len() != expected {
         return Err(Error::Backend(format!(
             "bulk response has {} items for {expected} operations",
@@ -264,11 +271,16 @@ pub fn parse_bulk(body: &[u8], expected: usize) -> Result<Vec<ItemOutcome>> {
             match item.status {
                 200..=299 => ItemOutcome::Done,
                 429 => ItemOutcome::Retry(error.describe()),
-                _ if error.kind == "es_rejected_execution_exception" => ItemOutcome::Retry(error.describe()),
+                _ if error.kind == "es_rejected_execution_exception" => {
+                    ItemOutcome::Retry(error.describe())
+                }
                 500..=599 => ItemOutcome::Retry(error.describe()),
                 // 409 cannot happen with `index` (no version checks); a missing
                 // or closed index, a mapping conflict: retrying changes nothing.
-                _ => ItemOutcome::Refused { field: error.field(), reason: format!("{} {}", item.status, error.describe()) },
+                _ => ItemOutcome::Refused {
+                    field: error.field(),
+                    reason: format!("{} {}", item.status, error.describe()),
+                },
             }
         })
         .collect();
@@ -286,7 +298,9 @@ pub fn parse_error(body: &[u8]) -> Option<EsError> {
     }
     let envelope: Envelope = serde_json::from_slice(body).ok()?;
     match envelope.error {
-        Value::String(reason) => Some(EsError { kind: "error".into(), reason: Some(reason), caused_by: None }),
+        Value::String(reason) => {
+            Some(EsError { kind: "error".into(), reason: Some(reason), caused_by: None })
+        }
         other => serde_json::from_value(other).ok(),
     }
 }
@@ -296,10 +310,21 @@ pub fn parse_error(body: &[u8]) -> Option<EsError> {
 /// The filter as a `bool` query in filter context (no scoring).
 pub fn filter_query(filter: &Filter) -> Value {
     // Destructured so that a new filter field does not go unnoticed here.
-    let Filter { service_name, level, status_code, anomaly, from_timestamp, to_timestamp, query, trace_id, request_id } =
-        filter;
+    let Filter {
+        service_name,
+        level,
+        status_code,
+        anomaly,
+        from_timestamp,
+        to_timestamp,
+        query,
+        trace_id,
+        request_id,
+    } = filter;
     let mut must: Vec<Value> = Vec::new();
-    for (field, value) in [("service_name", service_name), ("trace_id", trace_id), ("request_id", request_id)] {
+    for (field, value) in
+        [("service_name", service_name), ("trace_id", trace_id), ("request_id", request_id)]
+    {
         if let Some(v) = value {
             must.push(json!({ "term": { field: v } }));
         }
@@ -335,7 +360,9 @@ pub fn sort_clauses(sort: Sort) -> Value {
     match sort {
         Sort::NewestFirst => json!([{ "timestamp": "desc" }, { "id": "asc" }]),
         Sort::OldestFirst => json!([{ "timestamp": "asc" }, { "id": "asc" }]),
-        Sort::Severity => json!([{ "severity_score": "desc" }, { "timestamp": "desc" }, { "id": "asc" }]),
+        Sort::Severity => {
+            json!([{ "severity_score": "desc" }, { "timestamp": "desc" }, { "id": "asc" }])
+        }
     }
 }
 
@@ -360,10 +387,16 @@ fn encode_cursor(filter: &Filter, sort: Sort, after: Vec<Value>) -> String {
 
 fn decode_cursor(text: &str, filter: &Filter, sort: Sort) -> Result<Vec<Value>> {
     let invalid = |why: &str| {
-        Error::Invalid(loglens_core::Error::invalid("cursor", format!("cursor is not valid for this query: {why}")))
+        Error::Invalid(loglens_core::Error::invalid(
+            "cursor",
+            format!("cursor is not valid for this query: {why}"),
+        ))
     };
-    let bytes = URL_SAFE_NO_PAD.decode(text.trim()).map_err(|_| invalid("not a cursor returned by a search"))?;
-    let c: Cursor = serde_json::from_slice(&bytes).map_err(|_| invalid("not a cursor returned by a search"))?;
+    let bytes = URL_SAFE_NO_PAD
+        .decode(text.trim())
+        .map_err(|_| invalid("not a cursor returned by a search"))?;
+    let c: Cursor =
+        serde_json::from_slice(&bytes).map_err(|_| invalid("not a cursor returned by a search"))?;
     let arity = sort_clauses(sort).as_array().map_or(0, Vec::len);
     if c.a.len() != arity {
         return Err(invalid("not a cursor returned by a search"));
@@ -421,7 +454,8 @@ struct Hit {
 }
 
 fn read_search(body: &[u8]) -> Result<SearchResponse> {
-    serde_json::from_slice(body).map_err(|e| Error::Backend(format!("unreadable search response: {e}")))
+    serde_json::from_slice(body)
+        .map_err(|e| Error::Backend(format!("unreadable search response: {e}")))
 }
 
 fn total_of(hits: &Hits) -> u64 {
@@ -443,7 +477,13 @@ pub fn parse_search(body: &[u8], req: &SearchRequest) -> Result<SearchResult> {
         Some(last) if more => Some(encode_cursor(&req.filter, req.sort, last.sort.clone())),
         _ => None,
     };
-    Ok(SearchResult { total, page: req.page, size: req.size, logs: hits.into_iter().map(|h| h.source).collect(), next_cursor })
+    Ok(SearchResult {
+        total,
+        page: req.page,
+        size: req.size,
+        logs: hits.into_iter().map(|h| h.source).collect(),
+        next_cursor,
+    })
 }
 
 /// The empty result of a search over no index at all.
@@ -489,7 +529,8 @@ pub fn parse_stats(body: &[u8]) -> Result<Stats> {
         }
         stats.services.insert(service, count(&b["doc_count"]));
     }
-    stats.levels = buckets(&aggs["levels"]).map(|b| (key_string(&b["key"]), count(&b["doc_count"]))).collect();
+    stats.levels =
+        buckets(&aggs["levels"]).map(|b| (key_string(&b["key"]), count(&b["doc_count"]))).collect();
     stats.error_count = stats.levels.get(Level::Error.as_str()).copied().unwrap_or(0);
     stats.anomaly_count = count(&aggs["anomalies"]["doc_count"]);
     stats.histogram = buckets(&aggs["histogram"])
@@ -530,9 +571,15 @@ fn percentiles(bucket: &Value) -> Option<Percentiles> {
     let at = |pct: f64| -> f64 {
         let v = match values {
             // keyed: false -> [{"key": 50.0, "value": 12.5}, ...]
-            Value::Array(entries) => entries.iter().find(|e| e["key"].as_f64() == Some(pct)).and_then(|e| e["value"].as_f64()),
+            Value::Array(entries) => entries
+                .iter()
+                .find(|e| e["key"].as_f64() == Some(pct))
+                .and_then(|e| e["value"].as_f64()),
             // keyed: true -> {"50.0": 12.5, ...}
-            Value::Object(map) => map.iter().find(|(k, _)| k.parse::<f64>().ok() == Some(pct)).and_then(|(_, v)| v.as_f64()),
+            Value::Object(map) => map
+                .iter()
+                .find(|(k, _)| k.parse::<f64>().ok() == Some(pct))
+                .and_then(|(_, v)| v.as_f64()),
             _ => None,
         };
         v.filter(|v| v.is_finite()).unwrap_or(0.0)
@@ -553,10 +600,14 @@ pub fn parse_health(body: &[u8]) -> Result<(bool, String)> {
         #[serde(default)]
         unassigned_shards: u64,
     }
-    let h: ClusterHealth =
-        serde_json::from_slice(body).map_err(|e| Error::Backend(format!("unreadable cluster health: {e}")))?;
+    let h: ClusterHealth = serde_json::from_slice(body)
+        .map_err(|e| Error::Backend(format!("unreadable cluster health: {e}")))?;
     let healthy = matches!(h.status.as_str(), "green" | "yellow");
-    let nodes = if h.number_of_nodes == 1 { "1 node".to_owned() } else { format!("{} nodes", h.number_of_nodes) };
+    let nodes = if h.number_of_nodes == 1 {
+        "1 node".to_owned()
+    } else {
+        format!("{} nodes", h.number_of_nodes)
+    };
     let mut detail = format!("elasticsearch cluster {}: {}, {nodes}", h.cluster_name, h.status);
     if h.unassigned_shards > 0 {
         detail.push_str(&format!(", {} unassigned shards", h.unassigned_shards));

@@ -111,7 +111,11 @@ impl Answer {
     fn describe(&self) -> String {
         match dsl::parse_error(&self.body) {
             Some(e) => format!("HTTP {}: {}", self.status.as_u16(), e.describe()),
-            None => format!("HTTP {}: {}", self.status.as_u16(), String::from_utf8_lossy(&self.body).chars().take(300).collect::<String>()),
+            None => format!(
+                "HTTP {}: {}",
+                self.status.as_u16(),
+                String::from_utf8_lossy(&self.body).chars().take(300).collect::<String>()
+            ),
         }
     }
 
@@ -145,9 +149,14 @@ impl ElasticStore {
     }
 
     /// [`ElasticStore::open`] with explicit client settings.
-    pub async fn open_with(url: &str, options: StoreOptions, config: ElasticConfig) -> Result<ElasticStore> {
+    pub async fn open_with(
+        url: &str,
+        options: StoreOptions,
+        config: ElasticConfig,
+    ) -> Result<ElasticStore> {
         dsl::check_prefix(&options.index_prefix)?;
-        let mut url = Url::parse(url).map_err(|e| Error::Config(format!("store {url}: not a URL: {e}")))?;
+        let mut url =
+            Url::parse(url).map_err(|e| Error::Config(format!("store {url}: not a URL: {e}")))?;
         let credentials = (!url.username().is_empty()).then(|| {
             let user = percent_decode(url.username());
             let password = url.password().map(percent_decode).unwrap_or_default();
@@ -156,12 +165,14 @@ impl ElasticStore {
         let _ = url.set_username("");
         let _ = url.set_password(None);
         let shown = url.to_string();
-        let mut builder =
-            TransportBuilder::new(SingleNodeConnectionPool::new(url)).timeout(config.request_timeout).disable_proxy();
+        let mut builder = TransportBuilder::new(SingleNodeConnectionPool::new(url))
+            .timeout(config.request_timeout)
+            .disable_proxy();
         if let Some(c) = credentials {
             builder = builder.auth(c);
         }
-        let transport = builder.build().map_err(|e| Error::Config(format!("store {shown}: {e}")))?;
+        let transport =
+            builder.build().map_err(|e| Error::Config(format!("store {shown}: {e}")))?;
         let (tail, _) = broadcast::channel(64);
         let store = ElasticStore {
             client: Elasticsearch::new(transport),
@@ -186,7 +197,10 @@ impl ElasticStore {
             match self.call(Method::Get, "/", None, None).await {
                 Ok(a) if a.ok() => return Ok(()),
                 Ok(a) if !a.transient() => {
-                    return Err(Error::Config(format!("elasticsearch at {shown} refused the client: {}", a.describe())));
+                    return Err(Error::Config(format!(
+                        "elasticsearch at {shown} refused the client: {}",
+                        a.describe()
+                    )));
                 }
                 outcome => {
                     let why = match outcome {
@@ -212,7 +226,8 @@ impl ElasticStore {
         let mut retention = false;
         if let Some(days) = options.retention_days {
             let path = format!("/_ilm/policy/{}", dsl::policy_name(&self.prefix));
-            let a = self.call_retrying(Method::Put, &path, Some(&dsl::lifecycle_policy(days))).await?;
+            let a =
+                self.call_retrying(Method::Put, &path, Some(&dsl::lifecycle_policy(days))).await?;
             if a.ok() {
                 retention = true;
             } else {
@@ -226,7 +241,11 @@ impl ElasticStore {
         let path = format!("/_index_template/{}", self.prefix);
         let a = self.call_retrying(Method::Put, &path, Some(&template)).await?;
         if !a.ok() {
-            return Err(Error::Backend(format!("installing index template {}: {}", self.prefix, a.describe())));
+            return Err(Error::Backend(format!(
+                "installing index template {}: {}",
+                self.prefix,
+                a.describe()
+            )));
         }
         Ok(())
     }
@@ -236,7 +255,13 @@ impl ElasticStore {
     }
 
     /// One request; transport failures (refused connection, timeout) are errors.
-    async fn call(&self, method: Method, path: &str, query: Option<&[(&str, &str)]>, body: Option<Vec<u8>>) -> Result<Answer> {
+    async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        query: Option<&[(&str, &str)]>,
+        body: Option<Vec<u8>>,
+    ) -> Result<Answer> {
         let mut headers = HeaderMap::new();
         if path.ends_with("/_bulk") {
             headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/x-ndjson"));
@@ -247,12 +272,21 @@ impl ElasticStore {
             .await
             .map_err(|e| Error::Backend(format!("elasticsearch {path}: {e}")))?;
         let status = response.status_code();
-        let body = response.bytes().await.map_err(|e| Error::Backend(format!("elasticsearch {path}: {e}")))?.to_vec();
+        let body = response
+            .bytes()
+            .await
+            .map_err(|e| Error::Backend(format!("elasticsearch {path}: {e}")))?
+            .to_vec();
         Ok(Answer { status, body })
     }
 
     /// A JSON request, retried while the failure is transient, up to `retry_for`.
-    async fn call_retrying(&self, method: Method, path: &str, body: Option<&Value>) -> Result<Answer> {
+    async fn call_retrying(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> Result<Answer> {
         let body = body.map(|b| serde_json::to_vec(b).unwrap_or_default());
         self.call_bytes_retrying(method, path, None, body).await
     }
@@ -273,7 +307,10 @@ impl ElasticStore {
                 Err(e) => e.to_string(),
             };
             if Instant::now() >= deadline {
-                return Err(Error::Backend(format!("{path}: still failing after {:?}: {why}", self.config.retry_for)));
+                return Err(Error::Backend(format!(
+                    "{path}: still failing after {:?}: {why}",
+                    self.config.retry_for
+                )));
             }
             debug!(%path, %why, "retrying");
             backoff.wait().await;
@@ -285,8 +322,11 @@ impl ElasticStore {
     async fn ensure_indices(&self, records: &[LogRecord]) -> Result<()> {
         let missing: Vec<i64> = {
             let known = self.known.lock().unwrap_or_else(|p| p.into_inner());
-            let mut days: Vec<i64> =
-                records.iter().map(|r| r.timestamp.div_euclid(dsl::DAY_MS)).filter(|d| !known.contains(d)).collect();
+            let mut days: Vec<i64> = records
+                .iter()
+                .map(|r| r.timestamp.div_euclid(dsl::DAY_MS))
+                .filter(|d| !known.contains(d))
+                .collect();
             days.sort_unstable();
             days.dedup();
             days
@@ -320,7 +360,8 @@ fn percent_decode(s: &str) -> String {
 
 /// Query string of reads over the day indices: a pattern matching nothing
 /// (a fresh cluster) is an empty result, not an error.
-const READ_PARAMS: &[(&str, &str)] = &[("ignore_unavailable", "true"), ("allow_no_indices", "true")];
+const READ_PARAMS: &[(&str, &str)] =
+    &[("ignore_unavailable", "true"), ("allow_no_indices", "true")];
 
 #[async_trait]
 impl LogStore for ElasticStore {
@@ -352,7 +393,9 @@ impl LogStore for ElasticStore {
                         again.push(position);
                         last_why = why;
                     }
-                    ItemOutcome::Refused { field, reason } => refusals.push((position, field, reason)),
+                    ItemOutcome::Refused { field, reason } => {
+                        refusals.push((position, field, reason))
+                    }
                 }
             }
             if !again.is_empty() {
@@ -379,7 +422,9 @@ impl LogStore for ElasticStore {
         let mut next = refusals.into_iter().peekable();
         for (position, record) in records.into_iter().enumerate() {
             match next.next_if(|r| r.0 == position) {
-                Some((_, field, reason)) => refused.push(Refused { position, field, reason, record }),
+                Some((_, field, reason)) => {
+                    refused.push(Refused { position, field, reason, record })
+                }
                 None => stored.push(record),
             }
         }
@@ -394,7 +439,9 @@ impl LogStore for ElasticStore {
         let a = self.call(Method::Post, &path, Some(READ_PARAMS), Some(body)).await?;
         match a.status.as_u16() {
             200 => dsl::parse_search(&a.body, request),
-            404 if a.error_type().as_deref() == Some("index_not_found_exception") => Ok(dsl::empty_search(request)),
+            404 if a.error_type().as_deref() == Some("index_not_found_exception") => {
+                Ok(dsl::empty_search(request))
+            }
             _ => Err(Error::Backend(format!("search: {}", a.describe()))),
         }
     }
@@ -406,7 +453,9 @@ impl LogStore for ElasticStore {
         let a = self.call(Method::Post, &path, Some(READ_PARAMS), Some(body)).await?;
         match a.status.as_u16() {
             200 => dsl::parse_stats(&a.body),
-            404 if a.error_type().as_deref() == Some("index_not_found_exception") => Ok(Stats::default()),
+            404 if a.error_type().as_deref() == Some("index_not_found_exception") => {
+                Ok(Stats::default())
+            }
             400 if a.error_type().as_deref() == Some("too_many_buckets_exception")
                 || a.describe().contains("too_many_buckets") =>
             {
@@ -438,7 +487,9 @@ impl LogStore for ElasticStore {
             // 408: the health call's own timeout; the body still says red.
             Ok(a) => match dsl::parse_health(&a.body) {
                 Ok((_, detail)) => Health { healthy: false, detail },
-                Err(_) => Health { healthy: false, detail: format!("cluster health: {}", a.describe()) },
+                Err(_) => {
+                    Health { healthy: false, detail: format!("cluster health: {}", a.describe()) }
+                }
             },
             Err(e) => Health { healthy: false, detail: e.to_string() },
         }

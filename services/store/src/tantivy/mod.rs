@@ -106,11 +106,11 @@ use crate::{Committed, Error, Health, LogStore, Refused, Result, StoreOptions};
 mod pipeline;
 mod query;
 mod retention;
-mod seen;
 /// The index schema, public only so `loglens-bench` can build the same
 /// index without the store (its raw-Tantivy ceiling); not a stable API.
 #[doc(hidden)]
 pub mod schema;
+mod seen;
 mod stats;
 mod wal;
 
@@ -153,7 +153,9 @@ pub(crate) fn backend(e: TantivyError) -> Error {
 
 /// Runs blocking work (Tantivy, disk) off the async runtime.
 async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
-    tokio::task::spawn_blocking(f).await.unwrap_or_else(|e| Err(Error::Backend(format!("store task failed: {e}"))))
+    tokio::task::spawn_blocking(f)
+        .await
+        .unwrap_or_else(|e| Err(Error::Backend(format!("store task failed: {e}"))))
 }
 
 impl TantivyStore {
@@ -185,8 +187,8 @@ impl TantivyStore {
             docstore_blocksize: DOCSTORE_BLOCK,
             ..IndexSettings::default()
         };
-        let mmap =
-            MmapDirectory::open(&index_dir).map_err(|e| Error::Backend(format!("{}: {e}", index_dir.display())))?;
+        let mmap = MmapDirectory::open(&index_dir)
+            .map_err(|e| Error::Backend(format!("{}: {e}", index_dir.display())))?;
         let mut index = Index::builder().schema(schema).settings(settings).open_or_create(mmap).map_err(|e| match e {
             TantivyError::SchemaError(_) => Error::Config(format!(
                 "the index in {} was written by an incompatible version (schema differs); move it away to start afresh",
@@ -197,21 +199,26 @@ impl TantivyStore {
         // Searches and stats visit segments on one thread per core (at 10M
         // records a single thread made stats with a histogram 4x too slow).
         index.set_default_multithread_executor().map_err(backend)?;
-        let writer = index.writer_with_num_threads(options.indexing_threads, options.indexing_memory_bytes).map_err(
-            |e| match e {
-                TantivyError::LockFailure(..) => {
-                    Error::Config(format!("store {} is already open in another store or process", dir.display()))
-                }
+        let writer = index
+            .writer_with_num_threads(options.indexing_threads, options.indexing_memory_bytes)
+            .map_err(|e| match e {
+                TantivyError::LockFailure(..) => Error::Config(format!(
+                    "store {} is already open in another store or process",
+                    dir.display()
+                )),
                 TantivyError::InvalidArgument(m) => Error::Config(format!("store options: {m}")),
                 other => backend(other),
-            },
-        )?;
-        let reader = index.reader_builder().reload_policy(ReloadPolicy::Manual).try_into().map_err(backend)?;
+            })?;
+        let reader = index
+            .reader_builder()
+            .reload_policy(ReloadPolicy::Manual)
+            .try_into()
+            .map_err(backend)?;
         let committed = match index.load_metas().map_err(backend)?.payload {
             None => 0,
-            Some(p) => p
-                .parse::<u64>()
-                .map_err(|_| Error::Backend(format!("index commit payload {p:?} is not a sequence number")))?,
+            Some(p) => p.parse::<u64>().map_err(|_| {
+                Error::Backend(format!("index commit payload {p:?} is not a sequence number"))
+            })?,
         };
         let analyzer = index.tokenizer_for_field(fields.message).map_err(backend)?;
 
@@ -312,8 +319,13 @@ impl TantivyStore {
     pub async fn apply_retention(&self, now_ms: i64) -> Result<Option<RetentionReport>> {
         self.check_open()?;
         let (ack, done) = oneshot::channel();
-        self.wal_tx.send(WalMsg::Retention { now_ms, ack }).await.map_err(|_| self.shared.stopped())?;
-        let Some(done) = done.await.unwrap_or_else(|_| Err(self.shared.stopped()))? else { return Ok(None) };
+        self.wal_tx
+            .send(WalMsg::Retention { now_ms, ack })
+            .await
+            .map_err(|_| self.shared.stopped())?;
+        let Some(done) = done.await.unwrap_or_else(|_| Err(self.shared.stopped()))? else {
+            return Ok(None);
+        };
         for merge in done.merges {
             if let Err(e) = merge.await {
                 debug!(error = %e, "retention merge did not run");
@@ -370,7 +382,12 @@ impl LogStore for TantivyStore {
         if let Some(f) = self.shared.failure() {
             return unhealthy(f);
         }
-        let stopped = self.threads.lock().unwrap_or_else(|p| p.into_inner()).iter().any(JoinHandle::is_finished);
+        let stopped = self
+            .threads
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .any(JoinHandle::is_finished);
         if stopped {
             return unhealthy("store background threads stopped".into());
         }
@@ -382,7 +399,10 @@ impl LogStore for TantivyStore {
         })
         .await;
         if let Err(e) = writable {
-            return unhealthy(format!("store directory {} is not writable: {e}", self.dir.display()));
+            return unhealthy(format!(
+                "store directory {} is not writable: {e}",
+                self.dir.display()
+            ));
         }
         Health { healthy: true, detail: format!("{} documents", self.reader.searcher().num_docs()) }
     }

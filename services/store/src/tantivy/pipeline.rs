@@ -93,10 +93,20 @@ pub(crate) enum WalMsg {
 pub(crate) enum IndexMsg {
     /// `acked`: when the callers were told the batch is durable; its
     /// searchability deadline counts from then.
-    Batch { first_seq: u64, records: Vec<LogRecord>, acked: Instant },
+    Batch {
+        first_seq: u64,
+        records: Vec<LogRecord>,
+        acked: Instant,
+    },
     Flush(Ack),
-    Stop { commit: bool, ack: Option<Ack> },
-    Retention { now_ms: i64, ack: RetentionAck },
+    Stop {
+        commit: bool,
+        ack: Option<Ack>,
+    },
+    Retention {
+        now_ms: i64,
+        ack: RetentionAck,
+    },
 }
 
 /// Sends a result to a waiter that may have gone away.
@@ -137,7 +147,9 @@ pub(crate) fn run_wal(
                 write_group(&mut wal, group, count, &indexer, &shared);
             }
             WalMsg::Flush { ack } => {
-                if let Err(std::sync::mpsc::SendError(IndexMsg::Flush(ack))) = indexer.send(IndexMsg::Flush(ack)) {
+                if let Err(std::sync::mpsc::SendError(IndexMsg::Flush(ack))) =
+                    indexer.send(IndexMsg::Flush(ack))
+                {
                     answer(ack, Err(shared.stopped()));
                 }
             }
@@ -195,7 +207,8 @@ fn write_group(
     }
     // Durable now. Acknowledge only once queued for the indexer, so a
     // `Flush` sent after this `index()` returned is queued behind it.
-    let queued = indexer.send(IndexMsg::Batch { first_seq, records, acked: Instant::now() }).is_ok();
+    let queued =
+        indexer.send(IndexMsg::Batch { first_seq, records, acked: Instant::now() }).is_ok();
     for ack in acks {
         answer(ack, if queued { Ok(()) } else { Err(shared.stopped()) });
     }
@@ -285,8 +298,17 @@ impl Indexer {
     /// sequence numbers at most `committed_seq` (already in the index).
     /// `acked`: when they were acknowledged, which starts the clock of
     /// their commit deadline.
-    pub fn add(&mut self, first_seq: u64, mut records: Vec<LogRecord>, acked: Instant) -> Result<()> {
-        let skip = self.committed_seq.saturating_add(1).saturating_sub(first_seq).min(records.len() as u64);
+    pub fn add(
+        &mut self,
+        first_seq: u64,
+        mut records: Vec<LogRecord>,
+        acked: Instant,
+    ) -> Result<()> {
+        let skip = self
+            .committed_seq
+            .saturating_add(1)
+            .saturating_sub(first_seq)
+            .min(records.len() as u64);
         if skip == records.len() as u64 {
             return Ok(());
         }
@@ -327,7 +349,11 @@ impl Indexer {
     /// During replay: commits once many records wait, leaving the WAL
     /// alone (replay is still reading it).
     pub fn replay_checkpoint(&mut self) -> Result<()> {
-        if self.uncommitted_records >= REPLAY_CHECKPOINT_RECORDS { self.commit_inner(false, false) } else { Ok(()) }
+        if self.uncommitted_records >= REPLAY_CHECKPOINT_RECORDS {
+            self.commit_inner(false, false)
+        } else {
+            Ok(())
+        }
     }
 
     /// Commits; with `force` also when nothing was added (deletes only).
@@ -384,8 +410,10 @@ impl Indexer {
         // expired day go too.
         self.writer.delete_query(retention::expired(&self.fields, cutoff_ms)).map_err(backend)?;
         self.commit_inner(true, true)?;
-        let merges: Vec<Merge> =
-            retention::mostly_deleted(&self.reader.searcher()).into_iter().map(|id| self.writer.merge(&[id])).collect();
+        let merges: Vec<Merge> = retention::mostly_deleted(&self.reader.searcher())
+            .into_iter()
+            .map(|id| self.writer.merge(&[id]))
+            .collect();
         report.merged_segments = merges.len();
         info!(cutoff_ms, removed, merged_segments = merges.len(), took = ?started.elapsed(), "retention pass");
         Ok(Some(RetentionDone { report, merges }))
@@ -398,12 +426,13 @@ impl Indexer {
             return;
         }
         let reader = self.reader.clone();
-        let spawned = std::thread::Builder::new().name("loglens-retention".into()).spawn(move || {
-            wait_merges(merges);
-            if let Err(e) = reader.reload() {
-                warn!(error = %e, "cannot reload the index reader after retention merges");
-            }
-        });
+        let spawned =
+            std::thread::Builder::new().name("loglens-retention".into()).spawn(move || {
+                wait_merges(merges);
+                if let Err(e) = reader.reload() {
+                    warn!(error = %e, "cannot reload the index reader after retention merges");
+                }
+            });
         if let Err(e) = spawned {
             warn!(error = %e, "cannot start the retention merge waiter");
         }
@@ -416,7 +445,11 @@ impl Indexer {
         {
             self.finish_in_background(done.merges);
         }
-        if self.commit_deadline().is_some_and(|d| Instant::now() >= d) { self.commit() } else { Ok(()) }
+        if self.commit_deadline().is_some_and(|d| Instant::now() >= d) {
+            self.commit()
+        } else {
+            Ok(())
+        }
     }
 
     /// When the indexer must wake up without a message: the commit deadline
@@ -441,7 +474,8 @@ impl Indexer {
         // recent one, with room to spare.
         let slowest = self.recent_costs.iter().max().copied().unwrap_or_default();
         let margin = (slowest * 5 / 4 + Duration::from_millis(100)).min(self.env.interval / 2);
-        let by_age = self.oldest_uncommitted.and_then(|t| t.checked_add(self.env.interval - margin));
+        let by_age =
+            self.oldest_uncommitted.and_then(|t| t.checked_add(self.env.interval - margin));
         let due = by_age.map_or(by_interval, |a| a.min(by_interval));
         // But never sooner than half an interval after the last commit
         // ended: records acknowledged during a slow commit are already late

@@ -19,15 +19,30 @@ use super::schema::{Fields, SEQ, SEVERITY, TIMESTAMP};
 use crate::{Error, Result};
 
 /// The filter as one query: every condition must hold.
-pub(crate) fn filter_query(fields: &Fields, analyzer: &mut TextAnalyzer, filter: &Filter) -> Box<dyn Query> {
+pub(crate) fn filter_query(
+    fields: &Fields,
+    analyzer: &mut TextAnalyzer,
+    filter: &Filter,
+) -> Box<dyn Query> {
     // Destructured so that a new filter field does not go unnoticed here.
-    let Filter { service_name, level, status_code, anomaly, from_timestamp, to_timestamp, query, trace_id, request_id } =
-        filter;
+    let Filter {
+        service_name,
+        level,
+        status_code,
+        anomaly,
+        from_timestamp,
+        to_timestamp,
+        query,
+        trace_id,
+        request_id,
+    } = filter;
     let mut must: Vec<Box<dyn Query>> = Vec::new();
     let mut term = |t: Term| must.push(Box::new(TermQuery::new(t, IndexRecordOption::Basic)));
-    for (field, value) in
-        [(fields.service_name, service_name), (fields.trace_id, trace_id), (fields.request_id, request_id)]
-    {
+    for (field, value) in [
+        (fields.service_name, service_name),
+        (fields.trace_id, trace_id),
+        (fields.request_id, request_id),
+    ] {
         if let Some(v) = value {
             term(Term::from_field_text(field, v));
         }
@@ -93,20 +108,27 @@ impl SortKey {
                 RangeQuery::new(Bound::Excluded(t), Bound::Unbounded)
             })
         };
-        let equal =
-            |t: Term| -> Box<dyn Query> { Box::new(RangeQuery::new(Bound::Included(t.clone()), Bound::Included(t))) };
+        let equal = |t: Term| -> Box<dyn Query> {
+            Box::new(RangeQuery::new(Bound::Included(t.clone()), Bound::Included(t)))
+        };
         let ts = date_term(fields.timestamp, self.timestamp);
         let seq = Term::from_field_u64(fields.seq, self.seq);
         let keys = match sort {
             Sort::NewestFirst | Sort::OldestFirst => vec![ts, seq],
-            Sort::Severity => vec![Term::from_field_u64(fields.severity_score, u64::from(self.severity)), ts, seq],
+            Sort::Severity => {
+                vec![Term::from_field_u64(fields.severity_score, u64::from(self.severity)), ts, seq]
+            }
         };
         // (k1 beyond) or (k1 equal and k2 beyond) or ...
         let any = (0..keys.len())
             .map(|i| -> Box<dyn Query> {
                 let mut all: Vec<Box<dyn Query>> = keys[..i].iter().cloned().map(equal).collect();
                 all.push(beyond(keys[i].clone()));
-                if all.len() == 1 { all.remove(0) } else { Box::new(BooleanQuery::intersection(all)) }
+                if all.len() == 1 {
+                    all.remove(0)
+                } else {
+                    Box::new(BooleanQuery::intersection(all))
+                }
             })
             .collect();
         Box::new(BooleanQuery::union(any))
@@ -154,10 +176,16 @@ impl Cursor {
     /// Reads a cursor made for `sort` and a filter with `filter` fingerprint.
     fn decode(s: &str, sort: Sort, filter: u32) -> Result<Cursor> {
         let invalid = |why: &str| {
-            Error::Invalid(loglens_core::Error::invalid("cursor", format!("cursor is not valid for this query: {why}")))
+            Error::Invalid(loglens_core::Error::invalid(
+                "cursor",
+                format!("cursor is not valid for this query: {why}"),
+            ))
         };
-        let b = URL_SAFE_NO_PAD.decode(s.trim()).map_err(|_| invalid("not a cursor returned by a search"))?;
-        let b: [u8; CURSOR_LEN] = b.try_into().map_err(|_| invalid("not a cursor returned by a search"))?;
+        let b = URL_SAFE_NO_PAD
+            .decode(s.trim())
+            .map_err(|_| invalid("not a cursor returned by a search"))?;
+        let b: [u8; CURSOR_LEN] =
+            b.try_into().map_err(|_| invalid("not a cursor returned by a search"))?;
         if b[0] != CURSOR_VERSION {
             return Err(invalid("not a cursor returned by a search"));
         }
@@ -169,7 +197,11 @@ impl Cursor {
         if u32_at(2) != filter {
             return Err(invalid("it was made for other filters"));
         }
-        Ok(Cursor { sort, filter, key: SortKey { severity: b[6], timestamp: u64_at(7) as i64, seq: u64_at(15) } })
+        Ok(Cursor {
+            sort,
+            filter,
+            key: SortKey { severity: b[6], timestamp: u64_at(7) as i64, seq: u64_at(15) },
+        })
     }
 }
 
@@ -196,21 +228,35 @@ pub(crate) fn search(
             let top = top.order_by((time(order), seq(order)));
             let total = searcher.search(&*base, &Count).map_err(backend)?;
             let from = cursor.map(|c| c.key.timestamp);
-            let hits = in_windows(searcher, fields.timestamp, &req.filter, from, order, size + 1, |window| {
-                let mut all = vec![base.box_clone(), window];
-                all.extend(after.as_ref().map(|a| a.box_clone()));
-                searcher.search(&BooleanQuery::intersection(all), &top).map_err(backend)
-            })?;
+            let hits = in_windows(
+                searcher,
+                fields.timestamp,
+                &req.filter,
+                from,
+                order,
+                size + 1,
+                |window| {
+                    let mut all = vec![base.box_clone(), window];
+                    all.extend(after.as_ref().map(|a| a.box_clone()));
+                    searcher.search(&BooleanQuery::intersection(all), &top).map_err(backend)
+                },
+            )?;
             (total, hits.into_iter().map(|((t, s), a)| (SortKey::new(None, t, s), a)).collect())
         }
         Sort::NewestFirst | Sort::OldestFirst => {
             let order = if req.sort == Sort::NewestFirst { Order::Desc } else { Order::Asc };
-            let (total, hits) = run(searcher, base, after, top.order_by((time(order), seq(order))))?;
+            let (total, hits) =
+                run(searcher, base, after, top.order_by((time(order), seq(order))))?;
             (total, hits.into_iter().map(|((t, s), a)| (SortKey::new(None, t, s), a)).collect())
         }
         Sort::Severity => {
             let sev = (SortByStaticFastValue::<u64>::for_field(SEVERITY), Order::Desc);
-            let (total, hits) = run(searcher, base, after, top.order_by((sev, time(Order::Desc), seq(Order::Desc))))?;
+            let (total, hits) = run(
+                searcher,
+                base,
+                after,
+                top.order_by((sev, time(Order::Desc), seq(Order::Desc))),
+            )?;
             (total, hits.into_iter().map(|((v, t, s), a)| (SortKey::new(v, t, s), a)).collect())
         }
     };
@@ -218,8 +264,15 @@ pub(crate) fn search(
         hits.truncate(size);
         hits.last().map(|(key, _)| Cursor { sort: req.sort, filter, key: *key }.encode())
     });
-    let logs = hits.iter().map(|(_, addr)| load(searcher, fields, *addr)).collect::<Result<Vec<_>>>()?;
-    Ok(SearchResult { total: total as u64, page: req.page, size: req.size, logs, next_cursor: next_cursor.flatten() })
+    let logs =
+        hits.iter().map(|(_, addr)| load(searcher, fields, *addr)).collect::<Result<Vec<_>>>()?;
+    Ok(SearchResult {
+        total: total as u64,
+        page: req.page,
+        size: req.size,
+        logs,
+        next_cursor: next_cursor.flatten(),
+    })
 }
 
 /// The smallest and largest timestamp in the index, from the columns'
@@ -231,7 +284,10 @@ fn time_span(searcher: &Searcher) -> Result<Option<(i64, i64)>> {
             continue;
         }
         let column = segment.fast_fields().date(TIMESTAMP).map_err(backend)?;
-        let (lo, hi) = (column.min_value().into_timestamp_millis(), column.max_value().into_timestamp_millis());
+        let (lo, hi) = (
+            column.min_value().into_timestamp_millis(),
+            column.max_value().into_timestamp_millis(),
+        );
         span = Some(span.map_or((lo, hi), |(a, b)| (a.min(lo), b.max(hi))));
     }
     Ok(span)
@@ -261,10 +317,18 @@ fn in_windows<T>(
     let desc = order == Order::Desc;
     // Where the walk starts and the far end it may reach.
     let (start, end) = if desc {
-        let start = [Some(newest), filter.to_timestamp, cursor_ms].into_iter().flatten().min().unwrap_or(newest);
+        let start = [Some(newest), filter.to_timestamp, cursor_ms]
+            .into_iter()
+            .flatten()
+            .min()
+            .unwrap_or(newest);
         (start, filter.from_timestamp.map_or(oldest, |f| f.max(oldest)))
     } else {
-        let start = [Some(oldest), filter.from_timestamp, cursor_ms].into_iter().flatten().max().unwrap_or(oldest);
+        let start = [Some(oldest), filter.from_timestamp, cursor_ms]
+            .into_iter()
+            .flatten()
+            .max()
+            .unwrap_or(oldest);
         (start, filter.to_timestamp.map_or(newest, |t| t.min(newest)))
     };
     if (desc && start < end) || (!desc && start > end) {
@@ -273,7 +337,8 @@ fn in_windows<T>(
     // First guess: the span `want` records would cover if evenly spread,
     // times four.
     let docs = searcher.num_docs().max(1) as u128;
-    let guess = (newest.abs_diff(oldest) as u128 * want as u128 * 4 / docs).min(i64::MAX as u128) as i64;
+    let guess =
+        (newest.abs_diff(oldest) as u128 * want as u128 * 4 / docs).min(i64::MAX as u128) as i64;
     let mut width = guess.max(1_000);
     loop {
         let (lo, hi, whole) = if desc {
@@ -283,7 +348,10 @@ fn in_windows<T>(
             let hi = start.saturating_add(width);
             (start, hi.min(end), hi >= end)
         };
-        let window = RangeQuery::new(Bound::Included(date_term(timestamp, lo)), Bound::Included(date_term(timestamp, hi)));
+        let window = RangeQuery::new(
+            Bound::Included(date_term(timestamp, lo)),
+            Bound::Included(date_term(timestamp, hi)),
+        );
         let hits = page(Box::new(window))?;
         if hits.len() >= want || whole {
             return Ok(hits);
@@ -317,7 +385,8 @@ fn load(searcher: &Searcher, fields: &Fields, addr: DocAddress) -> Result<LogRec
         .get_first(fields.source)
         .and_then(|v| v.as_bytes())
         .ok_or_else(|| Error::Backend("stored document has no source".into()))?;
-    serde_json::from_slice(bytes).map_err(|e| Error::Backend(format!("stored record does not decode: {e}")))
+    serde_json::from_slice(bytes)
+        .map_err(|e| Error::Backend(format!("stored record does not decode: {e}")))
 }
 
 #[cfg(test)]

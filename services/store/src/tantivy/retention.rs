@@ -14,8 +14,8 @@ use std::ops::Bound;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use tantivy::collector::Count;
-use tantivy::query::{Query, RangeQuery};
 use tantivy::index::SegmentId;
+use tantivy::query::{Query, RangeQuery};
 use tantivy::{DateTime, Searcher, Term};
 
 use super::backend;
@@ -29,7 +29,9 @@ pub(crate) const PASS_EVERY: Duration = Duration::from_secs(3600);
 
 /// The wall clock, ms since the epoch.
 pub(crate) fn now_ms() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
 /// What a retention pass did.
@@ -55,7 +57,8 @@ pub(crate) fn cutoff_ms(now_ms: i64, days: u32) -> i64 {
 
 /// Every record before `cutoff_ms`.
 pub(crate) fn expired(fields: &Fields, cutoff_ms: i64) -> Box<dyn Query> {
-    let cutoff = Term::from_field_date(fields.timestamp, DateTime::from_timestamp_millis(cutoff_ms));
+    let cutoff =
+        Term::from_field_date(fields.timestamp, DateTime::from_timestamp_millis(cutoff_ms));
     Box::new(RangeQuery::new(Bound::Unbounded, Bound::Excluded(cutoff)))
 }
 
@@ -70,7 +73,9 @@ pub(crate) fn mostly_deleted(searcher: &Searcher) -> Vec<SegmentId> {
     searcher
         .segment_readers()
         .iter()
-        .filter(|s| s.num_docs() > 0 && u64::from(s.num_deleted_docs()) * 2 > u64::from(s.max_doc()))
+        .filter(|s| {
+            s.num_docs() > 0 && u64::from(s.num_deleted_docs()) * 2 > u64::from(s.max_doc())
+        })
         .map(|s| s.segment_id())
         .collect()
 }

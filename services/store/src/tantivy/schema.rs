@@ -12,8 +12,8 @@
 
 use loglens_core::{Level, LogRecord};
 use tantivy::schema::{
-    BytesOptions, DateOptions, DateTimePrecision, Field, IndexRecordOption, NumericOptions, Schema, TextFieldIndexing,
-    TextOptions,
+    BytesOptions, DateOptions, DateTimePrecision, Field, IndexRecordOption, NumericOptions, Schema,
+    TextFieldIndexing, TextOptions,
 };
 use tantivy::{DateTime, TantivyDocument, Term};
 
@@ -81,7 +81,8 @@ impl Fields {
             seq: b.add_u64_field(SEQ, fast.clone()),
             service_name: b.add_text_field(SERVICE, fast_keyword.clone()),
             level: b.add_text_field(LEVEL, fast_keyword),
-            message: b.add_text_field("message", TextOptions::default().set_indexing_options(words)),
+            message: b
+                .add_text_field("message", TextOptions::default().set_indexing_options(words)),
             status_code: b.add_u64_field("status_code", filterable.clone()),
             request_id: b.add_text_field("request_id", keyword.clone()),
             user_id: b.add_text_field("user_id", keyword.clone()),
@@ -151,7 +152,9 @@ impl Fields {
 /// bytes.
 pub fn id_key(id: &str) -> Vec<u8> {
     match u128::from_str_radix(id, 16) {
-        Ok(v) if id.len() == 32 && id.bytes().all(|b| b.is_ascii_hexdigit()) => v.to_be_bytes().to_vec(),
+        Ok(v) if id.len() == 32 && id.bytes().all(|b| b.is_ascii_hexdigit()) => {
+            v.to_be_bytes().to_vec()
+        }
         _ => id.as_bytes().to_vec(),
     }
 }
@@ -168,6 +171,9 @@ mod tests {
         want.push(1);
         assert_eq!(id_key(id), want);
         assert_eq!(id_key("not-a-content-id"), b"not-a-content-id".to_vec());
-        assert_eq!(id_key("+0ff10a0000000000000000000000001"), b"+0ff10a0000000000000000000000001".to_vec());
+        assert_eq!(
+            id_key("+0ff10a0000000000000000000000001"),
+            b"+0ff10a0000000000000000000000001".to_vec()
+        );
     }
 }

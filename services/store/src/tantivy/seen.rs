@@ -35,7 +35,11 @@ struct Filter {
 
 impl Filter {
     fn new(capacity: usize) -> Filter {
-        Filter { bloom: BloomFilter::with_false_pos(FALSE_POSITIVES).expected_items(capacity), capacity, len: 0 }
+        Filter {
+            bloom: BloomFilter::with_false_pos(FALSE_POSITIVES).expected_items(capacity),
+            capacity,
+            len: 0,
+        }
     }
 }
 
@@ -49,7 +53,8 @@ impl SeenIds {
     /// documents' ids too: harmless).
     pub fn from_index(searcher: &Searcher, field: Field) -> Result<SeenIds> {
         let docs = searcher.segment_readers().iter().map(|s| s.max_doc() as usize).sum::<usize>();
-        let mut seen = SeenIds { filters: vec![Filter::new(FIRST_CAPACITY.max(docs.saturating_mul(2)))] };
+        let mut seen =
+            SeenIds { filters: vec![Filter::new(FIRST_CAPACITY.max(docs.saturating_mul(2)))] };
         for segment in searcher.segment_readers() {
             let terms = segment.inverted_index(field).map_err(backend)?;
             let mut stream = terms.terms().stream().map_err(Error::Io)?;
@@ -103,7 +108,9 @@ mod tests {
         for i in 0..10_000u64 {
             seen.insert(format!("{i:032x}").as_bytes());
         }
-        let false_positives = (10_000..20_000u64).filter(|i| seen.may_contain(format!("{i:032x}").as_bytes())).count();
+        let false_positives = (10_000..20_000u64)
+            .filter(|i| seen.may_contain(format!("{i:032x}").as_bytes()))
+            .count();
         assert!(false_positives < 300, "{false_positives} of 10000 unknown ids reported present");
     }
 }

@@ -11,7 +11,9 @@ use tantivy::aggregation::agg_result::{
     AggregationResult, AggregationResults, BucketEntry, BucketResult, MetricResult,
 };
 use tantivy::aggregation::metric::PercentileValues;
-use tantivy::aggregation::{AggContextParams, AggregationCollector, AggregationError, AggregationLimitsGuard, Key};
+use tantivy::aggregation::{
+    AggContextParams, AggregationCollector, AggregationError, AggregationLimitsGuard, Key,
+};
 use tantivy::collector::Count;
 use tantivy::tokenizer::{TextAnalyzer, TokenizerManager};
 use tantivy::{Searcher, TantivyError};
@@ -48,7 +50,8 @@ fn request(req: &StatsRequest) -> Result<Aggregations> {
             },
         });
     }
-    serde_json::from_value(aggs).map_err(|e| Error::Backend(format!("stats request does not build: {e}")))
+    serde_json::from_value(aggs)
+        .map_err(|e| Error::Backend(format!("stats request does not build: {e}")))
 }
 
 /// Aggregates the records in the request's time range and service.
@@ -60,8 +63,10 @@ pub(crate) fn stats(
 ) -> Result<Stats> {
     let query = filter_query(fields, &mut analyzer, &req.filter());
     let limits = AggregationLimitsGuard::new(None, Some(BUCKET_LIMIT));
-    let collector =
-        AggregationCollector::from_aggs(request(req)?, AggContextParams::new(limits, TokenizerManager::default()));
+    let collector = AggregationCollector::from_aggs(
+        request(req)?,
+        AggContextParams::new(limits, TokenizerManager::default()),
+    );
     let (total, results) = searcher.search(&*query, &(Count, collector)).map_err(|e| match e {
         TantivyError::AggregationError(AggregationError::BucketLimitExceeded { .. }) => {
             Error::Invalid(loglens_core::Error::invalid(
@@ -92,11 +97,14 @@ fn parse(total: u64, mut results: AggregationResults) -> Stats {
         }
         stats.services.insert(service, b.doc_count);
     }
-    stats.levels =
-        terms(results.0.remove("levels")).map(|b| (key_string(&b.key), b.doc_count)).collect::<BTreeMap<_, _>>();
+    stats.levels = terms(results.0.remove("levels"))
+        .map(|b| (key_string(&b.key), b.doc_count))
+        .collect::<BTreeMap<_, _>>();
     stats.error_count = stats.levels.get(loglens_core::Level::Error.as_str()).copied().unwrap_or(0);
     stats.anomaly_count = metric(&results, "anomalies") as u64;
-    if let Some(AggregationResult::BucketResult(BucketResult::Histogram { buckets })) = results.0.remove("histogram") {
+    if let Some(AggregationResult::BucketResult(BucketResult::Histogram { buckets })) =
+        results.0.remove("histogram")
+    {
         stats.histogram = buckets
             .iter()
             .map(|b| HistogramBucket {
@@ -138,13 +146,18 @@ fn metric(results: &AggregationResults, name: &str) -> f64 {
 /// p50/p95/p99 of a service bucket; `None` when no record had a response time.
 fn percentiles(sub: &AggregationResults) -> Option<Percentiles> {
     let count = metric(sub, "rt_count") as u64;
-    let Some(AggregationResult::MetricResult(MetricResult::Percentiles(p))) = sub.0.get("rt") else { return None };
+    let Some(AggregationResult::MetricResult(MetricResult::Percentiles(p))) = sub.0.get("rt")
+    else {
+        return None;
+    };
     if count == 0 {
         return None;
     }
     let at = |pct: f64| -> f64 {
         let v = match &p.values {
-            PercentileValues::Vec(entries) => entries.iter().find(|e| e.key == pct).map(|e| e.value),
+            PercentileValues::Vec(entries) => {
+                entries.iter().find(|e| e.key == pct).map(|e| e.value)
+            }
             PercentileValues::HashMap(map) => {
                 map.iter().find(|(k, _)| k.parse::<f64>().ok() == Some(pct)).map(|(_, v)| *v)
             }

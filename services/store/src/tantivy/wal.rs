@@ -71,9 +71,14 @@ impl Wal {
     /// Returns the sequence number of the first record. On a write error the
     /// segment is cut back to its previous length, so a failed append leaves
     /// no partial frame behind.
-    pub fn append<'a>(&mut self, batches: impl IntoIterator<Item = &'a [LogRecord]>) -> io::Result<u64> {
+    pub fn append<'a>(
+        &mut self,
+        batches: impl IntoIterator<Item = &'a [LogRecord]>,
+    ) -> io::Result<u64> {
         if self.poisoned {
-            return Err(io::Error::other("write-ahead log is unusable after an earlier fsync failure"));
+            return Err(io::Error::other(
+                "write-ahead log is unusable after an earlier fsync failure",
+            ));
         }
         if self.len >= self.segment_bytes && self.len > MAGIC.len() as u64 {
             self.file = new_segment(&self.dir, self.next_seq)?;
@@ -87,7 +92,10 @@ impl Wal {
             seq += records.len() as u64;
         }
         if let Err(e) = self.file.write_all(&self.buf) {
-            let cut = self.file.set_len(self.len).and_then(|()| self.file.seek(SeekFrom::Start(self.len)));
+            let cut = self
+                .file
+                .set_len(self.len)
+                .and_then(|()| self.file.seek(SeekFrom::Start(self.len)));
             if let Err(cut) = cut {
                 error!(error = %cut, "cannot cut back the write-ahead log after a failed write");
                 self.poisoned = true;
@@ -148,7 +156,9 @@ fn segments(dir: &Path) -> io::Result<Vec<(u64, PathBuf)>> {
         if path.extension().and_then(|e| e.to_str()) != Some(EXTENSION) {
             continue;
         }
-        if let Some(seq) = path.file_stem().and_then(|s| s.to_str()).and_then(|s| s.parse::<u64>().ok()) {
+        if let Some(seq) =
+            path.file_stem().and_then(|s| s.to_str()).and_then(|s| s.parse::<u64>().ok())
+        {
             found.push((seq, path));
         }
     }
@@ -193,7 +203,10 @@ struct Damage {
 /// should not happen) is logged as an error; the rest of that segment is
 /// skipped, the file renamed to `*.corrupt` for inspection, and replay goes
 /// on with the next segment.
-pub(crate) fn replay<E>(dir: &Path, mut apply: impl FnMut(u64, Vec<LogRecord>) -> Result<(), E>) -> Result<u64, E>
+pub(crate) fn replay<E>(
+    dir: &Path,
+    mut apply: impl FnMut(u64, Vec<LogRecord>) -> Result<(), E>,
+) -> Result<u64, E>
 where
     E: From<io::Error>,
 {
@@ -232,7 +245,8 @@ fn read_frames<E>(
     data: &[u8],
     mut apply: impl FnMut(u64, Vec<LogRecord>) -> Result<(), E>,
 ) -> Result<Option<Damage>, E> {
-    let damaged = |good_len: usize, why: String| Ok(Some(Damage { good_len: good_len as u64, why }));
+    let damaged =
+        |good_len: usize, why: String| Ok(Some(Damage { good_len: good_len as u64, why }));
     if data.get(..MAGIC.len()) != Some(MAGIC.as_slice()) {
         return damaged(0, "missing segment header".into());
     }
@@ -303,7 +317,10 @@ mod tests {
         assert_eq!(wal.append([records(1, "c").as_slice()]).unwrap(), 15);
         assert_eq!(wal.next_seq, 16);
         let (got, next) = read_all(dir.path());
-        assert_eq!(got.iter().map(|(s, r)| (*s, r.len())).collect::<Vec<_>>(), [(10, 3), (13, 2), (15, 1)]);
+        assert_eq!(
+            got.iter().map(|(s, r)| (*s, r.len())).collect::<Vec<_>>(),
+            [(10, 3), (13, 2), (15, 1)]
+        );
         assert_eq!(got[0].1, a);
         assert_eq!(next, 16);
     }
@@ -324,7 +341,9 @@ mod tests {
         wal.append([records(2, "a").as_slice()]).unwrap();
         let path = segment_path(dir.path(), 1);
         let good = fs::metadata(&path).unwrap().len();
-        for garbage in [&b"\x05\x00"[..], &[0xff; 40][..], &[9, 0, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8, 1][..]] {
+        for garbage in
+            [&b"\x05\x00"[..], &[0xff; 40][..], &[9, 0, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8, 1][..]]
+        {
             let mut f = OpenOptions::new().append(true).open(&path).unwrap();
             f.write_all(garbage).unwrap();
             drop(f);
@@ -359,7 +378,8 @@ mod tests {
         for i in 0..4 {
             wal.append([records(1, &format!("r{i}")).as_slice()]).unwrap();
         }
-        let names = || segments(dir.path()).unwrap().into_iter().map(|(s, _)| s).collect::<Vec<_>>();
+        let names =
+            || segments(dir.path()).unwrap().into_iter().map(|(s, _)| s).collect::<Vec<_>>();
         assert_eq!(names(), [1, 2, 3, 4], "each frame exceeds the tiny segment size");
         assert_eq!(remove_covered(dir.path(), 0).unwrap(), 0);
         assert_eq!(remove_covered(dir.path(), 2).unwrap(), 2);

@@ -66,10 +66,12 @@ impl FakeEs {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let shared = state.clone();
-        let app = Router::new().fallback(move |method: Method, uri: Uri, headers: HeaderMap, body: Bytes| {
-            let state = shared.clone();
-            async move { handle(&state, method, uri, &headers, body) }
-        });
+        let app = Router::new().fallback(
+            move |method: Method, uri: Uri, headers: HeaderMap, body: Bytes| {
+                let state = shared.clone();
+                async move { handle(&state, method, uri, &headers, body) }
+            },
+        );
         tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
         FakeEs { state, addr }
     }
@@ -152,13 +154,22 @@ fn error_body(status: u16, kind: &str, reason: &str) -> Value {
     })
 }
 
-fn handle(state: &Mutex<State>, method: Method, uri: Uri, headers: &HeaderMap, body: Bytes) -> Response {
+fn handle(
+    state: &Mutex<State>,
+    method: Method,
+    uri: Uri,
+    headers: &HeaderMap,
+    body: Bytes,
+) -> Response {
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
     let mut s = state.lock().unwrap_or_else(|p| p.into_inner());
     let path = uri.path().to_owned();
     let bulk = path.ends_with("/_bulk");
     let parsed: Vec<Value> = if bulk {
-        body.split(|b| *b == b'\n').filter(|l| !l.is_empty()).map(|l| serde_json::from_slice(l).unwrap_or(Value::Null)).collect()
+        body.split(|b| *b == b'\n')
+            .filter(|l| !l.is_empty())
+            .map(|l| serde_json::from_slice(l).unwrap_or(Value::Null))
+            .collect()
     } else if body.is_empty() {
         Vec::new()
     } else {
@@ -172,11 +183,14 @@ fn handle(state: &Mutex<State>, method: Method, uri: Uri, headers: &HeaderMap, b
         content_type: header("content-type"),
         authorization: header("authorization"),
     });
-    if let Some((_, queue)) = s.scripted.iter_mut().find(|(k, q)| path.ends_with(k.as_str()) && !q.is_empty()) {
+    if let Some((_, queue)) =
+        s.scripted.iter_mut().find(|(k, q)| path.ends_with(k.as_str()) && !q.is_empty())
+    {
         let (status, body) = queue.pop_front().unwrap();
         return reply(status, body);
     }
-    let segments: Vec<&str> = path.trim_start_matches('/').split('/').filter(|p| !p.is_empty()).collect();
+    let segments: Vec<&str> =
+        path.trim_start_matches('/').split('/').filter(|p| !p.is_empty()).collect();
     let body = parsed.first().cloned().unwrap_or(Value::Null);
     match (method.as_str(), segments.as_slice()) {
         ("GET", []) => reply(
@@ -233,7 +247,11 @@ fn handle(state: &Mutex<State>, method: Method, uri: Uri, headers: &HeaderMap, b
         ("POST", [pattern, "_search"]) => search(&s, pattern, &body),
         _ => reply(
             400,
-            error_body(400, "illegal_argument_exception", &format!("no handler found for uri [{path}] and method [{method}]")),
+            error_body(
+                400,
+                "illegal_argument_exception",
+                &format!("no handler found for uri [{path}] and method [{method}]"),
+            ),
         ),
     }
 }
@@ -242,14 +260,21 @@ fn handle(state: &Mutex<State>, method: Method, uri: Uri, headers: &HeaderMap, b
 /// `index`; returns the mapping error, if any.
 fn mapping_error(s: &State, index: &str, doc: &Value) -> Option<(String, String)> {
     let template = s.templates.values().find(|t| {
-        t["index_patterns"].as_array().into_iter().flatten().filter_map(Value::as_str).any(|p| wildcard(p, index))
+        t["index_patterns"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .any(|p| wildcard(p, index))
     })?;
     let props = &template["template"]["mappings"]["properties"];
     for (field, value) in doc.as_object()? {
         let Some(kind) = props[field]["type"].as_str() else {
             return Some((
                 "strict_dynamic_mapping_exception".into(),
-                format!("[1:2] mapping set to strict, dynamic introduction of [{field}] within [_doc] is not allowed"),
+                format!(
+                    "[1:2] mapping set to strict, dynamic introduction of [{field}] within [_doc] is not allowed"
+                ),
             ));
         };
         let ok = match (kind, value) {
@@ -264,7 +289,9 @@ fn mapping_error(s: &State, index: &str, doc: &Value) -> Option<(String, String)
         if !ok {
             return Some((
                 "document_parsing_exception".into(),
-                format!("[1:2] failed to parse field [{field}] of type [{kind}] in document. Preview of field's value: '{value}'"),
+                format!(
+                    "[1:2] failed to parse field [{field}] of type [{kind}] in document. Preview of field's value: '{value}'"
+                ),
             ));
         }
     }
@@ -275,10 +302,19 @@ fn bulk_op(s: &mut State, lines: &[Value]) -> Response {
     let mut items = Vec::new();
     let mut errors = false;
     for pair in lines.chunks(2) {
-        let [action, doc] = pair else { return reply(400, error_body(400, "illegal_argument_exception", "odd bulk body")) };
+        let [action, doc] = pair else {
+            return reply(400, error_body(400, "illegal_argument_exception", "odd bulk body"));
+        };
         let meta = &action["index"];
         let (Some(index), Some(id)) = (meta["_index"].as_str(), meta["_id"].as_str()) else {
-            return reply(400, error_body(400, "action_request_validation_exception", "index action without _index/_id"));
+            return reply(
+                400,
+                error_body(
+                    400,
+                    "action_request_validation_exception",
+                    "index action without _index/_id",
+                ),
+            );
         };
         if let Some((status, error, permanent)) = s.item_faults.get(id).cloned() {
             if !permanent {
@@ -288,7 +324,9 @@ fn bulk_op(s: &mut State, lines: &[Value]) -> Response {
             items.push(json!({ "index": { "_index": index, "_id": id, "status": status, "error": error } }));
             continue;
         }
-        if let Some((_, _, status, error)) = s.field_faults.iter().find(|(f, v, _, _)| doc[f.as_str()] == *v) {
+        if let Some((_, _, status, error)) =
+            s.field_faults.iter().find(|(f, v, _, _)| doc[f.as_str()] == *v)
+        {
             errors = true;
             items.push(json!({ "index": { "_index": index, "_id": id, "status": status, "error": error } }));
             continue;
@@ -358,7 +396,8 @@ fn eval(query: &Value, doc: &Value) -> bool {
             assert_eq!(m["operator"], "and", "loglens matches every word");
             let text = doc[field].as_str().unwrap_or_default();
             let words: Vec<String> = loglens_core::query::tokenize(text).collect();
-            let wanted: Vec<String> = loglens_core::query::tokenize(m["query"].as_str().unwrap()).collect();
+            let wanted: Vec<String> =
+                loglens_core::query::tokenize(m["query"].as_str().unwrap()).collect();
             if wanted.is_empty() {
                 return m["zero_terms_query"] == "all";
             }
@@ -456,7 +495,10 @@ fn aggregate(aggs: &serde_json::Map<String, Value>, docs: &[&Value]) -> Value {
             let mut groups: BTreeMap<String, Vec<&Value>> = BTreeMap::new();
             for d in docs {
                 for v in values(d, field) {
-                    groups.entry(v.as_str().map_or_else(|| v.to_string(), str::to_owned)).or_default().push(d);
+                    groups
+                        .entry(v.as_str().map_or_else(|| v.to_string(), str::to_owned))
+                        .or_default()
+                        .push(d);
                 }
             }
             let mut groups: Vec<_> = groups.into_iter().collect();
@@ -474,7 +516,8 @@ fn aggregate(aggs: &serde_json::Map<String, Value>, docs: &[&Value]) -> Value {
             with_sub(json!({ "doc_count": ds.len() }), &ds)
         } else if let Some(h) = agg.get("date_histogram") {
             let field = h["field"].as_str().unwrap();
-            let interval: i64 = h["fixed_interval"].as_str().unwrap().strip_suffix("ms").unwrap().parse().unwrap();
+            let interval: i64 =
+                h["fixed_interval"].as_str().unwrap().strip_suffix("ms").unwrap().parse().unwrap();
             let mut groups: BTreeMap<i64, Vec<&Value>> = BTreeMap::new();
             for d in docs {
                 if let Some(t) = d[field].as_i64() {
