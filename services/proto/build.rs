@@ -4,18 +4,19 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../proto");
     let protos =
         ["logs/ingest/v1/ingest.proto", "logs/query/v1/query.proto", "logs/stats/v1/stats.proto"];
-    // SAFETY: build scripts are single-threaded; prost-build reads PROTOC.
-    unsafe { std::env::set_var("PROTOC", protoc_bin_vendored::protoc_bin_path()?) };
     println!("cargo:rerun-if-changed={}", root.display());
     for p in &protos {
         println!("cargo:rerun-if-changed={}", root.join(p).display());
     }
     let out = PathBuf::from(std::env::var("OUT_DIR")?);
+    // The vendored protoc: no system package needed.
+    let mut config = prost_build::Config::new();
+    config.protoc_executable(protoc_bin_vendored::protoc_bin_path()?);
     tonic_prost_build::configure()
         .file_descriptor_set_path(out.join("loglens_descriptor.bin"))
         // One set of types for gRPC and REST: the gateway serialises these directly.
         .type_attribute(".", "#[derive(serde::Serialize, serde::Deserialize, utoipa::ToSchema)]")
         .message_attribute(".", "#[serde(default)]")
-        .compile_protos(&protos.map(|p| root.join(p)), &[root])?;
+        .compile_with_config(config, &protos.map(|p| root.join(p)), &[root])?;
     Ok(())
 }

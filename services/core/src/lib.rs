@@ -13,6 +13,7 @@ pub mod level;
 pub mod query;
 pub mod record;
 pub mod rules;
+pub mod status;
 pub mod timestamp;
 
 pub use error::{Error, ErrorCode, Result};
@@ -20,4 +21,5 @@ pub use level::Level;
 pub use query::{Filter, SearchRequest, SearchResult, Sort, Stats, StatsRequest};
 pub use record::{LogRecord, RawLog, Rejection};
 pub use rules::RuleSet;
+pub use status::StatusCode;
 pub use timestamp::TimestampInput;

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result};
 use crate::level::Level;
 use crate::record::LogRecord;
+use crate::status::StatusCode;
 
 /// Largest page size.
 pub const MAX_SIZE: u32 = 1000;
@@ -26,7 +27,7 @@ pub struct Filter {
     /// Exact level.
     pub level: Option<Level>,
     /// Exact HTTP status.
-    pub status_code: Option<u16>,
+    pub status_code: Option<StatusCode>,
     /// Anomalous or not.
     pub anomaly: Option<bool>,
     /// Inclusive lower bound, UTC ms.
@@ -42,7 +43,7 @@ pub struct Filter {
 }
 
 impl Filter {
-    /// Checks the time range is ordered and the status in range; empty strings
+    /// Checks the time range is ordered; empty strings
     /// become `None`.
     pub fn validated(mut self) -> Result<Filter> {
         for f in [&mut self.service_name, &mut self.query, &mut self.trace_id, &mut self.request_id]
@@ -57,14 +58,6 @@ impl Filter {
             return Err(Error::invalid(
                 "from_timestamp",
                 format!("from_timestamp must be <= to_timestamp, got {from} > {to}"),
-            ));
-        }
-        if let Some(s) = self.status_code
-            && !(100..=599).contains(&s)
-        {
-            return Err(Error::invalid(
-                "status_code",
-                format!("status_code must be between 100 and 599, got {s}"),
             ));
         }
         Ok(self)
@@ -325,7 +318,7 @@ mod tests {
         let yes = [
             Filter { service_name: Some("api-gateway".into()), ..Filter::default() },
             Filter { level: Some(Level::Error), ..Filter::default() },
-            Filter { status_code: Some(504), ..Filter::default() },
+            Filter { status_code: StatusCode::new(504).ok(), ..Filter::default() },
             Filter { anomaly: Some(true), ..Filter::default() },
             Filter { from_timestamp: Some(1_000), to_timestamp: Some(1_000), ..Filter::default() },
             Filter { query: Some("timeout RETRYING".into()), ..Filter::default() },
@@ -337,7 +330,7 @@ mod tests {
         let no = [
             Filter { service_name: Some("api".into()), ..Filter::default() },
             Filter { level: Some(Level::Warn), ..Filter::default() },
-            Filter { status_code: Some(500), ..Filter::default() },
+            Filter { status_code: StatusCode::new(500).ok(), ..Filter::default() },
             Filter { anomaly: Some(false), ..Filter::default() },
             Filter { from_timestamp: Some(1_001), ..Filter::default() },
             Filter { to_timestamp: Some(999), ..Filter::default() },

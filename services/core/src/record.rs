@@ -13,6 +13,7 @@ use xxhash_rust::xxh3::Xxh3;
 use crate::error::{Error, Result};
 use crate::level::Level;
 use crate::rules::RuleSet;
+use crate::status::StatusCode;
 use crate::timestamp::{self, TimestampInput};
 
 /// Largest accepted `message`, in bytes.
@@ -142,8 +143,8 @@ pub struct LogRecord {
     pub level: Level,
     /// Free text, searchable word by word.
     pub message: String,
-    /// HTTP status, 100-599.
-    pub status_code: Option<u16>,
+    /// HTTP status.
+    pub status_code: Option<StatusCode>,
     /// Request correlation id.
     pub request_id: Option<String>,
     /// Acting user.
@@ -233,16 +234,7 @@ pub fn normalize(raw: RawLog, received_at: i64, rules: &RuleSet) -> Result<LogRe
         None | Some("") => Level::Info,
         Some(l) => Level::parse(l, "level")?,
     };
-    let status_code = match raw.status_code {
-        None => None,
-        Some(s @ 100..=599) => Some(s as u16),
-        Some(s) => {
-            return Err(Error::invalid(
-                "status_code",
-                format!("status_code must be between 100 and 599, got {s}"),
-            ));
-        }
-    };
+    let status_code = raw.status_code.map(StatusCode::new).transpose()?;
     let response_time_ms = match raw.response_time_ms {
         None => None,
         Some(t) if t.is_finite() && t >= 0.0 => Some(t),
@@ -353,7 +345,7 @@ mod tests {
         let r = norm(RawLog::from_json(json).unwrap()).unwrap();
         assert_eq!(r.timestamp, 1_714_564_800_000);
         assert_eq!(r.level, Level::Warn);
-        assert_eq!(r.status_code, Some(402));
+        assert_eq!(r.status_code.map(u16::from), Some(402));
         assert_eq!(r.tags, vec!["eu", "beta"], "blank tags are dropped");
         assert_eq!(r.error_code.as_deref(), Some("CARD_DECLINED"));
         assert_eq!(r.anomaly_reasons, vec!["http_status", "error_code"]);

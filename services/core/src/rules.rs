@@ -143,9 +143,9 @@ impl RuleSet {
         }
         if let Some(s) = r.status_code
             && self.http_status.enabled
-            && s >= self.http_status.min_status
+            && s.get() >= self.http_status.min_status
         {
-            score += status_points(s);
+            score += status_points(s.get());
             reasons.push(HTTP_STATUS.to_owned());
         }
         if let Some(t) = r.response_time_ms

@@ -166,21 +166,23 @@ impl GrpcTarget {
 }
 
 /// A generated record as an ingest message.
-pub fn to_proto(g: GeneratedLog) -> ingest::LogRecord {
-    ingest::LogRecord {
-        timestamp: g.timestamp,
-        service_name: g.service_name,
-        level: g.level.to_owned(),
-        message: g.message,
-        status_code: Some(i32::from(g.status_code)),
-        request_id: g.request_id,
-        user_id: g.user_id,
-        response_time_ms: Some(g.response_time_ms),
-        error_code: g.error_code,
-        tags: g.tags,
-        host: g.host,
-        trace_id: Some(g.trace_id),
-        span_id: Some(g.span_id),
+impl From<GeneratedLog> for ingest::LogRecord {
+    fn from(g: GeneratedLog) -> ingest::LogRecord {
+        ingest::LogRecord {
+            timestamp: g.timestamp,
+            service_name: g.service_name,
+            level: g.level.to_owned(),
+            message: g.message,
+            status_code: Some(i32::from(g.status_code)),
+            request_id: g.request_id,
+            user_id: g.user_id,
+            response_time_ms: Some(g.response_time_ms),
+            error_code: g.error_code,
+            tags: g.tags,
+            host: g.host,
+            trace_id: Some(g.trace_id),
+            span_id: Some(g.span_id),
+        }
     }
 }
 
@@ -358,7 +360,7 @@ impl Target {
         match self {
             Target::Grpc(t) => {
                 let t = t.clone();
-                let records: Vec<ingest::LogRecord> = records.into_iter().map(to_proto).collect();
+                let records: Vec<ingest::LogRecord> = records.into_iter().map(Into::into).collect();
                 Ok(Box::pin(async move { t.send(records).await }))
             }
             Target::Kafka(t) => {

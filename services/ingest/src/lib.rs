@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use loglens_core::record::normalize;
-use loglens_core::{LogRecord, Rejection, RuleSet};
+use loglens_core::{LogRecord, RawLog, Rejection, RuleSet};
 use loglens_proto::ingest::ingest_service_server::IngestService;
 use loglens_proto::ingest::{IngestRequest, IngestResponse};
 use loglens_proto::status::to_status;
@@ -18,7 +18,6 @@ use loglens_store::{LogStore, Refused};
 use tokio_stream::StreamExt;
 use tonic::{Request, Response, Status, Streaming};
 
-pub mod convert;
 pub mod kafka;
 pub mod metrics;
 
@@ -150,7 +149,7 @@ pub fn validate_batch(
     let mut rejected = Vec::new();
     for (i, proto) in request.records.into_iter().enumerate() {
         let index = first + i as u32;
-        match normalize(convert::raw_from_proto(proto), now, rules) {
+        match normalize(RawLog::from(proto), now, rules) {
             Ok(r) => records.push(r),
             Err(e) => rejected.push(Rejection::new(index, &e)),
         }
@@ -168,10 +167,7 @@ fn now_ms() -> i64 {
 }
 
 fn reply(accepted: u32, rejected: Vec<Rejection>) -> IngestResponse {
-    IngestResponse {
-        accepted,
-        rejected: rejected.into_iter().map(convert::rejection_to_proto).collect(),
-    }
+    IngestResponse { accepted, rejected: rejected.into_iter().map(Into::into).collect() }
 }
 
 #[async_trait]
@@ -204,5 +200,43 @@ impl IngestService for IngestApi {
             seen += n;
         }
         Ok(Response::new(reply(accepted, rejected)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use loglens_core::RuleSet;
+    use loglens_proto::ingest;
+
+    fn proto(service: &str, ts: &str, status: Option<i32>) -> ingest::LogRecord {
+        ingest::LogRecord {
+            timestamp: ts.into(),
+            service_name: service.into(),
+            level: "warning".into(),
+            message: "hello".into(),
+            status_code: status,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn batch_splits_valid_and_rejected_with_indices() {
+        let req = ingest::IngestRequest {
+            records: vec![
+                proto("a", "", Some(200)),
+                proto("", "", None),
+                proto("b", "not a time", None),
+                proto("c", "1714564800", Some(700)),
+                proto("d", "2024-05-01T12:00:00Z", Some(503)),
+            ],
+        };
+        let (ok, bad) = validate_batch(req, 10, 1_000, &RuleSet::default());
+        assert_eq!(ok.len(), 2);
+        assert_eq!(ok[0].timestamp, 1_000, "empty timestamp is the receive time");
+        assert_eq!(ok[1].timestamp, 1_714_564_800_000);
+        assert!(ok[1].anomaly);
+        let got: Vec<(u32, &str)> = bad.iter().map(|r| (r.index, r.field.as_str())).collect();
+        assert_eq!(got, vec![(11, "service_name"), (12, "timestamp"), (13, "status_code")]);
     }
 }

@@ -30,6 +30,12 @@ impl Compression {
     }
 }
 
+impl std::fmt::Display for Compression {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 impl FromStr for Compression {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {

@@ -62,7 +62,7 @@ pub fn encode(r: &LogRecord) -> Vec<u8> {
         service_name: &r.service_name,
         level: r.level.as_str(),
         message: &r.message,
-        status_code: r.status_code,
+        status_code: r.status_code.map(u16::from),
         request_id: r.request_id.as_deref(),
         user_id: r.user_id.as_deref(),
         response_time_ms: r.response_time_ms,

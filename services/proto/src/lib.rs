@@ -38,4 +38,5 @@ pub use logs::stats::v1 as stats;
 /// Encoded `FileDescriptorSet` of every loglens proto, for server reflection.
 pub const FILE_DESCRIPTOR_SET: &[u8] = tonic::include_file_descriptor_set!("loglens_descriptor");
 
+pub mod convert;
 pub mod status;

@@ -26,8 +26,6 @@ use tokio_stream::Stream;
 use tonic::{Request, Response, Status};
 use tracing::Instrument as _;
 
-pub mod convert;
-
 /// Health-service name under which the store's health is reported.
 pub const STORE_HEALTH_SERVICE: &str = "loglens.store";
 
@@ -95,18 +93,18 @@ impl QueryService for QueryApi {
         &self,
         request: Request<SearchRequest>,
     ) -> Result<Response<SearchResponse>, Status> {
-        let req = convert::search_request(request.into_inner()).map_err(err)?;
+        let req = loglens_core::SearchRequest::try_from(request.into_inner()).map_err(err)?;
         let result = traced_search(self.store.as_ref(), "search", &req).await?;
-        Ok(Response::new(convert::search_response(result)))
+        Ok(Response::new(result.into()))
     }
 
     async fn get_anomalies(
         &self,
         request: Request<GetAnomaliesRequest>,
     ) -> Result<Response<SearchResponse>, Status> {
-        let req = convert::anomalies_request(request.into_inner()).map_err(err)?;
+        let req = loglens_core::SearchRequest::try_from(request.into_inner()).map_err(err)?;
         let result = traced_search(self.store.as_ref(), "search", &req).await?;
-        Ok(Response::new(convert::search_response(result)))
+        Ok(Response::new(result.into()))
     }
 
     type TailStream = TailStream;
@@ -119,7 +117,7 @@ impl QueryService for QueryApi {
         &self,
         request: Request<TailRequest>,
     ) -> Result<Response<Self::TailStream>, Status> {
-        let filter = convert::filter(request.into_inner().filter).map_err(err)?;
+        let filter = loglens_proto::convert::filter(request.into_inner().filter).map_err(err)?;
         let filter = loglens_core::Filter { from_timestamp: None, to_timestamp: None, ..filter };
         let mut committed = self.store.subscribe();
         let (tx, rx) = tokio::sync::mpsc::channel(256);
@@ -137,7 +135,7 @@ impl QueryService for QueryApi {
                     Err(RecvError::Closed) => return,
                 };
                 for r in batch.iter().filter(|r| filter.matches(r)) {
-                    if tx.send(Ok(convert::entry(r.clone()))).await.is_err() {
+                    if tx.send(Ok(LogEntry::from(r.clone()))).await.is_err() {
                         return; // the client left
                     }
                 }
@@ -172,7 +170,7 @@ impl StatsService for StatsApi {
         &self,
         request: Request<GetStatsRequest>,
     ) -> Result<Response<GetStatsResponse>, Status> {
-        let req = convert::stats_request(request.into_inner()).map_err(err)?;
+        let req = loglens_core::StatsRequest::try_from(request.into_inner()).map_err(err)?;
         let query = serde_json::json!({
             "from_timestamp": req.from_timestamp, "to_timestamp": req.to_timestamp, "service_name": &req.service_name,
         });
@@ -182,7 +180,7 @@ impl StatsService for StatsApi {
             err(e)
         })?;
         span.record("loglens.store.hits", stats.total_logs);
-        Ok(Response::new(convert::stats_response(stats)))
+        Ok(Response::new(stats.into()))
     }
 
     #[tracing::instrument(skip_all)]
@@ -191,7 +189,7 @@ impl StatsService for StatsApi {
         _request: Request<GetLedgerRequest>,
     ) -> Result<Response<GetLedgerResponse>, Status> {
         let reply = match &self.ledger {
-            Some(l) => convert::ledger_response(l.snapshot()),
+            Some(l) => l.snapshot().into(),
             None => GetLedgerResponse { mode: "direct".into(), ..Default::default() },
         };
         Ok(Response::new(reply))

@@ -172,7 +172,7 @@ async fn each_filter_selects_its_records(b: &dyn Backend) {
         Filter { service_name: Some("auth-service".into()), ..Filter::default() },
         Filter { service_name: Some("auth".into()), ..Filter::default() },
         Filter { level: Some(Level::Warn), ..Filter::default() },
-        Filter { status_code: Some(404), ..Filter::default() },
+        Filter { status_code: loglens_core::StatusCode::new(404).ok(), ..Filter::default() },
         Filter { anomaly: Some(true), ..Filter::default() },
         Filter { anomaly: Some(false), ..Filter::default() },
         Filter { from_timestamp: Some(mid), ..Filter::default() },

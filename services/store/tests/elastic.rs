@@ -353,7 +353,7 @@ async fn search_sends_the_filter_as_query_dsl() {
     let filter = Filter {
         service_name: Some("payment-service".into()),
         level: Some(Level::Error),
-        status_code: Some(503),
+        status_code: loglens_core::StatusCode::new(503).ok(),
         anomaly: Some(true),
         from_timestamp: Some(T0),
         to_timestamp: Some(T0 + DAY),
@@ -441,7 +441,7 @@ async fn search_reads_the_documented_response() {
     assert_eq!(got.logs.len(), 1, "the extra hit only says a next page exists");
     let r = &got.logs[0];
     assert_eq!(
-        (r.service_name.as_str(), r.level, r.status_code),
+        (r.service_name.as_str(), r.level, r.status_code.map(u16::from)),
         ("payment-service", Level::Error, Some(503))
     );
     assert_eq!((r.response_time_ms, r.severity_score, r.anomaly), (Some(3120.5), 77, true));

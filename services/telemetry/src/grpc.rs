@@ -100,28 +100,10 @@ pub fn is_server_error(code: i32) -> bool {
     matches!(code, 2 | 4 | 12 | 13 | 14 | 15)
 }
 
-/// The canonical name of a gRPC status code, as `tonic::Code`'s `Debug`.
-pub fn code_name(code: i32) -> &'static str {
-    match code {
-        0 => "Ok",
-        1 => "Cancelled",
-        2 => "Unknown",
-        3 => "InvalidArgument",
-        4 => "DeadlineExceeded",
-        5 => "NotFound",
-        6 => "AlreadyExists",
-        7 => "PermissionDenied",
-        8 => "ResourceExhausted",
-        9 => "FailedPrecondition",
-        10 => "Aborted",
-        11 => "OutOfRange",
-        12 => "Unimplemented",
-        13 => "Internal",
-        14 => "Unavailable",
-        15 => "DataLoss",
-        16 => "Unauthenticated",
-        _ => "Unknown",
-    }
+/// The canonical name of a gRPC status code: `tonic::Code`'s `Debug`
+/// (`InvalidArgument`), `Unknown` for numbers outside the table.
+pub fn code_name(code: i32) -> String {
+    format!("{:?}", tonic::Code::from_i32(code))
 }
 
 #[cfg(test)]

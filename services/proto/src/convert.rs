@@ -1,0 +1,359 @@
+//! The one home of every proto <-> domain conversion, as `From`/`TryFrom`
+//! impls. Input from the wire is validated here, once, and becomes a
+//! [`loglens_core::Error`] naming the field; output cannot fail.
+
+use loglens_core::ledger::PartitionLedger;
+use loglens_core::query::{HistogramBucket, Percentiles};
+use loglens_core::{
+    Error, Filter, Level, LogRecord, RawLog, Rejection, SearchRequest, SearchResult, Sort, Stats,
+    StatsRequest, StatusCode, TimestampInput,
+};
+
+use crate::{ingest, query as pq, stats as ps};
+
+fn non_empty(s: String) -> Option<String> {
+    if s.is_empty() { None } else { Some(s) }
+}
+
+fn zero_is_default(n: u32) -> Option<u32> {
+    if n == 0 { None } else { Some(n) }
+}
+
+/// A proto record as raw input; empty strings mean "not sent".
+impl From<ingest::LogRecord> for RawLog {
+    fn from(p: ingest::LogRecord) -> RawLog {
+        RawLog {
+            timestamp: non_empty(p.timestamp).map(TimestampInput::Text),
+            service_name: Some(p.service_name),
+            level: non_empty(p.level),
+            message: Some(p.message),
+            status_code: p.status_code.map(i64::from),
+            request_id: non_empty(p.request_id),
+            user_id: non_empty(p.user_id),
+            response_time_ms: p.response_time_ms,
+            error_code: p.error_code,
+            tags: Some(p.tags),
+            host: non_empty(p.host),
+            trace_id: p.trace_id,
+            span_id: p.span_id,
+        }
+    }
+}
+
+/// Raw input (e.g. parsed REST JSON) as the proto the ingest service
+/// validates. Timestamps go as text (numbers as their decimal digits); the
+/// status is checked here because the proto cannot carry an out-of-range one.
+impl TryFrom<RawLog> for ingest::LogRecord {
+    type Error = Error;
+    fn try_from(raw: RawLog) -> Result<ingest::LogRecord, Error> {
+        Ok(ingest::LogRecord {
+            timestamp: match raw.timestamp {
+                None => String::new(),
+                Some(TimestampInput::Text(s)) => s,
+                Some(TimestampInput::Int(n)) => n.to_string(),
+                Some(TimestampInput::Float(f)) => f.to_string(),
+            },
+            service_name: raw.service_name.unwrap_or_default(),
+            level: raw.level.unwrap_or_default(),
+            message: raw.message.unwrap_or_default(),
+            status_code: raw.status_code.map(StatusCode::new).transpose()?.map(i32::from),
+            request_id: raw.request_id.unwrap_or_default(),
+            user_id: raw.user_id.unwrap_or_default(),
+            response_time_ms: raw.response_time_ms,
+            error_code: raw.error_code,
+            tags: raw.tags.unwrap_or_default(),
+            host: raw.host.unwrap_or_default(),
+            trace_id: raw.trace_id,
+            span_id: raw.span_id,
+        })
+    }
+}
+
+impl From<Rejection> for ingest::Rejection {
+    fn from(r: Rejection) -> ingest::Rejection {
+        ingest::Rejection { index: r.index, field: r.field, reason: r.reason }
+    }
+}
+
+/// A proto filter as a validated domain filter.
+impl TryFrom<pq::LogFilter> for Filter {
+    type Error = Error;
+    fn try_from(f: pq::LogFilter) -> Result<Filter, Error> {
+        let level = match f.level.as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some(l) => Some(Level::parse(l, "level")?),
+        };
+        Filter {
+            service_name: f.service_name,
+            level,
+            status_code: f.status_code.map(StatusCode::try_from).transpose()?,
+            anomaly: f.anomaly,
+            from_timestamp: f.from_timestamp,
+            to_timestamp: f.to_timestamp,
+            query: f.query,
+            trace_id: f.trace_id,
+            request_id: f.request_id,
+        }
+        .validated()
+    }
+}
+
+/// An optional proto filter: absent means "match everything".
+pub fn filter(f: Option<pq::LogFilter>) -> Result<Filter, Error> {
+    f.map(Filter::try_from).unwrap_or_else(|| Ok(Filter::default()))
+}
+
+impl TryFrom<pq::SortOrder> for Sort {
+    type Error = Error;
+    fn try_from(order: pq::SortOrder) -> Result<Sort, Error> {
+        Ok(match order {
+            pq::SortOrder::Unspecified | pq::SortOrder::NewestFirst => Sort::NewestFirst,
+            pq::SortOrder::OldestFirst => Sort::OldestFirst,
+            pq::SortOrder::Severity => Sort::Severity,
+        })
+    }
+}
+
+fn sort(order: i32) -> Result<Sort, Error> {
+    match pq::SortOrder::try_from(order) {
+        Ok(o) => Sort::try_from(o),
+        Err(_) => Err(Error::invalid(
+            "sort",
+            format!(
+                "sort must be 0-3 (newest first, newest first, oldest first, severity), got {order}"
+            ),
+        )),
+    }
+}
+
+/// A proto search as a validated domain search.
+impl TryFrom<pq::SearchRequest> for SearchRequest {
+    type Error = Error;
+    fn try_from(r: pq::SearchRequest) -> Result<SearchRequest, Error> {
+        SearchRequest::new(
+            filter(r.filter)?,
+            sort(r.sort)?,
+            zero_is_default(r.page),
+            zero_is_default(r.size),
+            Some(r.cursor),
+        )
+    }
+}
+
+/// A proto anomaly query as a validated domain search (severity first).
+impl TryFrom<pq::GetAnomaliesRequest> for SearchRequest {
+    type Error = Error;
+    fn try_from(r: pq::GetAnomaliesRequest) -> Result<SearchRequest, Error> {
+        SearchRequest::anomalies(
+            filter(r.filter)?,
+            zero_is_default(r.page),
+            zero_is_default(r.size),
+            Some(r.cursor),
+        )
+    }
+}
+
+/// A stored record on the wire.
+impl From<LogRecord> for pq::LogEntry {
+    fn from(r: LogRecord) -> pq::LogEntry {
+        pq::LogEntry {
+            id: r.id,
+            timestamp: r.timestamp,
+            service_name: r.service_name,
+            level: r.level.as_str().to_owned(),
+            message: r.message,
+            status_code: r.status_code.map(i32::from),
+            request_id: r.request_id,
+            user_id: r.user_id,
+            response_time_ms: r.response_time_ms,
+            error_code: r.error_code,
+            tags: r.tags,
+            host: r.host,
+            trace_id: r.trace_id,
+            span_id: r.span_id,
+            anomaly: r.anomaly,
+            severity_score: u32::from(r.severity_score),
+            anomaly_reasons: r.anomaly_reasons,
+            ingested_at: r.ingested_at,
+        }
+    }
+}
+
+/// A page of results on the wire.
+impl From<SearchResult> for pq::SearchResponse {
+    fn from(r: SearchResult) -> pq::SearchResponse {
+        pq::SearchResponse {
+            total: r.total,
+            page: r.page,
+            size: r.size,
+            logs: r.logs.into_iter().map(pq::LogEntry::from).collect(),
+            next_cursor: r.next_cursor.unwrap_or_default(),
+        }
+    }
+}
+
+/// A proto stats request as a validated domain one.
+impl TryFrom<ps::GetStatsRequest> for StatsRequest {
+    type Error = Error;
+    fn try_from(r: ps::GetStatsRequest) -> Result<StatsRequest, Error> {
+        let histogram_interval_ms = match r.histogram_interval_ms {
+            0 => None,
+            i => Some(i),
+        };
+        StatsRequest {
+            from_timestamp: r.from_timestamp,
+            to_timestamp: r.to_timestamp,
+            service_name: r.service_name,
+            histogram_interval_ms,
+            include_percentiles: r.include_percentiles,
+        }
+        .validated()
+    }
+}
+
+/// Stats on the wire.
+impl From<Stats> for ps::GetStatsResponse {
+    fn from(s: Stats) -> ps::GetStatsResponse {
+        ps::GetStatsResponse {
+            total_logs: s.total_logs,
+            services: s.services.into_iter().collect(),
+            levels: s.levels.into_iter().collect(),
+            anomaly_count: s.anomaly_count,
+            error_count: s.error_count,
+            histogram: s
+                .histogram
+                .into_iter()
+                .map(|HistogramBucket { start, count, anomaly_count, error_count }| {
+                    ps::HistogramBucket { start, count, anomaly_count, error_count }
+                })
+                .collect(),
+            response_time_percentiles: s
+                .response_time_percentiles
+                .into_iter()
+                .map(|(k, Percentiles { p50, p95, p99, count })| {
+                    (k, ps::Percentiles { p50, p95, p99, count })
+                })
+                .collect(),
+        }
+    }
+}
+
+impl From<PartitionLedger> for ps::PartitionLedger {
+    fn from(p: PartitionLedger) -> ps::PartitionLedger {
+        ps::PartitionLedger {
+            lag: p.lag(),
+            topic: p.topic,
+            partition: p.partition,
+            assigned: p.assigned,
+            received: p.received,
+            indexed: p.indexed,
+            dead_lettered: p.dead_lettered,
+            committed_offset: p.committed_offset,
+            high_watermark: p.high_watermark,
+        }
+    }
+}
+
+/// The processor's ledger on the wire, with totals.
+impl From<Vec<PartitionLedger>> for ps::GetLedgerResponse {
+    fn from(partitions: Vec<PartitionLedger>) -> ps::GetLedgerResponse {
+        let mut reply = ps::GetLedgerResponse { mode: "kafka".into(), ..Default::default() };
+        for p in partitions {
+            reply.received += p.received;
+            reply.indexed += p.indexed;
+            reply.dead_lettered += p.dead_lettered;
+            reply.lag += p.lag();
+            reply.partitions.push(p.into());
+        }
+        reply
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn filter_conversion_validates() {
+        let f = filter(Some(pq::LogFilter {
+            level: Some("warning".into()),
+            status_code: Some(404),
+            service_name: Some(String::new()),
+            ..Default::default()
+        }))
+        .unwrap();
+        assert_eq!(
+            (f.level, f.status_code.map(u16::from), f.service_name),
+            (Some(Level::Warn), Some(404), None)
+        );
+        let e = filter(Some(pq::LogFilter { status_code: Some(70_000), ..Default::default() }))
+            .unwrap_err();
+        assert_eq!(e.field(), Some("status_code"));
+        assert_eq!(e.to_string(), "status_code must be between 100 and 599, got 70000");
+        let e = filter(Some(pq::LogFilter { level: Some("loud".into()), ..Default::default() }))
+            .unwrap_err();
+        assert_eq!(e.field(), Some("level"));
+    }
+
+    #[test]
+    fn search_defaults_and_errors() {
+        let r = SearchRequest::try_from(pq::SearchRequest::default()).unwrap();
+        assert_eq!((r.page, r.size, r.sort, r.cursor), (1, 20, Sort::NewestFirst, None));
+        let e = SearchRequest::try_from(pq::SearchRequest { size: 1001, ..Default::default() })
+            .unwrap_err();
+        assert_eq!(e.to_string(), "size must be between 1 and 1000, got 1001");
+        let e = SearchRequest::try_from(pq::SearchRequest { sort: 9, ..Default::default() })
+            .unwrap_err();
+        assert_eq!(e.field(), Some("sort"));
+        let a = SearchRequest::try_from(pq::GetAnomaliesRequest::default()).unwrap();
+        assert_eq!((a.sort, a.filter.anomaly), (Sort::Severity, Some(true)));
+    }
+
+    #[test]
+    fn ledger_totals_add_up() {
+        let p = |partition, indexed, committed_offset, high_watermark| PartitionLedger {
+            topic: "logs_raw".into(),
+            partition,
+            received: indexed + 1,
+            indexed,
+            dead_lettered: 1,
+            committed_offset,
+            high_watermark,
+            assigned: true,
+        };
+        let r = ps::GetLedgerResponse::from(vec![p(0, 10, 11, 15), p(1, 5, 6, 6)]);
+        assert_eq!(
+            (r.mode.as_str(), r.received, r.indexed, r.dead_lettered, r.lag),
+            ("kafka", 17, 15, 2, 4)
+        );
+        assert_eq!(r.partitions[0].lag, 4);
+    }
+
+    #[test]
+    fn stats_interval_zero_means_none() {
+        assert_eq!(
+            StatsRequest::try_from(ps::GetStatsRequest::default()).unwrap().histogram_interval_ms,
+            None
+        );
+        let e = StatsRequest::try_from(ps::GetStatsRequest {
+            histogram_interval_ms: -5,
+            ..Default::default()
+        })
+        .unwrap_err();
+        assert_eq!(e.field(), Some("interval"));
+    }
+
+    #[test]
+    fn proto_record_empty_strings_are_not_sent() {
+        let raw = RawLog::from(ingest::LogRecord {
+            service_name: "a".into(),
+            message: "m".into(),
+            status_code: Some(503),
+            ..Default::default()
+        });
+        assert_eq!(
+            (raw.timestamp, raw.level, raw.host, raw.status_code),
+            (None, None, None, Some(503))
+        );
+    }
+}
