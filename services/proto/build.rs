@@ -1,3 +1,5 @@
+//! Generates the gRPC types from proto/ with the vendored protoc.
+
 use std::path::PathBuf;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

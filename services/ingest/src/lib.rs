@@ -222,7 +222,7 @@ mod tests {
 
     #[test]
     fn batch_splits_valid_and_rejected_with_indices() {
-        let req = ingest::IngestRequest {
+        let req = IngestRequest {
             records: vec![
                 proto("a", "", Some(200)),
                 proto("", "", None),

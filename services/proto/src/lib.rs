@@ -7,6 +7,7 @@
 #![allow(clippy::all, missing_docs)]
 
 /// The `logs.*` proto packages.
+#[allow(unused_qualifications)]
 pub mod logs {
     /// `logs.ingest.*`
     pub mod ingest {
