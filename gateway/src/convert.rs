@@ -1,17 +1,116 @@
-//! Proto <-> JSON shaping, pure: the REST reply types, the `POST /logs` body
-//! split into records, and the health verdict.
+//! Proto <-> REST shaping, pure: query structs into gRPC requests, the REST
+//! reply types, the `POST /logs` body split into records, and the health
+//! verdict.
 
 use std::collections::BTreeMap;
 
 use loglens_core::record::RawLog;
-use loglens_core::{Error, Result, TimestampInput};
+use loglens_core::{Error, Filter, Result};
 use loglens_proto::ingest::{IngestRequest, IngestResponse, LogRecord, Rejection};
-use loglens_proto::query::{LogEntry, SearchResponse};
+use loglens_proto::query::{
+    GetAnomaliesRequest, LogEntry, LogFilter, SearchRequest, SearchResponse, SortOrder,
+};
 use loglens_proto::stats::{GetStatsRequest, GetStatsResponse, HistogramBucket, Percentiles};
 use serde::Serialize;
 use serde_json::value::RawValue;
 use tonic_health::pb::health_check_response::ServingStatus;
 use utoipa::ToSchema;
+
+use crate::params::{AnomaliesQuery, EpochMs, LogsQuery, SortParam, StatsQuery};
+
+/// `GET /logs`: filters, sort (newest first when absent) and paging.
+impl TryFrom<LogsQuery> for SearchRequest {
+    type Error = Error;
+    fn try_from(q: LogsQuery) -> Result<SearchRequest> {
+        let (from_timestamp, to_timestamp) = time_range(q.from_timestamp, q.to_timestamp)?;
+        let filter = LogFilter {
+            service_name: q.service_name,
+            level: q.level.map(|l| l.0.as_str().to_owned()),
+            status_code: q.status_code.map(|s| s.0.into()),
+            anomaly: q.anomaly,
+            from_timestamp,
+            to_timestamp,
+            query: q.q,
+            trace_id: q.trace_id,
+            request_id: q.request_id,
+        };
+        Ok(SearchRequest {
+            filter: Some(filter),
+            sort: SortOrder::from(q.sort.unwrap_or(SortParam::Newest)) as i32,
+            page: q.page.unwrap_or_default().0,
+            size: q.size.unwrap_or_default().0,
+            cursor: q.cursor.unwrap_or_default(),
+        })
+    }
+}
+
+/// `GET /logs/anomalies`: like `GET /logs`, `anomaly` always sent as `true`.
+impl TryFrom<AnomaliesQuery> for GetAnomaliesRequest {
+    type Error = Error;
+    fn try_from(q: AnomaliesQuery) -> Result<GetAnomaliesRequest> {
+        let AnomaliesQuery {
+            service_name,
+            level,
+            status_code,
+            anomaly: _, // only `true` parses
+            from_timestamp,
+            to_timestamp,
+            q,
+            trace_id,
+            request_id,
+            page,
+            size,
+            cursor,
+        } = q;
+        let search = SearchRequest::try_from(LogsQuery {
+            service_name,
+            level,
+            status_code,
+            anomaly: Some(true),
+            from_timestamp,
+            to_timestamp,
+            q,
+            trace_id,
+            request_id,
+            page,
+            size,
+            cursor,
+            sort: None,
+        })?;
+        Ok(GetAnomaliesRequest {
+            filter: search.filter,
+            page: search.page,
+            size: search.size,
+            cursor: search.cursor,
+        })
+    }
+}
+
+/// `GET /stats`: time range, service, optional histogram and percentiles.
+impl TryFrom<StatsQuery> for GetStatsRequest {
+    type Error = Error;
+    fn try_from(q: StatsQuery) -> Result<GetStatsRequest> {
+        let (from_timestamp, to_timestamp) = time_range(q.from_timestamp, q.to_timestamp)?;
+        Ok(GetStatsRequest {
+            from_timestamp,
+            to_timestamp,
+            service_name: q.service_name,
+            histogram_interval_ms: q.interval.map_or(0, |i| i.0),
+            include_percentiles: q.percentiles.unwrap_or(false),
+        })
+    }
+}
+
+/// The bounds, refused unless `from <= to` (checked by [`Filter`]).
+fn time_range(from: Option<EpochMs>, to: Option<EpochMs>) -> Result<(Option<i64>, Option<i64>)> {
+    let f = Filter {
+        from_timestamp: from.map(|t| t.0),
+        to_timestamp: to.map(|t| t.0),
+        ..Filter::default()
+    }
+    .validated()?;
+    Ok((f.from_timestamp, f.to_timestamp))
+}
 
 /// Reply of `GET /logs` and `GET /logs/anomalies`.
 #[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
@@ -176,7 +275,7 @@ impl IngestBatch {
                     batch.records.push(record);
                     batch.positions.push(index);
                 }
-                Err(e) => batch.rejected.push(rejection(index, &e)),
+                Err(e) => batch.rejected.push(loglens_core::Rejection::new(index, &e).into()),
             }
         }
         Ok(batch)
@@ -265,49 +364,7 @@ fn parse_record(item: &[u8]) -> Result<LogRecord> {
     if item.starts_with(b"[") {
         return Err(Error::invalid("", "record must be a JSON object"));
     }
-    RawLog::from_json(item).and_then(to_proto)
-}
-
-fn rejection(index: u32, e: &Error) -> Rejection {
-    let r = loglens_core::Rejection::new(index, e);
-    Rejection { index: r.index, field: r.field, reason: r.reason }
-}
-
-/// A parsed record as the proto the ingest service validates. Timestamps go
-/// as text (numbers as their decimal digits); only an out-of-range
-/// `status_code`, which the proto cannot carry, is rejected here.
-pub fn to_proto(raw: RawLog) -> Result<LogRecord> {
-    let status_code = raw
-        .status_code
-        .map(|s| {
-            i32::try_from(s).map_err(|_| {
-                Error::invalid(
-                    "status_code",
-                    format!("status_code must be between 100 and 599, got {s}"),
-                )
-            })
-        })
-        .transpose()?;
-    Ok(LogRecord {
-        timestamp: match raw.timestamp {
-            None => String::new(),
-            Some(TimestampInput::Text(s)) => s,
-            Some(TimestampInput::Int(n)) => n.to_string(),
-            Some(TimestampInput::Float(f)) => f.to_string(),
-        },
-        service_name: raw.service_name.unwrap_or_default(),
-        level: raw.level.unwrap_or_default(),
-        message: raw.message.unwrap_or_default(),
-        status_code,
-        request_id: raw.request_id.unwrap_or_default(),
-        user_id: raw.user_id.unwrap_or_default(),
-        response_time_ms: raw.response_time_ms,
-        error_code: raw.error_code,
-        tags: raw.tags.unwrap_or_default(),
-        host: raw.host.unwrap_or_default(),
-        trace_id: raw.trace_id,
-        span_id: raw.span_id,
-    })
+    RawLog::from_json(item).and_then(LogRecord::try_from)
 }
 
 #[cfg(test)]
@@ -376,19 +433,19 @@ mod tests {
         let raw =
             |t: &str| RawLog::from_json(format!(r#"{{"timestamp":{t}}}"#).as_bytes()).unwrap();
         assert_eq!(
-            to_proto(raw("\"2024-05-01T12:00:00Z\"")).unwrap().timestamp,
+            LogRecord::try_from(raw("\"2024-05-01T12:00:00Z\"")).unwrap().timestamp,
             "2024-05-01T12:00:00Z"
         );
-        assert_eq!(to_proto(raw("1714564800123")).unwrap().timestamp, "1714564800123");
-        assert_eq!(to_proto(raw("1714564800.5")).unwrap().timestamp, "1714564800.5");
-        assert_eq!(to_proto(raw("null")).unwrap().timestamp, "");
+        assert_eq!(LogRecord::try_from(raw("1714564800123")).unwrap().timestamp, "1714564800123");
+        assert_eq!(LogRecord::try_from(raw("1714564800.5")).unwrap().timestamp, "1714564800.5");
+        assert_eq!(LogRecord::try_from(raw("null")).unwrap().timestamp, "");
         let full = RawLog::from_json(
             br#"{"service_name":"s","level":"warn","message":"m","status_code":502,"request_id":"r",
                 "user_id":"u","response_time_ms":1.5,"error_code":"E","tags":["a"],"host":"h",
                 "trace_id":"t","span_id":"p"}"#,
         )
         .unwrap();
-        let p = to_proto(full).unwrap();
+        let p = LogRecord::try_from(full).unwrap();
         assert_eq!(
             p,
             LogRecord {

@@ -1,17 +1,20 @@
-//! The axum handlers: decode (see [`crate::params`]), call the gRPC client,
-//! encode (see [`crate::convert`]). Each carries its OpenAPI description.
+//! The axum handlers: decode (the [`Params`] extractor, then `TryFrom` into
+//! the gRPC request, see [`crate::convert`]), call the gRPC client, encode.
+//! Each carries its OpenAPI description.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use axum::Json;
 use axum::body::{Body, Bytes};
-use axum::extract::{RawQuery, State};
-use axum::http::{StatusCode, Uri, header};
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, Uri, header};
 use axum::response::{Html, IntoResponse};
 use loglens_proto::ingest::IngestResponse;
 use loglens_proto::ingest::ingest_service_client::IngestServiceClient;
 use loglens_proto::query::query_service_client::QueryServiceClient;
+use loglens_proto::query::{GetAnomaliesRequest, SearchRequest};
 use loglens_proto::stats::stats_service_client::StatsServiceClient;
+use loglens_proto::stats::{GetLedgerRequest, GetLedgerResponse, GetStatsRequest};
 use tonic::transport::Channel;
 use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_check_response::ServingStatus;
@@ -19,8 +22,7 @@ use tonic_health::pb::health_client::HealthClient;
 
 use crate::convert::{HealthCheck, HealthReply, IngestBatch, LogsPage, StatsReply};
 use crate::error::{ApiError, ErrorBody};
-use crate::openapi::{AnomaliesParams, LogsParams, StatsParams};
-use crate::params;
+use crate::params::{AnomaliesQuery, LogsQuery, NoQuery, Params, StatsQuery};
 use crate::telemetry::{call, rpc};
 
 /// Name under which the gRPC health service reports the store.
@@ -83,7 +85,7 @@ pub(crate) async fn health(State(s): State<AppState>) -> impl IntoResponse {
 ///
 /// Every given filter must match. Newest first unless `sort` says otherwise.
 /// Page with `page`, or (faster for deep pages) pass the reply's `next_cursor` as `cursor`.
-#[utoipa::path(get, path = "/logs", tag = "logs", params(LogsParams), responses(
+#[utoipa::path(get, path = "/logs", tag = "logs", params(LogsQuery), responses(
     (status = 200, description = "One page of matching records", body = LogsPage),
     (status = 400, description = "A parameter is invalid or unknown", body = ErrorBody),
     (status = 429, description = "Overloaded; retry after `Retry-After` seconds", body = ErrorBody,
@@ -92,9 +94,9 @@ pub(crate) async fn health(State(s): State<AppState>) -> impl IntoResponse {
 ))]
 pub(crate) async fn search_logs(
     State(s): State<AppState>,
-    RawQuery(q): RawQuery,
+    Params(q): Params<LogsQuery>,
 ) -> Result<Json<LogsPage>, ApiError> {
-    let request = params::search_request(q.as_deref())?;
+    let request = SearchRequest::try_from(q)?;
     let mut client = s.query.clone();
     let reply =
         call(
@@ -109,7 +111,7 @@ pub(crate) async fn search_logs(
 /// Anomalous log records, highest severity first.
 ///
 /// Same filters as `GET /logs`; `anomaly` is always true here.
-#[utoipa::path(get, path = "/logs/anomalies", tag = "logs", params(AnomaliesParams), responses(
+#[utoipa::path(get, path = "/logs/anomalies", tag = "logs", params(AnomaliesQuery), responses(
     (status = 200, description = "One page of anomalous records", body = LogsPage),
     (status = 400, description = "A parameter is invalid or unknown", body = ErrorBody),
     (status = 429, description = "Overloaded; retry after `Retry-After` seconds", body = ErrorBody,
@@ -118,9 +120,9 @@ pub(crate) async fn search_logs(
 ))]
 pub(crate) async fn anomalies(
     State(s): State<AppState>,
-    RawQuery(q): RawQuery,
+    Params(q): Params<AnomaliesQuery>,
 ) -> Result<Json<LogsPage>, ApiError> {
-    let request = params::anomalies_request(q.as_deref())?;
+    let request = GetAnomaliesRequest::try_from(q)?;
     let mut client = s.query.clone();
     let reply = call(rpc::GET_ANOMALIES, tonic::Request::new(request), move |r| async move {
         client.get_anomalies(r).await
@@ -133,7 +135,7 @@ pub(crate) async fn anomalies(
 ///
 /// `histogram` is present only when `interval` is given, `response_time_percentiles`
 /// only with `percentiles=true`.
-#[utoipa::path(get, path = "/logs/stats", tag = "stats", params(StatsParams), responses(
+#[utoipa::path(get, path = "/logs/stats", tag = "stats", params(StatsQuery), responses(
     (status = 200, description = "Counts over the range", body = StatsReply),
     (status = 400, description = "A parameter is invalid or unknown", body = ErrorBody),
     (status = 429, description = "Overloaded; retry after `Retry-After` seconds", body = ErrorBody,
@@ -142,7 +144,7 @@ pub(crate) async fn anomalies(
 ))]
 pub(crate) async fn logs_stats(
     s: State<AppState>,
-    q: RawQuery,
+    q: Params<StatsQuery>,
 ) -> Result<Json<StatsReply>, ApiError> {
     stats(s, q).await
 }
@@ -151,7 +153,7 @@ pub(crate) async fn logs_stats(
 ///
 /// `histogram` is present only when `interval` is given, `response_time_percentiles`
 /// only with `percentiles=true`.
-#[utoipa::path(get, path = "/stats", tag = "stats", params(StatsParams), responses(
+#[utoipa::path(get, path = "/stats", tag = "stats", params(StatsQuery), responses(
     (status = 200, description = "Counts over the range", body = StatsReply),
     (status = 400, description = "A parameter is invalid or unknown", body = ErrorBody),
     (status = 429, description = "Overloaded; retry after `Retry-After` seconds", body = ErrorBody,
@@ -160,9 +162,9 @@ pub(crate) async fn logs_stats(
 ))]
 pub(crate) async fn stats(
     State(s): State<AppState>,
-    RawQuery(q): RawQuery,
+    Params(q): Params<StatsQuery>,
 ) -> Result<Json<StatsReply>, ApiError> {
-    let request = params::stats_request(q.as_deref())?;
+    let request = GetStatsRequest::try_from(q)?;
     let mut client = s.stats.clone();
     let message = tonic::Request::new(request.clone());
     let reply =
@@ -177,15 +179,15 @@ pub(crate) async fn stats(
 /// totals, so nothing vanishes unseen. `mode` is `direct` when records go
 /// straight into the store (standalone without Kafka) and the list is empty.
 #[utoipa::path(get, path = "/ledger", tag = "stats", responses(
-    (status = 200, description = "Per-partition counters and totals", body = loglens_proto::stats::GetLedgerResponse),
+    (status = 200, description = "Per-partition counters and totals", body = GetLedgerResponse),
     (status = 400, description = "A parameter was given (none are accepted)", body = ErrorBody),
     (status = 503, description = "The stats service is unavailable", body = ErrorBody),
 ))]
 pub(crate) async fn ledger(
     State(s): State<AppState>,
-    RawQuery(q): RawQuery,
-) -> Result<Json<loglens_proto::stats::GetLedgerResponse>, ApiError> {
-    let request = params::ledger_request(q.as_deref())?;
+    Params(NoQuery {}): Params<NoQuery>,
+) -> Result<Json<GetLedgerResponse>, ApiError> {
+    let request = GetLedgerRequest {};
     let mut client = s.stats.clone();
     let reply = call(rpc::GET_LEDGER, tonic::Request::new(request), move |r| async move {
         client.get_ledger(r).await
@@ -219,7 +221,7 @@ pub(crate) async fn ledger(
     ))]
 pub(crate) async fn ingest_logs(
     State(s): State<AppState>,
-    headers: axum::http::HeaderMap,
+    headers: HeaderMap,
     body: Body,
 ) -> Result<Json<IngestResponse>, ApiError> {
     let bytes = read_body(body, s.max_body_bytes).await?;

@@ -4,8 +4,9 @@
 //! `grpc.health.v1.Health`), plus the OpenAPI document, Swagger UI (`/docs`)
 //! and ReDoc (`/redoc`), all served offline.
 //!
-//! - [`params`]: query strings -> gRPC requests (pure).
-//! - [`convert`]: gRPC replies -> JSON, `POST /logs` bodies -> records (pure).
+//! - [`params`]: one query struct per route, parsed and documented (pure).
+//! - [`convert`]: query structs -> gRPC requests, gRPC replies -> JSON,
+//!   `POST /logs` bodies -> records (pure).
 //! - [`error`]: gRPC status -> HTTP through [`loglens_core::ErrorCode`].
 //! - `telemetry`: a server span and HTTP metrics per request, a client span
 //!   per gRPC call with its trace context in the metadata; `GET /metrics`

@@ -1,275 +1,560 @@
-//! Query-string parsing: raw query -> gRPC request, with an error that names
-//! the parameter and says what is accepted.
+//! Query strings: one serde struct per route, deriving both `Deserialize`
+//! (what is parsed) and `IntoParams` (what `/openapi.json` documents), read
+//! by the [`Params`] extractor; [`crate::convert`] turns them into gRPC
+//! requests.
 //!
-//! Parsed by hand rather than with axum's `Query` so that unknown or repeated
-//! parameters and bad values get a precise message. Empty values (`?level=`)
-//! count as absent; values are trimmed. Range checks the gRPC side also makes
-//! (size, page, from <= to, interval) are repeated here for a fast error; the
-//! gRPC side stays the authority.
+//! Unknown and repeated parameters are refused, values are trimmed and an
+//! empty value (`?level=`) counts as absent. Every error names the parameter
+//! and says what is accepted. Range checks the gRPC side also makes (size,
+//! page, from <= to, interval) are repeated here for a fast error; the gRPC
+//! side stays the authority.
 
-use std::collections::HashMap;
-use std::fmt::Display;
-use std::str::FromStr;
+use std::fmt;
 
-use loglens_core::{Error, Level, Result};
-use loglens_proto::query::{GetAnomaliesRequest, LogFilter, SearchRequest, SortOrder};
-use loglens_proto::stats::{GetLedgerRequest, GetStatsRequest};
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use loglens_core::level::ACCEPTED_LEVELS;
+use loglens_core::query::{DEFAULT_SIZE, MAX_SIZE, MIN_HISTOGRAM_INTERVAL_MS};
+use loglens_core::{Error, Level, Result, StatusCode};
+use loglens_proto::query::SortOrder;
+use serde::Deserialize;
+use serde::de::{self, DeserializeOwned, DeserializeSeed, IntoDeserializer, MapAccess, Visitor};
+use utoipa::IntoParams;
+use utoipa::openapi::schema::{ObjectBuilder, Schema, SchemaFormat, Type};
+use utoipa::openapi::{KnownFormat, RefOr};
 
-/// Parameters accepted by `GET /logs`.
-pub const LOGS_PARAMS: &[&str] = &[
-    "service_name",
-    "level",
-    "status_code",
-    "anomaly",
-    "from_timestamp",
-    "to_timestamp",
-    "q",
-    "trace_id",
-    "request_id",
-    "page",
-    "size",
-    "cursor",
-    "sort",
-];
+use crate::error::ApiError;
 
-/// Parameters accepted by `GET /logs/anomalies`: those of `/logs` but `sort`
-/// (anomalies come highest severity first), which is last in [`LOGS_PARAMS`].
-pub const ANOMALIES_PARAMS: &[&str] = match LOGS_PARAMS.split_last() {
-    Some((_sort, rest)) => rest,
-    None => &[],
-};
-
-/// Parameters accepted by `GET /stats` and `GET /logs/stats`.
-pub const STATS_PARAMS: &[&str] =
-    &["from_timestamp", "to_timestamp", "service_name", "interval", "percentiles"];
-
-/// Page size when `size` is absent.
-pub const DEFAULT_SIZE: u32 = 20;
-/// Largest accepted `size`.
-pub const MAX_SIZE: u32 = 1000;
-/// Smallest accepted histogram `interval`, in ms (the gRPC side's limit).
-pub const MIN_INTERVAL_MS: i64 = 1000;
-
-/// `GET /logs`: filters, sort and paging as a `Search` request.
-pub fn search_request(raw: Option<&str>) -> Result<SearchRequest> {
-    let mut p = Params::parse(raw, LOGS_PARAMS)?;
-    let filter = filter(&mut p)?;
-    let sort = p.take_with("sort", parse_sort)?.unwrap_or(SortOrder::NewestFirst);
-    let (page, size, cursor) = paging(&mut p)?;
-    Ok(SearchRequest { filter: Some(filter), sort: sort as i32, page, size, cursor })
+/// Query parameters of `GET /logs`.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct LogsQuery {
+    /// Exact service name.
+    #[param(example = "auth-service")]
+    pub service_name: Option<String>,
+    /// Level; case-insensitive, WARNING is WARN.
+    #[param(inline)]
+    pub level: Option<LevelParam>,
+    /// HTTP status code.
+    #[param(inline)]
+    pub status_code: Option<StatusParam>,
+    /// Only anomalies (`true`) or only normal records (`false`).
+    pub anomaly: Option<bool>,
+    /// Inclusive lower bound, ms since the epoch.
+    #[param(value_type = Option<i64>, example = 1714564800000_i64)]
+    pub from_timestamp: Option<EpochMs>,
+    /// Inclusive upper bound, ms since the epoch; must be >= `from_timestamp`.
+    #[param(value_type = Option<i64>)]
+    pub to_timestamp: Option<EpochMs>,
+    /// Full text on `message`: every word must occur (case-insensitive).
+    #[param(example = "connection refused")]
+    pub q: Option<String>,
+    /// Exact trace id.
+    pub trace_id: Option<String>,
+    /// Exact request id.
+    pub request_id: Option<String>,
+    /// 1-based page; ignored when `cursor` is set.
+    #[param(inline)]
+    pub page: Option<Page>,
+    /// Records per page.
+    #[param(inline)]
+    pub size: Option<Size>,
+    /// `next_cursor` of a previous reply with the same filters and sort.
+    pub cursor: Option<String>,
+    /// Order of the records; `newest` when absent.
+    #[param(inline)]
+    pub sort: Option<SortParam>,
 }
 
-/// `GET /logs/anomalies`: like [`search_request`] without `sort`; `anomaly`
-/// may only be `true` and is always sent as `true`.
-pub fn anomalies_request(raw: Option<&str>) -> Result<GetAnomaliesRequest> {
-    let mut p = Params::parse(raw, ANOMALIES_PARAMS)?;
-    let mut filter = filter(&mut p)?;
-    if filter.anomaly == Some(false) {
-        return Err(Error::invalid(
-            "anomaly",
-            "anomaly must be true on /logs/anomalies (it lists anomalous records only), got \"false\"",
-        ));
+/// Query parameters of `GET /logs/anomalies`: those of `/logs` but `sort`
+/// (anomalies come highest severity first), and `anomaly` may only be `true`.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct AnomaliesQuery {
+    /// Exact service name.
+    pub service_name: Option<String>,
+    /// Level; case-insensitive, WARNING is WARN.
+    #[param(inline)]
+    pub level: Option<LevelParam>,
+    /// HTTP status code.
+    #[param(inline)]
+    pub status_code: Option<StatusParam>,
+    /// Only `true` is accepted (this route lists anomalies only).
+    #[param(value_type = Option<bool>)]
+    pub anomaly: Option<AnomalyOnly>,
+    /// Inclusive lower bound, ms since the epoch.
+    #[param(value_type = Option<i64>)]
+    pub from_timestamp: Option<EpochMs>,
+    /// Inclusive upper bound, ms since the epoch; must be >= `from_timestamp`.
+    #[param(value_type = Option<i64>)]
+    pub to_timestamp: Option<EpochMs>,
+    /// Full text on `message`: every word must occur (case-insensitive).
+    pub q: Option<String>,
+    /// Exact trace id.
+    pub trace_id: Option<String>,
+    /// Exact request id.
+    pub request_id: Option<String>,
+    /// 1-based page; ignored when `cursor` is set.
+    #[param(inline)]
+    pub page: Option<Page>,
+    /// Records per page.
+    #[param(inline)]
+    pub size: Option<Size>,
+    /// `next_cursor` of a previous reply with the same filters.
+    pub cursor: Option<String>,
+}
+
+/// Query parameters of `GET /stats` and `GET /logs/stats`.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct StatsQuery {
+    /// Inclusive lower bound, ms since the epoch.
+    #[param(value_type = Option<i64>)]
+    pub from_timestamp: Option<EpochMs>,
+    /// Inclusive upper bound, ms since the epoch; must be >= `from_timestamp`.
+    #[param(value_type = Option<i64>)]
+    pub to_timestamp: Option<EpochMs>,
+    /// Exact service name.
+    pub service_name: Option<String>,
+    /// Histogram bucket width, at least 1s: whole milliseconds (`60000`) or a
+    /// number with a unit `ms`, `s`, `m`, `h`, `d` (`30s`, `5m`, `1h`, `1d`).
+    /// Adds `histogram` to the reply.
+    #[param(value_type = Option<String>, pattern = r"^[0-9]+(ms|s|m|h|d)?$", example = "5m")]
+    pub interval: Option<Interval>,
+    /// Add `response_time_percentiles` (p50/p95/p99 per service).
+    #[param(default = false)]
+    pub percentiles: Option<bool>,
+}
+
+/// `GET /ledger` takes no parameters.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NoQuery {}
+
+/// Extracts `T` from the query string (see [`parse`]); a refused query is a
+/// 400 naming the parameter.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Params<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for Params<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Params<T>, ApiError> {
+        Ok(Params(parse(parts.uri.query())?))
     }
-    filter.anomaly = Some(true);
-    let (page, size, cursor) = paging(&mut p)?;
-    Ok(GetAnomaliesRequest { filter: Some(filter), page, size, cursor })
 }
 
-/// `GET /stats`: time range, service, optional histogram and percentiles.
-pub fn stats_request(raw: Option<&str>) -> Result<GetStatsRequest> {
-    let mut p = Params::parse(raw, STATS_PARAMS)?;
-    let (from_timestamp, to_timestamp) = time_range(&mut p)?;
-    Ok(GetStatsRequest {
-        from_timestamp,
-        to_timestamp,
-        service_name: p.take("service_name"),
-        histogram_interval_ms: p.take_with("interval", parse_interval)?.unwrap_or(0),
-        include_percentiles: p.take_with("percentiles", parse_bool)?.unwrap_or(false),
-    })
+/// Reads the query string `raw` (without `?`) into the struct `T`: names
+/// are checked in query order (unknown or repeated ones refused), then
+/// non-empty trimmed values are deserialized in `T`'s field order.
+pub fn parse<T: DeserializeOwned>(raw: Option<&str>) -> Result<T> {
+    let pairs = form_urlencoded::parse(raw.unwrap_or_default().as_bytes())
+        .map(|(name, value)| (name.into_owned(), value.trim().to_owned()))
+        .collect();
+    T::deserialize(QueryDeserializer { pairs }).map_err(|e| Error::invalid(e.field, e.message))
 }
 
-/// `GET /ledger`: takes no parameters.
-pub fn ledger_request(raw: Option<&str>) -> Result<GetLedgerRequest> {
-    Params::parse(raw, &[])?;
-    Ok(GetLedgerRequest {})
-}
+/// `level`: a [`Level`] in any case, `WARNING` for `WARN`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "String")]
+pub struct LevelParam(pub Level);
 
-fn filter(p: &mut Params) -> Result<LogFilter> {
-    let (from_timestamp, to_timestamp) = time_range(p)?;
-    Ok(LogFilter {
-        service_name: p.take("service_name"),
-        level: p.take_with("level", |f, v| Level::parse(v, f).map(|l| l.as_str().to_owned()))?,
-        status_code: p.take_with("status_code", |f, v| int_in_range(f, v, 100, 599))?,
-        anomaly: p.take_with("anomaly", parse_bool)?,
-        from_timestamp,
-        to_timestamp,
-        query: p.take("q"),
-        trace_id: p.take("trace_id"),
-        request_id: p.take("request_id"),
-    })
-}
-
-fn paging(p: &mut Params) -> Result<(u32, u32, String)> {
-    let page = p.take_with("page", parse_page)?.unwrap_or(1);
-    let size = p.take_with("size", |f, v| int_in_range(f, v, 1, MAX_SIZE))?.unwrap_or(DEFAULT_SIZE);
-    Ok((page, size, p.take("cursor").unwrap_or_default()))
-}
-
-fn time_range(p: &mut Params) -> Result<(Option<i64>, Option<i64>)> {
-    let from = p.take_with("from_timestamp", parse_epoch_ms)?;
-    let to = p.take_with("to_timestamp", parse_epoch_ms)?;
-    if let (Some(f), Some(t)) = (from, to)
-        && f > t
-    {
-        return Err(Error::invalid(
-            "from_timestamp",
-            format!("from_timestamp must be <= to_timestamp, got {f} > {t}"),
-        ));
+impl TryFrom<String> for LevelParam {
+    type Error = String;
+    fn try_from(v: String) -> Result<LevelParam, String> {
+        Level::parse(&v, "level")
+            .map(LevelParam)
+            .map_err(|_| format!("must be one of {ACCEPTED_LEVELS} (case-insensitive), got {v:?}"))
     }
-    Ok((from, to))
 }
 
-/// The query string as a map, checked for unknown and repeated names.
-struct Params(HashMap<String, String>);
-
-impl Params {
-    fn parse(raw: Option<&str>, accepted: &[&str]) -> Result<Params> {
-        let mut map = HashMap::new();
-        for (name, value) in form_urlencoded::parse(raw.unwrap_or_default().as_bytes()) {
-            if !accepted.contains(&name.as_ref()) {
-                return Err(Error::invalid(
-                    name.as_ref(),
-                    format!("unknown parameter {name:?}; accepted: {}", accepted.join(", ")),
-                ));
-            }
-            if map.insert(name.to_string(), value.trim().to_owned()).is_some() {
-                return Err(Error::invalid(
-                    name.as_ref(),
-                    format!("parameter {name:?} must be given at most once"),
-                ));
+impl utoipa::PartialSchema for LevelParam {
+    fn schema() -> RefOr<Schema> {
+        let mut names = Vec::new();
+        for l in Level::ALL {
+            names.push(l.as_str());
+            if l == Level::Warn {
+                names.push("WARNING");
             }
         }
-        Ok(Params(map))
-    }
-
-    /// The trimmed value of `name`; empty counts as absent.
-    fn take(&mut self, name: &str) -> Option<String> {
-        self.0.remove(name).filter(|v| !v.is_empty())
-    }
-
-    /// The value of `name` parsed by `parse(name, value)`.
-    fn take_with<T>(
-        &mut self,
-        name: &str,
-        parse: impl FnOnce(&str, &str) -> Result<T>,
-    ) -> Result<Option<T>> {
-        self.take(name).map(|v| parse(name, &v)).transpose()
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .description(Some("Accepted `level` values (case-insensitive; WARNING is WARN)."))
+            .enum_values(Some(names))
+            .into()
     }
 }
 
-fn int_in_range<T: FromStr + PartialOrd + Display + Copy>(
-    field: &str,
-    v: &str,
-    min: T,
-    max: T,
-) -> Result<T> {
-    match v.parse::<i128>() {
-        Err(_) => Err(Error::invalid(
-            field,
-            format!("{field} must be an integer between {min} and {max}, got {v:?}"),
-        )),
-        Ok(n) => match v.parse::<T>() {
-            Ok(t) if t >= min && t <= max => Ok(t),
-            _ => Err(Error::invalid(
-                field,
-                format!("{field} must be between {min} and {max}, got {n}"),
-            )),
-        },
+impl utoipa::ToSchema for LevelParam {}
+
+/// `status_code`: an HTTP status, checked by [`StatusCode`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "String")]
+pub struct StatusParam(pub StatusCode);
+
+impl TryFrom<String> for StatusParam {
+    type Error = String;
+    fn try_from(v: String) -> Result<StatusParam, String> {
+        let (min, max) = (StatusCode::MIN, StatusCode::MAX);
+        let n: i128 = v
+            .parse()
+            .map_err(|_| format!("must be an integer between {min} and {max}, got {v:?}"))?;
+        i64::try_from(n)
+            .ok()
+            .and_then(|n| StatusCode::new(n).ok())
+            .map(StatusParam)
+            .ok_or_else(|| format!("must be between {min} and {max}, got {n}"))
     }
 }
 
-fn parse_page(field: &str, v: &str) -> Result<u32> {
-    match v.parse::<i128>() {
-        Err(_) => Err(Error::invalid(field, format!("{field} must be an integer >= 1, got {v:?}"))),
-        Ok(n) => match u32::try_from(n) {
-            Ok(p) if p >= 1 => Ok(p),
-            _ => Err(Error::invalid(
-                field,
-                format!("{field} must be an integer between 1 and {}, got {n}", u32::MAX),
-            )),
-        },
+impl utoipa::PartialSchema for StatusParam {
+    fn schema() -> RefOr<Schema> {
+        integer(i64::from(StatusCode::MIN), i64::from(StatusCode::MAX), None)
     }
 }
 
-fn parse_epoch_ms(field: &str, v: &str) -> Result<i64> {
-    v.parse::<i64>().map_err(|_| {
-        Error::invalid(
-            field,
-            format!("{field} must be an integer number of milliseconds since the epoch, got {v:?}"),
-        )
-    })
+impl utoipa::ToSchema for StatusParam {}
+
+/// `size`: records per page, 1 to [`MAX_SIZE`]; [`DEFAULT_SIZE`] when absent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "String")]
+pub struct Size(pub u32);
+
+impl Default for Size {
+    fn default() -> Size {
+        Size(DEFAULT_SIZE)
+    }
 }
 
-fn parse_bool(field: &str, v: &str) -> Result<bool> {
+impl TryFrom<String> for Size {
+    type Error = String;
+    fn try_from(v: String) -> Result<Size, String> {
+        let n: i128 = v
+            .parse()
+            .map_err(|_| format!("must be an integer between 1 and {MAX_SIZE}, got {v:?}"))?;
+        match u32::try_from(n) {
+            Ok(s) if (1..=MAX_SIZE).contains(&s) => Ok(Size(s)),
+            _ => Err(format!("must be between 1 and {MAX_SIZE}, got {n}")),
+        }
+    }
+}
+
+impl utoipa::PartialSchema for Size {
+    fn schema() -> RefOr<Schema> {
+        integer(1, i64::from(MAX_SIZE), Some(DEFAULT_SIZE))
+    }
+}
+
+impl utoipa::ToSchema for Size {}
+
+/// `page`: 1-based page number; 1 when absent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "String")]
+pub struct Page(pub u32);
+
+impl Default for Page {
+    fn default() -> Page {
+        Page(1)
+    }
+}
+
+impl TryFrom<String> for Page {
+    type Error = String;
+    fn try_from(v: String) -> Result<Page, String> {
+        let n: i128 = v.parse().map_err(|_| format!("must be an integer >= 1, got {v:?}"))?;
+        match u32::try_from(n) {
+            Ok(p) if p >= 1 => Ok(Page(p)),
+            _ => Err(format!("must be an integer between 1 and {}, got {n}", u32::MAX)),
+        }
+    }
+}
+
+impl utoipa::PartialSchema for Page {
+    fn schema() -> RefOr<Schema> {
+        integer(1, i64::from(u32::MAX), Some(1))
+    }
+}
+
+impl utoipa::ToSchema for Page {}
+
+/// `from_timestamp` / `to_timestamp`: ms since the epoch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "String")]
+pub struct EpochMs(pub i64);
+
+impl TryFrom<String> for EpochMs {
+    type Error = String;
+    fn try_from(v: String) -> Result<EpochMs, String> {
+        v.parse().map(EpochMs).map_err(|_| {
+            format!("must be an integer number of milliseconds since the epoch, got {v:?}")
+        })
+    }
+}
+
+/// `anomaly` on `/logs/anomalies`: only `true`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "String")]
+pub struct AnomalyOnly;
+
+impl TryFrom<String> for AnomalyOnly {
+    type Error = String;
+    fn try_from(v: String) -> Result<AnomalyOnly, String> {
+        match parse_bool(&v)? {
+            true => Ok(AnomalyOnly),
+            false => Err("must be true on /logs/anomalies (it lists anomalous records only), \
+                 got \"false\""
+                .to_owned()),
+        }
+    }
+}
+
+/// Accepted `sort` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, utoipa::ToSchema)]
+#[serde(try_from = "String")]
+#[schema(rename_all = "lowercase")]
+pub enum SortParam {
+    /// Newest first (default).
+    Newest,
+    /// Oldest first.
+    Oldest,
+    /// Highest severity first, then newest.
+    Severity,
+}
+
+/// Case-insensitive.
+impl TryFrom<String> for SortParam {
+    type Error = String;
+    fn try_from(v: String) -> Result<SortParam, String> {
+        match v.to_ascii_lowercase().as_str() {
+            "newest" => Ok(SortParam::Newest),
+            "oldest" => Ok(SortParam::Oldest),
+            "severity" => Ok(SortParam::Severity),
+            _ => Err(format!("must be one of newest, oldest, severity, got {v:?}")),
+        }
+    }
+}
+
+impl From<SortParam> for SortOrder {
+    fn from(s: SortParam) -> SortOrder {
+        match s {
+            SortParam::Newest => SortOrder::NewestFirst,
+            SortParam::Oldest => SortOrder::OldestFirst,
+            SortParam::Severity => SortOrder::Severity,
+        }
+    }
+}
+
+/// `interval`: histogram bucket width in ms, at least
+/// [`MIN_HISTOGRAM_INTERVAL_MS`]. Whole milliseconds (`60000`) or a number
+/// with a unit `ms`, `s`, `m`, `h` or `d` (`30s`, `5m`, `1h`, `1d`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "String")]
+pub struct Interval(pub i64);
+
+impl TryFrom<String> for Interval {
+    type Error = String;
+    fn try_from(v: String) -> Result<Interval, String> {
+        let bad = || {
+            format!(
+                "must be a whole number of milliseconds or a duration like 30s, 5m, 1h, 1d, got {v:?}"
+            )
+        };
+        let lower = v.to_ascii_lowercase();
+        let split = lower.find(|c: char| !c.is_ascii_digit()).unwrap_or(lower.len());
+        let (digits, unit) = lower.split_at(split);
+        let unit_ms: i64 = match unit {
+            "" | "ms" => 1,
+            "s" => 1_000,
+            "m" => 60_000,
+            "h" => 3_600_000,
+            "d" => 86_400_000,
+            _ => return Err(bad()),
+        };
+        let n: i64 = digits.parse().map_err(|_| bad())?;
+        let ms = n.checked_mul(unit_ms).ok_or_else(bad)?;
+        if ms < MIN_HISTOGRAM_INTERVAL_MS {
+            return Err(format!(
+                "must be at least {}s ({MIN_HISTOGRAM_INTERVAL_MS} ms), got {ms} ms",
+                MIN_HISTOGRAM_INTERVAL_MS / 1000
+            ));
+        }
+        Ok(Interval(ms))
+    }
+}
+
+/// An integer parameter schema with inclusive bounds and a default.
+fn integer(min: i64, max: i64, default: Option<u32>) -> RefOr<Schema> {
+    ObjectBuilder::new()
+        .schema_type(Type::Integer)
+        .format(Some(SchemaFormat::KnownFormat(KnownFormat::Int32)))
+        .minimum(Some(min))
+        .maximum(Some(max))
+        .default(default.map(Into::into))
+        .into()
+}
+
+fn parse_bool(v: &str) -> Result<bool, String> {
     if v.eq_ignore_ascii_case("true") {
         Ok(true)
     } else if v.eq_ignore_ascii_case("false") {
         Ok(false)
     } else {
-        Err(Error::invalid(field, format!("{field} must be true or false, got {v:?}")))
+        Err(format!("must be true or false, got {v:?}"))
     }
 }
 
-fn parse_sort(field: &str, v: &str) -> Result<SortOrder> {
-    match v.to_ascii_lowercase().as_str() {
-        "newest" => Ok(SortOrder::NewestFirst),
-        "oldest" => Ok(SortOrder::OldestFirst),
-        "severity" => Ok(SortOrder::Severity),
-        _ => Err(Error::invalid(
-            field,
-            format!("{field} must be one of newest, oldest, severity, got {v:?}"),
-        )),
+/// Why a query string was refused. A value's error is the message after the
+/// parameter's name (`must be ...`); the deserializer adds the name.
+#[derive(Debug)]
+struct QueryError {
+    field: String,
+    message: String,
+}
+
+impl de::Error for QueryError {
+    fn custom<M: fmt::Display>(message: M) -> QueryError {
+        QueryError { field: String::new(), message: message.to_string() }
     }
 }
 
-/// Histogram bucket width: whole milliseconds (`60000`) or a number with a
-/// unit `ms`, `s`, `m`, `h` or `d` (`30s`, `5m`, `1h`, `1d`).
-fn parse_interval(field: &str, v: &str) -> Result<i64> {
-    let bad = || {
-        Error::invalid(
-            field,
-            format!(
-                "{field} must be a whole number of milliseconds or a duration like 30s, 5m, 1h, 1d, got {v:?}"
-            ),
-        )
-    };
-    let lower = v.to_ascii_lowercase();
-    let split = lower.find(|c: char| !c.is_ascii_digit()).unwrap_or(lower.len());
-    let (digits, unit) = lower.split_at(split);
-    let unit_ms: i64 = match unit {
-        "" | "ms" => 1,
-        "s" => 1_000,
-        "m" => 60_000,
-        "h" => 3_600_000,
-        "d" => 86_400_000,
-        _ => return Err(bad()),
-    };
-    let n: i64 = digits.parse().map_err(|_| bad())?;
-    let ms = n.checked_mul(unit_ms).ok_or_else(bad)?;
-    if ms < MIN_INTERVAL_MS {
-        return Err(Error::invalid(
-            field,
-            format!("{field} must be at least 1s (1000 ms), got {ms} ms"),
-        ));
+impl fmt::Display for QueryError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
     }
-    Ok(ms)
+}
+
+impl std::error::Error for QueryError {}
+
+/// A query string as decoded `(name, value)` pairs, read as a struct.
+struct QueryDeserializer {
+    pairs: Vec<(String, String)>,
+}
+
+impl<'de> de::Deserializer<'de> for QueryDeserializer {
+    type Error = QueryError;
+
+    fn deserialize_any<V: Visitor<'de>>(self, _: V) -> Result<V::Value, QueryError> {
+        Err(de::Error::custom("query parameters are read into a struct"))
+    }
+
+    fn deserialize_struct<V: Visitor<'de>>(
+        self,
+        _name: &'static str,
+        fields: &'static [&'static str],
+        visitor: V,
+    ) -> Result<V::Value, QueryError> {
+        let mut seen: Vec<&str> = Vec::new();
+        for (name, _) in &self.pairs {
+            let problem = if !fields.contains(&name.as_str()) {
+                format!("unknown parameter {name:?}; accepted: {}", fields.join(", "))
+            } else if seen.contains(&name.as_str()) {
+                format!("parameter {name:?} must be given at most once")
+            } else {
+                seen.push(name);
+                continue;
+            };
+            return Err(QueryError { field: name.clone(), message: problem });
+        }
+        let mut pairs: Vec<(String, String)> =
+            self.pairs.into_iter().filter(|(_, v)| !v.is_empty()).collect();
+        // Errors in field order, whatever the order of the query string.
+        pairs.sort_by_key(|(name, _)| fields.iter().position(|f| f == name));
+        visitor.visit_map(Pairs { pairs: pairs.into_iter(), value: None })
+    }
+
+    serde::forward_to_deserialize_any! {
+        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string bytes byte_buf
+        option unit unit_struct newtype_struct seq tuple tuple_struct map enum identifier
+        ignored_any
+    }
+}
+
+/// The pairs as a map; a value's error gets its parameter's name.
+struct Pairs {
+    pairs: std::vec::IntoIter<(String, String)>,
+    value: Option<(String, String)>,
+}
+
+impl<'de> MapAccess<'de> for Pairs {
+    type Error = QueryError;
+
+    fn next_key_seed<K: DeserializeSeed<'de>>(
+        &mut self,
+        seed: K,
+    ) -> Result<Option<K::Value>, QueryError> {
+        let Some((name, value)) = self.pairs.next() else { return Ok(None) };
+        let key = seed.deserialize(name.as_str().into_deserializer())?;
+        self.value = Some((name, value));
+        Ok(Some(key))
+    }
+
+    fn next_value_seed<V: DeserializeSeed<'de>>(
+        &mut self,
+        seed: V,
+    ) -> Result<V::Value, QueryError> {
+        let (name, value) =
+            self.value.take().ok_or_else(|| de::Error::custom("value read before its name"))?;
+        seed.deserialize(Value(value))
+            .map_err(|e| QueryError { message: format!("{name} {}", e.message), field: name })
+    }
+}
+
+/// One parameter value: a string, `Some` for an `Option`, and `true` or
+/// `false` (any case) for a `bool`.
+struct Value(String);
+
+impl<'de> de::Deserializer<'de> for Value {
+    type Error = QueryError;
+
+    fn deserialize_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, QueryError> {
+        visitor.visit_string(self.0)
+    }
+
+    fn deserialize_option<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, QueryError> {
+        visitor.visit_some(self)
+    }
+
+    fn deserialize_bool<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, QueryError> {
+        visitor.visit_bool(parse_bool(&self.0).map_err(de::Error::custom)?)
+    }
+
+    fn deserialize_newtype_struct<V: Visitor<'de>>(
+        self,
+        _name: &'static str,
+        visitor: V,
+    ) -> Result<V::Value, QueryError> {
+        visitor.visit_newtype_struct(self)
+    }
+
+    serde::forward_to_deserialize_any! {
+        i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string bytes byte_buf
+        unit unit_struct seq tuple tuple_struct map struct enum identifier ignored_any
+    }
 }
 
 #[cfg(test)]
 mod tests {
+    use loglens_proto::query::{GetAnomaliesRequest, LogFilter, SearchRequest};
+    use loglens_proto::stats::GetStatsRequest;
+
     use super::*;
 
-    fn err(r: Result<impl std::fmt::Debug>) -> (String, String) {
+    fn search_request(raw: Option<&str>) -> Result<SearchRequest> {
+        parse::<LogsQuery>(raw).and_then(SearchRequest::try_from)
+    }
+
+    fn anomalies_request(raw: Option<&str>) -> Result<GetAnomaliesRequest> {
+        parse::<AnomaliesQuery>(raw).and_then(GetAnomaliesRequest::try_from)
+    }
+
+    fn stats_request(raw: Option<&str>) -> Result<GetStatsRequest> {
+        parse::<StatsQuery>(raw).and_then(GetStatsRequest::try_from)
+    }
+
+    fn err(r: Result<impl fmt::Debug>) -> (String, String) {
         let e = r.unwrap_err();
         (e.field().unwrap_or_default().to_owned(), e.to_string())
     }
@@ -365,6 +650,38 @@ mod tests {
         );
         assert_eq!(err(anomalies_request(Some("sort=newest"))).0, "sort");
         assert_eq!(err(stats_request(Some("size=1"))).0, "size");
+        assert_eq!(
+            err(parse::<NoQuery>(Some("partition=1"))),
+            ("partition".to_owned(), "unknown parameter \"partition\"; accepted: ".to_owned())
+        );
+        assert_eq!(parse::<NoQuery>(Some("")).unwrap(), NoQuery {});
+    }
+
+    #[test]
+    fn names_are_checked_before_values_in_query_order() {
+        assert_eq!(err(search_request(Some("size=abc&sevice_name=a"))).0, "sevice_name");
+        assert_eq!(err(search_request(Some("size=abc&size=5"))).0, "size");
+        assert_eq!(
+            err(search_request(Some("size=&size=5"))).1,
+            "parameter \"size\" must be given at most once"
+        );
+        let r = search_request(Some("level=+error+&service_name=%20api")).unwrap();
+        let f = r.filter.unwrap();
+        assert_eq!((f.level.as_deref(), f.service_name.as_deref()), (Some("ERROR"), Some("api")));
+    }
+
+    #[test]
+    fn documented_parameters_are_the_parsed_ones() {
+        fn documented<P: IntoParams>() -> String {
+            P::into_params(|| None).into_iter().map(|p| p.name).collect::<Vec<_>>().join(", ")
+        }
+        fn parsed<T: DeserializeOwned + fmt::Debug>() -> String {
+            let message = parse::<T>(Some("not_a_parameter=1")).unwrap_err().to_string();
+            message.split_once("accepted: ").unwrap().1.to_owned()
+        }
+        assert_eq!(documented::<LogsQuery>(), parsed::<LogsQuery>());
+        assert_eq!(documented::<AnomaliesQuery>(), parsed::<AnomaliesQuery>());
+        assert_eq!(documented::<StatsQuery>(), parsed::<StatsQuery>());
     }
 
     #[test]
