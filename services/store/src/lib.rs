@@ -15,10 +15,14 @@ use tokio::sync::broadcast;
 #[cfg(feature = "elasticsearch")]
 pub mod elastic;
 pub mod error;
+mod location;
+#[cfg(any(feature = "tantivy", feature = "elasticsearch"))]
+mod shared;
 #[cfg(feature = "tantivy")]
 pub mod tantivy;
 
 pub use error::{Error, Result};
+use location::Location;
 
 /// A batch of records that just became searchable, for `Tail`.
 pub type Committed = Arc<Vec<LogRecord>>;
@@ -109,28 +113,25 @@ pub trait LogStore: Send + Sync + 'static {
     }
 }
 
-/// Opens the store a URL names: `http(s)://host:port` (Elasticsearch),
-/// `tantivy:///dir`, or a plain directory path.
+/// Opens the store a URL names: `http(s)://[user:password@]host:port`
+/// (Elasticsearch), `tantivy:///dir`, or a plain directory path. A URL that
+/// does not parse is an `Error::Config` saying why.
 pub async fn open(url: &str, options: StoreOptions) -> Result<Arc<dyn LogStore>> {
-    let path = url.strip_prefix("tantivy://").unwrap_or(url);
-    if path.starts_with("http://") || path.starts_with("https://") {
+    match Location::parse(url)? {
         #[cfg(feature = "elasticsearch")]
-        {
-            let store = elastic::ElasticStore::open(path, options).await?;
-            return Ok(Arc::new(store));
-        }
+        Location::Elastic(url) => Ok(Arc::new(elastic::ElasticStore::open(&url, options).await?)),
         #[cfg(not(feature = "elasticsearch"))]
-        return Err(Error::Config(format!("store {url}: built without the elasticsearch feature")));
-    }
-    #[cfg(feature = "tantivy")]
-    {
-        let store = tantivy::TantivyStore::open(std::path::Path::new(path), options).await?;
-        Ok(Arc::new(store))
-    }
-    #[cfg(not(feature = "tantivy"))]
-    {
-        let _ = options;
-        Err(Error::Config(format!("store {url}: built without the tantivy feature")))
+        Location::Elastic(_) => {
+            let _ = options;
+            Err(Error::Config(format!("store {url}: built without the elasticsearch feature")))
+        }
+        #[cfg(feature = "tantivy")]
+        Location::Tantivy(dir) => Ok(Arc::new(tantivy::TantivyStore::open(&dir, options).await?)),
+        #[cfg(not(feature = "tantivy"))]
+        Location::Tantivy(_) => {
+            let _ = options;
+            Err(Error::Config(format!("store {url}: built without the tantivy feature")))
+        }
     }
 }
 

@@ -8,29 +8,25 @@
 
 use std::collections::BTreeMap;
 
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
-use loglens_core::query::{HistogramBucket, Percentiles};
+use loglens_core::query::HistogramBucket;
 use loglens_core::{
     Filter, Level, LogRecord, SearchRequest, SearchResult, Sort, Stats, StatsRequest,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
-use xxhash_rust::xxh3::xxh3_64;
 
+pub use crate::shared::DAY_MS;
+pub use crate::shared::aggs::MAX_SERVICES;
+use crate::shared::aggs::{self, Counters};
+use crate::shared::cursor::{self, CursorError};
 use crate::{Error, Result};
 
-/// Most services a stats request counts.
-pub const MAX_SERVICES: u32 = 10_000;
 /// Deepest `from + size` a page may reach (the core allows page * size up to
 /// one million); set as the indices' `max_result_window`.
 pub const MAX_RESULT_WINDOW: u64 = 1_001_000;
 /// Bumped whenever the template below changes shape.
 pub const TEMPLATE_VERSION: u64 = 1;
-
-/// One UTC day, ms.
-pub const DAY_MS: i64 = 86_400_000;
 
 /// The index that holds a record of `timestamp_ms`: one per UTC day.
 pub fn index_for(prefix: &str, timestamp_ms: i64) -> String {
@@ -194,7 +190,12 @@ pub enum ItemOutcome {
     /// shard was briefly unavailable: send it again.
     Retry(String),
     /// Refused for good (mapping, parsing, other 4xx): dead-letter it.
-    Refused { field: Option<String>, reason: String },
+    Refused {
+        /// The field the cluster's reason names, if any.
+        field: Option<String>,
+        /// HTTP status and the cluster's reason.
+        reason: String,
+    },
 }
 
 #[derive(Deserialize)]
@@ -376,33 +377,23 @@ struct Cursor {
 }
 
 fn fingerprint(filter: &Filter, sort: Sort) -> u64 {
-    let text = serde_json::to_string(&(filter, sort)).unwrap_or_default();
-    xxh3_64(text.as_bytes())
+    cursor::fingerprint(&(filter, sort))
 }
 
 fn encode_cursor(filter: &Filter, sort: Sort, after: Vec<Value>) -> String {
     let c = Cursor { f: fingerprint(filter, sort), a: after };
-    URL_SAFE_NO_PAD.encode(serde_json::to_vec(&c).unwrap_or_default())
+    cursor::encode(&serde_json::to_vec(&c).unwrap_or_default())
 }
 
-fn decode_cursor(text: &str, filter: &Filter, sort: Sort) -> Result<Vec<Value>> {
-    let invalid = |why: &str| {
-        Error::Invalid(loglens_core::Error::invalid(
-            "cursor",
-            format!("cursor is not valid for this query: {why}"),
-        ))
-    };
-    let bytes = URL_SAFE_NO_PAD
-        .decode(text.trim())
-        .map_err(|_| invalid("not a cursor returned by a search"))?;
+fn decode_cursor(text: &str, filter: &Filter, sort: Sort) -> Result<Vec<Value>, CursorError> {
     let c: Cursor =
-        serde_json::from_slice(&bytes).map_err(|_| invalid("not a cursor returned by a search"))?;
+        serde_json::from_slice(&cursor::decode(text)?).map_err(|_| CursorError::Unreadable)?;
     let arity = sort_clauses(sort).as_array().map_or(0, Vec::len);
     if c.a.len() != arity {
-        return Err(invalid("not a cursor returned by a search"));
+        return Err(CursorError::Unreadable);
     }
     if c.f != fingerprint(filter, sort) {
-        return Err(invalid("it was made for another filter or sort"));
+        return Err(CursorError::OtherQuery);
     }
     Ok(c.a)
 }
@@ -494,26 +485,13 @@ pub fn empty_search(req: &SearchRequest) -> SearchResult {
 // ---------------------------------------------------------------- stats
 
 /// The `_search` body of a stats request: only aggregations, no hits.
+/// Records of a kind are counted with `filter` aggregations.
 pub fn stats_body(req: &StatsRequest) -> Value {
-    let anomalous = json!({ "filter": { "term": { "anomaly": true } } });
-    let errors = json!({ "filter": { "term": { "level": Level::Error.as_str() } } });
-    let mut aggs = json!({
-        "services": { "terms": { "field": "service_name", "size": MAX_SERVICES } },
-        "levels": { "terms": { "field": "level", "size": 16 } },
-        "anomalies": anomalous,
-    });
-    if req.include_percentiles {
-        aggs["services"]["aggs"] = json!({
-            "rt": { "percentiles": { "field": "response_time_ms", "percents": [50.0, 95.0, 99.0], "keyed": false } },
-            "rt_count": { "value_count": { "field": "response_time_ms" } },
-        });
-    }
-    if let Some(interval) = req.histogram_interval_ms {
-        aggs["histogram"] = json!({
-            "date_histogram": { "field": "timestamp", "fixed_interval": format!("{interval}ms"), "min_doc_count": 1 },
-            "aggs": { "anomalies": anomalous, "errors": errors },
-        });
-    }
+    let counters = Counters {
+        anomalies: json!({ "filter": { "term": { "anomaly": true } } }),
+        errors: json!({ "filter": { "term": { "level": Level::Error.as_str() } } }),
+    };
+    let aggs = aggs::aggregations(req, &counters);
     json!({ "size": 0, "track_total_hits": true, "query": filter_query(&req.filter()), "aggs": aggs })
 }
 
@@ -522,23 +500,25 @@ pub fn parse_stats(body: &[u8]) -> Result<Stats> {
     let response = read_search(body)?;
     let mut stats = Stats { total_logs: total_of(&response.hits), ..Stats::default() };
     let Some(aggs) = response.aggregations else { return Ok(stats) };
-    for b in buckets(&aggs["services"]) {
+    for b in buckets(&aggs[aggs::SERVICES]) {
         let service = key_string(&b["key"]);
-        if let Some(p) = percentiles(b) {
+        let with_time = count(&b[aggs::RESPONSE_TIME_COUNT]["value"]);
+        if let Some(p) = aggs::percentiles(with_time, &b[aggs::RESPONSE_TIMES]["values"]) {
             stats.response_time_percentiles.insert(service.clone(), p);
         }
         stats.services.insert(service, count(&b["doc_count"]));
     }
-    stats.levels =
-        buckets(&aggs["levels"]).map(|b| (key_string(&b["key"]), count(&b["doc_count"]))).collect();
+    stats.levels = buckets(&aggs[aggs::LEVELS])
+        .map(|b| (key_string(&b["key"]), count(&b["doc_count"])))
+        .collect();
     stats.error_count = stats.levels.get(Level::Error.as_str()).copied().unwrap_or(0);
-    stats.anomaly_count = count(&aggs["anomalies"]["doc_count"]);
-    stats.histogram = buckets(&aggs["histogram"])
+    stats.anomaly_count = count(&aggs[aggs::ANOMALIES]["doc_count"]);
+    stats.histogram = buckets(&aggs[aggs::HISTOGRAM])
         .map(|b| HistogramBucket {
             start: b["key"].as_i64().or_else(|| b["key"].as_f64().map(|f| f as i64)).unwrap_or(0),
             count: count(&b["doc_count"]),
-            anomaly_count: count(&b["anomalies"]["doc_count"]),
-            error_count: count(&b["errors"]["doc_count"]),
+            anomaly_count: count(&b[aggs::ANOMALIES]["doc_count"]),
+            error_count: count(&b[aggs::ERRORS]["doc_count"]),
         })
         .filter(|b| b.count > 0)
         .collect();
@@ -559,32 +539,6 @@ fn key_string(v: &Value) -> String {
         Value::String(s) => s.clone(),
         other => other.to_string(),
     }
-}
-
-/// p50/p95/p99 of a service bucket; `None` when no record had a response time.
-fn percentiles(bucket: &Value) -> Option<Percentiles> {
-    let n = count(&bucket["rt_count"]["value"]);
-    if n == 0 {
-        return None;
-    }
-    let values = &bucket["rt"]["values"];
-    let at = |pct: f64| -> f64 {
-        let v = match values {
-            // keyed: false -> [{"key": 50.0, "value": 12.5}, ...]
-            Value::Array(entries) => entries
-                .iter()
-                .find(|e| e["key"].as_f64() == Some(pct))
-                .and_then(|e| e["value"].as_f64()),
-            // keyed: true -> {"50.0": 12.5, ...}
-            Value::Object(map) => map
-                .iter()
-                .find(|(k, _)| k.parse::<f64>().ok() == Some(pct))
-                .and_then(|(_, v)| v.as_f64()),
-            _ => None,
-        };
-        v.filter(|v| v.is_finite()).unwrap_or(0.0)
-    };
-    Some(Percentiles { p50: at(50.0), p95: at(95.0), p99: at(99.0), count: n })
 }
 
 // ---------------------------------------------------------------- health
@@ -623,5 +577,32 @@ pub fn parse_usage(body: &[u8]) -> crate::Usage {
     crate::Usage {
         documents: all["primaries"]["docs"]["count"].as_u64(),
         disk_bytes: all["total"]["store"]["size_in_bytes"].as_u64(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_cursor_continues_its_own_query_only() {
+        let filter = Filter { service_name: Some("api".into()), ..Filter::default() };
+        let after = vec![json!(1_714_521_600_000i64), json!("id-1")];
+        let text = encode_cursor(&filter, Sort::NewestFirst, after.clone());
+        assert_eq!(decode_cursor(&text, &filter, Sort::NewestFirst), Ok(after));
+        assert_eq!(
+            decode_cursor(&text, &Filter::default(), Sort::NewestFirst),
+            Err(CursorError::OtherQuery)
+        );
+        // Severity sorts on three values: the arity alone gives it away.
+        assert_eq!(decode_cursor(&text, &filter, Sort::Severity), Err(CursorError::Unreadable));
+        assert_eq!(decode_cursor(&text, &filter, Sort::OldestFirst), Err(CursorError::OtherQuery));
+        for bad in ["not a cursor", &cursor::encode(b"{\"f\": 1}"), &cursor::encode(b"[]")] {
+            assert_eq!(
+                decode_cursor(bad, &filter, Sort::NewestFirst),
+                Err(CursorError::Unreadable),
+                "{bad}"
+            );
+        }
     }
 }

@@ -30,21 +30,24 @@
 //! finds it.
 
 use std::collections::HashSet;
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
+use backon::{BackoffBuilder, ExponentialBackoff, ExponentialBuilder};
 use elasticsearch::Elasticsearch;
 use elasticsearch::auth::Credentials;
 use elasticsearch::http::headers::{CONTENT_TYPE, HeaderMap, HeaderValue};
 use elasticsearch::http::transport::{SingleNodeConnectionPool, TransportBuilder};
 use elasticsearch::http::{Method, StatusCode, Url};
 use loglens_core::{LogRecord, SearchRequest, SearchResult, Stats, StatsRequest};
+use parking_lot::Mutex;
 use serde_json::Value;
 use tokio::sync::broadcast;
 use tracing::{debug, info, warn};
 
+use crate::shared::aggs;
+use crate::shared::closed::ClosedFlag;
+use crate::shared::tail::Tail;
 use crate::{Committed, Error, Health, LogStore, Refused, Result, StoreOptions, Usage};
 
 pub mod dsl;
@@ -87,8 +90,8 @@ pub struct ElasticStore {
     config: ElasticConfig,
     /// Days (ms / 86,400,000) whose index is known to exist.
     known: Mutex<HashSet<i64>>,
-    tail: Mutex<Option<broadcast::Sender<Committed>>>,
-    closed: AtomicBool,
+    tail: Tail,
+    closed: ClosedFlag,
 }
 
 /// A response: status and body bytes.
@@ -124,20 +127,42 @@ impl Answer {
     }
 }
 
-/// Exponential backoff with a cap.
-struct Backoff {
-    next: Duration,
+/// Batches a slow `subscribe()`r may fall behind before it lags.
+const TAIL_CAPACITY: usize = 64;
+
+/// The waits between retries: `first_backoff`, doubling up to `max_backoff`,
+/// without end and without jitter.
+fn backoff(config: &ElasticConfig) -> ExponentialBackoff {
+    ExponentialBuilder::new()
+        .with_min_delay(config.first_backoff)
+        .with_factor(2.0)
+        .with_max_delay(config.max_backoff)
+        .without_max_times()
+        .build()
+}
+
+/// The retries of one operation: [`backoff`]'s waits until a wall-clock
+/// budget (counted from the first attempt, requests included) is spent.
+struct Retries {
+    delays: ExponentialBackoff,
+    deadline: Instant,
     max: Duration,
 }
 
-impl Backoff {
-    fn new(config: &ElasticConfig) -> Backoff {
-        Backoff { next: config.first_backoff, max: config.max_backoff }
+impl Retries {
+    fn new(config: &ElasticConfig, budget: Duration) -> Retries {
+        let deadline = Instant::now() + budget;
+        Retries { delays: backoff(config), deadline, max: config.max_backoff }
     }
 
+    /// Whether the budget is spent: the caller then reports the last failure.
+    fn spent(&self) -> bool {
+        Instant::now() >= self.deadline
+    }
+
+    /// Waits before the next attempt.
     async fn wait(&mut self) {
-        tokio::time::sleep(self.next).await;
-        self.next = (self.next * 2).min(self.max);
+        tokio::time::sleep(self.delays.next().unwrap_or(self.max)).await;
     }
 }
 
@@ -173,15 +198,15 @@ impl ElasticStore {
         }
         let transport =
             builder.build().map_err(|e| Error::Config(format!("store {shown}: {e}")))?;
-        let (tail, _) = broadcast::channel(64);
+        let (tail, _) = Tail::new(TAIL_CAPACITY);
         let store = ElasticStore {
             client: Elasticsearch::new(transport),
             prefix: options.index_prefix.clone(),
             retention: options.retention_days.is_some(),
             config,
             known: Mutex::new(HashSet::new()),
-            tail: Mutex::new(Some(tail)),
-            closed: AtomicBool::new(false),
+            tail,
+            closed: ClosedFlag::default(),
         };
         store.wait_for_cluster(&shown).await?;
         store.install(&options).await?;
@@ -191,8 +216,7 @@ impl ElasticStore {
 
     /// Waits until the cluster answers, up to `connect_for`.
     async fn wait_for_cluster(&self, shown: &str) -> Result<()> {
-        let deadline = Instant::now() + self.config.connect_for;
-        let mut backoff = Backoff::new(&self.config);
+        let mut retries = Retries::new(&self.config, self.config.connect_for);
         loop {
             match self.call(Method::Get, "/", None, None).await {
                 Ok(a) if a.ok() => return Ok(()),
@@ -207,14 +231,14 @@ impl ElasticStore {
                         Ok(a) => a.describe(),
                         Err(e) => e.to_string(),
                     };
-                    if Instant::now() >= deadline {
+                    if retries.spent() {
                         return Err(Error::Backend(format!(
                             "elasticsearch at {shown} did not answer within {:?}: {why}",
                             self.config.connect_for
                         )));
                     }
                     warn!(cluster = %shown, %why, "waiting for elasticsearch");
-                    backoff.wait().await;
+                    retries.wait().await;
                 }
             }
         }
@@ -248,10 +272,6 @@ impl ElasticStore {
             )));
         }
         Ok(())
-    }
-
-    fn check_open(&self) -> Result<()> {
-        if self.closed.load(Ordering::Acquire) { Err(Error::Closed) } else { Ok(()) }
     }
 
     /// One request; transport failures (refused connection, timeout) are errors.
@@ -298,22 +318,21 @@ impl ElasticStore {
         query: Option<&[(&str, &str)]>,
         body: Option<Vec<u8>>,
     ) -> Result<Answer> {
-        let deadline = Instant::now() + self.config.retry_for;
-        let mut backoff = Backoff::new(&self.config);
+        let mut retries = Retries::new(&self.config, self.config.retry_for);
         loop {
             let why = match self.call(method, path, query, body.clone()).await {
                 Ok(a) if !a.transient() => return Ok(a),
                 Ok(a) => a.describe(),
                 Err(e) => e.to_string(),
             };
-            if Instant::now() >= deadline {
+            if retries.spent() {
                 return Err(Error::Backend(format!(
                     "{path}: still failing after {:?}: {why}",
                     self.config.retry_for
                 )));
             }
             debug!(%path, %why, "retrying");
-            backoff.wait().await;
+            retries.wait().await;
         }
     }
 
@@ -321,7 +340,7 @@ impl ElasticStore {
     /// index's ILM age is set to count from its day).
     async fn ensure_indices(&self, records: &[LogRecord]) -> Result<()> {
         let missing: Vec<i64> = {
-            let known = self.known.lock().unwrap_or_else(|p| p.into_inner());
+            let known = self.known.lock();
             let mut days: Vec<i64> = records
                 .iter()
                 .map(|r| r.timestamp.div_euclid(dsl::DAY_MS))
@@ -339,18 +358,9 @@ impl ElasticStore {
             if !a.ok() && !exists {
                 return Err(Error::Backend(format!("creating index {index}: {}", a.describe())));
             }
-            self.known.lock().unwrap_or_else(|p| p.into_inner()).insert(day);
+            self.known.lock().insert(day);
         }
         Ok(())
-    }
-
-    fn publish(&self, records: Vec<LogRecord>) {
-        if records.is_empty() {
-            return;
-        }
-        if let Some(tail) = &*self.tail.lock().unwrap_or_else(|p| p.into_inner()) {
-            let _ = tail.send(std::sync::Arc::new(records));
-        }
     }
 }
 
@@ -366,7 +376,7 @@ const READ_PARAMS: &[(&str, &str)] =
 #[async_trait]
 impl LogStore for ElasticStore {
     async fn index(&self, records: Vec<LogRecord>) -> Result<Vec<Refused>> {
-        self.check_open()?;
+        self.closed.check()?;
         if records.is_empty() {
             return Ok(Vec::new());
         }
@@ -374,8 +384,7 @@ impl LogStore for ElasticStore {
         // (position, field, reason) of the items refused for good.
         let mut refusals: Vec<(usize, Option<String>, String)> = Vec::new();
         let mut pending: Vec<usize> = (0..records.len()).collect();
-        let deadline = Instant::now() + self.config.retry_for;
-        let mut backoff = Backoff::new(&self.config);
+        let mut retries = Retries::new(&self.config, self.config.retry_for);
         while !pending.is_empty() {
             let batch: Vec<&LogRecord> = pending.iter().map(|&i| &records[i]).collect();
             let body = dsl::bulk_body(&self.prefix, &batch)?;
@@ -399,7 +408,7 @@ impl LogStore for ElasticStore {
                 }
             }
             if !again.is_empty() {
-                if Instant::now() >= deadline {
+                if retries.spent() {
                     return Err(Error::Backend(format!(
                         "{} of {} records still rejected by the cluster after {:?}: {last_why}",
                         again.len(),
@@ -408,7 +417,7 @@ impl LogStore for ElasticStore {
                     )));
                 }
                 debug!(items = again.len(), why = %last_why, "bulk items rejected, retrying");
-                backoff.wait().await;
+                retries.wait().await;
             }
             pending = again;
         }
@@ -428,12 +437,12 @@ impl LogStore for ElasticStore {
                 None => stored.push(record),
             }
         }
-        self.publish(stored);
+        self.tail.publish(stored);
         Ok(refused)
     }
 
     async fn search(&self, request: &SearchRequest) -> Result<SearchResult> {
-        self.check_open()?;
+        self.closed.check()?;
         let body = serde_json::to_vec(&dsl::search_body(request)?).unwrap_or_default();
         let path = format!("/{}/_search", dsl::read_pattern(&self.prefix));
         let a = self.call(Method::Post, &path, Some(READ_PARAMS), Some(body)).await?;
@@ -447,7 +456,7 @@ impl LogStore for ElasticStore {
     }
 
     async fn stats(&self, request: &StatsRequest) -> Result<Stats> {
-        self.check_open()?;
+        self.closed.check()?;
         let body = serde_json::to_vec(&dsl::stats_body(request)).unwrap_or_default();
         let path = format!("/{}/_search", dsl::read_pattern(&self.prefix));
         let a = self.call(Method::Post, &path, Some(READ_PARAMS), Some(body)).await?;
@@ -459,25 +468,19 @@ impl LogStore for ElasticStore {
             400 if a.error_type().as_deref() == Some("too_many_buckets_exception")
                 || a.describe().contains("too_many_buckets") =>
             {
-                Err(Error::Invalid(loglens_core::Error::invalid(
-                    "interval",
-                    "stats would have too many buckets: widen the histogram interval or narrow the time range",
-                )))
+                Err(aggs::too_big("stats would have too many buckets"))
             }
             _ => Err(Error::Backend(format!("stats: {}", a.describe()))),
         }
     }
 
     fn subscribe(&self) -> broadcast::Receiver<Committed> {
-        match &*self.tail.lock().unwrap_or_else(|p| p.into_inner()) {
-            Some(tail) => tail.subscribe(),
-            None => broadcast::channel(1).1,
-        }
+        self.tail.subscribe()
     }
 
     async fn health(&self) -> Health {
-        if self.closed.load(Ordering::Acquire) {
-            return Health { healthy: false, detail: "store is closed".into() };
+        if self.closed.is_set() {
+            return ClosedFlag::health();
         }
         match self.call(Method::Get, "/_cluster/health", None, None).await {
             Ok(a) if a.ok() => match dsl::parse_health(&a.body) {
@@ -496,7 +499,7 @@ impl LogStore for ElasticStore {
     }
 
     async fn refresh(&self) -> Result<()> {
-        self.check_open()?;
+        self.closed.check()?;
         let path = format!("/{}/_refresh", dsl::read_pattern(&self.prefix));
         let a = self.call(Method::Post, &path, Some(READ_PARAMS), None).await?;
         if a.ok() { Ok(()) } else { Err(Error::Backend(format!("refresh: {}", a.describe()))) }
@@ -508,7 +511,7 @@ impl LogStore for ElasticStore {
 
     /// Primary documents and store size of the day indices (`_stats`).
     async fn usage(&self) -> Usage {
-        if self.closed.load(Ordering::Acquire) {
+        if self.closed.is_set() {
             return Usage::default();
         }
         let path = format!("/{}/_stats/docs,store", dsl::read_pattern(&self.prefix));
@@ -519,10 +522,44 @@ impl LogStore for ElasticStore {
     }
 
     async fn close(&self) -> Result<()> {
-        if self.closed.swap(true, Ordering::AcqRel) {
-            return Err(Error::Closed);
-        }
-        self.tail.lock().unwrap_or_else(|p| p.into_inner()).take();
+        self.closed.close()?;
+        self.tail.close();
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The schedule written out by hand before `backon` computed it.
+    fn doubling(config: &ElasticConfig, n: usize) -> Vec<Duration> {
+        let mut next = config.first_backoff;
+        (0..n)
+            .map(|_| {
+                let wait = next;
+                next = (next * 2).min(config.max_backoff);
+                wait
+            })
+            .collect()
+    }
+
+    #[test]
+    fn backoff_doubles_from_the_first_wait_up_to_the_cap_without_end() {
+        for (first, max) in [(100, 5_000), (10, 50), (10, 100), (300, 200), (0, 10)] {
+            let config = ElasticConfig {
+                first_backoff: Duration::from_millis(first),
+                max_backoff: Duration::from_millis(max),
+                ..ElasticConfig::default()
+            };
+            let got: Vec<Duration> = backoff(&config).take(40).collect();
+            let want = doubling(&config, 40);
+            assert_eq!(got[0], want[0], "the first wait is exact");
+            for (g, w) in got.iter().zip(&want) {
+                // backon doubles in f32: a few ns off, far below tokio's 1 ms timer.
+                assert!(g.abs_diff(*w) < Duration::from_micros(1), "{first}/{max}: {g:?} vs {w:?}");
+            }
+            assert_eq!(got.last(), want.last(), "the cap is exact, and holds");
+        }
     }
 }

@@ -83,13 +83,12 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use loglens_core::{LogRecord, SearchRequest, SearchResult, Stats, StatsRequest};
+use parking_lot::Mutex;
 use tantivy::directory::MmapDirectory;
 use tantivy::store::{Compressor, ZstdCompressor};
 use tantivy::tokenizer::TextAnalyzer;
@@ -101,6 +100,8 @@ use self::pipeline::{Indexer, IndexerEnv, Shared, WalMsg};
 pub use self::retention::RetentionReport;
 use self::schema::Fields;
 use self::wal::Wal;
+use crate::shared::closed::ClosedFlag;
+use crate::shared::tail::Tail;
 use crate::{Committed, Error, Health, LogStore, Refused, Result, StoreOptions};
 
 mod pipeline;
@@ -133,10 +134,11 @@ pub struct TantivyStore {
     /// indexing did.
     analyzer: TextAnalyzer,
     wal_tx: mpsc::Sender<WalMsg>,
-    /// `None` once closed, so subscribers see the end of the stream.
-    tail: Mutex<Option<broadcast::Sender<Committed>>>,
+    /// Closed once the indexer stopped, so subscribers see the end of the
+    /// stream.
+    tail: Tail,
     shared: Arc<Shared>,
-    closed: AtomicBool,
+    closed: ClosedFlag,
     threads: Mutex<Vec<JoinHandle<()>>>,
 }
 
@@ -223,11 +225,11 @@ impl TantivyStore {
         let analyzer = index.tokenizer_for_field(fields.message).map_err(backend)?;
 
         let shared = Arc::new(Shared::default());
-        let (tail, _) = broadcast::channel(TAIL_CAPACITY);
+        let (tail, publisher) = Tail::new(TAIL_CAPACITY);
         let env = IndexerEnv {
             wal_dir: wal_dir.clone(),
             interval: Duration::from_millis(options.refresh_interval_ms),
-            tail: tail.clone(),
+            tail: publisher,
             shared: shared.clone(),
             retention_days: options.retention_days,
         };
@@ -269,15 +271,11 @@ impl TantivyStore {
             reader,
             analyzer,
             wal_tx,
-            tail: Mutex::new(Some(tail)),
+            tail,
             shared,
-            closed: AtomicBool::new(false),
+            closed: ClosedFlag::default(),
             threads: Mutex::new(threads),
         })
-    }
-
-    fn check_open(&self) -> Result<()> {
-        if self.closed.load(Ordering::Acquire) { Err(Error::Closed) } else { Ok(()) }
     }
 
     /// Sends a control message down the pipeline and waits for its answer.
@@ -288,11 +286,9 @@ impl TantivyStore {
     }
 
     async fn stop(&self, commit: bool) -> Result<()> {
-        if self.closed.swap(true, Ordering::AcqRel) {
-            return Err(Error::Closed);
-        }
+        self.closed.close()?;
         let result = self.control(|ack| WalMsg::Stop { commit, ack }).await;
-        let threads = std::mem::take(&mut *self.threads.lock().unwrap_or_else(|p| p.into_inner()));
+        let threads = std::mem::take(&mut *self.threads.lock());
         let joined = blocking(move || {
             for t in threads {
                 let _ = t.join();
@@ -300,7 +296,7 @@ impl TantivyStore {
             Ok(())
         })
         .await;
-        self.tail.lock().unwrap_or_else(|p| p.into_inner()).take();
+        self.tail.close();
         result.and(joined)
     }
 
@@ -317,7 +313,7 @@ impl TantivyStore {
     /// for the merges it starts, so the space is free when it returns.
     /// `None` when the store was opened without `retention_days`.
     pub async fn apply_retention(&self, now_ms: i64) -> Result<Option<RetentionReport>> {
-        self.check_open()?;
+        self.closed.check()?;
         let (ack, done) = oneshot::channel();
         self.wal_tx
             .send(WalMsg::Retention { now_ms, ack })
@@ -345,7 +341,7 @@ impl TantivyStore {
 #[async_trait]
 impl LogStore for TantivyStore {
     async fn index(&self, records: Vec<LogRecord>) -> Result<Vec<Refused>> {
-        self.check_open()?;
+        self.closed.check()?;
         if records.is_empty() {
             return Ok(Vec::new());
         }
@@ -354,40 +350,32 @@ impl LogStore for TantivyStore {
     }
 
     async fn search(&self, request: &SearchRequest) -> Result<SearchResult> {
-        self.check_open()?;
+        self.closed.check()?;
         let (searcher, fields, analyzer, request) =
             (self.reader.searcher(), self.fields, self.analyzer.clone(), request.clone());
         blocking(move || query::search(&searcher, &fields, analyzer, &request)).await
     }
 
     async fn stats(&self, request: &StatsRequest) -> Result<Stats> {
-        self.check_open()?;
+        self.closed.check()?;
         let (searcher, fields, analyzer, request) =
             (self.reader.searcher(), self.fields, self.analyzer.clone(), request.clone());
         blocking(move || stats::stats(&searcher, &fields, analyzer, &request)).await
     }
 
     fn subscribe(&self) -> broadcast::Receiver<Committed> {
-        match &*self.tail.lock().unwrap_or_else(|p| p.into_inner()) {
-            Some(tail) => tail.subscribe(),
-            None => broadcast::channel(1).1,
-        }
+        self.tail.subscribe()
     }
 
     async fn health(&self) -> Health {
         let unhealthy = |detail: String| Health { healthy: false, detail };
-        if self.closed.load(Ordering::Acquire) {
-            return unhealthy("store is closed".into());
+        if self.closed.is_set() {
+            return ClosedFlag::health();
         }
         if let Some(f) = self.shared.failure() {
             return unhealthy(f);
         }
-        let stopped = self
-            .threads
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .iter()
-            .any(JoinHandle::is_finished);
+        let stopped = self.threads.lock().iter().any(JoinHandle::is_finished);
         if stopped {
             return unhealthy("store background threads stopped".into());
         }
@@ -408,7 +396,7 @@ impl LogStore for TantivyStore {
     }
 
     async fn refresh(&self) -> Result<()> {
-        self.check_open()?;
+        self.closed.check()?;
         self.control(|ack| WalMsg::Flush { ack }).await
     }
 

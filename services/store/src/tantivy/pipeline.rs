@@ -2,14 +2,15 @@
 //! indexer (Tantivy writes, commits, reader reloads, tail broadcast).
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use loglens_core::LogRecord;
+use parking_lot::Mutex;
 use tantivy::index::SegmentMeta;
 use tantivy::{FutureResult, IndexReader, IndexWriter, Term};
-use tokio::sync::{broadcast, mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, error, info, warn};
 
 use super::backend;
@@ -17,7 +18,8 @@ use super::retention::{self, RetentionReport};
 use super::schema::{Fields, id_key};
 use super::seen::SeenIds;
 use super::wal::{self, Wal};
-use crate::{Committed, Error, Result};
+use crate::shared::tail::Publisher;
+use crate::{Error, Result};
 
 /// Most records the WAL writer puts into one group (one fsync, one message
 /// to the indexer). With the indexer queue this bounds how many
@@ -42,13 +44,12 @@ impl Shared {
     /// Records the first fatal failure of a background thread.
     pub fn fail(&self, what: String) {
         error!(failure = %what, "store background work stopped");
-        let mut f = self.failure.lock().unwrap_or_else(|p| p.into_inner());
-        f.get_or_insert(what);
+        self.failure.lock().get_or_insert(what);
     }
 
     /// The fatal failure, if any.
     pub fn failure(&self) -> Option<String> {
-        self.failure.lock().unwrap_or_else(|p| p.into_inner()).clone()
+        self.failure.lock().clone()
     }
 
     /// The error for a caller whose request the pipeline dropped: the failure
@@ -254,7 +255,7 @@ pub(crate) struct IndexerEnv {
     /// Longest time between an add and its commit.
     pub interval: Duration,
     /// Where committed batches go.
-    pub tail: broadcast::Sender<Committed>,
+    pub tail: Publisher,
     /// Where a fatal failure is recorded.
     pub shared: Arc<Shared>,
     /// Whole UTC days to keep; `None` keeps everything.
@@ -333,7 +334,7 @@ impl Indexer {
         self.uncommitted = Some(first_seq + records.len() as u64 - 1);
         self.oldest_uncommitted.get_or_insert(acked);
         self.uncommitted_records += records.len();
-        if self.env.tail.receiver_count() > 0 {
+        if self.env.tail.has_subscribers() {
             self.pending.extend(records);
         }
         Ok(())
@@ -378,9 +379,7 @@ impl Indexer {
         self.recent_costs.push_back(cost);
         tracing::debug!(records, seq, ?cost, oldest_waited = ?waited, "committed");
         self.committed_seq = seq;
-        if !self.pending.is_empty() {
-            let _ = self.env.tail.send(Arc::new(std::mem::take(&mut self.pending)));
-        }
+        self.env.tail.publish(std::mem::take(&mut self.pending));
         if !trim_wal {
             return Ok(());
         }

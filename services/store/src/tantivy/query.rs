@@ -3,8 +3,6 @@
 
 use std::ops::Bound;
 
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use loglens_core::{Filter, LogRecord, SearchRequest, SearchResult, Sort};
 use tantivy::collector::sort_key::SortByStaticFastValue;
 use tantivy::collector::{Collector, Count, TopDocs};
@@ -12,10 +10,10 @@ use tantivy::query::{AllQuery, BooleanQuery, Query, RangeQuery, TermQuery};
 use tantivy::schema::{Field, IndexRecordOption, Value as _};
 use tantivy::tokenizer::TextAnalyzer;
 use tantivy::{DateTime, DocAddress, Order, Searcher, TantivyDocument, Term};
-use xxhash_rust::xxh3::xxh3_64;
 
 use super::backend;
 use super::schema::{Fields, SEQ, SEVERITY, TIMESTAMP};
+use crate::shared::cursor::{self, CursorError};
 use crate::{Error, Result};
 
 /// The filter as one query: every condition must hold.
@@ -136,7 +134,7 @@ impl SortKey {
 }
 
 /// A continuation token: the sort, the filter it was made for, and the
-/// last record's key. Encoded as 23 bytes in URL-safe base64.
+/// last record's key. Encoded as 23 bytes in a [`cursor`] envelope.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Cursor {
     sort: Sort,
@@ -157,8 +155,7 @@ fn sort_code(sort: Sort) -> u8 {
 
 /// A short hash of the filter, so a cursor is not used with another query.
 fn fingerprint(filter: &Filter) -> u32 {
-    let bytes = serde_json::to_vec(filter).unwrap_or_default();
-    xxh3_64(&bytes) as u32
+    cursor::fingerprint(filter) as u32
 }
 
 impl Cursor {
@@ -170,32 +167,23 @@ impl Cursor {
         b.push(self.key.severity);
         b.extend_from_slice(&self.key.timestamp.to_le_bytes());
         b.extend_from_slice(&self.key.seq.to_le_bytes());
-        URL_SAFE_NO_PAD.encode(b)
+        cursor::encode(&b)
     }
 
     /// Reads a cursor made for `sort` and a filter with `filter` fingerprint.
-    fn decode(s: &str, sort: Sort, filter: u32) -> Result<Cursor> {
-        let invalid = |why: &str| {
-            Error::Invalid(loglens_core::Error::invalid(
-                "cursor",
-                format!("cursor is not valid for this query: {why}"),
-            ))
-        };
-        let b = URL_SAFE_NO_PAD
-            .decode(s.trim())
-            .map_err(|_| invalid("not a cursor returned by a search"))?;
+    fn decode(s: &str, sort: Sort, filter: u32) -> Result<Cursor, CursorError> {
         let b: [u8; CURSOR_LEN] =
-            b.try_into().map_err(|_| invalid("not a cursor returned by a search"))?;
+            cursor::decode(s)?.try_into().map_err(|_| CursorError::Unreadable)?;
         if b[0] != CURSOR_VERSION {
-            return Err(invalid("not a cursor returned by a search"));
+            return Err(CursorError::Unreadable);
         }
         if b[1] != sort_code(sort) {
-            return Err(invalid("it was made for another sort order"));
+            return Err(CursorError::OtherSort);
         }
         let u32_at = |i: usize| u32::from_le_bytes([b[i], b[i + 1], b[i + 2], b[i + 3]]);
         let u64_at = |i: usize| u64::from_le_bytes(std::array::from_fn(|j| b[i + j]));
         if u32_at(2) != filter {
-            return Err(invalid("it was made for other filters"));
+            return Err(CursorError::OtherFilter);
         }
         Ok(Cursor {
             sort,
@@ -405,7 +393,7 @@ mod tests {
             ("garbage!", Sort::Severity, 0xdead_beef, "not a cursor"),
             ("AAAA", Sort::Severity, 0xdead_beef, "not a cursor"),
         ] {
-            let e = Cursor::decode(text, sort, filter).unwrap_err();
+            let e = Error::from(Cursor::decode(text, sort, filter).unwrap_err());
             let msg = e.to_string();
             assert!(msg.starts_with("cursor is not valid for this query: "), "{msg}");
             assert!(msg.contains(why), "{msg}");

@@ -21,9 +21,7 @@ use tantivy::{DateTime, Searcher, Term};
 use super::backend;
 use super::schema::Fields;
 use crate::Result;
-
-/// One UTC day in milliseconds.
-pub(crate) const DAY_MS: i64 = 86_400_000;
+use crate::shared::DAY_MS;
 /// How often the indexer runs a retention pass (besides one at open).
 pub(crate) const PASS_EVERY: Duration = Duration::from_secs(3600);
 

@@ -30,28 +30,44 @@ pub(crate) const RESPONSE_TIME: &str = "response_time_ms";
 /// Handles of every schema field, resolved once at open.
 #[derive(Debug, Clone, Copy)]
 pub struct Fields {
+    /// The record id as [`id_key`] bytes, indexed for the upsert's delete.
     pub id: Field,
+    /// Record time, ms precision; fast, for ranges, sorting and histograms.
     pub timestamp: Field,
     /// The store-wide sequence number (the WAL's): a unique tie-breaker
     /// for sorting and cursors.
     pub seq: Field,
+    /// Keyword, fast (terms aggregation).
     pub service_name: Field,
+    /// Keyword, fast (terms aggregation).
     pub level: Field,
+    /// Words, for full-text search.
     pub message: Field,
+    /// Indexed and fast.
     pub status_code: Field,
+    /// Keyword.
     pub request_id: Field,
+    /// Keyword.
     pub user_id: Field,
+    /// Fast, for percentiles.
     pub response_time_ms: Field,
+    /// Keyword.
     pub error_code: Field,
+    /// Keyword, one value per tag.
     pub tags: Field,
+    /// Keyword.
     pub host: Field,
+    /// Keyword.
     pub trace_id: Field,
     /// 0 or 1, so `sum` aggregations count anomalies.
     pub anomaly: Field,
     /// 0 or 1 (level is ERROR), so `sum` aggregations count errors.
     pub is_error: Field,
+    /// Fast, for the severity sort.
     pub severity_score: Field,
+    /// Keyword, one value per reason.
     pub anomaly_reasons: Field,
+    /// Fast date.
     pub ingested_at: Field,
     /// The record as JSON.
     pub source: Field,

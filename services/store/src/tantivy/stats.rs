@@ -10,7 +10,6 @@ use tantivy::aggregation::agg_req::Aggregations;
 use tantivy::aggregation::agg_result::{
     AggregationResult, AggregationResults, BucketEntry, BucketResult, MetricResult,
 };
-use tantivy::aggregation::metric::PercentileValues;
 use tantivy::aggregation::{
     AggContextParams, AggregationCollector, AggregationError, AggregationLimitsGuard, Key,
 };
@@ -20,36 +19,22 @@ use tantivy::{Searcher, TantivyError};
 
 use super::backend;
 use super::query::filter_query;
-use super::schema::{ANOMALY, Fields, IS_ERROR, LEVEL, RESPONSE_TIME, SERVICE, TIMESTAMP};
+use super::schema::{ANOMALY, Fields, IS_ERROR};
+use crate::shared::aggs::{self, Counters, MAX_SERVICES};
 use crate::{Error, Result};
 
-/// Most services counted; beyond that the smallest are left out.
-pub(crate) const MAX_SERVICES: u32 = 10_000;
 /// Most buckets one request may produce (histogram plus terms).
 const BUCKET_LIMIT: u32 = 100_000;
 
-/// The aggregation request for `req`.
+/// The aggregation request for `req`. Records of a kind are counted as the
+/// `sum` of a 0/1 column; every segment reports all its services.
 fn request(req: &StatsRequest) -> Result<Aggregations> {
-    let mut aggs = json!({
-        "services": { "terms": { "field": SERVICE, "size": MAX_SERVICES, "segment_size": MAX_SERVICES } },
-        "levels": { "terms": { "field": LEVEL, "size": 16 } },
-        "anomalies": { "sum": { "field": ANOMALY } },
-    });
-    if req.include_percentiles {
-        aggs["services"]["aggs"] = json!({
-            "rt": { "percentiles": { "field": RESPONSE_TIME, "percents": [50.0, 95.0, 99.0], "keyed": false } },
-            "rt_count": { "value_count": { "field": RESPONSE_TIME } },
-        });
-    }
-    if let Some(interval) = req.histogram_interval_ms {
-        aggs["histogram"] = json!({
-            "date_histogram": { "field": TIMESTAMP, "fixed_interval": format!("{interval}ms"), "min_doc_count": 1 },
-            "aggs": {
-                "anomalies": { "sum": { "field": ANOMALY } },
-                "errors": { "sum": { "field": IS_ERROR } },
-            },
-        });
-    }
+    let counters = Counters {
+        anomalies: json!({ "sum": { "field": ANOMALY } }),
+        errors: json!({ "sum": { "field": IS_ERROR } }),
+    };
+    let mut aggs = aggs::aggregations(req, &counters);
+    aggs[aggs::SERVICES]["terms"]["segment_size"] = json!(MAX_SERVICES);
     serde_json::from_value(aggs)
         .map_err(|e| Error::Backend(format!("stats request does not build: {e}")))
 }
@@ -69,18 +54,10 @@ pub(crate) fn stats(
     );
     let (total, results) = searcher.search(&*query, &(Count, collector)).map_err(|e| match e {
         TantivyError::AggregationError(AggregationError::BucketLimitExceeded { .. }) => {
-            Error::Invalid(loglens_core::Error::invalid(
-                "interval",
-                format!(
-                    "stats would have more than {BUCKET_LIMIT} buckets: widen the histogram interval or narrow the time range"
-                ),
-            ))
+            aggs::too_big(&format!("stats would have more than {BUCKET_LIMIT} buckets"))
         }
         TantivyError::AggregationError(AggregationError::MemoryExceeded { .. }) => {
-            Error::Invalid(loglens_core::Error::invalid(
-                "interval",
-                "stats need too much memory: widen the histogram interval or narrow the time range",
-            ))
+            aggs::too_big("stats need too much memory")
         }
         other => backend(other),
     })?;
@@ -90,28 +67,28 @@ pub(crate) fn stats(
 /// Turns the aggregation results into [`Stats`].
 fn parse(total: u64, mut results: AggregationResults) -> Stats {
     let mut stats = Stats { total_logs: total, ..Stats::default() };
-    for b in terms(results.0.remove("services")) {
+    for b in terms(results.0.remove(aggs::SERVICES)) {
         let service = key_string(&b.key);
         if let Some(p) = percentiles(&b.sub_aggregation) {
             stats.response_time_percentiles.insert(service.clone(), p);
         }
         stats.services.insert(service, b.doc_count);
     }
-    stats.levels = terms(results.0.remove("levels"))
+    stats.levels = terms(results.0.remove(aggs::LEVELS))
         .map(|b| (key_string(&b.key), b.doc_count))
         .collect::<BTreeMap<_, _>>();
     stats.error_count = stats.levels.get(loglens_core::Level::Error.as_str()).copied().unwrap_or(0);
-    stats.anomaly_count = metric(&results, "anomalies") as u64;
+    stats.anomaly_count = metric(&results, aggs::ANOMALIES) as u64;
     if let Some(AggregationResult::BucketResult(BucketResult::Histogram { buckets })) =
-        results.0.remove("histogram")
+        results.0.remove(aggs::HISTOGRAM)
     {
         stats.histogram = buckets
             .iter()
             .map(|b| HistogramBucket {
                 start: key_f64(&b.key) as i64,
                 count: b.doc_count,
-                anomaly_count: metric(&b.sub_aggregation, "anomalies") as u64,
-                error_count: metric(&b.sub_aggregation, "errors") as u64,
+                anomaly_count: metric(&b.sub_aggregation, aggs::ANOMALIES) as u64,
+                error_count: metric(&b.sub_aggregation, aggs::ERRORS) as u64,
             })
             .collect();
         stats.histogram.sort_by_key(|b| b.start);
@@ -143,28 +120,17 @@ fn metric(results: &AggregationResults, name: &str) -> f64 {
     value.filter(|v| v.is_finite()).unwrap_or(0.0).round()
 }
 
-/// p50/p95/p99 of a service bucket; `None` when no record had a response time.
+/// p50/p95/p99 of a service bucket; `None` when no record had a response
+/// time. The values are read as the JSON they serialize to (NaN, for no
+/// values, becomes null), the shape the shared reader knows.
 fn percentiles(sub: &AggregationResults) -> Option<Percentiles> {
-    let count = metric(sub, "rt_count") as u64;
-    let Some(AggregationResult::MetricResult(MetricResult::Percentiles(p))) = sub.0.get("rt")
+    let count = metric(sub, aggs::RESPONSE_TIME_COUNT) as u64;
+    let Some(AggregationResult::MetricResult(MetricResult::Percentiles(p))) =
+        sub.0.get(aggs::RESPONSE_TIMES)
     else {
         return None;
     };
-    if count == 0 {
-        return None;
-    }
-    let at = |pct: f64| -> f64 {
-        let v = match &p.values {
-            PercentileValues::Vec(entries) => {
-                entries.iter().find(|e| e.key == pct).map(|e| e.value)
-            }
-            PercentileValues::HashMap(map) => {
-                map.iter().find(|(k, _)| k.parse::<f64>().ok() == Some(pct)).map(|(_, v)| *v)
-            }
-        };
-        v.filter(|v| v.is_finite()).unwrap_or(0.0)
-    };
-    Some(Percentiles { p50: at(50.0), p95: at(95.0), p99: at(99.0), count })
+    aggs::percentiles(count, &serde_json::to_value(&p.values).unwrap_or_default())
 }
 
 fn key_string(key: &Key) -> String {

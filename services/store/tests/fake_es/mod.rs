@@ -13,12 +13,13 @@
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use axum::Router;
 use axum::body::Bytes;
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
+use parking_lot::{Mutex, MutexGuard};
 use serde_json::{Value, json};
 
 /// One request as the fake received it.
@@ -80,8 +81,8 @@ impl FakeEs {
         format!("http://{}", self.addr)
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock()
     }
 
     /// Every request so far.
@@ -162,7 +163,7 @@ fn handle(
     body: Bytes,
 ) -> Response {
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
-    let mut s = state.lock().unwrap_or_else(|p| p.into_inner());
+    let mut s = state.lock();
     let path = uri.path().to_owned();
     let bulk = path.ends_with("/_bulk");
     let parsed: Vec<Value> = if bulk {
