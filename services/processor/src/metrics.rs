@@ -1,5 +1,5 @@
 //! The processor's Prometheus metrics. Hot-path counters are handles
-//! registered once ([`Metrics`]), so counting a message is one atomic add.
+//! registered once (`Metrics`), so counting a message is one atomic add.
 //!
 //! Accounting: every consumed message ends up indexed, dead-lettered, or
 //! dropped (its partition was revoked before it was indexed; the new owner
@@ -57,6 +57,7 @@ pub fn describe() {
 }
 
 /// Handles of the processor's unlabelled metrics.
+#[derive(Clone)]
 pub(crate) struct Metrics {
     pub(crate) consumed: metrics::Counter,
     pub(crate) indexed: metrics::Counter,

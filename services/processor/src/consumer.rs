@@ -1,0 +1,323 @@
+//! The poll thread: the only thread that polls the consumer. It reads
+//! messages into the open batch, hands closed batches to the worker, pauses
+//! fetching while the worker cannot keep up, and serves the rebalance
+//! callbacks (which librdkafka runs only inside `poll`).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use loglens_kafka::wire;
+use parking_lot::Mutex;
+use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, Rebalance};
+use rdkafka::message::{BorrowedMessage, Headers as _, Message};
+use rdkafka::{ClientContext, TopicPartitionList};
+use tokio::sync::mpsc::Sender;
+use tokio::sync::mpsc::error::TrySendError;
+use tracing::{debug, info, warn};
+
+use crate::batch::{Accumulator, Pending};
+use crate::handoff::Handoff;
+use crate::ledger::Ledger;
+use crate::metrics::{self, Metrics};
+use crate::ownership::Partition;
+use crate::{Error, Result};
+
+/// Longest single wait in `poll`.
+const POLL: Duration = Duration::from_millis(50);
+/// How often the end offsets (for the lag) are asked for.
+const WATERMARK_EVERY: Duration = Duration::from_secs(2);
+/// How long a batch may wait for a busy worker before fetching is paused
+/// and polling resumes (to serve rebalances promptly).
+const HOLD_AFTER: Duration = Duration::from_secs(1);
+/// How long a revocation waits for the worker and the committer to be done
+/// with the revoked partitions.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long leaving the group may take.
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The consumer's context: state the rebalance callbacks need.
+pub(crate) struct Context {
+    accumulator: Mutex<Accumulator>,
+    handoff: Arc<Handoff>,
+    ledger: Arc<Ledger>,
+    metrics: Metrics,
+}
+
+impl Context {
+    /// A context around the open batch.
+    pub(crate) fn new(
+        accumulator: Accumulator,
+        handoff: Arc<Handoff>,
+        ledger: Arc<Ledger>,
+        metrics: Metrics,
+    ) -> Context {
+        Context { accumulator: Mutex::new(accumulator), handoff, ledger, metrics }
+    }
+
+    /// Revocation: drop the open batch's messages of the revoked partitions,
+    /// let the worker finish the batch it has in hand of them and the
+    /// committer commit it, then forget them (under the commit gate).
+    fn revoke(&self, consumer: &BaseConsumer<Context>, revoked: Vec<Partition>) {
+        let dropped = self.accumulator.lock().revoke(&revoked);
+        self.metrics.dropped.increment(dropped as u64);
+        self.handoff.ownership.lock().begin_revoke(&revoked);
+        self.handoff.notify_revoked();
+        let deadline = Instant::now() + DRAIN_TIMEOUT;
+        // A lost assignment cannot be committed to any more: do not wait.
+        let drained = consumer.assignment_lost() || self.drain(&revoked, deadline);
+        let gate =
+            self.handoff.gate.try_lock_for(deadline.saturating_duration_since(Instant::now()));
+        self.handoff.ownership.lock().end_revoke(&revoked);
+        drop(gate);
+        self.ledger.revoked(&revoked);
+        if !drained {
+            warn!(partitions = ?revoked, "batch in hand not committed within {DRAIN_TIMEOUT:?} of the revocation; the next owner reads it again");
+        }
+        info!(partitions = ?revoked, dropped, "partitions revoked; unindexed messages left to the next owner");
+    }
+
+    /// Waits until the worker no longer has `revoked` in hand and the
+    /// committer has done every request sent so far; false past `deadline`.
+    fn drain(&self, revoked: &[Partition], deadline: Instant) -> bool {
+        let until = |done: &dyn Fn() -> bool| loop {
+            if done() {
+                return true;
+            }
+            if Instant::now() >= deadline {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        };
+        // The worker asks for its commit before it lets go of its batch.
+        until(&|| !self.handoff.ownership.lock().in_flight(revoked)) && {
+            let asked = self.handoff.asked();
+            until(&|| self.handoff.done() >= asked)
+        }
+    }
+}
+
+impl ClientContext for Context {}
+
+impl ConsumerContext for Context {
+    fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        if let Rebalance::Revoke(tpl) = rebalance {
+            self.revoke(consumer, partitions(tpl));
+        }
+    }
+
+    fn post_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        if let Rebalance::Assign(_) = rebalance {
+            let assigned = consumer.assignment().map(|tpl| partitions(&tpl)).unwrap_or_default();
+            info!(partitions = ?assigned, "partitions assigned");
+            self.handoff.ownership.lock().assign(&assigned);
+            self.ledger.assigned(&assigned);
+        }
+    }
+}
+
+fn partitions(tpl: &TopicPartitionList) -> Vec<Partition> {
+    tpl.elements().iter().map(|e| Partition::new(e.topic(), e.partition())).collect()
+}
+
+/// The poll loop and what it owns.
+pub(crate) struct Poller {
+    consumer: Arc<BaseConsumer<Context>>,
+    /// Closed batches to the worker; `None` once stopping has handed over
+    /// the last one.
+    batches: Option<Sender<Vec<Pending>>>,
+    /// The committer thread; it ends after the worker.
+    committer: JoinHandle<()>,
+    stop: Arc<AtomicBool>,
+    group: String,
+    topic: String,
+    /// The ownership version at which fetching was paused, if it is.
+    paused: Option<u64>,
+}
+
+impl Poller {
+    /// A poll loop over a subscribed consumer.
+    pub(crate) fn new(
+        consumer: Arc<BaseConsumer<Context>>,
+        batches: Sender<Vec<Pending>>,
+        committer: JoinHandle<()>,
+        stop: Arc<AtomicBool>,
+        group: String,
+        topic: String,
+    ) -> Poller {
+        Poller { consumer, batches: Some(batches), committer, stop, group, topic, paused: None }
+    }
+
+    fn context(&self) -> &Context {
+        self.consumer.context()
+    }
+
+    /// Polls until stopped and the worker and the committer are done with
+    /// what was read, then leaves the group.
+    pub(crate) fn run(mut self) -> Result<()> {
+        self.context().handoff.set_poller();
+        info!(group = %self.group, topic = %self.topic, "processor consuming");
+        let mut last_watermarks = Instant::now();
+        let mut blocked_since: Option<Instant> = None;
+        let result = loop {
+            let stopping = self.stop.load(Ordering::SeqCst);
+            if let Err(e) = self.hand_over(stopping) {
+                break Err(e);
+            }
+            // The committer ends after the worker, when all is committed.
+            if self.committer.is_finished() {
+                break if stopping {
+                    Ok(())
+                } else {
+                    Err(Error::Internal("the processor worker ended".into()))
+                };
+            }
+            // A closed batch waits for the worker, which has one in hand.
+            let blocked = self.batches.as_ref().is_some_and(|b| b.capacity() == 0);
+            let now = Instant::now();
+            let blocked_for = if blocked {
+                Some(now - *blocked_since.get_or_insert(now))
+            } else {
+                blocked_since = None;
+                None
+            };
+            let hold = stopping
+                || self.context().handoff.stalled()
+                || blocked_for.is_some_and(|d| d >= HOLD_AFTER);
+            self.pause(hold);
+            if blocked && !hold {
+                // A healthy worker is busy: leave the next messages in
+                // librdkafka's fetch queue until it takes the batch.
+                std::thread::park_timeout(POLL);
+                continue;
+            }
+            match self.consumer.poll(POLL) {
+                // Once stopping, what is still fetched is left for the next owner.
+                Some(Ok(m)) if !stopping => self.take(&m),
+                Some(Ok(_)) => {}
+                Some(Err(e)) => warn!(error = %e, "consumer error"),
+                None => {}
+            }
+            if last_watermarks.elapsed() >= WATERMARK_EVERY {
+                self.refresh_watermarks();
+                last_watermarks = Instant::now();
+            }
+        };
+        self.close();
+        result
+    }
+
+    /// Counts a consumed message and adds it to the open batch.
+    fn take(&self, m: &BorrowedMessage<'_>) {
+        let context = self.context();
+        let epoch = context.handoff.ownership.lock().epoch(m.topic(), m.partition()).unwrap_or(0);
+        let pending = Pending {
+            topic: m.topic().to_owned(),
+            partition: m.partition(),
+            offset: m.offset(),
+            epoch,
+            key: m.key().map(<[u8]>::to_vec),
+            payload: m.payload().map(<[u8]>::to_vec).unwrap_or_default(),
+            traceparent: m.headers().and_then(|h| {
+                h.iter()
+                    .find(|h| h.key == wire::TRACEPARENT)
+                    .and_then(|h| h.value.map(<[u8]>::to_vec))
+            }),
+        };
+        context.metrics.consumed.increment(1);
+        context.ledger.received(&pending.topic, pending.partition);
+        context.accumulator.lock().push(pending, Instant::now());
+    }
+
+    /// Hands the open batch to the worker when it is closed (or, when
+    /// stopping, whatever it holds) and the worker has room; when stopping
+    /// and nothing is left, closes the channel so the worker ends.
+    fn hand_over(&mut self, stopping: bool) -> Result<()> {
+        let Some(batches) = &self.batches else { return Ok(()) };
+        let mut accumulator = self.consumer.context().accumulator.lock();
+        if !accumulator.is_empty() && (stopping || accumulator.is_due(Instant::now())) {
+            match batches.try_reserve() {
+                Ok(permit) => {
+                    debug!(messages = accumulator.len(), "batch handed to the worker");
+                    permit.send(accumulator.take());
+                }
+                Err(TrySendError::Full(())) => {}
+                Err(TrySendError::Closed(())) => {
+                    return Err(Error::Internal("the processor worker ended".into()));
+                }
+            }
+        }
+        if stopping && accumulator.is_empty() {
+            drop(accumulator);
+            self.batches = None;
+        }
+        Ok(())
+    }
+
+    /// Pauses fetching from every assigned partition while `hold`, resumes
+    /// it after. Pausing again after a rebalance covers new partitions.
+    fn pause(&mut self, hold: bool) {
+        if hold {
+            let version = self.context().handoff.ownership.lock().version();
+            if self.paused == Some(version) {
+                return;
+            }
+            match self.consumer.assignment() {
+                Ok(tpl) => {
+                    if let Err(e) = self.consumer.pause(&tpl) {
+                        warn!(error = %e, "pausing partitions");
+                    }
+                }
+                Err(e) => warn!(error = %e, "reading the assignment to pause it"),
+            }
+            debug!("fetching paused");
+            self.paused = Some(version);
+        } else if self.paused.take().is_some() {
+            // Resuming a partition that is not paused does nothing.
+            match self.consumer.assignment() {
+                Ok(tpl) => {
+                    if let Err(e) = self.consumer.resume(&tpl) {
+                        warn!(error = %e, "resuming partitions");
+                    }
+                }
+                Err(e) => warn!(error = %e, "reading the assignment to resume it"),
+            }
+            debug!("fetching resumed");
+        }
+    }
+
+    fn refresh_watermarks(&self) {
+        let Ok(tpl) = self.consumer.assignment() else { return };
+        for p in partitions(&tpl) {
+            if let Ok((_, high)) =
+                self.consumer.fetch_watermarks(&p.topic, p.partition, Duration::from_millis(500))
+            {
+                let lag = self.context().ledger.high_watermark(&p.topic, p.partition, high);
+                metrics::lag(&p.topic, p.partition, lag);
+            }
+        }
+    }
+
+    /// Leaves the group. Some brokers (nisshi) never answer the leave, and
+    /// librdkafka would then wait for ever; offsets are already committed,
+    /// so give it a few seconds and let the broker expire the membership
+    /// otherwise.
+    fn close(self) {
+        let Poller { consumer, batches, committer, .. } = self;
+        // The worker ends once its channel closes, then the committer.
+        drop(batches);
+        let (done, closed) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            // The committer holds the other reference to the consumer.
+            let _ = committer.join();
+            drop(consumer);
+            let _ = done.send(());
+        });
+        if closed.recv_timeout(CLOSE_TIMEOUT).is_err() {
+            warn!(
+                "leaving the consumer group timed out after {CLOSE_TIMEOUT:?}; the broker expires the membership"
+            );
+        }
+    }
+}
