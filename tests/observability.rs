@@ -203,7 +203,7 @@ async fn a_rest_query_is_one_trace_from_gateway_to_store() {
     let mut query = Role::start_env(
         dir.path(),
         "query",
-        &["query", "--grpc-addr", "127.0.0.1:0", "--data-dir", data],
+        &["query", "--ingest", "--grpc-addr", "127.0.0.1:0", "--data-dir", data],
         &otel_env(&endpoint, "loglens-query"),
     );
     let mut ingest = IngestServiceClient::new(query.channel().await);

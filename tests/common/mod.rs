@@ -32,6 +32,8 @@ pub struct Role {
     args: Vec<String>,
     env: Vec<(String, String)>,
     ready_path: PathBuf,
+    /// Where stderr goes (appended across restarts); inherited when `None`.
+    log_path: Option<PathBuf>,
     /// The ready file's content.
     pub ready: serde_json::Value,
 }
@@ -49,14 +51,41 @@ impl Role {
             args: args.iter().map(|s| s.to_string()).collect(),
             env: env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
             ready_path: dir.join(format!("{name}.ready.json")),
+            log_path: None,
             ready: serde_json::Value::Null,
         };
         r.spawn();
         r
     }
 
+    /// [`Role::start_env`] with stderr appended to `DIR/NAME.log` (see
+    /// [`Role::log`]).
+    pub fn start_logged(dir: &Path, name: &str, args: &[&str], env: &[(&str, &str)]) -> Role {
+        let mut r = Role {
+            child: None,
+            args: args.iter().map(|s| s.to_string()).collect(),
+            env: env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            ready_path: dir.join(format!("{name}.ready.json")),
+            log_path: Some(dir.join(format!("{name}.log"))),
+            ready: serde_json::Value::Null,
+        };
+        r.spawn();
+        r
+    }
+
+    /// What the role wrote to stderr so far (with [`Role::start_logged`]).
+    pub fn log(&self) -> String {
+        self.log_path.as_ref().and_then(|p| std::fs::read_to_string(p).ok()).unwrap_or_default()
+    }
+
     fn spawn(&mut self) {
         let _ = std::fs::remove_file(&self.ready_path);
+        let stderr = match &self.log_path {
+            Some(p) => Stdio::from(
+                std::fs::OpenOptions::new().create(true).append(true).open(p).expect("log file"),
+            ),
+            None => Stdio::inherit(),
+        };
         let child = Command::new(loglens_bin())
             .args(&self.args)
             .arg("--ready-file")
@@ -71,6 +100,7 @@ impl Role {
             .env("RUST_LOG", std::env::var("LOGLENS_TEST_LOG").unwrap_or_else(|_| "warn".into()))
             .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
+            .stderr(stderr)
             .spawn()
             .expect("spawn loglens");
         self.child = Some(child);
@@ -181,6 +211,16 @@ impl Standalone {
 
     /// Starts standalone with extra command-line arguments.
     pub fn start_with(dir: &Path, extra: &[&str]) -> Standalone {
+        Standalone::start_role(dir, extra, false)
+    }
+
+    /// [`Standalone::start_with`], logging at info level to a file read by
+    /// [`Standalone::log`].
+    pub fn start_logged(dir: &Path, extra: &[&str]) -> Standalone {
+        Standalone::start_role(dir, extra, true)
+    }
+
+    fn start_role(dir: &Path, extra: &[&str], logged: bool) -> Standalone {
         let data_dir = dir.join("data");
         let data = data_dir.to_str().expect("UTF-8 temp dir");
         let mut args = vec![
@@ -193,7 +233,11 @@ impl Standalone {
             data,
         ];
         args.extend_from_slice(extra);
-        let role = Role::start(dir, "standalone", &args);
+        let role = if logged {
+            Role::start_logged(dir, "standalone", &args, &[("RUST_LOG", "info")])
+        } else {
+            Role::start(dir, "standalone", &args)
+        };
         let mut s = Standalone { role, data_dir, grpc: String::new(), http: String::new() };
         s.read_addresses();
         s
@@ -213,6 +257,11 @@ impl Standalone {
     /// SIGKILL: no chance to flush anything.
     pub fn kill9(&mut self) {
         self.role.kill9();
+    }
+
+    /// Its stderr so far, when started with [`Standalone::start_logged`].
+    pub fn log(&self) -> String {
+        self.role.log()
     }
 
     /// Starts again on the same data directory (new ports).
@@ -271,7 +320,7 @@ pub fn record(
 pub async fn eventually<T, F, Fut>(secs: u64, what: &str, mut check: F) -> T
 where
     F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Option<T>>,
+    Fut: Future<Output = Option<T>>,
 {
     let deadline = Instant::now() + Duration::from_secs(secs);
     loop {

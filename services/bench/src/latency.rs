@@ -9,7 +9,7 @@
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
 use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, ensure};
@@ -19,6 +19,7 @@ use loglens_core::record::normalize;
 use loglens_core::{Filter, LogRecord, RawLog, RuleSet, SearchRequest, Sort};
 use loglens_generator::Generator;
 use loglens_store::StoreOptions;
+use parking_lot::Mutex;
 use tokio::sync::broadcast::error::RecvError;
 
 use crate::{bar, percentile};
@@ -79,7 +80,7 @@ pub(crate) async fn run(
                 match tail.recv().await {
                     Ok(committed) => {
                         let now = Instant::now();
-                        let mut s = state.lock().unwrap_or_else(|p| p.into_inner());
+                        let mut s = state.lock();
                         let s = &mut *s;
                         for r in committed.iter() {
                             if let Some(&b) = s.owner.get(&r.id) {
@@ -140,7 +141,7 @@ pub(crate) async fn run(
         }
         sent += k;
         let b = {
-            let mut s = state.lock().unwrap_or_else(|p| p.into_inner());
+            let mut s = state.lock();
             let b = s.batches.len();
             // A record identical to an earlier one (same content id) would
             // be an upsert, not a new record: leave it out.
@@ -174,7 +175,7 @@ pub(crate) async fn run(
     let deadline = Instant::now() + DRAIN_TIMEOUT;
     loop {
         let waiting = {
-            let s = state.lock().unwrap_or_else(|p| p.into_inner());
+            let s = state.lock();
             s.batches.iter().filter(|b| b.searchable.is_none() && b.remaining > 0).count()
         };
         if waiting == 0 {
@@ -201,7 +202,7 @@ pub(crate) async fn run(
     );
     store.close().await?;
 
-    let s = state.lock().unwrap_or_else(|p| p.into_inner());
+    let s = state.lock();
     let mut waits: Vec<Duration> = s
         .batches
         .iter()
@@ -227,7 +228,7 @@ type Done = Result<(usize, usize, loglens_store::Result<Instant>), tokio::task::
 fn acked(state: &Mutex<State>, done: Done) -> Result<(usize, Instant)> {
     let (b, n, r) = done.context("an index() task panicked")?;
     let at = r.context("the store did not acknowledge a batch")?;
-    let mut s = state.lock().unwrap_or_else(|p| p.into_inner());
+    let mut s = state.lock();
     s.batches[b].acked = Some(at);
     Ok((n, at))
 }

@@ -7,6 +7,7 @@
 //! - [`query`]: the backend-neutral search and stats model.
 //! - [`error`]: the one error table shared by gRPC and HTTP.
 
+pub mod attributes;
 pub mod error;
 pub mod ledger;
 pub mod level;
@@ -16,6 +17,7 @@ pub mod rules;
 pub mod status;
 pub mod timestamp;
 
+pub use attributes::{AttrValue, Attributes};
 pub use error::{Error, ErrorCode, Result};
 pub use level::Level;
 pub use query::{Filter, SearchRequest, SearchResult, Sort, Stats, StatsRequest};

@@ -22,11 +22,16 @@ impl StatusCode {
     pub fn new(code: i64) -> Result<StatusCode> {
         match u16::try_from(code) {
             Ok(c) if (Self::MIN..=Self::MAX).contains(&c) => Ok(StatusCode(c)),
-            _ => Err(Error::invalid(
-                "status_code",
-                format!("status_code must be between 100 and 599, got {code}"),
-            )),
+            _ => Err(Self::out_of_range(code)),
         }
+    }
+
+    /// The error for a status outside 100-599, naming `status_code`.
+    pub fn out_of_range(code: impl fmt::Display) -> Error {
+        Error::invalid(
+            "status_code",
+            format!("status_code must be between 100 and 599, got {code}"),
+        )
     }
 
     /// The status as a number.
@@ -57,13 +62,7 @@ impl TryFrom<i32> for StatusCode {
 impl TryFrom<u64> for StatusCode {
     type Error = Error;
     fn try_from(code: u64) -> Result<StatusCode> {
-        match i64::try_from(code) {
-            Ok(c) => StatusCode::new(c),
-            Err(_) => Err(Error::invalid(
-                "status_code",
-                format!("status_code must be between 100 and 599, got {code}"),
-            )),
-        }
+        i64::try_from(code).map_err(|_| Self::out_of_range(code)).and_then(StatusCode::new)
     }
 }
 

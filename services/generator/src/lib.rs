@@ -14,6 +14,7 @@
 use std::future::Future;
 use std::time::{Duration, Instant};
 
+use backon::{BackoffBuilder as _, ExponentialBuilder, Retryable as _};
 use futures::stream::{FuturesUnordered, StreamExt};
 use indicatif::{ProgressBar, ProgressStyle};
 use loglens_kafka::KafkaOptions;
@@ -135,33 +136,25 @@ impl GrpcTarget {
     /// Sends one batch, retrying overload and unavailability with capped
     /// exponential backoff for up to about a minute. Returns (accepted, rejected).
     pub async fn send(&self, records: Vec<ingest::LogRecord>) -> Result<(u64, u64), Error> {
-        let mut backoff = Duration::from_millis(50);
-        let deadline = Instant::now() + Duration::from_secs(60);
         let request = ingest::IngestRequest { records };
-        loop {
-            match self.client.clone().ingest(request.clone()).await {
-                Ok(reply) => {
-                    let r = reply.into_inner();
-                    return Ok((u64::from(r.accepted), r.rejected.len() as u64));
-                }
-                Err(s)
-                    if matches!(
-                        s.code(),
-                        tonic::Code::Unavailable | tonic::Code::ResourceExhausted
-                    ) && Instant::now() < deadline =>
-                {
-                    tracing::debug!(code = ?s.code(), "target busy or down, retrying in {backoff:?}");
-                    tokio::time::sleep(backoff).await;
-                    backoff = (backoff * 2).min(Duration::from_secs(2));
-                }
-                Err(s) => {
-                    return Err(Error::Send {
-                        target: self.url.clone(),
-                        message: s.message().to_owned(),
-                    });
-                }
-            }
-        }
+        let backoff = ExponentialBuilder::new()
+            .with_min_delay(Duration::from_millis(50))
+            .with_max_delay(Duration::from_secs(2))
+            .with_total_delay(Some(Duration::from_secs(60)))
+            .without_max_times();
+        let reply = (|| {
+            let (mut client, request) = (self.client.clone(), request.clone());
+            async move { client.ingest(request).await }
+        })
+            .retry(backoff)
+            .when(|s| matches!(s.code(), tonic::Code::Unavailable | tonic::Code::ResourceExhausted))
+            .notify(|s, wait| {
+                tracing::debug!(code = ?s.code(), "target busy or down, retrying in {wait:?}")
+            })
+            .await
+            .map_err(|s| Error::Send { target: self.url.clone(), message: s.message().to_owned() })?;
+        let r = reply.into_inner();
+        Ok((u64::from(r.accepted), r.rejected.len() as u64))
     }
 }
 
@@ -251,7 +244,11 @@ impl KafkaTarget {
         let mut deliveries = Vec::with_capacity(records.len());
         for record in records {
             let payload = serde_json::to_vec(record).expect("a generated record always serialises");
-            let mut backoff = Duration::from_millis(5);
+            let mut backoff = ExponentialBuilder::new()
+                .with_min_delay(Duration::from_millis(5))
+                .with_max_delay(Duration::from_millis(200))
+                .without_max_times()
+                .build();
             loop {
                 let message = FutureRecord::to(&self.options.raw_topic)
                     .key(&record.service_name)
@@ -269,9 +266,9 @@ impl KafkaTarget {
                 if !full {
                     break;
                 }
-                tracing::debug!("producer queue full, retrying in {backoff:?}");
-                tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(Duration::from_millis(200));
+                let wait = backoff.next().unwrap_or(Duration::from_millis(200));
+                tracing::debug!("producer queue full, retrying in {wait:?}");
+                tokio::time::sleep(wait).await;
             }
         }
         Ok(deliveries)

@@ -16,8 +16,8 @@ use loglens_proto::stats::stats_service_server::StatsServiceServer;
 use loglens_query::{QueryApi, StatsApi};
 use loglens_store::LogStore;
 use tokio::net::TcpListener;
-use tokio_stream::wrappers::TcpListenerStream;
 use tonic::transport::Server;
+use tonic::transport::server::TcpIncoming;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
 /// How long open gRPC connections may finish their calls after shutdown begins.
@@ -119,7 +119,12 @@ pub async fn serve(
         .add_optional_service(ingest)
         .add_optional_service(query)
         .add_optional_service(stats)
-        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown);
+        .serve_with_incoming_shutdown(
+            // Replies go out at once: without TCP_NODELAY a small reply can
+            // wait ~40 ms for the peer's delayed ACK (Nagle).
+            TcpIncoming::from(listener).with_nodelay(Some(true)),
+            shutdown,
+        );
     let result = tokio::select! {
         r = server => r,
         _ = async {

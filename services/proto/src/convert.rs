@@ -41,8 +41,8 @@ impl From<ingest::LogRecord> for RawLog {
 }
 
 /// Raw input (e.g. parsed REST JSON) as the proto the ingest service
-/// validates. Timestamps go as text (numbers as their decimal digits); the
-/// status is checked here because the proto cannot carry an out-of-range one.
+/// validates. Timestamps go as text (numbers as their decimal digits); only a
+/// status too large for the proto's int32 is refused here.
 impl TryFrom<RawLog> for ingest::LogRecord {
     type Error = Error;
     fn try_from(raw: RawLog) -> Result<ingest::LogRecord, Error> {
@@ -56,7 +56,12 @@ impl TryFrom<RawLog> for ingest::LogRecord {
             service_name: raw.service_name.unwrap_or_default(),
             level: raw.level.unwrap_or_default(),
             message: raw.message.unwrap_or_default(),
-            status_code: raw.status_code.map(StatusCode::new).transpose()?.map(i32::from),
+            // Only what the proto cannot carry is refused here; the range
+            // check is the ingest service's, so its metrics count it.
+            status_code: raw
+                .status_code
+                .map(|s| i32::try_from(s).map_err(|_| StatusCode::out_of_range(s)))
+                .transpose()?,
             request_id: raw.request_id.unwrap_or_default(),
             user_id: raw.user_id.unwrap_or_default(),
             response_time_ms: raw.response_time_ms,

@@ -8,11 +8,12 @@
 
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
-use std::sync::{Mutex, OnceLock};
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use loglens_core::LogRecord;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use parking_lot::Mutex;
 
 use crate::{Error, Result};
 
@@ -176,7 +177,7 @@ impl ServiceCounts {
 /// [`MAX_SERVICE_LABELS`] services seen, then [`OTHER_SERVICE`].
 fn service_label(service: String) -> String {
     static SEEN: OnceLock<Mutex<HashSet<String>>> = OnceLock::new();
-    let mut seen = SEEN.get_or_init(Default::default).lock().unwrap_or_else(|p| p.into_inner());
+    let mut seen = SEEN.get_or_init(Default::default).lock();
     if seen.contains(&service) {
         return service;
     }

@@ -1,0 +1,65 @@
+//! `loglens gateway`: the REST gateway alone.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::Args;
+use loglens_core::RuleSet;
+use loglens_gateway::GatewayConfig;
+
+use super::args::with_port;
+use crate::node::{GatewayComponent, NodeConfig};
+
+fn defaults() -> GatewayConfig {
+    GatewayConfig::default()
+}
+
+/// Arguments of `loglens gateway`.
+#[derive(Args, Debug)]
+pub struct GatewayArgs {
+    /// REST address (port 0 picks a free port).
+    #[arg(long, env = "LOGLENS_HTTP_ADDR", default_value = "127.0.0.1:8000")]
+    http_addr: SocketAddr,
+    /// Overrides the port of --http-addr (the seed's variable name).
+    #[arg(long, env = "API_PORT")]
+    api_port: Option<u16>,
+    /// The gRPC services to transcode to.
+    #[arg(long, env = "LOGLENS_GRPC_ENDPOINT", default_value_t = defaults().grpc_endpoint)]
+    grpc_endpoint: String,
+    /// Where POST /logs goes when `loglens ingest` runs apart; default: --grpc-endpoint.
+    #[arg(long, env = "LOGLENS_INGEST_ENDPOINT")]
+    ingest_endpoint: Option<String>,
+    /// Largest accepted request body, bytes.
+    #[arg(long, env = "LOGLENS_MAX_BODY_BYTES", default_value_t = defaults().max_body_bytes)]
+    max_body_bytes: usize,
+    /// Write {"http": "HOST:PORT"} here once serving.
+    #[arg(long, env = "LOGLENS_READY_FILE")]
+    ready_file: Option<PathBuf>,
+}
+
+impl GatewayArgs {
+    /// Only the gateway, transcoding to --grpc-endpoint.
+    pub fn into_config(self) -> anyhow::Result<NodeConfig> {
+        Ok(NodeConfig {
+            role: "gateway",
+            rules: std::sync::Arc::new(RuleSet::default()),
+            store: None,
+            grpc_addr: None,
+            ingest: None,
+            query: false,
+            processor: None,
+            gateway: Some(GatewayComponent {
+                addr: with_port(self.http_addr, self.api_port),
+                config: GatewayConfig {
+                    ingest_endpoint: self.ingest_endpoint,
+                    max_body_bytes: self.max_body_bytes,
+                    ..GatewayConfig::default()
+                },
+                grpc_endpoint: Some(self.grpc_endpoint),
+            }),
+            demo_rate: None,
+            banner: false,
+            ready_file: self.ready_file,
+        })
+    }
+}

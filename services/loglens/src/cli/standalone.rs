@@ -1,0 +1,79 @@
+//! `loglens standalone`: every component in one process.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::Args;
+use loglens_gateway::GatewayConfig;
+
+use super::args::{ConsumeArgs, KafkaArgs, RuleArgs, StoreArgs, with_port};
+use crate::node::{GatewayComponent, IngestTo, NodeConfig};
+
+/// Arguments of `loglens standalone`.
+#[derive(Args, Debug)]
+pub struct StandaloneArgs {
+    /// gRPC address (port 0 picks a free port).
+    #[arg(long, env = "LOGLENS_GRPC_ADDR", default_value = "127.0.0.1:50051")]
+    grpc_addr: SocketAddr,
+    /// REST gateway address (port 0 picks a free port).
+    #[arg(long, env = "LOGLENS_HTTP_ADDR", default_value = "127.0.0.1:8000")]
+    http_addr: SocketAddr,
+    /// Overrides the port of --http-addr (the seed's variable name).
+    #[arg(long, env = "API_PORT")]
+    api_port: Option<u16>,
+    #[command(flatten)]
+    store: StoreArgs,
+    #[command(flatten)]
+    rules: RuleArgs,
+    /// Run the Kafka path in-process: ingest produces to these brokers
+    /// (HOST:PORT) and a processor indexes from them. Without it, ingest
+    /// writes straight into the store.
+    #[arg(long, env = "KAFKA_BOOTSTRAP_SERVERS")]
+    kafka: Option<String>,
+    #[command(flatten)]
+    kafka_args: KafkaArgs,
+    #[command(flatten)]
+    consume: ConsumeArgs,
+    /// Also run the generator in-process, so there is live data to look at.
+    #[arg(long, env = "LOGLENS_DEMO")]
+    demo: bool,
+    /// Records per second the demo generator sends.
+    #[arg(long, env = "LOGLENS_DEMO_RATE", default_value_t = 200)]
+    demo_rate: u64,
+    /// Write {"grpc": "HOST:PORT", "http": "HOST:PORT"} here once serving.
+    #[arg(long, env = "LOGLENS_READY_FILE")]
+    ready_file: Option<PathBuf>,
+}
+
+impl StandaloneArgs {
+    /// All components: gRPC ingest/query, the gateway, the store, and with
+    /// --kafka the Kafka sink plus an in-process processor.
+    pub fn into_config(self) -> anyhow::Result<NodeConfig> {
+        let rules = self.rules.load()?;
+        let (ingest, processor) = match &self.kafka {
+            Some(bootstrap) => {
+                let kafka = self.kafka_args.options(bootstrap);
+                let processor = self.consume.config(kafka.clone(), rules.clone())?;
+                (IngestTo::Kafka(kafka), Some(processor))
+            }
+            None => (IngestTo::Store, None),
+        };
+        Ok(NodeConfig {
+            role: "standalone",
+            rules,
+            store: Some(self.store.config()?),
+            grpc_addr: Some(self.grpc_addr),
+            ingest: Some(ingest),
+            query: true,
+            processor,
+            gateway: Some(GatewayComponent {
+                addr: with_port(self.http_addr, self.api_port),
+                config: GatewayConfig::default(),
+                grpc_endpoint: None,
+            }),
+            demo_rate: self.demo.then_some(self.demo_rate),
+            banner: true,
+            ready_file: self.ready_file,
+        })
+    }
+}

@@ -1,0 +1,446 @@
+//! One composed node: every serving role of the binary is a preset of the
+//! components below, started from one validated [`NodeConfig`] and stopped in
+//! one documented order.
+//!
+//! Components: the gRPC server (ingest, query/stats, health, reflection,
+//! gRPC-web), the Kafka processor, the REST gateway and the demo generator,
+//! over an optional store. `standalone` runs all of them.
+//!
+//! Shutdown order, once the shutdown future resolves (SIGTERM, Ctrl-C):
+//! 1. stop intake: the demo generator stops, the REST gateway stops accepting
+//!    and finishes the requests it has, and ingest over gRPC answers
+//!    UNAVAILABLE to new batches (batches already taken finish);
+//! 2. flush the Kafka producer of the ingest sink;
+//! 3. drain the processor: it stops polling, indexes what it read and
+//!    commits those offsets;
+//! 4. stop the gRPC server, awaiting the calls in flight (a few seconds'
+//!    grace, then open connections are closed);
+//! 5. close the store (the last commit; acknowledged records are durable
+//!    before this, in the write-ahead log);
+//! 6. the caller flushes telemetry.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use async_trait::async_trait;
+use loglens_core::RuleSet;
+use loglens_core::ledger::LedgerView;
+use loglens_gateway::GatewayConfig;
+use loglens_ingest::{KafkaSink, RecordSink, StoreSink};
+use loglens_kafka::KafkaOptions;
+use loglens_processor::{Processor, ProcessorConfig};
+use loglens_store::{LogStore, Refused, StoreOptions};
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::{grpc, obs};
+
+/// How long the REST gateway may finish its requests at shutdown.
+const GATEWAY_DRAIN: Duration = Duration::from_secs(10);
+/// How long the Kafka producer may deliver what it holds at shutdown.
+const PRODUCER_FLUSH: Duration = Duration::from_secs(10);
+/// How often the node checks the processor thread is alive.
+const PROCESSOR_CHECK: Duration = Duration::from_secs(1);
+
+/// Where a store lives and how it is tuned.
+#[derive(Debug, Clone)]
+pub struct StoreConfig {
+    /// A path, `tantivy:///dir` or `http(s)://[user:pass@]host:port`.
+    pub url: String,
+    /// Tuning shared by the backends.
+    pub options: StoreOptions,
+}
+
+impl StoreConfig {
+    /// The URL for messages, credentials masked.
+    pub fn shown(&self) -> String {
+        match url::Url::parse(&self.url) {
+            Ok(mut u) if u.has_host() && (!u.username().is_empty() || u.password().is_some()) => {
+                let _ = u.set_username("***");
+                let _ = u.set_password(None);
+                u.to_string()
+            }
+            _ => self.url.clone(),
+        }
+    }
+}
+
+/// Where accepted records go.
+#[derive(Debug, Clone)]
+pub enum IngestTo {
+    /// Straight into the node's store (durable when acknowledged).
+    Store,
+    /// Produced to the raw topic (acknowledged once Kafka has them).
+    Kafka(KafkaOptions),
+}
+
+/// The REST gateway component.
+#[derive(Debug, Clone)]
+pub struct GatewayComponent {
+    /// Listen address.
+    pub addr: SocketAddr,
+    /// Its settings; with `grpc_endpoint: None` it talks to this node's
+    /// gRPC server.
+    pub config: GatewayConfig,
+    /// The gRPC endpoint to transcode to; `None` means this node's.
+    pub grpc_endpoint: Option<String>,
+}
+
+/// Everything a node runs, validated once by [`NodeConfig::validate`].
+#[derive(Debug)]
+pub struct NodeConfig {
+    /// The CLI role, for logs.
+    pub role: &'static str,
+    /// Anomaly rules for ingest and the processor.
+    pub rules: Arc<RuleSet>,
+    /// The store, for query, direct ingest and the processor.
+    pub store: Option<StoreConfig>,
+    /// The gRPC server's address, when it runs.
+    pub grpc_addr: Option<SocketAddr>,
+    /// The ingest service and its sink.
+    pub ingest: Option<IngestTo>,
+    /// Query and stats services over the store.
+    pub query: bool,
+    /// The Kafka processor indexing into the store.
+    pub processor: Option<ProcessorConfig>,
+    /// The REST gateway.
+    pub gateway: Option<GatewayComponent>,
+    /// Demo generator rate (records/s), sending to this node's gRPC ingest.
+    pub demo_rate: Option<u64>,
+    /// Print the standalone banner on stderr.
+    pub banner: bool,
+    /// Written once serving: the bound addresses as JSON.
+    pub ready_file: Option<PathBuf>,
+}
+
+impl NodeConfig {
+    /// Checks the components fit together; the message says what is missing.
+    pub fn validate(self) -> anyhow::Result<NodeConfig> {
+        let needs_store =
+            self.query || self.processor.is_some() || matches!(self.ingest, Some(IngestTo::Store));
+        if needs_store && self.store.is_none() {
+            bail!("the {} role needs a store (--data-dir or --store)", self.role);
+        }
+        if (self.query || self.ingest.is_some()) && self.grpc_addr.is_none() {
+            bail!("the {} role serves gRPC but has no --grpc-addr", self.role);
+        }
+        if let Some(g) = &self.gateway
+            && g.grpc_endpoint.is_none()
+            && self.grpc_addr.is_none()
+        {
+            bail!("the gateway needs --grpc-endpoint when this node serves no gRPC");
+        }
+        if self.demo_rate.is_some() && self.ingest.is_none() {
+            bail!("--demo needs this node to ingest");
+        }
+        Ok(self)
+    }
+}
+
+/// Refuses new batches once intake stops; batches already taken finish.
+struct Intake {
+    sink: Arc<dyn RecordSink>,
+    stopped: CancellationToken,
+}
+
+#[async_trait]
+impl RecordSink for Intake {
+    async fn send(
+        &self,
+        records: Vec<loglens_core::LogRecord>,
+        traceparent: Option<&str>,
+    ) -> loglens_core::Result<Vec<Refused>> {
+        if self.stopped.is_cancelled() {
+            return Err(loglens_core::Error::Unavailable(
+                "loglens is shutting down; retry against another instance or after restart".into(),
+            ));
+        }
+        self.sink.send(records, traceparent).await
+    }
+
+    fn name(&self) -> &'static str {
+        self.sink.name()
+    }
+}
+
+async fn bind(addr: SocketAddr, what: &str) -> anyhow::Result<TcpListener> {
+    TcpListener::bind(addr).await.with_context(|| format!("binding the {what} address {addr}"))
+}
+
+fn write_ready(path: &Option<PathBuf>, mut body: serde_json::Value) -> anyhow::Result<()> {
+    if let (Some(addr), Some(fields)) = (obs::metrics_addr(), body.as_object_mut()) {
+        fields.insert("metrics".into(), addr.to_string().into());
+    }
+    if let Some(path) = path {
+        let tmp = path.with_extension("tmp");
+        std::fs::write(&tmp, body.to_string())
+            .with_context(|| format!("writing {}", tmp.display()))?;
+        std::fs::rename(&tmp, path).with_context(|| format!("writing {}", path.display()))?;
+    }
+    Ok(())
+}
+
+/// Runs the node until `shutdown` resolves, then stops it in the order of
+/// the module docs. An error from any component stops the node too.
+pub async fn run(
+    config: NodeConfig,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let config = config.validate()?;
+    // Bind first: a taken port fails before anything is opened.
+    let grpc_listener = match config.grpc_addr {
+        Some(addr) => Some(bind(addr, "gRPC").await?),
+        None => None,
+    };
+    let http_listener = match &config.gateway {
+        Some(g) => Some(bind(g.addr, "HTTP").await?),
+        None => None,
+    };
+    let grpc_addr = grpc_listener.as_ref().map(TcpListener::local_addr).transpose()?;
+    let http_addr = http_listener.as_ref().map(TcpListener::local_addr).transpose()?;
+
+    let store: Option<Arc<dyn LogStore>> = match &config.store {
+        Some(s) => {
+            let store = loglens_store::open(&s.url, s.options.clone())
+                .await
+                .with_context(|| format!("opening the store {}", s.shown()))?;
+            obs::watch_store(&store);
+            Some(store)
+        }
+        None => None,
+    };
+
+    let processor = match (&config.processor, &store) {
+        (Some(p), Some(store)) => Some(
+            Processor::start(p.clone(), store.clone()).await.context("starting the processor")?,
+        ),
+        _ => None,
+    };
+
+    let intake = CancellationToken::new();
+    let servers = CancellationToken::new();
+    let mut producer: Option<Arc<KafkaSink>> = None;
+    let sink: Option<Arc<dyn RecordSink>> = match &config.ingest {
+        None => None,
+        Some(IngestTo::Store) => {
+            let store = store.clone().context("direct ingest needs a store")?;
+            Some(Arc::new(StoreSink(store)))
+        }
+        Some(IngestTo::Kafka(kafka)) => {
+            loglens_kafka::topics::ensure_topics(kafka)
+                .await
+                .context("creating the Kafka topics")?;
+            let k = Arc::new(KafkaSink::new(kafka).context("creating the Kafka producer")?);
+            producer = Some(k.clone());
+            Some(k)
+        }
+    };
+    let sink =
+        sink.map(|sink| Arc::new(Intake { sink, stopped: intake.clone() }) as Arc<dyn RecordSink>);
+
+    let grpc_task: Option<JoinHandle<anyhow::Result<()>>> = grpc_listener.map(|listener| {
+        let services = grpc::Services {
+            store: if config.query { store.clone() } else { None },
+            sink: sink.clone(),
+            rules: config.rules.clone(),
+            ledger: processor.as_ref().map(|p| p.ledger() as Arc<dyn LedgerView>),
+        };
+        tokio::spawn(grpc::serve(listener, services, servers.clone().cancelled_owned()))
+    });
+
+    let http_task: Option<JoinHandle<anyhow::Result<()>>> = match (http_listener, &config.gateway) {
+        (Some(listener), Some(g)) => {
+            let mut cfg = g.config.clone();
+            cfg.grpc_endpoint = match (&g.grpc_endpoint, grpc_addr) {
+                (Some(e), _) => e.clone(),
+                (None, Some(a)) => format!("http://{a}"),
+                (None, None) => unreachable!("validated: the gateway has an endpoint"),
+            };
+            let stop = intake.clone().cancelled_owned();
+            Some(tokio::spawn(async move {
+                loglens_gateway::serve(listener, cfg, stop).await.map_err(anyhow::Error::from)
+            }))
+        }
+        _ => None,
+    };
+
+    let mut ready = serde_json::Map::new();
+    if let Some(a) = grpc_addr {
+        ready.insert("grpc".into(), a.to_string().into());
+    }
+    if let Some(a) = http_addr {
+        ready.insert("http".into(), a.to_string().into());
+    }
+    announce(&config, grpc_addr, http_addr);
+    write_ready(&config.ready_file, ready.into())?;
+
+    let demo_task = match (config.demo_rate, grpc_addr) {
+        (Some(rate), Some(addr)) => Some(start_demo(rate, addr, http_addr, &intake)),
+        _ => None,
+    };
+
+    // Run until asked to stop, or until a component fails.
+    let mut grpc_task = grpc_task;
+    let mut http_task = http_task;
+    let failure: Option<anyhow::Error> = tokio::select! {
+        _ = shutdown => {
+            tracing::info!(role = config.role, "shutting down");
+            None
+        }
+        r = join_opt(&mut grpc_task) => {
+            grpc_task = None;
+            Some(r.err().unwrap_or_else(|| anyhow::anyhow!("the gRPC server stopped unexpectedly")))
+        }
+        r = join_opt(&mut http_task) => {
+            http_task = None;
+            Some(r.err().unwrap_or_else(|| anyhow::anyhow!("the REST gateway stopped unexpectedly")))
+        }
+        _ = processor_died(processor.as_ref()) => {
+            Some(anyhow::anyhow!("the processor stopped unexpectedly"))
+        }
+    };
+    if let Some(e) = &failure {
+        tracing::error!(error = %e, "a component failed; stopping the node");
+    }
+
+    // 1. Stop intake.
+    intake.cancel();
+    if let Some(t) = demo_task {
+        let _ = t.await;
+    }
+    if let Some(t) = http_task.take() {
+        match tokio::time::timeout(GATEWAY_DRAIN, t).await {
+            Ok(Ok(Ok(()))) => {}
+            Ok(Ok(Err(e))) => tracing::warn!(error = %e, "gateway stopped with an error"),
+            Ok(Err(e)) => tracing::warn!(error = %e, "gateway task failed"),
+            Err(_) => tracing::warn!("gateway still busy {GATEWAY_DRAIN:?} after shutdown began"),
+        }
+    }
+    // 2. Flush the producer.
+    if let Some(p) = producer {
+        let flushed = tokio::task::spawn_blocking(move || p.flush(PRODUCER_FLUSH)).await;
+        if let Ok(Err(e)) = flushed {
+            tracing::warn!(error = %e, "flushing the Kafka producer at shutdown");
+        }
+    }
+    // 3. Drain the processor.
+    let mut result: anyhow::Result<()> = Ok(());
+    if let Some(p) = processor {
+        tracing::info!("draining the processor: indexing and committing what was read");
+        if let Err(e) = p.stop().await {
+            result = Err(anyhow::Error::from(e).context("stopping the processor"));
+        }
+    }
+    // 4. Stop the gRPC server, awaiting its calls in flight.
+    servers.cancel();
+    if let Some(t) = grpc_task.take() {
+        match t.await {
+            Ok(Ok(())) => tracing::info!("grpc server drained"),
+            Ok(Err(e)) => tracing::warn!(error = %e, "grpc server stopped with an error"),
+            Err(e) => tracing::warn!(error = %e, "grpc server task failed"),
+        }
+    }
+    // 5. Close the store.
+    if let Some(store) = store {
+        store.close().await.context("closing the store")?;
+        tracing::info!("store closed");
+    }
+    tracing::info!(role = config.role, "stopped");
+    match failure {
+        Some(e) => Err(e),
+        None => result,
+    }
+}
+
+/// Awaits the task if there is one; pending for ever otherwise.
+async fn join_opt(task: &mut Option<JoinHandle<anyhow::Result<()>>>) -> anyhow::Result<()> {
+    match task {
+        Some(t) => match t.await {
+            Ok(r) => r,
+            Err(e) => Err(anyhow::Error::from(e)),
+        },
+        None => std::future::pending().await,
+    }
+}
+
+/// Resolves when the processor thread ended by itself; pending without one.
+async fn processor_died(processor: Option<&Processor>) {
+    let Some(p) = processor else { return std::future::pending().await };
+    let mut tick = tokio::time::interval(PROCESSOR_CHECK);
+    loop {
+        tick.tick().await;
+        if p.is_finished() {
+            return;
+        }
+    }
+}
+
+fn start_demo(
+    rate: u64,
+    grpc_addr: SocketAddr,
+    http_addr: Option<SocketAddr>,
+    intake: &CancellationToken,
+) -> JoinHandle<()> {
+    let cfg = loglens_generator::RunConfig { rate, progress: false, ..Default::default() };
+    let target = loglens_generator::GrpcTarget::new(&format!("grpc://{grpc_addr}"));
+    let stop = intake.clone().cancelled_owned();
+    match http_addr {
+        Some(h) => eprintln!(
+            "  demo     generating {rate} records/s (try: curl 'http://{h}/logs/anomalies?size=5')"
+        ),
+        None => eprintln!("  demo     generating {rate} records/s"),
+    }
+    tokio::spawn(async move {
+        let run = match target {
+            Ok(t) => loglens_generator::run(cfg, t, stop).await,
+            Err(e) => Err(e),
+        };
+        match run {
+            Ok(report) => {
+                tracing::info!(
+                    sent = report.sent,
+                    accepted = report.accepted,
+                    "demo generator stopped"
+                )
+            }
+            Err(e) => tracing::error!(error = %e, "demo generator failed"),
+        }
+    })
+}
+
+/// The startup log line, and the banner for people.
+fn announce(config: &NodeConfig, grpc: Option<SocketAddr>, http: Option<SocketAddr>) {
+    let store = config.store.as_ref().map(StoreConfig::shown);
+    tracing::info!(
+        role = config.role,
+        grpc = ?grpc,
+        http = ?http,
+        store = ?store,
+        ingest = ?config.ingest.as_ref().map(|i| match i { IngestTo::Store => "store", IngestTo::Kafka(_) => "kafka" }),
+        processor = config.processor.is_some(),
+        "loglens {} serving", config.role
+    );
+    if !config.banner {
+        return;
+    }
+    eprintln!("loglens {}", config.role);
+    if let Some(h) = http {
+        eprintln!("  REST     http://{h}  (docs: http://{h}/docs)");
+    }
+    if let Some(g) = grpc {
+        eprintln!("  gRPC     {g}  (reflection on)");
+    }
+    if let Some(s) = &store {
+        eprintln!("  store    {s}");
+    }
+    if let Some(m) = obs::metrics_addr() {
+        eprintln!("  metrics  http://{m}/metrics");
+    }
+    if let (Some(IngestTo::Kafka(k)), Some(p)) = (&config.ingest, &config.processor) {
+        eprintln!("  kafka    {} (topic {}, group {})", k.bootstrap, k.raw_topic, p.group);
+    }
+}
