@@ -33,6 +33,7 @@ impl TryFrom<LogsQuery> for SearchRequest {
             query: q.q,
             trace_id: q.trace_id,
             request_id: q.request_id,
+            attributes: q.attr.map(|a| a.0.into_iter().collect()).unwrap_or_default(),
         };
         Ok(SearchRequest {
             filter: Some(filter),
@@ -58,6 +59,7 @@ impl TryFrom<AnomaliesQuery> for GetAnomaliesRequest {
             q,
             trace_id,
             request_id,
+            attr,
             page,
             size,
             cursor,
@@ -72,6 +74,7 @@ impl TryFrom<AnomaliesQuery> for GetAnomaliesRequest {
             q,
             trace_id,
             request_id,
+            attr,
             page,
             size,
             cursor,
@@ -462,6 +465,7 @@ mod tests {
                 host: "h".into(),
                 trace_id: Some("t".into()),
                 span_id: Some("p".into()),
+                attributes: Default::default(),
             }
         );
     }

@@ -290,7 +290,7 @@ pub(crate) async fn not_found(uri: Uri) -> ApiError {
 
 /// Reads the whole body; over the limit (set by `RequestBodyLimitLayer`) is a
 /// 413, a body that cannot be read (e.g. bad gzip) a 400.
-async fn read_body(body: Body, max_bytes: usize) -> Result<Bytes, ApiError> {
+pub(crate) async fn read_body(body: Body, max_bytes: usize) -> Result<Bytes, ApiError> {
     axum::body::to_bytes(body, usize::MAX).await.map_err(|e| {
         let mut source: Option<&(dyn std::error::Error + 'static)> = Some(&e);
         while let Some(err) = source {

@@ -22,6 +22,7 @@ pub mod error;
 mod handlers;
 pub mod openapi;
 pub mod params;
+mod receivers;
 mod telemetry;
 
 use std::future::Future;
@@ -121,6 +122,7 @@ pub fn app(cfg: &GatewayConfig) -> Result<Router> {
         .route("/metrics", get(loglens_telemetry::metrics::metrics_handler))
         .route("/redoc", get(handlers::redoc))
         .route("/redoc/redoc.standalone.js", get(handlers::redoc_js))
+        .merge(receivers::routes())
         .merge(SwaggerUi::new("/docs").url("/openapi.json", ApiDoc::openapi()))
         .fallback(handlers::not_found)
         // Innermost first: the limit counts decoded bytes.

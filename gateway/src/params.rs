@@ -54,6 +54,11 @@ pub struct LogsQuery {
     pub trace_id: Option<String>,
     /// Exact request id.
     pub request_id: Option<String>,
+    /// Attribute filters, written `attr.<key>=<value>` (e.g.
+    /// `attr.k8s.namespace=prod`): exact match on the value as text,
+    /// repeatable, all must hold.
+    #[param(value_type = Option<String>, example = "attr.k8s.namespace=prod")]
+    pub attr: Option<AttrFilters>,
     /// 1-based page; ignored when `cursor` is set.
     #[param(inline)]
     pub page: Option<Page>,
@@ -96,6 +101,11 @@ pub struct AnomaliesQuery {
     pub trace_id: Option<String>,
     /// Exact request id.
     pub request_id: Option<String>,
+    /// Attribute filters, written `attr.<key>=<value>` (e.g.
+    /// `attr.k8s.namespace=prod`): exact match on the value as text,
+    /// repeatable, all must hold.
+    #[param(value_type = Option<String>, example = "attr.k8s.namespace=prod")]
+    pub attr: Option<AttrFilters>,
     /// 1-based page; ignored when `cursor` is set.
     #[param(inline)]
     pub page: Option<Page>,
@@ -428,6 +438,56 @@ impl fmt::Display for QueryError {
 
 impl std::error::Error for QueryError {}
 
+/// The field of a query struct that takes every `attr.<key>=<value>`.
+const ATTR: &str = "attr";
+
+/// Moves every `attr.<key>=<value>` pair into one `attr` pair holding them
+/// all as JSON (read back by [`AttrFilters`]); a pair with an empty value
+/// filters nothing and is dropped, like every empty parameter.
+fn gather_attr_filters(pairs: Vec<(String, String)>) -> Result<Vec<(String, String)>, QueryError> {
+    let mut rest = Vec::with_capacity(pairs.len());
+    let mut filters: Vec<(String, String)> = Vec::new();
+    for (name, value) in pairs {
+        if name == ATTR {
+            return Err(QueryError {
+                field: name,
+                message: "attribute filters are written attr.<key>=<value>".into(),
+            });
+        }
+        match name.strip_prefix("attr.") {
+            Some("") => {
+                return Err(QueryError {
+                    field: name,
+                    message: "attribute filters are written attr.<key>=<value>; the key is empty"
+                        .into(),
+                });
+            }
+            Some(key) if !value.is_empty() => filters.push((key.to_owned(), value)),
+            Some(_) => {}
+            None => rest.push((name, value)),
+        }
+    }
+    if !filters.is_empty() {
+        let json = serde_json::to_string(&filters).unwrap_or_default();
+        rest.push((ATTR.to_owned(), json));
+    }
+    Ok(rest)
+}
+
+/// Every `attr.<key>=<value>` of a query string, in order.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "String")]
+pub struct AttrFilters(pub Vec<(String, String)>);
+
+impl TryFrom<String> for AttrFilters {
+    type Error = String;
+    fn try_from(v: String) -> Result<AttrFilters, String> {
+        serde_json::from_str(&v)
+            .map(AttrFilters)
+            .map_err(|_| "attribute filters are written attr.<key>=<value>".to_owned())
+    }
+}
+
 /// A query string as decoded `(name, value)` pairs, read as a struct.
 struct QueryDeserializer {
     pairs: Vec<(String, String)>,
@@ -441,11 +501,14 @@ impl<'de> de::Deserializer<'de> for QueryDeserializer {
     }
 
     fn deserialize_struct<V: Visitor<'de>>(
-        self,
+        mut self,
         _name: &'static str,
         fields: &'static [&'static str],
         visitor: V,
     ) -> Result<V::Value, QueryError> {
+        if fields.contains(&ATTR) {
+            self.pairs = gather_attr_filters(self.pairs)?;
+        }
         let mut seen: Vec<&str> = Vec::new();
         for (name, _) in &self.pairs {
             let problem = if !fields.contains(&name.as_str()) {

@@ -747,6 +747,16 @@ async fn ingest_a_json_array_converting_every_field() {
                 host: "pay-1".into(),
                 trace_id: Some("abc".into()),
                 span_id: Some("def".into()),
+                // Unknown fields are kept as attributes, flattened.
+                attributes: [(
+                    "extra.ignored".to_owned(),
+                    loglens_proto::ingest::AttributeValue {
+                        value: Some(
+                            loglens_proto::ingest::attribute_value::Value::BoolValue(true,)
+                        ),
+                    },
+                )]
+                .into(),
             },
             LogRecord { timestamp: "1714564800123".into(), ..record("api", "ok") },
             LogRecord { timestamp: "1714564800.5".into(), ..record("api", "ok") },

@@ -19,6 +19,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         // One set of types for gRPC and REST: the gateway serialises these directly.
         .type_attribute(".", "#[derive(serde::Serialize, serde::Deserialize, utoipa::ToSchema)]")
         .message_attribute(".", "#[serde(default)]")
+        // An attribute value is its bare scalar in JSON.
+        .message_attribute(".logs.ingest.v1.AttributeValue", "#[serde(transparent)]")
+        .type_attribute(".logs.ingest.v1.AttributeValue.value", "#[serde(untagged)]")
         .compile_with_config(config, &protos.map(|p| root.join(p)), &[root])?;
     Ok(())
 }

@@ -40,6 +40,11 @@ pub struct Filter {
     pub trace_id: Option<String>,
     /// Exact request id.
     pub request_id: Option<String>,
+    /// Exact attribute values, all of them (AND): key and the value as text
+    /// (numbers and booleans as JSON writes them, see
+    /// [`crate::AttrValue`]'s `Display`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub attributes: Vec<(String, String)>,
 }
 
 impl Filter {
@@ -60,6 +65,40 @@ impl Filter {
                 format!("from_timestamp must be <= to_timestamp, got {from} > {to}"),
             ));
         }
+        if self.attributes.len() > crate::attributes::MAX_ATTRIBUTES {
+            return Err(Error::invalid(
+                "attributes",
+                format!(
+                    "at most {} attribute filters, got {}",
+                    crate::attributes::MAX_ATTRIBUTES,
+                    self.attributes.len()
+                ),
+            ));
+        }
+        for (k, v) in &self.attributes {
+            if k.is_empty() || k.len() > crate::attributes::MAX_KEY_BYTES {
+                return Err(Error::invalid(
+                    "attributes",
+                    format!(
+                        "attribute filter keys must be 1 to {} bytes, got {}",
+                        crate::attributes::MAX_KEY_BYTES,
+                        k.len()
+                    ),
+                ));
+            }
+            if v.len() > crate::attributes::MAX_VALUE_BYTES {
+                return Err(Error::invalid(
+                    crate::attributes::field_name(k),
+                    format!(
+                        "attribute filter values must be at most {} bytes, got {}",
+                        crate::attributes::MAX_VALUE_BYTES,
+                        v.len()
+                    ),
+                ));
+            }
+        }
+        self.attributes.sort();
+        self.attributes.dedup();
         Ok(self)
     }
 
@@ -75,6 +114,10 @@ impl Filter {
         eq(&self.service_name, &r.service_name)
             && self.level.is_none_or(|l| l == r.level)
             && self.status_code.is_none_or(|s| r.status_code == Some(s))
+            && self
+                .attributes
+                .iter()
+                .all(|(k, v)| r.attributes.get(k).is_some_and(|a| a.to_string() == *v))
             && self.anomaly.is_none_or(|a| a == r.anomaly)
             && self.from_timestamp.is_none_or(|f| r.timestamp >= f)
             && self.to_timestamp.is_none_or(|t| r.timestamp <= t)

@@ -5,11 +5,12 @@
 //! 1 byte to 64 KiB; `request_id`, `user_id`, `host`, `error_code`,
 //! `trace_id`, `span_id` at most 256 bytes each; at most 64 `tags` of at most
 //! 128 bytes each; `status_code` 100-599; `response_time_ms` finite and >= 0.
-//! Unknown JSON fields are ignored.
+//! Unknown JSON fields become `attributes` (see [`crate::attributes`]).
 
 use serde::{Deserialize, Serialize};
 use xxhash_rust::xxh3::Xxh3;
 
+use crate::attributes::{self, Attributes};
 use crate::error::{Error, Result};
 use crate::level::Level;
 use crate::rules::RuleSet;
@@ -58,6 +59,12 @@ pub struct RawLog {
     pub trace_id: Option<String>,
     /// The application's own span id (kept as sent).
     pub span_id: Option<String>,
+    /// Attributes sent explicitly as `"attributes": {...}` (may nest).
+    pub attributes: Option<serde_json::Map<String, serde_json::Value>>,
+    /// Every other JSON field: kept as attributes, nested objects flattened
+    /// to dotted keys (see [`crate::attributes`]).
+    #[serde(flatten)]
+    pub extra: serde_json::Map<String, serde_json::Value>,
 }
 
 /// JSON type each known field must have, for naming the field in type errors.
@@ -75,6 +82,7 @@ const FIELD_TYPES: &[(&str, &str)] = &[
     ("host", "a string"),
     ("trace_id", "a string"),
     ("span_id", "a string"),
+    ("attributes", "an object"),
 ];
 
 impl RawLog {
@@ -167,6 +175,9 @@ pub struct LogRecord {
     pub severity_score: u8,
     /// Ids of the rules that fired.
     pub anomaly_reasons: Vec<String>,
+    /// Everything beyond the known fields, flat dotted keys to scalars.
+    #[serde(default, skip_serializing_if = "Attributes::is_empty")]
+    pub attributes: Attributes,
     /// When loglens received the record, UTC ms.
     pub ingested_at: i64,
 }
@@ -275,11 +286,26 @@ pub fn normalize(raw: RawLog, received_at: i64, rules: &RuleSet) -> Result<LogRe
         anomaly: false,
         severity_score: 0,
         anomaly_reasons: Vec::new(),
+        attributes: attributes(raw.attributes, raw.extra)?,
         ingested_at: received_at,
     };
     record.id = content_id(&record);
     rules.apply(&mut record);
     Ok(record)
+}
+
+/// The record's attributes: the explicit `attributes` object, then every
+/// unknown field (which wins on a clash), flattened and checked.
+fn attributes(
+    explicit: Option<serde_json::Map<String, serde_json::Value>>,
+    extra: serde_json::Map<String, serde_json::Value>,
+) -> Result<Attributes> {
+    let mut out = explicit.map(attributes::from_json_map).unwrap_or_default();
+    for (k, v) in extra {
+        attributes::insert_json(&mut out, k, v);
+    }
+    attributes::validate(&out)?;
+    Ok(out)
 }
 
 /// The default record id: a 128-bit xxh3 hash of every field a service sent
@@ -303,6 +329,14 @@ pub fn content_id(r: &LogRecord) -> String {
     put(&r.tags.len().to_string());
     for t in &r.tags {
         put(t);
+    }
+    // Records without attributes keep the ids they had before attributes.
+    if !r.attributes.is_empty() {
+        put(&r.attributes.len().to_string());
+        for (k, v) in &r.attributes {
+            put(k);
+            put(&v.to_string());
+        }
     }
     format!("{:032x}", h.digest128())
 }
@@ -349,6 +383,29 @@ mod tests {
         assert_eq!(r.tags, vec!["eu", "beta"], "blank tags are dropped");
         assert_eq!(r.error_code.as_deref(), Some("CARD_DECLINED"));
         assert_eq!(r.anomaly_reasons, vec!["http_status", "error_code"]);
+        assert_eq!(r.attributes.len(), 1, "unknown fields are kept: {:?}", r.attributes);
+        assert_eq!(r.attributes["extra.ignored"], crate::AttrValue::Bool(true));
+    }
+
+    #[test]
+    fn unknown_fields_and_explicit_attributes_become_attributes() {
+        let json = br#"{"service_name":"s","message":"m","attributes":{"k8s":{"pod":"p-1"},"n":2},
+            "log.file.path":"/var/log/x","n":3,"labels":["a","b"]}"#;
+        let r = norm(RawLog::from_json(json).unwrap()).unwrap();
+        let a = &r.attributes;
+        assert_eq!(a["k8s.pod"], crate::AttrValue::Str("p-1".into()));
+        assert_eq!(a["log.file.path"], crate::AttrValue::Str("/var/log/x".into()));
+        assert_eq!(a["n"], crate::AttrValue::Int(3), "a top-level field wins over attributes.n");
+        assert_eq!(a["labels"], crate::AttrValue::Str(r#"["a","b"]"#.into()));
+        let plain = norm(RawLog::from_json(br#"{"service_name":"s","message":"m"}"#).unwrap());
+        assert_ne!(plain.unwrap().id, r.id, "attributes are part of the content id");
+        let big =
+            format!(r#"{{"service_name":"s","message":"m","blob":"{}"}}"#, "x".repeat(40_000));
+        let e = norm(RawLog::from_json(big.as_bytes()).unwrap()).unwrap_err();
+        assert_eq!(e.field(), Some("attributes.blob"));
+        let e = RawLog::from_json(br#"{"service_name":"s","message":"m","attributes":[1]}"#)
+            .unwrap_err();
+        assert_eq!(e.field(), Some("attributes"));
     }
 
     #[test]

@@ -175,6 +175,14 @@ impl From<GeneratedLog> for ingest::LogRecord {
             host: g.host,
             trace_id: Some(g.trace_id),
             span_id: Some(g.span_id),
+            attributes: g
+                .attributes
+                .into_iter()
+                .map(|(k, v)| {
+                    let v = ingest::attribute_value::Value::StringValue(v);
+                    (k.to_owned(), ingest::AttributeValue { value: Some(v) })
+                })
+                .collect(),
         }
     }
 }

@@ -8,6 +8,8 @@
 //! Failed requests carry an error code. Users come from a pool of 5,000; each
 //! record has a fresh request, trace and span id.
 
+use std::collections::BTreeMap;
+
 use rand::Rng;
 use rand::rngs::StdRng;
 use rand::{SeedableRng, seq::IndexedRandom};
@@ -127,6 +129,8 @@ pub struct GeneratedLog {
     pub trace_id: String,
     /// Application span id, 16 hex digits.
     pub span_id: String,
+    /// What a Kubernetes log agent adds: namespace, pod, region, version.
+    pub attributes: BTreeMap<&'static str, String>,
 }
 
 /// A reproducible source of records: the same seed gives the same records
@@ -200,6 +204,14 @@ impl Generator {
         let region =
             *["eu-west-1", "us-east-1", "ap-south-1"].choose(&mut self.rng).expect("regions");
         let ts = chrono::DateTime::from_timestamp_millis(now_ms).unwrap_or_default();
+        let track = if self.rng.random_bool(0.9) { "prod" } else { "canary" };
+        let host = format!("{}-{}", svc.name, self.rng.random_range(0..4));
+        let attributes = BTreeMap::from([
+            ("k8s.namespace", format!("shop-{track}")),
+            ("k8s.pod.name", format!("{host}-5d8f7b9c4-x2k{}", host.len() % 10)),
+            ("cloud.region", region.to_owned()),
+            ("service.version", format!("1.{}.{}", svc.name.len() % 7, status % 3)),
+        ]);
         GeneratedLog {
             timestamp: ts.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
             service_name: svc.name.to_owned(),
@@ -210,13 +222,11 @@ impl Generator {
             user_id: format!("user-{user}"),
             response_time_ms: (rt * 10.0).round() / 10.0,
             error_code: error_code.map(str::to_owned),
-            tags: vec![
-                region.to_owned(),
-                if self.rng.random_bool(0.9) { "prod" } else { "canary" }.to_owned(),
-            ],
-            host: format!("{}-{}", svc.name, self.rng.random_range(0..4)),
+            tags: vec![region.to_owned(), track.to_owned()],
+            host,
             trace_id: self.hex(32),
             span_id: self.hex(16),
+            attributes,
         }
     }
 }

@@ -7,7 +7,7 @@
 //! - `logs_dlq`: the original message bytes untouched, with headers naming
 //!   the reason, the offending field and the source topic/partition/offset.
 
-use loglens_core::LogRecord;
+use loglens_core::{Attributes, LogRecord};
 use serde::Serialize;
 
 /// Header with the W3C trace context of the producer.
@@ -50,6 +50,8 @@ struct Wire<'a> {
     trace_id: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     span_id: Option<&'a str>,
+    #[serde(skip_serializing_if = "Attributes::is_empty")]
+    attributes: &'a Attributes,
 }
 
 /// A validated record as a `logs_raw` message: the fields a service sends,
@@ -71,6 +73,7 @@ pub fn encode(r: &LogRecord) -> Vec<u8> {
         host: r.host.as_deref(),
         trace_id: r.trace_id.as_deref(),
         span_id: r.span_id.as_deref(),
+        attributes: &r.attributes,
     };
     serde_json::to_vec(&wire).expect("a record always serialises")
 }
@@ -92,9 +95,14 @@ mod tests {
             response_time_ms: Some(0.1 + 0.2),
             tags: Some(vec!["eu".into()]),
             trace_id: Some("abc".into()),
+            extra: serde_json::json!({"k8s": {"pod": "p-1"}, "retries": 2, "ok": true})
+                .as_object()
+                .cloned()
+                .unwrap(),
             ..RawLog::default()
         };
         let a = normalize(raw, 5, &RuleSet::default()).unwrap();
+        assert_eq!(a.attributes.len(), 3);
         let bytes = encode(&a);
         let b = normalize(RawLog::from_json(&bytes).unwrap(), 5, &RuleSet::default()).unwrap();
         assert_eq!(a, b);

@@ -22,6 +22,7 @@ pub async fn start_metrics(addr: SocketAddr) -> anyhow::Result<SocketAddr> {
     loglens_telemetry::metrics::install(&buckets).context("installing the metrics recorder")?;
     loglens_ingest::metrics::describe();
     loglens_processor::metrics::describe();
+    loglens_receivers::metrics::describe();
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .with_context(|| format!("binding the metrics address {addr} (--metrics-addr)"))?;

@@ -2,11 +2,12 @@
 //! impls. Input from the wire is validated here, once, and becomes a
 //! [`loglens_core::Error`] naming the field; output cannot fail.
 
+use loglens_core::attributes;
 use loglens_core::ledger::PartitionLedger;
 use loglens_core::query::{HistogramBucket, Percentiles};
 use loglens_core::{
-    Error, Filter, Level, LogRecord, RawLog, Rejection, SearchRequest, SearchResult, Sort, Stats,
-    StatsRequest, StatusCode, TimestampInput,
+    AttrValue, Error, Filter, Level, LogRecord, RawLog, Rejection, SearchRequest, SearchResult,
+    Sort, Stats, StatsRequest, StatusCode, TimestampInput,
 };
 
 use crate::{ingest, query as pq, stats as ps};
@@ -36,6 +37,37 @@ impl From<ingest::LogRecord> for RawLog {
             host: non_empty(p.host),
             trace_id: p.trace_id,
             span_id: p.span_id,
+            attributes: (!p.attributes.is_empty())
+                .then(|| p.attributes.into_iter().map(|(k, v)| (k, attribute_json(v))).collect()),
+            extra: serde_json::Map::new(),
+        }
+    }
+}
+
+/// A proto attribute value as JSON (an unset value is `null`, skipped later).
+fn attribute_json(v: ingest::AttributeValue) -> serde_json::Value {
+    use ingest::attribute_value::Value;
+    match v.value {
+        None => serde_json::Value::Null,
+        Some(Value::StringValue(s)) => s.into(),
+        Some(Value::IntValue(i)) => i.into(),
+        Some(Value::DoubleValue(f)) => {
+            serde_json::Number::from_f64(f).map_or(serde_json::Value::Null, Into::into)
+        }
+        Some(Value::BoolValue(b)) => b.into(),
+    }
+}
+
+impl From<AttrValue> for ingest::AttributeValue {
+    fn from(v: AttrValue) -> ingest::AttributeValue {
+        use ingest::attribute_value::Value;
+        ingest::AttributeValue {
+            value: Some(match v {
+                AttrValue::Str(s) => Value::StringValue(s),
+                AttrValue::Int(i) => Value::IntValue(i),
+                AttrValue::Float(f) => Value::DoubleValue(f),
+                AttrValue::Bool(b) => Value::BoolValue(b),
+            }),
         }
     }
 }
@@ -70,6 +102,13 @@ impl TryFrom<RawLog> for ingest::LogRecord {
             host: raw.host.unwrap_or_default(),
             trace_id: raw.trace_id,
             span_id: raw.span_id,
+            attributes: {
+                let mut a = raw.attributes.map(attributes::from_json_map).unwrap_or_default();
+                for (k, v) in raw.extra {
+                    attributes::insert_json(&mut a, k, v);
+                }
+                a.into_iter().map(|(k, v)| (k, v.into())).collect()
+            },
         })
     }
 }
@@ -98,6 +137,7 @@ impl TryFrom<pq::LogFilter> for Filter {
             query: f.query,
             trace_id: f.trace_id,
             request_id: f.request_id,
+            attributes: f.attributes.into_iter().collect(),
         }
         .validated()
     }
@@ -180,6 +220,7 @@ impl From<LogRecord> for pq::LogEntry {
             severity_score: u32::from(r.severity_score),
             anomaly_reasons: r.anomaly_reasons,
             ingested_at: r.ingested_at,
+            attributes: r.attributes.into_iter().map(|(k, v)| (k, v.into())).collect(),
         }
     }
 }

@@ -653,6 +653,81 @@ async fn closed_store_refuses_calls(b: &dyn Backend) {
     assert!(!store.health().await.healthy);
 }
 
+/// Attributes come back as sent (types kept) and filter by exact value as
+/// text, ANDed, on dotted keys, numbers and booleans included.
+async fn attributes_round_trip_and_filter(b: &dyn Backend) {
+    let store = b.open().await;
+    let attrs = |ns: &str, pod: &str, retries: i64, canary: bool| {
+        serde_json::json!({"k8s": {"namespace": ns, "pod": {"name": pod}}, "retries": retries,
+            "canary": canary, "ratio": 0.25, "log.file.path": "/var/log/app.log"})
+        .as_object()
+        .cloned()
+        .unwrap()
+    };
+    let records: Vec<LogRecord> = (0..12)
+        .map(|i| {
+            norm(RawLog {
+                attributes: Some(attrs(
+                    ["prod", "staging"][i % 2],
+                    &format!("api-{}", i % 3),
+                    (i % 4) as i64,
+                    i % 5 == 0,
+                )),
+                ..raw("attrs", &format!("with attributes {i}"), T0 + i as i64 * 1000)
+            })
+        })
+        .collect();
+    indexed(store.as_ref(), &records).await;
+    let got = search(store.as_ref(), Filter::default(), Sort::OldestFirst, 100).await;
+    assert_eq!(got.logs, records, "attributes come back exactly, typed");
+    assert_eq!(got.logs[3].attributes["retries"], loglens_core::AttrValue::Int(3));
+    let check = |pairs: &[(&str, &str)]| {
+        let f = Filter {
+            attributes: pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            ..Filter::default()
+        };
+        let want: Vec<String> =
+            records.iter().filter(|r| f.matches(r)).map(|r| r.id.clone()).collect();
+        (f, want)
+    };
+    for pairs in [
+        &[("k8s.namespace", "prod")][..],
+        &[("k8s.pod.name", "api-1")],
+        &[("k8s.namespace", "staging"), ("k8s.pod.name", "api-2")],
+        &[("retries", "3")],
+        &[("canary", "true")],
+        &[("ratio", "0.25"), ("retries", "0")],
+        &[("log.file.path", "/var/log/app.log")],
+        &[("k8s.namespace", "PROD")],
+        &[("missing", "x")],
+    ] {
+        let (f, want) = check(pairs);
+        let got = search(store.as_ref(), f, Sort::OldestFirst, 100).await;
+        assert_eq!(ids(&got.logs), want, "{pairs:?}");
+    }
+    let (_, prod) = check(&[("k8s.namespace", "prod")]);
+    assert_eq!(prod.len(), 6, "the filter oracle itself selects");
+}
+
+/// Ten thousand distinct attribute keys in one batch are all taken and each
+/// is searchable: no per-key mapping to run out of.
+async fn many_distinct_attribute_keys_are_taken(b: &dyn Backend) {
+    let store = b.open().await;
+    let records: Vec<LogRecord> = (0..100)
+        .map(|i| {
+            let map: serde_json::Map<String, serde_json::Value> =
+                (0..100).map(|j| (format!("key.{i}.{j}"), serde_json::json!(j))).collect();
+            norm(RawLog { attributes: Some(map), ..raw("wide", "wide", T0 + i * 1000) })
+        })
+        .collect();
+    indexed(store.as_ref(), &records).await;
+    let got = search(store.as_ref(), Filter::default(), Sort::OldestFirst, 100).await;
+    assert_eq!(got.total, 100);
+    let f = Filter { attributes: vec![("key.42.7".into(), "7".into())], ..Filter::default() };
+    let got = search(store.as_ref(), f, Sort::OldestFirst, 100).await;
+    assert_eq!(ids(&got.logs), vec![records[42].id.clone()]);
+}
+
 /// Runs every contract case against each backend, each case on a fresh
 /// location: one test module per backend.
 macro_rules! contract {
@@ -698,6 +773,8 @@ contract!(
         restart_keeps_data,
         acknowledged_records_survive_a_crash,
         closed_store_refuses_calls,
+        attributes_round_trip_and_filter,
+        many_distinct_attribute_keys_are_taken,
     ]
 );
 

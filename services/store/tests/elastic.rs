@@ -137,7 +137,8 @@ async fn open_installs_the_lifecycle_policy_and_the_template() {
             "status_code": { "type": "short" }, "request_id": k, "user_id": k,
             "response_time_ms": { "type": "double" }, "error_code": k, "tags": k, "host": k,
             "trace_id": k, "span_id": k, "anomaly": { "type": "boolean" },
-            "severity_score": { "type": "short" }, "anomaly_reasons": k
+            "severity_score": { "type": "short" }, "anomaly_reasons": k,
+            "attributes": { "type": "flattened", "ignore_above": 8191 }
         } })
     );
     // Opening again repeats the same idempotent PUTs.
@@ -360,6 +361,7 @@ async fn search_sends_the_filter_as_query_dsl() {
         query: Some("card \"declined\" OR *:*".into()),
         trace_id: Some("t-1".into()),
         request_id: Some("r-1".into()),
+        attributes: vec![("k8s.pod.name".into(), "api-1".into())],
     };
     let req = SearchRequest::new(filter, Sort::Severity, Some(3), Some(25), None).unwrap();
     let got = store.search(&req).await.unwrap();
@@ -377,6 +379,7 @@ async fn search_sends_the_filter_as_query_dsl() {
                 { "term": { "level": "ERROR" } },
                 { "term": { "status_code": 503 } },
                 { "term": { "anomaly": true } },
+                { "term": { "attributes.k8s.pod.name": "api-1" } },
                 { "range": { "timestamp": { "format": "epoch_millis", "gte": T0, "lte": T0 + DAY } } },
                 // User text stays a JSON value: no query-string syntax applies.
                 { "match": { "message": { "query": "card \"declined\" OR *:*", "operator": "and", "zero_terms_query": "all" } } }

@@ -123,7 +123,12 @@ pub fn index_template(prefix: &str, refresh_interval_ms: u64, retention: bool) -
                     "span_id": keyword,
                     "anomaly": { "type": "boolean" },
                     "severity_score": { "type": "short" },
-                    "anomaly_reasons": keyword
+                    "anomaly_reasons": keyword,
+                    // One field however many distinct keys arrive: no
+                    // mapping explosion. Values longer than 8191 characters
+                    // are kept in _source but not searchable (Lucene's
+                    // 32 KiB term limit).
+                    "attributes": { "type": "flattened", "ignore_above": 8191 }
                 }
             }
         }
@@ -321,6 +326,7 @@ pub fn filter_query(filter: &Filter) -> Value {
         query,
         trace_id,
         request_id,
+        attributes,
     } = filter;
     let mut must: Vec<Value> = Vec::new();
     for (field, value) in
@@ -338,6 +344,9 @@ pub fn filter_query(filter: &Filter) -> Value {
     }
     if let Some(a) = anomaly {
         must.push(json!({ "term": { "anomaly": a } }));
+    }
+    for (k, v) in attributes {
+        must.push(json!({ "term": { format!("attributes.{k}"): v } }));
     }
     if from_timestamp.is_some() || to_timestamp.is_some() {
         let mut range = json!({ "format": "epoch_millis" });

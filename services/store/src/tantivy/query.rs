@@ -33,6 +33,7 @@ pub(crate) fn filter_query(
         query,
         trace_id,
         request_id,
+        attributes,
     } = filter;
     let mut must: Vec<Box<dyn Query>> = Vec::new();
     let mut term = |t: Term| must.push(Box::new(TermQuery::new(t, IndexRecordOption::Basic)));
@@ -53,6 +54,9 @@ pub(crate) fn filter_query(
     }
     if let Some(a) = anomaly {
         term(Term::from_field_u64(fields.anomaly, u64::from(*a)));
+    }
+    for (k, v) in attributes {
+        term(fields.attribute_term(k, v));
     }
     if let Some(q) = query {
         // Every word must occur; the index's own analyzer splits the words.

@@ -12,8 +12,8 @@
 
 use loglens_core::{Level, LogRecord};
 use tantivy::schema::{
-    BytesOptions, DateOptions, DateTimePrecision, Field, IndexRecordOption, NumericOptions, Schema,
-    TextFieldIndexing, TextOptions,
+    BytesOptions, DateOptions, DateTimePrecision, Field, IndexRecordOption, JsonObjectOptions,
+    NumericOptions, OwnedValue, Schema, TextFieldIndexing, TextOptions,
 };
 use tantivy::{DateTime, TantivyDocument, Term};
 
@@ -69,6 +69,9 @@ pub struct Fields {
     pub anomaly_reasons: Field,
     /// Fast date.
     pub ingested_at: Field,
+    /// Attributes: a JSON object of key -> value as text, keys split on dots,
+    /// raw tokenizer (exact match on each value).
+    pub attributes: Field,
     /// The record as JSON.
     pub source: Field,
 }
@@ -81,7 +84,9 @@ impl Fields {
             .set_tokenizer("raw")
             .set_index_option(IndexRecordOption::Basic)
             .set_fieldnorms(false);
-        let keyword = TextOptions::default().set_indexing_options(raw);
+        let keyword = TextOptions::default().set_indexing_options(raw.clone());
+        let attributes =
+            JsonObjectOptions::default().set_indexing_options(raw).set_expand_dots_enabled();
         let fast_keyword = keyword.clone().set_fast("raw");
         let words = TextFieldIndexing::default()
             .set_tokenizer("default")
@@ -112,9 +117,20 @@ impl Fields {
             severity_score: b.add_u64_field(SEVERITY, fast),
             anomaly_reasons: b.add_text_field("anomaly_reasons", keyword),
             ingested_at: b.add_date_field("ingested_at", date),
+            attributes: b.add_json_field("attributes", attributes),
             source: b.add_bytes_field("source", BytesOptions::default().set_stored()),
         };
         (b.build(), fields)
+    }
+
+    /// The term matching records whose attribute `key` is `value` (as text).
+    pub fn attribute_term(&self, key: &str, value: &str) -> Term {
+        // The path splits on dots (as the documents' keys were); a backslash
+        // in a key is taken literally.
+        let path = key.replace('\\', "\\\\");
+        let mut t = Term::from_field_json_path(self.attributes, &path, true);
+        t.append_type_and_str(value);
+        t
     }
 
     /// The term of record id `id`, for the upsert's delete.
@@ -158,6 +174,15 @@ impl Fields {
         d.add_u64(self.is_error, u64::from(r.level == Level::Error));
         d.add_u64(self.severity_score, u64::from(r.severity_score));
         d.add_date(self.ingested_at, DateTime::from_timestamp_millis(r.ingested_at));
+        if !r.attributes.is_empty() {
+            // Values as the text filters compare: 3, 0.5, true, "a b".
+            let object: Vec<(String, OwnedValue)> = r
+                .attributes
+                .iter()
+                .map(|(k, v)| (k.clone(), OwnedValue::Str(v.to_string())))
+                .collect();
+            d.add_object(self.attributes, object.into_iter().collect());
+        }
         d.add_bytes(self.source, &serde_json::to_vec(r)?);
         Ok(d)
     }

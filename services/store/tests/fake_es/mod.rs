@@ -283,6 +283,7 @@ fn mapping_error(s: &State, index: &str, doc: &Value) -> Option<(String, String)
             ("keyword" | "text", Value::String(_)) => true,
             ("keyword", Value::Array(a)) => a.iter().all(Value::is_string),
             ("short" | "long" | "date", Value::Number(n)) => n.is_i64() || n.is_u64(),
+            ("flattened", Value::Object(_)) => true,
             ("double", Value::Number(_)) => true,
             ("boolean", Value::Bool(_)) => true,
             _ => false,
@@ -367,6 +368,15 @@ fn matching<'a>(s: &'a State, pattern: &str) -> Vec<(&'a String, &'a BTreeMap<St
 // ---------------------------------------------------------------- queries
 
 fn values(doc: &Value, field: &str) -> Vec<Value> {
+    // A `flattened` field: every leaf is a keyword, queried by its dotted
+    // path under the field, numbers and booleans by their JSON text.
+    if let Some(key) = field.strip_prefix("attributes.") {
+        return match &doc["attributes"][key] {
+            Value::Null => Vec::new(),
+            Value::String(s) => vec![Value::String(s.clone())],
+            v => vec![Value::String(v.to_string())],
+        };
+    }
     match &doc[field] {
         Value::Null => Vec::new(),
         Value::Array(a) => a.clone(),

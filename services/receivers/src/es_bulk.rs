@@ -1,0 +1,1 @@
+//! Placeholder: the es_bulk decoder is added here.

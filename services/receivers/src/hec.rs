@@ -1,0 +1,1 @@
+//! Placeholder: the hec decoder is added here.

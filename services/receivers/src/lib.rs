@@ -1,0 +1,28 @@
+//! Drop-in ingest: what common log shippers send, decoded into
+//! [`loglens_core::RawLog`]s that then take the same path as `POST /logs`
+//! (validation, normalisation, anomaly scoring, the same sink).
+//!
+//! Pure decoders, one module per protocol; transports (HTTP routes in the
+//! gateway, the OTLP gRPC service, the syslog listener) live with their
+//! servers. A decoder never fails a whole body for one bad record: it
+//! returns the records it could read and a reason for each it could not.
+
+pub mod es_bulk;
+pub mod hec;
+pub mod loki;
+pub mod metrics;
+pub mod otlp;
+pub mod syslog;
+
+use loglens_core::{Error, RawLog};
+
+/// What a decoder read from one body: records by position, and a reason for
+/// every position it could not read. Positions count the body's records
+/// (or lines, events, items) from 0, in order.
+#[derive(Debug, Default)]
+pub struct Decoded {
+    /// Records read, with their position in the body.
+    pub records: Vec<(usize, RawLog)>,
+    /// Positions that could not be read, and why.
+    pub errors: Vec<(usize, Error)>,
+}

@@ -1,0 +1,1 @@
+//! Placeholder: the loki decoder is added here.

@@ -1,0 +1,1 @@
+//! Placeholder: the otlp decoder is added here.

@@ -1,0 +1,1 @@
+//! Placeholder: the syslog decoder is added here.
