@@ -33,6 +33,7 @@ use axum::extract::DefaultBodyLimit;
 use axum::http::{Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use axum::serve::ListenerExt as _;
 use loglens_proto::ingest::ingest_service_client::IngestServiceClient;
 use loglens_proto::query::query_service_client::QueryServiceClient;
 use loglens_proto::stats::stats_service_client::StatsServiceClient;
@@ -147,6 +148,13 @@ pub async fn serve(
 ) -> Result<()> {
     let router = app(&cfg)?;
     tracing::info!(addr = ?listener.local_addr().ok(), grpc = %cfg.grpc_endpoint, "rest gateway listening");
+    // Replies go out at once: without TCP_NODELAY a small reply can wait
+    // ~40 ms for the client's delayed ACK (Nagle).
+    let listener = listener.tap_io(|tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!(error = %e, "setting TCP_NODELAY");
+        }
+    });
     axum::serve(listener, router).with_graceful_shutdown(shutdown).await?;
     tracing::info!("rest gateway stopped");
     Ok(())

@@ -57,7 +57,7 @@ pub struct LogsQuery {
     /// Attribute filters, written `attr.<key>=<value>` (e.g.
     /// `attr.k8s.namespace=prod`): exact match on the value as text,
     /// repeatable, all must hold.
-    #[param(value_type = Option<String>, example = "attr.k8s.namespace=prod")]
+    #[param(rename = "attr.<key>", value_type = Option<String>, example = "prod")]
     pub attr: Option<AttrFilters>,
     /// 1-based page; ignored when `cursor` is set.
     #[param(inline)]
@@ -104,7 +104,7 @@ pub struct AnomaliesQuery {
     /// Attribute filters, written `attr.<key>=<value>` (e.g.
     /// `attr.k8s.namespace=prod`): exact match on the value as text,
     /// repeatable, all must hold.
-    #[param(value_type = Option<String>, example = "attr.k8s.namespace=prod")]
+    #[param(rename = "attr.<key>", value_type = Option<String>, example = "prod")]
     pub attr: Option<AttrFilters>,
     /// 1-based page; ignored when `cursor` is set.
     #[param(inline)]
@@ -512,7 +512,11 @@ impl<'de> de::Deserializer<'de> for QueryDeserializer {
         let mut seen: Vec<&str> = Vec::new();
         for (name, _) in &self.pairs {
             let problem = if !fields.contains(&name.as_str()) {
-                format!("unknown parameter {name:?}; accepted: {}", fields.join(", "))
+                {
+                    let accepted: Vec<&str> =
+                        fields.iter().map(|f| if *f == ATTR { "attr.<key>" } else { f }).collect();
+                    format!("unknown parameter {name:?}; accepted: {}", accepted.join(", "))
+                }
             } else if seen.contains(&name.as_str()) {
                 format!("parameter {name:?} must be given at most once")
             } else {
@@ -709,7 +713,7 @@ mod tests {
         assert_eq!(
             message,
             "unknown parameter \"sevice_name\"; accepted: service_name, level, status_code, anomaly, \
-             from_timestamp, to_timestamp, q, trace_id, request_id, page, size, cursor, sort"
+             from_timestamp, to_timestamp, q, trace_id, request_id, attr.<key>, page, size, cursor, sort"
         );
         assert_eq!(err(anomalies_request(Some("sort=newest"))).0, "sort");
         assert_eq!(err(stats_request(Some("size=1"))).0, "size");

@@ -425,7 +425,8 @@ async fn search_forwards_every_filter_and_shapes_the_reply() {
     let r = get(
         &b.app(),
         "/logs?service_name=auth-service&level=warning&status_code=503&anomaly=true&from_timestamp=1000\
-         &to_timestamp=2000&q=connection%20refused&trace_id=t-1&request_id=req-1&page=2&size=50&sort=severity",
+         &to_timestamp=2000&q=connection%20refused&trace_id=t-1&request_id=req-1&page=2&size=50&sort=severity\
+         &attr.k8s.pod.name=api-1&attr.retries=3",
     )
     .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text());
@@ -442,6 +443,11 @@ async fn search_forwards_every_filter_and_shapes_the_reply() {
                 f.query = Some("connection refused".into());
                 f.trace_id = Some("t-1".into());
                 f.request_id = Some("req-1".into());
+                f.attributes = [
+                    ("k8s.pod.name".to_owned(), "api-1".to_owned()),
+                    ("retries".to_owned(), "3".to_owned()),
+                ]
+                .into();
             }),
             sort: SortOrder::Severity as i32,
             page: 2,
@@ -459,7 +465,7 @@ async fn search_forwards_every_filter_and_shapes_the_reply() {
                 "status_code": 503, "request_id": "req-1", "user_id": null, "response_time_ms": 1234.5,
                 "error_code": null, "tags": ["eu"], "host": null, "trace_id": null, "span_id": null,
                 "anomaly": true, "severity_score": 80, "anomaly_reasons": ["error_level", "http_status"],
-                "ingested_at": 1_714_564_800_100_i64
+                "ingested_at": 1_714_564_800_100_i64, "attributes": {}
             }]
         })
     );
@@ -540,7 +546,7 @@ async fn every_parameter_error_is_400_naming_the_field_and_nothing_is_forwarded(
             "/logs?sevice_name=auth",
             "sevice_name",
             "unknown parameter \"sevice_name\"; accepted: service_name, level, status_code, anomaly, \
-             from_timestamp, to_timestamp, q, trace_id, request_id, page, size, cursor, sort",
+             from_timestamp, to_timestamp, q, trace_id, request_id, attr.<key>, page, size, cursor, sort",
         ),
         ("/logs?size=1&size=2", "size", "parameter \"size\" must be given at most once"),
         ("/logs/anomalies?size=1001", "size", "size must be between 1 and 1000, got 1001"),
@@ -553,7 +559,7 @@ async fn every_parameter_error_is_400_naming_the_field_and_nothing_is_forwarded(
             "/logs/anomalies?sort=newest",
             "sort",
             "unknown parameter \"sort\"; accepted: service_name, level, status_code, anomaly, from_timestamp, \
-             to_timestamp, q, trace_id, request_id, page, size, cursor",
+             to_timestamp, q, trace_id, request_id, attr.<key>, page, size, cursor",
         ),
         (
             "/stats?interval=5x",
@@ -918,6 +924,7 @@ async fn openapi_document_lists_every_route_with_parameter_ranges() {
         .collect();
     listed.sort();
     let expected: Vec<(String, String)> = [
+        ("get", "/"),
         ("get", "/docs"),
         ("get", "/health"),
         ("get", "/ledger"),
@@ -928,7 +935,12 @@ async fn openapi_document_lists_every_route_with_parameter_ranges() {
         ("get", "/redoc"),
         ("get", "/redoc/redoc.standalone.js"),
         ("get", "/stats"),
+        ("post", "/_bulk"),
         ("post", "/logs"),
+        ("post", "/loki/api/v1/push"),
+        ("post", "/services/collector/event"),
+        ("post", "/services/collector/raw"),
+        ("post", "/v1/logs"),
     ]
     .iter()
     .map(|(m, p)| (m.to_string(), p.to_string()))

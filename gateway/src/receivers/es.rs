@@ -1,8 +1,334 @@
-//! Placeholder: the es routes are added here.
+//! Elasticsearch drop-in: `POST|PUT /_bulk` and `/{index}/_bulk` with the
+//! real `_bulk` reply (per-item `status` and `error`), plus the handshake
+//! that shippers make before sending (checked in their sources):
+//!
+//! - `GET|HEAD /`: cluster info with `version.number` 8.19.0. Filebeat and
+//!   Logstash read it on connect (Beats refuse a server older than themselves
+//!   unless `allow_older_versions`), Vector's `api_version: auto` too,
+//!   Logstash's health check is `HEAD /`. Answered only when the request does
+//!   not look like a browser's (`Accept` without `text/html`); browsers get
+//!   the gateway's 404, so a web UI can take `/` later.
+//! - `GET /_license`, `GET /_xpack`: Logstash's license checker and its ILM
+//!   check; Beats read the license too. A basic, active license.
+//! - `/_ilm/policy/{name}`, `/_index_template/{name}`, `/_template/{name}`,
+//!   `/_ingest/pipeline/{name}`: what Beats and Logstash install at start.
+//!   GET/HEAD answer "exists" and PUT is acknowledged; all are ignored
+//!   (loglens has no mappings, lifecycle or ingest pipelines).
+//! - `GET /_cluster/health` (Vector's health check), `GET
+//!   /_cluster/state/version` (older Vector's version probe), `GET /_nodes`
+//!   and `/_nodes/...` (sniffing clients).
+//!
+//! Every reply of these routes carries `X-Elastic-Product: Elasticsearch`
+//! (the official 8.x clients refuse a server without it) and errors have
+//! Elasticsearch's shape, `{"error":{"type","reason"},"status"}`. Fluent Bit's
+//! `es` output makes no handshake: it only posts `_bulk`.
 
-use crate::handlers::AppState;
+use std::time::Instant;
+
+use axum::Json;
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use loglens_proto::ingest::LogRecord;
+use loglens_receivers::es_bulk::{self, ItemErrorKind, Op, PROTOCOL};
+use loglens_receivers::metrics;
+use serde_json::{Value, json};
+
+use crate::error::ApiError;
+use crate::handlers::{AppState, not_found, read_body};
+
+/// The Elasticsearch version loglens claims: the last 8.x minor, so Beats
+/// and Logstash 8.x, Vector, Fluent Bit and the 8.x clients all accept it.
+pub(crate) const ES_VERSION: &str = "8.19.0";
+const CLUSTER_NAME: &str = "loglens";
+const CLUSTER_UUID: &str = "bG9nbGVucy1jbHVzdGVy";
+const DOCUMENT_PARSING: &str = "document_parsing_exception";
 
 /// The routes of this protocol.
 pub(crate) fn routes() -> axum::Router<AppState> {
     axum::Router::new()
+        .route("/", get(info))
+        .route("/_bulk", post(bulk_all).put(bulk_all))
+        .route("/{index}/_bulk", post(bulk_index).put(bulk_index))
+        .route("/_license", get(license))
+        .route("/_xpack", get(xpack))
+        .route("/_ilm/policy", get(|| async { es_json(StatusCode::OK, json!({})) }))
+        .route("/_ilm/policy/{name}", get(ilm_policy).put(acknowledged))
+        .route("/_index_template/{name}", get(index_template).put(acknowledged))
+        .route("/_template/{name}", get(legacy_template).put(acknowledged))
+        .route("/_ingest/pipeline/{name}", get(pipeline).put(acknowledged))
+        .route("/_cluster/health", get(cluster_health))
+        .route("/_cluster/state/version", get(cluster_state_version))
+        .route("/_nodes", get(nodes))
+        .route("/_nodes/{*rest}", get(nodes))
+}
+
+/// A JSON reply with the product header.
+fn es_json(status: StatusCode, body: Value) -> Response {
+    let mut res = (status, Json(body)).into_response();
+    res.headers_mut().insert("x-elastic-product", HeaderValue::from_static("Elasticsearch"));
+    res
+}
+
+/// An error in Elasticsearch's shape, its `type` the gateway's error class.
+fn es_error(e: ApiError) -> Response {
+    let cause = json!({"type": e.body.error, "reason": e.body.message});
+    let mut res = es_json(
+        e.status,
+        json!({"error": {"root_cause": [cause.clone()], "type": cause["type"], "reason": cause["reason"]},
+               "status": e.status.as_u16()}),
+    );
+    if let Some(secs) = e.retry_after {
+        res.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
+    }
+    res
+}
+
+/// `GET|HEAD /`: cluster info for ES clients, the usual 404 for browsers.
+async fn info(headers: HeaderMap, uri: Uri) -> Response {
+    let browser = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|a| a.contains("text/html"));
+    if browser {
+        return not_found(uri).await.into_response();
+    }
+    es_json(
+        StatusCode::OK,
+        json!({
+            "name": "loglens",
+            "cluster_name": CLUSTER_NAME,
+            "cluster_uuid": CLUSTER_UUID,
+            "version": {
+                "number": ES_VERSION,
+                "build_flavor": "default",
+                "build_type": "docker",
+                "build_hash": "loglens",
+                "build_date": "2025-01-01T00:00:00.000Z",
+                "build_snapshot": false,
+                "lucene_version": "9.12.0",
+                "minimum_wire_compatibility_version": "7.17.0",
+                "minimum_index_compatibility_version": "7.0.0"
+            },
+            "tagline": "You Know, for Search"
+        }),
+    )
+}
+
+async fn license() -> Response {
+    es_json(
+        StatusCode::OK,
+        json!({"license": {
+            "status": "active",
+            "uid": "00000000-0000-4000-8000-6c6f676c656e",
+            "type": "basic",
+            "issue_date": "2025-01-01T00:00:00.000Z",
+            "issue_date_in_millis": 1_735_689_600_000_i64,
+            "max_nodes": 1000,
+            "max_resource_units": null,
+            "issued_to": CLUSTER_NAME,
+            "issuer": "elasticsearch",
+            "start_date_in_millis": -1
+        }}),
+    )
+}
+
+async fn xpack() -> Response {
+    let on = json!({"available": true, "enabled": true});
+    let off = json!({"available": true, "enabled": false});
+    es_json(
+        StatusCode::OK,
+        json!({
+            "build": {"hash": "loglens", "date": "2025-01-01T00:00:00.000Z"},
+            "license": {"uid": "00000000-0000-4000-8000-6c6f676c656e", "type": "basic",
+                        "mode": "basic", "status": "active"},
+            "features": {"ilm": on, "security": off, "monitoring": off, "ml": off, "slm": on}
+        }),
+    )
+}
+
+async fn acknowledged() -> Response {
+    es_json(StatusCode::OK, json!({"acknowledged": true}))
+}
+
+async fn ilm_policy(Path(name): Path<String>) -> Response {
+    es_json(
+        StatusCode::OK,
+        json!({ name: {"version": 1, "modified_date": "2025-01-01T00:00:00.000Z",
+                       "policy": {"phases": {"hot": {"min_age": "0ms", "actions": {}}}}} }),
+    )
+}
+
+async fn index_template(Path(name): Path<String>) -> Response {
+    let pattern = format!("{name}*");
+    es_json(
+        StatusCode::OK,
+        json!({"index_templates": [{"name": name, "index_template": {
+            "index_patterns": [pattern], "composed_of": [], "template": {}, "data_stream": {}
+        }}]}),
+    )
+}
+
+async fn legacy_template(Path(name): Path<String>) -> Response {
+    let pattern = format!("{name}*");
+    es_json(
+        StatusCode::OK,
+        json!({ name: {"order": 0, "index_patterns": [pattern], "settings": {}, "mappings": {}, "aliases": {}} }),
+    )
+}
+
+async fn pipeline(Path(name): Path<String>) -> Response {
+    es_json(
+        StatusCode::OK,
+        json!({ name: {"description": "accepted and ignored by loglens", "processors": []} }),
+    )
+}
+
+async fn cluster_health() -> Response {
+    es_json(
+        StatusCode::OK,
+        json!({
+            "cluster_name": CLUSTER_NAME, "status": "green", "timed_out": false,
+            "number_of_nodes": 1, "number_of_data_nodes": 1,
+            "active_primary_shards": 1, "active_shards": 1, "relocating_shards": 0,
+            "initializing_shards": 0, "unassigned_shards": 0, "delayed_unassigned_shards": 0,
+            "number_of_pending_tasks": 0, "number_of_in_flight_fetch": 0,
+            "task_max_waiting_in_queue_millis": 0, "active_shards_percent_as_number": 100.0
+        }),
+    )
+}
+
+/// Older Vector reads `version` here as the major API version.
+async fn cluster_state_version() -> Response {
+    es_json(
+        StatusCode::OK,
+        json!({"cluster_name": CLUSTER_NAME, "cluster_uuid": CLUSTER_UUID, "version": 8,
+               "state_uuid": CLUSTER_UUID}),
+    )
+}
+
+async fn nodes(headers: HeaderMap) -> Response {
+    let host = headers.get(header::HOST).and_then(|v| v.to_str().ok()).unwrap_or("127.0.0.1:8000");
+    es_json(
+        StatusCode::OK,
+        json!({
+            "_nodes": {"total": 1, "successful": 1, "failed": 0},
+            "cluster_name": CLUSTER_NAME,
+            "nodes": {"bG9nbGVucy1ub2RlMA": {
+                "name": "loglens", "host": host, "version": ES_VERSION,
+                "roles": ["data", "ingest", "master"],
+                "http": {"bound_address": [host], "publish_address": host}
+            }}
+        }),
+    )
+}
+
+async fn bulk_all(State(s): State<AppState>, headers: HeaderMap, body: Body) -> Response {
+    bulk(&s, None, &headers, body).await
+}
+
+async fn bulk_index(
+    State(s): State<AppState>,
+    Path(index): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    bulk(&s, Some(&index), &headers, body).await
+}
+
+/// Decodes, ingests what could be read, and answers one item per action.
+async fn bulk(s: &AppState, path_index: Option<&str>, headers: &HeaderMap, body: Body) -> Response {
+    let started = Instant::now();
+    let bytes = match read_body(body, s.max_body_bytes).await {
+        Ok(b) => b,
+        Err(e) => return es_error(e),
+    };
+    let decoded = match es_bulk::decode(&bytes, path_index) {
+        Ok(b) => b,
+        Err(e) => return es_error(e.into()),
+    };
+    let es_bulk::Bulk { items, decoded } = decoded;
+    metrics::received(PROTOCOL, items.len());
+    let mut failures: Vec<Option<(&'static str, String)>> = vec![None; items.len()];
+    let (mut undecodable, mut unsupported) = (0, 0);
+    for (pos, e) in decoded.errors {
+        let kind = items[pos].error.unwrap_or(ItemErrorKind::DocumentParsing);
+        match items[pos].op {
+            Op::Update | Op::Delete => unsupported += 1,
+            Op::Create | Op::Index => undecodable += 1,
+        }
+        failures[pos] = Some((kind.as_str(), e.to_string()));
+    }
+    metrics::rejected(PROTOCOL, "undecodable", undecodable);
+    metrics::rejected(PROTOCOL, "unsupported", unsupported);
+    let mut positions = Vec::with_capacity(decoded.records.len());
+    let mut records = Vec::with_capacity(decoded.records.len());
+    let mut invalid = 0;
+    for (pos, raw) in decoded.records {
+        match LogRecord::try_from(raw) {
+            Ok(r) => {
+                positions.push(pos);
+                records.push(r);
+            }
+            Err(e) => {
+                invalid += 1;
+                failures[pos] = Some((DOCUMENT_PARSING, e.to_string()));
+            }
+        }
+    }
+    let sent = records.len();
+    let traceparent = headers.get("traceparent").and_then(|v| v.to_str().ok());
+    let reply = match super::ingest(s, records, traceparent).await {
+        Ok(r) => r,
+        Err(e) => {
+            let reason = match e.status.as_u16() {
+                429 => "resource_exhausted",
+                503 => "unavailable",
+                _ => "internal",
+            };
+            metrics::rejected(PROTOCOL, "invalid_argument", invalid);
+            metrics::rejected(PROTOCOL, reason, sent);
+            return es_error(e);
+        }
+    };
+    for r in reply.rejected {
+        if let Some(&pos) = positions.get(r.index as usize) {
+            invalid += 1;
+            failures[pos] = Some((DOCUMENT_PARSING, r.reason));
+        }
+    }
+    metrics::accepted(PROTOCOL, reply.accepted as usize);
+    metrics::rejected(PROTOCOL, "invalid_argument", invalid);
+    es_json(StatusCode::OK, bulk_reply(&items, failures, started))
+}
+
+/// The `_bulk` reply body: `took`, `errors` and one item per action.
+fn bulk_reply(
+    items: &[es_bulk::Item],
+    failures: Vec<Option<(&'static str, String)>>,
+    started: Instant,
+) -> Value {
+    let errors = failures.iter().any(Option::is_some);
+    let items: Vec<Value> = items
+        .iter()
+        .zip(failures)
+        .enumerate()
+        .map(|(seq, (item, failure))| {
+            let body = match failure {
+                None => json!({
+                    "_index": item.index, "_id": item.id, "_version": 1, "result": "created",
+                    "_shards": {"total": 1, "successful": 1, "failed": 0},
+                    "_seq_no": seq, "_primary_term": 1, "status": 201
+                }),
+                Some((kind, reason)) => json!({
+                    "_index": item.index, "_id": item.id, "status": 400,
+                    "error": {"type": kind, "reason": reason, "index": item.index}
+                }),
+            };
+            json!({ item.op.as_str(): body })
+        })
+        .collect();
+    json!({"took": started.elapsed().as_millis() as u64, "errors": errors, "items": items})
 }

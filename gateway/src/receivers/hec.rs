@@ -1,8 +1,104 @@
-//! Placeholder: the hec routes are added here.
+//! Splunk HTTP Event Collector: `POST /services/collector/event` (also
+//! `/services/collector` and `/services/collector/event/1.0`) with
+//! concatenated JSON events, `POST /services/collector/raw` (and
+//! `/raw/1.0`) with one event per line, `GET /services/collector/health`
+//! (and `/health/1.0`, Vector's health check).
+//!
+//! Replies in HEC's shape: `{"text":"Success","code":0}`; `{"text":"No
+//! data","code":5}` (400) for a body without events; `{"text":"Invalid data
+//! format","code":6,"invalid-event-number":N}` (400) naming the first bad
+//! event, the valid events of the body being stored all the same; `{"text":
+//! "Server is busy","code":9}` (503, or 429 under load shedding) and
+//! `{"text":"Internal server error","code":8}` when ingest failed, which
+//! HEC clients retry. Any `Authorization: Splunk <token>` (or none) is
+//! accepted for now.
 
-use crate::handlers::AppState;
+use axum::body::Body;
+use axum::extract::{RawQuery, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use loglens_receivers::Decoded;
+use loglens_receivers::hec::{self, Defaults};
+use serde_json::json;
+
+use super::loki::{send, traceparent};
+use crate::handlers::{AppState, read_body};
 
 /// The routes of this protocol.
 pub(crate) fn routes() -> axum::Router<AppState> {
     axum::Router::new()
+        .route("/services/collector", post(event))
+        .route("/services/collector/event", post(event))
+        .route("/services/collector/event/1.0", post(event))
+        .route("/services/collector/raw", post(raw))
+        .route("/services/collector/raw/1.0", post(raw))
+        .route("/services/collector/health", get(health).post(health))
+        .route("/services/collector/health/1.0", get(health).post(health))
+}
+
+async fn event(
+    State(s): State<AppState>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    handle(&s, query, &headers, body, hec::decode_events).await
+}
+
+async fn raw(
+    State(s): State<AppState>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    handle(&s, query, &headers, body, hec::decode_raw).await
+}
+
+async fn health() -> Response {
+    reply(StatusCode::OK, json!({"text": "HEC is healthy", "code": 17}))
+}
+
+async fn handle(
+    s: &AppState,
+    query: Option<String>,
+    headers: &HeaderMap,
+    body: Body,
+    decode: fn(&[u8], &Defaults) -> Decoded,
+) -> Response {
+    let query = query.unwrap_or_default();
+    let pairs: Vec<(String, String)> =
+        form_urlencoded::parse(query.as_bytes()).into_owned().collect();
+    let defaults = Defaults::from_pairs(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+    let bytes = match read_body(body, s.max_body_bytes).await {
+        Ok(b) => b,
+        Err(e) => return e.into_response(),
+    };
+    let decoded = decode(&bytes, &defaults);
+    if decoded.records.is_empty() && decoded.errors.is_empty() {
+        return reply(StatusCode::BAD_REQUEST, json!({"text": "No data", "code": 5}));
+    }
+    match send(s, hec::PROTOCOL, decoded, traceparent(headers)).await {
+        Ok(outcome) => match outcome.bad.first() {
+            None => reply(StatusCode::OK, json!({"text": "Success", "code": 0})),
+            Some((first, _)) => {
+                tracing::debug!(reasons = %outcome.describe("event", 5), "hec events rejected");
+                reply(
+                    StatusCode::BAD_REQUEST,
+                    json!({"text": "Invalid data format", "code": 6, "invalid-event-number": first}),
+                )
+            }
+        },
+        Err(e)
+            if e.status == StatusCode::SERVICE_UNAVAILABLE
+                || e.status == StatusCode::TOO_MANY_REQUESTS =>
+        {
+            reply(e.status, json!({"text": "Server is busy", "code": 9}))
+        }
+        Err(e) => reply(e.status, json!({"text": "Internal server error", "code": 8})),
+    }
+}
+
+fn reply(status: StatusCode, body: serde_json::Value) -> Response {
+    (status, axum::Json(body)).into_response()
 }

@@ -10,6 +10,7 @@ use crate::error::ApiError;
 use crate::handlers::AppState;
 use crate::telemetry::{call, rpc};
 
+pub(crate) mod doc;
 pub(crate) mod es;
 pub(crate) mod hec;
 pub(crate) mod loki;
@@ -28,7 +29,6 @@ pub(crate) fn routes() -> axum::Router<AppState> {
 /// `traceparent` carried on), returning the ingest service's reply: the
 /// accepted count and a rejection per refused record, by position in
 /// `records`.
-#[allow(dead_code)] // used by the protocol modules as they land
 pub(crate) async fn ingest(
     state: &AppState,
     records: Vec<LogRecord>,

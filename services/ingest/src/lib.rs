@@ -20,6 +20,7 @@ use tonic::{Request, Response, Status, Streaming};
 
 pub mod kafka;
 pub mod metrics;
+pub mod otlp;
 
 pub use kafka::KafkaSink;
 

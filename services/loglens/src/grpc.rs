@@ -9,12 +9,14 @@ use std::time::Duration;
 use anyhow::Context;
 use loglens_core::RuleSet;
 use loglens_core::ledger::LedgerView;
+use loglens_ingest::otlp::OtlpLogsApi;
 use loglens_ingest::{IngestApi, RecordSink};
 use loglens_proto::ingest::ingest_service_server::IngestServiceServer;
 use loglens_proto::query::query_service_server::QueryServiceServer;
 use loglens_proto::stats::stats_service_server::StatsServiceServer;
 use loglens_query::{QueryApi, StatsApi};
 use loglens_store::LogStore;
+use opentelemetry_proto::tonic::collector::logs::v1::logs_service_server::LogsServiceServer;
 use tokio::net::TcpListener;
 use tonic::transport::Server;
 use tonic::transport::server::TcpIncoming;
@@ -61,16 +63,42 @@ pub async fn serve(
     };
     if sink.is_some() {
         reporter.set_serving::<IngestServiceServer<IngestApi>>().await;
+        reporter.set_serving::<LogsServiceServer<OtlpLogsApi>>().await;
     }
 
-    let reflection = || {
-        tonic_reflection::server::Builder::configure()
-            .register_encoded_file_descriptor_set(loglens_proto::FILE_DESCRIPTOR_SET)
-            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+    // The OpenTelemetry descriptor set holds every collector service; list
+    // only those served (the loglens ones, health, OTLP logs, reflection).
+    let reflection = |own: &str| {
+        [
+            "logs.ingest.v1.IngestService",
+            "logs.query.v1.QueryService",
+            "logs.stats.v1.StatsService",
+            "grpc.health.v1.Health",
+            "opentelemetry.proto.collector.logs.v1.LogsService",
+            own,
+        ]
+        .into_iter()
+        .fold(
+            tonic_reflection::server::Builder::configure()
+                .register_encoded_file_descriptor_set(loglens_proto::FILE_DESCRIPTOR_SET)
+                .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+                .register_encoded_file_descriptor_set(opentelemetry_proto::DESCRIPTORS),
+            |b, name| b.with_service_name(name),
+        )
     };
-    let reflection_v1 = reflection().build_v1().context("building reflection v1")?;
-    let reflection_v1alpha = reflection().build_v1alpha().context("building reflection v1alpha")?;
+    let reflection_v1 = reflection("grpc.reflection.v1.ServerReflection")
+        .build_v1()
+        .context("building reflection v1")?;
+    let reflection_v1alpha = reflection("grpc.reflection.v1alpha.ServerReflection")
+        .build_v1alpha()
+        .context("building reflection v1alpha")?;
 
+    // OTLP/gRPC logs share the ingest path (rules, metrics, sink).
+    let otlp_logs = sink.as_ref().map(|sink| {
+        LogsServiceServer::new(OtlpLogsApi::new(IngestApi::new(sink.clone(), rules.clone())))
+            .max_decoding_message_size(MAX_MESSAGE_BYTES)
+            .max_encoding_message_size(MAX_MESSAGE_BYTES)
+    });
     let ingest = sink.map(|sink| {
         IngestServiceServer::new(IngestApi::new(sink, rules))
             .max_decoding_message_size(MAX_MESSAGE_BYTES)
@@ -117,6 +145,7 @@ pub async fn serve(
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
         .add_optional_service(ingest)
+        .add_optional_service(otlp_logs)
         .add_optional_service(query)
         .add_optional_service(stats)
         .serve_with_incoming_shutdown(

@@ -9,6 +9,7 @@ mod cli;
 mod grpc;
 mod node;
 mod obs;
+mod syslog;
 
 use cli::{Cli, Command};
 

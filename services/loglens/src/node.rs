@@ -3,11 +3,14 @@
 //! one documented order.
 //!
 //! Components: the gRPC server (ingest, query/stats, health, reflection,
-//! gRPC-web), the Kafka processor, the REST gateway and the demo generator,
-//! over an optional store. `standalone` runs all of them.
+//! gRPC-web), the Kafka processor, the REST gateway, the syslog listener
+//! (UDP and TCP) and the demo generator, over an optional store.
+//! `standalone` runs all of them.
 //!
 //! Shutdown order, once the shutdown future resolves (SIGTERM, Ctrl-C):
-//! 1. stop intake: the demo generator stops, the REST gateway stops accepting
+//! 1. stop intake: the syslog listener closes its sockets and hands the
+//!    batch it holds to the sink, the demo generator stops, the REST
+//!    gateway stops accepting
 //!    and finishes the requests it has, and ingest over gRPC answers
 //!    UNAVAILABLE to new batches (batches already taken finish);
 //! 2. flush the Kafka producer of the ingest sink;
@@ -37,10 +40,12 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::{grpc, obs};
+use crate::{grpc, obs, syslog};
 
 /// How long the REST gateway may finish its requests at shutdown.
 const GATEWAY_DRAIN: Duration = Duration::from_secs(10);
+/// How long the syslog listener may hand its last batch to the sink.
+const SYSLOG_DRAIN: Duration = Duration::from_secs(10);
 /// How long the Kafka producer may deliver what it holds at shutdown.
 const PRODUCER_FLUSH: Duration = Duration::from_secs(10);
 /// How often the node checks the processor thread is alive.
@@ -109,6 +114,8 @@ pub struct NodeConfig {
     pub processor: Option<ProcessorConfig>,
     /// The REST gateway.
     pub gateway: Option<GatewayComponent>,
+    /// The syslog listener's address (UDP and TCP), into the ingest sink.
+    pub syslog: Option<SocketAddr>,
     /// Demo generator rate (records/s), sending to this node's gRPC ingest.
     pub demo_rate: Option<u64>,
     /// Print the standalone banner on stderr.
@@ -133,6 +140,9 @@ impl NodeConfig {
             && self.grpc_addr.is_none()
         {
             bail!("the gateway needs --grpc-endpoint when this node serves no gRPC");
+        }
+        if self.syslog.is_some() && self.ingest.is_none() {
+            bail!("--syslog-addr needs this node to ingest");
         }
         if self.demo_rate.is_some() && self.ingest.is_none() {
             bail!("--demo needs this node to ingest");
@@ -200,6 +210,11 @@ pub async fn run(
         Some(g) => Some(bind(g.addr, "HTTP").await?),
         None => None,
     };
+    let syslog_sockets = match config.syslog {
+        Some(addr) => Some(syslog::Sockets::bind(addr).await?),
+        None => None,
+    };
+    let syslog_addr = syslog_sockets.as_ref().map(syslog::Sockets::local_addr).transpose()?;
     let grpc_addr = grpc_listener.as_ref().map(TcpListener::local_addr).transpose()?;
     let http_addr = http_listener.as_ref().map(TcpListener::local_addr).transpose()?;
 
@@ -268,6 +283,14 @@ pub async fn run(
         _ => None,
     };
 
+    let syslog_stop = CancellationToken::new();
+    let syslog_task = match (syslog_sockets, &sink) {
+        (Some(sockets), Some(sink)) => {
+            Some(syslog::spawn(sockets, sink.clone(), config.rules.clone(), syslog_stop.clone()))
+        }
+        _ => None,
+    };
+
     let mut ready = serde_json::Map::new();
     if let Some(a) = grpc_addr {
         ready.insert("grpc".into(), a.to_string().into());
@@ -275,7 +298,10 @@ pub async fn run(
     if let Some(a) = http_addr {
         ready.insert("http".into(), a.to_string().into());
     }
-    announce(&config, grpc_addr, http_addr);
+    if let Some(a) = syslog_addr {
+        ready.insert("syslog".into(), a.to_string().into());
+    }
+    announce(&config, grpc_addr, http_addr, syslog_addr);
     write_ready(&config.ready_file, ready.into())?;
 
     let demo_task = match (config.demo_rate, grpc_addr) {
@@ -307,7 +333,13 @@ pub async fn run(
         tracing::error!(error = %e, "a component failed; stopping the node");
     }
 
-    // 1. Stop intake.
+    // 1. Stop intake: syslog first, so its last batch still gets in.
+    syslog_stop.cancel();
+    if let Some(t) = syslog_task
+        && tokio::time::timeout(SYSLOG_DRAIN, t).await.is_err()
+    {
+        tracing::warn!("syslog listener still busy {SYSLOG_DRAIN:?} after shutdown began");
+    }
     intake.cancel();
     if let Some(t) = demo_task {
         let _ = t.await;
@@ -413,12 +445,18 @@ fn start_demo(
 }
 
 /// The startup log line, and the banner for people.
-fn announce(config: &NodeConfig, grpc: Option<SocketAddr>, http: Option<SocketAddr>) {
+fn announce(
+    config: &NodeConfig,
+    grpc: Option<SocketAddr>,
+    http: Option<SocketAddr>,
+    syslog: Option<SocketAddr>,
+) {
     let store = config.store.as_ref().map(StoreConfig::shown);
     tracing::info!(
         role = config.role,
         grpc = ?grpc,
         http = ?http,
+        syslog = ?syslog,
         store = ?store,
         ingest = ?config.ingest.as_ref().map(|i| match i { IngestTo::Store => "store", IngestTo::Kafka(_) => "kafka" }),
         processor = config.processor.is_some(),
@@ -433,6 +471,9 @@ fn announce(config: &NodeConfig, grpc: Option<SocketAddr>, http: Option<SocketAd
     }
     if let Some(g) = grpc {
         eprintln!("  gRPC     {g}  (reflection on)");
+    }
+    if let Some(s) = syslog {
+        eprintln!("  syslog   {s}  (UDP and TCP, RFC 5424 and 3164)");
     }
     if let Some(s) = &store {
         eprintln!("  store    {s}");

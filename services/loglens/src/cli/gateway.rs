@@ -57,6 +57,7 @@ impl GatewayArgs {
                 },
                 grpc_endpoint: Some(self.grpc_endpoint),
             }),
+            syslog: None,
             demo_rate: None,
             banner: false,
             ready_file: self.ready_file,

@@ -21,7 +21,11 @@ pub struct IngestArgs {
     kafka_args: KafkaArgs,
     #[command(flatten)]
     rules: RuleArgs,
-    /// Write {"grpc": "HOST:PORT"} here once serving.
+    /// Receive syslog (RFC 5424 and RFC 3164) over UDP and TCP on this
+    /// address, HOST:PORT (port 0 picks a free port); off unless given.
+    #[arg(long, env = "LOGLENS_SYSLOG_ADDR")]
+    syslog_addr: Option<SocketAddr>,
+    /// Write {"grpc": "HOST:PORT"} here once serving (and "syslog" with --syslog-addr).
     #[arg(long, env = "LOGLENS_READY_FILE")]
     ready_file: Option<PathBuf>,
 }
@@ -38,6 +42,7 @@ impl IngestArgs {
             query: false,
             processor: None,
             gateway: None,
+            syslog: self.syslog_addr,
             demo_rate: None,
             banner: false,
             ready_file: self.ready_file,

@@ -48,6 +48,7 @@ impl ProcessorArgs {
             ingest: None,
             query: self.serve,
             gateway: None,
+            syslog: None,
             demo_rate: None,
             banner: false,
             ready_file: self.ready_file,

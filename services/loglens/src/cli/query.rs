@@ -40,6 +40,7 @@ impl QueryArgs {
             query: true,
             processor: None,
             gateway: None,
+            syslog: None,
             demo_rate: None,
             banner: false,
             ready_file: self.ready_file,

@@ -40,7 +40,11 @@ pub struct StandaloneArgs {
     /// Records per second the demo generator sends.
     #[arg(long, env = "LOGLENS_DEMO_RATE", default_value_t = 200)]
     demo_rate: u64,
-    /// Write {"grpc": "HOST:PORT", "http": "HOST:PORT"} here once serving.
+    /// Receive syslog (RFC 5424 and RFC 3164) over UDP and TCP on this
+    /// address, HOST:PORT (port 0 picks a free port); off unless given.
+    #[arg(long, env = "LOGLENS_SYSLOG_ADDR")]
+    syslog_addr: Option<SocketAddr>,
+    /// Write {"grpc": "HOST:PORT", "http": "HOST:PORT"} here once serving (and "syslog" with --syslog-addr).
     #[arg(long, env = "LOGLENS_READY_FILE")]
     ready_file: Option<PathBuf>,
 }
@@ -71,6 +75,7 @@ impl StandaloneArgs {
                 config: GatewayConfig::default(),
                 grpc_endpoint: None,
             }),
+            syslog: self.syslog_addr,
             demo_rate: self.demo.then_some(self.demo_rate),
             banner: true,
             ready_file: self.ready_file,
