@@ -25,6 +25,7 @@ fn tiny_run_reports_every_figure() {
         // A streamed query store of its own, a Kafka run on part of the data.
         .args(["--query-records", "3000", "--kafka-records", "1500"])
         .args(["--rate", "2000", "--latency-seconds", "2", "--rss-seconds", "2"])
+        .args(["--protocol-records", "3000"])
         .env_remove("LOGLENS_BENCH_DIR")
         .output()
         .expect("benchmark starts");
@@ -52,7 +53,15 @@ fn tiny_run_reports_every_figure() {
     assert_eq!(rates, [2000, 1000], "{report}");
     assert!(report["time_to_search"][1]["records"].as_u64().is_some_and(|r| r >= 1000), "{report}");
     assert!(report["standalone_rss"]["accepted"].as_u64().is_some_and(|r| r >= 1000), "{report}");
+    // Every drop-in protocol beside native, each with every record accepted.
+    for key in ["native", "otlp_http", "es_bulk", "loki", "hec", "syslog_tcp"] {
+        let p = &report["protocols"][key];
+        assert_eq!(p["accepted"], 3000, "{key}: {report}");
+        assert!(p["records_per_s"].as_f64().is_some_and(|r| r > 0.0), "{key}: {report}");
+        assert!(p["ratio_to_native"].as_f64().is_some_and(|r| r > 0.0), "{key}: {report}");
+    }
     for key in [
+        "protocols",
         "parse",
         "raw_tantivy",
         "store_ingest",
@@ -71,5 +80,6 @@ fn tiny_run_reports_every_figure() {
     for (path, v) in all {
         assert!(v > 0.0 && v.is_finite(), "{path} = {v} is not a positive figure");
     }
+    assert!(stderr.contains("9 syslog TCP"), "figure 9 in the table: {stderr}");
     assert!(stderr.contains("store ingest"), "the table goes to stderr with --json: {stderr}");
 }

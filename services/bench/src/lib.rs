@@ -16,7 +16,11 @@
 //! 6. queries, p50/p99 over 200 warm runs, on the store of (3) or on one of
 //!    `--query-records` built by streaming the generator into it;
 //! 7. peak RSS of `loglens standalone` fed by the generator ([`rss`]);
-//! 8. index size on disk as a fraction of the raw JSON.
+//! 8. index size on disk as a fraction of the raw JSON;
+//! 9. each drop-in protocol's ingest rate (OTLP/HTTP, Elasticsearch
+//!    `_bulk`, Loki push, Splunk HEC, syslog TCP) beside native
+//!    `POST /logs`, on the same records, each into a standalone of its own
+//!    ([`protocols`]).
 //!
 //! Prints a table and, last on stdout, one JSON line (with `--json` the
 //! table goes to stderr so stdout holds only the JSON line). MB = 10^6 bytes
@@ -29,6 +33,7 @@ use std::time::{Duration, Instant};
 
 mod kafka;
 mod latency;
+mod protocols;
 mod rss;
 
 use anyhow::{Context, Result};
@@ -67,12 +72,14 @@ const TARGET_STATS_P99_MS: f64 = 150.0;
 const TARGET_KAFKA_RATIO: f64 = 0.7;
 const TARGET_TIME_TO_SEARCH_P99_S: f64 = 1.0;
 const TARGET_PEAK_RSS_MB: f64 = 512.0;
+/// Issue 12: each drop-in protocol's records/s over native `POST /logs`.
+const TARGET_PROTOCOL_RATIO: f64 = 0.8;
 const QUICKWIT_MB_PER_CORE: f64 = 7.5;
 const ELASTIC_MB_PER_VCPU: f64 = 7.0 * 1.048_576;
 
 /// Measures every benchmark figure in one run and prints a table plus one
 /// JSON line. Needs a nisshi broker binary for figure 4 (`--nisshi`).
-/// Takes about 3.5 minutes with the defaults on 2 cores, 9-11 with
+/// Takes about 4.5 minutes with the defaults on 2 cores, 9-11 with
 /// `--query-records 10000000`.
 #[derive(Debug, clap::Args)]
 pub struct BenchArgs {
@@ -98,6 +105,11 @@ pub struct BenchArgs {
     /// Seconds of load on standalone for peak RSS (figure 7), 1..=3600.
     #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub rss_seconds: u64,
+    /// Records sent through each ingest protocol (figure 9: native
+    /// `POST /logs`, OTLP/HTTP, ES `_bulk`, Loki, Splunk HEC, syslog TCP),
+    /// each into a fresh standalone.
+    #[arg(long, env = "LOGLENS_BENCH_PROTOCOL_RECORDS", default_value_t = 100_000)]
+    pub protocol_records: usize,
     /// The nisshi broker binary (figure 4); `scripts/test` installs it.
     #[arg(long, env = "LOGLENS_NISSHI", default_value = "nisshi")]
     pub nisshi: PathBuf,
@@ -523,6 +535,7 @@ pub async fn run(args: BenchArgs) -> Result<()> {
     anyhow::ensure!(args.records >= 1, "--records must be >= 1, got 0");
     anyhow::ensure!(args.query_records != Some(0), "--query-records must be >= 1, got 0");
     anyhow::ensure!(args.kafka_records != Some(0), "--kafka-records must be >= 1, got 0");
+    anyhow::ensure!(args.protocol_records >= 1, "--protocol-records must be >= 1, got 0");
     anyhow::ensure!(args.rate >= 1, "--rate must be >= 1 records/s, got 0");
     let (nproc, cpu, ram_gb) = hardware();
     let hw_line = format!("{nproc} cores (nproc), {cpu}, {ram_gb:.1} GiB RAM");
@@ -626,6 +639,12 @@ pub async fn run(args: BenchArgs) -> Result<()> {
     )
     .await
     .context("figure 7 (standalone peak RSS)")?;
+
+    // 9. drop-in protocols beside native POST /logs.
+    let protos = protocols::run(&work.path().join("protocols"), args.protocol_records, args.seed)
+        .await
+        .context("figure 9 (drop-in protocols)")?;
+    let native_rps = protos[0].records_per_s();
 
     // 8. size.
     let size_fraction = index_bytes as f64 / raw_bytes as f64;
@@ -758,6 +777,29 @@ pub async fn run(args: BenchArgs) -> Result<()> {
         ),
         "no target (notes: 49-66%)".into(),
     );
+    for p in &protos {
+        let ratio = p.records_per_s() / native_rps;
+        let native = p.key == "native";
+        t.row(
+            &format!("9 {}", p.label),
+            format!("{:.0} rec/s, {:.1} MB/s", p.records_per_s(), p.mb_per_s()),
+            if native {
+                format!(
+                    "{} records, batches of {}, {} clients",
+                    p.accepted,
+                    protocols::BATCH,
+                    protocols::CLIENTS
+                )
+            } else {
+                format!("{ratio:.2} of native")
+            },
+            if native {
+                "baseline".into()
+            } else {
+                format!(">= {TARGET_PROTOCOL_RATIO}: {}", met(ratio >= TARGET_PROTOCOL_RATIO))
+            },
+        );
+    }
     let table = format!("{hw_line}\n\n{}", t.render());
     if args.json {
         eprint!("{table}");
@@ -772,6 +814,20 @@ pub async fn run(args: BenchArgs) -> Result<()> {
             .filter(|w| !w.is_empty())
             .collect::<Vec<_>>();
         q.insert(key.join("_"), json!({ "p50_ms": l.p50, "p99_ms": l.p99 }));
+    }
+    let mut proto_json = serde_json::Map::new();
+    proto_json.insert("records".into(), args.protocol_records.into());
+    proto_json.insert("batch".into(), protocols::BATCH.into());
+    proto_json.insert("clients".into(), protocols::CLIENTS.into());
+    for p in &protos {
+        proto_json.insert(
+            p.key.into(),
+            json!({
+                "records_per_s": p.records_per_s(), "mb_per_s": p.mb_per_s(),
+                "accepted": p.accepted, "body_bytes": p.body_bytes, "seconds": p.took.as_secs_f64(),
+                "ratio_to_native": p.records_per_s() / native_rps,
+            }),
+        );
     }
     let report = json!({
         "records": n,
@@ -815,6 +871,7 @@ pub async fn run(args: BenchArgs) -> Result<()> {
             "accepted": mem.accepted, "seconds": args.rss_seconds,
             "peak_bytes": mem.peak_bytes, "anon_bytes": mem.anon_bytes, "file_bytes": mem.file_bytes,
         },
+        "protocols": proto_json,
     });
     println!("{report}");
     Ok(())

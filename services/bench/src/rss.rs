@@ -43,7 +43,7 @@ fn status_bytes(pid: u32, field: &str) -> Result<u64> {
 }
 
 /// Kills the child unless it was stopped cleanly.
-struct Standalone(Child);
+pub(crate) struct Standalone(Child);
 
 impl Drop for Standalone {
     fn drop(&mut self) {
@@ -54,8 +54,10 @@ impl Drop for Standalone {
     }
 }
 
-/// Starts standalone in `dir`, drives it at `rate` for `duration`.
-pub(crate) async fn run(dir: &Path, seed: u64, rate: u64, duration: Duration) -> Result<RssRun> {
+/// Starts this binary's `standalone` on free ports with `extra` arguments and
+/// its data in `dir/data`; returns it once its ready file is written, with
+/// the ready file's addresses (`grpc`, `http`, `syslog`).
+pub(crate) async fn start(dir: &Path, extra: &[&str]) -> Result<(Standalone, serde_json::Value)> {
     std::fs::create_dir_all(dir)?;
     let exe = std::env::current_exe().context("where is the loglens binary?")?;
     let ready = dir.join("ready.json");
@@ -73,6 +75,7 @@ pub(crate) async fn run(dir: &Path, seed: u64, rate: u64, duration: Duration) ->
         .arg(&data)
         .arg("--ready-file")
         .arg(&ready)
+        .args(extra)
         .env("LOGLENS_METRICS_ADDR", "127.0.0.1:0")
         .env("RUST_LOG", "warn")
         .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
@@ -83,14 +86,13 @@ pub(crate) async fn run(dir: &Path, seed: u64, rate: u64, duration: Duration) ->
         .spawn()
         .with_context(|| format!("starting {} standalone", exe.display()))?;
     let mut child = Standalone(child);
-    let pid = child.0.id();
     let deadline = Instant::now() + READY_TIMEOUT;
-    let grpc = loop {
+    loop {
         if let Ok(text) = std::fs::read_to_string(&ready)
             && let Ok(v) = serde_json::from_str::<serde_json::Value>(&text)
-            && let Some(addr) = v["grpc"].as_str()
+            && v["grpc"].is_string()
         {
-            break addr.to_owned();
+            return Ok((child, v));
         }
         if let Some(status) = child.0.try_wait()? {
             bail!(
@@ -100,7 +102,26 @@ pub(crate) async fn run(dir: &Path, seed: u64, rate: u64, duration: Duration) ->
         }
         ensure!(Instant::now() < deadline, "standalone was not ready in 60 s");
         tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    }
+}
+
+/// A clean stop: SIGTERM, then wait for the final commit.
+pub(crate) async fn stop(mut child: Standalone) -> Result<()> {
+    let pid = child.0.id();
+    let _ = Command::new("kill").args(["-TERM", &pid.to_string()]).status();
+    let deadline = Instant::now() + STOP_TIMEOUT;
+    while child.0.try_wait()?.is_none() {
+        ensure!(Instant::now() < deadline, "standalone did not stop within 60 s of SIGTERM");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    Ok(())
+}
+
+/// Starts standalone in `dir`, drives it at `rate` for `duration`.
+pub(crate) async fn run(dir: &Path, seed: u64, rate: u64, duration: Duration) -> Result<RssRun> {
+    let (child, ready) = start(dir, &[]).await?;
+    let pid = child.0.id();
+    let grpc = ready["grpc"].as_str().context("no grpc address in the ready file")?.to_owned();
 
     let pb = bar(duration.as_secs() as usize, "7 standalone peak RSS");
     let ticker = {
@@ -139,12 +160,6 @@ pub(crate) async fn run(dir: &Path, seed: u64, rate: u64, duration: Duration) ->
         achieved: report.rate(),
     };
     ensure!(report.rejected == 0, "standalone rejected {} generated records", report.rejected);
-    // A clean stop: SIGTERM, then wait for the final commit.
-    let _ = Command::new("kill").args(["-TERM", &pid.to_string()]).status();
-    let deadline = Instant::now() + STOP_TIMEOUT;
-    while child.0.try_wait()?.is_none() {
-        ensure!(Instant::now() < deadline, "standalone did not stop within 60 s of SIGTERM");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    stop(child).await?;
     Ok(run)
 }
