@@ -1,98 +1,25 @@
-//! The Elasticsearch drop-in routes, driven with `oneshot` against a fake
-//! gRPC ingest service on 127.0.0.1:0 that records what it receives,
-//! rejects records whose message is `reject-me` and fails the whole call
-//! with UNAVAILABLE when a record's service is `down`.
+//! The Elasticsearch drop-in routes, driven with `oneshot` against the fake
+//! gRPC backend of [`common`], which records what it receives, rejects
+//! records whose message is `reject-me` and fails the whole call with
+//! UNAVAILABLE when the first record's service is `down`.
 
-use std::sync::{Arc, Mutex};
+mod common;
 
 use axum::Router;
 use axum::body::Body;
-use axum::http::{Method, Request, StatusCode, header};
-use http_body_util::BodyExt;
-use loglens_gateway::{GatewayConfig, app};
-use loglens_proto::ingest::ingest_service_server::{IngestService, IngestServiceServer};
-use loglens_proto::ingest::{IngestRequest, IngestResponse, Rejection};
-use serde_json::{Value, json};
-use tokio::sync::oneshot;
-use tokio_stream::wrappers::TcpListenerStream;
-use tonic::Status;
-use tower::ServiceExt;
+use axum::http::{HeaderName, Method, Request, StatusCode, header};
+use common::{Backend, Reply};
+use serde_json::json;
 
-#[derive(Clone, Default)]
-struct Fake(Arc<Mutex<Vec<IngestRequest>>>);
+/// The header every reply of these routes carries.
+const PRODUCT: HeaderName = HeaderName::from_static("x-elastic-product");
 
-#[tonic::async_trait]
-impl IngestService for Fake {
-    async fn ingest(
-        &self,
-        r: tonic::Request<IngestRequest>,
-    ) -> Result<tonic::Response<IngestResponse>, Status> {
-        let r = r.into_inner();
-        self.0.lock().unwrap().push(r.clone());
-        if r.records.iter().any(|x| x.service_name == "down") {
-            return Err(Status::unavailable("store is down"));
-        }
-        let rejected: Vec<Rejection> = r
-            .records
-            .iter()
-            .enumerate()
-            .filter(|(_, x)| x.message == "reject-me")
-            .map(|(i, _)| Rejection {
-                index: i as u32,
-                field: "message".into(),
-                reason: "message is rejected".into(),
-            })
-            .collect();
-        Ok(tonic::Response::new(IngestResponse {
-            accepted: (r.records.len() - rejected.len()) as u32,
-            rejected,
-        }))
-    }
-
-    async fn ingest_stream(
-        &self,
-        _: tonic::Request<tonic::Streaming<IngestRequest>>,
-    ) -> Result<tonic::Response<IngestResponse>, Status> {
-        Err(Status::unimplemented("not used"))
-    }
-}
-
-struct Backend {
-    fake: Fake,
-    app: Router,
-    _stop: oneshot::Sender<()>,
-}
-
-async fn start(max_body_bytes: usize) -> Backend {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let fake = Fake::default();
-    let (stop, stopped) = oneshot::channel::<()>();
-    let server = tonic::transport::Server::builder()
-        .add_service(IngestServiceServer::new(fake.clone()))
-        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), async {
-            stopped.await.ok();
-        });
-    tokio::spawn(server);
-    let cfg = GatewayConfig {
-        grpc_endpoint: format!("http://{addr}"),
-        max_body_bytes,
-        ..GatewayConfig::default()
-    };
-    Backend { fake, app: app(&cfg).unwrap(), _stop: stop }
-}
-
-struct Reply {
-    status: StatusCode,
-    product: String,
-    body: Vec<u8>,
-}
-
-impl Reply {
-    fn json(&self) -> Value {
-        serde_json::from_slice(&self.body)
-            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&self.body)))
-    }
+/// The fake backend and a gateway on it taking bodies of up to
+/// `max_body_bytes`.
+async fn start(max_body_bytes: usize) -> (Backend, Router) {
+    let b = Backend::start().await;
+    let app = b.app_with(|c| c.max_body_bytes = max_body_bytes);
+    (b, app)
 }
 
 async fn send(app: &Router, method: Method, uri: &str, accept: &str, body: Vec<u8>) -> Reply {
@@ -103,14 +30,7 @@ async fn send(app: &Router, method: Method, uri: &str, accept: &str, body: Vec<u
         .header(header::CONTENT_TYPE, "application/x-ndjson")
         .body(Body::from(body))
         .unwrap();
-    let res = app.clone().oneshot(req).await.unwrap();
-    let status = res.status();
-    let product = res
-        .headers()
-        .get("x-elastic-product")
-        .map_or(String::new(), |v| v.to_str().unwrap().to_owned());
-    let body = res.into_body().collect().await.unwrap().to_bytes().to_vec();
-    Reply { status, product, body }
+    common::send(app, req).await
 }
 
 async fn bulk(app: &Router, uri: &str, body: &str) -> Reply {
@@ -119,7 +39,7 @@ async fn bulk(app: &Router, uri: &str, body: &str) -> Reply {
 
 #[tokio::test]
 async fn bulk_reply_has_one_item_per_action_with_status_and_error() {
-    let b = start(16 * 1024 * 1024).await;
+    let (b, app) = start(16 * 1024 * 1024).await;
     let body = concat!(
         "{\"create\":{\"_index\":\"logs-app\"}}\n",
         "{\"@timestamp\":\"2024-05-01T12:00:00Z\",\"message\":\"first\",\"service\":{\"name\":\"api\"},\"log\":{\"level\":\"error\"},\"k8s\":{\"pod\":\"p-1\"}}\n",
@@ -135,9 +55,9 @@ async fn bulk_reply_has_one_item_per_action_with_status_and_error() {
         "{\"create\":{}}\n",
         "{\"message\":\"kept\",\"event\":{\"duration\":2500000}}\n",
     );
-    let r = bulk(&b.app, "/checkout/_bulk", body).await;
+    let r = bulk(&app, "/checkout/_bulk", body).await;
     assert_eq!(r.status, StatusCode::OK);
-    assert_eq!(r.product, "Elasticsearch");
+    assert_eq!(r.header(PRODUCT), "Elasticsearch");
     let v = r.json();
     assert_eq!(v["errors"], true);
     assert!(v["took"].is_u64());
@@ -174,9 +94,9 @@ async fn bulk_reply_has_one_item_per_action_with_status_and_error() {
     assert!(items[3]["create"]["error"]["reason"].as_str().unwrap().contains("EOF"));
     assert!(items[5]["create"]["error"]["reason"].as_str().unwrap().contains("status_code"));
 
-    let sent = b.fake.0.lock().unwrap();
-    assert_eq!(sent.len(), 1);
-    let recs = &sent[0].records;
+    let sent = b.recorded();
+    assert_eq!(sent.ingest.len(), 1);
+    let recs = &sent.ingest[0].records;
     assert_eq!(recs.len(), 3, "decoded and valid-for-the-wire records only");
     assert_eq!(recs[0].service_name, "api");
     assert_eq!(recs[0].level, "error");
@@ -187,62 +107,85 @@ async fn bulk_reply_has_one_item_per_action_with_status_and_error() {
 }
 
 #[tokio::test]
+async fn a_bulk_larger_than_one_ingest_batch_is_split_and_rejections_keep_their_items() {
+    let (b, app) = start(16 * 1024 * 1024).await;
+    let mut body = String::new();
+    for i in 0..10_002 {
+        let message = if i == 1 || i == 10_001 { "reject-me".to_owned() } else { format!("m{i}") };
+        body.push_str(&format!("{{\"create\":{{}}}}\n{{\"message\":\"{message}\"}}\n"));
+    }
+    let r = bulk(&app, "/svc/_bulk", &body).await;
+    assert_eq!(r.status, StatusCode::OK);
+    let v = r.json();
+    let items = v["items"].as_array().unwrap();
+    assert_eq!(items.len(), 10_002);
+    let failed: Vec<usize> = items
+        .iter()
+        .enumerate()
+        .filter(|(_, i)| i["create"]["status"] != 201)
+        .map(|(n, _)| n)
+        .collect();
+    assert_eq!(failed, [1, 10_001]);
+    assert_eq!(items[10_001]["create"]["error"]["reason"], "message is rejected");
+    let sizes: Vec<usize> = b.recorded().ingest.iter().map(|r| r.records.len()).collect();
+    assert_eq!(sizes, [10_000, 2], "at most the ingest service's batch limit per call");
+}
+
+#[tokio::test]
 async fn all_good_bulk_says_no_errors_and_put_works_too() {
-    let b = start(16 * 1024 * 1024).await;
+    let (b, app) = start(16 * 1024 * 1024).await;
     let body = "{\"index\":{\"_index\":\"svc\"}}\n{\"message\":\"a\"}\n";
-    let r = send(&b.app, Method::PUT, "/_bulk", "*/*", body.as_bytes().to_vec()).await;
+    let r = send(&app, Method::PUT, "/_bulk", "*/*", body.as_bytes().to_vec()).await;
     assert_eq!(r.status, StatusCode::OK);
     let v = r.json();
     assert_eq!(v["errors"], false);
     assert_eq!(v["items"][0]["index"]["status"], 201);
-    assert_eq!(b.fake.0.lock().unwrap()[0].records[0].service_name, "svc");
+    assert_eq!(b.recorded().ingest[0].records[0].service_name, "svc");
 }
 
 #[tokio::test]
 async fn unreadable_bodies_are_es_shaped_4xx_and_the_server_keeps_serving() {
-    let b = start(1024).await;
+    let (b, app) = start(1024).await;
     for (body, status, want) in [
         (b"".to_vec(), 400, "request body is empty"),
         (b"{\"create\":{\"_ind".to_vec(), 400, "has no line that is a JSON object"),
         (vec![0xff, 0xfe, 0xfd, b'\n', 0x80], 400, "is not valid UTF-8"),
         (vec![b'x'; 4096], 413, "request body must be at most 1024 bytes"),
     ] {
-        let r = send(&b.app, Method::POST, "/_bulk", "application/json", body).await;
+        let r = send(&app, Method::POST, "/_bulk", "application/json", body).await;
         assert_eq!(r.status.as_u16(), status, "{}", String::from_utf8_lossy(&r.body));
-        assert_eq!(r.product, "Elasticsearch");
+        assert_eq!(r.header(PRODUCT), "Elasticsearch");
         let v = r.json();
         assert_eq!(v["status"], status);
         assert!(v["error"]["reason"].as_str().unwrap().contains(want), "{v}");
         assert!(v["error"]["type"].is_string());
     }
-    let r =
-        bulk(&b.app, "/_bulk", "{\"create\":{\"_index\":\"s\"}}\n{\"message\":\"fine\"}\n").await;
+    let r = bulk(&app, "/_bulk", "{\"create\":{\"_index\":\"s\"}}\n{\"message\":\"fine\"}\n").await;
     assert_eq!(r.status, StatusCode::OK);
-    assert_eq!(b.fake.0.lock().unwrap().len(), 1, "nothing sent for the refused bodies");
+    assert_eq!(b.recorded().ingest.len(), 1, "nothing sent for the refused bodies");
 }
 
 #[tokio::test]
 async fn an_ingest_outage_is_a_whole_request_503_for_the_shipper_to_retry() {
-    let b = start(16 * 1024 * 1024).await;
-    let r =
-        bulk(&b.app, "/_bulk", "{\"create\":{\"_index\":\"down\"}}\n{\"message\":\"x\"}\n").await;
+    let (_backend, app) = start(16 * 1024 * 1024).await;
+    let r = bulk(&app, "/_bulk", "{\"create\":{\"_index\":\"down\"}}\n{\"message\":\"x\"}\n").await;
     assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE);
-    assert_eq!(r.product, "Elasticsearch");
+    assert_eq!(r.header(PRODUCT), "Elasticsearch");
     assert_eq!(r.json()["error"]["type"], "unavailable");
 }
 
 #[tokio::test]
 async fn handshake_endpoints_answer_like_an_8x_cluster() {
-    let b = start(16 * 1024 * 1024).await;
-    let r = send(&b.app, Method::GET, "/", "application/json", vec![]).await;
-    assert_eq!((r.status, r.product.as_str()), (StatusCode::OK, "Elasticsearch"));
+    let (_backend, app) = start(16 * 1024 * 1024).await;
+    let r = send(&app, Method::GET, "/", "application/json", vec![]).await;
+    assert_eq!((r.status, r.header(PRODUCT)), (StatusCode::OK, "Elasticsearch"));
     let v = r.json();
     assert!(v["version"]["number"].as_str().unwrap().starts_with("8."));
     assert_eq!(v["version"]["build_flavor"], "default");
-    let r = send(&b.app, Method::HEAD, "/", "*/*", vec![]).await;
-    assert_eq!((r.status, r.product.as_str()), (StatusCode::OK, "Elasticsearch"));
+    let r = send(&app, Method::HEAD, "/", "*/*", vec![]).await;
+    assert_eq!((r.status, r.header(PRODUCT)), (StatusCode::OK, "Elasticsearch"));
     // A browser asking for a page gets the gateway's 404, not cluster info.
-    let r = send(&b.app, Method::GET, "/", "text/html,application/xhtml+xml", vec![]).await;
+    let r = send(&app, Method::GET, "/", "text/html,application/xhtml+xml", vec![]).await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
     assert_eq!(r.json()["error"], "not_found");
 
@@ -261,17 +204,17 @@ async fn handshake_endpoints_answer_like_an_8x_cluster() {
         (Method::GET, "/_cluster/health", "/status"),
         (Method::GET, "/_cluster/state/version", "/version"),
     ] {
-        let r = send(&b.app, method.clone(), uri, "application/json", b"{}".to_vec()).await;
+        let r = send(&app, method.clone(), uri, "application/json", b"{}".to_vec()).await;
         assert_eq!(r.status, StatusCode::OK, "{method} {uri}");
-        assert_eq!(r.product, "Elasticsearch", "{method} {uri}");
+        assert_eq!(r.header(PRODUCT), "Elasticsearch", "{method} {uri}");
         assert!(r.json().pointer(key).is_some(), "{method} {uri}: {}", r.json());
     }
     for uri in ["/_index_template/x", "/_ilm/policy/x"] {
-        let r = send(&b.app, Method::HEAD, uri, "*/*", vec![]).await;
-        assert_eq!((r.status, r.product.as_str()), (StatusCode::OK, "Elasticsearch"), "{uri}");
+        let r = send(&app, Method::HEAD, uri, "*/*", vec![]).await;
+        assert_eq!((r.status, r.header(PRODUCT)), (StatusCode::OK, "Elasticsearch"), "{uri}");
     }
     assert_eq!(
-        send(&b.app, Method::GET, "/_license", "*/*", vec![]).await.json()["license"]["status"],
+        send(&app, Method::GET, "/_license", "*/*", vec![]).await.json()["license"]["status"],
         json!("active")
     );
 }

@@ -31,11 +31,11 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use loglens_proto::ingest::LogRecord;
 use loglens_receivers::es_bulk::{self, ItemErrorKind, Op, PROTOCOL};
-use loglens_receivers::metrics;
+use loglens_receivers::{Decoded, metrics};
 use serde_json::{Value, json};
 
+use super::{send, traceparent};
 use crate::error::ApiError;
 use crate::handlers::{AppState, not_found, read_body};
 
@@ -44,7 +44,6 @@ use crate::handlers::{AppState, not_found, read_body};
 pub(crate) const ES_VERSION: &str = "8.19.0";
 const CLUSTER_NAME: &str = "loglens";
 const CLUSTER_UUID: &str = "bG9nbGVucy1jbHVzdGVy";
-const DOCUMENT_PARSING: &str = "document_parsing_exception";
 
 /// The routes of this protocol.
 pub(crate) fn routes() -> axum::Router<AppState> {
@@ -250,57 +249,26 @@ async fn bulk(s: &AppState, path_index: Option<&str>, headers: &HeaderMap, body:
         Err(e) => return es_error(e.into()),
     };
     let es_bulk::Bulk { items, decoded } = decoded;
-    metrics::received(PROTOCOL, items.len());
-    let mut failures: Vec<Option<(&'static str, String)>> = vec![None; items.len()];
-    let (mut undecodable, mut unsupported) = (0, 0);
-    for (pos, e) in decoded.errors {
-        let kind = items[pos].error.unwrap_or(ItemErrorKind::DocumentParsing);
-        match items[pos].op {
-            Op::Update | Op::Delete => unsupported += 1,
-            Op::Create | Op::Index => undecodable += 1,
-        }
-        failures[pos] = Some((kind.as_str(), e.to_string()));
-    }
-    metrics::rejected(PROTOCOL, "undecodable", undecodable);
-    metrics::rejected(PROTOCOL, "unsupported", unsupported);
-    let mut positions = Vec::with_capacity(decoded.records.len());
-    let mut records = Vec::with_capacity(decoded.records.len());
-    let mut invalid = 0;
-    for (pos, raw) in decoded.records {
-        match LogRecord::try_from(raw) {
-            Ok(r) => {
-                positions.push(pos);
-                records.push(r);
-            }
-            Err(e) => {
-                invalid += 1;
-                failures[pos] = Some((DOCUMENT_PARSING, e.to_string()));
-            }
-        }
-    }
-    let sent = records.len();
-    let traceparent = headers.get("traceparent").and_then(|v| v.to_str().ok());
-    let reply = match super::ingest(s, records, traceparent).await {
-        Ok(r) => r,
-        Err(e) => {
-            let reason = match e.status.as_u16() {
-                429 => "resource_exhausted",
-                503 => "unavailable",
-                _ => "internal",
-            };
-            metrics::rejected(PROTOCOL, "invalid_argument", invalid);
-            metrics::rejected(PROTOCOL, reason, sent);
-            return es_error(e);
-        }
+    // update and delete are counted apart from what could not be read
+    let (unsupported, errors): (Vec<_>, Vec<_>) = decoded
+        .errors
+        .into_iter()
+        .partition(|(pos, _)| matches!(items[*pos].op, Op::Update | Op::Delete));
+    metrics::received(PROTOCOL, unsupported.len());
+    metrics::rejected(PROTOCOL, "unsupported", unsupported.len());
+    let decoded = Decoded { records: decoded.records, errors };
+    let outcome = match send(s, PROTOCOL, decoded, traceparent(headers)).await {
+        Ok(o) => o,
+        Err(e) => return es_error(e),
     };
-    for r in reply.rejected {
-        if let Some(&pos) = positions.get(r.index as usize) {
-            invalid += 1;
-            failures[pos] = Some((DOCUMENT_PARSING, r.reason));
+    let mut failures: Vec<Option<(&'static str, String)>> = vec![None; items.len()];
+    let refused = unsupported.into_iter().map(|(pos, e)| (pos, e.to_string()));
+    for (pos, reason) in refused.chain(outcome.bad) {
+        if let Some(failure) = failures.get_mut(pos) {
+            let kind = items[pos].error.unwrap_or(ItemErrorKind::DocumentParsing).as_str();
+            *failure = Some((kind, reason));
         }
     }
-    metrics::accepted(PROTOCOL, reply.accepted as usize);
-    metrics::rejected(PROTOCOL, "invalid_argument", invalid);
     es_json(StatusCode::OK, bulk_reply(&items, failures, started))
 }
 

@@ -17,42 +17,38 @@ use axum::body::Body;
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{MethodRouter, get, post};
 use loglens_receivers::Decoded;
 use loglens_receivers::hec::{self, Defaults};
 use serde_json::json;
 
-use super::loki::{send, traceparent};
+use super::{send, traceparent};
 use crate::handlers::{AppState, read_body};
+
+/// How a body becomes records: [`hec::decode_events`] or [`hec::decode_raw`].
+type Decoder = fn(&[u8], &Defaults) -> Decoded;
 
 /// The routes of this protocol.
 pub(crate) fn routes() -> axum::Router<AppState> {
+    let (event, raw) = (intake(hec::decode_events), intake(hec::decode_raw));
     axum::Router::new()
-        .route("/services/collector", post(event))
-        .route("/services/collector/event", post(event))
-        .route("/services/collector/event/1.0", post(event))
-        .route("/services/collector/raw", post(raw))
-        .route("/services/collector/raw/1.0", post(raw))
+        .route("/services/collector", event.clone())
+        .route("/services/collector/event", event.clone())
+        .route("/services/collector/event/1.0", event)
+        .route("/services/collector/raw", raw.clone())
+        .route("/services/collector/raw/1.0", raw)
         .route("/services/collector/health", get(health).post(health))
         .route("/services/collector/health/1.0", get(health).post(health))
 }
 
-async fn event(
-    State(s): State<AppState>,
-    RawQuery(query): RawQuery,
-    headers: HeaderMap,
-    body: Body,
-) -> Response {
-    handle(&s, query, &headers, body, hec::decode_events).await
-}
-
-async fn raw(
-    State(s): State<AppState>,
-    RawQuery(query): RawQuery,
-    headers: HeaderMap,
-    body: Body,
-) -> Response {
-    handle(&s, query, &headers, body, hec::decode_raw).await
+/// A `POST` route whose body `decode` reads.
+fn intake(decode: Decoder) -> MethodRouter<AppState> {
+    post(
+        move |State(s): State<AppState>,
+              RawQuery(query): RawQuery,
+              headers: HeaderMap,
+              body: Body| async move { handle(&s, query, &headers, body, decode).await },
+    )
 }
 
 async fn health() -> Response {
@@ -64,7 +60,7 @@ async fn handle(
     query: Option<String>,
     headers: &HeaderMap,
     body: Body,
-    decode: fn(&[u8], &Defaults) -> Decoded,
+    decode: Decoder,
 ) -> Response {
     let query = query.unwrap_or_default();
     let pairs: Vec<(String, String)> =

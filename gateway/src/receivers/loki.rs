@@ -16,10 +16,10 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use loglens_core::ErrorCode;
-use loglens_proto::ingest::LogRecord;
 use loglens_receivers::loki::{self, Format};
-use loglens_receivers::{Decoded, metrics};
+use loglens_receivers::metrics;
 
+use super::{send, traceparent};
 use crate::error::{ApiError, UNSUPPORTED_MEDIA_TYPE};
 use crate::handlers::{AppState, read_body};
 
@@ -65,96 +65,5 @@ async fn push(State(s): State<AppState>, headers: HeaderMap, body: Body) -> Resp
         )
         .into_response(),
         Err(e) => e.into_response(),
-    }
-}
-
-/// The caller's W3C `traceparent`, if any.
-pub(crate) fn traceparent(headers: &HeaderMap) -> Option<&str> {
-    headers.get("traceparent").and_then(|v| v.to_str().ok())
-}
-
-/// What became of a decoded body: how many positions it had, how many
-/// records were stored, and why each other position was not, by position.
-#[derive(Debug, Default)]
-pub(crate) struct Outcome {
-    /// Positions in the body (records read plus records not read).
-    pub(crate) total: usize,
-    /// Records stored.
-    pub(crate) accepted: u32,
-    /// Bad positions, ascending, with the reason.
-    pub(crate) bad: Vec<(usize, String)>,
-}
-
-impl Outcome {
-    /// `"2 of 5 entries rejected (3 stored): entry 1: ...; entry 4: ..."`,
-    /// naming at most `named` of them.
-    pub(crate) fn describe(&self, noun: &str, named: usize) -> String {
-        let list: Vec<String> =
-            self.bad.iter().take(named).map(|(p, why)| format!("{noun} {p}: {why}")).collect();
-        let more = self.bad.len().saturating_sub(named);
-        format!(
-            "{} of {} {noun}s rejected ({} stored): {}{}",
-            self.bad.len(),
-            self.total,
-            self.accepted,
-            list.join("; "),
-            if more > 0 { format!("; and {more} more") } else { String::new() }
-        )
-    }
-}
-
-/// Sends the readable records of `decoded` through `Ingest` and merges the
-/// decoder's errors with the ingest service's rejections, mapped back to
-/// body positions; counts the protocol's metrics. `Err` only when ingest
-/// itself failed (then nothing is known to be stored).
-pub(crate) async fn send(
-    state: &AppState,
-    protocol: &'static str,
-    decoded: Decoded,
-    traceparent: Option<&str>,
-) -> Result<Outcome, ApiError> {
-    let Decoded { records, errors } = decoded;
-    let total = records.len() + errors.len();
-    metrics::received(protocol, total);
-    let mut bad: Vec<(usize, String)> = errors.into_iter().map(|(p, e)| (p, reason(&e))).collect();
-    let mut positions = Vec::with_capacity(records.len());
-    let mut protos = Vec::with_capacity(records.len());
-    for (pos, raw) in records {
-        match LogRecord::try_from(raw) {
-            Ok(r) => {
-                positions.push(pos);
-                protos.push(r);
-            }
-            Err(e) => bad.push((pos, reason(&e))),
-        }
-    }
-    metrics::rejected(protocol, "undecodable", bad.len());
-    let reply = match super::ingest(state, protos, traceparent).await {
-        Ok(r) => r,
-        Err(e) => {
-            let why = match e.status {
-                StatusCode::TOO_MANY_REQUESTS => "resource_exhausted",
-                StatusCode::SERVICE_UNAVAILABLE => "unavailable",
-                s if s.is_client_error() => "invalid_argument",
-                _ => "internal",
-            };
-            metrics::rejected(protocol, why, positions.len());
-            return Err(e);
-        }
-    };
-    metrics::accepted(protocol, reply.accepted as usize);
-    metrics::rejected(protocol, "invalid_argument", reply.rejected.len());
-    for r in reply.rejected {
-        let pos = positions.get(r.index as usize).copied().unwrap_or(r.index as usize);
-        bad.push((pos, r.reason));
-    }
-    bad.sort_by_key(|(p, _)| *p);
-    Ok(Outcome { total, accepted: reply.accepted, bad })
-}
-
-fn reason(e: &loglens_core::Error) -> String {
-    match e.field() {
-        Some(f) if !f.is_empty() && !e.to_string().contains(f) => format!("{f}: {e}"),
-        _ => e.to_string(),
     }
 }

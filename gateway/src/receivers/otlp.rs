@@ -14,12 +14,12 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
-use loglens_proto::ingest::LogRecord;
+use loglens_receivers::metrics;
 use loglens_receivers::otlp as decoder;
-use loglens_receivers::{Decoded, metrics};
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceResponse;
 use prost::Message as _;
 
+use super::{send, traceparent};
 use crate::error::{ApiError, UNSUPPORTED_MEDIA_TYPE};
 use crate::handlers::{AppState, read_body};
 
@@ -27,8 +27,6 @@ use crate::handlers::{AppState, read_body};
 const PROTOCOL: &str = "otlp_http";
 /// Content types accepted, for the 415 message.
 const ACCEPTED: &str = "application/x-protobuf or application/json";
-/// Most records in one `Ingest` call (the ingest service's limit).
-const MAX_BATCH: usize = 10_000;
 
 /// The routes of this protocol.
 pub(crate) fn routes() -> axum::Router<AppState> {
@@ -104,10 +102,9 @@ async fn handle(s: &AppState, headers: &HeaderMap, body: Body) -> Result<Respons
         Encoding::Json => decoder::decode_json(&bytes),
     }
     .inspect_err(|_| metrics::rejected(PROTOCOL, "undecodable", 1))?;
-    metrics::received(PROTOCOL, decoder::count(&request));
-    let traceparent = headers.get("traceparent").and_then(|v| v.to_str().ok());
-    let rejected = send(s, decoder::decode(request), traceparent).await?;
-    let reply = ExportLogsServiceResponse { partial_success: decoder::partial_success(&rejected) };
+    let outcome = send(s, PROTOCOL, decoder::decode(request), traceparent(headers)).await?;
+    let reply =
+        ExportLogsServiceResponse { partial_success: decoder::partial_success(&outcome.bad) };
     Ok(match encoding {
         Encoding::Protobuf => {
             ([(header::CONTENT_TYPE, "application/x-protobuf")], reply.encode_to_vec())
@@ -127,55 +124,6 @@ fn json_reply(reply: &ExportLogsServiceResponse) -> serde_json::Value {
             "errorMessage": p.error_message,
         }}),
     }
-}
-
-/// Sends the readable records through `Ingest`, in batches the ingest
-/// service accepts; returns every rejected position with its reason.
-async fn send(
-    s: &AppState,
-    decoded: Decoded,
-    traceparent: Option<&str>,
-) -> Result<Vec<(usize, String)>, ApiError> {
-    let mut rejected: Vec<(usize, String)> =
-        decoded.errors.into_iter().map(|(i, e)| (i, e.to_string())).collect();
-    let mut records = Vec::with_capacity(decoded.records.len());
-    for (i, raw) in decoded.records {
-        match LogRecord::try_from(raw) {
-            Ok(r) => records.push((i, r)),
-            Err(e) => rejected.push((i, e.to_string())),
-        }
-    }
-    metrics::rejected(PROTOCOL, "undecodable", rejected.len());
-    let (mut accepted, mut invalid) = (0, 0);
-    let mut result = Ok(());
-    for chunk in records.chunks(MAX_BATCH) {
-        let batch = chunk.iter().map(|(_, r)| r.clone()).collect();
-        match super::ingest(s, batch, traceparent).await {
-            Ok(reply) => {
-                accepted += reply.accepted as usize;
-                invalid += reply.rejected.len();
-                rejected.extend(reply.rejected.into_iter().map(|r| {
-                    (chunk.get(r.index as usize).map_or(r.index as usize, |c| c.0), r.reason)
-                }));
-            }
-            Err(e) => {
-                let why = match e.status {
-                    StatusCode::TOO_MANY_REQUESTS => "resource_exhausted",
-                    StatusCode::SERVICE_UNAVAILABLE => "unavailable",
-                    s if s.is_client_error() => "invalid_argument",
-                    _ => "internal",
-                };
-                metrics::rejected(PROTOCOL, why, chunk.len());
-                result = Err(e);
-                break;
-            }
-        }
-    }
-    metrics::accepted(PROTOCOL, accepted);
-    metrics::rejected(PROTOCOL, "invalid_argument", invalid);
-    result?;
-    rejected.sort_by_key(|(i, _)| *i);
-    Ok(rejected)
 }
 
 #[cfg(test)]
