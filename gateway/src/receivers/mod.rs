@@ -5,6 +5,7 @@
 //! scoring and the sink (store or Kafka) are the same for every door.
 
 use axum::http::{HeaderMap, StatusCode};
+use loglens_core::record::MAX_BATCH;
 use loglens_proto::ingest::{IngestRequest, IngestResponse, LogRecord};
 use loglens_receivers::{Decoded, metrics};
 
@@ -26,10 +27,6 @@ pub(crate) fn routes() -> axum::Router<AppState> {
         .merge(loki::routes())
         .merge(hec::routes())
 }
-
-/// Most records in one `Ingest` call: the ingest service's limit,
-/// `loglens_ingest::MAX_BATCH` (the gateway does not link the ingest crate).
-const MAX_BATCH: usize = 10_000;
 
 /// The caller's W3C `traceparent`, if any.
 pub(crate) fn traceparent(headers: &HeaderMap) -> Option<&str> {

@@ -127,6 +127,20 @@ pub fn from_json_map(map: serde_json::Map<String, serde_json::Value>) -> Attribu
     out
 }
 
+/// A record's attributes from raw input: the explicit `attributes` object,
+/// then every unknown field (which wins on a clash), flattened; not yet
+/// checked against the bounds (see [`validate`]).
+pub fn merge(
+    explicit: Option<serde_json::Map<String, serde_json::Value>>,
+    extra: serde_json::Map<String, serde_json::Value>,
+) -> Attributes {
+    let mut out = explicit.map(from_json_map).unwrap_or_default();
+    for (k, v) in extra {
+        insert_json(&mut out, k, v);
+    }
+    out
+}
+
 /// Checks the bounds of the module docs; the error names the key.
 pub fn validate(attrs: &Attributes) -> Result<()> {
     if attrs.len() > MAX_ATTRIBUTES {

@@ -27,6 +27,9 @@ pub const MAX_ID_BYTES: usize = 256;
 pub const MAX_TAGS: usize = 64;
 /// Largest accepted tag, in bytes.
 pub const MAX_TAG_BYTES: usize = 128;
+/// Most records in one ingest request (an `Ingest` call, an `IngestStream`
+/// message); senders with more split them into batches of this size.
+pub const MAX_BATCH: usize = 10_000;
 
 /// A record as a service sends it, before validation. Every field is optional
 /// here; [`normalize`] decides what is required.
@@ -286,26 +289,16 @@ pub fn normalize(raw: RawLog, received_at: i64, rules: &RuleSet) -> Result<LogRe
         anomaly: false,
         severity_score: 0,
         anomaly_reasons: Vec::new(),
-        attributes: attributes(raw.attributes, raw.extra)?,
+        attributes: {
+            let a = attributes::merge(raw.attributes, raw.extra);
+            attributes::validate(&a)?;
+            a
+        },
         ingested_at: received_at,
     };
     record.id = content_id(&record);
     rules.apply(&mut record);
     Ok(record)
-}
-
-/// The record's attributes: the explicit `attributes` object, then every
-/// unknown field (which wins on a clash), flattened and checked.
-fn attributes(
-    explicit: Option<serde_json::Map<String, serde_json::Value>>,
-    extra: serde_json::Map<String, serde_json::Value>,
-) -> Result<Attributes> {
-    let mut out = explicit.map(attributes::from_json_map).unwrap_or_default();
-    for (k, v) in extra {
-        attributes::insert_json(&mut out, k, v);
-    }
-    attributes::validate(&out)?;
-    Ok(out)
 }
 
 /// The default record id: a 128-bit xxh3 hash of every field a service sent

@@ -24,8 +24,7 @@ pub mod otlp;
 
 pub use kafka::KafkaSink;
 
-/// Most records in one `Ingest` call or one `IngestStream` message.
-pub const MAX_BATCH: usize = 10_000;
+pub use loglens_core::record::MAX_BATCH;
 
 /// Where accepted records go: the store directly ([`StoreSink`], standalone)
 /// or the raw Kafka topic ([`KafkaSink`]).

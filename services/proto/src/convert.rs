@@ -102,13 +102,10 @@ impl TryFrom<RawLog> for ingest::LogRecord {
             host: raw.host.unwrap_or_default(),
             trace_id: raw.trace_id,
             span_id: raw.span_id,
-            attributes: {
-                let mut a = raw.attributes.map(attributes::from_json_map).unwrap_or_default();
-                for (k, v) in raw.extra {
-                    attributes::insert_json(&mut a, k, v);
-                }
-                a.into_iter().map(|(k, v)| (k, v.into())).collect()
-            },
+            attributes: attributes::merge(raw.attributes, raw.extra)
+                .into_iter()
+                .map(|(k, v)| (k, v.into()))
+                .collect(),
         })
     }
 }
