@@ -8,11 +8,11 @@
 //! `standalone` runs all of them.
 //!
 //! Shutdown order, once the shutdown future resolves (SIGTERM, Ctrl-C):
-//! 1. stop intake: the syslog listener closes its sockets and hands the
-//!    batch it holds to the sink, the demo generator stops, the REST
-//!    gateway stops accepting
-//!    and finishes the requests it has, and ingest over gRPC answers
-//!    UNAVAILABLE to new batches (batches already taken finish);
+//! 1. stop intake: the sources stop first while ingest still takes their
+//!    last batches (the syslog listener closes its sockets and hands over
+//!    what it holds, the demo generator stops, the REST gateway stops
+//!    accepting and finishes the requests it has); then ingest over gRPC
+//!    answers UNAVAILABLE to new batches (batches already taken finish);
 //! 2. flush the Kafka producer of the ingest sink;
 //! 3. drain the processor: it stops polling, indexes what it read and
 //!    commits those offsets;
@@ -236,6 +236,8 @@ pub async fn run(
         _ => None,
     };
 
+    // Sources (gateway, generator, syslog) stop before the intake gate closes.
+    let sources = CancellationToken::new();
     let intake = CancellationToken::new();
     let servers = CancellationToken::new();
     let mut producer: Option<Arc<KafkaSink>> = None;
@@ -275,7 +277,7 @@ pub async fn run(
                 (None, Some(a)) => format!("http://{a}"),
                 (None, None) => unreachable!("validated: the gateway has an endpoint"),
             };
-            let stop = intake.clone().cancelled_owned();
+            let stop = sources.clone().cancelled_owned();
             Some(tokio::spawn(async move {
                 loglens_gateway::serve(listener, cfg, stop).await.map_err(anyhow::Error::from)
             }))
@@ -283,10 +285,9 @@ pub async fn run(
         _ => None,
     };
 
-    let syslog_stop = CancellationToken::new();
     let syslog_task = match (syslog_sockets, &sink) {
         (Some(sockets), Some(sink)) => {
-            Some(syslog::spawn(sockets, sink.clone(), config.rules.clone(), syslog_stop.clone()))
+            Some(syslog::spawn(sockets, sink.clone(), config.rules.clone(), sources.clone()))
         }
         _ => None,
     };
@@ -305,7 +306,7 @@ pub async fn run(
     write_ready(&config.ready_file, ready.into())?;
 
     let demo_task = match (config.demo_rate, grpc_addr) {
-        (Some(rate), Some(addr)) => Some(start_demo(rate, addr, http_addr, &intake)),
+        (Some(rate), Some(addr)) => Some(start_demo(rate, addr, http_addr, &sources)),
         _ => None,
     };
 
@@ -333,14 +334,14 @@ pub async fn run(
         tracing::error!(error = %e, "a component failed; stopping the node");
     }
 
-    // 1. Stop intake: syslog first, so its last batch still gets in.
-    syslog_stop.cancel();
+    // 1. Stop intake: the sources stop and hand over what they hold while
+    // ingest still takes it; then the gate closes.
+    sources.cancel();
     if let Some(t) = syslog_task
         && tokio::time::timeout(SYSLOG_DRAIN, t).await.is_err()
     {
         tracing::warn!("syslog listener still busy {SYSLOG_DRAIN:?} after shutdown began");
     }
-    intake.cancel();
     if let Some(t) = demo_task {
         let _ = t.await;
     }
@@ -352,6 +353,7 @@ pub async fn run(
             Err(_) => tracing::warn!("gateway still busy {GATEWAY_DRAIN:?} after shutdown began"),
         }
     }
+    intake.cancel();
     // 2. Flush the producer.
     if let Some(p) = producer {
         let flushed = tokio::task::spawn_blocking(move || p.flush(PRODUCER_FLUSH)).await;
@@ -415,11 +417,11 @@ fn start_demo(
     rate: u64,
     grpc_addr: SocketAddr,
     http_addr: Option<SocketAddr>,
-    intake: &CancellationToken,
+    sources: &CancellationToken,
 ) -> JoinHandle<()> {
     let cfg = loglens_generator::RunConfig { rate, progress: false, ..Default::default() };
     let target = loglens_generator::GrpcTarget::new(&format!("grpc://{grpc_addr}"));
-    let stop = intake.clone().cancelled_owned();
+    let stop = sources.clone().cancelled_owned();
     match http_addr {
         Some(h) => eprintln!(
             "  demo     generating {rate} records/s (try: curl 'http://{h}/logs/anomalies?size=5')"
