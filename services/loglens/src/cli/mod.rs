@@ -59,9 +59,10 @@ pub enum Command {
     Processor(processor::ProcessorArgs),
     /// Benchmarks each speed figure beside a ceiling measured in the same
     /// run (parse, raw Tantivy vs the store, Kafka end to end vs raw
-    /// rdkafka, time-to-search, queries, standalone peak RSS, index size)
-    /// and prints a table and a JSON line. About 3.5 minutes with the
-    /// defaults on 2 cores; see BENCHMARKS.md.
+    /// rdkafka, time-to-search, queries, standalone peak RSS, index size,
+    /// drop-in protocols beside native POST /logs) and prints a table and a
+    /// JSON line. About 4.5 minutes with the defaults on 2 cores; see
+    /// BENCHMARKS.md.
     Bench(loglens_bench::BenchArgs),
 }
 
