@@ -14,6 +14,8 @@
 //! records not yet acknowledged (their requests were not answered OK, so
 //! clients resend them, but flushing avoids that).
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -33,6 +35,33 @@ pub struct KafkaSink {
     topic: String,
     /// The producer queue's capacity, in records.
     queue_max: usize,
+    /// Records enqueued by requests still waiting for their acknowledgement
+    /// (the queue depth gauge). Not librdkafka's `in_flight_count`: that
+    /// also counts delivery reports not yet released, so it read 5 with
+    /// every record of the only request already acknowledged.
+    waiting: Arc<AtomicI64>,
+}
+
+/// One request's share of [`KafkaSink::waiting`], given back when the
+/// request ends, however it ends.
+struct Waiting<'a> {
+    total: &'a AtomicI64,
+    mine: i64,
+}
+
+impl Waiting<'_> {
+    fn add(&mut self, n: i64) {
+        self.mine += n;
+        let now = self.total.fetch_add(n, Ordering::Relaxed) + n;
+        metrics::gauge!(crate::metrics::QUEUE_DEPTH).set(now as f64);
+    }
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        let mine = self.mine;
+        self.add(-mine);
+    }
 }
 
 impl KafkaSink {
@@ -44,6 +73,7 @@ impl KafkaSink {
             producer,
             topic: options.raw_topic.clone(),
             queue_max: options.queue_max_messages,
+            waiting: Arc::default(),
         })
     }
 
@@ -78,6 +108,7 @@ impl RecordSink for KafkaSink {
             OwnedHeaders::new().insert(Header { key: wire::TRACEPARENT, value: Some(tp) })
         });
         let mut deliveries = Vec::with_capacity(records.len());
+        let mut waiting = Waiting { total: &self.waiting, mine: 0 };
         for record in &records {
             let payload = wire::encode(record);
             let mut message =
@@ -104,8 +135,7 @@ impl RecordSink for KafkaSink {
                 }
             }
         }
-        metrics::gauge!(crate::metrics::QUEUE_DEPTH)
-            .set(f64::from(self.producer.in_flight_count()));
+        waiting.add(deliveries.len() as i64);
         for delivery in deliveries {
             match delivery.await {
                 Ok(Ok(_)) => {}
@@ -121,8 +151,6 @@ impl RecordSink for KafkaSink {
                 }
             }
         }
-        metrics::gauge!(crate::metrics::QUEUE_DEPTH)
-            .set(f64::from(self.producer.in_flight_count()));
         Ok(Vec::new())
     }
 

@@ -225,6 +225,7 @@ impl TantivyStore {
         let analyzer = index.tokenizer_for_field(fields.message).map_err(backend)?;
 
         let shared = Arc::new(Shared::default());
+        let (wal_tx, wal_rx) = mpsc::channel(WAL_QUEUE);
         let (tail, publisher) = Tail::new(TAIL_CAPACITY);
         let env = IndexerEnv {
             wal_dir: wal_dir.clone(),
@@ -232,6 +233,7 @@ impl TantivyStore {
             tail: publisher,
             shared: shared.clone(),
             retention_days: options.retention_days,
+            wal: wal_tx.downgrade(),
         };
         let seen = seen::SeenIds::from_index(&reader.searcher(), fields.id)?;
         let mut indexer = Indexer::new(writer, reader.clone(), fields, committed, seen, env);
@@ -247,7 +249,6 @@ impl TantivyStore {
             indexer.finish_in_background(done.merges);
         }
 
-        let (wal_tx, wal_rx) = mpsc::channel(WAL_QUEUE);
         let (index_tx, index_rx) = pipeline::index_queue(INDEX_QUEUE);
         let spawn = |name: &str, f: Box<dyn FnOnce() + Send>| {
             let shared = shared.clone();

@@ -88,6 +88,9 @@ pub(crate) enum WalMsg {
     /// Run a retention pass as if the clock read `now_ms`, after everything
     /// before this message.
     Retention { now_ms: i64, ack: RetentionAck },
+    /// The index committed everything up to `committed`: drop the log it
+    /// covers (the indexer's note after each commit).
+    Trim { committed: u64 },
 }
 
 /// Requests to the indexer.
@@ -161,6 +164,10 @@ pub(crate) fn run_wal(
                     let _ = ack.send(Err(shared.stopped()));
                 }
             }
+            WalMsg::Trim { committed } => match wal.trim(committed) {
+                Ok(rolled) => debug!(committed, rolled, "write-ahead log trimmed"),
+                Err(e) => warn!(error = %e, "cannot trim the write-ahead log"),
+            },
             WalMsg::Stop { commit, ack } => {
                 if let Err(std::sync::mpsc::SendError(IndexMsg::Stop { ack: Some(ack), .. })) =
                     indexer.send(IndexMsg::Stop { commit, ack: Some(ack) })
@@ -260,6 +267,9 @@ pub(crate) struct IndexerEnv {
     pub shared: Arc<Shared>,
     /// Whole UTC days to keep; `None` keeps everything.
     pub retention_days: Option<u32>,
+    /// The WAL writer's queue, for [`WalMsg::Trim`] after a commit. Weak,
+    /// so the writer still stops once the store drops its sender.
+    pub wal: mpsc::WeakSender<WalMsg>,
 }
 
 impl Indexer {
@@ -385,6 +395,12 @@ impl Indexer {
         }
         if let Err(e) = wal::remove_covered(&self.env.wal_dir, seq) {
             warn!(error = %e, "cannot delete committed write-ahead log segments");
+        }
+        // The segment being written goes too once nothing in it awaits a
+        // commit; that is the WAL writer's to do. A full queue only delays
+        // it to the next commit.
+        if let Some(tx) = self.env.wal.upgrade() {
+            let _ = tx.try_send(WalMsg::Trim { committed: seq });
         }
         Ok(())
     }

@@ -12,7 +12,7 @@ use tantivy::tokenizer::TextAnalyzer;
 use tantivy::{DateTime, DocAddress, Order, Searcher, TantivyDocument, Term};
 
 use super::backend;
-use super::schema::{Fields, SEQ, SEVERITY, TIMESTAMP};
+use super::schema::{Fields, SEQ, SEVERITY, TIMESTAMP, id_hash};
 use crate::shared::cursor::{self, CursorError};
 use crate::{Error, Result};
 
@@ -37,13 +37,13 @@ pub(crate) fn filter_query(
     } = filter;
     let mut must: Vec<Box<dyn Query>> = Vec::new();
     let mut term = |t: Term| must.push(Box::new(TermQuery::new(t, IndexRecordOption::Basic)));
-    for (field, value) in [
-        (fields.service_name, service_name),
-        (fields.trace_id, trace_id),
-        (fields.request_id, request_id),
-    ] {
+    if let Some(v) = service_name {
+        term(Term::from_field_text(fields.service_name, v));
+    }
+    // Fast-only hash columns: a term query on them is a column scan.
+    for (field, value) in [(fields.trace_id, trace_id), (fields.request_id, request_id)] {
         if let Some(v) = value {
-            term(Term::from_field_text(field, v));
+            term(Term::from_field_u64(field, id_hash(v)));
         }
     }
     if let Some(l) = level {

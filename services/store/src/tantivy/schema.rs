@@ -26,6 +26,10 @@ pub(crate) const LEVEL: &str = "level";
 pub(crate) const ANOMALY: &str = "anomaly";
 pub(crate) const IS_ERROR: &str = "is_error";
 pub(crate) const RESPONSE_TIME: &str = "response_time_ms";
+/// Named apart from the text fields they replace, so an index of the
+/// earlier layout is refused as a schema mismatch instead of misread.
+const REQUEST_ID_HASH: &str = "request_id_xxh3";
+const TRACE_ID_HASH: &str = "trace_id_xxh3";
 
 /// Handles of every schema field, resolved once at open.
 #[derive(Debug, Clone, Copy)]
@@ -45,7 +49,7 @@ pub struct Fields {
     pub message: Field,
     /// Indexed and fast.
     pub status_code: Field,
-    /// Keyword.
+    /// 64-bit hash of the request id, fast only ([`id_hash`]).
     pub request_id: Field,
     /// Keyword.
     pub user_id: Field,
@@ -57,7 +61,7 @@ pub struct Fields {
     pub tags: Field,
     /// Keyword.
     pub host: Field,
-    /// Keyword.
+    /// 64-bit hash of the trace id, fast only ([`id_hash`]).
     pub trace_id: Field,
     /// 0 or 1, so `sum` aggregations count anomalies.
     pub anomaly: Field,
@@ -105,13 +109,13 @@ impl Fields {
             message: b
                 .add_text_field("message", TextOptions::default().set_indexing_options(words)),
             status_code: b.add_u64_field("status_code", filterable.clone()),
-            request_id: b.add_text_field("request_id", keyword.clone()),
+            request_id: b.add_u64_field(REQUEST_ID_HASH, fast.clone()),
             user_id: b.add_text_field("user_id", keyword.clone()),
             response_time_ms: b.add_f64_field(RESPONSE_TIME, fast.clone()),
             error_code: b.add_text_field("error_code", keyword.clone()),
             tags: b.add_text_field("tags", keyword.clone()),
             host: b.add_text_field("host", keyword.clone()),
-            trace_id: b.add_text_field("trace_id", keyword.clone()),
+            trace_id: b.add_u64_field(TRACE_ID_HASH, fast.clone()),
             anomaly: b.add_u64_field(ANOMALY, filterable),
             is_error: b.add_u64_field(IS_ERROR, fast.clone()),
             severity_score: b.add_u64_field(SEVERITY, fast),
@@ -150,15 +154,16 @@ impl Fields {
         if let Some(s) = r.status_code {
             d.add_u64(self.status_code, u64::from(s));
         }
-        for (field, value) in [
-            (self.request_id, &r.request_id),
-            (self.user_id, &r.user_id),
-            (self.error_code, &r.error_code),
-            (self.host, &r.host),
-            (self.trace_id, &r.trace_id),
-        ] {
+        for (field, value) in
+            [(self.user_id, &r.user_id), (self.error_code, &r.error_code), (self.host, &r.host)]
+        {
             if let Some(v) = value {
                 d.add_text(field, v);
+            }
+        }
+        for (field, value) in [(self.request_id, &r.request_id), (self.trace_id, &r.trace_id)] {
+            if let Some(v) = value {
+                d.add_u64(field, id_hash(v));
             }
         }
         if let Some(t) = r.response_time_ms {
@@ -186,6 +191,11 @@ impl Fields {
         d.add_bytes(self.source, &serde_json::to_vec(r)?);
         Ok(d)
     }
+}
+
+/// How `request_id` and `trace_id` values are kept and looked up.
+pub fn id_hash(value: &str) -> u64 {
+    xxhash_rust::xxh3::xxh3_64(value.as_bytes())
 }
 
 /// How a record id is indexed: the 16 bytes of a 32-hex-digit content id

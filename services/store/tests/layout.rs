@@ -1,0 +1,113 @@
+//! The Tantivy backend's on-disk layout: an index written by an earlier
+//! layout is refused with advice, ids are found through their hash columns,
+//! and an idle store keeps no write-ahead log its commits cover.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use loglens_core::record::normalize;
+use loglens_core::{Filter, LogRecord, RawLog, RuleSet, SearchRequest, Sort, TimestampInput};
+use loglens_store::tantivy::TantivyStore;
+use loglens_store::{Error, LogStore, StoreOptions};
+
+const T0: i64 = 1_767_225_600_000;
+
+fn records(n: usize) -> Vec<LogRecord> {
+    (0..n)
+        .map(|i| {
+            let raw = RawLog {
+                timestamp: Some(TimestampInput::Int(T0 + i as i64)),
+                service_name: Some("api-gateway".into()),
+                level: Some("INFO".into()),
+                message: Some(format!("request {i} served")),
+                request_id: Some(format!("{:032x}", i * 7919)),
+                trace_id: Some(format!("{:032x}", i * 104_729)),
+                ..RawLog::default()
+            };
+            normalize(raw, T0, &RuleSet::default()).expect("test record is valid")
+        })
+        .collect()
+}
+
+fn options() -> StoreOptions {
+    StoreOptions { indexing_threads: 1, indexing_memory_bytes: 32 << 20, ..StoreOptions::default() }
+}
+
+fn wal_bytes(dir: &Path) -> u64 {
+    std::fs::read_dir(dir.join("wal"))
+        .unwrap()
+        .flatten()
+        .filter(|e| e.path().extension().is_some_and(|x| x == "wal"))
+        .map(|e| e.metadata().unwrap().len())
+        .sum()
+}
+
+#[tokio::test]
+async fn an_index_of_the_earlier_layout_is_refused_with_advice() {
+    let dir = tempfile::tempdir().unwrap();
+    // The layout before issue 13: request and trace ids as keyword text.
+    let mut b = tantivy::schema::Schema::builder();
+    b.add_text_field("request_id", tantivy::schema::STRING);
+    b.add_text_field("trace_id", tantivy::schema::STRING);
+    std::fs::create_dir_all(dir.path().join("index")).unwrap();
+    tantivy::Index::create_in_dir(dir.path().join("index"), b.build()).unwrap();
+    let err = TantivyStore::open(dir.path(), options()).await.unwrap_err();
+    let Error::Config(msg) = err else { panic!("want a config error, got {err:?}") };
+    assert!(msg.contains("incompatible") && msg.contains("move it away"), "{msg}");
+}
+
+#[tokio::test]
+async fn ids_are_found_exactly_through_their_hash_columns() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = TantivyStore::open(dir.path(), options()).await.unwrap();
+    let recs = records(2000);
+    let (want_req, want_trace) = (recs[1234].request_id.clone(), recs[777].trace_id.clone());
+    store.index(recs).await.unwrap();
+    store.refresh().await.unwrap();
+    for (filter, want) in [
+        (Filter { request_id: want_req.clone(), ..Filter::default() }, "request 1234 served"),
+        (Filter { trace_id: want_trace, ..Filter::default() }, "request 777 served"),
+    ] {
+        let req = SearchRequest::new(filter, Sort::NewestFirst, None, Some(10), None).unwrap();
+        let got = store.search(&req).await.unwrap();
+        assert_eq!(got.total, 1);
+        assert_eq!(got.logs[0].message, want);
+    }
+    let none = Filter { request_id: Some("no-such-id".into()), ..Filter::default() };
+    let req = SearchRequest::new(none, Sort::NewestFirst, None, Some(10), None).unwrap();
+    assert_eq!(store.search(&req).await.unwrap().total, 0);
+    // With another filter the hash column is intersected, not scanned alone.
+    let both = Filter {
+        request_id: want_req,
+        query: Some("served".into()),
+        service_name: Some("api-gateway".into()),
+        ..Filter::default()
+    };
+    let req = SearchRequest::new(both, Sort::NewestFirst, None, Some(10), None).unwrap();
+    assert_eq!(store.search(&req).await.unwrap().total, 1);
+    store.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn an_idle_store_keeps_no_log_its_commits_cover() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = TantivyStore::open(dir.path(), options()).await.unwrap();
+    let empty = wal_bytes(dir.path());
+    store.index(records(3000)).await.unwrap();
+    assert!(wal_bytes(dir.path()) > empty + 100_000, "the batch is in the log first");
+    store.refresh().await.unwrap();
+    // The WAL writer trims after the indexer's note of the commit.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while wal_bytes(dir.path()) > empty && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(wal_bytes(dir.path()), empty, "only an empty segment stays");
+    // Nothing was lost by trimming, and numbering goes on after a reopen.
+    store.index(records(10)).await.unwrap();
+    store.abort().await.unwrap();
+    let store = TantivyStore::open(dir.path(), options()).await.unwrap();
+    let req =
+        SearchRequest::new(Filter::default(), Sort::NewestFirst, None, Some(1), None).unwrap();
+    assert_eq!(store.search(&req).await.unwrap().total, 3000, "ids repeat: upserted, not added");
+    store.close().await.unwrap();
+}
