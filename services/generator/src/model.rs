@@ -112,7 +112,7 @@ pub struct GeneratedLog {
     pub message: String,
     /// HTTP status.
     pub status_code: u16,
-    /// Request id.
+    /// Request id, a UUID.
     pub request_id: String,
     /// User id.
     pub user_id: String,
@@ -158,6 +158,12 @@ impl Generator {
         s
     }
 
+    /// A random (version 4) UUID in its usual text form.
+    fn uuid(&mut self) -> String {
+        let h = self.hex(32);
+        format!("{}-{}-4{}-a{}-{}", &h[..8], &h[8..12], &h[13..16], &h[17..20], &h[20..])
+    }
+
     /// The next record, stamped `now_ms` (UTC ms).
     pub fn next(&mut self, now_ms: i64) -> GeneratedLog {
         let svc = &SERVICES[self.rng.random_range(0..SERVICES.len())];
@@ -194,13 +200,25 @@ impl Generator {
                 None,
             ),
         };
+        let user = self.rng.random_range(1..=5000);
+        let request_id = self.uuid();
+        // Real services put ids in their messages; they make the message
+        // vocabulary grow with the data, as it does in production.
         let message = match (level, error_code) {
-            (_, Some(code)) => format!("{op} failed with {status} {code} after {rt:.0}ms"),
-            ("WARN", None) => format!("{op} slow response {rt:.0}ms exceeds budget"),
-            ("DEBUG", None) => format!("{op} cache lookup completed in {:.1}ms", rt / 10.0),
+            (_, Some(code)) => {
+                format!("{op} failed with {status} {code} after {rt:.0}ms request {request_id}")
+            }
+            ("WARN", None) => {
+                format!("{op} slow response {rt:.0}ms exceeds budget for user-{user}")
+            }
+            ("DEBUG", None) => {
+                format!("{op} cache lookup completed in {:.1}ms key cart:{user}", rt / 10.0)
+            }
+            _ if self.rng.random_bool(0.3) => {
+                format!("{op} completed with {status} in {rt:.0}ms order {}", self.hex(12))
+            }
             _ => format!("{op} completed with {status} in {rt:.0}ms"),
         };
-        let user = self.rng.random_range(1..=5000);
         let region =
             *["eu-west-1", "us-east-1", "ap-south-1"].choose(&mut self.rng).expect("regions");
         let ts = chrono::DateTime::from_timestamp_millis(now_ms).unwrap_or_default();
@@ -218,7 +236,7 @@ impl Generator {
             level,
             message,
             status_code: status,
-            request_id: format!("req-{}", self.hex(16)),
+            request_id,
             user_id: format!("user-{user}"),
             response_time_ms: (rt * 10.0).round() / 10.0,
             error_code: error_code.map(str::to_owned),
