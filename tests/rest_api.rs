@@ -180,3 +180,59 @@ async fn docs_and_openapi_are_served() {
         assert!(r.text().await.unwrap().contains("<html"), "{path}");
     }
 }
+
+/// The value of the series `series` (a name, or a name with its labels in
+/// the exporter's order) in a Prometheus text page; `None` when absent.
+fn sample(text: &str, series: &str) -> Option<f64> {
+    text.lines().find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.trim().parse().ok())
+}
+
+#[tokio::test]
+async fn post_logs_in_standalone_calls_ingest_in_process() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Standalone::start(dir.path());
+    let http = reqwest::Client::new();
+    let body = [
+        json!({"service_name": "in-process", "message": "kept", "trace_id": "local-trace-1", "span_id": "s-1"}),
+        json!({"service_name": "in-process", "message": "bad status", "status_code": 700}),
+        json!({"service_name": "in-process", "message": "bad type", "status_code": "two hundred"}),
+        json!({"service_name": "in-process", "message": "", "trace_id": "local-trace-1"}),
+    ]
+    .iter()
+    .map(Value::to_string)
+    .collect::<Vec<_>>()
+    .join("\n");
+    let r = http
+        .post(server.url("/logs"))
+        .header("traceparent", "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let reply: Value = r.json().await.unwrap();
+    assert_eq!(
+        reply,
+        json!({"accepted": 1, "rejected": [
+            {"index": 1, "field": "status_code", "reason": "status_code must be between 100 and 599, got 700"},
+            {"index": 2, "field": "status_code", "reason": "status_code must be an integer, got string \"two hundred\""},
+            {"index": 3, "field": "message", "reason": "message is required and must not be empty"},
+        ]})
+    );
+    let found = eventually(10, "the record by its trace id", || {
+        let url = server.url("/logs?trace_id=local-trace-1");
+        async move {
+            let (_, body) = get(&url).await;
+            (body["total"] == 1).then_some(body)
+        }
+    })
+    .await;
+    assert_eq!(found["logs"][0]["message"], "kept");
+    assert_eq!(found["logs"][0]["span_id"], "s-1");
+
+    // Ingest counted the records it validated, and no gRPC Ingest call was made.
+    let text = reqwest::get(server.metrics_url()).await.unwrap().text().await.unwrap();
+    assert_eq!(sample(&text, "loglens_ingest_records_received_total"), Some(3.0), "{text}");
+    assert_eq!(sample(&text, "loglens_ingest_records_accepted_total"), Some(1.0), "{text}");
+    assert!(!text.contains("logs.ingest.v1.IngestService/Ingest"), "{text}");
+}

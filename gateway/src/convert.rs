@@ -5,8 +5,9 @@
 use std::collections::BTreeMap;
 
 use loglens_core::record::RawLog;
+use loglens_core::status::StatusCode;
 use loglens_core::{Error, Filter, Result};
-use loglens_proto::ingest::{IngestRequest, IngestResponse, LogRecord, Rejection};
+use loglens_proto::ingest::{IngestResponse, Rejection};
 use loglens_proto::query::{
     GetAnomaliesRequest, LogEntry, LogFilter, SearchRequest, SearchResponse, SortOrder,
 };
@@ -233,12 +234,12 @@ impl HealthReply {
 /// What was expected, for body-level errors.
 const BODY_FORMS: &str = "a JSON array of records, a JSON object, or NDJSON (one object per line)";
 
-/// A `POST /logs` body split into records: those to send to `Ingest`, with
+/// A `POST /logs` body split into records: those to send to ingest, with
 /// their position in the body, and those already rejected here.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct IngestBatch {
-    /// Records for the `Ingest` call, in body order.
-    pub records: Vec<LogRecord>,
+    /// Records to ingest, in body order.
+    pub records: Vec<RawLog>,
     /// `positions[i]` is the body index of `records[i]`.
     pub positions: Vec<u32>,
     /// Records that failed to parse here, with their body index.
@@ -284,16 +285,13 @@ impl IngestBatch {
         Ok(batch)
     }
 
-    /// The `Ingest` request and what is needed to answer once it returns.
-    pub fn into_request(self) -> (IngestRequest, PendingReply) {
-        (
-            IngestRequest { records: self.records },
-            PendingReply { positions: self.positions, rejected: self.rejected },
-        )
+    /// The records to ingest and what is needed to answer once that returns.
+    pub fn into_parts(self) -> (Vec<RawLog>, PendingReply) {
+        (self.records, PendingReply { positions: self.positions, rejected: self.rejected })
     }
 }
 
-/// The local part of an ingest reply, waiting for the gRPC answer.
+/// The local part of an ingest reply, waiting for the ingest service's answer.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct PendingReply {
     positions: Vec<u32>,
@@ -309,22 +307,32 @@ impl PendingReply {
     /// The reply: `r.accepted`, and the local rejections merged with those of
     /// `r`, whose batch indices are mapped back to body indices, by index.
     pub fn finish(self, r: IngestResponse) -> IngestResponse {
-        let mut rejected = self.rejected;
-        for mut rej in r.rejected {
-            match self.positions.get(rej.index as usize) {
-                Some(&pos) => {
-                    rej.index = pos;
-                    rejected.push(rej);
-                }
-                None => tracing::warn!(
-                    index = rej.index,
-                    "ingest rejection index outside the batch dropped"
-                ),
-            }
-        }
-        rejected.sort_by_key(|r| r.index);
-        IngestResponse { accepted: r.accepted, rejected }
+        map_back(r, &self.positions, self.rejected)
     }
+}
+
+/// `reply` with its rejections, whose indices count the records sent,
+/// mapped back through `positions` to body indices and merged with
+/// `rejected` (those refused before sending), by index.
+pub(crate) fn map_back(
+    reply: IngestResponse,
+    positions: &[u32],
+    mut rejected: Vec<Rejection>,
+) -> IngestResponse {
+    for mut rej in reply.rejected {
+        match positions.get(rej.index as usize) {
+            Some(&pos) => {
+                rej.index = pos;
+                rejected.push(rej);
+            }
+            None => tracing::warn!(
+                index = rej.index,
+                "ingest rejection index outside the batch dropped"
+            ),
+        }
+    }
+    rejected.sort_by_key(|r| r.index);
+    IngestResponse { accepted: reply.accepted, rejected }
 }
 
 /// Splits a sequence of JSON values. A value that does not parse is kept (to
@@ -362,12 +370,19 @@ fn json_sequence(body: &[u8]) -> Result<Vec<&[u8]>> {
 }
 
 /// One record. JSON arrays are refused here: serde would read `[..]` as the
-/// struct's fields by position.
-fn parse_record(item: &[u8]) -> Result<LogRecord> {
+/// struct's fields by position. A status the proto cannot carry is refused
+/// here too, so a local and a remote ingest answer alike.
+fn parse_record(item: &[u8]) -> Result<RawLog> {
     if item.starts_with(b"[") {
         return Err(Error::invalid("", "record must be a JSON object"));
     }
-    RawLog::from_json(item).and_then(LogRecord::try_from)
+    let raw = RawLog::from_json(item)?;
+    if let Some(s) = raw.status_code
+        && i32::try_from(s).is_err()
+    {
+        return Err(StatusCode::out_of_range(s));
+    }
+    Ok(raw)
 }
 
 #[cfg(test)]
@@ -379,7 +394,7 @@ mod tests {
     }
 
     fn services(b: &IngestBatch) -> Vec<&str> {
-        b.records.iter().map(|r| r.service_name.as_str()).collect()
+        b.records.iter().map(|r| r.service_name.as_deref().unwrap_or_default()).collect()
     }
 
     #[test]
@@ -433,6 +448,7 @@ mod tests {
 
     #[test]
     fn records_become_protos_with_timestamps_as_text() {
+        use loglens_proto::ingest::LogRecord;
         let raw =
             |t: &str| RawLog::from_json(format!(r#"{{"timestamp":{t}}}"#).as_bytes()).unwrap();
         assert_eq!(
@@ -475,8 +491,8 @@ mod tests {
         let b = parse(
             "{\"service_name\":\"a\"}\n[1]\n{\"service_name\":\"b\"}\n{\"service_name\":\"c\"}",
         );
-        let (req, pending) = b.into_request();
-        assert_eq!(req.records.len(), 3);
+        let (records, pending) = b.into_parts();
+        assert_eq!(records.len(), 3);
         let reply = pending.finish(IngestResponse {
             accepted: 1,
             rejected: vec![

@@ -2,6 +2,8 @@
 //! the gRPC request, see [`crate::convert`]), call the gRPC client, encode.
 //! Each carries its OpenAPI description.
 
+use std::ops::Deref;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use axum::Json;
@@ -10,7 +12,6 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, Uri, header};
 use axum::response::{Html, IntoResponse};
 use loglens_proto::ingest::IngestResponse;
-use loglens_proto::ingest::ingest_service_client::IngestServiceClient;
 use loglens_proto::query::query_service_client::QueryServiceClient;
 use loglens_proto::query::{GetAnomaliesRequest, SearchRequest};
 use loglens_proto::stats::stats_service_client::StatsServiceClient;
@@ -22,8 +23,10 @@ use tonic_health::pb::health_client::HealthClient;
 
 use crate::convert::{HealthCheck, HealthReply, IngestBatch, LogsPage, StatsReply};
 use crate::error::{ApiError, ErrorBody};
+use crate::ingest::IngestPort;
 use crate::params::{AnomaliesQuery, LogsQuery, NoQuery, Params, StatsQuery};
 use crate::telemetry::{call, rpc};
+use loglens_core::budget::{BudgetPermit, ByteBudget};
 
 /// Name under which the gRPC health service reports the store.
 pub const STORE_HEALTH_SERVICE: &str = "loglens.store";
@@ -33,11 +36,15 @@ pub const HEALTH_TIMEOUT: Duration = Duration::from_secs(2);
 const REDOC_HTML: &str = include_str!("../assets/redoc.html");
 const REDOC_JS: &[u8] = include_bytes!("../assets/redoc.standalone.js");
 
-/// Clients of the gRPC services; cloning is cheap (one shared channel).
+/// Clients of the gRPC services and the ingest port; cloning is cheap (one
+/// shared channel).
 #[derive(Clone)]
 pub(crate) struct AppState {
     pub(crate) query: QueryServiceClient<Channel>,
-    pub(crate) ingest: IngestServiceClient<Channel>,
+    pub(crate) ingest: IngestPort,
+    /// Bytes of ingest bodies held at once, shared with the process's other
+    /// ingest doors.
+    pub(crate) budget: Arc<ByteBudget>,
     pub(crate) stats: StatsServiceClient<Channel>,
     pub(crate) health: HealthClient<Channel>,
     pub(crate) max_body_bytes: usize,
@@ -224,22 +231,14 @@ pub(crate) async fn ingest_logs(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Json<IngestResponse>, ApiError> {
-    let bytes = read_body(body, s.max_body_bytes).await?;
-    let (request, pending) = IngestBatch::parse(&bytes)?.into_request();
+    let bytes = read_body(body, &s, "rest").await?;
+    let (records, pending) = IngestBatch::parse(&bytes)?.into_parts();
     if pending.nothing_sent() {
         return Ok(Json(pending.finish(IngestResponse::default())));
     }
-    let mut request = tonic::Request::new(request);
-    // The caller's W3C trace context travels on to ingest (and into Kafka):
-    // as the gRPC client span's context, or as is when tracing is off.
-    if let Some(tp) = headers.get("traceparent").and_then(|v| v.to_str().ok())
-        && let Ok(v) = tonic::metadata::MetadataValue::try_from(tp)
-    {
-        request.metadata_mut().insert("traceparent", v);
-    }
-    let mut client = s.ingest.clone();
-    let reply = call(rpc::INGEST, request, move |r| async move { client.ingest(r).await }).await?;
-    Ok(Json(pending.finish(reply.into_inner())))
+    let traceparent = headers.get("traceparent").and_then(|v| v.to_str().ok());
+    let reply = s.ingest.ingest(records, traceparent).await?;
+    Ok(Json(pending.finish(reply)))
 }
 
 /// The OpenAPI document of this API.
@@ -288,10 +287,33 @@ pub(crate) async fn not_found(uri: Uri) -> ApiError {
     )
 }
 
-/// Reads the whole body; over the limit (set by `RequestBodyLimitLayer`) is a
-/// 413, a body that cannot be read (e.g. bad gzip) a 400.
-pub(crate) async fn read_body(body: Body, max_bytes: usize) -> Result<Bytes, ApiError> {
-    axum::body::to_bytes(body, usize::MAX).await.map_err(|e| {
+/// An ingest request body, holding its share of the ingest byte budget
+/// until dropped (once the request is answered).
+pub(crate) struct IngestBody {
+    bytes: Bytes,
+    _permit: BudgetPermit,
+}
+
+impl Deref for IngestBody {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        &self.bytes
+    }
+}
+
+/// Reads the whole body of an ingest request of `door` and takes its size
+/// from the ingest byte budget. Over the body limit (set by
+/// `RequestBodyLimitLayer`) is a 413, a body that cannot be read (e.g. bad
+/// gzip) a 400, and one that does not fit the budget now a 429 with
+/// `Retry-After` (counted as shed): the sender retries instead of a queue
+/// growing here.
+pub(crate) async fn read_body(
+    body: Body,
+    s: &AppState,
+    door: &'static str,
+) -> Result<IngestBody, ApiError> {
+    let max_bytes = s.max_body_bytes;
+    let bytes = axum::body::to_bytes(body, usize::MAX).await.map_err(|e| {
         let mut source: Option<&(dyn std::error::Error + 'static)> = Some(&e);
         while let Some(err) = source {
             if err.is::<http_body_util::LengthLimitError>() {
@@ -303,7 +325,14 @@ pub(crate) async fn read_body(body: Body, max_bytes: usize) -> Result<Bytes, Api
             "",
             format!("could not read the request body: {e}"),
         ))
-    })
+    })?;
+    match s.budget.try_take(bytes.len()) {
+        Ok(permit) => Ok(IngestBody { bytes, _permit: permit }),
+        Err(e) => {
+            loglens_telemetry::metrics::ingest_shed(door);
+            Err(ApiError::from(e))
+        }
+    }
 }
 
 fn now_ms() -> i64 {

@@ -8,6 +8,8 @@
 //! - [`convert`]: query structs -> gRPC requests, gRPC replies -> JSON,
 //!   `POST /logs` bodies -> records (pure).
 //! - [`error`]: gRPC status -> HTTP through [`loglens_core::ErrorCode`].
+//! - `ingest`: the ingest port, `IngestService/Ingest` over gRPC or, when
+//!   ingest runs in the same process, a direct call ([`LocalIngest`]).
 //! - `telemetry`: a server span and HTTP metrics per request, a client span
 //!   per gRPC call with its trace context in the metadata; `GET /metrics`
 //!   serves the process's Prometheus metrics.
@@ -20,12 +22,14 @@
 pub mod convert;
 pub mod error;
 mod handlers;
+mod ingest;
 pub mod openapi;
 pub mod params;
 mod receivers;
 mod telemetry;
 
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
@@ -34,6 +38,8 @@ use axum::http::{Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::serve::ListenerExt as _;
+use ingest::IngestPort;
+use loglens_core::budget::{ByteBudget, DEFAULT_MAX_INFLIGHT_BYTES};
 use loglens_proto::ingest::ingest_service_client::IngestServiceClient;
 use loglens_proto::query::query_service_client::QueryServiceClient;
 use loglens_proto::stats::stats_service_client::StatsServiceClient;
@@ -49,6 +55,7 @@ use utoipa_swagger_ui::SwaggerUi;
 
 pub use error::{ApiError, Error, Result};
 pub use handlers::{HEALTH_TIMEOUT, STORE_HEALTH_SERVICE};
+pub use ingest::LocalIngest;
 pub use openapi::ApiDoc;
 
 /// Largest gRPC reply the gateway decodes: a page of 1000 records of up to
@@ -70,6 +77,10 @@ pub struct GatewayConfig {
     pub max_body_bytes: usize,
     /// Whole-request deadline; past it the reply is a 503.
     pub request_timeout: Duration,
+    /// Bytes of ingest request bodies held at once (when no budget is shared
+    /// through [`InProcess`]); a body that does not fit is answered 429 with
+    /// `Retry-After` instead of queueing.
+    pub max_inflight_ingest_bytes: usize,
 }
 
 impl Default for GatewayConfig {
@@ -79,30 +90,54 @@ impl Default for GatewayConfig {
             ingest_endpoint: None,
             max_body_bytes: 16 * 1024 * 1024,
             request_timeout: Duration::from_secs(30),
+            max_inflight_ingest_bytes: DEFAULT_MAX_INFLIGHT_BYTES,
         }
     }
+}
+
+/// What a process running the gateway beside other components shares with
+/// it, beyond [`GatewayConfig`].
+#[derive(Clone, Default)]
+pub struct InProcess {
+    /// The ingest service of this process: the ingest routes call it
+    /// directly instead of `IngestService/Ingest` over gRPC (and
+    /// `ingest_endpoint` is not used).
+    pub ingest: Option<Arc<dyn LocalIngest>>,
+    /// The process's ingest byte budget, shared with its gRPC ingest; by
+    /// default the gateway has its own of `max_inflight_ingest_bytes`.
+    pub budget: Option<Arc<ByteBudget>>,
 }
 
 /// The gateway's router. The gRPC channel connects lazily, so this succeeds
 /// (and the routes answer 503) while the gRPC side is down. Must be called
 /// inside a Tokio runtime.
 pub fn app(cfg: &GatewayConfig) -> Result<Router> {
+    app_with(cfg, InProcess::default())
+}
+
+/// [`app`] with what this process shares with the gateway.
+pub fn app_with(cfg: &GatewayConfig, shared: InProcess) -> Result<Router> {
     if cfg.max_body_bytes == 0 {
         return Err(Error::Config("max_body_bytes must be > 0".into()));
     }
     if cfg.request_timeout.is_zero() {
         return Err(Error::Config("request_timeout must be > 0".into()));
     }
+    if cfg.max_inflight_ingest_bytes == 0 {
+        return Err(Error::Config("max_inflight_ingest_bytes must be > 0".into()));
+    }
     let query_channel = channel(cfg, &cfg.grpc_endpoint)?;
-    let ingest_channel = match &cfg.ingest_endpoint {
-        Some(url) => channel(cfg, url)?,
-        None => query_channel.clone(),
+    let ingest = match (shared.ingest, &cfg.ingest_endpoint) {
+        (Some(local), _) => IngestPort::Local(local),
+        (None, Some(url)) => IngestPort::Remote(IngestServiceClient::new(channel(cfg, url)?)),
+        (None, None) => IngestPort::Remote(IngestServiceClient::new(query_channel.clone())),
     };
     let channel = query_channel;
     let state = handlers::AppState {
         query: QueryServiceClient::new(channel.clone())
             .max_decoding_message_size(MAX_GRPC_REPLY_BYTES),
-        ingest: IngestServiceClient::new(ingest_channel),
+        ingest,
+        budget: shared.budget.unwrap_or_else(|| ByteBudget::new(cfg.max_inflight_ingest_bytes)),
         stats: StatsServiceClient::new(channel.clone()),
         health: HealthClient::new(channel),
         max_body_bytes: cfg.max_body_bytes,
@@ -146,8 +181,24 @@ pub async fn serve(
     cfg: GatewayConfig,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<()> {
-    let router = app(&cfg)?;
-    tracing::info!(addr = ?listener.local_addr().ok(), grpc = %cfg.grpc_endpoint, "rest gateway listening");
+    serve_with(listener, cfg, InProcess::default(), shutdown).await
+}
+
+/// [`serve`] with what this process shares with the gateway.
+pub async fn serve_with(
+    listener: tokio::net::TcpListener,
+    cfg: GatewayConfig,
+    shared: InProcess,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<()> {
+    let local = shared.ingest.is_some();
+    let router = app_with(&cfg, shared)?;
+    tracing::info!(
+        addr = ?listener.local_addr().ok(),
+        grpc = %cfg.grpc_endpoint,
+        ingest = if local { "in-process" } else { "grpc" },
+        "rest gateway listening"
+    );
     // Replies go out at once: without TCP_NODELAY a small reply can wait
     // ~40 ms for the client's delayed ACK (Nagle).
     let listener = listener.tap_io(|tcp| {

@@ -294,6 +294,11 @@ impl Standalone {
         StatsServiceClient::new(self.channel().await)
     }
 
+    /// `http://HOST:PORT/metrics` of the process.
+    pub fn metrics_url(&self) -> String {
+        self.role.metrics_url()
+    }
+
     /// `http://HOST:PORT{path}`.
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{}", self.http, path)

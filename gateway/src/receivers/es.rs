@@ -240,7 +240,7 @@ async fn bulk_index(
 /// Decodes, ingests what could be read, and answers one item per action.
 async fn bulk(s: &AppState, path_index: Option<&str>, headers: &HeaderMap, body: Body) -> Response {
     let started = Instant::now();
-    let bytes = match read_body(body, s.max_body_bytes).await {
+    let bytes = match read_body(body, s, PROTOCOL).await {
         Ok(b) => b,
         Err(e) => return es_error(e),
     };

@@ -15,7 +15,7 @@
 
 use axum::body::Body;
 use axum::extract::{RawQuery, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodRouter, get, post};
 use loglens_receivers::Decoded;
@@ -23,6 +23,7 @@ use loglens_receivers::hec::{self, Defaults};
 use serde_json::json;
 
 use super::{send, traceparent};
+use crate::error::ApiError;
 use crate::handlers::{AppState, read_body};
 
 /// How a body becomes records: [`hec::decode_events`] or [`hec::decode_raw`].
@@ -66,8 +67,9 @@ async fn handle(
     let pairs: Vec<(String, String)> =
         form_urlencoded::parse(query.as_bytes()).into_owned().collect();
     let defaults = Defaults::from_pairs(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())));
-    let bytes = match read_body(body, s.max_body_bytes).await {
+    let bytes = match read_body(body, s, hec::PROTOCOL).await {
         Ok(b) => b,
+        Err(e) if e.status == StatusCode::TOO_MANY_REQUESTS => return busy(e),
         Err(e) => return e.into_response(),
     };
     let decoded = decode(&bytes, &defaults);
@@ -89,10 +91,19 @@ async fn handle(
             if e.status == StatusCode::SERVICE_UNAVAILABLE
                 || e.status == StatusCode::TOO_MANY_REQUESTS =>
         {
-            reply(e.status, json!({"text": "Server is busy", "code": 9}))
+            busy(e)
         }
         Err(e) => reply(e.status, json!({"text": "Internal server error", "code": 8})),
     }
+}
+
+/// HEC's "server is busy" (code 9), with the error's `Retry-After`.
+fn busy(e: ApiError) -> Response {
+    let mut res = reply(e.status, json!({"text": "Server is busy", "code": 9}));
+    if let Some(secs) = e.retry_after {
+        res.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
+    }
+    res
 }
 
 fn reply(status: StatusCode, body: serde_json::Value) -> Response {

@@ -45,7 +45,7 @@ async fn push(State(s): State<AppState>, headers: HeaderMap, body: Body) -> Resp
         )
         .into_response();
     };
-    let bytes = match read_body(body, s.max_body_bytes).await {
+    let bytes = match read_body(body, &s, loki::PROTOCOL).await {
         Ok(b) => b,
         Err(e) => return e.into_response(),
     };

@@ -1,17 +1,16 @@
 //! Drop-in ingest routes: the wire formats that log shippers already send
 //! (OTLP/HTTP, Elasticsearch `_bulk`, Loki push, Splunk HEC), on their
 //! standard paths. Each decodes with `loglens-receivers` and sends the
-//! records through the same `Ingest` call as `POST /logs`, so validation,
+//! records through the same ingest port as `POST /logs`, so validation,
 //! scoring and the sink (store or Kafka) are the same for every door.
 
 use axum::http::{HeaderMap, StatusCode};
+use loglens_core::RawLog;
 use loglens_core::record::MAX_BATCH;
-use loglens_proto::ingest::{IngestRequest, IngestResponse, LogRecord};
 use loglens_receivers::{Decoded, metrics};
 
 use crate::error::ApiError;
 use crate::handlers::AppState;
-use crate::telemetry::{call, rpc};
 
 pub(crate) mod doc;
 pub(crate) mod es;
@@ -64,7 +63,7 @@ impl Outcome {
 }
 
 /// The one path of every drop-in route: sends the readable records of
-/// `decoded` through `Ingest` in batches of at most [`MAX_BATCH`], and merges
+/// `decoded` through the ingest port in batches of at most [`MAX_BATCH`], and merges
 /// the decoder's errors with the ingest service's rejections, mapped back to
 /// body positions. Counts the `protocol`'s receiver metrics: received,
 /// `undecodable` (the decoder's errors), `invalid_argument` (records the
@@ -82,24 +81,14 @@ pub(crate) async fn send(
     metrics::received(protocol, total);
     metrics::rejected(protocol, "undecodable", errors.len());
     let mut bad: Vec<(usize, String)> = errors.into_iter().map(|(p, e)| (p, reason(&e))).collect();
-    let mut convertible = Vec::with_capacity(records.len());
     let mut invalid = 0;
-    for (pos, raw) in records {
-        match LogRecord::try_from(raw) {
-            Ok(r) => convertible.push((pos, r)),
-            Err(e) => {
-                invalid += 1;
-                bad.push((pos, reason(&e)));
-            }
-        }
-    }
     let mut accepted = 0;
     let mut failed = None;
-    let mut pending = convertible.into_iter().peekable();
+    let mut pending = records.into_iter().peekable();
     while pending.peek().is_some() {
-        let (positions, batch): (Vec<usize>, Vec<LogRecord>) =
+        let (positions, batch): (Vec<usize>, Vec<RawLog>) =
             pending.by_ref().take(MAX_BATCH).unzip();
-        match ingest(state, batch, traceparent).await {
+        match state.ingest.ingest(batch, traceparent).await {
             Ok(reply) => {
                 accepted += reply.accepted as usize;
                 invalid += reply.rejected.len();
@@ -137,27 +126,4 @@ fn reason(e: &loglens_core::Error) -> String {
         Some(f) if !f.is_empty() && !e.to_string().contains(f) => format!("{f}: {e}"),
         _ => e.to_string(),
     }
-}
-
-/// Sends `records` through the gateway's `Ingest` call (the caller's W3C
-/// `traceparent` carried on), returning the ingest service's reply: the
-/// accepted count and a rejection per refused record, by position in
-/// `records`.
-pub(crate) async fn ingest(
-    state: &AppState,
-    records: Vec<LogRecord>,
-    traceparent: Option<&str>,
-) -> Result<IngestResponse, ApiError> {
-    if records.is_empty() {
-        return Ok(IngestResponse::default());
-    }
-    let mut request = tonic::Request::new(IngestRequest { records });
-    if let Some(tp) = traceparent
-        && let Ok(v) = tonic::metadata::MetadataValue::try_from(tp)
-    {
-        request.metadata_mut().insert("traceparent", v);
-    }
-    let mut client = state.ingest.clone();
-    let reply = call(rpc::INGEST, request, move |r| async move { client.ingest(r).await }).await?;
-    Ok(reply.into_inner())
 }

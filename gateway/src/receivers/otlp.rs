@@ -96,7 +96,7 @@ async fn handle(s: &AppState, headers: &HeaderMap, body: Body) -> Result<Respons
             format!("content-type must be {ACCEPTED}, got {:?}", content_type.unwrap_or_default()),
         ));
     };
-    let bytes = read_body(body, s.max_body_bytes).await?;
+    let bytes = read_body(body, s, PROTOCOL).await?;
     let request = match encoding {
         Encoding::Protobuf => decoder::decode_protobuf(&bytes),
         Encoding::Json => decoder::decode_json(&bytes),

@@ -110,6 +110,10 @@ pub struct BenchArgs {
     /// each into a fresh standalone.
     #[arg(long, env = "LOGLENS_BENCH_PROTOCOL_RECORDS", default_value_t = 100_000)]
     pub protocol_records: usize,
+    /// Run only figure 9 (drop-in protocols, with the server's CPU per
+    /// record) and print its rows; no broker needed.
+    #[arg(long)]
+    pub only_protocols: bool,
     /// The nisshi broker binary (figure 4); `scripts/test` installs it.
     #[arg(long, env = "LOGLENS_NISSHI", default_value = "nisshi")]
     pub nisshi: PathBuf,
@@ -543,6 +547,30 @@ pub async fn run(args: BenchArgs) -> Result<()> {
         Some(d) => tempfile::Builder::new().prefix("loglens-bench-").tempdir_in(d)?,
         None => tempfile::Builder::new().prefix("loglens-bench-").tempdir()?,
     };
+    if args.only_protocols {
+        let protos =
+            protocols::run(&work.path().join("protocols"), args.protocol_records, args.seed)
+                .await
+                .context("figure 9 (drop-in protocols)")?;
+        eprintln!("{hw_line}");
+        let mut rows = Vec::new();
+        for p in &protos {
+            let per_cpu = p.records_per_cpu_s();
+            eprintln!(
+                "9 {:<32} {:>9.0} rec/s {:>6.1} MB/s  server CPU {:>7}  {:>9} rec per server CPU-s",
+                p.label,
+                p.records_per_s(),
+                p.mb_per_s(),
+                p.server_cpu.map_or("?".into(), |c| format!("{:.2}s", c.as_secs_f64())),
+                per_cpu.map_or("?".into(), |r| format!("{r:.0}")),
+            );
+            rows.push(json!({"protocol": p.key, "records": p.accepted,
+                "records_per_s": p.records_per_s(), "server_cpu_s": p.server_cpu.map(|c| c.as_secs_f64()),
+                "records_per_server_cpu_s": per_cpu}));
+        }
+        println!("{}", json!({ "protocols": rows }));
+        return Ok(());
+    }
     let options = StoreOptions::default();
     let rules = RuleSet::default();
 
@@ -785,10 +813,11 @@ pub async fn run(args: BenchArgs) -> Result<()> {
             format!("{:.0} rec/s, {:.1} MB/s", p.records_per_s(), p.mb_per_s()),
             if native {
                 format!(
-                    "{} records, batches of {}, {} clients",
+                    "{} records, batches of {}, {} clients; {} records per server CPU-s",
                     p.accepted,
                     protocols::BATCH,
-                    protocols::CLIENTS
+                    protocols::CLIENTS,
+                    p.records_per_cpu_s().map_or("?".into(), |r| format!("{r:.0}")),
                 )
             } else {
                 format!("{ratio:.2} of native")
@@ -826,6 +855,7 @@ pub async fn run(args: BenchArgs) -> Result<()> {
                 "records_per_s": p.records_per_s(), "mb_per_s": p.mb_per_s(),
                 "accepted": p.accepted, "body_bytes": p.body_bytes, "seconds": p.took.as_secs_f64(),
                 "ratio_to_native": p.records_per_s() / native_rps,
+                "records_per_server_cpu_s": p.records_per_cpu_s(),
             }),
         );
     }

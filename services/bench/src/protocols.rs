@@ -12,7 +12,9 @@
 //! the records the replies count as accepted are counted (429 and 503 are
 //! retried, within the time). Syslog has no reply: its time runs until
 //! `GET /stats` counts every record, so it includes up to one refresh
-//! interval that the HTTP protocols do not wait for.
+//! interval that the HTTP protocols do not wait for. Each run also reads the
+//! standalone's CPU time (user + system, `/proc/<pid>/stat`) before and
+//! after, for records per server CPU-second.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -62,6 +64,9 @@ pub(crate) struct ProtocolRun {
     /// Bytes of the bodies sent.
     pub body_bytes: usize,
     pub took: Duration,
+    /// CPU time (user + system) the standalone spent while the records were
+    /// sent; `None` where `/proc` is not readable.
+    pub server_cpu: Option<Duration>,
 }
 
 impl ProtocolRun {
@@ -72,6 +77,26 @@ impl ProtocolRun {
     pub fn mb_per_s(&self) -> f64 {
         self.body_bytes as f64 / 1e6 / self.took.as_secs_f64().max(1e-9)
     }
+
+    /// Records accepted per second of the server's CPU time.
+    pub fn records_per_cpu_s(&self) -> Option<f64> {
+        self.server_cpu.map(|c| self.accepted as f64 / c.as_secs_f64().max(1e-9))
+    }
+}
+
+/// Clock ticks per second of `/proc/<pid>/stat` times (`sysconf(_SC_CLK_TCK)`,
+/// 100 on every Linux this runs on; libc is not a dependency).
+const CLK_TCK: f64 = 100.0;
+
+/// CPU time (utime + stime) process `pid` has used, from `/proc/<pid>/stat`.
+pub(crate) fn cpu_time(pid: u32) -> Option<Duration> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name, which is in parentheses and may hold spaces.
+    let rest = &stat[stat.rfind(')')? + 1..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // utime and stime are fields 14 and 15 of the line, 12 and 13 after `)`.
+    let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    Some(Duration::from_secs_f64(ticks as f64 / CLK_TCK))
 }
 
 /// One generated record and its timestamp in ms.
@@ -480,6 +505,7 @@ pub(crate) async fn run(dir: &Path, n: usize, seed: u64) -> Result<Vec<ProtocolR
         let extra: &[&str] = if syslog { &["--syslog-addr", "127.0.0.1:0"] } else { &[] };
         let (child, ready) = rss::start(&sub, extra).await?;
         let http = ready["http"].as_str().context("no http address in the ready file")?.to_owned();
+        let cpu_before = cpu_time(child.pid());
         let started = Instant::now();
         let accepted = if syslog {
             let addr = ready["syslog"].as_str().context("no syslog address in the ready file")?;
@@ -491,10 +517,11 @@ pub(crate) async fn run(dir: &Path, n: usize, seed: u64) -> Result<Vec<ProtocolR
             format!("figure 9 ({key}); see {}", sub.join("standalone.log").display())
         })?;
         let took = started.elapsed();
+        let server_cpu = cpu_before.zip(cpu_time(child.pid())).map(|(a, b)| b.saturating_sub(a));
         rss::stop(child).await?;
         std::fs::remove_dir_all(&sub)?;
         ensure!(accepted == n as u64, "{key}: {accepted} of {n} records accepted");
-        out.push(ProtocolRun { key, label, accepted, body_bytes, took });
+        out.push(ProtocolRun { key, label, accepted, body_bytes, took, server_cpu });
     }
     Ok(out)
 }

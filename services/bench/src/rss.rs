@@ -45,6 +45,13 @@ fn status_bytes(pid: u32, field: &str) -> Result<u64> {
 /// Kills the child unless it was stopped cleanly.
 pub(crate) struct Standalone(Child);
 
+impl Standalone {
+    /// The process id.
+    pub(crate) fn pid(&self) -> u32 {
+        self.0.id()
+    }
+}
+
 impl Drop for Standalone {
     fn drop(&mut self) {
         if matches!(self.0.try_wait(), Ok(None)) {
@@ -59,7 +66,11 @@ impl Drop for Standalone {
 /// the ready file's addresses (`grpc`, `http`, `syslog`).
 pub(crate) async fn start(dir: &Path, extra: &[&str]) -> Result<(Standalone, serde_json::Value)> {
     std::fs::create_dir_all(dir)?;
-    let exe = std::env::current_exe().context("where is the loglens binary?")?;
+    // LOGLENS_BENCH_SERVER_BIN runs another build's standalone (before/after).
+    let exe = match std::env::var_os("LOGLENS_BENCH_SERVER_BIN") {
+        Some(bin) => std::path::PathBuf::from(bin),
+        None => std::env::current_exe().context("where is the loglens binary?")?,
+    };
     let ready = dir.join("ready.json");
     let log = File::create(dir.join("standalone.log"))?;
     let data = dir.join("data");

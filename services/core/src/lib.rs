@@ -6,8 +6,10 @@
 //! - [`rules`]: anomaly rules and the severity score.
 //! - [`query`]: the backend-neutral search and stats model.
 //! - [`error`]: the one error table shared by gRPC and HTTP.
+//! - [`budget`]: the byte budget that sheds ingest load.
 
 pub mod attributes;
+pub mod budget;
 pub mod error;
 pub mod ledger;
 pub mod level;

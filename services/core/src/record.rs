@@ -32,9 +32,10 @@ pub const MAX_TAG_BYTES: usize = 128;
 pub const MAX_BATCH: usize = 10_000;
 
 /// A record as a service sends it, before validation. Every field is optional
-/// here; [`normalize`] decides what is required.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
-#[serde(default)]
+/// here; [`normalize`] decides what is required. Deserialised from a map by
+/// hand: the known fields by name, every other key into `extra` (what
+/// `#[serde(flatten)]` did, without buffering the whole record first).
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct RawLog {
     /// See [`crate::timestamp`] for the accepted forms; `None` means "now".
     pub timestamp: Option<TimestampInput>,
@@ -66,8 +67,149 @@ pub struct RawLog {
     pub attributes: Option<serde_json::Map<String, serde_json::Value>>,
     /// Every other JSON field: kept as attributes, nested objects flattened
     /// to dotted keys (see [`crate::attributes`]).
-    #[serde(flatten)]
     pub extra: serde_json::Map<String, serde_json::Value>,
+}
+
+/// A key of a record object: one of the known fields, or any other.
+enum Key<'de> {
+    Timestamp,
+    ServiceName,
+    Level,
+    Message,
+    StatusCode,
+    RequestId,
+    UserId,
+    ResponseTimeMs,
+    ErrorCode,
+    Tags,
+    Host,
+    TraceId,
+    SpanId,
+    Attributes,
+    Other(std::borrow::Cow<'de, str>),
+}
+
+impl<'de> Key<'de> {
+    fn known(k: &str) -> Option<Key<'de>> {
+        Some(match k {
+            "timestamp" => Key::Timestamp,
+            "service_name" => Key::ServiceName,
+            "level" => Key::Level,
+            "message" => Key::Message,
+            "status_code" => Key::StatusCode,
+            "request_id" => Key::RequestId,
+            "user_id" => Key::UserId,
+            "response_time_ms" => Key::ResponseTimeMs,
+            "error_code" => Key::ErrorCode,
+            "tags" => Key::Tags,
+            "host" => Key::Host,
+            "trace_id" => Key::TraceId,
+            "span_id" => Key::SpanId,
+            "attributes" => Key::Attributes,
+            _ => return None,
+        })
+    }
+}
+
+impl<'de> Deserialize<'de> for Key<'de> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = Key<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a field name")
+            }
+            fn visit_borrowed_str<E: serde::de::Error>(
+                self,
+                v: &'de str,
+            ) -> std::result::Result<Key<'de>, E> {
+                Ok(Key::known(v).unwrap_or(Key::Other(v.into())))
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> std::result::Result<Key<'de>, E> {
+                Ok(Key::known(v).unwrap_or_else(|| Key::Other(v.to_owned().into())))
+            }
+            fn visit_string<E: serde::de::Error>(
+                self,
+                v: String,
+            ) -> std::result::Result<Key<'de>, E> {
+                Ok(Key::known(&v).unwrap_or(Key::Other(v.into())))
+            }
+        }
+        d.deserialize_str(V)
+    }
+}
+
+impl<'de> Deserialize<'de> for RawLog {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = RawLog;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a log record object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> std::result::Result<RawLog, A::Error> {
+                use serde::de::Error as _;
+                /// Sets a known field once; a second occurrence is an error,
+                /// as with derived impls.
+                fn once<'de, T: Deserialize<'de>, A: serde::de::MapAccess<'de>>(
+                    map: &mut A,
+                    slot: &mut Option<T>,
+                    seen: &mut u16,
+                    bit: u16,
+                    name: &'static str,
+                ) -> std::result::Result<(), A::Error> {
+                    if *seen & bit != 0 {
+                        return Err(A::Error::duplicate_field(name));
+                    }
+                    *seen |= bit;
+                    *slot = map.next_value::<Option<T>>()?;
+                    Ok(())
+                }
+                let mut r = RawLog::default();
+                let mut seen = 0u16;
+                let m = &mut map;
+                while let Some(key) = m.next_key::<Key<'de>>()? {
+                    match key {
+                        Key::Timestamp => once(m, &mut r.timestamp, &mut seen, 1, "timestamp")?,
+                        Key::ServiceName => {
+                            once(m, &mut r.service_name, &mut seen, 1 << 1, "service_name")?
+                        }
+                        Key::Level => once(m, &mut r.level, &mut seen, 1 << 2, "level")?,
+                        Key::Message => once(m, &mut r.message, &mut seen, 1 << 3, "message")?,
+                        Key::StatusCode => {
+                            once(m, &mut r.status_code, &mut seen, 1 << 4, "status_code")?
+                        }
+                        Key::RequestId => {
+                            once(m, &mut r.request_id, &mut seen, 1 << 5, "request_id")?
+                        }
+                        Key::UserId => once(m, &mut r.user_id, &mut seen, 1 << 6, "user_id")?,
+                        Key::ResponseTimeMs => {
+                            once(m, &mut r.response_time_ms, &mut seen, 1 << 7, "response_time_ms")?
+                        }
+                        Key::ErrorCode => {
+                            once(m, &mut r.error_code, &mut seen, 1 << 8, "error_code")?
+                        }
+                        Key::Tags => once(m, &mut r.tags, &mut seen, 1 << 9, "tags")?,
+                        Key::Host => once(m, &mut r.host, &mut seen, 1 << 10, "host")?,
+                        Key::TraceId => once(m, &mut r.trace_id, &mut seen, 1 << 11, "trace_id")?,
+                        Key::SpanId => once(m, &mut r.span_id, &mut seen, 1 << 12, "span_id")?,
+                        Key::Attributes => {
+                            once(m, &mut r.attributes, &mut seen, 1 << 13, "attributes")?
+                        }
+                        Key::Other(k) => {
+                            let v = m.next_value::<serde_json::Value>()?;
+                            r.extra.insert(k.into_owned(), v);
+                        }
+                    }
+                }
+                Ok(r)
+            }
+        }
+        d.deserialize_map(V)
+    }
 }
 
 /// JSON type each known field must have, for naming the field in type errors.

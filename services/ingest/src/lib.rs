@@ -9,12 +9,14 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use loglens_core::budget::{BudgetPermit, ByteBudget};
 use loglens_core::record::normalize;
 use loglens_core::{LogRecord, RawLog, Rejection, RuleSet};
 use loglens_proto::ingest::ingest_service_server::IngestService;
 use loglens_proto::ingest::{IngestRequest, IngestResponse};
 use loglens_proto::status::to_status;
 use loglens_store::{LogStore, Refused};
+use prost::Message as _;
 use tokio_stream::StreamExt;
 use tonic::{Request, Response, Status, Streaming};
 
@@ -71,15 +73,40 @@ impl RecordSink for StoreSink {
 }
 
 /// The gRPC `IngestService`.
+#[derive(Clone)]
 pub struct IngestApi {
     sink: Arc<dyn RecordSink>,
     rules: Arc<RuleSet>,
+    budget: Option<Arc<ByteBudget>>,
 }
 
 impl IngestApi {
     /// A service that scores with `rules` and delivers to `sink`.
     pub fn new(sink: Arc<dyn RecordSink>, rules: Arc<RuleSet>) -> IngestApi {
-        IngestApi { sink, rules }
+        IngestApi { sink, rules, budget: None }
+    }
+
+    /// Sheds gRPC requests (`Ingest`, each `IngestStream` message, OTLP
+    /// `Export`) that do not fit `budget` now: RESOURCE_EXHAUSTED with
+    /// `retry-after`, counted as shed. The in-process door is not charged:
+    /// its caller holds the budget for the request body.
+    pub fn with_budget(mut self, budget: Arc<ByteBudget>) -> IngestApi {
+        self.budget = Some(budget);
+        self
+    }
+
+    /// Takes `bytes` (an encoded request's size) from the budget, if any.
+    pub(crate) fn admit(&self, bytes: usize) -> Result<Option<BudgetPermit>, Status> {
+        match &self.budget {
+            None => Ok(None),
+            Some(b) => match b.try_take(bytes) {
+                Ok(p) => Ok(Some(p)),
+                Err(e) => {
+                    loglens_telemetry::metrics::ingest_shed("grpc");
+                    Err(to_status(&e))
+                }
+            },
+        }
     }
 
     /// Validates one request message, whose first record has stream index
@@ -90,18 +117,40 @@ impl IngestApi {
         first: u32,
         traceparent: Option<&str>,
     ) -> Result<(u32, Vec<Rejection>), Status> {
-        if request.records.len() > MAX_BATCH {
-            return Err(to_status(&loglens_core::Error::invalid(
+        let records = request.records.into_iter().map(RawLog::from).collect();
+        self.deliver(records, first, traceparent).await.map_err(|e| to_status(&e))
+    }
+
+    /// The in-process door, for a REST gateway in the same process: the same
+    /// validation, scoring, metrics, sink and reply as `Ingest`, without the
+    /// proto round trip. Rejections are indexed by position in `records`;
+    /// an error is what `Ingest` would answer as a status.
+    #[tracing::instrument(name = "ingest", skip_all, fields(records = records.len()))]
+    pub async fn ingest_local(
+        &self,
+        records: Vec<RawLog>,
+        traceparent: Option<&str>,
+    ) -> loglens_core::Result<(u32, Vec<Rejection>)> {
+        self.deliver(records, 0, traceparent).await
+    }
+
+    /// Validates `records`, the first with stream index `first`, and sends
+    /// the valid ones. Returns (accepted, rejections).
+    async fn deliver(
+        &self,
+        records: Vec<RawLog>,
+        first: u32,
+        traceparent: Option<&str>,
+    ) -> loglens_core::Result<(u32, Vec<Rejection>)> {
+        if records.len() > MAX_BATCH {
+            return Err(loglens_core::Error::invalid(
                 "records",
-                format!(
-                    "a request may carry at most {MAX_BATCH} records, got {}",
-                    request.records.len()
-                ),
-            )));
+                format!("a request may carry at most {MAX_BATCH} records, got {}", records.len()),
+            ));
         }
-        let received = request.records.len();
+        let received = records.len();
         let n = received as u32;
-        let (records, mut rejected) = validate_batch(request, first, now_ms(), &self.rules);
+        let (records, mut rejected) = validate_records(records, first, now_ms(), &self.rules);
         metrics::validated(received, &rejected);
         let mut accepted = records.len() as u32;
         if !records.is_empty() {
@@ -114,7 +163,7 @@ impl IngestApi {
                 started.elapsed(),
                 result.as_ref().err(),
             );
-            let refused = result.map_err(|e| to_status(&e))?;
+            let refused = result?;
             if !refused.is_empty() {
                 // Stream index of each record that was sent, in order.
                 let invalid: std::collections::HashSet<u32> =
@@ -145,11 +194,22 @@ pub fn validate_batch(
     now: i64,
     rules: &RuleSet,
 ) -> (Vec<LogRecord>, Vec<Rejection>) {
-    let mut records = Vec::with_capacity(request.records.len());
+    validate_records(request.records.into_iter().map(RawLog::from).collect(), first, now, rules)
+}
+
+/// Splits raw records into normalised records and rejections, the first
+/// with index `first`; pure.
+pub fn validate_records(
+    raws: Vec<RawLog>,
+    first: u32,
+    now: i64,
+    rules: &RuleSet,
+) -> (Vec<LogRecord>, Vec<Rejection>) {
+    let mut records = Vec::with_capacity(raws.len());
     let mut rejected = Vec::new();
-    for (i, proto) in request.records.into_iter().enumerate() {
+    for (i, raw) in raws.into_iter().enumerate() {
         let index = first + i as u32;
-        match normalize(RawLog::from(proto), now, rules) {
+        match normalize(raw, now, rules) {
             Ok(r) => records.push(r),
             Err(e) => rejected.push(Rejection::new(index, &e)),
         }
@@ -177,6 +237,7 @@ impl IngestService for IngestApi {
         &self,
         request: Request<IngestRequest>,
     ) -> Result<Response<IngestResponse>, Status> {
+        let _permit = self.admit(request.get_ref().encoded_len())?;
         let traceparent = traceparent(request.metadata());
         let (accepted, rejected) =
             self.ingest_batch(request.into_inner(), 0, traceparent.as_deref()).await?;
@@ -193,6 +254,7 @@ impl IngestService for IngestApi {
         let (mut accepted, mut rejected, mut seen) = (0u32, Vec::new(), 0u32);
         while let Some(message) = stream.next().await {
             let message = message?;
+            let _permit = self.admit(message.encoded_len())?;
             let n = message.records.len() as u32;
             let (a, mut r) = self.ingest_batch(message, seen, traceparent.as_deref()).await?;
             accepted += a;
@@ -218,6 +280,45 @@ mod tests {
             status_code: status,
             ..Default::default()
         }
+    }
+
+    /// Takes every batch, refusing nothing; counts the records.
+    #[derive(Default)]
+    struct Counting(std::sync::atomic::AtomicUsize);
+
+    #[async_trait]
+    impl RecordSink for Counting {
+        async fn send(
+            &self,
+            records: Vec<LogRecord>,
+            _traceparent: Option<&str>,
+        ) -> loglens_core::Result<Vec<Refused>> {
+            self.0.fetch_add(records.len(), std::sync::atomic::Ordering::SeqCst);
+            Ok(Vec::new())
+        }
+    }
+
+    #[tokio::test]
+    async fn ingest_sheds_with_resource_exhausted_and_retry_after_when_the_budget_is_full() {
+        let sink = Arc::new(Counting::default());
+        let budget = ByteBudget::new(1 << 20);
+        let api =
+            IngestApi::new(sink.clone(), Arc::new(RuleSet::default())).with_budget(budget.clone());
+        let request = || Request::new(IngestRequest { records: vec![proto("a", "", None)] });
+        assert_eq!(api.ingest(request()).await.unwrap().into_inner().accepted, 1);
+        let held = budget.try_take(1 << 20).unwrap();
+        let status = api.ingest(request()).await.unwrap_err();
+        assert_eq!(status.code(), tonic::Code::ResourceExhausted);
+        assert_eq!(
+            status.metadata().get(loglens_core::error::RETRY_AFTER_METADATA_KEY).unwrap(),
+            "1"
+        );
+        // The in-process door is charged by its caller, not here.
+        let raw = RawLog::from(proto("a", "", None));
+        assert_eq!(api.ingest_local(vec![raw], None).await.unwrap().0, 1);
+        drop(held);
+        assert_eq!(api.ingest(request()).await.unwrap().into_inner().accepted, 1);
+        assert_eq!(sink.0.load(std::sync::atomic::Ordering::SeqCst), 3, "no shed record stored");
     }
 
     #[test]

@@ -34,6 +34,10 @@ pub fn describe() {
         "time for the sink to take one batch, by sink"
     );
     describe_gauge!(QUEUE_DEPTH, "records the Kafka producer holds unacknowledged");
+    describe_counter!(
+        loglens_telemetry::metrics::INGEST_REQUESTS_SHED,
+        "ingest requests refused for want of the ingest byte budget, by door"
+    );
     metrics::counter!(RECORDS_RECEIVED).absolute(0);
     metrics::counter!(RECORDS_ACCEPTED).absolute(0);
 }

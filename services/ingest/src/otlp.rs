@@ -15,6 +15,7 @@ use opentelemetry_proto::tonic::collector::logs::v1::logs_service_server::LogsSe
 use opentelemetry_proto::tonic::collector::logs::v1::{
     ExportLogsServiceRequest, ExportLogsServiceResponse,
 };
+use prost::Message as _;
 use tonic::{Request, Response, Status};
 
 use crate::{IngestApi, MAX_BATCH, traceparent};
@@ -41,6 +42,7 @@ impl LogsService for OtlpLogsApi {
         &self,
         request: Request<ExportLogsServiceRequest>,
     ) -> Result<Response<ExportLogsServiceResponse>, Status> {
+        let _permit = self.ingest.admit(request.get_ref().encoded_len())?;
         let traceparent = traceparent(request.metadata());
         let request = request.into_inner();
         receiver_metrics::received(PROTOCOL, decoder::count(&request));

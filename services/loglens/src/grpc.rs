@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use loglens_core::RuleSet;
+use loglens_core::budget::ByteBudget;
 use loglens_core::ledger::LedgerView;
 use loglens_ingest::otlp::OtlpLogsApi;
 use loglens_ingest::{IngestApi, RecordSink};
@@ -39,6 +40,9 @@ pub struct Services {
     pub rules: Arc<RuleSet>,
     /// The processor's ledger, for `GetLedger`.
     pub ledger: Option<Arc<dyn LedgerView>>,
+    /// The node's ingest byte budget: ingest requests that do not fit are
+    /// answered RESOURCE_EXHAUSTED with `retry-after`.
+    pub budget: Arc<ByteBudget>,
 }
 
 /// Serves `services` on `listener` until `shutdown` resolves.
@@ -47,7 +51,7 @@ pub async fn serve(
     services: Services,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    let Services { store, sink, rules, ledger } = services;
+    let Services { store, sink, rules, ledger, budget } = services;
     let (reporter, health) = tonic_health::server::health_reporter();
     let health_task = match &store {
         Some(store) => {
@@ -95,12 +99,14 @@ pub async fn serve(
 
     // OTLP/gRPC logs share the ingest path (rules, metrics, sink).
     let otlp_logs = sink.as_ref().map(|sink| {
-        LogsServiceServer::new(OtlpLogsApi::new(IngestApi::new(sink.clone(), rules.clone())))
-            .max_decoding_message_size(MAX_MESSAGE_BYTES)
-            .max_encoding_message_size(MAX_MESSAGE_BYTES)
+        LogsServiceServer::new(OtlpLogsApi::new(
+            IngestApi::new(sink.clone(), rules.clone()).with_budget(budget.clone()),
+        ))
+        .max_decoding_message_size(MAX_MESSAGE_BYTES)
+        .max_encoding_message_size(MAX_MESSAGE_BYTES)
     });
     let ingest = sink.map(|sink| {
-        IngestServiceServer::new(IngestApi::new(sink, rules))
+        IngestServiceServer::new(IngestApi::new(sink, rules).with_budget(budget))
             .max_decoding_message_size(MAX_MESSAGE_BYTES)
             .max_encoding_message_size(MAX_MESSAGE_BYTES)
     });

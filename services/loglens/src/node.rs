@@ -30,9 +30,10 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use async_trait::async_trait;
 use loglens_core::RuleSet;
+use loglens_core::budget::ByteBudget;
 use loglens_core::ledger::LedgerView;
-use loglens_gateway::GatewayConfig;
-use loglens_ingest::{KafkaSink, RecordSink, StoreSink};
+use loglens_gateway::{GatewayConfig, InProcess, LocalIngest};
+use loglens_ingest::{IngestApi, KafkaSink, RecordSink, StoreSink};
 use loglens_kafka::KafkaOptions;
 use loglens_processor::{Processor, ProcessorConfig};
 use loglens_store::{LogStore, Refused, StoreOptions};
@@ -122,6 +123,10 @@ pub struct NodeConfig {
     pub banner: bool,
     /// Written once serving: the bound addresses as JSON.
     pub ready_file: Option<PathBuf>,
+    /// Bytes of ingest requests the node holds at once, over every door
+    /// (REST, drop-in, gRPC); beyond, ingest answers 429 /
+    /// RESOURCE_EXHAUSTED with a retry-after.
+    pub max_inflight_ingest_bytes: usize,
 }
 
 impl NodeConfig {
@@ -174,6 +179,21 @@ impl RecordSink for Intake {
 
     fn name(&self) -> &'static str {
         self.sink.name()
+    }
+}
+
+/// The gateway's door to this node's ingest service: the same rules,
+/// metrics, gate and sink as gRPC `Ingest`, called directly.
+struct InProcessIngest(IngestApi);
+
+#[async_trait]
+impl LocalIngest for InProcessIngest {
+    async fn ingest(
+        &self,
+        records: Vec<loglens_core::RawLog>,
+        traceparent: Option<&str>,
+    ) -> loglens_core::Result<(u32, Vec<loglens_core::Rejection>)> {
+        self.0.ingest_local(records, traceparent).await
     }
 }
 
@@ -258,6 +278,8 @@ pub async fn run(
     };
     let sink =
         sink.map(|sink| Arc::new(Intake { sink, stopped: intake.clone() }) as Arc<dyn RecordSink>);
+    // One load-shedding budget for every ingest door of the node.
+    let budget = ByteBudget::new(config.max_inflight_ingest_bytes);
 
     let grpc_task: Option<JoinHandle<anyhow::Result<()>>> = grpc_listener.map(|listener| {
         let services = grpc::Services {
@@ -265,6 +287,7 @@ pub async fn run(
             sink: sink.clone(),
             rules: config.rules.clone(),
             ledger: processor.as_ref().map(|p| p.ledger() as Arc<dyn LedgerView>),
+            budget: budget.clone(),
         };
         tokio::spawn(grpc::serve(listener, services, servers.clone().cancelled_owned()))
     });
@@ -277,9 +300,21 @@ pub async fn run(
                 (None, Some(a)) => format!("http://{a}"),
                 (None, None) => unreachable!("validated: the gateway has an endpoint"),
             };
+            // A gateway transcoding to this node's own ingest calls it in
+            // process: no proto conversion, no gRPC round trip.
+            let ingest = match (&g.grpc_endpoint, &cfg.ingest_endpoint, &sink) {
+                (None, None, Some(sink)) => Some(Arc::new(InProcessIngest(IngestApi::new(
+                    sink.clone(),
+                    config.rules.clone(),
+                ))) as Arc<dyn LocalIngest>),
+                _ => None,
+            };
+            let shared = InProcess { ingest, budget: Some(budget.clone()) };
             let stop = sources.clone().cancelled_owned();
             Some(tokio::spawn(async move {
-                loglens_gateway::serve(listener, cfg, stop).await.map_err(anyhow::Error::from)
+                loglens_gateway::serve_with(listener, cfg, shared, stop)
+                    .await
+                    .map_err(anyhow::Error::from)
             }))
         }
         _ => None,

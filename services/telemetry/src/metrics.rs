@@ -34,6 +34,16 @@ pub const STORE_DOCUMENTS: &str = "loglens_store_documents";
 /// Gauge: bytes the store occupies on disk, by `backend`.
 pub const STORE_DISK_BYTES: &str = "loglens_store_disk_bytes";
 
+/// Counter: ingest requests refused for want of the process's ingest byte
+/// budget (answered 429 / RESOURCE_EXHAUSTED with a retry-after), by `door`
+/// (`rest`, `grpc`, or the drop-in protocol).
+pub const INGEST_REQUESTS_SHED: &str = "loglens_ingest_requests_shed_total";
+
+/// Counts one ingest request of `door` shed by the byte budget.
+pub fn ingest_shed(door: &'static str) {
+    metrics::counter!(INGEST_REQUESTS_SHED, "door" => door).increment(1);
+}
+
 /// Buckets of request and operation latencies, seconds (0.5 ms to 60 s).
 pub const LATENCY_BUCKETS: &[f64] = &[
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,

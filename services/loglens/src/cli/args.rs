@@ -227,6 +227,25 @@ impl RuleArgs {
     }
 }
 
+/// Load shedding of the ingest doors.
+#[derive(Args, Debug, Clone)]
+pub struct IngestLimitArgs {
+    /// Bytes of ingest requests (REST bodies, gRPC messages) the process
+    /// holds at once; a request that does not fit is answered 429 /
+    /// RESOURCE_EXHAUSTED with Retry-After instead of queueing.
+    #[arg(long, env = "LOGLENS_MAX_INFLIGHT_INGEST_BYTES",
+          default_value_t = loglens_core::budget::DEFAULT_MAX_INFLIGHT_BYTES as u64,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    max_inflight_ingest_bytes: u64,
+}
+
+impl IngestLimitArgs {
+    /// The budget in bytes.
+    pub fn bytes(&self) -> usize {
+        usize::try_from(self.max_inflight_ingest_bytes).unwrap_or(usize::MAX)
+    }
+}
+
 /// Replaces the port of `addr` with `port` when given (API_PORT).
 pub fn with_port(mut addr: std::net::SocketAddr, port: Option<u16>) -> std::net::SocketAddr {
     if let Some(p) = port {

@@ -7,7 +7,7 @@ use clap::Args;
 use loglens_core::RuleSet;
 use loglens_gateway::GatewayConfig;
 
-use super::args::with_port;
+use super::args::{IngestLimitArgs, with_port};
 use crate::node::{GatewayComponent, NodeConfig};
 
 fn defaults() -> GatewayConfig {
@@ -32,6 +32,8 @@ pub struct GatewayArgs {
     /// Largest accepted request body, bytes.
     #[arg(long, env = "LOGLENS_MAX_BODY_BYTES", default_value_t = defaults().max_body_bytes)]
     max_body_bytes: usize,
+    #[command(flatten)]
+    ingest_limit: IngestLimitArgs,
     /// Write {"http": "HOST:PORT"} here once serving.
     #[arg(long, env = "LOGLENS_READY_FILE")]
     ready_file: Option<PathBuf>,
@@ -61,6 +63,7 @@ impl GatewayArgs {
             demo_rate: None,
             banner: false,
             ready_file: self.ready_file,
+            max_inflight_ingest_bytes: self.ingest_limit.bytes(),
         })
     }
 }

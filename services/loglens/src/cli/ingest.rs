@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use clap::Args;
 
-use super::args::{KafkaArgs, RuleArgs};
+use super::args::{IngestLimitArgs, KafkaArgs, RuleArgs};
 use crate::node::{IngestTo, NodeConfig};
 
 /// Arguments of `loglens ingest`.
@@ -25,6 +25,8 @@ pub struct IngestArgs {
     /// address, HOST:PORT (port 0 picks a free port); off unless given.
     #[arg(long, env = "LOGLENS_SYSLOG_ADDR")]
     syslog_addr: Option<SocketAddr>,
+    #[command(flatten)]
+    ingest_limit: IngestLimitArgs,
     /// Write {"grpc": "HOST:PORT"} here once serving (and "syslog" with --syslog-addr).
     #[arg(long, env = "LOGLENS_READY_FILE")]
     ready_file: Option<PathBuf>,
@@ -46,6 +48,7 @@ impl IngestArgs {
             demo_rate: None,
             banner: false,
             ready_file: self.ready_file,
+            max_inflight_ingest_bytes: self.ingest_limit.bytes(),
         })
     }
 }

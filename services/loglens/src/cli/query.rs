@@ -44,6 +44,7 @@ impl QueryArgs {
             demo_rate: None,
             banner: false,
             ready_file: self.ready_file,
+            max_inflight_ingest_bytes: loglens_core::budget::DEFAULT_MAX_INFLIGHT_BYTES,
         })
     }
 }

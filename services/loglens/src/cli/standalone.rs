@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use clap::Args;
 use loglens_gateway::GatewayConfig;
 
-use super::args::{ConsumeArgs, KafkaArgs, RuleArgs, StoreArgs, with_port};
+use super::args::{ConsumeArgs, IngestLimitArgs, KafkaArgs, RuleArgs, StoreArgs, with_port};
 use crate::node::{GatewayComponent, IngestTo, NodeConfig};
 
 /// Arguments of `loglens standalone`.
@@ -44,6 +44,8 @@ pub struct StandaloneArgs {
     /// address, HOST:PORT (port 0 picks a free port); off unless given.
     #[arg(long, env = "LOGLENS_SYSLOG_ADDR")]
     syslog_addr: Option<SocketAddr>,
+    #[command(flatten)]
+    ingest_limit: IngestLimitArgs,
     /// Write {"grpc": "HOST:PORT", "http": "HOST:PORT"} here once serving (and "syslog" with --syslog-addr).
     #[arg(long, env = "LOGLENS_READY_FILE")]
     ready_file: Option<PathBuf>,
@@ -79,6 +81,7 @@ impl StandaloneArgs {
             demo_rate: self.demo.then_some(self.demo_rate),
             banner: true,
             ready_file: self.ready_file,
+            max_inflight_ingest_bytes: self.ingest_limit.bytes(),
         })
     }
 }
