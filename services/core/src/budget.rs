@@ -10,8 +10,13 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use crate::error::Error;
 
-/// Default budget: 64 MiB of ingest requests in flight per process.
-pub const DEFAULT_MAX_INFLIGHT_BYTES: usize = 64 * 1024 * 1024;
+/// Default budget: 16 MiB of ingest requests in flight per process. A
+/// request's body costs about six times its size in memory while it is
+/// parsed, logged and indexed; 12 senders of 10,000-record batches (5 MB
+/// each) into `standalone` peaked at 726 MB with 64 MiB (nothing was shed),
+/// 562 MB with 24 MiB and 471 MB with 16 MiB, at the same accepted rate
+/// when the senders honour `Retry-After` (issue 13; BENCHMARKS.md).
+pub const DEFAULT_MAX_INFLIGHT_BYTES: usize = 16 * 1024 * 1024;
 /// Seconds a refused sender is told to wait (`Retry-After`).
 pub const RETRY_AFTER_SECS: u64 = 1;
 

@@ -1,7 +1,16 @@
 //! The poll thread: the only thread that polls the consumer. It reads
 //! messages into the open batch, hands closed batches to the worker, pauses
 //! fetching while the worker cannot keep up, and serves the rebalance
-//! callbacks (which librdkafka runs only inside `poll`).
+//! callbacks and the statistics (which librdkafka runs only inside `poll`).
+//!
+//! The end offsets (for the lag) come from librdkafka's statistics, which
+//! carry the high watermark of the latest fetch response: the processor
+//! never asks the broker for them. (It used to send a ListOffsets with a
+//! 500 ms timeout every 2 s; Kafka answers a connection's requests in
+//! order, so on a slow broker that request waited behind the Fetch, timed
+//! out, and librdkafka, at `socket.max.fails=1`, closed the connection and
+//! the Fetch with it, every time: nothing was consumed for as long as
+//! fetches took more than about half a second.)
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -12,7 +21,8 @@ use loglens_kafka::wire;
 use parking_lot::Mutex;
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, Rebalance};
 use rdkafka::message::{BorrowedMessage, Headers as _, Message};
-use rdkafka::{ClientContext, TopicPartitionList};
+use rdkafka::{ClientConfig, ClientContext, TopicPartitionList};
+use serde::Deserialize;
 use tokio::sync::mpsc::Sender;
 use tokio::sync::mpsc::error::TrySendError;
 use tracing::{debug, info, warn};
@@ -26,8 +36,9 @@ use crate::{Error, Result};
 
 /// Longest single wait in `poll`.
 const POLL: Duration = Duration::from_millis(50);
-/// How often the end offsets (for the lag) are asked for.
-const WATERMARK_EVERY: Duration = Duration::from_secs(2);
+/// How often librdkafka reports its statistics, which carry the end
+/// offsets (for the lag) seen in fetch responses.
+const STATS_EVERY: Duration = Duration::from_secs(2);
 /// How long a batch may wait for a busy worker before fetching is paused
 /// and polling resumes (to serve rebalances promptly).
 const HOLD_AFTER: Duration = Duration::from_secs(1);
@@ -98,7 +109,71 @@ impl Context {
     }
 }
 
-impl ClientContext for Context {}
+impl ClientContext for Context {
+    /// Takes the end offsets of the partitions we own from the statistics
+    /// (runs inside `poll`, on the poll thread).
+    fn stats_raw(&self, statistics: &[u8]) {
+        for (topic, partition, high) in high_watermarks(statistics) {
+            if self.handoff.ownership.lock().epoch(&topic, partition).is_none() {
+                continue;
+            }
+            let lag = self.ledger.high_watermark(&topic, partition, high);
+            metrics::lag(&topic, partition, lag);
+        }
+    }
+}
+
+/// The consumer settings of the processor: `kafka`'s, plus the statistics
+/// the end offsets come from.
+pub(crate) fn consumer_config(kafka: &loglens_kafka::KafkaOptions, group: &str) -> ClientConfig {
+    let mut config = kafka.consumer_config(group);
+    config.set("statistics.interval.ms", STATS_EVERY.as_millis().to_string());
+    config
+}
+
+/// The part of librdkafka's statistics JSON the lag needs.
+#[derive(Deserialize)]
+struct Stats {
+    #[serde(default)]
+    topics: std::collections::HashMap<String, TopicStats>,
+}
+
+#[derive(Deserialize)]
+struct TopicStats {
+    #[serde(default)]
+    partitions: std::collections::HashMap<String, PartitionStats>,
+}
+
+#[derive(Deserialize)]
+struct PartitionStats {
+    partition: i32,
+    hi_offset: i64,
+}
+
+/// `(topic, partition, high watermark)` of each partition librdkafka has a
+/// fetched end offset for (not its internal partition -1, nor partitions
+/// with no fetch response yet, whose `hi_offset` is negative).
+fn high_watermarks(statistics: &[u8]) -> Vec<(String, i32, i64)> {
+    let stats: Stats = match serde_json::from_slice(statistics) {
+        Ok(s) => s,
+        Err(e) => {
+            debug!(error = %e, "unreadable librdkafka statistics");
+            return Vec::new();
+        }
+    };
+    let mut marks: Vec<(String, i32, i64)> = stats
+        .topics
+        .into_iter()
+        .flat_map(|(topic, t)| {
+            t.partitions
+                .into_values()
+                .filter(|p| p.partition >= 0 && p.hi_offset >= 0)
+                .map(move |p| (topic.clone(), p.partition, p.hi_offset))
+        })
+        .collect();
+    marks.sort();
+    marks
+}
 
 impl ConsumerContext for Context {
     fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
@@ -158,7 +233,6 @@ impl Poller {
     pub(crate) fn run(mut self) -> Result<()> {
         self.context().handoff.set_poller();
         info!(group = %self.group, topic = %self.topic, "processor consuming");
-        let mut last_watermarks = Instant::now();
         let mut blocked_since: Option<Instant> = None;
         let result = loop {
             let stopping = self.stop.load(Ordering::SeqCst);
@@ -198,10 +272,6 @@ impl Poller {
                 Some(Ok(_)) => {}
                 Some(Err(e)) => warn!(error = %e, "consumer error"),
                 None => {}
-            }
-            if last_watermarks.elapsed() >= WATERMARK_EVERY {
-                self.refresh_watermarks();
-                last_watermarks = Instant::now();
             }
         };
         self.close();
@@ -287,18 +357,6 @@ impl Poller {
         }
     }
 
-    fn refresh_watermarks(&self) {
-        let Ok(tpl) = self.consumer.assignment() else { return };
-        for p in partitions(&tpl) {
-            if let Ok((_, high)) =
-                self.consumer.fetch_watermarks(&p.topic, p.partition, Duration::from_millis(500))
-            {
-                let lag = self.context().ledger.high_watermark(&p.topic, p.partition, high);
-                metrics::lag(&p.topic, p.partition, lag);
-            }
-        }
-    }
-
     /// Leaves the group. Some brokers (nisshi) never answer the leave, and
     /// librdkafka would then wait for ever; offsets are already committed,
     /// so give it a few seconds and let the broker expire the membership
@@ -319,5 +377,40 @@ impl Poller {
                 "leaving the consumer group timed out after {CLOSE_TIMEOUT:?}; the broker expires the membership"
             );
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn consumer_reports_statistics_for_the_lag() {
+        let kafka = loglens_kafka::KafkaOptions::new("h:1");
+        let c = consumer_config(&kafka, "g");
+        assert_eq!(c.get("statistics.interval.ms"), Some("2000"));
+        // The rest is the shared consumer's.
+        assert_eq!(c.get("group.id"), Some("g"));
+        assert_eq!(c.get("enable.auto.commit"), Some("false"));
+    }
+
+    #[test]
+    fn high_watermarks_come_from_statistics_not_from_requests() {
+        // Trimmed from librdkafka 2.12 statistics: the internal partition
+        // -1, a partition with no fetch response yet (-1001) and two that
+        // have one.
+        let json = br#"{"name":"loglens#consumer-1","type":"consumer","topics":{
+            "logs_raw":{"topic":"logs_raw","metadata_age":1200,"partitions":{
+                "0":{"partition":0,"leader":111,"fetch_state":"active","hi_offset":24074,"ls_offset":24074,"consumer_lag":100},
+                "1":{"partition":1,"leader":111,"fetch_state":"none","hi_offset":-1001,"ls_offset":-1001},
+                "2":{"partition":2,"leader":111,"fetch_state":"active","hi_offset":48028,"ls_offset":48028},
+                "-1":{"partition":-1,"leader":-1,"hi_offset":-1001}}}},
+            "brokers":{}}"#;
+        assert_eq!(
+            high_watermarks(json),
+            vec![("logs_raw".to_owned(), 0, 24074), ("logs_raw".to_owned(), 2, 48028)]
+        );
+        assert!(high_watermarks(br#"{"name":"x","topics":{}}"#).is_empty());
+        assert!(high_watermarks(b"not json").is_empty());
     }
 }

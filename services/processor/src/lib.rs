@@ -153,8 +153,9 @@ impl Processor {
             ledger.clone(),
             metrics.clone(),
         );
-        let consumer: Arc<BaseConsumer<Context>> =
-            Arc::new(config.kafka.consumer_config(&config.group).create_with_context(context)?);
+        let consumer: Arc<BaseConsumer<Context>> = Arc::new(
+            consumer::consumer_config(&config.kafka, &config.group).create_with_context(context)?,
+        );
         consumer.subscribe(&[&config.kafka.raw_topic])?;
         let dlq: FutureProducer = config.kafka.producer_config().create()?;
         let committer = Committer {
