@@ -17,12 +17,17 @@
 //! `event.duration` (ns) -> response_time_ms, `tags` (strings) -> tags.
 //! Everything else becomes attributes, flattened to dotted keys.
 
+use std::borrow::Cow;
+use std::fmt;
 use std::hash::{DefaultHasher, Hash, Hasher};
 
 use loglens_core::{Error, RawLog, TimestampInput};
+use serde::de::value::SeqAccessDeserializer;
+use serde::de::{self, DeserializeSeed, MapAccess, SeqAccess, Visitor};
+use serde::{Deserialize, Deserializer};
 use serde_json::{Map, Value};
 
-use crate::Decoded;
+use crate::{Decoded, Key};
 
 /// The `protocol` label of this receiver's metrics.
 pub const PROTOCOL: &str = "es_bulk";
@@ -118,8 +123,9 @@ pub fn decode(body: &[u8], path_index: Option<&str>) -> Result<Bulk, Error> {
             "request body is empty; expected NDJSON action and document lines (the _bulk format)",
         ));
     }
-    let parsed: Vec<Option<Map<String, Value>>> = lines.iter().map(|l| object(l)).collect();
-    if parsed.iter().all(Option::is_none) {
+    let mut actions: Vec<Option<Action>> = lines.iter().map(|l| action(l)).collect();
+    // An action line is an object; without one, look for any object at all.
+    if actions.iter().all(Option::is_none) && !lines.iter().any(|l| object(l).is_some()) {
         let what = if std::str::from_utf8(body).is_err() {
             "is not valid UTF-8"
         } else {
@@ -133,16 +139,16 @@ pub fn decode(body: &[u8], path_index: Option<&str>) -> Result<Bulk, Error> {
         ));
     }
     let mut out = Bulk::default();
+    let mut flat = Flat::default();
     let mut i = 0;
     while i < lines.len() {
         let pos = out.items.len();
-        let this = parsed[i].as_ref().and_then(action);
-        let next_is_action =
-            parsed.get(i + 1).is_some_and(|p| p.as_ref().and_then(action).is_some());
-        let Some((op, meta)) = this else {
+        let this = actions[i].take();
+        let next_is_action = actions.get(i + 1).is_some_and(Option::is_some);
+        let Some(Action { op, index, id: given_id }) = this else {
             // Unreadable action: its document follows unless the next line
             // is itself an action.
-            let reason = match &parsed[i] {
+            let reason = match object(lines[i]) {
                 None => format!("action line is not a JSON object: {}", excerpt(lines[i])),
                 Some(m) => format!(
                     "action line must be one of create, index, update or delete with an object, got keys {:?}",
@@ -160,17 +166,7 @@ pub fn decode(body: &[u8], path_index: Option<&str>) -> Result<Bulk, Error> {
             i += if next_is_action || i + 1 >= lines.len() { 1 } else { 2 };
             continue;
         };
-        let index = meta
-            .get("_index")
-            .and_then(Value::as_str)
-            .or(path_index)
-            .unwrap_or_default()
-            .to_owned();
-        let given_id = meta.get("_id").and_then(|v| match v {
-            Value::String(s) => Some(s.clone()),
-            Value::Number(n) => Some(n.to_string()),
-            _ => None,
-        });
+        let index = index.or_else(|| path_index.map(str::to_owned)).unwrap_or_default();
         match op {
             Op::Delete | Op::Update => {
                 let id = given_id.unwrap_or_default();
@@ -197,14 +193,14 @@ pub fn decode(body: &[u8], path_index: Option<&str>) -> Result<Bulk, Error> {
                     continue;
                 };
                 let id = given_id.unwrap_or_else(|| id_of(doc_line));
-                match parsed[i + 1].clone() {
+                match flat.document(doc_line) {
                     None => {
                         let reason =
                             format!("document is not a JSON object: {}", excerpt(doc_line));
                         out.refuse(pos, op, index, id, ItemErrorKind::DocumentParsing, reason);
                     }
-                    Some(doc) => {
-                        out.decoded.records.push((pos, map_ecs(doc, &index)));
+                    Some(fields) => {
+                        out.decoded.records.push((pos, map_ecs(fields, &index)));
                         out.items.push(Item { op, index, id, error: None });
                     }
                 }
@@ -236,6 +232,8 @@ fn trim(line: &[u8]) -> &[u8] {
     &line[start..end.max(start)]
 }
 
+/// The line as a JSON object; the slow path (error reasons, and documents
+/// [`Flat`] cannot take in one pass).
 fn object(line: &[u8]) -> Option<Map<String, Value>> {
     match serde_json::from_slice(line) {
         Ok(Value::Object(m)) => Some(m),
@@ -243,13 +241,118 @@ fn object(line: &[u8]) -> Option<Map<String, Value>> {
     }
 }
 
-/// `{"<op>": {...}}` as the op and its metadata.
-fn action(m: &Map<String, Value>) -> Option<(Op, &Map<String, Value>)> {
-    if m.len() != 1 {
-        return None;
+/// A readable action line, `{"<op>": {...}}`: exactly one distinct key, an
+/// operation name, whose (last) value is an object.
+struct Action {
+    op: Op,
+    /// `_index`, when a string.
+    index: Option<String>,
+    /// `_id`, when a string or a number (as its JSON text).
+    id: Option<String>,
+}
+
+/// Reads an action line without building a `Value`; `None` for any line
+/// that is not one, as soon as that is certain (a document's first key).
+fn action(line: &[u8]) -> Option<Action> {
+    let mut de = serde_json::Deserializer::from_slice(line);
+    let a = de.deserialize_map(ActionVisitor).ok()?;
+    de.end().ok()?;
+    a
+}
+
+struct ActionVisitor;
+
+impl<'de> Visitor<'de> for ActionVisitor {
+    type Value = Option<Action>;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("an action object")
     }
-    let (k, v) = m.iter().next()?;
-    Some((Op::parse(k)?, v.as_object()?))
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Option<Action>, A::Error> {
+        // A repeated key keeps its last value, as in a `Map`.
+        let mut found: Option<(Op, Key<'de>, Option<Meta>)> = None;
+        while let Some(k) = map.next_key::<Key<'de>>()? {
+            let op = match &found {
+                None => Op::parse(&k.0),
+                Some((op, first, _)) => Some(*op).filter(|_| first.0 == k.0),
+            };
+            let Some(op) = op else {
+                return Err(de::Error::custom("not an action line"));
+            };
+            let meta = map.next_value_seed(MetaSeed)?;
+            found = Some((op, k, meta));
+        }
+        Ok(found.and_then(|(op, _, meta)| {
+            let Meta { index, id } = meta?;
+            let index = match index {
+                Some(Value::String(s)) => Some(s),
+                _ => None,
+            };
+            let id = match id {
+                Some(Value::String(s)) => Some(s),
+                Some(Value::Number(n)) => Some(n.to_string()),
+                _ => None,
+            };
+            Some(Action { op, index, id })
+        }))
+    }
+}
+
+/// `_index` and `_id` of an action's object, last occurrence winning.
+struct Meta {
+    index: Option<Value>,
+    id: Option<Value>,
+}
+
+/// Reads an action's value: `Some` for an object, `None` for anything else.
+/// Every value is read as a `Value` would be, so the same lines are refused.
+struct MetaSeed;
+
+impl<'de> DeserializeSeed<'de> for MetaSeed {
+    type Value = Option<Meta>;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Option<Meta>, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for MetaSeed {
+    type Value = Option<Meta>;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Option<Meta>, A::Error> {
+        let mut meta = Meta { index: None, id: None };
+        while let Some(k) = map.next_key::<Key<'de>>()? {
+            let v = map.next_value::<Value>()?;
+            match &*k.0 {
+                "_index" => meta.index = Some(v),
+                "_id" => meta.id = Some(v),
+                _ => {}
+            }
+        }
+        Ok(Some(meta))
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Option<Meta>, A::Error> {
+        Value::deserialize(SeqAccessDeserializer::new(seq))?;
+        Ok(None)
+    }
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<Option<Meta>, E> {
+        Ok(None)
+    }
+    fn visit_i64<E: de::Error>(self, _: i64) -> Result<Option<Meta>, E> {
+        Ok(None)
+    }
+    fn visit_u64<E: de::Error>(self, _: u64) -> Result<Option<Meta>, E> {
+        Ok(None)
+    }
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<Option<Meta>, E> {
+        Ok(None)
+    }
+    fn visit_str<E: de::Error>(self, _: &str) -> Result<Option<Meta>, E> {
+        Ok(None)
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<Option<Meta>, E> {
+        Ok(None)
+    }
 }
 
 /// Why a line is not JSON, with its start (lossy: it may not be UTF-8).
@@ -269,6 +372,191 @@ fn id_of(line: &[u8]) -> String {
     format!("{:016x}", h.finish())
 }
 
+/// The flattened keys [`map_ecs`] reads, by slot.
+const KNOWN: [&str; 17] = [
+    "@timestamp",
+    "timestamp",
+    "service.name",
+    "service_name",
+    "http.response.status_code",
+    "event.duration",
+    "tags",
+    "log.level",
+    "level",
+    "message",
+    "http.request.id",
+    "user.id",
+    "error.code",
+    "host.name",
+    "host",
+    "trace.id",
+    "span.id",
+];
+const AT_TIMESTAMP: usize = 0;
+const TIMESTAMP: usize = 1;
+const SERVICE_DOT_NAME: usize = 2;
+const SERVICE_NAME: usize = 3;
+const STATUS_CODE: usize = 4;
+const EVENT_DURATION: usize = 5;
+const TAGS: usize = 6;
+const LOG_LEVEL: usize = 7;
+const LEVEL: usize = 8;
+const MESSAGE: usize = 9;
+const REQUEST_ID: usize = 10;
+const USER_ID: usize = 11;
+const ERROR_CODE: usize = 12;
+const HOST_NAME: usize = 13;
+const HOST: usize = 14;
+const TRACE_ID: usize = 15;
+const SPAN_ID: usize = 16;
+
+fn slot(key: &str) -> Option<usize> {
+    KNOWN.iter().position(|k| *k == key)
+}
+
+/// A document flattened to dotted keys: the [`KNOWN`] ones by slot, the
+/// rest as attributes. Nested objects are flattened, empty objects and
+/// nulls dropped, arrays and scalars kept.
+#[derive(Default)]
+struct Fields {
+    known: [Option<Value>; KNOWN.len()],
+    attrs: Map<String, Value>,
+}
+
+/// Flattens a document while parsing it. Exact only when no key repeats
+/// within an object and no two paths flatten to the same dotted key; on
+/// either it gives up and the document goes through [`object`] and
+/// [`flatten`], where the later key in sorted order wins. Its buffers are
+/// reused from one document to the next.
+#[derive(Default)]
+struct Flat<'de> {
+    fields: Fields,
+    /// The dotted key being read.
+    path: String,
+    /// Keys of the objects being read, innermost last.
+    keys: Vec<Cow<'de, str>>,
+    clash: bool,
+}
+
+impl<'de> Flat<'de> {
+    /// The document on `line` flattened, `None` when it is not a JSON object.
+    fn document(&mut self, line: &'de [u8]) -> Option<Fields> {
+        self.path.clear();
+        self.keys.clear();
+        self.clash = false;
+        let mut de = serde_json::Deserializer::from_slice(line);
+        let read = de.deserialize_map(Level(self)).and_then(|()| de.end());
+        let fields = std::mem::take(&mut self.fields);
+        match read {
+            Ok(()) => Some(fields),
+            Err(_) if self.clash => {
+                let mut fields = Fields::default();
+                flatten(&mut fields.attrs, "", object(line)?);
+                for (k, name) in KNOWN.iter().enumerate() {
+                    fields.known[k] = fields.attrs.remove(*name);
+                }
+                Some(fields)
+            }
+            Err(_) => None,
+        }
+    }
+
+    /// Stores the value at the current path; `false` on a clash.
+    fn leaf(&mut self, v: Value) -> bool {
+        if v.is_null() {
+            return true;
+        }
+        let taken = match slot(&self.path) {
+            Some(k) => self.fields.known[k].replace(v).is_some(),
+            None => self.fields.attrs.insert(self.path.clone(), v).is_some(),
+        };
+        self.clash |= taken;
+        !taken
+    }
+}
+
+/// One object of a document, its keys appended to the current path.
+struct Level<'f, 'de>(&'f mut Flat<'de>);
+
+impl<'de> Visitor<'de> for Level<'_, 'de> {
+    type Value = ();
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a JSON object")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let flat = self.0;
+        let start = flat.keys.len();
+        while let Some(Key(k)) = map.next_key()? {
+            if flat.keys[start..].contains(&k) {
+                flat.clash = true;
+                return Err(de::Error::custom("repeated key"));
+            }
+            let len = flat.path.len();
+            if len > 0 {
+                flat.path.push('.');
+            }
+            flat.path.push_str(&k);
+            flat.keys.push(k);
+            map.next_value_seed(Node(&mut *flat))?;
+            flat.path.truncate(len);
+        }
+        flat.keys.truncate(start);
+        Ok(())
+    }
+}
+
+/// The value of one key: an object is flattened further, anything else is
+/// a leaf read as a `Value`.
+struct Node<'f, 'de>(&'f mut Flat<'de>);
+
+impl<'de> DeserializeSeed<'de> for Node<'_, 'de> {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Node<'_, 'de> {
+    fn leaf<E: de::Error>(self, v: Value) -> Result<(), E> {
+        if self.0.leaf(v) { Ok(()) } else { Err(E::custom("repeated flattened key")) }
+    }
+}
+
+impl<'de> Visitor<'de> for Node<'_, 'de> {
+    type Value = ();
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<(), A::Error> {
+        Level(self.0).visit_map(map)
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<(), A::Error> {
+        let v = Value::deserialize(SeqAccessDeserializer::new(seq))?;
+        self.leaf(v)
+    }
+    fn visit_bool<E: de::Error>(self, v: bool) -> Result<(), E> {
+        self.leaf(Value::Bool(v))
+    }
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<(), E> {
+        self.leaf(Value::from(v))
+    }
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<(), E> {
+        self.leaf(Value::from(v))
+    }
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<(), E> {
+        self.leaf(Value::from(v))
+    }
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<(), E> {
+        self.leaf(Value::String(v.to_owned()))
+    }
+    fn visit_string<E: de::Error>(self, v: String) -> Result<(), E> {
+        self.leaf(Value::String(v))
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<(), E> {
+        Ok(())
+    }
+}
+
 /// Flattens nested objects to dotted keys; arrays and scalars kept.
 fn flatten(out: &mut Map<String, Value>, prefix: &str, m: Map<String, Value>) {
     for (k, v) in m {
@@ -283,21 +571,21 @@ fn flatten(out: &mut Map<String, Value>, prefix: &str, m: Map<String, Value>) {
     }
 }
 
-fn take_str(m: &mut Map<String, Value>, key: &str) -> Option<String> {
-    match m.remove(key)? {
+/// Takes a scalar as text; anything else stays (as an attribute).
+fn take_str(known: &mut [Option<Value>], k: usize) -> Option<String> {
+    match known[k].take()? {
         Value::String(s) => Some(s),
         Value::Number(n) => Some(n.to_string()),
         Value::Bool(b) => Some(b.to_string()),
         other => {
-            // Not a scalar: leave it as an attribute.
-            m.insert(key.to_owned(), other);
+            known[k] = Some(other);
             None
         }
     }
 }
 
-fn take_first_str(m: &mut Map<String, Value>, keys: &[&str]) -> Option<String> {
-    keys.iter().find_map(|k| take_str(m, k))
+fn take_first_str(known: &mut [Option<Value>], keys: &[usize]) -> Option<String> {
+    keys.iter().find_map(|k| take_str(known, *k))
 }
 
 /// Lowers common syslog and framework levels onto loglens' four; anything
@@ -312,68 +600,73 @@ fn level(l: String) -> String {
     }
 }
 
-/// Maps one ECS document onto a [`RawLog`]; `index` is the fallback service.
-fn map_ecs(doc: Map<String, Value>, index: &str) -> RawLog {
-    let mut m = Map::new();
-    flatten(&mut m, "", doc);
-    let timestamp = ["@timestamp", "timestamp"].iter().find_map(|k| match m.remove(*k)? {
+/// Maps one flattened ECS document onto a [`RawLog`]; `index` is the
+/// fallback service. A known key whose value does not fit stays an attribute.
+fn map_ecs(fields: Fields, index: &str) -> RawLog {
+    let Fields { mut known, mut attrs } = fields;
+    let k = &mut known;
+    let timestamp = [AT_TIMESTAMP, TIMESTAMP].into_iter().find_map(|i| match k[i].take()? {
         Value::String(s) => Some(TimestampInput::Text(s)),
         Value::Number(n) => Some(match n.as_i64() {
             Some(i) => TimestampInput::Int(i),
             None => TimestampInput::Float(n.as_f64().unwrap_or_default()),
         }),
         other => {
-            m.insert((*k).to_owned(), other);
+            k[i] = Some(other);
             None
         }
     });
-    let service_name = take_first_str(&mut m, &["service.name", "service_name"])
+    let service_name = take_first_str(k, &[SERVICE_DOT_NAME, SERVICE_NAME])
         .or_else(|| (!index.is_empty()).then(|| index.to_owned()));
-    let status_code = match m.remove("http.response.status_code") {
+    let status_code = match k[STATUS_CODE].take() {
         Some(Value::Number(n)) if n.as_i64().is_some() => n.as_i64(),
         Some(Value::String(s)) if s.trim().parse::<i64>().is_ok() => s.trim().parse().ok(),
-        Some(other) => {
-            m.insert("http.response.status_code".to_owned(), other);
+        other => {
+            k[STATUS_CODE] = other;
             None
         }
-        None => None,
     };
-    let response_time_ms = match m.remove("event.duration") {
+    let response_time_ms = match k[EVENT_DURATION].take() {
         Some(Value::Number(n)) => n.as_f64().map(|ns| ns / 1e6),
-        Some(other) => {
-            m.insert("event.duration".to_owned(), other);
+        other => {
+            k[EVENT_DURATION] = other;
             None
         }
-        None => None,
     };
-    let tags = match m.remove("tags") {
+    let tags = match k[TAGS].take() {
         Some(Value::Array(a)) if a.iter().all(Value::is_string) => {
             Some(a.into_iter().filter_map(|v| v.as_str().map(str::to_owned)).collect())
         }
         Some(Value::String(s)) => Some(vec![s]),
-        Some(other) => {
-            m.insert("tags".to_owned(), other);
+        other => {
+            k[TAGS] = other;
             None
         }
-        None => None,
     };
-    RawLog {
+    let mut raw = RawLog {
         timestamp,
         service_name,
-        level: take_first_str(&mut m, &["log.level", "level"]).map(level),
-        message: take_str(&mut m, "message"),
+        level: take_first_str(k, &[LOG_LEVEL, LEVEL]).map(level),
+        message: take_str(k, MESSAGE),
         status_code,
-        request_id: take_str(&mut m, "http.request.id"),
-        user_id: take_str(&mut m, "user.id"),
+        request_id: take_str(k, REQUEST_ID),
+        user_id: take_str(k, USER_ID),
         response_time_ms,
-        error_code: take_str(&mut m, "error.code"),
+        error_code: take_str(k, ERROR_CODE),
         tags,
-        host: take_first_str(&mut m, &["host.name", "host"]),
-        trace_id: take_str(&mut m, "trace.id"),
-        span_id: take_str(&mut m, "span.id"),
-        attributes: (!m.is_empty()).then_some(m),
+        host: take_first_str(k, &[HOST_NAME, HOST]),
+        trace_id: take_str(k, TRACE_ID),
+        span_id: take_str(k, SPAN_ID),
+        attributes: None,
         extra: Map::new(),
+    };
+    for (name, v) in KNOWN.iter().zip(known) {
+        if let Some(v) = v {
+            attrs.insert((*name).to_owned(), v);
+        }
     }
+    raw.attributes = (!attrs.is_empty()).then_some(attrs);
+    raw
 }
 
 #[cfg(test)]

@@ -18,11 +18,16 @@
 //! Query parameters `host`, `source`, `sourcetype` and `index` are defaults
 //! for every event of the body (an event's own value wins).
 
+use std::fmt;
+
 use loglens_core::{Error, RawLog, Result, TimestampInput};
+use serde::de::value::SeqAccessDeserializer;
+use serde::de::{self, MapAccess, SeqAccess, Visitor};
+use serde::{Deserialize, Deserializer};
 use serde_json::{Map, Value};
 
-use crate::Decoded;
 use crate::loki::level_from_word;
+use crate::{Decoded, Key};
 
 /// The `protocol` label of this receiver's metrics.
 pub const PROTOCOL: &str = "hec";
@@ -66,14 +71,16 @@ impl Defaults {
 /// starts), with an error at that position.
 pub fn decode_events(body: &[u8], defaults: &Defaults) -> Decoded {
     let mut out = Decoded::default();
-    let stream = serde_json::Deserializer::from_slice(body).into_iter::<Value>();
+    let stream = serde_json::Deserializer::from_slice(body).into_iter::<Event>();
     for (pos, item) in stream.enumerate() {
         match item {
-            Ok(Value::Object(event)) => match event_to_raw(event, defaults) {
+            Ok(Event(Some(event))) => match event_to_raw(event, defaults) {
                 Ok(r) => out.records.push((pos, r)),
                 Err(e) => out.errors.push((pos, e)),
             },
-            Ok(_) => out.errors.push((pos, Error::invalid("", "an event must be a JSON object"))),
+            Ok(Event(None)) => {
+                out.errors.push((pos, Error::invalid("", "an event must be a JSON object")))
+            }
             Err(e) => {
                 out.errors.push((pos, Error::invalid("", format!("event is not valid JSON: {e}"))));
                 break;
@@ -104,7 +111,81 @@ pub fn decode_raw(body: &[u8], defaults: &Defaults) -> Decoded {
     out
 }
 
-fn event_to_raw(mut ev: Map<String, Value>, defaults: &Defaults) -> Result<RawLog> {
+/// One JSON value of an event body: the event object's keys, `None` for any
+/// other JSON value. Read without a `Value` for the event object itself,
+/// but every part is still read as a `Value` would read it, so the same
+/// bodies are refused at the same place.
+struct Event(Option<Envelope>);
+
+/// The keys of an event object decoding uses, each its last occurrence;
+/// other keys are read and dropped.
+#[derive(Default)]
+struct Envelope {
+    time: Option<Value>,
+    host: Option<Value>,
+    source: Option<Value>,
+    sourcetype: Option<Value>,
+    index: Option<Value>,
+    event: Option<Value>,
+    fields: Option<Value>,
+}
+
+impl<'de> Deserialize<'de> for Event {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Event, D::Error> {
+        d.deserialize_any(EventVisitor)
+    }
+}
+
+struct EventVisitor;
+
+impl<'de> Visitor<'de> for EventVisitor {
+    type Value = Event;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> std::result::Result<Event, A::Error> {
+        let mut e = Envelope::default();
+        while let Some(k) = map.next_key::<Key<'de>>()? {
+            let v = map.next_value::<Value>()?;
+            let slot = match &*k.0 {
+                "time" => &mut e.time,
+                "host" => &mut e.host,
+                "source" => &mut e.source,
+                "sourcetype" => &mut e.sourcetype,
+                "index" => &mut e.index,
+                "event" => &mut e.event,
+                "fields" => &mut e.fields,
+                _ => continue,
+            };
+            *slot = Some(v);
+        }
+        Ok(Event(Some(e)))
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> std::result::Result<Event, A::Error> {
+        Value::deserialize(SeqAccessDeserializer::new(seq))?;
+        Ok(Event(None))
+    }
+    fn visit_bool<E: de::Error>(self, _: bool) -> std::result::Result<Event, E> {
+        Ok(Event(None))
+    }
+    fn visit_i64<E: de::Error>(self, _: i64) -> std::result::Result<Event, E> {
+        Ok(Event(None))
+    }
+    fn visit_u64<E: de::Error>(self, _: u64) -> std::result::Result<Event, E> {
+        Ok(Event(None))
+    }
+    fn visit_f64<E: de::Error>(self, _: f64) -> std::result::Result<Event, E> {
+        Ok(Event(None))
+    }
+    fn visit_str<E: de::Error>(self, _: &str) -> std::result::Result<Event, E> {
+        Ok(Event(None))
+    }
+    fn visit_unit<E: de::Error>(self) -> std::result::Result<Event, E> {
+        Ok(Event(None))
+    }
+}
+
+fn event_to_raw(mut ev: Envelope, defaults: &Defaults) -> Result<RawLog> {
     let mut raw = RawLog::default();
     let mut attrs = Map::new();
     let text = |v: Option<Value>, field: &str| -> Result<Option<String>> {
@@ -116,15 +197,15 @@ fn event_to_raw(mut ev: Map<String, Value>, defaults: &Defaults) -> Result<RawLo
             }
         }
     };
-    if let Some(t) = ev.remove("time").filter(|t| !t.is_null()) {
+    if let Some(t) = ev.time.take().filter(|t| !t.is_null()) {
         raw.timestamp = Some(epoch_seconds(&t)?);
     }
-    let host = text(ev.remove("host"), "host")?;
-    let source = text(ev.remove("source"), "source")?;
-    let sourcetype = text(ev.remove("sourcetype"), "sourcetype")?;
-    let index = text(ev.remove("index"), "index")?;
+    let host = text(ev.host.take(), "host")?;
+    let source = text(ev.source.take(), "source")?;
+    let sourcetype = text(ev.sourcetype.take(), "sourcetype")?;
+    let index = text(ev.index.take(), "index")?;
     let mut event_service = None;
-    match ev.remove("event") {
+    match ev.event.take() {
         None | Some(Value::Null) => return Err(Error::invalid("event", "event field is required")),
         Some(Value::String(s)) if s.trim().is_empty() => {
             return Err(Error::invalid("event", "event field cannot be blank"));
@@ -136,7 +217,8 @@ fn event_to_raw(mut ev: Map<String, Value>, defaults: &Defaults) -> Result<RawLo
                 .find(|k| obj.get(*k).is_some_and(Value::is_string));
             raw.message = Some(match key.and_then(|k| obj.remove(k)) {
                 Some(Value::String(m)) => m,
-                _ => Value::Object(obj.clone()).to_string(),
+                // The object's JSON text; serialising a `Map` cannot fail.
+                _ => serde_json::to_string(&obj).unwrap_or_default(),
             });
             for k in ["level", "severity"] {
                 if let Some(l) = obj.get(k).and_then(Value::as_str).and_then(level_from_word) {
@@ -147,12 +229,12 @@ fn event_to_raw(mut ev: Map<String, Value>, defaults: &Defaults) -> Result<RawLo
             if let Some(Value::String(s)) = obj.remove("service_name") {
                 event_service = Some(s);
             }
-            attrs.extend(obj);
+            attrs = obj;
         }
         Some(other) => raw.message = Some(other.to_string()),
     }
     let mut fields_service = None;
-    match ev.remove("fields") {
+    match ev.fields.take() {
         None | Some(Value::Null) => {}
         Some(Value::Object(mut fields)) => {
             if let Some(Value::String(s)) = fields.remove("service_name") {
@@ -164,7 +246,11 @@ fn event_to_raw(mut ev: Map<String, Value>, defaults: &Defaults) -> Result<RawLo
             {
                 raw.level = Some(l.to_owned());
             }
-            attrs.extend(fields);
+            if attrs.is_empty() {
+                attrs = fields;
+            } else {
+                attrs.extend(fields);
+            }
         }
         Some(_) => return Err(Error::invalid("fields", "fields must be an object")),
     }
@@ -198,11 +284,12 @@ fn apply_meta(
 }
 
 fn service(fields: Option<String>, event: Option<String>, attrs: &Map<String, Value>) -> String {
-    let attr = |k: &str| attrs.get(k).and_then(Value::as_str).map(str::to_owned);
-    [fields, event, attr("sourcetype"), attr("source")]
-        .into_iter()
-        .flatten()
-        .find(|s| !s.is_empty())
+    let given = |s: &String| !s.is_empty();
+    let attr = |k: &str| attrs.get(k).and_then(Value::as_str).filter(|s| !s.is_empty());
+    fields
+        .filter(given)
+        .or_else(|| event.filter(given))
+        .or_else(|| attr("sourcetype").or_else(|| attr("source")).map(str::to_owned))
         .unwrap_or_else(|| UNKNOWN_SERVICE.to_owned())
 }
 
