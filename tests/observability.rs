@@ -566,12 +566,14 @@ async fn metrics_of_every_role_move_by_the_right_amounts() {
             .unwrap();
     }
     let pm = processor.metrics_url();
-    let ptext = eventually(60, "8 consumed, 5 indexed, 3 dead-lettered", || {
+    let ptext = eventually(60, "8 consumed, 5 indexed, 3 dead-lettered, lag published", || {
         let pm = pm.clone();
         async move {
             let t = scrape(&pm).await;
+            // Lag comes from librdkafka's statistics, published every 2 s: wait for it too.
             (sample(&t, "loglens_processor_records_indexed_total") == Some(5.0)
-                && sample(&t, "loglens_processor_records_dead_lettered_total") == Some(3.0))
+                && sample(&t, "loglens_processor_records_dead_lettered_total") == Some(3.0)
+                && t.contains("loglens_processor_consumer_lag{topic=\"logs_raw\",partition=\""))
             .then_some(t)
         }
     })
