@@ -321,9 +321,13 @@ pub async fn run(
     };
 
     let syslog_task = match (syslog_sockets, &sink) {
-        (Some(sockets), Some(sink)) => {
-            Some(syslog::spawn(sockets, sink.clone(), config.rules.clone(), sources.clone()))
-        }
+        (Some(sockets), Some(sink)) => Some(syslog::spawn(
+            sockets,
+            sink.clone(),
+            config.rules.clone(),
+            budget.clone(),
+            sources.clone(),
+        )),
         _ => None,
     };
 

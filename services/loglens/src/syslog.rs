@@ -10,6 +10,12 @@
 //! does is fatal: bad messages are counted (metrics with protocol
 //! `syslog_udp` / `syslog_tcp`) and logged at most every few seconds.
 //!
+//! Memory is bounded by the node's ingest byte budget (shared with every
+//! other ingest door): each decoded message holds its raw size from the
+//! budget until its batch is delivered. When the budget is spent, UDP
+//! messages are dropped (counted as `resource_exhausted`) and TCP readers
+//! wait, which slows the sender through TCP flow control.
+//!
 //! Stopping (step 1 of the node's shutdown order): the sockets close, and
 //! the batch held is handed to the sink before intake closes.
 
@@ -19,6 +25,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::Context;
+use loglens_core::budget::{BudgetPermit, ByteBudget};
 use loglens_core::{LogRecord, RuleSet};
 use loglens_ingest::RecordSink;
 use loglens_receivers::metrics;
@@ -38,6 +45,8 @@ const MAX_CONNECTIONS: usize = 1024;
 /// Records decoded but not yet in a batch; a full queue slows TCP readers
 /// and drops UDP datagrams (counted).
 const QUEUE: usize = 10_000;
+/// How long a TCP reader waits before asking the spent budget again.
+const BUDGET_RETRY: Duration = Duration::from_millis(20);
 /// At most one warning per this long about bad input.
 const WARN_EVERY: Duration = Duration::from_secs(10);
 
@@ -83,13 +92,13 @@ pub fn spawn(
     sockets: Sockets,
     sink: Arc<dyn RecordSink>,
     rules: Arc<RuleSet>,
+    budget: Arc<ByteBudget>,
     stop: CancellationToken,
 ) -> JoinHandle<()> {
     let (tx, rx) = mpsc::channel(QUEUE);
-    let warn = Arc::new(Throttle::default());
-    let udp =
-        tokio::spawn(serve_udp(sockets.udp, tx.clone(), rules.clone(), warn.clone(), stop.clone()));
-    let tcp = tokio::spawn(serve_tcp(sockets.tcp, tx, rules, warn, stop));
+    let intake = Intake { tx, rules, budget, warn: Arc::new(Throttle::default()) };
+    let udp = tokio::spawn(serve_udp(sockets.udp, intake.clone(), stop.clone()));
+    let tcp = tokio::spawn(serve_tcp(sockets.tcp, intake, stop));
     let batches = tokio::spawn(batch(rx, sink));
     tokio::spawn(async move {
         let _ = udp.await;
@@ -99,7 +108,22 @@ pub fn spawn(
     })
 }
 
-type Queued = (&'static str, LogRecord);
+/// A decoded record on its way to a batch, holding its bytes of the budget.
+struct Queued {
+    protocol: &'static str,
+    record: LogRecord,
+    permit: BudgetPermit,
+}
+
+/// What every reader shares: the queue to the batcher, the rules, the
+/// budget and the warning throttle.
+#[derive(Clone)]
+struct Intake {
+    tx: mpsc::Sender<Queued>,
+    rules: Arc<RuleSet>,
+    budget: Arc<ByteBudget>,
+    warn: Arc<Throttle>,
+}
 
 fn now_ms() -> i64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
@@ -132,13 +156,8 @@ fn reason(e: &loglens_core::Error) -> &'static str {
     e.code().as_str()
 }
 
-async fn serve_udp(
-    socket: UdpSocket,
-    tx: mpsc::Sender<Queued>,
-    rules: Arc<RuleSet>,
-    warn: Arc<Throttle>,
-    stop: CancellationToken,
-) {
+async fn serve_udp(socket: UdpSocket, intake: Intake, stop: CancellationToken) {
+    let Intake { tx, rules, budget, warn } = intake;
     let mut buf = vec![0u8; 65_536];
     loop {
         let n = tokio::select! {
@@ -152,24 +171,18 @@ async fn serve_udp(
                 }
             },
         };
-        if let Some(record) = read(UDP, &buf[..n], &rules, &warn)
-            && tx.try_send((UDP, record)).is_err()
-        {
+        let Some(record) = read(UDP, &buf[..n], &rules, &warn) else { continue };
+        let queued = budget.try_take(n).ok().map(|permit| Queued { protocol: UDP, record, permit });
+        if queued.is_none_or(|q| tx.try_send(q).is_err()) {
             metrics::rejected(UDP, "resource_exhausted", 1);
             warn.warn(|suppressed| {
-                tracing::warn!(suppressed, "syslog queue full; UDP messages dropped")
+                tracing::warn!(suppressed, "syslog ingest overloaded; UDP messages dropped")
             });
         }
     }
 }
 
-async fn serve_tcp(
-    listener: TcpListener,
-    tx: mpsc::Sender<Queued>,
-    rules: Arc<RuleSet>,
-    warn: Arc<Throttle>,
-    stop: CancellationToken,
-) {
+async fn serve_tcp(listener: TcpListener, intake: Intake, stop: CancellationToken) {
     let mut connections = JoinSet::new();
     loop {
         let accepted = tokio::select! {
@@ -180,17 +193,10 @@ async fn serve_tcp(
         match accepted {
             Ok((stream, peer)) if connections.len() < MAX_CONNECTIONS => {
                 let _ = stream.set_nodelay(true);
-                connections.spawn(serve_connection(
-                    stream,
-                    peer,
-                    tx.clone(),
-                    rules.clone(),
-                    warn.clone(),
-                    stop.clone(),
-                ));
+                connections.spawn(serve_connection(stream, peer, intake.clone(), stop.clone()));
             }
             Ok((_, peer)) => {
-                warn.warn(|suppressed| {
+                intake.warn.warn(|suppressed| {
                     tracing::warn!(%peer, suppressed, "too many syslog TCP connections; closing")
                 });
             }
@@ -207,9 +213,7 @@ async fn serve_tcp(
 async fn serve_connection(
     mut stream: TcpStream,
     peer: SocketAddr,
-    tx: mpsc::Sender<Queued>,
-    rules: Arc<RuleSet>,
-    warn: Arc<Throttle>,
+    intake: Intake,
     stop: CancellationToken,
 ) {
     let mut framer = Framer::default();
@@ -227,26 +231,37 @@ async fn serve_connection(
         };
         if n == 0 {
             if let Some(frame) = framer.finish() {
-                let _ = take(frame, &tx, &rules, &warn).await;
+                let _ = take(frame, &intake, &stop).await;
             }
             return;
         }
         framer.push(&buf[..n]);
         while let Some(frame) = framer.next_frame() {
-            if !take(frame, &tx, &rules, &warn).await {
+            if !take(frame, &intake, &stop).await {
                 return;
             }
         }
     }
 }
 
-/// Handles one TCP frame; false when the node is stopping.
-async fn take(frame: Frame, tx: &mpsc::Sender<Queued>, rules: &RuleSet, warn: &Throttle) -> bool {
+/// Handles one TCP frame, waiting while the budget is spent; false when
+/// the node is stopping.
+async fn take(frame: Frame, intake: &Intake, stop: &CancellationToken) -> bool {
+    let warn = &intake.warn;
     match frame {
-        Frame::Message(bytes) => match read(TCP, &bytes, rules, warn) {
-            Some(record) => tx.send((TCP, record)).await.is_ok(),
-            None => true,
-        },
+        Frame::Message(bytes) => {
+            let Some(record) = read(TCP, &bytes, &intake.rules, warn) else { return true };
+            let permit = loop {
+                match intake.budget.try_take(bytes.len()) {
+                    Ok(permit) => break permit,
+                    Err(_) => tokio::select! {
+                        _ = stop.cancelled() => return false,
+                        _ = tokio::time::sleep(BUDGET_RETRY) => {}
+                    },
+                }
+            };
+            intake.tx.send(Queued { protocol: TCP, record, permit }).await.is_ok()
+        }
         Frame::TooLong | Frame::Truncated => {
             metrics::received(TCP, 1);
             let reason = if frame == Frame::TooLong { "too_long" } else { "truncated" };
@@ -284,9 +299,17 @@ async fn batch(mut rx: mpsc::Receiver<Queued>, sink: Arc<dyn RecordSink>) {
     }
 }
 
+/// Hands `batch` to the sink; its budget is given back when this returns.
 async fn deliver(batch: Vec<Queued>, sink: &dyn RecordSink) {
-    let protocols: Vec<&'static str> = batch.iter().map(|(p, _)| *p).collect();
-    let records: Vec<LogRecord> = batch.into_iter().map(|(_, r)| r).collect();
+    let protocols: Vec<&'static str> = batch.iter().map(|q| q.protocol).collect();
+    let mut permits = Vec::with_capacity(batch.len());
+    let records: Vec<LogRecord> = batch
+        .into_iter()
+        .map(|q| {
+            permits.push(q.permit);
+            q.record
+        })
+        .collect();
     match sink.send(records, None).await {
         Ok(refused) => {
             let mut ok = vec![true; protocols.len()];
@@ -316,6 +339,8 @@ async fn deliver(batch: Vec<Queued>, sink: &dyn RecordSink) {
             }
         }
     }
+    // The records are the sink's now: their bytes go back to the budget.
+    drop(permits);
 }
 
 /// Lets one warning through every [`WARN_EVERY`], counting the rest.
@@ -340,5 +365,112 @@ impl Throttle {
         } else {
             self.suppressed.fetch_add(1, Ordering::Relaxed);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::Ipv4Addr;
+
+    use async_trait::async_trait;
+    use loglens_store::Refused;
+    use parking_lot::Mutex;
+    use tokio::io::AsyncWriteExt;
+    use tokio::sync::watch;
+
+    use super::*;
+
+    /// Keeps what it is sent, but only once the gate is open.
+    struct Gated {
+        open: watch::Receiver<bool>,
+        got: Mutex<Vec<String>>,
+    }
+
+    #[async_trait]
+    impl RecordSink for Gated {
+        async fn send(
+            &self,
+            records: Vec<LogRecord>,
+            _: Option<&str>,
+        ) -> loglens_core::Result<Vec<Refused>> {
+            let mut open = self.open.clone();
+            let _ = open.wait_for(|o| *o).await;
+            self.got.lock().extend(records.into_iter().map(|r| r.message));
+            Ok(Vec::new())
+        }
+    }
+
+    fn line(i: usize) -> String {
+        format!(
+            "<13>1 2026-12-01T10:00:00Z host app - - - message number {i:03} {}",
+            "x".repeat(60)
+        )
+    }
+
+    async fn received(sink: &Gated, n: usize) -> Vec<String> {
+        for _ in 0..500 {
+            if sink.got.lock().len() >= n {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        sink.got.lock().clone()
+    }
+
+    /// A budget of about three messages, a sink that takes nothing yet:
+    /// UDP beyond the budget is dropped, TCP waits and loses nothing.
+    #[tokio::test]
+    async fn a_spent_budget_drops_udp_and_holds_tcp_back() {
+        let budget = ByteBudget::new(3 * line(0).len());
+        let (open, gate) = watch::channel(false);
+        let sink = Arc::new(Gated { open: gate, got: Mutex::new(Vec::new()) });
+        let sockets = Sockets::bind((Ipv4Addr::LOCALHOST, 0).into()).await.unwrap();
+        let addr = sockets.local_addr().unwrap();
+        let stop = CancellationToken::new();
+        let task = spawn(
+            sockets,
+            sink.clone(),
+            Arc::new(RuleSet::default()),
+            budget.clone(),
+            stop.clone(),
+        );
+
+        let udp = UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).await.unwrap();
+        for i in 0..20 {
+            udp.send_to(line(i).as_bytes(), addr).await.unwrap();
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert!(budget.in_use() > 0, "held records keep their bytes");
+        open.send(true).unwrap();
+        let udp_got = received(&sink, 3).await;
+        assert!(
+            (1..=3).contains(&udp_got.len()),
+            "only what fits the budget is kept, got {}",
+            udp_got.len()
+        );
+
+        open.send(false).unwrap();
+        sink.got.lock().clear();
+        let mut tcp = TcpStream::connect(addr).await.unwrap();
+        let lines: String = (100..130).map(|i| line(i) + "\n").collect();
+        let writer = tokio::spawn(async move {
+            tcp.write_all(lines.as_bytes()).await.unwrap();
+            tcp.shutdown().await.unwrap();
+            tcp
+        });
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert!(sink.got.lock().is_empty());
+        open.send(true).unwrap();
+        let tcp_got = received(&sink, 30).await;
+        let want: Vec<usize> = (100..130).collect();
+        let mut numbers: Vec<usize> =
+            tcp_got.iter().map(|m| m.split(' ').nth(2).unwrap().parse().unwrap()).collect();
+        numbers.sort_unstable();
+        assert_eq!(numbers, want, "TCP waits for the budget and loses nothing");
+        drop(writer.await.unwrap());
+
+        stop.cancel();
+        task.await.unwrap();
+        assert_eq!(budget.in_use(), 0, "every byte is given back");
     }
 }
