@@ -340,7 +340,11 @@ async fn tail_streams_only_new_matching_records() {
         level: Some("ERROR".into()),
         ..Default::default()
     };
-    let mut stream = query.tail(TailRequest { filter: Some(filter) }).await.unwrap().into_inner();
+    let mut stream = query
+        .tail(TailRequest { filter: Some(filter), ..Default::default() })
+        .await
+        .unwrap()
+        .into_inner();
     ingest
         .ingest(IngestRequest {
             records: vec![

@@ -41,7 +41,7 @@ async fn post_then_read_through_every_route() {
     assert_eq!(reply["rejected"][0]["index"], 3);
     assert_eq!(reply["rejected"][0]["field"], "status_code");
 
-    let array = json!([{"service_name": "search", "message": "array form", "request_id": "h-6", "timestamp": "2024-05-01T11:00:00Z"}]);
+    let array = json!([{"service_name": "search", "message": "array form", "request_id": "h-6", "timestamp": "2024-05-01T11:00:00Z", "attributes": {"region": "eu"}}]);
     let reply: Value =
         http.post(server.url("/logs")).json(&array).send().await.unwrap().json().await.unwrap();
     assert_eq!(reply["accepted"], 1, "{reply}");
@@ -125,6 +125,33 @@ async fn post_then_read_through_every_route() {
     assert_eq!(s["total_logs"], 2);
     assert!(s["histogram"].as_array().is_some_and(|h| !h.is_empty()), "{s}");
     assert_eq!(s["response_time_percentiles"]["checkout"]["count"], 2);
+
+    // Stats take the filters of GET /logs and count what a search finds.
+    for (filter, total, levels) in [
+        ("q=provider%20TIMEOUT", 1, json!({"ERROR": 1})),
+        ("level=warning", 1, json!({"WARN": 1})),
+        ("attr.region=eu", 1, json!({"INFO": 1})),
+        ("anomaly=false&service_name=search", 2, json!({"DEBUG": 1, "INFO": 1})),
+    ] {
+        let (status, s) = get(&server.url(&format!("/stats?{filter}&interval=1h"))).await;
+        assert_eq!(status, 200, "{filter}: {s}");
+        let (_, found) = get(&server.url(&format!("/logs?{filter}"))).await;
+        assert_eq!((&s["total_logs"], &found["total"]), (&json!(total), &json!(total)), "{filter}");
+        assert_eq!(s["levels"], levels, "{filter}: {s}");
+    }
+    let (_, s) = get(&server.url("/logs/stats?interval=1h")).await;
+    let buckets = s["histogram"].as_array().expect("a histogram");
+    let mut levels = serde_json::Map::new();
+    for b in buckets {
+        let per_level = b["levels"].as_object().expect("levels per bucket");
+        let sum: u64 = per_level.values().map(|n| n.as_u64().unwrap()).sum();
+        assert_eq!(Some(sum), b["count"].as_u64(), "{b}");
+        for (l, n) in per_level {
+            let before = levels.get(l).and_then(Value::as_u64).unwrap_or(0);
+            levels.insert(l.clone(), json!(before + n.as_u64().unwrap()));
+        }
+    }
+    assert_eq!(Value::Object(levels), s["levels"], "the buckets' levels add up to the totals");
 }
 
 #[tokio::test]
@@ -148,6 +175,8 @@ async fn bad_parameters_are_400_naming_the_parameter() {
         ("/logs/anomalies?size=-1", "size", "size"),
         ("/logs/stats?interval=10", "interval", "interval"),
         ("/stats?percentiles=often", "percentiles", "true or false"),
+        ("/stats?level=loud", "level", "DEBUG, INFO, WARN"),
+        ("/logs/stats?status_code=42", "status_code", "between 100 and 599"),
     ];
     for (path, field, text) in cases {
         let (status, body) = get(&server.url(path)).await;

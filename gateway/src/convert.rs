@@ -90,17 +90,44 @@ impl TryFrom<AnomaliesQuery> for GetAnomaliesRequest {
     }
 }
 
-/// `GET /stats`: time range, service, optional histogram and percentiles.
+/// `GET /stats`: the filters of `GET /logs`, all sent in `filter` (the
+/// request's older top-level range and service stay unset), optional
+/// histogram and percentiles.
 impl TryFrom<StatsQuery> for GetStatsRequest {
     type Error = Error;
     fn try_from(q: StatsQuery) -> Result<GetStatsRequest> {
-        let (from_timestamp, to_timestamp) = time_range(q.from_timestamp, q.to_timestamp)?;
-        Ok(GetStatsRequest {
+        let StatsQuery {
+            service_name,
+            level,
+            status_code,
+            anomaly,
             from_timestamp,
             to_timestamp,
-            service_name: q.service_name,
-            histogram_interval_ms: q.interval.map_or(0, |i| i.0),
-            include_percentiles: q.percentiles.unwrap_or(false),
+            q,
+            trace_id,
+            request_id,
+            attr,
+            interval,
+            percentiles,
+        } = q;
+        let search = SearchRequest::try_from(LogsQuery {
+            service_name,
+            level,
+            status_code,
+            anomaly,
+            from_timestamp,
+            to_timestamp,
+            q,
+            trace_id,
+            request_id,
+            attr,
+            ..LogsQuery::default()
+        })?;
+        Ok(GetStatsRequest {
+            filter: search.filter,
+            histogram_interval_ms: interval.map_or(0, |i| i.0),
+            include_percentiles: percentiles.unwrap_or(false),
+            ..GetStatsRequest::default()
         })
     }
 }
@@ -146,7 +173,7 @@ impl From<SearchResponse> for LogsPage {
 /// Reply of `GET /stats` and `GET /logs/stats`.
 #[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
 pub struct StatsReply {
-    /// Records in the range.
+    /// Records matching the filters.
     pub total_logs: u64,
     /// Record count per service.
     pub services: BTreeMap<String, u64>,
@@ -156,7 +183,9 @@ pub struct StatsReply {
     pub anomaly_count: u64,
     /// Records with level ERROR.
     pub error_count: u64,
-    /// Time buckets of `interval` width; present only when `interval` was given.
+    /// Time buckets of `interval` width, oldest first, each with `levels`
+    /// (records per level, only levels with records); present only when
+    /// `interval` was given.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub histogram: Option<Vec<HistogramBucket>>,
     /// Response-time percentiles per service; present only with `percentiles=true`.
@@ -516,6 +545,7 @@ mod tests {
                 count: 3,
                 anomaly_count: 1,
                 error_count: 1,
+                levels: [("ERROR".to_owned(), 1), ("INFO".to_owned(), 2)].into(),
             }],
             response_time_percentiles: [(
                 "api".to_owned(),
@@ -536,6 +566,7 @@ mod tests {
         };
         let full = serde_json::to_value(StatsReply::new(resp, &req)).unwrap();
         assert_eq!(full["histogram"][0]["count"], 3);
+        assert_eq!(full["histogram"][0]["levels"], serde_json::json!({"ERROR": 1, "INFO": 2}));
         assert_eq!(full["response_time_percentiles"]["api"]["p95"], 2.0);
     }
 

@@ -48,6 +48,8 @@ pub(crate) struct AppState {
     pub(crate) stats: StatsServiceClient<Channel>,
     pub(crate) health: HealthClient<Channel>,
     pub(crate) max_body_bytes: usize,
+    /// The web UI's page, served to browsers at `GET /`.
+    pub(crate) ui_index: Bytes,
 }
 
 /// Gateway and store health.
@@ -140,10 +142,12 @@ pub(crate) async fn anomalies(
 
 /// Aggregate statistics (same as `GET /stats`).
 ///
-/// `histogram` is present only when `interval` is given, `response_time_percentiles`
-/// only with `percentiles=true`.
+/// Counts the records `GET /logs` would find with the same filters.
+/// `histogram` is present only when `interval` is given (each bucket with
+/// its count per level), `response_time_percentiles` only with
+/// `percentiles=true`.
 #[utoipa::path(get, path = "/logs/stats", tag = "stats", params(StatsQuery), responses(
-    (status = 200, description = "Counts over the range", body = StatsReply),
+    (status = 200, description = "Counts over the matching records", body = StatsReply),
     (status = 400, description = "A parameter is invalid or unknown", body = ErrorBody),
     (status = 429, description = "Overloaded; retry after `Retry-After` seconds", body = ErrorBody,
         headers(("Retry-After" = u64, description = "Seconds to wait"))),
@@ -158,10 +162,12 @@ pub(crate) async fn logs_stats(
 
 /// Aggregate statistics.
 ///
-/// `histogram` is present only when `interval` is given, `response_time_percentiles`
-/// only with `percentiles=true`.
+/// Counts the records `GET /logs` would find with the same filters.
+/// `histogram` is present only when `interval` is given (each bucket with
+/// its count per level), `response_time_percentiles` only with
+/// `percentiles=true`.
 #[utoipa::path(get, path = "/stats", tag = "stats", params(StatsQuery), responses(
-    (status = 200, description = "Counts over the range", body = StatsReply),
+    (status = 200, description = "Counts over the matching records", body = StatsReply),
     (status = 400, description = "A parameter is invalid or unknown", body = ErrorBody),
     (status = 429, description = "Overloaded; retry after `Retry-After` seconds", body = ErrorBody,
         headers(("Retry-After" = u64, description = "Seconds to wait"))),

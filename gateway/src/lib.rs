@@ -10,9 +10,12 @@
 //! - [`error`]: gRPC status -> HTTP through [`loglens_core::ErrorCode`].
 //! - `ingest`: the ingest port, `IngestService/Ingest` over gRPC or, when
 //!   ingest runs in the same process, a direct call ([`LocalIngest`]).
+//! - `tail`: `GET /logs/tail`, the gRPC `Tail` as Server-Sent Events that
+//!   resume with `Last-Event-ID`; routed outside the timeout and compression.
 //! - `telemetry`: a server span and HTTP metrics per request, a client span
 //!   per gRPC call with its trace context in the metadata; `GET /metrics`
 //!   serves the process's Prometheus metrics.
+//! - `ui`: the built-in web UI at `/`, from `ui/dist` embedded at build time.
 //!
 //! The gRPC side must report the store's health as [`STORE_HEALTH_SERVICE`],
 //! put the field of an `INVALID_ARGUMENT` in metadata
@@ -26,7 +29,9 @@ mod ingest;
 pub mod openapi;
 pub mod params;
 mod receivers;
+mod tail;
 mod telemetry;
+mod ui;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -81,6 +86,9 @@ pub struct GatewayConfig {
     /// through [`InProcess`]); a body that does not fit is answered 429 with
     /// `Retry-After` instead of queueing.
     pub max_inflight_ingest_bytes: usize,
+    /// Jaeger's base URL (`http(s)://host:port`); when set, the web UI links
+    /// each `trace_id` to `<jaeger_url>/trace/<trace_id>`.
+    pub jaeger_url: Option<String>,
 }
 
 impl Default for GatewayConfig {
@@ -91,6 +99,7 @@ impl Default for GatewayConfig {
             max_body_bytes: 16 * 1024 * 1024,
             request_timeout: Duration::from_secs(30),
             max_inflight_ingest_bytes: DEFAULT_MAX_INFLIGHT_BYTES,
+            jaeger_url: None,
         }
     }
 }
@@ -126,6 +135,13 @@ pub fn app_with(cfg: &GatewayConfig, shared: InProcess) -> Result<Router> {
     if cfg.max_inflight_ingest_bytes == 0 {
         return Err(Error::Config("max_inflight_ingest_bytes must be > 0".into()));
     }
+    if let Some(url) = &cfg.jaeger_url
+        && !(url.starts_with("http://") || url.starts_with("https://"))
+    {
+        return Err(Error::Config(format!(
+            "jaeger_url must be an http(s)://host:port URL, got {url:?}"
+        )));
+    }
     let query_channel = channel(cfg, &cfg.grpc_endpoint)?;
     let ingest = match (shared.ingest, &cfg.ingest_endpoint) {
         (Some(local), _) => IngestPort::Local(local),
@@ -141,6 +157,7 @@ pub fn app_with(cfg: &GatewayConfig, shared: InProcess) -> Result<Router> {
         stats: StatsServiceClient::new(channel.clone()),
         health: HealthClient::new(channel),
         max_body_bytes: cfg.max_body_bytes,
+        ui_index: ui::index_html(cfg.jaeger_url.as_deref().map(|u| u.trim_end_matches('/'))),
     };
     let (max_body, timeout) = (cfg.max_body_bytes, cfg.request_timeout);
     let cors = CorsLayer::new()
@@ -159,6 +176,7 @@ pub fn app_with(cfg: &GatewayConfig, shared: InProcess) -> Result<Router> {
         .route("/redoc", get(handlers::redoc))
         .route("/redoc/redoc.standalone.js", get(handlers::redoc_js))
         .merge(receivers::routes())
+        .merge(ui::routes())
         .merge(SwaggerUi::new("/docs").url("/openapi.json", ApiDoc::openapi()))
         .fallback(handlers::not_found)
         // Innermost first: the limit counts decoded bytes.
@@ -170,6 +188,9 @@ pub fn app_with(cfg: &GatewayConfig, shared: InProcess) -> Result<Router> {
             json_errors(res, max_body, timeout)
         }))
         .layer(CompressionLayer::new())
+        // Outside the timeout and compression: a live stream never ends,
+        // and compression would hold its events back.
+        .merge(tail::routes())
         .layer(cors)
         .layer(axum::middleware::from_fn(telemetry::observe))
         .with_state(state))

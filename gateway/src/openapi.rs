@@ -17,6 +17,7 @@ use crate::handlers;
     paths(
         handlers::health,
         handlers::search_logs,
+        crate::tail::tail,
         handlers::ingest_logs,
         crate::receivers::otlp::export,
         crate::receivers::doc::bulk,

@@ -116,19 +116,42 @@ pub struct AnomaliesQuery {
     pub cursor: Option<String>,
 }
 
-/// Query parameters of `GET /stats` and `GET /logs/stats`.
+/// Query parameters of `GET /stats` and `GET /logs/stats`: the filters of
+/// `GET /logs` (counted are the records a search with them would find),
+/// then the histogram and percentile switches.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct StatsQuery {
+    /// Exact service name.
+    #[param(example = "auth-service")]
+    pub service_name: Option<String>,
+    /// Level; case-insensitive, WARNING is WARN.
+    #[param(inline)]
+    pub level: Option<LevelParam>,
+    /// HTTP status code.
+    #[param(inline)]
+    pub status_code: Option<StatusParam>,
+    /// Only anomalies (`true`) or only normal records (`false`).
+    pub anomaly: Option<bool>,
     /// Inclusive lower bound, ms since the epoch.
     #[param(value_type = Option<i64>)]
     pub from_timestamp: Option<EpochMs>,
     /// Inclusive upper bound, ms since the epoch; must be >= `from_timestamp`.
     #[param(value_type = Option<i64>)]
     pub to_timestamp: Option<EpochMs>,
-    /// Exact service name.
-    pub service_name: Option<String>,
+    /// Full text on `message`: every word must occur (case-insensitive).
+    #[param(example = "connection refused")]
+    pub q: Option<String>,
+    /// Exact trace id.
+    pub trace_id: Option<String>,
+    /// Exact request id.
+    pub request_id: Option<String>,
+    /// Attribute filters, written `attr.<key>=<value>` (e.g.
+    /// `attr.k8s.namespace=prod`): exact match on the value as text,
+    /// repeatable, all must hold.
+    #[param(rename = "attr.<key>", value_type = Option<String>, example = "prod")]
+    pub attr: Option<AttrFilters>,
     /// Histogram bucket width, at least 1s: whole milliseconds (`60000`) or a
     /// number with a unit `ms`, `s`, `m`, `h`, `d` (`30s`, `5m`, `1h`, `1d`).
     /// Adds `histogram` to the reply.
@@ -137,6 +160,39 @@ pub struct StatsQuery {
     /// Add `response_time_percentiles` (p50/p95/p99 per service).
     #[param(default = false)]
     pub percentiles: Option<bool>,
+}
+
+/// Query parameters of `GET /logs/tail`: the filters of `/logs`, without
+/// time bounds, paging or sort (a live stream has none), plus where to resume.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct TailQuery {
+    /// Exact service name.
+    #[param(example = "auth-service")]
+    pub service_name: Option<String>,
+    /// Level; case-insensitive, WARNING is WARN.
+    #[param(inline)]
+    pub level: Option<LevelParam>,
+    /// HTTP status code.
+    #[param(inline)]
+    pub status_code: Option<StatusParam>,
+    /// Only anomalies (`true`) or only normal records (`false`).
+    pub anomaly: Option<bool>,
+    /// Full text on `message`: every word must occur (case-insensitive).
+    pub q: Option<String>,
+    /// Exact trace id.
+    pub trace_id: Option<String>,
+    /// Exact request id.
+    pub request_id: Option<String>,
+    /// Attribute filters, written `attr.<key>=<value>` (e.g.
+    /// `attr.k8s.namespace=prod`): exact match on the value as text,
+    /// repeatable, all must hold.
+    #[param(rename = "attr.<key>", value_type = Option<String>, example = "prod")]
+    pub attr: Option<AttrFilters>,
+    /// Resume right after this event id, for clients that cannot send the
+    /// `Last-Event-ID` header (which wins when both are given).
+    pub last_event_id: Option<String>,
 }
 
 /// `GET /ledger` takes no parameters.
@@ -762,9 +818,51 @@ mod tests {
     }
 
     #[test]
+    fn stats_take_the_filters_of_logs() {
+        let raw = "service_name=auth-service&level=warning&status_code=503&anomaly=TRUE\
+                   &from_timestamp=100&to_timestamp=200&q=connection+refused&trace_id=t1\
+                   &request_id=r%201&attr.k8s.namespace=prod&attr.canary=true";
+        let stats = stats_request(Some(raw)).unwrap();
+        let search = search_request(Some(raw)).unwrap();
+        assert_eq!(stats.filter, search.filter, "the same filter as GET /logs");
+        let f = stats.filter.unwrap();
+        assert_eq!(
+            (f.level.as_deref(), f.query.as_deref()),
+            (Some("WARN"), Some("connection refused"))
+        );
+        assert_eq!(
+            f.attributes,
+            [
+                ("k8s.namespace".to_owned(), "prod".to_owned()),
+                ("canary".to_owned(), "true".to_owned())
+            ]
+            .into()
+        );
+        for bad in [
+            "level=fatal",
+            "status_code=99",
+            "status_code=x",
+            "anomaly=yes",
+            "from_timestamp=5&to_timestamp=3",
+            "attr.=x",
+            "attr=x",
+        ] {
+            assert_eq!(err(stats_request(Some(bad))), err(search_request(Some(bad))), "{bad}");
+        }
+        assert_eq!(
+            err(stats_request(Some("sevice_name=a"))).1,
+            "unknown parameter \"sevice_name\"; accepted: service_name, level, status_code, anomaly, \
+             from_timestamp, to_timestamp, q, trace_id, request_id, attr.<key>, interval, percentiles"
+        );
+    }
+
+    #[test]
     fn stats_intervals_and_flags() {
         let r = stats_request(None).unwrap();
-        assert_eq!(r, GetStatsRequest::default());
+        assert_eq!(
+            r,
+            GetStatsRequest { filter: Some(LogFilter::default()), ..GetStatsRequest::default() }
+        );
         for (v, ms) in [
             ("60000", 60_000),
             ("30s", 30_000),
@@ -784,10 +882,12 @@ mod tests {
         ))
         .unwrap();
         assert!(r.include_percentiles);
+        let f = r.filter.unwrap();
         assert_eq!(
-            (r.service_name.as_deref(), r.from_timestamp, r.to_timestamp),
+            (f.service_name.as_deref(), f.from_timestamp, f.to_timestamp),
             (Some("api"), Some(1), Some(2))
         );
+        assert_eq!((r.service_name, r.from_timestamp, r.to_timestamp), (None, None, None));
         for bad in ["5x", "m", "-5s", "1.5h", "99999999999999999999d"] {
             let (field, message) = err(stats_request(Some(&format!("interval={bad}"))));
             assert_eq!(field, "interval");

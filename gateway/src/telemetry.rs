@@ -17,6 +17,7 @@ use tracing::Instrument as _;
 pub(crate) mod rpc {
     pub(crate) const SEARCH: &str = "logs.query.v1.QueryService/Search";
     pub(crate) const GET_ANOMALIES: &str = "logs.query.v1.QueryService/GetAnomalies";
+    pub(crate) const TAIL: &str = "logs.query.v1.QueryService/Tail";
     pub(crate) const GET_STATS: &str = "logs.stats.v1.StatsService/GetStats";
     pub(crate) const GET_LEDGER: &str = "logs.stats.v1.StatsService/GetLedger";
     pub(crate) const INGEST: &str = "logs.ingest.v1.IngestService/Ingest";

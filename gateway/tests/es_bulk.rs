@@ -184,10 +184,11 @@ async fn handshake_endpoints_answer_like_an_8x_cluster() {
     assert_eq!(v["version"]["build_flavor"], "default");
     let r = send(&app, Method::HEAD, "/", "*/*", vec![]).await;
     assert_eq!((r.status, r.header(PRODUCT)), (StatusCode::OK, "Elasticsearch"));
-    // A browser asking for a page gets the gateway's 404, not cluster info.
+    // A browser asking for a page gets the web UI, not cluster info.
     let r = send(&app, Method::GET, "/", "text/html,application/xhtml+xml", vec![]).await;
-    assert_eq!(r.status, StatusCode::NOT_FOUND);
-    assert_eq!(r.json()["error"], "not_found");
+    assert_eq!(r.status, StatusCode::OK);
+    assert!(r.header(header::CONTENT_TYPE).starts_with("text/html"));
+    assert_eq!(r.header(PRODUCT), "");
 
     for (method, uri, key) in [
         (Method::GET, "/_license", "/license/status"),

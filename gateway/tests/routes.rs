@@ -305,7 +305,24 @@ async fn every_parameter_error_is_400_naming_the_field_and_nothing_is_forwarded(
         (
             "/logs/stats?size=10",
             "size",
-            "unknown parameter \"size\"; accepted: from_timestamp, to_timestamp, service_name, interval, percentiles",
+            "unknown parameter \"size\"; accepted: service_name, level, status_code, anomaly, from_timestamp, \
+             to_timestamp, q, trace_id, request_id, attr.<key>, interval, percentiles",
+        ),
+        (
+            "/stats?level=fatal",
+            "level",
+            "level must be one of DEBUG, INFO, WARN (or WARNING), ERROR (case-insensitive), got \"fatal\"",
+        ),
+        (
+            "/logs/stats?status_code=99",
+            "status_code",
+            "status_code must be between 100 and 599, got 99",
+        ),
+        ("/stats?anomaly=yes", "anomaly", "anomaly must be true or false, got \"yes\""),
+        (
+            "/stats?attr.=x",
+            "attr.",
+            "attribute filters are written attr.<key>=<value>; the key is empty",
         ),
     ];
     for (uri, field, message) in cases {
@@ -353,6 +370,48 @@ async fn request_timeout_is_a_503_json_reply() {
     let r = get(&app, "/logs?service_name=slow").await;
     assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(r.json(), error(None, "unavailable", "request did not complete within 300ms"));
+}
+
+#[tokio::test]
+async fn tail_streams_events_past_the_request_timeout_uncompressed_and_resumes() {
+    let b = Backend::start().await;
+    let app = b.app_with(|c| c.request_timeout = Duration::from_millis(300));
+    let req = Request::get("/logs/tail?level=error")
+        .header(header::ACCEPT_ENCODING, "gzip")
+        .body(Body::empty())
+        .unwrap();
+    let res = tower::ServiceExt::oneshot(app.clone(), req).await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    assert!(res.headers()[header::CONTENT_TYPE].to_str().unwrap().starts_with("text/event-stream"));
+    assert!(res.headers().get(header::CONTENT_ENCODING).is_none(), "not compressed");
+    let mut body = res.into_body();
+    let mut text = String::new();
+    // Three records (600 ms, past the 300 ms timeout), then the fake ends
+    // the tail as too slow; resuming fails, so a gap event, then live again.
+    while text.matches("event: log").count() < 4 {
+        let frame = tokio::time::timeout(
+            Duration::from_secs(10),
+            http_body_util::BodyExt::frame(&mut body),
+        )
+        .await
+        .expect("an event within 10 s")
+        .expect("stream open")
+        .unwrap();
+        if let Ok(data) = frame.into_data() {
+            text.push_str(std::str::from_utf8(&data).unwrap());
+        }
+    }
+    let events: Vec<&str> = text.split("\n\n").filter(|e| !e.is_empty()).collect();
+    let log = serde_json::to_string(&common::entry()).unwrap();
+    assert_eq!(events[0], format!("id: fake-0-0\nevent: log\ndata: {log}"), "{text}");
+    assert_eq!(events[2], format!("id: fake-0-2\nevent: log\ndata: {log}"), "{text}");
+    assert_eq!(
+        events[3],
+        r#"event: gap
+data: {"reason":"tail client too slow","after":"fake-0-2"}"#,
+        "{text}"
+    );
+    assert!(events[4].starts_with("id: fake-0-0\nevent: log\n"), "{text}");
 }
 
 // ---------------------------------------------------------------- anomalies, stats
@@ -408,7 +467,8 @@ async fn stats_has_histogram_and_percentiles_only_when_asked() {
     let v = r.json();
     assert_eq!(
         v["histogram"],
-        json!([{"start": 1_714_564_800_000_i64, "count": 10, "anomaly_count": 3, "error_count": 2}])
+        json!([{"start": 1_714_564_800_000_i64, "count": 10, "anomaly_count": 3, "error_count": 2,
+                 "levels": {"INFO": 8, "ERROR": 2}}])
     );
     assert_eq!(
         v["response_time_percentiles"],
@@ -422,21 +482,67 @@ async fn stats_has_histogram_and_percentiles_only_when_asked() {
     assert!(
         r.json().get("histogram").is_none() && r.json().get("response_time_percentiles").is_some()
     );
+    let no_filter = || filter(|_| ());
     assert_eq!(
         b.recorded().stats,
         vec![
-            GetStatsRequest::default(),
+            GetStatsRequest { filter: no_filter(), ..GetStatsRequest::default() },
             GetStatsRequest {
-                from_timestamp: Some(1),
-                to_timestamp: Some(2),
-                service_name: Some("api".into()),
+                filter: filter(|f| {
+                    f.from_timestamp = Some(1);
+                    f.to_timestamp = Some(2);
+                    f.service_name = Some("api".into());
+                }),
                 histogram_interval_ms: 300_000,
                 include_percentiles: true,
+                ..GetStatsRequest::default()
             },
-            GetStatsRequest { histogram_interval_ms: 60_000, ..GetStatsRequest::default() },
-            GetStatsRequest { include_percentiles: true, ..GetStatsRequest::default() },
+            GetStatsRequest {
+                filter: no_filter(),
+                histogram_interval_ms: 60_000,
+                ..GetStatsRequest::default()
+            },
+            GetStatsRequest {
+                filter: no_filter(),
+                include_percentiles: true,
+                ..GetStatsRequest::default()
+            },
         ]
     );
+}
+
+#[tokio::test]
+async fn stats_take_the_filters_of_logs() {
+    let b = Backend::start().await;
+    let app = b.app();
+    let query = "service_name=api&level=error&status_code=503&anomaly=true&q=timeout&trace_id=t-1\
+                 &request_id=r-1&attr.k8s.namespace=prod&from_timestamp=1&to_timestamp=2";
+    for path in ["/stats", "/logs/stats"] {
+        let r = get(&app, &format!("{path}?{query}&interval=1m")).await;
+        assert_eq!(r.status, StatusCode::OK, "{path}: {}", r.text());
+        assert_eq!(r.json()["histogram"][0]["levels"], json!({"INFO": 8, "ERROR": 2}));
+        let r = get(&app, &format!("/logs?{query}")).await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    }
+    let want = filter(|f| {
+        f.service_name = Some("api".into());
+        f.level = Some("ERROR".into());
+        f.status_code = Some(503);
+        f.anomaly = Some(true);
+        f.query = Some("timeout".into());
+        f.trace_id = Some("t-1".into());
+        f.request_id = Some("r-1".into());
+        f.attributes = [("k8s.namespace".to_owned(), "prod".to_owned())].into();
+        f.from_timestamp = Some(1);
+        f.to_timestamp = Some(2);
+    });
+    let recorded = b.recorded();
+    assert_eq!(recorded.stats.len(), 2);
+    for s in &recorded.stats {
+        assert_eq!(s.filter, want);
+        assert_eq!((s.histogram_interval_ms, &s.service_name), (60_000, &None));
+    }
+    assert!(recorded.search.iter().all(|s| s.filter == want), "the same filter as GET /logs");
 }
 
 // ---------------------------------------------------------------- POST /logs
@@ -656,6 +762,7 @@ async fn openapi_document_lists_every_route_with_parameter_ranges() {
         ("get", "/logs"),
         ("get", "/logs/anomalies"),
         ("get", "/logs/stats"),
+        ("get", "/logs/tail"),
         ("get", "/openapi.json"),
         ("get", "/redoc"),
         ("get", "/redoc/redoc.standalone.js"),
@@ -692,8 +799,23 @@ async fn openapi_document_lists_every_route_with_parameter_ranges() {
         .collect();
     assert_eq!(
         stats_params,
-        ["from_timestamp", "to_timestamp", "service_name", "interval", "percentiles"]
+        [
+            "service_name",
+            "level",
+            "status_code",
+            "anomaly",
+            "from_timestamp",
+            "to_timestamp",
+            "q",
+            "trace_id",
+            "request_id",
+            "attr.<key>",
+            "interval",
+            "percentiles"
+        ]
     );
+    let bucket = &doc["components"]["schemas"]["HistogramBucket"]["properties"];
+    assert_eq!(bucket["levels"]["type"], "object", "{bucket}");
     for (path, method, status, schema) in [
         ("/logs", "get", "200", "LogsPage"),
         ("/logs", "get", "400", "ErrorBody"),

@@ -22,6 +22,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         // An attribute value is its bare scalar in JSON.
         .message_attribute(".logs.ingest.v1.AttributeValue", "#[serde(transparent)]")
         .type_attribute(".logs.ingest.v1.AttributeValue.value", "#[serde(untagged)]")
+        // Only Tail sets it; `GET /logs` replies stay as they were.
+        .field_attribute(
+            ".logs.query.v1.LogEntry.tail_position",
+            "#[serde(skip_serializing_if = \"String::is_empty\")]",
+        )
         .compile_with_config(config, &protos.map(|p| root.join(p)), &[root])?;
     Ok(())
 }

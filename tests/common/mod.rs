@@ -119,6 +119,11 @@ impl Role {
         }
     }
 
+    /// The process id, e.g. to read `/proc/<pid>/status`.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("running").id()
+    }
+
     /// The gRPC address from the ready file.
     pub fn grpc(&self) -> String {
         self.ready["grpc"].as_str().expect("grpc address in the ready file").to_owned()
@@ -297,6 +302,11 @@ impl Standalone {
     /// `http://HOST:PORT/metrics` of the process.
     pub fn metrics_url(&self) -> String {
         self.role.metrics_url()
+    }
+
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.role.pid()
     }
 
     /// `http://HOST:PORT{path}`.

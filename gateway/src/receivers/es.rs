@@ -28,7 +28,7 @@ use std::time::Instant;
 use axum::Json;
 use axum::body::Body;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use loglens_receivers::es_bulk::{self, ItemErrorKind, Op, PROTOCOL};
@@ -37,7 +37,7 @@ use serde_json::{Value, json};
 
 use super::{send, traceparent};
 use crate::error::ApiError;
-use crate::handlers::{AppState, not_found, read_body};
+use crate::handlers::{AppState, read_body};
 
 /// The Elasticsearch version loglens claims: the last 8.x minor, so Beats
 /// and Logstash 8.x, Vector, Fluent Bit and the 8.x clients all accept it.
@@ -85,14 +85,14 @@ fn es_error(e: ApiError) -> Response {
     res
 }
 
-/// `GET|HEAD /`: cluster info for ES clients, the usual 404 for browsers.
-async fn info(headers: HeaderMap, uri: Uri) -> Response {
+/// `GET|HEAD /`: cluster info for ES clients, the web UI for browsers.
+async fn info(State(state): State<AppState>, headers: HeaderMap) -> Response {
     let browser = headers
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|a| a.contains("text/html"));
     if browser {
-        return not_found(uri).await.into_response();
+        return crate::ui::page(&state.ui_index);
     }
     es_json(
         StatusCode::OK,

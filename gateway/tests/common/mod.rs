@@ -136,11 +136,27 @@ impl QueryService for Fake {
 
     type TailStream = Pin<Box<dyn tokio_stream::Stream<Item = Result<LogEntry, Status>> + Send>>;
 
+    /// Without `resume_after`: three copies of [`entry`] 200 ms apart, at
+    /// positions `fake-0-0..2`, then RESOURCE_EXHAUSTED (the client was too
+    /// slow). With it: OUT_OF_RANGE (the position is gone).
     async fn tail(
         &self,
-        _: tonic::Request<TailRequest>,
+        r: tonic::Request<TailRequest>,
     ) -> Result<tonic::Response<Self::TailStream>, Status> {
-        Err(Status::unimplemented("not used by the gateway"))
+        let r = r.into_inner();
+        canned_error(r.filter.as_ref().and_then(|f| f.service_name.as_deref())).await?;
+        if !r.resume_after.is_empty() {
+            return Err(Status::out_of_range(format!("resume point {} is gone", r.resume_after)));
+        }
+        let entries =
+            (0..3).map(|i| Ok(LogEntry { tail_position: format!("fake-0-{i}"), ..entry() }));
+        let end = std::iter::once(Err(Status::resource_exhausted("tail client too slow")));
+        let stream =
+            futures::StreamExt::then(futures::stream::iter(entries.chain(end)), |x| async {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                x
+            });
+        Ok(tonic::Response::new(Box::pin(stream)))
     }
 }
 
@@ -152,7 +168,8 @@ impl StatsService for Fake {
     ) -> Result<tonic::Response<GetStatsResponse>, Status> {
         let r = r.into_inner();
         self.0.lock().unwrap().stats.push(r.clone());
-        canned_error(r.service_name.as_deref()).await?;
+        let service = r.filter.as_ref().and_then(|f| f.service_name.as_deref());
+        canned_error(r.service_name.as_deref().or(service)).await?;
         // Always filled in: the gateway must drop what was not asked for.
         Ok(tonic::Response::new(GetStatsResponse {
             total_logs: 10,
@@ -165,6 +182,7 @@ impl StatsService for Fake {
                 count: 10,
                 anomaly_count: 3,
                 error_count: 2,
+                levels: [("INFO".to_owned(), 8), ("ERROR".to_owned(), 2)].into(),
             }],
             response_time_percentiles: [(
                 "api".to_owned(),

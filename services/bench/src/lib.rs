@@ -415,11 +415,13 @@ async fn queries(
         }
     }
     let all_day = StatsRequest {
-        from_timestamp: Some(DAY_START_MS),
-        to_timestamp: Some(DAY_START_MS + DAY_MS - 1),
+        filter: Filter {
+            from_timestamp: Some(DAY_START_MS),
+            to_timestamp: Some(DAY_START_MS + DAY_MS - 1),
+            ..Filter::default()
+        },
         histogram_interval_ms: Some(60_000),
         include_percentiles: true,
-        ..StatsRequest::default()
     };
     let service_level = Filter {
         service_name: Some("api-gateway".into()),

@@ -234,12 +234,9 @@ pub struct SearchResult {
 /// A validated stats request.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct StatsRequest {
-    /// Inclusive lower bound, UTC ms.
-    pub from_timestamp: Option<i64>,
-    /// Inclusive upper bound, UTC ms.
-    pub to_timestamp: Option<i64>,
-    /// Only this service.
-    pub service_name: Option<String>,
+    /// Which records to aggregate: the same conditions, validated the same
+    /// way, as a search's.
+    pub filter: Filter,
     /// Bucket width of the time histogram, ms; `None`: no histogram.
     pub histogram_interval_ms: Option<i64>,
     /// Whether to compute p50/p95/p99 response time per service.
@@ -247,16 +244,10 @@ pub struct StatsRequest {
 }
 
 impl StatsRequest {
-    /// Validates the range and the histogram interval.
+    /// Validates the filter (as [`Filter::validated`]) and the histogram
+    /// interval against the time range.
     pub fn validated(mut self) -> Result<Self> {
-        let f = Filter {
-            from_timestamp: self.from_timestamp,
-            to_timestamp: self.to_timestamp,
-            service_name: self.service_name.take(),
-            ..Filter::default()
-        }
-        .validated()?;
-        self.service_name = f.service_name;
+        self.filter = self.filter.validated()?;
         if let Some(i) = self.histogram_interval_ms {
             if i < MIN_HISTOGRAM_INTERVAL_MS {
                 return Err(Error::invalid(
@@ -266,7 +257,7 @@ impl StatsRequest {
                     ),
                 ));
             }
-            if let (Some(from), Some(to)) = (self.from_timestamp, self.to_timestamp)
+            if let (Some(from), Some(to)) = (self.filter.from_timestamp, self.filter.to_timestamp)
                 && (to - from) / i >= MAX_HISTOGRAM_BUCKETS
             {
                 return Err(Error::invalid(
@@ -278,16 +269,6 @@ impl StatsRequest {
             }
         }
         Ok(self)
-    }
-
-    /// The stats request as a filter (time range and service).
-    pub fn filter(&self) -> Filter {
-        Filter {
-            from_timestamp: self.from_timestamp,
-            to_timestamp: self.to_timestamp,
-            service_name: self.service_name.clone(),
-            ..Filter::default()
-        }
     }
 }
 
@@ -302,6 +283,11 @@ pub struct HistogramBucket {
     pub anomaly_count: u64,
     /// ERROR records in the bucket.
     pub error_count: u64,
+    /// Records in the bucket per level (upper-case names, as
+    /// [`Stats::levels`]); only levels with records appear, and the counts
+    /// add up to `count`.
+    #[serde(default)]
+    pub levels: BTreeMap<String, u64>,
 }
 
 /// Response-time percentiles of one service.
@@ -423,18 +409,35 @@ mod tests {
             .unwrap_err();
         assert_eq!(e.to_string(), "histogram interval must be at least 1000 ms, got 10");
         let e = StatsRequest {
-            from_timestamp: Some(0),
-            to_timestamp: Some(100_000_000),
+            filter: Filter {
+                from_timestamp: Some(0),
+                to_timestamp: Some(100_000_000),
+                ..Filter::default()
+            },
             histogram_interval_ms: Some(1000),
             ..StatsRequest::default()
         }
         .validated()
         .unwrap_err();
         assert!(e.to_string().contains("more than 10000 buckets"), "{e}");
-        let ok = StatsRequest { service_name: Some(" ".into()), ..StatsRequest::default() }
-            .validated()
-            .unwrap();
-        assert_eq!(ok.service_name, None);
+        let filter = Filter {
+            service_name: Some(" ".into()),
+            query: Some("timeout".into()),
+            level: Some(Level::Error),
+            ..Filter::default()
+        };
+        let ok = StatsRequest { filter, ..StatsRequest::default() }.validated().unwrap();
+        assert_eq!(
+            (ok.filter.service_name, ok.filter.query.as_deref(), ok.filter.level),
+            (None, Some("timeout"), Some(Level::Error)),
+            "the filter is validated as a search's"
+        );
+        let filter = Filter { from_timestamp: Some(5), to_timestamp: Some(4), ..Filter::default() };
+        let e = StatsRequest { filter, ..StatsRequest::default() }.validated().unwrap_err();
+        assert_eq!(e.field(), Some("from_timestamp"));
+        let filter = Filter { attributes: vec![(String::new(), "v".into())], ..Filter::default() };
+        let e = StatsRequest { filter, ..StatsRequest::default() }.validated().unwrap_err();
+        assert_eq!(e.field(), Some("attributes"));
     }
 
     #[test]

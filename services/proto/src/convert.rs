@@ -218,6 +218,7 @@ impl From<LogRecord> for pq::LogEntry {
             anomaly_reasons: r.anomaly_reasons,
             ingested_at: r.ingested_at,
             attributes: r.attributes.into_iter().map(|(k, v)| (k, v.into())).collect(),
+            tail_position: String::new(),
         }
     }
 }
@@ -235,7 +236,10 @@ impl From<SearchResult> for pq::SearchResponse {
     }
 }
 
-/// A proto stats request as a validated domain one.
+/// A proto stats request as a validated domain one: `filter` converted as a
+/// search's, with the older top-level `from_timestamp`, `to_timestamp` and
+/// `service_name` merged in (an empty one counts as unset; one set to a
+/// value other than the filter's is refused, naming the field).
 impl TryFrom<ps::GetStatsRequest> for StatsRequest {
     type Error = Error;
     fn try_from(r: ps::GetStatsRequest) -> Result<StatsRequest, Error> {
@@ -243,14 +247,36 @@ impl TryFrom<ps::GetStatsRequest> for StatsRequest {
             0 => None,
             i => Some(i),
         };
-        StatsRequest {
-            from_timestamp: r.from_timestamp,
-            to_timestamp: r.to_timestamp,
-            service_name: r.service_name,
-            histogram_interval_ms,
-            include_percentiles: r.include_percentiles,
+        let mut filter = filter(r.filter)?;
+        merge_legacy("from_timestamp", &mut filter.from_timestamp, r.from_timestamp)?;
+        merge_legacy("to_timestamp", &mut filter.to_timestamp, r.to_timestamp)?;
+        let service_name = r.service_name.filter(|s| !s.trim().is_empty());
+        merge_legacy("service_name", &mut filter.service_name, service_name)?;
+        StatsRequest { filter, histogram_interval_ms, include_percentiles: r.include_percentiles }
+            .validated()
+    }
+}
+
+/// Puts a top-level stats field into the filter's `slot`; both set and
+/// different is an error naming `field`.
+fn merge_legacy<T: PartialEq + std::fmt::Debug>(
+    field: &str,
+    slot: &mut Option<T>,
+    legacy: Option<T>,
+) -> Result<(), Error> {
+    match (slot.as_ref(), legacy) {
+        (_, None) => Ok(()),
+        (None, Some(v)) => {
+            *slot = Some(v);
+            Ok(())
         }
-        .validated()
+        (Some(a), Some(b)) if *a == b => Ok(()),
+        (Some(a), Some(b)) => Err(Error::invalid(
+            field,
+            format!(
+                "{field} is set both in the request ({b:?}) and in its filter ({a:?}); give it once, in the filter"
+            ),
+        )),
     }
 }
 
@@ -266,8 +292,14 @@ impl From<Stats> for ps::GetStatsResponse {
             histogram: s
                 .histogram
                 .into_iter()
-                .map(|HistogramBucket { start, count, anomaly_count, error_count }| {
-                    ps::HistogramBucket { start, count, anomaly_count, error_count }
+                .map(|HistogramBucket { start, count, anomaly_count, error_count, levels }| {
+                    ps::HistogramBucket {
+                        start,
+                        count,
+                        anomaly_count,
+                        error_count,
+                        levels: levels.into_iter().collect(),
+                    }
                 })
                 .collect(),
             response_time_percentiles: s
@@ -384,6 +416,115 @@ mod tests {
         })
         .unwrap_err();
         assert_eq!(e.field(), Some("interval"));
+    }
+
+    #[test]
+    fn stats_take_a_full_filter_and_the_older_fields() {
+        let r = StatsRequest::try_from(ps::GetStatsRequest {
+            filter: Some(pq::LogFilter {
+                level: Some("error".into()),
+                query: Some("timeout".into()),
+                attributes: [("region".to_owned(), "eu".to_owned())].into(),
+                from_timestamp: Some(5),
+                ..Default::default()
+            }),
+            to_timestamp: Some(10),
+            service_name: Some("api".into()),
+            from_timestamp: Some(5),
+            ..Default::default()
+        })
+        .unwrap();
+        let f = &r.filter;
+        assert_eq!(
+            (f.level, f.query.as_deref(), f.from_timestamp, f.to_timestamp),
+            (Some(Level::Error), Some("timeout"), Some(5), Some(10))
+        );
+        assert_eq!(f.service_name.as_deref(), Some("api"));
+        assert_eq!(f.attributes, [("region".to_owned(), "eu".to_owned())]);
+        // The older fields alone still work; an empty service is unset.
+        let r = StatsRequest::try_from(ps::GetStatsRequest {
+            from_timestamp: Some(1),
+            service_name: Some(String::new()),
+            filter: Some(pq::LogFilter { service_name: Some("b".into()), ..Default::default() }),
+            ..Default::default()
+        })
+        .unwrap();
+        assert_eq!(
+            (r.filter.from_timestamp, r.filter.service_name.as_deref()),
+            (Some(1), Some("b"))
+        );
+        for (req, field) in [
+            (
+                ps::GetStatsRequest {
+                    service_name: Some("a".into()),
+                    filter: Some(pq::LogFilter {
+                        service_name: Some("b".into()),
+                        ..Default::default()
+                    }),
+                    ..Default::default()
+                },
+                "service_name",
+            ),
+            (
+                ps::GetStatsRequest {
+                    to_timestamp: Some(1),
+                    filter: Some(pq::LogFilter { to_timestamp: Some(2), ..Default::default() }),
+                    ..Default::default()
+                },
+                "to_timestamp",
+            ),
+            (
+                ps::GetStatsRequest {
+                    from_timestamp: Some(9),
+                    to_timestamp: Some(1),
+                    ..Default::default()
+                },
+                "from_timestamp",
+            ),
+            (
+                ps::GetStatsRequest {
+                    filter: Some(pq::LogFilter {
+                        level: Some("loud".into()),
+                        ..Default::default()
+                    }),
+                    ..Default::default()
+                },
+                "level",
+            ),
+        ] {
+            let e = StatsRequest::try_from(req).unwrap_err();
+            assert_eq!(e.field(), Some(field), "{e}");
+            assert_eq!(e.code(), loglens_core::ErrorCode::InvalidArgument);
+        }
+        let e = StatsRequest::try_from(ps::GetStatsRequest {
+            service_name: Some("a".into()),
+            filter: Some(pq::LogFilter { service_name: Some("b".into()), ..Default::default() }),
+            ..Default::default()
+        })
+        .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "service_name is set both in the request (\"a\") and in its filter (\"b\"); give it once, in the filter"
+        );
+    }
+
+    #[test]
+    fn histogram_buckets_carry_levels() {
+        let stats = Stats {
+            histogram: vec![HistogramBucket {
+                start: 60_000,
+                count: 3,
+                anomaly_count: 1,
+                error_count: 1,
+                levels: [("ERROR".to_owned(), 1), ("INFO".to_owned(), 2)].into(),
+            }],
+            ..Stats::default()
+        };
+        let wire = ps::GetStatsResponse::from(stats);
+        assert_eq!(
+            wire.histogram[0].levels,
+            [("ERROR".to_owned(), 1), ("INFO".to_owned(), 2)].into()
+        );
     }
 
     #[test]

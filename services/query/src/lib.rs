@@ -4,27 +4,27 @@
 //!
 //! Each call's span is the gRPC server span of `loglens_telemetry::grpc`;
 //! store calls get a child span with the query, the backend and the hit count.
+//! `Tail` reads the [`tail`] replay ring, so clients can resume.
 
-use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use async_trait::async_trait;
 use loglens_core::ledger::LedgerView;
 use loglens_proto::query::query_service_server::QueryService;
-use loglens_proto::query::{
-    GetAnomaliesRequest, LogEntry, SearchRequest, SearchResponse, TailRequest,
-};
+use loglens_proto::query::{GetAnomaliesRequest, SearchRequest, SearchResponse, TailRequest};
 use loglens_proto::stats::stats_service_server::StatsService;
 use loglens_proto::stats::{
     GetLedgerRequest, GetLedgerResponse, GetStatsRequest, GetStatsResponse,
 };
 use loglens_proto::status::to_status;
 use loglens_store::LogStore;
-use tokio::sync::broadcast::error::RecvError;
-use tokio_stream::Stream;
 use tonic::{Request, Response, Status};
 use tracing::Instrument as _;
+
+pub mod tail;
+
+pub use tail::TailConfig;
 
 /// Health-service name under which the store's health is reported.
 pub const STORE_HEALTH_SERVICE: &str = "loglens.store";
@@ -36,16 +36,24 @@ fn err(e: impl Into<loglens_core::Error>) -> Status {
 /// The gRPC `QueryService`.
 pub struct QueryApi {
     store: Arc<dyn LogStore>,
+    tail_config: TailConfig,
+    /// Started by the first `Tail` call, then kept: nodes nobody tails pay
+    /// nothing, and a client that reconnects finds what it missed.
+    tail: OnceLock<Arc<tail::Ring>>,
 }
 
 impl QueryApi {
     /// A service reading from `store`.
     pub fn new(store: Arc<dyn LogStore>) -> QueryApi {
-        QueryApi { store }
+        QueryApi { store, tail_config: TailConfig::default(), tail: OnceLock::new() }
+    }
+
+    /// Sizes the replay ring of `Tail` (by default [`TailConfig::default`]).
+    pub fn with_tail_config(mut self, config: TailConfig) -> QueryApi {
+        self.tail_config = config;
+        self
     }
 }
-
-type TailStream = Pin<Box<dyn Stream<Item = Result<LogEntry, Status>> + Send>>;
 
 /// A span around one store call, child of the RPC's server span (see
 /// `loglens_telemetry::grpc`), with the OpenTelemetry database attributes:
@@ -107,41 +115,21 @@ impl QueryService for QueryApi {
         Ok(Response::new(result.into()))
     }
 
-    type TailStream = TailStream;
+    type TailStream = tail::TailStream;
 
-    /// Streams records as they become searchable. Batches a client is too
-    /// slow to take are skipped with a warning rather than buffered without
-    /// bound; `Search` with a time range fills such a gap.
+    /// Streams records as they become searchable, from right after
+    /// `resume_after` when given; see [`tail`] for a client that falls
+    /// behind or resumes too late.
     #[tracing::instrument(skip_all)]
     async fn tail(
         &self,
         request: Request<TailRequest>,
     ) -> Result<Response<Self::TailStream>, Status> {
-        let filter = loglens_proto::convert::filter(request.into_inner().filter).map_err(err)?;
-        let filter = loglens_core::Filter { from_timestamp: None, to_timestamp: None, ..filter };
-        let mut committed = self.store.subscribe();
-        let (tx, rx) = tokio::sync::mpsc::channel(256);
-        tokio::spawn(async move {
-            loop {
-                let batch = match committed.recv().await {
-                    Ok(batch) => batch,
-                    Err(RecvError::Lagged(n)) => {
-                        tracing::warn!(
-                            missed_batches = n,
-                            "tail client too slow, skipping batches"
-                        );
-                        continue;
-                    }
-                    Err(RecvError::Closed) => return,
-                };
-                for r in batch.iter().filter(|r| filter.matches(r)) {
-                    if tx.send(Ok(LogEntry::from(r.clone()))).await.is_err() {
-                        return; // the client left
-                    }
-                }
-            }
-        });
-        Ok(Response::new(Box::pin(tokio_stream::wrappers::ReceiverStream::new(rx))))
+        let TailRequest { filter, resume_after } = request.into_inner();
+        let filter = loglens_proto::convert::filter(filter).map_err(err)?;
+        let ring =
+            self.tail.get_or_init(|| tail::Ring::over(self.store.as_ref(), self.tail_config));
+        Ok(Response::new(tail::follow(ring.clone(), filter, &resume_after)?))
     }
 }
 
@@ -172,7 +160,8 @@ impl StatsService for StatsApi {
     ) -> Result<Response<GetStatsResponse>, Status> {
         let req = loglens_core::StatsRequest::try_from(request.into_inner()).map_err(err)?;
         let query = serde_json::json!({
-            "from_timestamp": req.from_timestamp, "to_timestamp": req.to_timestamp, "service_name": &req.service_name,
+            "filter": &req.filter, "histogram_interval_ms": req.histogram_interval_ms,
+            "include_percentiles": req.include_percentiles,
         });
         let span = store_span(self.store.as_ref(), "stats", &query);
         let stats = self.store.stats(&req).instrument(span.clone()).await.map_err(|e| {

@@ -447,7 +447,7 @@ async fn anomalies_by_severity(b: &dyn Backend) {
 
 /// Stats computed from the records themselves.
 fn expected_stats(records: &[LogRecord], req: &StatsRequest) -> loglens_core::Stats {
-    let f = req.filter();
+    let f = &req.filter;
     let mut s = loglens_core::Stats::default();
     for r in records.iter().filter(|r| f.matches(r)) {
         s.total_logs += 1;
@@ -463,22 +463,23 @@ async fn stats_counts(b: &dyn Backend) {
     let store = b.open().await;
     let records = varied();
     indexed(&*store, &records).await;
-    let requests = [
-        StatsRequest::default(),
-        StatsRequest {
+    let filters = [
+        Filter::default(),
+        Filter {
             from_timestamp: Some(T0 + 30_000),
             to_timestamp: Some(T0 + 80_000),
-            ..StatsRequest::default()
+            ..Filter::default()
         },
-        StatsRequest { service_name: Some("payment-service".into()), ..StatsRequest::default() },
-        StatsRequest {
+        Filter { service_name: Some("payment-service".into()), ..Filter::default() },
+        Filter {
             from_timestamp: Some(T0 + 30_000),
             service_name: Some("api-gateway".into()),
-            ..StatsRequest::default()
+            ..Filter::default()
         },
-        StatsRequest { service_name: Some("nope".into()), ..StatsRequest::default() },
+        Filter { service_name: Some("nope".into()), ..Filter::default() },
     ];
-    for req in requests {
+    for filter in filters {
+        let req = StatsRequest { filter, ..StatsRequest::default() };
         let got = store.stats(&req.clone().validated().unwrap()).await.unwrap();
         let want = expected_stats(&records, &req);
         assert_eq!(got.total_logs, want.total_logs, "{req:?}");
@@ -511,24 +512,169 @@ async fn histogram_buckets(b: &dyn Backend) {
         .validated()
         .unwrap();
     let got = store.stats(&req).await.unwrap();
-    let bucket = |m: i64, count, anomaly_count, error_count| HistogramBucket {
-        start: at(m, 0),
-        count,
-        anomaly_count,
-        error_count,
-    };
+    let bucket =
+        |m: i64, count, anomaly_count, error_count, levels: &[(&str, u64)]| HistogramBucket {
+            start: at(m, 0),
+            count,
+            anomaly_count,
+            error_count,
+            levels: levels.iter().map(|(l, n)| (l.to_string(), *n)).collect(),
+        };
+    let m0 = bucket(0, 6, 1, 1, &[("INFO", 5), ("ERROR", 1)]);
+    let m2 = bucket(2, 2, 1, 0, &[("INFO", 2)]);
     let non_empty: Vec<_> = got.histogram.iter().filter(|b| b.count > 0).cloned().collect();
-    assert_eq!(non_empty, [bucket(0, 6, 1, 1), bucket(2, 2, 1, 0), bucket(3, 1, 0, 0)]);
+    assert_eq!(non_empty, [m0.clone(), m2.clone(), bucket(3, 1, 0, 0, &[("INFO", 1)])]);
     assert!(got.histogram.windows(2).all(|w| w[0].start < w[1].start), "oldest first");
     assert!(got.histogram.iter().all(|b| b.start % minute == 0), "aligned to the interval");
     let req = StatsRequest {
-        service_name: Some("a".into()),
+        filter: Filter { service_name: Some("a".into()), ..Filter::default() },
         histogram_interval_ms: Some(minute),
         ..StatsRequest::default()
     };
     let got = store.stats(&req.validated().unwrap()).await.unwrap();
     let non_empty: Vec<_> = got.histogram.iter().filter(|b| b.count > 0).cloned().collect();
-    assert_eq!(non_empty, [bucket(0, 6, 1, 1), bucket(2, 2, 1, 0)]);
+    assert_eq!(non_empty, [m0, m2]);
+    store.close().await.unwrap();
+}
+
+/// `varied()` with attributes: `region` cycles eu/us/ap, `canary` on every
+/// fourth record.
+fn varied_with_attributes() -> Vec<LogRecord> {
+    varied()
+        .into_iter()
+        .enumerate()
+        .map(|(i, mut r)| {
+            let region = ["eu", "us", "ap"][i % 3];
+            r.attributes.insert("region".into(), loglens_core::AttrValue::Str(region.into()));
+            r.attributes.insert("canary".into(), loglens_core::AttrValue::Bool(i % 4 == 0));
+            r
+        })
+        .collect()
+}
+
+/// Stats over `filter` with a one-minute histogram, checked against the
+/// records themselves and against a search with the same filter.
+async fn check_filtered_stats(store: &dyn LogStore, records: &[LogRecord], filter: Filter) {
+    let req = StatsRequest {
+        filter: filter.clone(),
+        histogram_interval_ms: Some(60_000),
+        ..StatsRequest::default()
+    }
+    .validated()
+    .unwrap();
+    let got = store.stats(&req).await.unwrap();
+    let want = expected_stats(records, &req);
+    assert!(want.total_logs > 0 && want.total_logs < records.len() as u64, "{filter:?}");
+    assert_eq!(got.total_logs, want.total_logs, "{filter:?}");
+    assert_eq!(got.services, want.services, "{filter:?}");
+    assert_eq!(got.levels, want.levels, "{filter:?}");
+    assert_eq!(
+        (got.anomaly_count, got.error_count),
+        (want.anomaly_count, want.error_count),
+        "{filter:?}"
+    );
+    let mut by_minute: BTreeMap<i64, BTreeMap<String, u64>> = BTreeMap::new();
+    for r in records.iter().filter(|r| req.filter.matches(r)) {
+        let start = r.timestamp.div_euclid(60_000) * 60_000;
+        *by_minute.entry(start).or_default().entry(r.level.as_str().to_owned()).or_default() += 1;
+    }
+    let got_levels: BTreeMap<i64, BTreeMap<String, u64>> =
+        got.histogram.iter().map(|b| (b.start, b.levels.clone())).collect();
+    assert_eq!(got_levels, by_minute, "per-level histogram counts of {filter:?}");
+    let searched = search(store, filter.clone(), Sort::NewestFirst, 1).await.total;
+    assert_eq!(got.total_logs, searched, "stats and search select alike: {filter:?}");
+}
+
+/// Stats select records with a search's full text.
+async fn stats_with_full_text(b: &dyn Backend) {
+    let store = b.open().await;
+    let records = varied_with_attributes();
+    indexed(&*store, &records).await;
+    for q in ["timeout", "TIMEOUT payment", "number 7"] {
+        let filter = Filter { query: Some(q.into()), ..Filter::default() };
+        check_filtered_stats(&*store, &records, filter).await;
+    }
+    store.close().await.unwrap();
+}
+
+/// Stats select records by level, status, anomaly and ids like a search.
+async fn stats_with_a_level_filter(b: &dyn Backend) {
+    let store = b.open().await;
+    let records = varied_with_attributes();
+    indexed(&*store, &records).await;
+    let filters = [
+        Filter { level: Some(Level::Error), ..Filter::default() },
+        Filter {
+            level: Some(Level::Warn),
+            service_name: Some("auth-service".into()),
+            ..Filter::default()
+        },
+        Filter { status_code: loglens_core::StatusCode::new(503).ok(), ..Filter::default() },
+        Filter { anomaly: Some(true), ..Filter::default() },
+        Filter { request_id: Some("req-3".into()), ..Filter::default() },
+        Filter { trace_id: Some("trace-1".into()), ..Filter::default() },
+    ];
+    for filter in filters {
+        check_filtered_stats(&*store, &records, filter).await;
+    }
+    store.close().await.unwrap();
+}
+
+/// Stats select records by attribute like a search, with other conditions.
+async fn stats_with_an_attribute_filter(b: &dyn Backend) {
+    let store = b.open().await;
+    let records = varied_with_attributes();
+    indexed(&*store, &records).await;
+    let attr = |pairs: &[(&str, &str)]| -> Vec<(String, String)> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    };
+    let filters = [
+        Filter { attributes: attr(&[("region", "eu")]), ..Filter::default() },
+        Filter { attributes: attr(&[("region", "us"), ("canary", "true")]), ..Filter::default() },
+        Filter {
+            attributes: attr(&[("region", "ap")]),
+            level: Some(Level::Info),
+            query: Some("user".into()),
+            from_timestamp: Some(T0 + 10_000),
+            ..Filter::default()
+        },
+    ];
+    for filter in filters {
+        check_filtered_stats(&*store, &records, filter).await;
+    }
+    store.close().await.unwrap();
+}
+
+/// Each histogram bucket's per-level counts add up to its count, agree with
+/// its error count, and the buckets' levels add up to the totals per level.
+async fn histogram_levels_sum_to_the_bucket_count(b: &dyn Backend) {
+    let store = b.open().await;
+    let records = varied();
+    indexed(&*store, &records).await;
+    let req = StatsRequest { histogram_interval_ms: Some(30_000), ..StatsRequest::default() }
+        .validated()
+        .unwrap();
+    let got = store.stats(&req).await.unwrap();
+    assert_eq!(got.histogram.len(), 4, "120 records one second apart");
+    let mut totals: BTreeMap<String, u64> = BTreeMap::new();
+    for b in &got.histogram {
+        assert_eq!(b.levels.values().sum::<u64>(), b.count, "{b:?}");
+        assert!(b.levels.values().all(|n| *n > 0), "only levels with records: {b:?}");
+        assert_eq!(b.levels.get("ERROR").copied().unwrap_or(0), b.error_count, "{b:?}");
+        for (l, n) in &b.levels {
+            *totals.entry(l.clone()).or_default() += n;
+        }
+    }
+    assert_eq!(totals, got.levels);
+    assert_eq!(
+        totals,
+        BTreeMap::from([
+            ("DEBUG".to_owned(), 30),
+            ("INFO".to_owned(), 30),
+            ("WARN".to_owned(), 30),
+            ("ERROR".to_owned(), 30)
+        ])
+    );
     store.close().await.unwrap();
 }
 
@@ -766,6 +912,10 @@ contract!(
         anomalies_by_severity,
         stats_counts,
         histogram_buckets,
+        stats_with_full_text,
+        stats_with_a_level_filter,
+        stats_with_an_attribute_filter,
+        histogram_levels_sum_to_the_bucket_count,
         percentiles_on_a_known_distribution,
         subscribers_receive_committed_records,
         searchable_without_refresh,

@@ -507,11 +507,13 @@ async fn stats_send_aggregations_and_read_the_documented_response() {
     es.clear_log();
     es.script("/_search", 200, fixture("search_aggregations.json"));
     let req = StatsRequest {
-        from_timestamp: Some(T0),
-        service_name: Some("api-gateway".into()),
+        filter: Filter {
+            from_timestamp: Some(T0),
+            service_name: Some("api-gateway".into()),
+            ..Filter::default()
+        },
         histogram_interval_ms: Some(60_000),
         include_percentiles: true,
-        ..StatsRequest::default()
     }
     .validated()
     .unwrap();
@@ -538,7 +540,11 @@ async fn stats_send_aggregations_and_read_the_documented_response() {
                 "anomalies": anomalous,
                 "histogram": {
                     "date_histogram": { "field": "timestamp", "fixed_interval": "60000ms", "min_doc_count": 1 },
-                    "aggs": { "anomalies": anomalous, "errors": { "filter": { "term": { "level": "ERROR" } } } }
+                    "aggs": {
+                        "anomalies": anomalous,
+                        "errors": { "filter": { "term": { "level": "ERROR" } } },
+                        "levels": { "terms": { "field": "level", "size": 16 } }
+                    }
                 }
             }
         })
@@ -553,11 +559,24 @@ async fn stats_send_aggregations_and_read_the_documented_response() {
         [("INFO".to_owned(), 6), ("ERROR".to_owned(), 3), ("WARN".to_owned(), 1)].into()
     );
     assert_eq!((got.anomaly_count, got.error_count), (3, 3));
+    let levels = |l: &[(&str, u64)]| l.iter().map(|(k, n)| (k.to_string(), *n)).collect();
     assert_eq!(
         got.histogram,
         [
-            HistogramBucket { start: T0, count: 8, anomaly_count: 2, error_count: 2 },
-            HistogramBucket { start: T0 + 60_000, count: 2, anomaly_count: 1, error_count: 1 },
+            HistogramBucket {
+                start: T0,
+                count: 8,
+                anomaly_count: 2,
+                error_count: 2,
+                levels: levels(&[("INFO", 5), ("ERROR", 2), ("WARN", 1)]),
+            },
+            HistogramBucket {
+                start: T0 + 60_000,
+                count: 2,
+                anomaly_count: 1,
+                error_count: 1,
+                levels: levels(&[("ERROR", 1), ("INFO", 1)]),
+            },
         ]
     );
     assert_eq!(
@@ -566,6 +585,31 @@ async fn stats_send_aggregations_and_read_the_documented_response() {
             .into(),
         "a service without response times has no percentiles"
     );
+}
+
+#[tokio::test]
+async fn stats_send_the_whole_filter_as_a_search_does() {
+    let es = FakeEs::start().await;
+    let store = open(&es, StoreOptions::default()).await;
+    let filter = Filter {
+        level: Some(Level::Warn),
+        status_code: loglens_core::StatusCode::new(503).ok(),
+        anomaly: Some(false),
+        query: Some("card declined".into()),
+        trace_id: Some("t-1".into()),
+        request_id: Some("r-1".into()),
+        attributes: vec![("region".into(), "eu".into())],
+        ..Filter::default()
+    };
+    es.clear_log();
+    let search = SearchRequest::new(filter.clone(), Sort::NewestFirst, None, None, None).unwrap();
+    store.search(&search).await.unwrap();
+    let req = StatsRequest { filter, ..StatsRequest::default() }.validated().unwrap();
+    store.stats(&req).await.unwrap();
+    let log = es.log();
+    assert_eq!(log.len(), 2);
+    assert_eq!(log[1].body[0]["query"], log[0].body[0]["query"]);
+    assert_eq!(log[1].body[0]["query"]["bool"]["filter"].as_array().unwrap().len(), 7);
 }
 
 #[tokio::test]

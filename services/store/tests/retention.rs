@@ -84,7 +84,8 @@ async fn day_total(store: &dyn LogStore, day: i64) -> u64 {
 }
 
 async fn stats_total(store: &dyn LogStore, from: Option<i64>, to: Option<i64>) -> u64 {
-    let req = StatsRequest { from_timestamp: from, to_timestamp: to, ..StatsRequest::default() };
+    let filter = Filter { from_timestamp: from, to_timestamp: to, ..Filter::default() };
+    let req = StatsRequest { filter, ..StatsRequest::default() };
     store.stats(&req).await.expect("stats").total_logs
 }
 

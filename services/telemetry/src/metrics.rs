@@ -25,6 +25,8 @@ pub const GRPC_REQUEST_DURATION: &str = "loglens_grpc_server_request_duration_se
 pub const HTTP_REQUESTS: &str = "loglens_http_server_requests_total";
 /// Histogram: REST request latency, by `method` and `route`.
 pub const HTTP_REQUEST_DURATION: &str = "loglens_http_server_request_duration_seconds";
+/// Gauge: `GET /logs/tail` streams the gateway has open.
+pub const GATEWAY_TAIL_STREAMS: &str = "loglens_gateway_tail_streams";
 /// Counter: records durably indexed, by `service_name`.
 pub const RECORDS_INDEXED: &str = "loglens_records_indexed_total";
 /// Counter: anomalous records durably indexed, by `service_name`.
@@ -134,6 +136,7 @@ fn describe() {
         Unit::Seconds,
         "REST request latency, by method and route"
     );
+    describe_gauge!(GATEWAY_TAIL_STREAMS, "GET /logs/tail streams the gateway has open");
     describe_counter!(RECORDS_INDEXED, "records durably indexed, by service_name");
     describe_counter!(RECORDS_ANOMALOUS, "anomalous records durably indexed, by service_name");
     describe_gauge!(STORE_DOCUMENTS, "documents in the store");

@@ -34,6 +34,9 @@ pub struct GatewayArgs {
     max_body_bytes: usize,
     #[command(flatten)]
     ingest_limit: IngestLimitArgs,
+    /// Jaeger's UI, http(s)://HOST:PORT: the web UI links each trace_id there.
+    #[arg(long, env = "LOGLENS_JAEGER_URL")]
+    jaeger_url: Option<String>,
     /// Write {"http": "HOST:PORT"} here once serving.
     #[arg(long, env = "LOGLENS_READY_FILE")]
     ready_file: Option<PathBuf>,
@@ -55,6 +58,7 @@ impl GatewayArgs {
                 config: GatewayConfig {
                     ingest_endpoint: self.ingest_endpoint,
                     max_body_bytes: self.max_body_bytes,
+                    jaeger_url: self.jaeger_url,
                     ..GatewayConfig::default()
                 },
                 grpc_endpoint: Some(self.grpc_endpoint),

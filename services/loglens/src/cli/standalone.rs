@@ -46,6 +46,9 @@ pub struct StandaloneArgs {
     syslog_addr: Option<SocketAddr>,
     #[command(flatten)]
     ingest_limit: IngestLimitArgs,
+    /// Jaeger's UI, http(s)://HOST:PORT: the web UI links each trace_id there.
+    #[arg(long, env = "LOGLENS_JAEGER_URL")]
+    jaeger_url: Option<String>,
     /// Write {"grpc": "HOST:PORT", "http": "HOST:PORT"} here once serving (and "syslog" with --syslog-addr).
     #[arg(long, env = "LOGLENS_READY_FILE")]
     ready_file: Option<PathBuf>,
@@ -74,7 +77,7 @@ impl StandaloneArgs {
             processor,
             gateway: Some(GatewayComponent {
                 addr: with_port(self.http_addr, self.api_port),
-                config: GatewayConfig::default(),
+                config: GatewayConfig { jaeger_url: self.jaeger_url, ..GatewayConfig::default() },
                 grpc_endpoint: None,
             }),
             syslog: self.syslog_addr,

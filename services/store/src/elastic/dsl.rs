@@ -493,7 +493,8 @@ pub fn empty_search(req: &SearchRequest) -> SearchResult {
 
 // ---------------------------------------------------------------- stats
 
-/// The `_search` body of a stats request: only aggregations, no hits.
+/// The `_search` body of a stats request: only aggregations, no hits, over
+/// the records the request's filter selects (the query a search sends).
 /// Records of a kind are counted with `filter` aggregations.
 pub fn stats_body(req: &StatsRequest) -> Value {
     let counters = Counters {
@@ -501,7 +502,7 @@ pub fn stats_body(req: &StatsRequest) -> Value {
         errors: json!({ "filter": { "term": { "level": Level::Error.as_str() } } }),
     };
     let aggs = aggs::aggregations(req, &counters);
-    json!({ "size": 0, "track_total_hits": true, "query": filter_query(&req.filter()), "aggs": aggs })
+    json!({ "size": 0, "track_total_hits": true, "query": filter_query(&req.filter), "aggs": aggs })
 }
 
 /// Reads the response to [`stats_body`].
@@ -517,9 +518,7 @@ pub fn parse_stats(body: &[u8]) -> Result<Stats> {
         }
         stats.services.insert(service, count(&b["doc_count"]));
     }
-    stats.levels = buckets(&aggs[aggs::LEVELS])
-        .map(|b| (key_string(&b["key"]), count(&b["doc_count"])))
-        .collect();
+    stats.levels = level_counts(&aggs[aggs::LEVELS]);
     stats.error_count = stats.levels.get(Level::Error.as_str()).copied().unwrap_or(0);
     stats.anomaly_count = count(&aggs[aggs::ANOMALIES]["doc_count"]);
     stats.histogram = buckets(&aggs[aggs::HISTOGRAM])
@@ -528,11 +527,21 @@ pub fn parse_stats(body: &[u8]) -> Result<Stats> {
             count: count(&b["doc_count"]),
             anomaly_count: count(&b[aggs::ANOMALIES]["doc_count"]),
             error_count: count(&b[aggs::ERRORS]["doc_count"]),
+            levels: level_counts(&b[aggs::BUCKET_LEVELS]),
         })
         .filter(|b| b.count > 0)
         .collect();
     stats.histogram.sort_by_key(|b| b.start);
     Ok(stats)
+}
+
+/// Records per level of a terms aggregation on `level`; levels without
+/// records are left out.
+fn level_counts(agg: &Value) -> BTreeMap<String, u64> {
+    buckets(agg)
+        .map(|b| (key_string(&b["key"]), count(&b["doc_count"])))
+        .filter(|(_, n)| *n > 0)
+        .collect()
 }
 
 fn buckets(agg: &Value) -> impl Iterator<Item = &Value> {

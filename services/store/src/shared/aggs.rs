@@ -23,10 +23,14 @@ const PERCENTS: [f64; 3] = [50.0, 95.0, 99.0];
 pub(crate) const SERVICES: &str = "services";
 /// Terms aggregation: records per level.
 pub(crate) const LEVELS: &str = "levels";
+/// Room for every level (there are four) in a terms aggregation.
+const LEVEL_TERMS: usize = 16;
 /// Anomalous records: over everything, and per histogram bucket.
 pub(crate) const ANOMALIES: &str = "anomalies";
 /// Records of level ERROR per histogram bucket.
 pub(crate) const ERRORS: &str = "errors";
+/// Terms aggregation: records per level in each histogram bucket.
+pub(crate) const BUCKET_LEVELS: &str = "levels";
 /// Date histogram with a fixed interval, empty buckets omitted.
 pub(crate) const HISTOGRAM: &str = "histogram";
 /// Percentiles of the response time, per service.
@@ -46,7 +50,7 @@ pub(crate) struct Counters {
 pub(crate) fn aggregations(req: &StatsRequest, counters: &Counters) -> Value {
     let mut aggs = json!({
         SERVICES: { "terms": { "field": "service_name", "size": MAX_SERVICES } },
-        LEVELS: { "terms": { "field": "level", "size": 16 } },
+        LEVELS: { "terms": { "field": "level", "size": LEVEL_TERMS } },
         ANOMALIES: counters.anomalies,
     });
     if req.include_percentiles {
@@ -58,7 +62,11 @@ pub(crate) fn aggregations(req: &StatsRequest, counters: &Counters) -> Value {
     if let Some(interval) = req.histogram_interval_ms {
         aggs[HISTOGRAM] = json!({
             "date_histogram": { "field": "timestamp", "fixed_interval": format!("{interval}ms"), "min_doc_count": 1 },
-            "aggs": { ANOMALIES: counters.anomalies, ERRORS: counters.errors },
+            "aggs": {
+                ANOMALIES: counters.anomalies,
+                ERRORS: counters.errors,
+                BUCKET_LEVELS: { "terms": { "field": "level", "size": LEVEL_TERMS } },
+            },
         });
     }
     aggs
@@ -137,7 +145,11 @@ mod tests {
             full["histogram"],
             json!({
                 "date_histogram": { "field": "timestamp", "fixed_interval": "60000ms", "min_doc_count": 1 },
-                "aggs": { "anomalies": { "sum": { "field": "a" } }, "errors": { "x": 1 } },
+                "aggs": {
+                    "anomalies": { "sum": { "field": "a" } },
+                    "errors": { "x": 1 },
+                    "levels": { "terms": { "field": "level", "size": 16 } },
+                },
             })
         );
     }

@@ -39,14 +39,15 @@ fn request(req: &StatsRequest) -> Result<Aggregations> {
         .map_err(|e| Error::Backend(format!("stats request does not build: {e}")))
 }
 
-/// Aggregates the records in the request's time range and service.
+/// Aggregates the records matching the request's filter, selected by the
+/// same query a search runs.
 pub(crate) fn stats(
     searcher: &Searcher,
     fields: &Fields,
     mut analyzer: TextAnalyzer,
     req: &StatsRequest,
 ) -> Result<Stats> {
-    let query = filter_query(fields, &mut analyzer, &req.filter());
+    let query = filter_query(fields, &mut analyzer, &req.filter);
     let limits = AggregationLimitsGuard::new(None, Some(BUCKET_LIMIT));
     let collector = AggregationCollector::from_aggs(
         request(req)?,
@@ -74,9 +75,7 @@ fn parse(total: u64, mut results: AggregationResults) -> Stats {
         }
         stats.services.insert(service, b.doc_count);
     }
-    stats.levels = terms(results.0.remove(aggs::LEVELS))
-        .map(|b| (key_string(&b.key), b.doc_count))
-        .collect::<BTreeMap<_, _>>();
+    stats.levels = level_counts(results.0.get(aggs::LEVELS));
     stats.error_count = stats.levels.get(loglens_core::Level::Error.as_str()).copied().unwrap_or(0);
     stats.anomaly_count = metric(&results, aggs::ANOMALIES) as u64;
     if let Some(AggregationResult::BucketResult(BucketResult::Histogram { buckets })) =
@@ -89,11 +88,21 @@ fn parse(total: u64, mut results: AggregationResults) -> Stats {
                 count: b.doc_count,
                 anomaly_count: metric(&b.sub_aggregation, aggs::ANOMALIES) as u64,
                 error_count: metric(&b.sub_aggregation, aggs::ERRORS) as u64,
+                levels: level_counts(b.sub_aggregation.0.get(aggs::BUCKET_LEVELS)),
             })
             .collect();
         stats.histogram.sort_by_key(|b| b.start);
     }
     stats
+}
+
+/// Records per level of a terms result on `level`; levels without records
+/// are left out.
+fn level_counts(result: Option<&AggregationResult>) -> BTreeMap<String, u64> {
+    let Some(AggregationResult::BucketResult(BucketResult::Terms { buckets, .. })) = result else {
+        return BTreeMap::new();
+    };
+    buckets.iter().filter(|b| b.doc_count > 0).map(|b| (key_string(&b.key), b.doc_count)).collect()
 }
 
 /// The buckets of a terms result (none if absent).
