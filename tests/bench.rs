@@ -36,7 +36,8 @@ fn tiny_run_reports_every_figure() {
     let report: Value = serde_json::from_str(line).expect("the last line is JSON");
 
     assert_eq!(report["records"], 2000);
-    assert_eq!(report["queries"]["latency"].as_object().map(|m| m.len()), Some(6), "{report}");
+    assert_eq!(report["queries"]["latency"].as_object().map(|m| m.len()), Some(8), "{report}");
+    assert!(report["queries"]["latency"]["UI_view_histogram_page"]["p99_ms"].is_f64(), "{report}");
     assert_eq!(report["queries"]["records"], 3000, "{report}");
     assert_eq!(report["kafka"]["records"], 1500, "{report}");
     assert!(

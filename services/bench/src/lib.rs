@@ -69,6 +69,12 @@ const DEEP_PAGE: usize = 10_000;
 const TARGET_STORE_RATIO: f64 = 0.85;
 const TARGET_SEARCH_P99_MS: f64 = 50.0;
 const TARGET_STATS_P99_MS: f64 = 150.0;
+/// Issue 14: the server time of what one web UI view asks (its histogram
+/// and first page, asked together as the page does).
+const TARGET_UI_VIEW_P99_MS: f64 = 300.0;
+/// Records on the web UI's first page, and histogram bars it aims for.
+const UI_PAGE_SIZE: u32 = 50;
+const UI_BUCKETS: i64 = 80;
 const TARGET_KAFKA_RATIO: f64 = 0.7;
 const TARGET_TIME_TO_SEARCH_P99_S: f64 = 1.0;
 const TARGET_PEAK_RSS_MB: f64 = 512.0;
@@ -366,6 +372,8 @@ struct Latency {
 enum Query {
     Search(SearchRequest),
     Stats(StatsRequest),
+    /// A web UI view: its histogram and first page at once.
+    View(StatsRequest, SearchRequest),
 }
 
 impl Query {
@@ -373,6 +381,10 @@ impl Query {
         match self {
             Query::Search(r) => drop(store.search(r).await?),
             Query::Stats(r) => drop(store.stats(r).await?),
+            Query::View(stats, page) => {
+                let (stats, page) = tokio::join!(store.stats(stats), store.search(page));
+                drop((stats?, page?));
+            }
         }
         Ok(())
     }
@@ -393,11 +405,20 @@ impl Query {
     }
 }
 
-/// Phase 6: each query 20 times unmeasured, then 200 timed runs.
+/// The histogram interval the web UI picks for a range (ui/src/state.ts
+/// `pickInterval`): the first step giving at most [`UI_BUCKETS`] bars.
+fn ui_interval_ms(span_ms: i64) -> i64 {
+    const STEPS_S: [i64; 13] =
+        [1, 5, 10, 30, 60, 300, 600, 1800, 3600, 3 * 3600, 6 * 3600, 12 * 3600, 86_400];
+    STEPS_S.iter().map(|s| s * 1000).find(|s| span_ms / s <= UI_BUCKETS).unwrap_or(86_400_000)
+}
+
+/// Phase 6: each query 20 times unmeasured, then 200 timed runs; each with
+/// its p99 target in ms.
 async fn queries(
     store: &dyn LogStore,
     total: usize,
-) -> Result<(Vec<(&'static str, bool, Latency)>, usize)> {
+) -> Result<(Vec<(&'static str, f64, Latency)>, usize)> {
     let newest = |filter: Filter, cursor: Option<String>, size: u32| {
         SearchRequest::new(filter, Sort::NewestFirst, None, Some(size), cursor)
     };
@@ -433,22 +454,41 @@ async fn queries(
         query: Some("failed".into()),
         ..Filter::default()
     };
-    let list: Vec<(&'static str, bool, Query)> = vec![
-        ("service+level newest 20", false, Query::Search(newest(service_level, None, 20)?)),
-        ("deep page via cursor", false, Query::Search(newest(Filter::default(), cursor, 20)?)),
+    // What the web UI's explore view asks for the whole day: a histogram of
+    // about 80 bars (its interval choice) and the newest page.
+    let view = |filter: Filter| -> Result<Query> {
+        let filter = Filter {
+            from_timestamp: Some(DAY_START_MS),
+            to_timestamp: Some(DAY_START_MS + DAY_MS - 1),
+            ..filter
+        };
+        let stats = StatsRequest {
+            filter: filter.clone(),
+            histogram_interval_ms: Some(ui_interval_ms(DAY_MS)),
+            include_percentiles: false,
+        };
+        Ok(Query::View(stats.validated()?, newest(filter, None, UI_PAGE_SIZE)?))
+    };
+    let ui_text = Filter { query: Some("failed".into()), ..Filter::default() };
+    let (search, stats, ui) = (TARGET_SEARCH_P99_MS, TARGET_STATS_P99_MS, TARGET_UI_VIEW_P99_MS);
+    let list: Vec<(&'static str, f64, Query)> = vec![
+        ("service+level newest 20", search, Query::Search(newest(service_level, None, 20)?)),
+        ("deep page via cursor", search, Query::Search(newest(Filter::default(), cursor, 20)?)),
         (
             "anomalies top 20",
-            false,
+            search,
             Query::Search(SearchRequest::anomalies(Filter::default(), None, Some(20), None)?),
         ),
-        ("full text + service", false, Query::Search(newest(text, None, 20)?)),
-        ("stats", true, Query::Stats(StatsRequest::default().validated()?)),
-        ("stats + histogram + pctl", true, Query::Stats(all_day.validated()?)),
+        ("full text + service", search, Query::Search(newest(text, None, 20)?)),
+        ("stats", stats, Query::Stats(StatsRequest::default().validated()?)),
+        ("stats + histogram + pctl", stats, Query::Stats(all_day.validated()?)),
+        ("UI view: histogram + page", ui, view(Filter::default())?),
+        ("UI view, full text", ui, view(ui_text)?),
     ];
     let pb = bar(list.len() * QUERY_RUNS, "6 queries");
     let mut out = Vec::with_capacity(list.len());
-    for (name, is_stats, q) in &list {
-        out.push((*name, *is_stats, q.time(store, &pb).await?));
+    for (name, target, q) in &list {
+        out.push((*name, *target, q.time(store, &pb).await?));
     }
     pb.finish_and_clear();
     Ok((out, depth))
@@ -768,8 +808,8 @@ pub async fn run(args: BenchArgs) -> Result<()> {
             },
         );
     }
-    for (name, is_stats, l) in &query_results {
-        let target = if *is_stats { TARGET_STATS_P99_MS } else { TARGET_SEARCH_P99_MS };
+    for (name, target, l) in &query_results {
+        let target = *target;
         t.row(
             &format!("6 {name}"),
             format!("p50 {:.2} / p99 {:.2} ms", l.p50, l.p99),
@@ -907,4 +947,18 @@ pub async fn run(args: BenchArgs) -> Result<()> {
     });
     println!("{report}");
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_ui_interval_gives_at_most_80_bars_with_the_pages_steps() {
+        assert_eq!(ui_interval_ms(15 * 60_000), 30_000);
+        assert_eq!(ui_interval_ms(3_600_000), 60_000);
+        assert_eq!(ui_interval_ms(DAY_MS), 1_800_000);
+        assert_eq!(ui_interval_ms(7 * DAY_MS), 3 * 3_600_000);
+        assert_eq!(ui_interval_ms(1000 * DAY_MS), 86_400_000);
+    }
 }
