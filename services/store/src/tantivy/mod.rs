@@ -112,6 +112,7 @@ mod retention;
 #[doc(hidden)]
 pub mod schema;
 mod seen;
+mod counts;
 mod stats;
 mod wal;
 
