@@ -104,6 +104,7 @@ use crate::shared::closed::ClosedFlag;
 use crate::shared::tail::Tail;
 use crate::{Committed, Error, Health, LogStore, Refused, Result, StoreOptions};
 
+mod counts;
 mod pipeline;
 mod query;
 mod retention;
@@ -112,7 +113,6 @@ mod retention;
 #[doc(hidden)]
 pub mod schema;
 mod seen;
-mod counts;
 mod stats;
 mod wal;
 
