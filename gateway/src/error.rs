@@ -31,6 +31,9 @@ pub enum Error {
     /// The HTTP server failed.
     #[error("http server failed: {0}")]
     Serve(#[from] std::io::Error),
+    /// A TLS file of the gRPC client is unusable.
+    #[error(transparent)]
+    Tls(#[from] loglens_tls::Error),
 }
 
 /// Result with the gateway [`Error`].

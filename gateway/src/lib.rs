@@ -16,12 +16,15 @@
 //!   per gRPC call with its trace context in the metadata; `GET /metrics`
 //!   serves the process's Prometheus metrics.
 //! - `ui`: the built-in web UI at `/`, from `ui/dist` embedded at build time.
+//! - `auth`: API keys on every route but `/health` and the static files
+//!   ([`InProcess::auth`]), the caller's key forwarded on every gRPC call.
 //!
 //! The gRPC side must report the store's health as [`STORE_HEALTH_SERVICE`],
 //! put the field of an `INVALID_ARGUMENT` in metadata
 //! [`loglens_core::error::FIELD_METADATA_KEY`] and the seconds of a
 //! `RESOURCE_EXHAUSTED` in [`loglens_core::error::RETRY_AFTER_METADATA_KEY`].
 
+mod auth;
 pub mod convert;
 pub mod error;
 mod handlers;
@@ -42,7 +45,6 @@ use axum::extract::DefaultBodyLimit;
 use axum::http::{Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use axum::serve::ListenerExt as _;
 use ingest::IngestPort;
 use loglens_core::budget::{ByteBudget, DEFAULT_MAX_INFLIGHT_BYTES};
 use loglens_proto::ingest::ingest_service_client::IngestServiceClient;
@@ -58,6 +60,7 @@ use tower_http::timeout::TimeoutLayer;
 use utoipa::OpenApi;
 use utoipa_swagger_ui::SwaggerUi;
 
+pub use auth::current_principal;
 pub use error::{ApiError, Error, Result};
 pub use handlers::{HEALTH_TIMEOUT, STORE_HEALTH_SERVICE};
 pub use ingest::LocalIngest;
@@ -72,12 +75,15 @@ pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// How to reach the gRPC services and the limits of the HTTP side.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GatewayConfig {
-    /// The gRPC server, `http://host:port` (query, stats and health; also
-    /// ingest unless `ingest_endpoint` is set).
+    /// The gRPC server, `http://host:port` or `https://host:port` (query,
+    /// stats and health; also ingest unless `ingest_endpoint` is set).
     pub grpc_endpoint: String,
     /// Where `POST /logs` goes when ingest runs apart (the Kafka path's
-    /// `loglens ingest` role), `http://host:port`.
+    /// `loglens ingest` role), `http(s)://host:port`.
     pub ingest_endpoint: Option<String>,
+    /// The CA and client certificate of `https://` endpoints (read when
+    /// the app is built); without a CA the system's roots are trusted.
+    pub grpc_tls: loglens_tls::ClientTlsFiles,
     /// Largest accepted request body, after gzip decoding; larger is a 413.
     pub max_body_bytes: usize,
     /// Whole-request deadline; past it the reply is a 503.
@@ -96,6 +102,7 @@ impl Default for GatewayConfig {
         GatewayConfig {
             grpc_endpoint: "http://127.0.0.1:50051".to_owned(),
             ingest_endpoint: None,
+            grpc_tls: loglens_tls::ClientTlsFiles::default(),
             max_body_bytes: 16 * 1024 * 1024,
             request_timeout: Duration::from_secs(30),
             max_inflight_ingest_bytes: DEFAULT_MAX_INFLIGHT_BYTES,
@@ -115,6 +122,12 @@ pub struct InProcess {
     /// The process's ingest byte budget, shared with its gRPC ingest; by
     /// default the gateway has its own of `max_inflight_ingest_bytes`.
     pub budget: Option<Arc<ByteBudget>>,
+    /// A channel to this process's gRPC server (in memory): query, stats
+    /// and health go there instead of `grpc_endpoint`.
+    pub grpc: Option<Channel>,
+    /// API keys checked on every route but `/health` and the static files;
+    /// `None` serves everyone (the caller's key is still forwarded to gRPC).
+    pub auth: Option<Arc<loglens_auth::Authenticator>>,
 }
 
 /// The gateway's router. The gRPC channel connects lazily, so this succeeds
@@ -142,7 +155,10 @@ pub fn app_with(cfg: &GatewayConfig, shared: InProcess) -> Result<Router> {
             "jaeger_url must be an http(s)://host:port URL, got {url:?}"
         )));
     }
-    let query_channel = channel(cfg, &cfg.grpc_endpoint)?;
+    let query_channel = match shared.grpc {
+        Some(c) => c,
+        None => channel(cfg, &cfg.grpc_endpoint)?,
+    };
     let ingest = match (shared.ingest, &cfg.ingest_endpoint) {
         (Some(local), _) => IngestPort::Local(local),
         (None, Some(url)) => IngestPort::Remote(IngestServiceClient::new(channel(cfg, url)?)),
@@ -191,6 +207,7 @@ pub fn app_with(cfg: &GatewayConfig, shared: InProcess) -> Result<Router> {
         // Outside the timeout and compression: a live stream never ends,
         // and compression would hold its events back.
         .merge(tail::routes())
+        .layer(axum::middleware::from_fn_with_state(shared.auth, auth::guard))
         .layer(cors)
         .layer(axum::middleware::from_fn(telemetry::observe))
         .with_state(state))
@@ -212,36 +229,91 @@ pub async fn serve_with(
     shared: InProcess,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<()> {
+    serve_tls(listener, None, cfg, shared, shutdown).await
+}
+
+/// [`serve_with`] over TLS when `tls` is given (the same routes; plain
+/// HTTP to that port fails the handshake).
+pub async fn serve_tls(
+    listener: tokio::net::TcpListener,
+    tls: Option<Arc<rustls::ServerConfig>>,
+    cfg: GatewayConfig,
+    shared: InProcess,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<()> {
     let local = shared.ingest.is_some();
     let router = app_with(&cfg, shared)?;
     tracing::info!(
         addr = ?listener.local_addr().ok(),
+        tls = tls.is_some(),
         grpc = %cfg.grpc_endpoint,
         ingest = if local { "in-process" } else { "grpc" },
         "rest gateway listening"
     );
-    // Replies go out at once: without TCP_NODELAY a small reply can wait
-    // ~40 ms for the client's delayed ACK (Nagle).
-    let listener = listener.tap_io(|tcp| {
-        if let Err(e) = tcp.set_nodelay(true) {
-            tracing::debug!(error = %e, "setting TCP_NODELAY");
-        }
-    });
-    axum::serve(listener, router).with_graceful_shutdown(shutdown).await?;
+    // TCP_NODELAY set and TLS handshakes done off the accept loop.
+    let listener = Accepted(loglens_tls::Incoming::accept(listener, tls));
+    // The peer address rate-limits failed authentication attempts.
+    axum::serve(listener, router.into_make_service_with_connect_info::<auth::Peer>())
+        .with_graceful_shutdown(shutdown)
+        .await?;
     tracing::info!("rest gateway stopped");
     Ok(())
 }
 
-fn channel(cfg: &GatewayConfig, url: &str) -> Result<Channel> {
-    if !url.starts_with("http://") {
-        return Err(Error::Config(format!(
-            "grpc endpoints must be http://host:port URLs (TLS is not supported), got {url:?}"
-        )));
+/// The accepted connections of the REST listener, for axum.
+struct Accepted(loglens_tls::Incoming);
+
+impl axum::serve::Listener for Accepted {
+    type Io = loglens_tls::Conn;
+    type Addr = std::net::SocketAddr;
+
+    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+        match self.0.next().await {
+            Some(conn) => {
+                // Only in-process connections lack an address; REST has none.
+                let addr =
+                    conn.remote_addr().unwrap_or(std::net::SocketAddr::from(([0, 0, 0, 0], 0)));
+                (conn, addr)
+            }
+            // Accepting ended (only when the listener is dropped).
+            None => std::future::pending().await,
+        }
     }
-    let endpoint = Endpoint::from_shared(url.to_owned())
+
+    fn local_addr(&self) -> std::io::Result<Self::Addr> {
+        self.0.local_addr()
+    }
+}
+
+fn channel(cfg: &GatewayConfig, url: &str) -> Result<Channel> {
+    let tls = match url.split_once("://").map(|(scheme, _)| scheme) {
+        Some("http") => {
+            if cfg.grpc_tls != loglens_tls::ClientTlsFiles::default() {
+                return Err(Error::Config(format!(
+                    "grpc CA or client certificate given, but the endpoint {url:?} is \
+                     http://; use https://host:port"
+                )));
+            }
+            None
+        }
+        Some("https") => {
+            Some(cfg.grpc_tls.load(["--grpc-ca", "--grpc-client-cert", "--grpc-client-key"])?)
+        }
+        _ => {
+            return Err(Error::Config(format!(
+                "grpc endpoints must be http://host:port or https://host:port URLs, got {url:?}"
+            )));
+        }
+    };
+    let mut endpoint = Endpoint::from_shared(url.to_owned())
         .map_err(|source| Error::Endpoint { endpoint: url.to_owned(), source })?
         .connect_timeout(cfg.request_timeout.min(CONNECT_TIMEOUT))
         .tcp_nodelay(true);
+    if let Some(tls) = tls {
+        endpoint = endpoint
+            .tls_config(tls)
+            .map_err(|source| Error::Endpoint { endpoint: url.to_owned(), source })?;
+    }
     Ok(endpoint.connect_lazy())
 }
 

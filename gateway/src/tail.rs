@@ -126,6 +126,7 @@ pub(crate) async fn tail(
         reopens: 0,
         dropped: None,
         done: false,
+        forward: crate::auth::forwarded(),
         _open: OpenTail::new(),
     };
     // The first call answers before the response starts: a bad request or
@@ -188,6 +189,8 @@ struct Tailer {
     dropped: Option<String>,
     /// An error event was sent: the stream ends.
     done: bool,
+    /// The caller's key, forwarded on every (re-)open.
+    forward: Option<HeaderValue>,
     _open: OpenTail,
 }
 
@@ -202,10 +205,11 @@ impl Tailer {
         };
         let mut client = self.client.clone();
         let reply =
-            call(
-                rpc::TAIL,
-                tonic::Request::new(request),
-                move |r| async move { client.tail(r).await },
+            crate::auth::with_forwarded(
+                self.forward.clone(),
+                call(rpc::TAIL, tonic::Request::new(request), move |r| async move {
+                    client.tail(r).await
+                }),
             )
             .await?;
         Ok(reply.into_inner())

@@ -101,6 +101,12 @@ where
     {
         request.metadata_mut().insert(propagation::TRACEPARENT, v);
     }
+    // The caller's key goes on to the gRPC side, which checks it too.
+    if let Some(v) = crate::auth::forwarded()
+        && let Ok(v) = tonic::metadata::MetadataValue::try_from(v.as_bytes())
+    {
+        request.metadata_mut().insert("authorization", v);
+    }
     let result = send(request).instrument(span.clone()).await;
     let code = match &result {
         Ok(_) => 0,

@@ -59,7 +59,12 @@ async fn start() -> (Backend, Arc<FakeLocal>, Router) {
     let cfg = GatewayConfig { grpc_endpoint: format!("http://{}", b.addr), ..Default::default() };
     let app = app_with(
         &cfg,
-        InProcess { ingest: Some(local.clone() as Arc<dyn LocalIngest>), budget: None },
+        InProcess {
+            ingest: Some(local.clone() as Arc<dyn LocalIngest>),
+            budget: None,
+            grpc: None,
+            auth: None,
+        },
     )
     .unwrap();
     (b, local, app)
@@ -142,6 +147,8 @@ async fn a_full_ingest_budget_sheds_with_429_and_retry_after_and_keeps_what_was_
     let shared = InProcess {
         ingest: Some(local.clone() as Arc<dyn LocalIngest>),
         budget: Some(budget.clone()),
+        grpc: None,
+        auth: None,
     };
     let app = app_with(&cfg, shared).unwrap();
     let record = |i: usize| format!(r#"{{"service_name":"a","message":"m-{i}"}}"#);

@@ -134,7 +134,7 @@ async fn unreachable_backend_gives_503_everywhere_and_app_still_builds() {
 async fn bad_config_is_an_error() {
     for cfg in [
         GatewayConfig { grpc_endpoint: "127.0.0.1:50051".into(), ..GatewayConfig::default() },
-        GatewayConfig { grpc_endpoint: "https://x:1".into(), ..GatewayConfig::default() },
+        GatewayConfig { grpc_endpoint: "ftp://x:1".into(), ..GatewayConfig::default() },
         GatewayConfig { max_body_bytes: 0, ..GatewayConfig::default() },
         GatewayConfig { request_timeout: Duration::ZERO, ..GatewayConfig::default() },
     ] {

@@ -463,3 +463,48 @@ fn env_example_documents_every_compose_variable() {
         ".env.example lacks variables docker-compose.yml uses: {missing:?}"
     );
 }
+
+#[test]
+fn the_tls_variant_secures_every_grpc_and_rest_hop() {
+    let text = compose(&["-f", "docker-compose.tls.yml", "config"]);
+    let tls: Value = serde_yaml::from_str(&text).expect("docker-compose config prints YAML");
+    let svc = |name: &str| &tls["services"][name];
+    for name in ["ingest", "query", "gateway"] {
+        assert_eq!(
+            env_var(svc(name), "LOGLENS_TLS_CERT").as_deref(),
+            Some("/certs/server.pem"),
+            "{name} serves TLS"
+        );
+    }
+    for name in ["ingest", "query"] {
+        assert_eq!(
+            env_var(svc(name), "LOGLENS_TLS_CLIENT_CA").as_deref(),
+            Some("/certs/ca.pem"),
+            "{name} demands client certificates"
+        );
+    }
+    let gateway = svc("gateway");
+    assert_eq!(env_var(gateway, "LOGLENS_GRPC_ENDPOINT").as_deref(), Some("https://query:50051"));
+    assert_eq!(
+        env_var(gateway, "LOGLENS_INGEST_ENDPOINT").as_deref(),
+        Some("https://ingest:50052")
+    );
+    let health = serde_yaml::to_string(&gateway["healthcheck"]["test"]).unwrap();
+    assert!(health.contains("https://localhost:8000/health"), "{health}");
+    for name in ["gateway", "generator"] {
+        assert_eq!(
+            env_var(svc(name), "LOGLENS_GRPC_CLIENT_CERT").as_deref(),
+            Some("/certs/client.pem"),
+            "{name} presents the client certificate"
+        );
+    }
+    assert_eq!(
+        env_var(svc("generator"), "LOGLENS_TARGET").as_deref(),
+        Some("grpcs://ingest:50052")
+    );
+    // The plain file stays plaintext: every existing setup keeps working.
+    assert_eq!(
+        env_var(service("gateway"), "LOGLENS_GRPC_ENDPOINT").as_deref(),
+        Some("http://query:50051")
+    );
+}

@@ -69,8 +69,34 @@ export class ApiError extends Error {
   }
 }
 
-/** GET `path?params` as JSON; a non-2xx reply throws [`ApiError`]. */
-export async function getJson<T>(path: string, params: URLSearchParams, signal?: AbortSignal): Promise<T> {
+/** Bumped each time the user gives a key: requests refused before it are retried. */
+let keyGeneration = 0;
+
+/** Asks for an API key after a 401 and keeps it in the `loglens_key` cookie
+ * (SameSite=Strict), which the gateway accepts like `Authorization: Bearer`;
+ * a cookie rather than a header because EventSource (the live tail) cannot
+ * set headers. Returns whether a key was given. */
+function askForKey(reason: string): boolean {
+  const key = window.prompt(
+    `${reason}\n\nThis loglens needs an API key with the query scope ` +
+      "(made with `loglens keys create --scope query`). Paste it here:",
+  );
+  if (!key || !key.trim()) return false;
+  const secure = location.protocol === "https:" ? "; Secure" : "";
+  document.cookie = `loglens_key=${key.trim()}; Path=/; SameSite=Strict${secure}`;
+  keyGeneration += 1;
+  return true;
+}
+
+/** GET `path?params` as JSON; a non-2xx reply throws [`ApiError`]. A 401
+ * asks for a key once and retries. */
+export async function getJson<T>(
+  path: string,
+  params: URLSearchParams,
+  signal?: AbortSignal,
+  retried = false,
+): Promise<T> {
+  const generation = keyGeneration;
   const qs = params.toString();
   let res: Response;
   try {
@@ -85,6 +111,10 @@ export async function getJson<T>(path: string, params: URLSearchParams, signal?:
     body = JSON.parse(text);
   } catch {
     body = undefined;
+  }
+  if (res.status === 401 && !retried) {
+    const reason = (body as Partial<ErrorBody> | undefined)?.message ?? "an API key is required";
+    if (generation !== keyGeneration || askForKey(reason)) return getJson<T>(path, params, signal, true);
   }
   if (!res.ok) {
     const b = body as Partial<ErrorBody> | undefined;

@@ -21,6 +21,11 @@ pub enum ErrorCode {
     Unavailable,
     /// A bug or an unexpected failure on our side.
     Internal,
+    /// No valid credential was presented (401 / UNAUTHENTICATED).
+    Unauthenticated,
+    /// The credential is valid but lacks the needed scope (403 /
+    /// PERMISSION_DENIED).
+    PermissionDenied,
 }
 
 impl ErrorCode {
@@ -32,6 +37,8 @@ impl ErrorCode {
             ErrorCode::ResourceExhausted => 8,
             ErrorCode::Internal => 13,
             ErrorCode::Unavailable => 14,
+            ErrorCode::Unauthenticated => 16,
+            ErrorCode::PermissionDenied => 7,
         }
     }
 
@@ -43,6 +50,8 @@ impl ErrorCode {
             ErrorCode::ResourceExhausted => 429,
             ErrorCode::Internal => 500,
             ErrorCode::Unavailable => 503,
+            ErrorCode::Unauthenticated => 401,
+            ErrorCode::PermissionDenied => 403,
         }
     }
 
@@ -53,6 +62,8 @@ impl ErrorCode {
             5 => ErrorCode::NotFound,
             8 => ErrorCode::ResourceExhausted,
             4 | 14 => ErrorCode::Unavailable,
+            16 => ErrorCode::Unauthenticated,
+            7 => ErrorCode::PermissionDenied,
             _ => ErrorCode::Internal,
         }
     }
@@ -65,6 +76,8 @@ impl ErrorCode {
             ErrorCode::ResourceExhausted => "resource_exhausted",
             ErrorCode::Unavailable => "unavailable",
             ErrorCode::Internal => "internal",
+            ErrorCode::Unauthenticated => "unauthenticated",
+            ErrorCode::PermissionDenied => "permission_denied",
         }
     }
 }
@@ -138,6 +151,8 @@ mod tests {
             ErrorCode::ResourceExhausted,
             ErrorCode::Unavailable,
             ErrorCode::Internal,
+            ErrorCode::Unauthenticated,
+            ErrorCode::PermissionDenied,
         ] {
             assert_eq!(ErrorCode::from_grpc_code(c.grpc_code()), c);
         }

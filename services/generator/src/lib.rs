@@ -5,6 +5,8 @@
 //! Targets, picked by [`Target::parse`]:
 //! - `grpc://HOST:PORT` (or `http://`): the IngestService, which validates
 //!   and scores; `accepted` and `rejected` are what it answered.
+//!   `grpcs://HOST:PORT` (or `https://`) is the same over TLS, trusting the
+//!   CA of [`Target::parse_with`] (the system's roots without one).
 //! - `kafka://HOST:PORT[,HOST:PORT...]/TOPIC` (topic `logs_raw` when the path
 //!   is empty): each record as the JSON a service would send, keyed by
 //!   `service_name`, straight onto the raw topic the processor reads. The
@@ -32,8 +34,13 @@ pub use model::{GeneratedLog, Generator};
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// The target URL's scheme is not understood.
-    #[error("target {0:?} is not supported: use grpc://HOST:PORT or kafka://HOST:PORT/TOPIC")]
+    #[error(
+        "target {0:?} is not supported: use grpc://HOST:PORT, grpcs://HOST:PORT or kafka://HOST:PORT/TOPIC"
+    )]
     Target(String),
+    /// A TLS file (CA, client certificate or key) is unusable.
+    #[error(transparent)]
+    Tls(#[from] loglens_tls::Error),
     /// The target URL has a known scheme but a bad address or topic.
     #[error("target {target:?} is invalid: {reason}")]
     InvalidTarget {
@@ -121,16 +128,47 @@ pub struct GrpcTarget {
 impl GrpcTarget {
     /// Parses `grpc://HOST:PORT` (or `http://HOST:PORT`); connects lazily.
     pub fn new(target: &str) -> Result<GrpcTarget, Error> {
-        let rest = target
-            .strip_prefix("grpc://")
-            .or_else(|| target.strip_prefix("http://"))
-            .ok_or_else(|| Error::Target(target.to_owned()))?;
-        let endpoint = Endpoint::from_shared(format!("http://{rest}"))
-            .map_err(|_| Error::Target(target.to_owned()))?;
-        let client = IngestServiceClient::new(endpoint.connect_lazy())
+        GrpcTarget::with_tls(target, &loglens_tls::ClientTlsFiles::default())
+    }
+
+    /// Parses `grpc://` / `http://` (plaintext) or `grpcs://` / `https://`
+    /// (TLS with `tls`: its CA, else the system's roots, and its client
+    /// certificate when set); connects lazily.
+    pub fn with_tls(target: &str, tls: &loglens_tls::ClientTlsFiles) -> Result<GrpcTarget, Error> {
+        let (scheme, rest) =
+            target.split_once("://").ok_or_else(|| Error::Target(target.to_owned()))?;
+        let secure = match scheme {
+            "grpc" | "http" => false,
+            "grpcs" | "https" => true,
+            _ => return Err(Error::Target(target.to_owned())),
+        };
+        if !secure && *tls != loglens_tls::ClientTlsFiles::default() {
+            return Err(Error::InvalidTarget {
+                target: target.to_owned(),
+                reason: "a CA or client certificate is given but the target is plaintext; use grpcs://HOST:PORT".into(),
+            });
+        }
+        let invalid = |e: tonic::transport::Error| Error::InvalidTarget {
+            target: target.to_owned(),
+            reason: e.to_string(),
+        };
+        let scheme = if secure { "https" } else { "http" };
+        let mut endpoint = Endpoint::from_shared(format!("{scheme}://{rest}")).map_err(invalid)?;
+        if secure {
+            endpoint = endpoint
+                .tls_config(tls.load(["--ca", "--client-cert", "--client-key"])?)
+                .map_err(invalid)?;
+        }
+        Ok(GrpcTarget::from_channel(target, endpoint.connect_lazy()))
+    }
+
+    /// Sends over `channel` (e.g. in memory, to a server of the same
+    /// process); `url` names the target in messages.
+    pub fn from_channel(url: &str, channel: Channel) -> GrpcTarget {
+        let client = IngestServiceClient::new(channel)
             .max_encoding_message_size(64 << 20)
             .max_decoding_message_size(64 << 20);
-        Ok(GrpcTarget { url: target.to_owned(), client })
+        GrpcTarget { url: url.to_owned(), client }
     }
 
     /// Sends one batch, retrying overload and unavailability with capped
@@ -341,8 +379,16 @@ impl Target {
     /// `kafka://HOST:PORT/TOPIC` (default options, topic `logs_raw` when the
     /// path is empty). Connects to nothing yet; needs a Tokio runtime.
     pub fn parse(url: &str) -> Result<Target, Error> {
+        Target::parse_with(url, &loglens_tls::ClientTlsFiles::default())
+    }
+
+    /// [`Target::parse`], also taking `grpcs://HOST:PORT` (or `https://`)
+    /// with the CA and client certificate of `tls`.
+    pub fn parse_with(url: &str, tls: &loglens_tls::ClientTlsFiles) -> Result<Target, Error> {
         match url.split_once("://").map(|(scheme, _)| scheme) {
-            Some("grpc" | "http") => Ok(Target::Grpc(GrpcTarget::new(url)?)),
+            Some("grpc" | "http" | "grpcs" | "https") => {
+                Ok(Target::Grpc(GrpcTarget::with_tls(url, tls)?))
+            }
             Some("kafka") => {
                 Ok(Target::Kafka(KafkaTarget::new(KafkaTarget::options_from_url(url)?)?))
             }
@@ -542,6 +588,21 @@ mod tests {
         }
     }
 
+    #[tokio::test]
+    async fn grpcs_targets_are_tls_and_tls_files_need_them() {
+        for url in ["grpcs://localhost:50051", "https://127.0.0.1:50051"] {
+            assert!(matches!(Target::parse(url), Ok(Target::Grpc(_))), "{url}");
+        }
+        let ca = loglens_tls::ClientTlsFiles {
+            ca: Some("/nowhere/ca.pem".into()),
+            ..Default::default()
+        };
+        let e = Target::parse_with("grpc://h:1", &ca).err().expect("plaintext with a CA");
+        assert!(e.to_string().contains("use grpcs://HOST:PORT"), "{e}");
+        let e = Target::parse_with("grpcs://h:1", &ca).err().expect("missing CA file");
+        assert!(e.to_string().starts_with("--ca /nowhere/ca.pem: cannot read it"), "{e}");
+    }
+
     #[test]
     fn unknown_schemes_name_the_accepted_ones() {
         for url in ["nats://h:1", "127.0.0.1:50051", ""] {
@@ -549,7 +610,7 @@ mod tests {
             assert_eq!(
                 e.to_string(),
                 format!(
-                    "target {url:?} is not supported: use grpc://HOST:PORT or kafka://HOST:PORT/TOPIC"
+                    "target {url:?} is not supported: use grpc://HOST:PORT, grpcs://HOST:PORT or kafka://HOST:PORT/TOPIC"
                 )
             );
         }

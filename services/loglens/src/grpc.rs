@@ -1,6 +1,6 @@
 //! The gRPC server every serving role shares: the loglens services, server
 //! reflection (v1 and v1alpha), `grpc.health.v1`, and gRPC-web with CORS, on
-//! one port.
+//! one port, plaintext or TLS (optionally demanding client certificates).
 
 use std::future::Future;
 use std::sync::Arc;
@@ -18,9 +18,7 @@ use loglens_proto::stats::stats_service_server::StatsServiceServer;
 use loglens_query::{QueryApi, StatsApi};
 use loglens_store::LogStore;
 use opentelemetry_proto::tonic::collector::logs::v1::logs_service_server::LogsServiceServer;
-use tokio::net::TcpListener;
 use tonic::transport::Server;
-use tonic::transport::server::TcpIncoming;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
 /// How long open gRPC connections may finish their calls after shutdown begins.
@@ -43,15 +41,18 @@ pub struct Services {
     /// The node's ingest byte budget: ingest requests that do not fit are
     /// answered RESOURCE_EXHAUSTED with `retry-after`.
     pub budget: Arc<ByteBudget>,
+    /// API keys; `None` serves every call (auth off).
+    pub auth: Option<Arc<loglens_auth::Authenticator>>,
 }
 
-/// Serves `services` on `listener` until `shutdown` resolves.
+/// Serves `services` on the connections of `incoming` (TLS or plain TCP,
+/// and in-process clients) until `shutdown` resolves.
 pub async fn serve(
-    listener: TcpListener,
+    incoming: loglens_tls::Incoming,
     services: Services,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    let Services { store, sink, rules, ledger, budget } = services;
+    let Services { store, sink, rules, ledger, budget, auth } = services;
     let (reporter, health) = tonic_health::server::health_reporter();
     let health_task = match &store {
         Some(store) => {
@@ -147,6 +148,8 @@ pub async fn serve(
         .layer(tonic_web::GrpcWebLayer::new())
         // Innermost, so it sees native gRPC responses (status in headers).
         .layer(loglens_telemetry::grpc::ServerLayer)
+        // Inside telemetry, so refusals are counted by their code.
+        .layer(crate::grpc_auth::AuthLayer(auth))
         .add_service(health)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
@@ -155,9 +158,8 @@ pub async fn serve(
         .add_optional_service(query)
         .add_optional_service(stats)
         .serve_with_incoming_shutdown(
-            // Replies go out at once: without TCP_NODELAY a small reply can
-            // wait ~40 ms for the peer's delayed ACK (Nagle).
-            TcpIncoming::from(listener).with_nodelay(Some(true)),
+            // TCP_NODELAY set and TLS handshakes done by `incoming`.
+            incoming.into_stream(),
             shutdown,
         );
     let result = tokio::select! {

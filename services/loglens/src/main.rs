@@ -7,6 +7,7 @@ use clap::Parser;
 
 mod cli;
 mod grpc;
+mod grpc_auth;
 mod node;
 mod obs;
 mod syslog;
@@ -46,9 +47,12 @@ async fn shutdown_signal() {
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let role = cli.command.role();
-    // The benchmark's own roles would log over its progress bars: warnings
-    // only, unless asked.
-    let log = if role == "bench" && std::env::var_os("RUST_LOG").is_none() && cli.log == "info" {
+    // The benchmark's own roles would log over its progress bars (and
+    // `keys` prints for people): warnings only, unless asked.
+    let log = if matches!(role, "bench" | "keys")
+        && std::env::var_os("RUST_LOG").is_none()
+        && cli.log == "info"
+    {
         "warn".to_owned()
     } else {
         cli.log.clone()
@@ -58,6 +62,7 @@ async fn main() -> anyhow::Result<()> {
     let result = match cli.command {
         Command::Generate(a) => a.run(shutdown_signal()).await,
         Command::Bench(a) => loglens_bench::run(a).await,
+        Command::Keys(a) => a.run(),
         serving => {
             let config = match serving {
                 Command::Standalone(a) => a.into_config(),
@@ -65,7 +70,9 @@ async fn main() -> anyhow::Result<()> {
                 Command::Gateway(a) => a.into_config(),
                 Command::Ingest(a) => a.into_config(),
                 Command::Processor(a) => a.into_config(),
-                Command::Generate(_) | Command::Bench(_) => unreachable!("matched above"),
+                Command::Generate(_) | Command::Bench(_) | Command::Keys(_) => {
+                    unreachable!("matched above")
+                }
             };
             match config {
                 Ok(config) => match obs::start_metrics(cli.metrics_addr).await {

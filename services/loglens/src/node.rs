@@ -7,6 +7,10 @@
 //! (UDP and TCP) and the demo generator, over an optional store.
 //! `standalone` runs all of them.
 //!
+//! With TLS (`--tls-cert`/`--tls-key`) the gRPC and REST listeners share one
+//! certificate; the node's own clients (its gateway, `--demo`) then reach
+//! its gRPC server in memory instead of over TCP.
+//!
 //! Shutdown order, once the shutdown future resolves (SIGTERM, Ctrl-C):
 //! 1. stop intake: the sources stop first while ingest still takes their
 //!    last batches (the syslog listener closes its sockets and hands over
@@ -96,6 +100,18 @@ pub struct GatewayComponent {
     pub grpc_endpoint: Option<String>,
 }
 
+/// API keys on the node's entry points.
+#[derive(Debug, Clone, Default)]
+pub struct AuthSettings {
+    /// The key file; `None` runs open.
+    pub file: Option<PathBuf>,
+    /// Rate limiting of failed attempts per client address.
+    pub limits: loglens_auth::Limits,
+}
+
+/// How often the key file is checked for changes.
+const AUTH_RELOAD_EVERY: Duration = Duration::from_secs(1);
+
 /// Everything a node runs, validated once by [`NodeConfig::validate`].
 #[derive(Debug)]
 pub struct NodeConfig {
@@ -127,6 +143,11 @@ pub struct NodeConfig {
     /// (REST, drop-in, gRPC); beyond, ingest answers 429 /
     /// RESOURCE_EXHAUSTED with a retry-after.
     pub max_inflight_ingest_bytes: usize,
+    /// API keys; open without a key file.
+    pub auth: AuthSettings,
+    /// TLS on the gRPC and REST listeners (one certificate for both);
+    /// plaintext when `None`.
+    pub tls: Option<loglens_tls::ServerTlsFiles>,
 }
 
 impl NodeConfig {
@@ -151,6 +172,24 @@ impl NodeConfig {
         }
         if self.demo_rate.is_some() && self.ingest.is_none() {
             bail!("--demo needs this node to ingest");
+        }
+        if self.tls.is_some() && self.grpc_addr.is_none() && self.gateway.is_none() {
+            bail!(
+                "--tls-cert is given but the {} role serves nothing (the processor serves with --serve)",
+                self.role
+            );
+        }
+        if let Some(t) = &self.tls
+            && t.client_ca.is_some()
+            && self.grpc_addr.is_none()
+        {
+            bail!(
+                "--tls-client-ca applies to gRPC clients, but the {} role serves no gRPC",
+                self.role
+            );
+        }
+        if self.demo_rate.is_some() && self.auth.file.is_some() {
+            bail!("--demo cannot be combined with --auth-file: the demo generator sends no key");
         }
         Ok(self)
     }
@@ -221,6 +260,8 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let config = config.validate()?;
+    // Read the certificate files before anything else: a bad file fails at once.
+    let tls = config.tls.as_ref().map(loglens_tls::ServerTlsFiles::load).transpose()?;
     // Bind first: a taken port fails before anything is opened.
     let grpc_listener = match config.grpc_addr {
         Some(addr) => Some(bind(addr, "gRPC").await?),
@@ -237,6 +278,16 @@ pub async fn run(
     let syslog_addr = syslog_sockets.as_ref().map(syslog::Sockets::local_addr).transpose()?;
     let grpc_addr = grpc_listener.as_ref().map(TcpListener::local_addr).transpose()?;
     let http_addr = http_listener.as_ref().map(TcpListener::local_addr).transpose()?;
+
+    let auth = match &config.auth.file {
+        Some(file) => {
+            let auth = loglens_auth::Authenticator::load(file, config.auth.limits)
+                .context("loading the auth key file (--auth-file)")?;
+            auth.spawn_watch(AUTH_RELOAD_EVERY);
+            Some(auth)
+        }
+        None => None,
+    };
 
     let store: Option<Arc<dyn LogStore>> = match &config.store {
         Some(s) => {
@@ -281,13 +332,23 @@ pub async fn run(
     // One load-shedding budget for every ingest door of the node.
     let budget = ByteBudget::new(config.max_inflight_ingest_bytes);
 
-    let grpc_task: Option<JoinHandle<anyhow::Result<()>>> = grpc_listener.map(|listener| {
+    let grpc_incoming = grpc_listener
+        .map(|l| loglens_tls::Incoming::accept(l, tls.as_ref().map(|t| t.grpc.clone())));
+    // Over TLS, this node's own clients (the gateway, the demo generator)
+    // reach its gRPC server in memory: no certificate to match, no client
+    // certificate to present.
+    let own_grpc = match (&grpc_incoming, &tls) {
+        (Some(incoming), Some(_)) => Some(in_process_channel(incoming.pipe())),
+        _ => None,
+    };
+    let grpc_task: Option<JoinHandle<anyhow::Result<()>>> = grpc_incoming.map(|listener| {
         let services = grpc::Services {
             store: if config.query { store.clone() } else { None },
             sink: sink.clone(),
             rules: config.rules.clone(),
             ledger: processor.as_ref().map(|p| p.ledger() as Arc<dyn LedgerView>),
             budget: budget.clone(),
+            auth: auth.clone(),
         };
         tokio::spawn(grpc::serve(listener, services, servers.clone().cancelled_owned()))
     });
@@ -297,6 +358,7 @@ pub async fn run(
             let mut cfg = g.config.clone();
             cfg.grpc_endpoint = match (&g.grpc_endpoint, grpc_addr) {
                 (Some(e), _) => e.clone(),
+                (None, Some(a)) if tls.is_some() => format!("https://{a}"),
                 (None, Some(a)) => format!("http://{a}"),
                 (None, None) => unreachable!("validated: the gateway has an endpoint"),
             };
@@ -309,10 +371,14 @@ pub async fn run(
                 ))) as Arc<dyn LocalIngest>),
                 _ => None,
             };
-            let shared = InProcess { ingest, budget: Some(budget.clone()) };
+            let shared = InProcess { ingest, budget: Some(budget.clone()), ..InProcess::default() };
+            let shared = InProcess { auth: auth.clone(), ..shared };
+            let own = if g.grpc_endpoint.is_none() { own_grpc.clone() } else { None };
+            let shared = InProcess { grpc: own, ..shared };
             let stop = sources.clone().cancelled_owned();
+            let rest_tls = tls.as_ref().map(|t| t.rest.clone());
             Some(tokio::spawn(async move {
-                loglens_gateway::serve_with(listener, cfg, shared, stop)
+                loglens_gateway::serve_tls(listener, rest_tls, cfg, shared, stop)
                     .await
                     .map_err(anyhow::Error::from)
             }))
@@ -341,11 +407,17 @@ pub async fn run(
     if let Some(a) = syslog_addr {
         ready.insert("syslog".into(), a.to_string().into());
     }
+    if tls.is_some() {
+        ready.insert("tls".into(), true.into());
+    }
     announce(&config, grpc_addr, http_addr, syslog_addr);
+    announce_auth(&config, auth.as_deref(), grpc_addr, http_addr, syslog_addr);
     write_ready(&config.ready_file, ready.into())?;
 
     let demo_task = match (config.demo_rate, grpc_addr) {
-        (Some(rate), Some(addr)) => Some(start_demo(rate, addr, http_addr, &sources)),
+        (Some(rate), Some(addr)) => {
+            Some(start_demo(rate, addr, own_grpc.clone(), http_addr, &sources))
+        }
         _ => None,
     };
 
@@ -452,18 +524,31 @@ async fn processor_died(processor: Option<&Processor>) {
     }
 }
 
+/// A gRPC channel to this node's own server through `pipe`, in memory.
+fn in_process_channel(pipe: loglens_tls::Pipe) -> tonic::transport::Channel {
+    tonic::transport::Endpoint::from_static("http://in-process.loglens")
+        .connect_with_connector_lazy(tower::service_fn(move |_: http::Uri| {
+            let pipe = pipe.clone();
+            async move { pipe.connect().await.map(hyper_util::rt::TokioIo::new) }
+        }))
+}
+
 fn start_demo(
     rate: u64,
     grpc_addr: SocketAddr,
+    own_grpc: Option<tonic::transport::Channel>,
     http_addr: Option<SocketAddr>,
     sources: &CancellationToken,
 ) -> JoinHandle<()> {
     let cfg = loglens_generator::RunConfig { rate, progress: false, ..Default::default() };
-    let target = loglens_generator::GrpcTarget::new(&format!("grpc://{grpc_addr}"));
+    let (target, scheme) = match own_grpc {
+        Some(c) => (Ok(loglens_generator::GrpcTarget::from_channel("in-process", c)), "https"),
+        None => (loglens_generator::GrpcTarget::new(&format!("grpc://{grpc_addr}")), "http"),
+    };
     let stop = sources.clone().cancelled_owned();
     match http_addr {
         Some(h) => eprintln!(
-            "  demo     generating {rate} records/s (try: curl 'http://{h}/logs/anomalies?size=5')"
+            "  demo     generating {rate} records/s (try: curl '{scheme}://{h}/logs/anomalies?size=5')"
         ),
         None => eprintln!("  demo     generating {rate} records/s"),
     }
@@ -501,17 +586,23 @@ fn announce(
         store = ?store,
         ingest = ?config.ingest.as_ref().map(|i| match i { IngestTo::Store => "store", IngestTo::Kafka(_) => "kafka" }),
         processor = config.processor.is_some(),
+        tls = config.tls.is_some(),
         "loglens {} serving", config.role
     );
     if !config.banner {
         return;
     }
     eprintln!("loglens {}", config.role);
+    let (scheme, grpc_tls) = match &config.tls {
+        Some(t) if t.client_ca.is_some() => ("https", ", TLS with client certificates"),
+        Some(_) => ("https", ", TLS"),
+        None => ("http", ""),
+    };
     if let Some(h) = http {
-        eprintln!("  REST     http://{h}  (docs: http://{h}/docs)");
+        eprintln!("  REST     {scheme}://{h}  (docs: {scheme}://{h}/docs)");
     }
     if let Some(g) = grpc {
-        eprintln!("  gRPC     {g}  (reflection on)");
+        eprintln!("  gRPC     {g}  (reflection on{grpc_tls})");
     }
     if let Some(s) = syslog {
         eprintln!("  syslog   {s}  (UDP and TCP, RFC 5424 and 3164)");
@@ -524,5 +615,51 @@ fn announce(
     }
     if let (Some(IngestTo::Kafka(k)), Some(p)) = (&config.ingest, &config.processor) {
         eprintln!("  kafka    {} (topic {}, group {})", k.bootstrap, k.raw_topic, p.group);
+    }
+}
+
+/// Says whether keys guard the entry points; warns loudly when an open node
+/// listens beyond loopback, and that syslog carries no credentials.
+fn announce_auth(
+    config: &NodeConfig,
+    auth: Option<&loglens_auth::Authenticator>,
+    grpc: Option<SocketAddr>,
+    http: Option<SocketAddr>,
+    syslog: Option<SocketAddr>,
+) {
+    match auth {
+        Some(a) => {
+            let line = format!("auth: keys from {} ({} keys)", a.path().display(), a.active_keys());
+            tracing::info!(file = %a.path().display(), keys = a.active_keys(), "{line}");
+            if config.banner {
+                eprintln!("  {line}");
+            }
+            if let Some(s) = syslog {
+                tracing::warn!(
+                    addr = %s,
+                    "syslog is unauthenticated (it cannot carry keys); bind --syslog-addr to a trusted address"
+                );
+            }
+        }
+        None => {
+            let line = "auth: OFF — anyone who can reach these ports can read and write";
+            tracing::info!("{line}");
+            if config.banner {
+                eprintln!("  {line}");
+            }
+            let exposed: Vec<SocketAddr> =
+                [grpc, http].into_iter().flatten().filter(|a| !a.ip().is_loopback()).collect();
+            if !exposed.is_empty() {
+                let list: Vec<String> = exposed.iter().map(ToString::to_string).collect();
+                tracing::warn!(
+                    addrs = %list.join(", "),
+                    "AUTH IS OFF AND LOGLENS LISTENS BEYOND LOOPBACK: anyone on the network can read and write all logs; give --auth-file"
+                );
+                eprintln!(
+                    "WARNING: auth is OFF and loglens listens on {} — anyone on the network can read and write all logs; create keys with `loglens keys create` and pass --auth-file",
+                    list.join(", ")
+                );
+            }
+        }
     }
 }

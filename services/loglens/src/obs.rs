@@ -23,6 +23,7 @@ pub async fn start_metrics(addr: SocketAddr) -> anyhow::Result<SocketAddr> {
     loglens_ingest::metrics::describe();
     loglens_processor::metrics::describe();
     loglens_receivers::metrics::describe();
+    loglens_auth::describe();
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .with_context(|| format!("binding the metrics address {addr} (--metrics-addr)"))?;

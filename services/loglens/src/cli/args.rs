@@ -253,3 +253,87 @@ pub fn with_port(mut addr: std::net::SocketAddr, port: Option<u16>) -> std::net:
     }
     addr
 }
+
+/// API keys on every entry point of a serving role.
+#[derive(Args, Debug, Clone)]
+pub struct AuthArgs {
+    /// The key file (made with `loglens keys create`): every entry point
+    /// except /health and grpc.health.v1 then needs a key with the right
+    /// scope. Reloaded on change and on SIGHUP. Without it loglens is open.
+    #[arg(long, env = "LOGLENS_AUTH_FILE")]
+    auth_file: Option<PathBuf>,
+    /// Failed authentication attempts one client address may make per 10 s;
+    /// past that its requests are refused (429 / RESOURCE_EXHAUSTED) until
+    /// the window ends.
+    #[arg(long, env = "LOGLENS_AUTH_MAX_FAILURES", default_value_t = 10,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    auth_max_failures: u32,
+}
+
+impl AuthArgs {
+    /// The node's auth settings.
+    pub fn settings(&self) -> crate::node::AuthSettings {
+        crate::node::AuthSettings {
+            file: self.auth_file.clone(),
+            limits: loglens_auth::Limits {
+                max_failures: self.auth_max_failures,
+                ..loglens_auth::Limits::default()
+            },
+        }
+    }
+}
+
+/// TLS on the node's listeners (gRPC and REST share the certificate).
+#[derive(Args, Debug, Clone)]
+pub struct TlsArgs {
+    /// Serve TLS with this PEM certificate chain (server certificate
+    /// first) on the gRPC and REST listeners; needs --tls-key.
+    #[arg(long, env = "LOGLENS_TLS_CERT")]
+    tls_cert: Option<PathBuf>,
+    /// The PEM private key of --tls-cert (PKCS#8, PKCS#1 or SEC1).
+    #[arg(long, env = "LOGLENS_TLS_KEY")]
+    tls_key: Option<PathBuf>,
+    /// PEM CA certificates: gRPC clients must then present a certificate
+    /// signed by one of them (mutual TLS; REST stays server-auth only).
+    #[arg(long, env = "LOGLENS_TLS_CLIENT_CA")]
+    tls_client_ca: Option<PathBuf>,
+}
+
+impl TlsArgs {
+    /// The TLS files, or `None` for plaintext; the files are read when the
+    /// node starts.
+    pub fn files(&self) -> anyhow::Result<Option<loglens_tls::ServerTlsFiles>> {
+        Ok(loglens_tls::ServerTlsFiles::from_flags(
+            self.tls_cert.clone(),
+            self.tls_key.clone(),
+            self.tls_client_ca.clone(),
+        )?)
+    }
+}
+
+/// The TLS side of the gateway's gRPC clients (https:// endpoints).
+#[derive(Args, Debug, Clone)]
+pub struct GrpcClientTlsArgs {
+    /// PEM CA certificates to trust for https:// gRPC endpoints instead of
+    /// the system's roots (a private CA).
+    #[arg(long, env = "LOGLENS_GRPC_CA")]
+    grpc_ca: Option<PathBuf>,
+    /// PEM client certificate presented to https:// gRPC endpoints (for a
+    /// backend started with --tls-client-ca); needs --grpc-client-key.
+    #[arg(long, env = "LOGLENS_GRPC_CLIENT_CERT")]
+    grpc_client_cert: Option<PathBuf>,
+    /// The PEM private key of --grpc-client-cert.
+    #[arg(long, env = "LOGLENS_GRPC_CLIENT_KEY")]
+    grpc_client_key: Option<PathBuf>,
+}
+
+impl GrpcClientTlsArgs {
+    /// The files, read when the gateway starts.
+    pub fn files(&self) -> loglens_tls::ClientTlsFiles {
+        loglens_tls::ClientTlsFiles {
+            ca: self.grpc_ca.clone(),
+            cert: self.grpc_client_cert.clone(),
+            key: self.grpc_client_key.clone(),
+        }
+    }
+}

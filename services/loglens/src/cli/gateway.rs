@@ -7,7 +7,7 @@ use clap::Args;
 use loglens_core::RuleSet;
 use loglens_gateway::GatewayConfig;
 
-use super::args::{IngestLimitArgs, with_port};
+use super::args::{AuthArgs, GrpcClientTlsArgs, IngestLimitArgs, TlsArgs, with_port};
 use crate::node::{GatewayComponent, NodeConfig};
 
 fn defaults() -> GatewayConfig {
@@ -23,7 +23,8 @@ pub struct GatewayArgs {
     /// Overrides the port of --http-addr (the seed's variable name).
     #[arg(long, env = "API_PORT")]
     api_port: Option<u16>,
-    /// The gRPC services to transcode to.
+    /// The gRPC services to transcode to, http://HOST:PORT or
+    /// https://HOST:PORT (see --grpc-ca).
     #[arg(long, env = "LOGLENS_GRPC_ENDPOINT", default_value_t = defaults().grpc_endpoint)]
     grpc_endpoint: String,
     /// Where POST /logs goes when `loglens ingest` runs apart; default: --grpc-endpoint.
@@ -40,6 +41,12 @@ pub struct GatewayArgs {
     /// Write {"http": "HOST:PORT"} here once serving.
     #[arg(long, env = "LOGLENS_READY_FILE")]
     ready_file: Option<PathBuf>,
+    #[command(flatten)]
+    auth: AuthArgs,
+    #[command(flatten)]
+    tls: TlsArgs,
+    #[command(flatten)]
+    grpc_tls: GrpcClientTlsArgs,
 }
 
 impl GatewayArgs {
@@ -57,6 +64,7 @@ impl GatewayArgs {
                 addr: with_port(self.http_addr, self.api_port),
                 config: GatewayConfig {
                     ingest_endpoint: self.ingest_endpoint,
+                    grpc_tls: self.grpc_tls.files(),
                     max_body_bytes: self.max_body_bytes,
                     jaeger_url: self.jaeger_url,
                     ..GatewayConfig::default()
@@ -67,6 +75,8 @@ impl GatewayArgs {
             demo_rate: None,
             banner: false,
             ready_file: self.ready_file,
+            auth: self.auth.settings(),
+            tls: self.tls.files()?,
             max_inflight_ingest_bytes: self.ingest_limit.bytes(),
         })
     }

@@ -1,5 +1,6 @@
 //! `loglens generate`: simulated traffic to a target (a client, not a node).
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Args;
@@ -12,7 +13,8 @@ fn defaults() -> RunConfig {
 /// Arguments of `loglens generate`.
 #[derive(Args, Debug)]
 pub struct GenerateArgs {
-    /// Where to send: grpc://HOST:PORT or kafka://HOST:PORT/TOPIC.
+    /// Where to send: grpc://HOST:PORT, grpcs://HOST:PORT (TLS; see --ca)
+    /// or kafka://HOST:PORT/TOPIC.
     #[arg(long, env = "LOGLENS_TARGET", default_value = "grpc://127.0.0.1:50051")]
     target: String,
     /// Records per second; 0 sends as fast as the target accepts.
@@ -42,12 +44,28 @@ pub struct GenerateArgs {
     /// No progress bar.
     #[arg(long)]
     no_progress: bool,
+    /// PEM CA certificates to trust for a grpcs:// target instead of the
+    /// system's roots (a private CA).
+    #[arg(long, env = "LOGLENS_GRPC_CA")]
+    ca: Option<PathBuf>,
+    /// PEM client certificate for a grpcs:// target that asks for one
+    /// (--tls-client-ca); needs --client-key.
+    #[arg(long, env = "LOGLENS_GRPC_CLIENT_CERT")]
+    client_cert: Option<PathBuf>,
+    /// The PEM private key of --client-cert.
+    #[arg(long, env = "LOGLENS_GRPC_CLIENT_KEY")]
+    client_key: Option<PathBuf>,
 }
 
 impl GenerateArgs {
     /// Sends until --count, --duration or `stop`, then prints a JSON report.
     pub async fn run(self, stop: impl Future<Output = ()>) -> anyhow::Result<()> {
-        let target = loglens_generator::Target::parse(&self.target)?;
+        let tls = loglens_tls::ClientTlsFiles {
+            ca: self.ca,
+            cert: self.client_cert,
+            key: self.client_key,
+        };
+        let target = loglens_generator::Target::parse_with(&self.target, &tls)?;
         let cfg = RunConfig {
             rate: self.rate,
             count: self.count,

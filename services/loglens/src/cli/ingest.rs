@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use clap::Args;
 
-use super::args::{IngestLimitArgs, KafkaArgs, RuleArgs};
+use super::args::{AuthArgs, IngestLimitArgs, KafkaArgs, RuleArgs, TlsArgs};
 use crate::node::{IngestTo, NodeConfig};
 
 /// Arguments of `loglens ingest`.
@@ -30,6 +30,10 @@ pub struct IngestArgs {
     /// Write {"grpc": "HOST:PORT"} here once serving (and "syslog" with --syslog-addr).
     #[arg(long, env = "LOGLENS_READY_FILE")]
     ready_file: Option<PathBuf>,
+    #[command(flatten)]
+    auth: AuthArgs,
+    #[command(flatten)]
+    tls: TlsArgs,
 }
 
 impl IngestArgs {
@@ -48,6 +52,8 @@ impl IngestArgs {
             demo_rate: None,
             banner: false,
             ready_file: self.ready_file,
+            auth: self.auth.settings(),
+            tls: self.tls.files()?,
             max_inflight_ingest_bytes: self.ingest_limit.bytes(),
         })
     }

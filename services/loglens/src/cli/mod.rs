@@ -9,6 +9,7 @@ pub mod args;
 pub mod gateway;
 pub mod generate;
 pub mod ingest;
+pub mod keys;
 pub mod processor;
 pub mod query;
 pub mod standalone;
@@ -64,6 +65,9 @@ pub enum Command {
     /// JSON line. About 4.5 minutes with the defaults on 2 cores; see
     /// BENCHMARKS.md.
     Bench(loglens_bench::BenchArgs),
+    /// API keys in the key file (--auth-file): create (prints the secret
+    /// once), list, revoke. A running loglens reloads the file by itself.
+    Keys(keys::KeysArgs),
 }
 
 impl Command {
@@ -77,6 +81,7 @@ impl Command {
             Command::Ingest(_) => "ingest",
             Command::Processor(_) => "processor",
             Command::Bench(_) => "bench",
+            Command::Keys(_) => "keys",
         }
     }
 }

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use clap::Args;
 
-use super::args::{ConsumeArgs, KafkaArgs, RuleArgs, StoreArgs};
+use super::args::{AuthArgs, ConsumeArgs, KafkaArgs, RuleArgs, StoreArgs, TlsArgs};
 use crate::node::NodeConfig;
 
 /// Arguments of `loglens processor`.
@@ -32,6 +32,10 @@ pub struct ProcessorArgs {
     /// Write {"grpc": "HOST:PORT"} (with --serve) here once consuming.
     #[arg(long, env = "LOGLENS_READY_FILE")]
     ready_file: Option<PathBuf>,
+    #[command(flatten)]
+    auth: AuthArgs,
+    #[command(flatten)]
+    tls: TlsArgs,
 }
 
 impl ProcessorArgs {
@@ -52,6 +56,8 @@ impl ProcessorArgs {
             demo_rate: None,
             banner: false,
             ready_file: self.ready_file,
+            auth: self.auth.settings(),
+            tls: self.tls.files()?,
             max_inflight_ingest_bytes: loglens_core::budget::DEFAULT_MAX_INFLIGHT_BYTES,
         })
     }

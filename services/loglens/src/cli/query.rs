@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use clap::Args;
 
-use super::args::{RuleArgs, StoreArgs};
+use super::args::{AuthArgs, RuleArgs, StoreArgs, TlsArgs};
 use crate::node::{IngestTo, NodeConfig};
 
 /// Arguments of `loglens query`.
@@ -26,6 +26,10 @@ pub struct QueryArgs {
     /// Write {"grpc": "HOST:PORT"} here once serving.
     #[arg(long, env = "LOGLENS_READY_FILE")]
     ready_file: Option<PathBuf>,
+    #[command(flatten)]
+    auth: AuthArgs,
+    #[command(flatten)]
+    tls: TlsArgs,
 }
 
 impl QueryArgs {
@@ -44,6 +48,8 @@ impl QueryArgs {
             demo_rate: None,
             banner: false,
             ready_file: self.ready_file,
+            auth: self.auth.settings(),
+            tls: self.tls.files()?,
             max_inflight_ingest_bytes: loglens_core::budget::DEFAULT_MAX_INFLIGHT_BYTES,
         })
     }

@@ -6,7 +6,9 @@ use std::path::PathBuf;
 use clap::Args;
 use loglens_gateway::GatewayConfig;
 
-use super::args::{ConsumeArgs, IngestLimitArgs, KafkaArgs, RuleArgs, StoreArgs, with_port};
+use super::args::{
+    AuthArgs, ConsumeArgs, IngestLimitArgs, KafkaArgs, RuleArgs, StoreArgs, TlsArgs, with_port,
+};
 use crate::node::{GatewayComponent, IngestTo, NodeConfig};
 
 /// Arguments of `loglens standalone`.
@@ -52,6 +54,10 @@ pub struct StandaloneArgs {
     /// Write {"grpc": "HOST:PORT", "http": "HOST:PORT"} here once serving (and "syslog" with --syslog-addr).
     #[arg(long, env = "LOGLENS_READY_FILE")]
     ready_file: Option<PathBuf>,
+    #[command(flatten)]
+    auth: AuthArgs,
+    #[command(flatten)]
+    tls: TlsArgs,
 }
 
 impl StandaloneArgs {
@@ -84,6 +90,8 @@ impl StandaloneArgs {
             demo_rate: self.demo.then_some(self.demo_rate),
             banner: true,
             ready_file: self.ready_file,
+            auth: self.auth.settings(),
+            tls: self.tls.files()?,
             max_inflight_ingest_bytes: self.ingest_limit.bytes(),
         })
     }
