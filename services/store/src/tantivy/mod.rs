@@ -104,7 +104,6 @@ use crate::shared::closed::ClosedFlag;
 use crate::shared::tail::Tail;
 use crate::{Committed, Error, Health, LogStore, Refused, Result, StoreOptions};
 
-mod counts;
 mod pipeline;
 mod query;
 mod retention;

@@ -1,8 +1,7 @@
-//! Stats on fast fields (no documents are loaded): counts, levels,
-//! anomalies and the histogram in one pass of [`Counts`], and per-service
-//! percentiles, when asked for, through Tantivy's aggregations.
+//! Stats through Tantivy's aggregations on fast fields (no documents are
+//! loaded).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 use loglens_core::query::{HistogramBucket, Percentiles};
 use loglens_core::{Stats, StatsRequest};
@@ -19,7 +18,6 @@ use tantivy::tokenizer::{TextAnalyzer, TokenizerManager};
 use tantivy::{Searcher, TantivyError};
 
 use super::backend;
-use super::counts::{Counted, Counts};
 use super::query::filter_query;
 use super::schema::{ANOMALY, Fields, IS_ERROR};
 use crate::shared::aggs::{self, Counters, MAX_SERVICES};
@@ -28,19 +26,16 @@ use crate::{Error, Result};
 /// Most buckets one request may produce (histogram plus terms).
 const BUCKET_LIMIT: u32 = 100_000;
 
-/// The aggregation request for the per-service percentiles: only the
-/// services terms of the shared request, with their percentile
-/// sub-aggregations; every segment reports all its services.
-fn percentiles_request() -> Result<Aggregations> {
+/// The aggregation request for `req`. Records of a kind are counted as the
+/// `sum` of a 0/1 column; every segment reports all its services.
+fn request(req: &StatsRequest) -> Result<Aggregations> {
     let counters = Counters {
         anomalies: json!({ "sum": { "field": ANOMALY } }),
         errors: json!({ "sum": { "field": IS_ERROR } }),
     };
-    let req = StatsRequest { include_percentiles: true, ..StatsRequest::default() };
-    let all = aggs::aggregations(&req, &counters);
-    let mut services = all[aggs::SERVICES].clone();
-    services["terms"]["segment_size"] = json!(MAX_SERVICES);
-    serde_json::from_value(json!({ aggs::SERVICES: services }))
+    let mut aggs = aggs::aggregations(req, &counters);
+    aggs[aggs::SERVICES]["terms"]["segment_size"] = json!(MAX_SERVICES);
+    serde_json::from_value(aggs)
         .map_err(|e| Error::Backend(format!("stats request does not build: {e}")))
 }
 
@@ -54,16 +49,11 @@ pub(crate) fn stats(
 ) -> Result<Stats> {
     let query = filter_query(fields, &mut analyzer, &req.filter);
     let limits = AggregationLimitsGuard::new(None, Some(BUCKET_LIMIT));
-    let percentiles = match req.include_percentiles {
-        true => Some(AggregationCollector::from_aggs(
-            percentiles_request()?,
-            AggContextParams::new(limits, TokenizerManager::default()),
-        )),
-        false => None,
-    };
-    let counts = Counts { interval_ms: req.histogram_interval_ms };
-    let collectors = (Count, counts, percentiles);
-    let (total, counted, results) = searcher.search(&*query, &collectors).map_err(|e| match e {
+    let collector = AggregationCollector::from_aggs(
+        request(req)?,
+        AggContextParams::new(limits, TokenizerManager::default()),
+    );
+    let (total, results) = searcher.search(&*query, &(Count, collector)).map_err(|e| match e {
         TantivyError::AggregationError(AggregationError::BucketLimitExceeded { .. }) => {
             aggs::too_big(&format!("stats would have more than {BUCKET_LIMIT} buckets"))
         }
@@ -72,47 +62,47 @@ pub(crate) fn stats(
         }
         other => backend(other),
     })?;
-    if counted.histogram.len() > BUCKET_LIMIT as usize {
-        return Err(aggs::too_big(&format!("stats would have more than {BUCKET_LIMIT} buckets")));
-    }
-    Ok(parse(total as u64, counted, results))
+    Ok(parse(total as u64, results))
 }
 
-/// Turns the counts and the percentile results into [`Stats`].
-fn parse(total: u64, counted: Counted, results: Option<AggregationResults>) -> Stats {
-    let Counted { services, levels, anomalies, histogram } = counted;
-    let mut stats = Stats { total_logs: total, anomaly_count: anomalies, ..Stats::default() };
-    stats.services = largest(services, MAX_SERVICES as usize);
-    stats.error_count = levels.get(loglens_core::Level::Error.as_str()).copied().unwrap_or(0);
-    stats.levels = levels;
-    stats.histogram = histogram
-        .into_iter()
-        .map(|(start, b)| HistogramBucket {
-            start,
-            count: b.count,
-            anomaly_count: b.anomalies,
-            error_count: b.errors,
-            levels: b.levels,
-        })
-        .collect();
-    if let Some(mut results) = results {
-        for b in terms(results.0.remove(aggs::SERVICES)) {
-            if let Some(p) = percentiles(&b.sub_aggregation) {
-                stats.response_time_percentiles.insert(key_string(&b.key), p);
-            }
+/// Turns the aggregation results into [`Stats`].
+fn parse(total: u64, mut results: AggregationResults) -> Stats {
+    let mut stats = Stats { total_logs: total, ..Stats::default() };
+    for b in terms(results.0.remove(aggs::SERVICES)) {
+        let service = key_string(&b.key);
+        if let Some(p) = percentiles(&b.sub_aggregation) {
+            stats.response_time_percentiles.insert(service.clone(), p);
         }
+        stats.services.insert(service, b.doc_count);
+    }
+    stats.levels = level_counts(results.0.get(aggs::LEVELS));
+    stats.error_count = stats.levels.get(loglens_core::Level::Error.as_str()).copied().unwrap_or(0);
+    stats.anomaly_count = metric(&results, aggs::ANOMALIES) as u64;
+    if let Some(AggregationResult::BucketResult(BucketResult::Histogram { buckets })) =
+        results.0.remove(aggs::HISTOGRAM)
+    {
+        stats.histogram = buckets
+            .iter()
+            .map(|b| HistogramBucket {
+                start: key_f64(&b.key) as i64,
+                count: b.doc_count,
+                anomaly_count: metric(&b.sub_aggregation, aggs::ANOMALIES) as u64,
+                error_count: metric(&b.sub_aggregation, aggs::ERRORS) as u64,
+                levels: level_counts(b.sub_aggregation.0.get(aggs::BUCKET_LEVELS)),
+            })
+            .collect();
+        stats.histogram.sort_by_key(|b| b.start);
     }
     stats
 }
 
-/// The `n` services with the most records (all when there are fewer).
-fn largest(services: HashMap<String, u64>, n: usize) -> BTreeMap<String, u64> {
-    let mut all: Vec<(String, u64)> = services.into_iter().collect();
-    if all.len() > n {
-        all.sort_unstable_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
-        all.truncate(n);
-    }
-    all.into_iter().collect()
+/// Records per level of a terms result on `level`; levels without records
+/// are left out.
+fn level_counts(result: Option<&AggregationResult>) -> BTreeMap<String, u64> {
+    let Some(AggregationResult::BucketResult(BucketResult::Terms { buckets, .. })) = result else {
+        return BTreeMap::new();
+    };
+    buckets.iter().filter(|b| b.doc_count > 0).map(|b| (key_string(&b.key), b.doc_count)).collect()
 }
 
 /// The buckets of a terms result (none if absent).
@@ -158,5 +148,14 @@ fn key_string(key: &Key) -> String {
         Key::I64(v) => v.to_string(),
         Key::U64(v) => v.to_string(),
         Key::F64(v) => v.to_string(),
+    }
+}
+
+fn key_f64(key: &Key) -> f64 {
+    match key {
+        Key::F64(v) => *v,
+        Key::I64(v) => *v as f64,
+        Key::U64(v) => *v as f64,
+        Key::Str(s) => s.parse().unwrap_or(0.0),
     }
 }
