@@ -599,7 +599,9 @@ fn announce(
         None => ("http", ""),
     };
     if let Some(h) = http {
-        eprintln!("  REST     {scheme}://{h}  (docs: {scheme}://{h}/docs)");
+        eprintln!(
+            "  REST     {scheme}://{h}  (web UI: {scheme}://{h}/, docs: {scheme}://{h}/docs)"
+        );
     }
     if let Some(g) = grpc {
         eprintln!("  gRPC     {g}  (reflection on{grpc_tls})");
