@@ -35,6 +35,7 @@ impl TryFrom<LogsQuery> for SearchRequest {
             trace_id: q.trace_id,
             request_id: q.request_id,
             attributes: q.attr.map(|a| a.0.into_iter().collect()).unwrap_or_default(),
+            tenant: q.tenant,
         };
         Ok(SearchRequest {
             filter: Some(filter),
@@ -61,6 +62,7 @@ impl TryFrom<AnomaliesQuery> for GetAnomaliesRequest {
             trace_id,
             request_id,
             attr,
+            tenant,
             page,
             size,
             cursor,
@@ -76,6 +78,7 @@ impl TryFrom<AnomaliesQuery> for GetAnomaliesRequest {
             trace_id,
             request_id,
             attr,
+            tenant,
             page,
             size,
             cursor,
@@ -107,6 +110,7 @@ impl TryFrom<StatsQuery> for GetStatsRequest {
             trace_id,
             request_id,
             attr,
+            tenant,
             interval,
             percentiles,
         } = q;
@@ -121,6 +125,7 @@ impl TryFrom<StatsQuery> for GetStatsRequest {
             trace_id,
             request_id,
             attr,
+            tenant,
             ..LogsQuery::default()
         })?;
         Ok(GetStatsRequest {

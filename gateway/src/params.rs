@@ -59,6 +59,11 @@ pub struct LogsQuery {
     /// repeatable, all must hold.
     #[param(rename = "attr.<key>", value_type = Option<String>, example = "prod")]
     pub attr: Option<AttrFilters>,
+    /// Only this tenant's records. Keys without the `admin` scope always see
+    /// only their own tenant (naming another is refused with 403); an admin
+    /// key sees every tenant when this is absent.
+    #[param(example = "payments")]
+    pub tenant: Option<String>,
     /// 1-based page; ignored when `cursor` is set.
     #[param(inline)]
     pub page: Option<Page>,
@@ -106,6 +111,11 @@ pub struct AnomaliesQuery {
     /// repeatable, all must hold.
     #[param(rename = "attr.<key>", value_type = Option<String>, example = "prod")]
     pub attr: Option<AttrFilters>,
+    /// Only this tenant's records. Keys without the `admin` scope always see
+    /// only their own tenant (naming another is refused with 403); an admin
+    /// key sees every tenant when this is absent.
+    #[param(example = "payments")]
+    pub tenant: Option<String>,
     /// 1-based page; ignored when `cursor` is set.
     #[param(inline)]
     pub page: Option<Page>,
@@ -152,6 +162,11 @@ pub struct StatsQuery {
     /// repeatable, all must hold.
     #[param(rename = "attr.<key>", value_type = Option<String>, example = "prod")]
     pub attr: Option<AttrFilters>,
+    /// Only this tenant's records. Keys without the `admin` scope always see
+    /// only their own tenant (naming another is refused with 403); an admin
+    /// key sees every tenant when this is absent.
+    #[param(example = "payments")]
+    pub tenant: Option<String>,
     /// Histogram bucket width, at least 1s: whole milliseconds (`60000`) or a
     /// number with a unit `ms`, `s`, `m`, `h`, `d` (`30s`, `5m`, `1h`, `1d`).
     /// Adds `histogram` to the reply.
@@ -190,6 +205,11 @@ pub struct TailQuery {
     /// repeatable, all must hold.
     #[param(rename = "attr.<key>", value_type = Option<String>, example = "prod")]
     pub attr: Option<AttrFilters>,
+    /// Only this tenant's records. Keys without the `admin` scope always see
+    /// only their own tenant (naming another is refused with 403); an admin
+    /// key sees every tenant when this is absent.
+    #[param(example = "payments")]
+    pub tenant: Option<String>,
     /// Resume right after this event id, for clients that cannot send the
     /// `Last-Event-ID` header (which wins when both are given).
     pub last_event_id: Option<String>,

@@ -62,6 +62,7 @@ impl From<TailQuery> for TailRequest {
                 trace_id: q.trace_id,
                 request_id: q.request_id,
                 attributes: q.attr.map(|a| a.0.into_iter().collect()).unwrap_or_default(),
+                tenant: q.tenant,
             }),
             resume_after: q.last_event_id.unwrap_or_default(),
         }

@@ -7,6 +7,7 @@
 //! - [`query`]: the backend-neutral search and stats model.
 //! - [`error`]: the one error table shared by gRPC and HTTP.
 //! - [`budget`]: the byte budget that sheds ingest load.
+//! - [`tenant`]: whose a record is.
 
 pub mod attributes;
 pub mod budget;
@@ -17,6 +18,7 @@ pub mod query;
 pub mod record;
 pub mod rules;
 pub mod status;
+pub mod tenant;
 pub mod timestamp;
 
 pub use attributes::{AttrValue, Attributes};

@@ -45,17 +45,30 @@ pub struct Filter {
     /// [`crate::AttrValue`]'s `Display`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub attributes: Vec<(String, String)>,
+    /// Only this tenant's records; `None` means every tenant's. Set from
+    /// the caller's key by the query role, never from a request alone (an
+    /// `admin` key may name one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tenant: Option<String>,
 }
 
 impl Filter {
     /// Checks the time range is ordered; empty strings
     /// become `None`.
     pub fn validated(mut self) -> Result<Filter> {
-        for f in [&mut self.service_name, &mut self.query, &mut self.trace_id, &mut self.request_id]
-        {
+        for f in [
+            &mut self.service_name,
+            &mut self.query,
+            &mut self.trace_id,
+            &mut self.request_id,
+            &mut self.tenant,
+        ] {
             if f.as_deref().is_some_and(|s| s.trim().is_empty()) {
                 *f = None;
             }
+        }
+        if let Some(t) = &self.tenant {
+            crate::tenant::validate("tenant", t)?;
         }
         if let (Some(from), Some(to)) = (self.from_timestamp, self.to_timestamp)
             && from > to
@@ -112,6 +125,7 @@ impl Filter {
             want.as_deref().is_none_or(|w| have.as_deref() == Some(w))
         }
         eq(&self.service_name, &r.service_name)
+            && eq(&self.tenant, &r.tenant)
             && self.level.is_none_or(|l| l == r.level)
             && self.status_code.is_none_or(|s| r.status_code == Some(s))
             && self

@@ -325,6 +325,26 @@ pub struct LogRecord {
     pub attributes: Attributes,
     /// When loglens received the record, UTC ms.
     pub ingested_at: i64,
+    /// Whose record it is: the tenant of the key that sent it (see
+    /// [`crate::tenant`]); never taken from the record's own fields.
+    #[serde(default = "crate::tenant::default_name", skip_serializing_if = "is_default_tenant")]
+    pub tenant: String,
+}
+
+fn is_default_tenant(t: &str) -> bool {
+    crate::tenant::is_default(t)
+}
+
+impl LogRecord {
+    /// Makes the record `tenant`'s: sets the tenant and derives the id from
+    /// the content id ([`crate::tenant::scoped_id`]). Call once, on a record
+    /// fresh from [`normalize`].
+    pub fn assign_tenant(&mut self, tenant: &str) {
+        if self.tenant != tenant {
+            self.id = crate::tenant::scoped_id(tenant, &self.id);
+            tenant.clone_into(&mut self.tenant);
+        }
+    }
 }
 
 /// Why one record of a batch was not accepted.
@@ -437,6 +457,7 @@ pub fn normalize(raw: RawLog, received_at: i64, rules: &RuleSet) -> Result<LogRe
             a
         },
         ingested_at: received_at,
+        tenant: crate::tenant::default_name(),
     };
     record.id = content_id(&record);
     rules.apply(&mut record);

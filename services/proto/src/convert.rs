@@ -135,6 +135,7 @@ impl TryFrom<pq::LogFilter> for Filter {
             trace_id: f.trace_id,
             request_id: f.request_id,
             attributes: f.attributes.into_iter().collect(),
+            tenant: f.tenant,
         }
         .validated()
     }
@@ -219,6 +220,7 @@ impl From<LogRecord> for pq::LogEntry {
             ingested_at: r.ingested_at,
             attributes: r.attributes.into_iter().map(|(k, v)| (k, v.into())).collect(),
             tail_position: String::new(),
+            tenant: r.tenant,
         }
     }
 }

@@ -362,6 +362,7 @@ async fn search_sends_the_filter_as_query_dsl() {
         trace_id: Some("t-1".into()),
         request_id: Some("r-1".into()),
         attributes: vec![("k8s.pod.name".into(), "api-1".into())],
+        tenant: None,
     };
     let req = SearchRequest::new(filter, Sort::Severity, Some(3), Some(25), None).unwrap();
     let got = store.search(&req).await.unwrap();

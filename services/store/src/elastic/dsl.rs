@@ -327,6 +327,7 @@ pub fn filter_query(filter: &Filter) -> Value {
         trace_id,
         request_id,
         attributes,
+        tenant: _,
     } = filter;
     let mut must: Vec<Value> = Vec::new();
     for (field, value) in

@@ -34,6 +34,7 @@ pub(crate) fn filter_query(
         trace_id,
         request_id,
         attributes,
+        tenant: _,
     } = filter;
     let mut must: Vec<Box<dyn Query>> = Vec::new();
     let mut term = |t: Term| must.push(Box::new(TermQuery::new(t, IndexRecordOption::Basic)));
