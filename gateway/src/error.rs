@@ -178,7 +178,11 @@ fn humanize(d: Duration) -> String {
 
 impl From<loglens_core::Error> for ApiError {
     fn from(e: loglens_core::Error) -> ApiError {
-        ApiError::from_code(e.code(), e.to_string(), e.field().map(str::to_owned))
+        let mut api = ApiError::from_code(e.code(), e.to_string(), e.field().map(str::to_owned));
+        if let Some(secs) = e.retry_after_secs() {
+            api.retry_after = Some(secs);
+        }
+        api
     }
 }
 

@@ -789,7 +789,7 @@ mod tests {
         assert_eq!(
             message,
             "unknown parameter \"sevice_name\"; accepted: service_name, level, status_code, anomaly, \
-             from_timestamp, to_timestamp, q, trace_id, request_id, attr.<key>, page, size, cursor, sort"
+             from_timestamp, to_timestamp, q, trace_id, request_id, attr.<key>, tenant, page, size, cursor, sort"
         );
         assert_eq!(err(anomalies_request(Some("sort=newest"))).0, "sort");
         assert_eq!(err(stats_request(Some("size=1"))).0, "size");
@@ -872,7 +872,7 @@ mod tests {
         assert_eq!(
             err(stats_request(Some("sevice_name=a"))).1,
             "unknown parameter \"sevice_name\"; accepted: service_name, level, status_code, anomaly, \
-             from_timestamp, to_timestamp, q, trace_id, request_id, attr.<key>, interval, percentiles"
+             from_timestamp, to_timestamp, q, trace_id, request_id, attr.<key>, tenant, interval, percentiles"
         );
     }
 

@@ -58,7 +58,7 @@ async fn routes_need_a_key_with_their_scope() {
         .unwrap();
     assert_eq!(send(&app, cookie).await.status, StatusCode::OK);
 
-    let r = send(&app, get("/ledger", Some(format!("Bearer {query}")))).await;
+    let r = send(&app, get("/metrics", Some(format!("Bearer {query}")))).await;
     assert_eq!(r.status, StatusCode::FORBIDDEN);
 
     let r = send(&app, get("/_license", Some("Token nonsense".into()))).await;

@@ -190,7 +190,7 @@ async fn search_forwards_every_filter_and_shapes_the_reply() {
                 "status_code": 503, "request_id": "req-1", "user_id": null, "response_time_ms": 1234.5,
                 "error_code": null, "tags": ["eu"], "host": null, "trace_id": null, "span_id": null,
                 "anomaly": true, "severity_score": 80, "anomaly_reasons": ["error_level", "http_status"],
-                "ingested_at": 1_714_564_800_100_i64, "attributes": {}
+                "ingested_at": 1_714_564_800_100_i64, "attributes": {}, "tenant": ""
             }]
         })
     );
@@ -271,7 +271,7 @@ async fn every_parameter_error_is_400_naming_the_field_and_nothing_is_forwarded(
             "/logs?sevice_name=auth",
             "sevice_name",
             "unknown parameter \"sevice_name\"; accepted: service_name, level, status_code, anomaly, \
-             from_timestamp, to_timestamp, q, trace_id, request_id, attr.<key>, page, size, cursor, sort",
+             from_timestamp, to_timestamp, q, trace_id, request_id, attr.<key>, tenant, page, size, cursor, sort",
         ),
         ("/logs?size=1&size=2", "size", "parameter \"size\" must be given at most once"),
         ("/logs/anomalies?size=1001", "size", "size must be between 1 and 1000, got 1001"),
@@ -284,7 +284,7 @@ async fn every_parameter_error_is_400_naming_the_field_and_nothing_is_forwarded(
             "/logs/anomalies?sort=newest",
             "sort",
             "unknown parameter \"sort\"; accepted: service_name, level, status_code, anomaly, from_timestamp, \
-             to_timestamp, q, trace_id, request_id, attr.<key>, page, size, cursor",
+             to_timestamp, q, trace_id, request_id, attr.<key>, tenant, page, size, cursor",
         ),
         (
             "/stats?interval=5x",
@@ -306,7 +306,7 @@ async fn every_parameter_error_is_400_naming_the_field_and_nothing_is_forwarded(
             "/logs/stats?size=10",
             "size",
             "unknown parameter \"size\"; accepted: service_name, level, status_code, anomaly, from_timestamp, \
-             to_timestamp, q, trace_id, request_id, attr.<key>, interval, percentiles",
+             to_timestamp, q, trace_id, request_id, attr.<key>, tenant, interval, percentiles",
         ),
         (
             "/stats?level=fatal",
@@ -810,6 +810,7 @@ async fn openapi_document_lists_every_route_with_parameter_ranges() {
             "trace_id",
             "request_id",
             "attr.<key>",
+            "tenant",
             "interval",
             "percentiles"
         ]

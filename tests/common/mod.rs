@@ -5,6 +5,7 @@
 #![allow(dead_code)]
 
 pub mod broker;
+pub mod sse;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -380,4 +381,21 @@ pub async fn all_request_ids(client: &mut QueryServiceClient<Channel>) -> Vec<St
         }
         cursor = r.next_cursor;
     }
+}
+
+/// Runs `loglens keys ARGS --auth-file FILE`; returns stdout.
+pub fn keys_cli(file: &Path, args: &[&str]) -> String {
+    let out = Command::new(loglens_bin())
+        .arg("keys")
+        .args(args)
+        .arg("--auth-file")
+        .arg(file)
+        .output()
+        .expect("run loglens keys");
+    assert!(
+        out.status.success(),
+        "loglens keys {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
 }

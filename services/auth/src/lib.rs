@@ -9,7 +9,11 @@
 //! - [`Authenticator`]: the current keys, reloaded when the file changes or
 //!   on SIGHUP, and [`Authenticator::check`], which turns a presented
 //!   credential into a [`Principal`] or a [`Denied`], rate-limiting failed
-//!   attempts per client address.
+//!   attempts per client address. It also holds the file's limits per
+//!   tenant ([`Authenticator::tenant_limits`],
+//!   [`Authenticator::retention_overrides`]) and tells subscribers about
+//!   every successful reload ([`Authenticator::subscribe`]).
+//! - [`tenants`]: [`IngestLimiter`], the per-tenant ingest rate limit.
 //!
 //! Secrets look like `llk_<id>_<64 hex digits>`: the public `id` selects
 //! the key file entry, then the SHA-256 of the whole secret is compared with
@@ -22,8 +26,9 @@ pub mod header;
 pub mod keyfile;
 mod limiter;
 pub mod route;
+pub mod tenants;
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -35,9 +40,10 @@ use serde::{Deserialize, Serialize};
 use subtle::ConstantTimeEq;
 
 pub use header::{COOKIE_NAME, credential_from_cookie, parse_authorization};
-pub use keyfile::{KeyEntry, KeyFile, NewKey};
+pub use keyfile::{KeyEntry, KeyFile, NewKey, TenantLimits};
 pub use limiter::FailureLimiter;
 pub use route::{grpc_need, is_elasticsearch_path, rest_need};
+pub use tenants::{INGEST_LIMITED, IngestLimiter};
 
 /// Counter: refused authentication attempts, by `reason` (`missing`,
 /// `invalid`, `forbidden`, `rate_limited`).
@@ -48,6 +54,10 @@ pub fn describe() {
     metrics::describe_counter!(
         AUTH_FAILURES,
         "Refused authentication attempts at any entry point, by reason"
+    );
+    metrics::describe_counter!(
+        INGEST_LIMITED,
+        "Ingest requests refused because the tenant's ingest_rate (key file) was used up, by tenant"
     );
 }
 
@@ -221,10 +231,11 @@ struct Loaded {
     revoked: bool,
 }
 
-/// The keys of one version of the file, by public id.
+/// One version of the file: the keys by public id, and the tenants' limits.
 #[derive(Debug, Default)]
 struct Keys {
     by_id: HashMap<String, Loaded>,
+    tenants: BTreeMap<String, TenantLimits>,
 }
 
 impl Keys {
@@ -245,7 +256,7 @@ impl Keys {
                 },
             );
         }
-        Keys { by_id }
+        Keys { by_id, tenants: file.tenants.clone() }
     }
 }
 
@@ -284,13 +295,17 @@ fn stamp(path: &Path) -> Option<Stamp> {
     Some(Stamp { modified: m.modified().ok(), len: m.len(), inode })
 }
 
-/// Verifies credentials against the key file's current keys.
+/// Verifies credentials against the key file's current keys, and holds
+/// the file's current limits per tenant.
 #[derive(Debug)]
 pub struct Authenticator {
     path: PathBuf,
     keys: ArcSwap<Keys>,
     stamp: Mutex<Option<Stamp>>,
     limiter: FailureLimiter,
+    /// Generation of the file in force: 1 after the first load, bumped by
+    /// every successful reload (see [`Authenticator::subscribe`]).
+    generation: tokio::sync::watch::Sender<u64>,
 }
 
 impl Authenticator {
@@ -304,6 +319,7 @@ impl Authenticator {
             keys: ArcSwap::from_pointee(Keys::from_file(&file)),
             stamp: Mutex::new(before),
             limiter: FailureLimiter::new(limits),
+            generation: tokio::sync::watch::Sender::new(1),
         }))
     }
 
@@ -315,6 +331,35 @@ impl Authenticator {
     /// Keys in the file that are not revoked.
     pub fn active_keys(&self) -> usize {
         self.keys.load().by_id.values().filter(|k| !k.revoked).count()
+    }
+
+    /// The limits the file in force sets for `tenant`, if it names it.
+    pub fn tenant_limits(&self, tenant: &str) -> Option<TenantLimits> {
+        self.keys.load().tenants.get(tenant).copied()
+    }
+
+    /// `retention_days` of every tenant that sets it, by tenant: what the
+    /// store keeps instead of the node's `--retention-days`.
+    pub fn retention_overrides(&self) -> BTreeMap<String, u32> {
+        let keys = self.keys.load();
+        keys.tenants.iter().filter_map(|(t, l)| Some((t.clone(), l.retention_days?))).collect()
+    }
+
+    /// The generation of the file in force: 1 after the first load, plus
+    /// one per successful reload (a reload that fails to parse does not
+    /// count).
+    pub fn generation(&self) -> u64 {
+        *self.generation.borrow()
+    }
+
+    /// Hears about reloads: the receiver's value is [`Self::generation`],
+    /// and `changed().await` returns after every successful reload (with
+    /// keys or limits possibly unchanged), or fails once the authenticator
+    /// is dropped. The current generation counts as seen, so a node reads
+    /// [`Self::retention_overrides`] once at start, then again after each
+    /// `changed()`; reloads in between coalesce into one wake-up.
+    pub fn subscribe(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.generation.subscribe()
     }
 
     /// Re-reads the file if it changed since the last load; returns whether
@@ -338,8 +383,15 @@ impl Authenticator {
             Ok(file) => {
                 let keys = Keys::from_file(&file);
                 let active = keys.by_id.values().filter(|k| !k.revoked).count();
+                let tenants = keys.tenants.len();
                 self.keys.store(Arc::new(keys));
-                tracing::info!(file = %self.path.display(), keys = active, "auth keys reloaded");
+                self.generation.send_modify(|g| *g += 1);
+                tracing::info!(
+                    file = %self.path.display(),
+                    keys = active,
+                    tenants,
+                    "auth keys reloaded"
+                );
                 true
             }
             Err(e) => {
@@ -545,6 +597,47 @@ mod tests {
         assert!(!auth.reload_if_changed());
         assert!(auth.check(None, Some(&s[0]), Need::Scope(Scope::Ingest)).is_ok());
         assert!(auth.check(None, Some(&new.secret), Need::Scope(Scope::Query)).is_ok());
+    }
+
+    #[test]
+    fn a_reload_updates_the_tenant_limits_and_tells_subscribers() {
+        let dir = tempfile::tempdir().unwrap();
+        let (path, s) = file_with(dir.path(), &[("ci", &[Scope::Ingest])]);
+        KeyFile::update_limits(&path, "payments", |l| l.retention_days = Some(7)).unwrap();
+        let auth = Authenticator::load(&path, Limits::default()).unwrap();
+        let mut rx = auth.subscribe();
+        assert_eq!((auth.generation(), *rx.borrow()), (1, 1));
+        assert_eq!(auth.retention_overrides(), BTreeMap::from([("payments".to_owned(), 7)]));
+        assert_eq!(auth.tenant_limits("payments").unwrap().ingest_rate, None);
+        assert_eq!(auth.tenant_limits("other"), None);
+        assert!(!rx.has_changed().unwrap());
+
+        KeyFile::update_limits(&path, "payments", |l| {
+            l.retention_days = Some(30);
+            l.ingest_rate = Some(500);
+        })
+        .unwrap();
+        KeyFile::update_limits(&path, "audit", |l| l.retention_days = Some(400)).unwrap();
+        assert!(auth.reload_if_changed());
+        assert!(rx.has_changed().unwrap());
+        assert_eq!(*rx.borrow_and_update(), 2);
+        assert_eq!(
+            auth.retention_overrides(),
+            BTreeMap::from([("audit".to_owned(), 400), ("payments".to_owned(), 30)])
+        );
+        assert_eq!(auth.tenant_limits("payments").unwrap().ingest_rate, Some(500));
+
+        // A file that fails to parse keeps the limits and the generation.
+        std::fs::write(&path, "[tenants.payments]\nretention_days = 0\n").unwrap();
+        assert!(!auth.reload());
+        assert!(!rx.has_changed().unwrap());
+        assert_eq!(auth.generation(), 2);
+        assert_eq!(auth.retention_overrides().len(), 2);
+        assert!(auth.check(None, Some(&s[0]), Need::Scope(Scope::Ingest)).is_ok());
+
+        // The subscription ends with the authenticator.
+        drop(auth);
+        assert!(rx.has_changed().is_err());
     }
 
     #[test]

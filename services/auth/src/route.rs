@@ -7,14 +7,14 @@ use crate::{Need, Scope};
 /// `grpc.health.v1` is open; reflection needs any valid key; every other
 /// path (unknown ones too) needs a key, so nothing new is open by accident.
 pub fn grpc_need(path: &str) -> Need {
-    let (service, method) = path.trim_start_matches('/').split_once('/').unwrap_or((path, ""));
+    let service = path.trim_start_matches('/').split_once('/').map_or(path, |(s, _)| s);
     match service {
         "grpc.health.v1.Health" => Need::Open,
         "logs.ingest.v1.IngestService" | "opentelemetry.proto.collector.logs.v1.LogsService" => {
             Need::Scope(Scope::Ingest)
         }
         "logs.query.v1.QueryService" => Need::Scope(Scope::Query),
-        "logs.stats.v1.StatsService" if method == "GetLedger" => Need::Scope(Scope::Admin),
+        // GetLedger too: a tenant's key sees its own tenant's row only.
         "logs.stats.v1.StatsService" => Need::Scope(Scope::Query),
         _ => Need::AnyKey,
     }
@@ -38,10 +38,10 @@ pub fn rest_need(method: &str, path: &str, browser: bool) -> Need {
         "/" if browser => Need::Open,
         "/" => Need::Scope(Scope::Ingest),
         "/logs" if method.eq_ignore_ascii_case("POST") => Need::Scope(Scope::Ingest),
-        "/logs" | "/logs/stats" | "/logs/anomalies" | "/logs/tail" | "/stats" => {
+        "/logs" | "/logs/stats" | "/logs/anomalies" | "/logs/tail" | "/stats" | "/ledger" => {
             Need::Scope(Scope::Query)
         }
-        "/ledger" | "/metrics" => Need::Scope(Scope::Admin),
+        "/metrics" => Need::Scope(Scope::Admin),
         "/v1/logs" | "/loki/api/v1/push" => Need::Scope(Scope::Ingest),
         p if p.starts_with("/services/collector") => Need::Scope(Scope::Ingest),
         p if is_elasticsearch_path(p) => Need::Scope(Scope::Ingest),
@@ -66,7 +66,7 @@ mod tests {
         );
         assert_eq!(grpc_need("/logs.query.v1.QueryService/Tail"), s(Scope::Query));
         assert_eq!(grpc_need("/logs.stats.v1.StatsService/GetStats"), s(Scope::Query));
-        assert_eq!(grpc_need("/logs.stats.v1.StatsService/GetLedger"), s(Scope::Admin));
+        assert_eq!(grpc_need("/logs.stats.v1.StatsService/GetLedger"), s(Scope::Query));
         assert_eq!(
             grpc_need("/grpc.reflection.v1.ServerReflection/ServerReflectionInfo"),
             Need::AnyKey
@@ -86,7 +86,7 @@ mod tests {
         assert_eq!(rest_need("POST", "/logs", false), s(Scope::Ingest));
         assert_eq!(rest_need("GET", "/logs/tail", true), s(Scope::Query));
         assert_eq!(rest_need("GET", "/metrics", false), s(Scope::Admin));
-        assert_eq!(rest_need("GET", "/ledger", false), s(Scope::Admin));
+        assert_eq!(rest_need("GET", "/ledger", false), s(Scope::Query));
         assert_eq!(rest_need("POST", "/my-index/_bulk", false), s(Scope::Ingest));
         assert_eq!(rest_need("GET", "/_license", false), s(Scope::Ingest));
         assert_eq!(rest_need("POST", "/services/collector/event", false), s(Scope::Ingest));

@@ -373,7 +373,7 @@ enum Query {
     Search(SearchRequest),
     Stats(StatsRequest),
     /// A web UI view: its histogram and first page at once.
-    View(StatsRequest, SearchRequest),
+    View(Box<(StatsRequest, SearchRequest)>),
 }
 
 impl Query {
@@ -381,8 +381,8 @@ impl Query {
         match self {
             Query::Search(r) => drop(store.search(r).await?),
             Query::Stats(r) => drop(store.stats(r).await?),
-            Query::View(stats, page) => {
-                let (stats, page) = tokio::join!(store.stats(stats), store.search(page));
+            Query::View(view) => {
+                let (stats, page) = tokio::join!(store.stats(&view.0), store.search(&view.1));
                 drop((stats?, page?));
             }
         }
@@ -467,7 +467,7 @@ async fn queries(
             histogram_interval_ms: Some(ui_interval_ms(DAY_MS)),
             include_percentiles: false,
         };
-        Ok(Query::View(stats.validated()?, newest(filter, None, UI_PAGE_SIZE)?))
+        Ok(Query::View(Box::new((stats.validated()?, newest(filter, None, UI_PAGE_SIZE)?))))
     };
     let ui_text = Filter { query: Some("failed".into()), ..Filter::default() };
     let (search, stats, ui) = (TARGET_SEARCH_P99_MS, TARGET_STATS_P99_MS, TARGET_UI_VIEW_P99_MS);

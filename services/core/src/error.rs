@@ -99,6 +99,15 @@ pub enum Error {
     /// Load shedding: retry later.
     #[error("{0}")]
     ResourceExhausted(String),
+    /// A rate limit (e.g. a tenant's ingest rate) is spent: retry after
+    /// `retry_after_secs`.
+    #[error("{message}")]
+    RateLimited {
+        /// What limit, and for whom.
+        message: String,
+        /// Seconds until the limit admits again (at least 1).
+        retry_after_secs: u64,
+    },
     /// A dependency is down.
     #[error("{0}")]
     Unavailable(String),
@@ -118,7 +127,7 @@ impl Error {
         match self {
             Error::InvalidArgument { .. } => ErrorCode::InvalidArgument,
             Error::NotFound(_) => ErrorCode::NotFound,
-            Error::ResourceExhausted(_) => ErrorCode::ResourceExhausted,
+            Error::ResourceExhausted(_) | Error::RateLimited { .. } => ErrorCode::ResourceExhausted,
             Error::Unavailable(_) => ErrorCode::Unavailable,
             Error::Internal(_) => ErrorCode::Internal,
         }
@@ -130,8 +139,19 @@ impl Error {
             Error::InvalidArgument { field, .. } => Some(field),
             Error::NotFound(_)
             | Error::ResourceExhausted(_)
+            | Error::RateLimited { .. }
             | Error::Unavailable(_)
             | Error::Internal(_) => None,
+        }
+    }
+
+    /// Seconds to wait before retrying, for errors that say so: 1 for load
+    /// shedding, the limit's own figure for [`Error::RateLimited`].
+    pub fn retry_after_secs(&self) -> Option<u64> {
+        match self {
+            Error::ResourceExhausted(_) => Some(1),
+            Error::RateLimited { retry_after_secs, .. } => Some((*retry_after_secs).max(1)),
+            _ => None,
         }
     }
 }

@@ -1,6 +1,6 @@
 //! The pipeline ledger: what the processor received, indexed and
-//! dead-lettered per partition, and what is still pending, so a user can see
-//! that nothing vanished.
+//! dead-lettered per partition (and per tenant), and what is still pending,
+//! so a user can see that nothing vanished.
 
 use serde::{Deserialize, Serialize};
 
@@ -35,10 +35,31 @@ impl PartitionLedger {
     }
 }
 
+/// Counters of one tenant's records on the Kafka path, since the process
+/// started. A message whose tenant header is not a valid tenant name belongs
+/// to no tenant: it is counted only by its partition.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TenantLedger {
+    /// The tenant (see [`crate::tenant`]).
+    pub tenant: String,
+    /// Messages of the tenant read (a message re-read after a crash counts again).
+    pub received: u64,
+    /// Records of the tenant durably indexed.
+    pub indexed: u64,
+    /// Messages of the tenant sent to the dead-letter topic.
+    pub dead_lettered: u64,
+}
+
 /// Something that can show the ledger (the processor).
 pub trait LedgerView: Send + Sync + 'static {
     /// The current counters, by partition.
     fn snapshot(&self) -> Vec<PartitionLedger>;
+
+    /// The current counters, by tenant, sorted by tenant; empty when the
+    /// view does not count per tenant.
+    fn tenants(&self) -> Vec<TenantLedger> {
+        Vec::new()
+    }
 }
 
 #[cfg(test)]

@@ -5,6 +5,8 @@
 //! Each message is the record in the `logs_raw` wire format
 //! ([`loglens_kafka::wire::encode`]) keyed by its `service_name`, so one
 //! service's records land in one partition and keep their order there.
+//! Its headers: the record's tenant ([`wire::TENANT`], on every message, the
+//! default tenant's too) and the producer's `traceparent`.
 //!
 //! Back-pressure: when the producer already holds
 //! [`KafkaOptions::queue_max_messages`] unacknowledged records, the request
@@ -104,18 +106,14 @@ impl RecordSink for KafkaSink {
     ) -> loglens_core::Result<Vec<Refused>> {
         let own = loglens_telemetry::propagation::traceparent(&tracing::Span::current());
         let traceparent = own.as_deref().or(traceparent);
-        let headers = traceparent.map(|tp| {
-            OwnedHeaders::new().insert(Header { key: wire::TRACEPARENT, value: Some(tp) })
-        });
         let mut deliveries = Vec::with_capacity(records.len());
         let mut waiting = Waiting { total: &self.waiting, mine: 0 };
         for record in &records {
             let payload = wire::encode(record);
-            let mut message =
-                FutureRecord::to(&self.topic).key(&record.service_name).payload(&payload);
-            if let Some(h) = &headers {
-                message = message.headers(h.clone());
-            }
+            let message = FutureRecord::to(&self.topic)
+                .key(&record.service_name)
+                .payload(&payload)
+                .headers(headers(&record.tenant, traceparent));
             match self.producer.send_result(message) {
                 Ok(delivery) => deliveries.push(delivery),
                 // Records enqueued before this one are still delivered. That is
@@ -159,6 +157,17 @@ impl RecordSink for KafkaSink {
     }
 }
 
+/// The headers of one record's message: its tenant, always, and the
+/// producer's trace context when there is one.
+fn headers(tenant: &str, traceparent: Option<&str>) -> OwnedHeaders {
+    let headers = OwnedHeaders::new_with_capacity(2)
+        .insert(Header { key: wire::TENANT, value: Some(tenant) });
+    match traceparent {
+        Some(tp) => headers.insert(Header { key: wire::TRACEPARENT, value: Some(tp) }),
+        None => headers,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -193,5 +202,26 @@ mod tests {
             }
             other => panic!("expected RESOURCE_EXHAUSTED, got {other:?}"),
         }
+    }
+
+    fn header<'a>(h: &'a OwnedHeaders, key: &str) -> Option<&'a [u8]> {
+        use rdkafka::message::Headers as _;
+        h.iter().find(|h| h.key == key).and_then(|h| h.value)
+    }
+
+    #[test]
+    fn every_message_names_its_tenant() {
+        let h = headers("default", None);
+        assert_eq!(header(&h, wire::TENANT), Some(&b"default"[..]), "the default tenant too");
+        assert_eq!(header(&h, wire::TRACEPARENT), None);
+        let tp = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+        let h = headers("acme", Some(tp));
+        assert_eq!(header(&h, wire::TENANT), Some(&b"acme"[..]));
+        assert_eq!(header(&h, wire::TRACEPARENT), Some(tp.as_bytes()));
+        assert_eq!(
+            wire::tenant(header(&h, wire::TENANT)).unwrap(),
+            "acme",
+            "the processor reads it back"
+        );
     }
 }

@@ -5,6 +5,12 @@
 //! only after the sink accepted them (for the store sink: once they are
 //! durable; for the Kafka sink: once the broker acknowledged every record).
 //! Invalid ones are listed with their index and reason.
+//!
+//! Every record is the caller's tenant's: the tenant of the API key in the
+//! request's extensions (put there by the key check), or
+//! [`loglens_core::tenant::DEFAULT_TENANT`] when keys are not checked.
+//! A tenant over its ingest rate ([`TenantLimit`]) is answered
+//! `RESOURCE_EXHAUSTED` with `retry-after`, the batch untouched.
 
 use std::sync::Arc;
 
@@ -72,18 +78,49 @@ impl RecordSink for StoreSink {
     }
 }
 
+/// A per-tenant ingest rate: charges `records` to `tenant`, or says how
+/// long to wait.
+pub trait TenantLimit: Send + Sync + 'static {
+    /// `Ok` admits the records; `Err` is the time until the tenant may send
+    /// again.
+    fn charge(&self, tenant: &str, records: u64) -> Result<(), std::time::Duration>;
+}
+
+/// The key file's per-tenant ingest rates.
+impl TenantLimit for loglens_auth::IngestLimiter {
+    fn charge(&self, tenant: &str, records: u64) -> Result<(), std::time::Duration> {
+        loglens_auth::IngestLimiter::charge(self, tenant, records)
+    }
+}
+
+/// The tenant a gRPC call's records belong to: its key's, or the default
+/// tenant when keys are not checked.
+pub fn tenant_of<T>(request: &Request<T>) -> String {
+    request
+        .extensions()
+        .get::<loglens_auth::Principal>()
+        .map_or_else(|| loglens_core::tenant::DEFAULT_TENANT.to_owned(), |p| p.tenant.clone())
+}
+
 /// The gRPC `IngestService`.
 #[derive(Clone)]
 pub struct IngestApi {
     sink: Arc<dyn RecordSink>,
     rules: Arc<RuleSet>,
     budget: Option<Arc<ByteBudget>>,
+    limit: Option<Arc<dyn TenantLimit>>,
 }
 
 impl IngestApi {
     /// A service that scores with `rules` and delivers to `sink`.
     pub fn new(sink: Arc<dyn RecordSink>, rules: Arc<RuleSet>) -> IngestApi {
-        IngestApi { sink, rules, budget: None }
+        IngestApi { sink, rules, budget: None, limit: None }
+    }
+
+    /// Holds each tenant to its ingest rate.
+    pub fn with_tenant_limit(mut self, limit: Arc<dyn TenantLimit>) -> IngestApi {
+        self.limit = Some(limit);
+        self
     }
 
     /// Sheds gRPC requests (`Ingest`, each `IngestStream` message, OTLP
@@ -116,22 +153,25 @@ impl IngestApi {
         request: IngestRequest,
         first: u32,
         traceparent: Option<&str>,
+        tenant: &str,
     ) -> Result<(u32, Vec<Rejection>), Status> {
         let records = request.records.into_iter().map(RawLog::from).collect();
-        self.deliver(records, first, traceparent).await.map_err(|e| to_status(&e))
+        self.deliver(records, first, traceparent, tenant).await.map_err(|e| to_status(&e))
     }
 
     /// The in-process door, for a REST gateway in the same process: the same
     /// validation, scoring, metrics, sink and reply as `Ingest`, without the
     /// proto round trip. Rejections are indexed by position in `records`;
-    /// an error is what `Ingest` would answer as a status.
+    /// an error is what `Ingest` would answer as a status. The records are
+    /// `tenant`'s.
     #[tracing::instrument(name = "ingest", skip_all, fields(records = records.len()))]
     pub async fn ingest_local(
         &self,
         records: Vec<RawLog>,
         traceparent: Option<&str>,
+        tenant: &str,
     ) -> loglens_core::Result<(u32, Vec<Rejection>)> {
-        self.deliver(records, 0, traceparent).await
+        self.deliver(records, 0, traceparent, tenant).await
     }
 
     /// Validates `records`, the first with stream index `first`, and sends
@@ -141,6 +181,7 @@ impl IngestApi {
         records: Vec<RawLog>,
         first: u32,
         traceparent: Option<&str>,
+        tenant: &str,
     ) -> loglens_core::Result<(u32, Vec<Rejection>)> {
         if records.len() > MAX_BATCH {
             return Err(loglens_core::Error::invalid(
@@ -150,8 +191,25 @@ impl IngestApi {
         }
         let received = records.len();
         let n = received as u32;
-        let (records, mut rejected) = validate_records(records, first, now_ms(), &self.rules);
+        let (mut records, mut rejected) = validate_records(records, first, now_ms(), &self.rules);
         metrics::validated(received, &rejected);
+        if let (Some(limit), false) = (&self.limit, records.is_empty())
+            && let Err(wait) = limit.charge(tenant, records.len() as u64)
+        {
+            let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+            return Err(loglens_core::Error::RateLimited {
+                message: format!(
+                    "tenant {tenant:?} is over its ingest rate; retry in {} s",
+                    secs.max(1)
+                ),
+                retry_after_secs: secs.max(1),
+            });
+        }
+        if !loglens_core::tenant::is_default(tenant) {
+            for r in &mut records {
+                r.assign_tenant(tenant);
+            }
+        }
         let mut accepted = records.len() as u32;
         if !records.is_empty() {
             let started = std::time::Instant::now();
@@ -239,8 +297,9 @@ impl IngestService for IngestApi {
     ) -> Result<Response<IngestResponse>, Status> {
         let _permit = self.admit(request.get_ref().encoded_len())?;
         let traceparent = traceparent(request.metadata());
+        let tenant = tenant_of(&request);
         let (accepted, rejected) =
-            self.ingest_batch(request.into_inner(), 0, traceparent.as_deref()).await?;
+            self.ingest_batch(request.into_inner(), 0, traceparent.as_deref(), &tenant).await?;
         Ok(Response::new(reply(accepted, rejected)))
     }
 
@@ -250,13 +309,15 @@ impl IngestService for IngestApi {
         request: Request<Streaming<IngestRequest>>,
     ) -> Result<Response<IngestResponse>, Status> {
         let traceparent = traceparent(request.metadata());
+        let tenant = tenant_of(&request);
         let mut stream = request.into_inner();
         let (mut accepted, mut rejected, mut seen) = (0u32, Vec::new(), 0u32);
         while let Some(message) = stream.next().await {
             let message = message?;
             let _permit = self.admit(message.encoded_len())?;
             let n = message.records.len() as u32;
-            let (a, mut r) = self.ingest_batch(message, seen, traceparent.as_deref()).await?;
+            let (a, mut r) =
+                self.ingest_batch(message, seen, traceparent.as_deref(), &tenant).await?;
             accepted += a;
             rejected.append(&mut r);
             seen += n;
@@ -285,6 +346,72 @@ mod tests {
     /// Takes every batch, refusing nothing; counts the records.
     #[derive(Default)]
     struct Counting(std::sync::atomic::AtomicUsize);
+
+    /// Keeps every batch, refusing nothing.
+    #[derive(Default)]
+    struct Keeping(parking_lot::Mutex<Vec<LogRecord>>);
+
+    #[async_trait]
+    impl RecordSink for Keeping {
+        async fn send(
+            &self,
+            records: Vec<LogRecord>,
+            _traceparent: Option<&str>,
+        ) -> loglens_core::Result<Vec<Refused>> {
+            self.0.lock().extend(records);
+            Ok(Vec::new())
+        }
+    }
+
+    /// Admits `beta` always and `alpha` never, for 3.5 s.
+    struct OnlyBeta;
+
+    impl TenantLimit for OnlyBeta {
+        fn charge(&self, tenant: &str, _records: u64) -> Result<(), std::time::Duration> {
+            if tenant == "alpha" { Err(std::time::Duration::from_millis(3500)) } else { Ok(()) }
+        }
+    }
+
+    fn as_key_of(tenant: &str, mut request: Request<IngestRequest>) -> Request<IngestRequest> {
+        request.extensions_mut().insert(loglens_auth::Principal {
+            name: format!("{tenant}-key"),
+            tenant: tenant.into(),
+            scopes: vec![loglens_auth::Scope::Ingest],
+        });
+        request
+    }
+
+    #[tokio::test]
+    async fn records_are_the_key_tenants_and_a_tenant_over_its_rate_is_refused_with_its_wait() {
+        let sink = Arc::new(Keeping::default());
+        let api = IngestApi::new(sink.clone(), Arc::new(RuleSet::default()))
+            .with_tenant_limit(Arc::new(OnlyBeta));
+        let request = || Request::new(IngestRequest { records: vec![proto("a", "", None)] });
+        // No key: the default tenant, whose ids are the content ids.
+        api.ingest(request()).await.unwrap();
+        let beta = api.ingest(as_key_of("beta", request())).await.unwrap().into_inner();
+        assert_eq!(beta.accepted, 1);
+        let status = api.ingest(as_key_of("alpha", request())).await.unwrap_err();
+        assert_eq!(status.code(), tonic::Code::ResourceExhausted);
+        assert!(status.message().contains("\"alpha\""), "{}", status.message());
+        assert_eq!(
+            status.metadata().get(loglens_core::error::RETRY_AFTER_METADATA_KEY).unwrap(),
+            "4",
+            "3.5 s rounds up"
+        );
+        let kept = sink.0.lock().clone();
+        assert_eq!(kept.len(), 2, "nothing of alpha's refused batch");
+        assert_eq!(kept[0].tenant, "default");
+        assert_eq!(kept[0].id, loglens_core::record::content_id(&kept[0]));
+        assert_eq!(kept[1].tenant, "beta");
+        assert_ne!(kept[1].id, kept[0].id, "the same content is another record in another tenant");
+        // The in-process door takes the tenant from its caller.
+        let raw = RawLog::from(proto("a", "", None));
+        let err = api.ingest_local(vec![raw.clone()], None, "alpha").await.unwrap_err();
+        assert_eq!(err.retry_after_secs(), Some(4));
+        api.ingest_local(vec![raw], None, "beta").await.unwrap();
+        assert_eq!(sink.0.lock()[2].id, kept[1].id);
+    }
 
     #[async_trait]
     impl RecordSink for Counting {
@@ -315,7 +442,7 @@ mod tests {
         );
         // The in-process door is charged by its caller, not here.
         let raw = RawLog::from(proto("a", "", None));
-        assert_eq!(api.ingest_local(vec![raw], None).await.unwrap().0, 1);
+        assert_eq!(api.ingest_local(vec![raw], None, "default").await.unwrap().0, 1);
         drop(held);
         assert_eq!(api.ingest(request()).await.unwrap().into_inner().accepted, 1);
         assert_eq!(sink.0.load(std::sync::atomic::Ordering::SeqCst), 3, "no shed record stored");

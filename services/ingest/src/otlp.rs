@@ -44,6 +44,7 @@ impl LogsService for OtlpLogsApi {
     ) -> Result<Response<ExportLogsServiceResponse>, Status> {
         let _permit = self.ingest.admit(request.get_ref().encoded_len())?;
         let traceparent = traceparent(request.metadata());
+        let tenant = crate::tenant_of(&request);
         let request = request.into_inner();
         receiver_metrics::received(PROTOCOL, decoder::count(&request));
         let decoded = decoder::decode(request);
@@ -70,7 +71,7 @@ impl LogsService for OtlpLogsApi {
                 std::mem::replace(&mut records, rest).into_iter().unzip();
             let result = self
                 .ingest
-                .ingest_batch(IngestRequest { records: batch }, 0, traceparent.as_deref())
+                .ingest_batch(IngestRequest { records: batch }, 0, traceparent.as_deref(), &tenant)
                 .await;
             let (a, r) = match result {
                 Ok(v) => v,

@@ -4,14 +4,26 @@
 //!   (read back with [`loglens_core::RawLog::from_json`]). The key is the
 //!   `service_name`, so one service's records stay in order in one
 //!   partition. Header `traceparent` carries the producer's W3C trace context.
+//!   Header [`TENANT`] (`loglens.tenant`) names the record's tenant, set by the
+//!   ingest role on every message (the default tenant too) from the caller's
+//!   API key. The tenant is never read from the JSON: a `"tenant"` key there
+//!   is an attribute like any other unknown field. A message without the
+//!   header (produced before tenants existed) is the default tenant's; one
+//!   whose header is not a valid tenant name is dead-lettered (field
+//!   `tenant`). See [`tenant`].
 //! - `logs_dlq`: the original message bytes untouched, with headers naming
 //!   the reason, the offending field and the source topic/partition/offset.
 
+use loglens_core::tenant::{self, DEFAULT_TENANT};
 use loglens_core::{Attributes, LogRecord};
 use serde::Serialize;
 
 /// Header with the W3C trace context of the producer.
 pub const TRACEPARENT: &str = "traceparent";
+/// Header with the record's tenant (see [`loglens_core::tenant`]); the
+/// processor re-derives the record id from it, so it must be the tenant the
+/// ingest role assigned.
+pub const TENANT: &str = "loglens.tenant";
 /// DLQ header: why the record was dead-lettered.
 pub const DLQ_REASON: &str = "loglens.dlq.reason";
 /// DLQ header: the offending field, empty when the record as a whole is bad.
@@ -78,6 +90,22 @@ pub fn encode(r: &LogRecord) -> Vec<u8> {
     serde_json::to_vec(&wire).expect("a record always serialises")
 }
 
+/// The tenant of a `logs_raw` message, from the value of its [`TENANT`]
+/// header (`None` when the message has no such header): the default tenant
+/// when absent, else the header's value when it is a valid tenant name. The
+/// error (field `tenant`) says why it is not.
+pub fn tenant(header: Option<&[u8]>) -> loglens_core::Result<&str> {
+    let Some(bytes) = header else { return Ok(DEFAULT_TENANT) };
+    let name = std::str::from_utf8(bytes).map_err(|_| {
+        loglens_core::Error::invalid(
+            "tenant",
+            format!("the {TENANT} header must be UTF-8, got {} other bytes", bytes.len()),
+        )
+    })?;
+    tenant::validate("tenant", name)?;
+    Ok(name)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -109,5 +137,33 @@ mod tests {
         let text = String::from_utf8(bytes).unwrap();
         assert!(text.contains(r#""timestamp":"2024-05-01T12:00:00.123Z""#), "{text}");
         assert!(!text.contains("user_id"), "absent fields are left out: {text}");
+    }
+
+    #[test]
+    fn tenant_header_absent_is_default_and_bad_is_refused() {
+        assert_eq!(tenant(None).unwrap(), "default");
+        assert_eq!(tenant(Some(b"payments")).unwrap(), "payments");
+        assert_eq!(tenant(Some(b"default")).unwrap(), "default");
+        for bad in [&b""[..], b"a b", b"a/b", "ü".as_bytes(), &[b'x'; 65]] {
+            let e = tenant(Some(bad)).unwrap_err();
+            assert_eq!(e.field(), Some("tenant"), "{bad:?}");
+            assert!(e.to_string().starts_with("tenant must be 1 to 64"), "{e}");
+        }
+        let e = tenant(Some(&[0xff, 0xfe])).unwrap_err();
+        assert_eq!(e.field(), Some("tenant"));
+        assert_eq!(e.to_string(), "the loglens.tenant header must be UTF-8, got 2 other bytes");
+    }
+
+    #[test]
+    fn the_tenant_is_not_written_to_the_payload() {
+        let raw = RawLog {
+            service_name: Some("pay".into()),
+            message: Some("m".into()),
+            ..RawLog::default()
+        };
+        let mut r = normalize(raw, 5, &RuleSet::default()).unwrap();
+        r.assign_tenant("acme");
+        let text = String::from_utf8(encode(&r)).unwrap();
+        assert!(!text.contains("acme") && !text.contains("tenant"), "{text}");
     }
 }

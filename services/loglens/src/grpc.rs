@@ -11,7 +11,7 @@ use loglens_core::RuleSet;
 use loglens_core::budget::ByteBudget;
 use loglens_core::ledger::LedgerView;
 use loglens_ingest::otlp::OtlpLogsApi;
-use loglens_ingest::{IngestApi, RecordSink};
+use loglens_ingest::{IngestApi, RecordSink, TenantLimit};
 use loglens_proto::ingest::ingest_service_server::IngestServiceServer;
 use loglens_proto::query::query_service_server::QueryServiceServer;
 use loglens_proto::stats::stats_service_server::StatsServiceServer;
@@ -43,6 +43,22 @@ pub struct Services {
     pub budget: Arc<ByteBudget>,
     /// API keys; `None` serves every call (auth off).
     pub auth: Option<Arc<loglens_auth::Authenticator>>,
+    /// Per-tenant ingest rates, shared with the gateway's in-process door.
+    pub tenant_limit: Option<Arc<dyn TenantLimit>>,
+}
+
+/// The node's ingest service over `sink`: its rules, byte budget and tenant
+/// rates.
+pub fn ingest_api(
+    sink: Arc<dyn RecordSink>,
+    rules: Arc<RuleSet>,
+    tenant_limit: Option<&Arc<dyn TenantLimit>>,
+) -> IngestApi {
+    let api = IngestApi::new(sink, rules);
+    match tenant_limit {
+        Some(l) => api.with_tenant_limit(l.clone()),
+        None => api,
+    }
 }
 
 /// Serves `services` on the connections of `incoming` (TLS or plain TCP,
@@ -52,7 +68,7 @@ pub async fn serve(
     services: Services,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    let Services { store, sink, rules, ledger, budget, auth } = services;
+    let Services { store, sink, rules, ledger, budget, auth, tenant_limit } = services;
     let (reporter, health) = tonic_health::server::health_reporter();
     let health_task = match &store {
         Some(store) => {
@@ -101,13 +117,14 @@ pub async fn serve(
     // OTLP/gRPC logs share the ingest path (rules, metrics, sink).
     let otlp_logs = sink.as_ref().map(|sink| {
         LogsServiceServer::new(OtlpLogsApi::new(
-            IngestApi::new(sink.clone(), rules.clone()).with_budget(budget.clone()),
+            ingest_api(sink.clone(), rules.clone(), tenant_limit.as_ref())
+                .with_budget(budget.clone()),
         ))
         .max_decoding_message_size(MAX_MESSAGE_BYTES)
         .max_encoding_message_size(MAX_MESSAGE_BYTES)
     });
     let ingest = sink.map(|sink| {
-        IngestServiceServer::new(IngestApi::new(sink, rules).with_budget(budget))
+        IngestServiceServer::new(ingest_api(sink, rules, tenant_limit.as_ref()).with_budget(budget))
             .max_decoding_message_size(MAX_MESSAGE_BYTES)
             .max_encoding_message_size(MAX_MESSAGE_BYTES)
     });

@@ -232,7 +232,11 @@ impl LocalIngest for InProcessIngest {
         records: Vec<loglens_core::RawLog>,
         traceparent: Option<&str>,
     ) -> loglens_core::Result<(u32, Vec<loglens_core::Rejection>)> {
-        self.0.ingest_local(records, traceparent).await
+        // The gateway's key check ran in this task: the records are its
+        // caller's tenant's.
+        let tenant = loglens_gateway::current_principal()
+            .map_or_else(|| loglens_core::tenant::DEFAULT_TENANT.to_owned(), |p| p.tenant);
+        self.0.ingest_local(records, traceparent, &tenant).await
     }
 }
 
@@ -288,6 +292,25 @@ pub async fn run(
         }
         None => None,
     };
+    // One bucket per tenant for every ingest door of this node.
+    let tenant_limit = auth.as_ref().map(|a| {
+        Arc::new(loglens_auth::IngestLimiter::new(a.clone()))
+            as Arc<dyn loglens_ingest::TenantLimit>
+    });
+    // The key file's per-tenant retention reaches the store now and after
+    // every reload.
+    if let (Some(auth), Some(s)) = (&auth, &config.store) {
+        let handle = s.options.tenant_retention.clone();
+        handle.set(auth.retention_overrides());
+        let mut changes = auth.subscribe();
+        let auth = Arc::downgrade(auth);
+        tokio::spawn(async move {
+            while changes.changed().await.is_ok() {
+                let Some(auth) = auth.upgrade() else { break };
+                handle.set(auth.retention_overrides());
+            }
+        });
+    }
 
     let store: Option<Arc<dyn LogStore>> = match &config.store {
         Some(s) => {
@@ -349,6 +372,7 @@ pub async fn run(
             ledger: processor.as_ref().map(|p| p.ledger() as Arc<dyn LedgerView>),
             budget: budget.clone(),
             auth: auth.clone(),
+            tenant_limit: tenant_limit.clone(),
         };
         tokio::spawn(grpc::serve(listener, services, servers.clone().cancelled_owned()))
     });
@@ -365,9 +389,10 @@ pub async fn run(
             // A gateway transcoding to this node's own ingest calls it in
             // process: no proto conversion, no gRPC round trip.
             let ingest = match (&g.grpc_endpoint, &cfg.ingest_endpoint, &sink) {
-                (None, None, Some(sink)) => Some(Arc::new(InProcessIngest(IngestApi::new(
+                (None, None, Some(sink)) => Some(Arc::new(InProcessIngest(grpc::ingest_api(
                     sink.clone(),
                     config.rules.clone(),
+                    tenant_limit.as_ref(),
                 ))) as Arc<dyn LocalIngest>),
                 _ => None,
             };

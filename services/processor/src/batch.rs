@@ -3,6 +3,8 @@
 
 use std::time::{Duration, Instant};
 
+use loglens_kafka::wire;
+
 use crate::ownership::Partition;
 
 /// A consumed message waiting for its batch, copied out of the consumer.
@@ -23,9 +25,18 @@ pub(crate) struct Pending {
     pub(crate) payload: Vec<u8>,
     /// The producer's `traceparent` header.
     pub(crate) traceparent: Option<Vec<u8>>,
+    /// The raw value of the [`TENANT`](loglens_kafka::wire::TENANT) header;
+    /// `None` when the message has none (read as the default tenant), empty
+    /// when it has one with no value.
+    pub(crate) tenant: Option<Vec<u8>>,
 }
 
 impl Pending {
+    /// Its tenant, from its tenant header: see [`wire::tenant`].
+    pub(crate) fn tenant(&self) -> loglens_core::Result<&str> {
+        wire::tenant(self.tenant.as_deref())
+    }
+
     /// Whether it comes from one of `partitions`.
     pub(crate) fn is_in(&self, partitions: &[Partition]) -> bool {
         partitions.iter().any(|p| p.is(&self.topic, self.partition))
@@ -104,6 +115,7 @@ pub(crate) mod tests {
             key: None,
             payload: b"{}".to_vec(),
             traceparent: None,
+            tenant: None,
         }
     }
 

@@ -282,6 +282,15 @@ impl Poller {
     fn take(&self, m: &BorrowedMessage<'_>) {
         let context = self.context();
         let epoch = context.handoff.ownership.lock().epoch(m.topic(), m.partition()).unwrap_or(0);
+        // The first of each header counts.
+        let (mut traceparent, mut tenant) = (None, None);
+        for h in m.headers().into_iter().flat_map(|h| h.iter()) {
+            if h.key == wire::TRACEPARENT && traceparent.is_none() {
+                traceparent = h.value.map(<[u8]>::to_vec);
+            } else if h.key == wire::TENANT && tenant.is_none() {
+                tenant = Some(h.value.map(<[u8]>::to_vec).unwrap_or_default());
+            }
+        }
         let pending = Pending {
             topic: m.topic().to_owned(),
             partition: m.partition(),
@@ -289,11 +298,8 @@ impl Poller {
             epoch,
             key: m.key().map(<[u8]>::to_vec),
             payload: m.payload().map(<[u8]>::to_vec).unwrap_or_default(),
-            traceparent: m.headers().and_then(|h| {
-                h.iter()
-                    .find(|h| h.key == wire::TRACEPARENT)
-                    .and_then(|h| h.value.map(<[u8]>::to_vec))
-            }),
+            traceparent,
+            tenant,
         };
         context.metrics.consumed.increment(1);
         context.ledger.received(&pending.topic, pending.partition);

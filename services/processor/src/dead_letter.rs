@@ -1,9 +1,11 @@
 //! What goes to the dead-letter topic: messages that cannot become a record
 //! and records the store refuses for good, each with the field at fault,
-//! the reason and where it came from (the original bytes and key travel
-//! untouched).
+//! the reason and where it came from (the original bytes, key, tenant and
+//! `traceparent` headers travel untouched).
 
-use loglens_core::{LogRecord, RuleSet};
+use std::borrow::Cow;
+
+use loglens_core::{Error as CoreError, LogRecord, RuleSet};
 use loglens_kafka::wire;
 use loglens_store::Refused;
 
@@ -19,23 +21,45 @@ pub(crate) struct DeadLetter {
     pub(crate) field: String,
     /// Why it is dead-lettered.
     pub(crate) reason: String,
+    /// The tenant it is counted under; `None` when its tenant header is bad.
+    pub(crate) tenant: Option<String>,
 }
 
 impl DeadLetter {
-    /// The headers of its dead-letter message, given the message itself.
-    pub(crate) fn headers(&self, m: &Pending) -> [(&'static str, String); 5] {
-        [
-            (wire::DLQ_REASON, self.reason.clone()),
-            (wire::DLQ_FIELD, self.field.clone()),
-            (wire::DLQ_SOURCE_TOPIC, m.topic.clone()),
-            (wire::DLQ_SOURCE_PARTITION, m.partition.to_string()),
-            (wire::DLQ_SOURCE_OFFSET, m.offset.to_string()),
-        ]
+    /// The letter of the message at `position`, refused with `e`.
+    fn of(position: usize, e: &CoreError, tenant: Option<&str>) -> DeadLetter {
+        DeadLetter {
+            position,
+            field: e.field().unwrap_or_default().to_owned(),
+            reason: e.to_string(),
+            tenant: tenant.map(str::to_owned),
+        }
+    }
+
+    /// The headers of its dead-letter message, given the message itself:
+    /// the reason, the field and the source, then the message's own tenant
+    /// and `traceparent` headers as they came (so a replay keeps them).
+    pub(crate) fn headers<'a>(&self, m: &'a Pending) -> Vec<(&'static str, Cow<'a, [u8]>)> {
+        let mut headers = vec![
+            (wire::DLQ_REASON, Cow::Owned(self.reason.clone().into_bytes())),
+            (wire::DLQ_FIELD, Cow::Owned(self.field.clone().into_bytes())),
+            (wire::DLQ_SOURCE_TOPIC, Cow::Borrowed(m.topic.as_bytes())),
+            (wire::DLQ_SOURCE_PARTITION, Cow::Owned(m.partition.to_string().into_bytes())),
+            (wire::DLQ_SOURCE_OFFSET, Cow::Owned(m.offset.to_string().into_bytes())),
+        ];
+        if let Some(t) = &m.tenant {
+            headers.push((wire::TENANT, Cow::Borrowed(t.as_slice())));
+        }
+        if let Some(tp) = &m.traceparent {
+            headers.push((wire::TRACEPARENT, Cow::Borrowed(tp.as_slice())));
+        }
+        headers
     }
 }
 
-/// Decodes a batch received at `now`: the records to index, each with its
-/// position in the batch, and the messages to dead-letter.
+/// Decodes a batch received at `now`: the records to index (each the
+/// tenant's of its header), each with its position in the batch, and the
+/// messages to dead-letter (a bad tenant header first, field `tenant`).
 pub(crate) fn sort(
     batch: &[Pending],
     now: i64,
@@ -44,13 +68,12 @@ pub(crate) fn sort(
     let mut records = Vec::with_capacity(batch.len());
     let mut letters = Vec::new();
     for (position, m) in batch.iter().enumerate() {
-        match decode(&m.payload, now, rules) {
-            Ok(r) => records.push((position, r)),
-            Err(e) => letters.push(DeadLetter {
-                position,
-                field: e.field().unwrap_or_default().to_owned(),
-                reason: e.to_string(),
-            }),
+        match m.tenant() {
+            Ok(tenant) => match decode(&m.payload, tenant, now, rules) {
+                Ok(r) => records.push((position, r)),
+                Err(e) => letters.push(DeadLetter::of(position, &e, Some(tenant))),
+            },
+            Err(e) => letters.push(DeadLetter::of(position, &e, None)),
         }
     }
     (records, letters)
@@ -65,6 +88,7 @@ pub(crate) fn refused(positions: &[usize], refused: Vec<Refused>) -> Vec<DeadLet
             position: positions[r.position],
             field: r.field.unwrap_or_default(),
             reason: format!("store refused: {}", r.reason),
+            tenant: Some(r.record.tenant),
         })
         .collect()
 }
@@ -96,12 +120,25 @@ mod tests {
         assert_eq!((letters[1].position, letters[1].field.as_str()), (2, "status_code"));
     }
 
+    fn with_tenant(offset: i64, tenant: Option<&[u8]>, payload: &[u8]) -> Pending {
+        Pending { tenant: tenant.map(<[u8]>::to_vec), ..with_payload(offset, payload) }
+    }
+
+    fn text(headers: &[(&str, Cow<'_, [u8]>)]) -> Vec<String> {
+        headers.iter().map(|(k, v)| format!("{k}={}", String::from_utf8_lossy(v))).collect()
+    }
+
     #[test]
     fn headers_name_reason_field_and_source() {
-        let letter = DeadLetter { position: 0, field: "level".into(), reason: "bad level".into() };
-        let h = letter.headers(&message(2, 41));
+        let letter = DeadLetter {
+            position: 0,
+            field: "level".into(),
+            reason: "bad level".into(),
+            tenant: None,
+        };
+        let m = message(2, 41);
         assert_eq!(
-            h.map(|(k, v)| format!("{k}={v}")),
+            text(&letter.headers(&m)),
             [
                 "loglens.dlq.reason=bad level",
                 "loglens.dlq.field=level",
@@ -113,9 +150,60 @@ mod tests {
     }
 
     #[test]
+    fn letters_keep_the_original_tenant_and_traceparent_headers() {
+        let m = Pending {
+            traceparent: Some(b"00-tp".to_vec()),
+            ..with_tenant(41, Some(&[b'a', 0xff]), b"{}")
+        };
+        let letter =
+            DeadLetter { position: 0, field: "tenant".into(), reason: "r".into(), tenant: None };
+        let h = letter.headers(&m);
+        assert_eq!(h.len(), 7);
+        assert_eq!(
+            (h[5].0, &*h[5].1),
+            ("loglens.tenant", &[b'a', 0xff][..]),
+            "the bytes as they came"
+        );
+        assert_eq!((h[6].0, &*h[6].1), ("traceparent", &b"00-tp"[..]));
+    }
+
+    #[test]
+    fn tenants_come_from_the_header_and_bad_ones_are_dead_lettered() {
+        let ok = br#"{"service_name":"a","message":"m","tenant":"evil"}"#;
+        let batch = [
+            with_tenant(0, None, ok),
+            with_tenant(1, Some(b"acme"), ok),
+            with_tenant(2, Some(b"not a tenant"), ok),
+            with_tenant(3, Some(&[0xc3, 0x28]), ok),
+            with_tenant(4, Some(b""), ok),
+            with_tenant(5, Some(b"acme"), b"not json"),
+            with_tenant(6, Some(b"bad/name"), b"not json"),
+        ];
+        let (records, letters) = sort(&batch, 1, &RuleSet::default());
+        let kept: Vec<(usize, &str)> =
+            records.iter().map(|(i, r)| (*i, r.tenant.as_str())).collect();
+        assert_eq!(kept, [(0, "default"), (1, "acme")], "never the payload's \"tenant\"");
+        assert_ne!(records[0].1.id, records[1].1.id);
+        let got: Vec<(usize, &str, Option<&str>)> =
+            letters.iter().map(|l| (l.position, l.field.as_str(), l.tenant.as_deref())).collect();
+        assert_eq!(
+            got,
+            [
+                (2, "tenant", None),
+                (3, "tenant", None),
+                (4, "tenant", None),
+                (5, "", Some("acme")),
+                (6, "tenant", None),
+            ]
+        );
+        assert!(letters[0].reason.starts_with("tenant must be 1 to 64"), "{}", letters[0].reason);
+        assert!(letters[1].reason.contains("must be UTF-8"), "{}", letters[1].reason);
+    }
+
+    #[test]
     fn refused_records_map_back_to_batch_positions() {
         let (records, _) = sort(
-            &[with_payload(0, br#"{"service_name":"a","message":"m"}"#)],
+            &[with_tenant(0, Some(b"acme"), br#"{"service_name":"a","message":"m"}"#)],
             1,
             &RuleSet::default(),
         );
@@ -139,11 +227,13 @@ mod tests {
                     position: 7,
                     field: "message".into(),
                     reason: "store refused: 400 document_parsing_exception".into(),
+                    tenant: Some("acme".into()),
                 },
                 DeadLetter {
                     position: 9,
                     field: String::new(),
-                    reason: "store refused: too big".into()
+                    reason: "store refused: too big".into(),
+                    tenant: Some("acme".into()),
                 },
             ]
         );

@@ -1,21 +1,66 @@
-//! The processor's per-partition counters, shown by `GetLedger` and
-//! `GET /ledger`.
+//! The processor's per-partition and per-tenant counters, shown by
+//! `GetLedger` and `GET /ledger`.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
-use loglens_core::ledger::{LedgerView, PartitionLedger};
+use loglens_core::ledger::{LedgerView, PartitionLedger, TenantLedger};
 use parking_lot::Mutex;
 
 use crate::ownership::Partition;
 
-/// Per-partition counters since the process started; see [`PartitionLedger`].
-/// Updated by the processor, read through [`LedgerView`].
+/// Per-partition and per-tenant counters since the process started; see
+/// [`PartitionLedger`] and [`TenantLedger`]. Updated by the processor, read
+/// through [`LedgerView`].
 #[derive(Debug, Default)]
 pub struct Ledger {
     partitions: Mutex<BTreeMap<(String, i32), PartitionLedger>>,
+    /// Updated once per batch (see [`Ledger::count_tenants`]).
+    tenants: Mutex<BTreeMap<String, TenantLedger>>,
+}
+
+/// Which counter of a [`TenantLedger`] to add to.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum TenantCount {
+    /// Messages read whose tenant is known.
+    Received,
+    /// Records durably indexed.
+    Indexed,
+    /// Messages delivered to the dead-letter topic.
+    DeadLettered,
 }
 
 impl Ledger {
+    /// Adds one to `count` of the tenant of each item of `tenants` (one per
+    /// message or record of a batch), taking the lock once.
+    pub(crate) fn count_tenants<'a>(
+        &self,
+        count: TenantCount,
+        tenants: impl IntoIterator<Item = &'a str>,
+    ) {
+        let mut sums: HashMap<&str, u64> = HashMap::new();
+        for t in tenants {
+            *sums.entry(t).or_default() += 1;
+        }
+        if sums.is_empty() {
+            return;
+        }
+        let mut map = self.tenants.lock();
+        for (tenant, n) in sums {
+            // Looked up by `&str` first: no allocation for a known tenant.
+            if !map.contains_key(tenant) {
+                let fresh = TenantLedger { tenant: tenant.to_owned(), ..TenantLedger::default() };
+                map.insert(tenant.to_owned(), fresh);
+            }
+            let Some(entry) = map.get_mut(tenant) else { continue };
+            let counter = match count {
+                TenantCount::Received => &mut entry.received,
+                TenantCount::Indexed => &mut entry.indexed,
+                TenantCount::DeadLettered => &mut entry.dead_lettered,
+            };
+            *counter += n;
+        }
+    }
+
     /// Updates one partition's counters, creating them when first seen.
     fn update<T>(
         &self,
@@ -89,6 +134,10 @@ impl LedgerView for Ledger {
     fn snapshot(&self) -> Vec<PartitionLedger> {
         self.partitions.lock().values().cloned().collect()
     }
+
+    fn tenants(&self) -> Vec<TenantLedger> {
+        self.tenants.lock().values().cloned().collect()
+    }
 }
 
 #[cfg(test)]
@@ -128,5 +177,23 @@ mod tests {
             (s.indexed, s.dead_lettered, s.committed_offset, s.high_watermark),
             (3, 1, 4, 10)
         );
+    }
+
+    #[test]
+    fn counts_per_tenant() {
+        let l = Ledger::default();
+        assert!(l.tenants().is_empty());
+        l.count_tenants(TenantCount::Received, ["b", "a", "b", "default"]);
+        l.count_tenants(TenantCount::Indexed, ["b", "b"]);
+        l.count_tenants(TenantCount::DeadLettered, ["a"]);
+        l.count_tenants(TenantCount::Received, ["a"]);
+        l.count_tenants(TenantCount::Indexed, std::iter::empty());
+        let tenants = l.tenants();
+        let t: Vec<(&str, u64, u64, u64)> = tenants
+            .iter()
+            .map(|t| (t.tenant.as_str(), t.received, t.indexed, t.dead_lettered))
+            .collect();
+        assert_eq!(t, [("a", 2, 0, 1), ("b", 2, 2, 0), ("default", 1, 0, 0)]);
+        assert!(l.snapshot().is_empty(), "partitions are counted apart");
     }
 }

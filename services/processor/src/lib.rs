@@ -15,15 +15,22 @@
 //! Delivery:
 //! - A batch is closed at `bulk_size` messages or `bulk_timeout` after its
 //!   first one. Bad messages (not JSON, invalid, larger than
-//!   [`MAX_RECORD_BYTES`](loglens_kafka::wire::MAX_RECORD_BYTES)) go to the
-//!   dead-letter topic with their original bytes, the reason and the source
-//!   partition/offset, and their delivery is awaited. Then the valid records
+//!   [`MAX_RECORD_BYTES`](loglens_kafka::wire::MAX_RECORD_BYTES), or with a
+//!   [`TENANT`](loglens_kafka::wire::TENANT) header that is not a tenant
+//!   name) go to the dead-letter topic with their original bytes, tenant
+//!   and `traceparent` headers, the reason and the source partition/offset,
+//!   and their delivery is awaited. Then the valid records
 //!   are indexed (durable when `index` returns), then records the store
 //!   refuses for good are dead-lettered the same way, then the offsets are
 //!   committed. So a crash at any point re-delivers only what was not
 //!   committed.
-//! - Duplicates: a record's id is the hash of its content and the store
-//!   upserts by id, so re-delivered messages overwrite their earlier copy.
+//! - Tenants: a record is the tenant's of its message's
+//!   [`TENANT`](loglens_kafka::wire::TENANT) header (the default tenant's
+//!   when it has none), never of its JSON; its id is derived from the
+//!   tenant as the ingest role did, so both compute the same id.
+//! - Duplicates: a record's id is the hash of its content (scoped by its
+//!   tenant) and the store upserts by id, so re-delivered messages
+//!   overwrite their earlier copy.
 //! - A slow, failed or timed-out commit holds up neither fetching nor
 //!   indexing: it is logged, and what piles up meanwhile goes out as one
 //!   commit (the batch is re-delivered at worst, and upserted).

@@ -21,7 +21,7 @@ use crate::backoff::{self, backoff};
 use crate::batch::Pending;
 use crate::dead_letter::{self, DeadLetter};
 use crate::handoff::Handoff;
-use crate::ledger::Ledger;
+use crate::ledger::{Ledger, TenantCount};
 use crate::metrics::Metrics;
 use crate::offsets::{self, Mark};
 use crate::ownership::Partition;
@@ -76,6 +76,10 @@ impl Worker {
         let started = Instant::now();
         let messages = batch.len();
         self.metrics.batch_size.record(messages as f64);
+        // Like the partitions' `received`, before revoked partitions are
+        // left out; a message whose tenant header is bad has no tenant.
+        self.ledger
+            .count_tenants(TenantCount::Received, batch.iter().filter_map(|m| m.tenant().ok()));
         // Messages of partitions revoked since they were read are left to
         // the next owner.
         let claimed = self
@@ -158,6 +162,7 @@ impl Worker {
         self.give_up_abandoned(flight, &mut letters, |l| l.position, false);
         let mut delays = backoff();
         let mut delivered = 0;
+        let mut tenants = Vec::new();
         let mut retried = false;
         while !letters.is_empty() {
             let deliveries: Vec<_> =
@@ -173,6 +178,7 @@ impl Worker {
                     warn!(partition = m.partition, offset = m.offset, field = %letter.field, reason = %letter.reason, "record dead-lettered");
                     self.metrics.dead_lettered.increment(1);
                     self.ledger.dead_lettered(&m.topic, m.partition);
+                    tenants.extend(letter.tenant);
                     delivered += 1;
                 } else {
                     failed.push(letter);
@@ -188,6 +194,7 @@ impl Worker {
             self.retry_after(delay).await;
             self.give_up_abandoned(flight, &mut letters, |l| l.position, true);
         }
+        self.ledger.count_tenants(TenantCount::DeadLettered, tenants.iter().map(String::as_str));
         if retried {
             self.handoff.set_stalled(false);
         }
@@ -197,8 +204,8 @@ impl Worker {
     /// Queues one letter on the DLQ producer.
     fn send(&self, m: &Pending, letter: &DeadLetter) -> Result<DeliveryFuture, KafkaError> {
         let headers =
-            letter.headers(m).iter().fold(OwnedHeaders::new_with_capacity(5), |h, (key, value)| {
-                h.insert(Header { key, value: Some(value.as_str()) })
+            letter.headers(m).iter().fold(OwnedHeaders::new_with_capacity(7), |h, (key, value)| {
+                h.insert(Header { key, value: Some(&**value) })
             });
         let mut record = FutureRecord::to(&self.dlq_topic).payload(&m.payload).headers(headers);
         if let Some(k) = &m.key {
@@ -241,6 +248,10 @@ impl Worker {
                     let kept: Vec<&(usize, LogRecord)> =
                         records.iter().filter(|(i, _)| !refused.contains(i)).collect();
                     self.count_indexed(&flight.batch, kept.iter().map(|(i, _)| *i));
+                    self.ledger.count_tenants(
+                        TenantCount::Indexed,
+                        kept.iter().map(|(_, r)| r.tenant.as_str()),
+                    );
                     self.metrics.indexed.increment(kept.len() as u64);
                     loglens_telemetry::metrics::ServiceCounts::of(kept.iter().map(|(_, r)| r))
                         .record();

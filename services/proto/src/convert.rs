@@ -3,7 +3,7 @@
 //! [`loglens_core::Error`] naming the field; output cannot fail.
 
 use loglens_core::attributes;
-use loglens_core::ledger::PartitionLedger;
+use loglens_core::ledger::{PartitionLedger, TenantLedger};
 use loglens_core::query::{HistogramBucket, Percentiles};
 use loglens_core::{
     AttrValue, Error, Filter, Level, LogRecord, RawLog, Rejection, SearchRequest, SearchResult,
@@ -331,9 +331,28 @@ impl From<PartitionLedger> for ps::PartitionLedger {
     }
 }
 
-/// The processor's ledger on the wire, with totals.
+impl From<TenantLedger> for ps::TenantLedger {
+    fn from(t: TenantLedger) -> ps::TenantLedger {
+        ps::TenantLedger {
+            tenant: t.tenant,
+            received: t.received,
+            indexed: t.indexed,
+            dead_lettered: t.dead_lettered,
+        }
+    }
+}
+
+/// The processor's ledger on the wire, with totals (no per-tenant rows).
 impl From<Vec<PartitionLedger>> for ps::GetLedgerResponse {
     fn from(partitions: Vec<PartitionLedger>) -> ps::GetLedgerResponse {
+        (partitions, Vec::new()).into()
+    }
+}
+
+/// The processor's ledger on the wire: per partition, with totals (over the
+/// partitions), and per tenant.
+impl From<(Vec<PartitionLedger>, Vec<TenantLedger>)> for ps::GetLedgerResponse {
+    fn from((partitions, tenants): (Vec<PartitionLedger>, Vec<TenantLedger>)) -> Self {
         let mut reply = ps::GetLedgerResponse { mode: "kafka".into(), ..Default::default() };
         for p in partitions {
             reply.received += p.received;
@@ -342,6 +361,7 @@ impl From<Vec<PartitionLedger>> for ps::GetLedgerResponse {
             reply.lag += p.lag();
             reply.partitions.push(p.into());
         }
+        reply.tenants = tenants.into_iter().map(Into::into).collect();
         reply
     }
 }
@@ -404,6 +424,37 @@ mod tests {
             ("kafka", 17, 15, 2, 4)
         );
         assert_eq!(r.partitions[0].lag, 4);
+        assert!(r.tenants.is_empty());
+    }
+
+    #[test]
+    fn ledger_carries_tenant_rows() {
+        let p = PartitionLedger {
+            topic: "logs_raw".into(),
+            received: 6,
+            indexed: 4,
+            dead_lettered: 2,
+            ..Default::default()
+        };
+        let t = |tenant: &str, received, indexed, dead_lettered| TenantLedger {
+            tenant: tenant.into(),
+            received,
+            indexed,
+            dead_lettered,
+        };
+        let r =
+            ps::GetLedgerResponse::from((vec![p], vec![t("acme", 3, 2, 1), t("default", 2, 2, 0)]));
+        assert_eq!(
+            (r.received, r.indexed, r.dead_lettered),
+            (6, 4, 2),
+            "totals are the partitions'"
+        );
+        let rows: Vec<(&str, u64, u64, u64)> = r
+            .tenants
+            .iter()
+            .map(|t| (t.tenant.as_str(), t.received, t.indexed, t.dead_lettered))
+            .collect();
+        assert_eq!(rows, [("acme", 3, 2, 1), ("default", 2, 2, 0)]);
     }
 
     #[test]

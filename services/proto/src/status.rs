@@ -20,8 +20,8 @@ pub fn to_status(e: &Error) -> Status {
     {
         status.metadata_mut().insert(FIELD_METADATA_KEY, v);
     }
-    if e.code() == ErrorCode::ResourceExhausted {
-        status.metadata_mut().insert(RETRY_AFTER_METADATA_KEY, MetadataValue::from_static("1"));
+    if let Some(secs) = e.retry_after_secs() {
+        status.metadata_mut().insert(RETRY_AFTER_METADATA_KEY, MetadataValue::from(secs));
     }
     status
 }
@@ -39,6 +39,9 @@ mod tests {
         let s = to_status(&Error::ResourceExhausted("queue full".into()));
         assert_eq!(s.code(), Code::ResourceExhausted);
         assert_eq!(s.metadata().get(RETRY_AFTER_METADATA_KEY).unwrap(), "1");
+        let s = to_status(&Error::RateLimited { message: "slow down".into(), retry_after_secs: 7 });
+        assert_eq!(s.code(), Code::ResourceExhausted);
+        assert_eq!(s.metadata().get(RETRY_AFTER_METADATA_KEY).unwrap(), "7");
         assert_eq!(to_status(&Error::Unavailable("x".into())).code(), Code::Unavailable);
     }
 }

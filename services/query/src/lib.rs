@@ -5,11 +5,19 @@
 //! Each call's span is the gRPC server span of `loglens_telemetry::grpc`;
 //! store calls get a child span with the query, the backend and the hit count.
 //! `Tail` reads the [`tail`] replay ring, so clients can resume.
+//!
+//! Tenants: every call reads only the caller's tenant (the tenant of the API
+//! key in the request's extensions), whatever its filter says; naming another
+//! tenant is PERMISSION_DENIED. An `admin` key reads the tenant its filter
+//! names, or every tenant. With keys off there is no caller and the filter's
+//! `tenant` is taken as asked.
 
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use async_trait::async_trait;
+use loglens_auth::{Principal, Scope};
+use loglens_core::Filter;
 use loglens_core::ledger::LedgerView;
 use loglens_proto::query::query_service_server::QueryService;
 use loglens_proto::query::{GetAnomaliesRequest, SearchRequest, SearchResponse, TailRequest};
@@ -31,6 +39,37 @@ pub const STORE_HEALTH_SERVICE: &str = "loglens.store";
 
 fn err(e: impl Into<loglens_core::Error>) -> Status {
     to_status(&e.into())
+}
+
+/// The tenant a call may read, given its caller and the tenant its filter
+/// asks for (`None`: every tenant the caller may see).
+pub fn readable_tenant(
+    caller: Option<&Principal>,
+    asked: Option<String>,
+) -> Result<Option<String>, Status> {
+    match caller {
+        None => Ok(asked),
+        Some(p) if p.has(Scope::Admin) => Ok(asked),
+        Some(p) => match asked {
+            Some(t) if t != p.tenant => Err(Status::permission_denied(format!(
+                "this API key reads only tenant {:?}; naming another tenant (here {t:?}) needs \
+                 the admin scope",
+                p.tenant
+            ))),
+            _ => Ok(Some(p.tenant.clone())),
+        },
+    }
+}
+
+/// The caller of a call: the key the auth layer accepted, if keys are checked.
+fn caller<T>(request: &Request<T>) -> Option<Principal> {
+    request.extensions().get::<Principal>().cloned()
+}
+
+/// [`readable_tenant`] applied to `filter`.
+fn scope_filter(caller: Option<&Principal>, filter: &mut Filter) -> Result<(), Status> {
+    filter.tenant = readable_tenant(caller, filter.tenant.take())?;
+    Ok(())
 }
 
 /// The gRPC `QueryService`.
@@ -101,7 +140,9 @@ impl QueryService for QueryApi {
         &self,
         request: Request<SearchRequest>,
     ) -> Result<Response<SearchResponse>, Status> {
-        let req = loglens_core::SearchRequest::try_from(request.into_inner()).map_err(err)?;
+        let caller = caller(&request);
+        let mut req = loglens_core::SearchRequest::try_from(request.into_inner()).map_err(err)?;
+        scope_filter(caller.as_ref(), &mut req.filter)?;
         let result = traced_search(self.store.as_ref(), "search", &req).await?;
         Ok(Response::new(result.into()))
     }
@@ -110,7 +151,9 @@ impl QueryService for QueryApi {
         &self,
         request: Request<GetAnomaliesRequest>,
     ) -> Result<Response<SearchResponse>, Status> {
-        let req = loglens_core::SearchRequest::try_from(request.into_inner()).map_err(err)?;
+        let caller = caller(&request);
+        let mut req = loglens_core::SearchRequest::try_from(request.into_inner()).map_err(err)?;
+        scope_filter(caller.as_ref(), &mut req.filter)?;
         let result = traced_search(self.store.as_ref(), "search", &req).await?;
         Ok(Response::new(result.into()))
     }
@@ -125,8 +168,10 @@ impl QueryService for QueryApi {
         &self,
         request: Request<TailRequest>,
     ) -> Result<Response<Self::TailStream>, Status> {
+        let caller = caller(&request);
         let TailRequest { filter, resume_after } = request.into_inner();
-        let filter = loglens_proto::convert::filter(filter).map_err(err)?;
+        let mut filter = loglens_proto::convert::filter(filter).map_err(err)?;
+        scope_filter(caller.as_ref(), &mut filter)?;
         let ring =
             self.tail.get_or_init(|| tail::Ring::over(self.store.as_ref(), self.tail_config));
         Ok(Response::new(tail::follow(ring.clone(), filter, &resume_after)?))
@@ -158,7 +203,9 @@ impl StatsService for StatsApi {
         &self,
         request: Request<GetStatsRequest>,
     ) -> Result<Response<GetStatsResponse>, Status> {
-        let req = loglens_core::StatsRequest::try_from(request.into_inner()).map_err(err)?;
+        let caller = caller(&request);
+        let mut req = loglens_core::StatsRequest::try_from(request.into_inner()).map_err(err)?;
+        scope_filter(caller.as_ref(), &mut req.filter)?;
         let query = serde_json::json!({
             "filter": &req.filter, "histogram_interval_ms": req.histogram_interval_ms,
             "include_percentiles": req.include_percentiles,
@@ -172,15 +219,27 @@ impl StatsService for StatsApi {
         Ok(Response::new(stats.into()))
     }
 
+    /// The processor's counters. A tenant's key sees its own tenant's row
+    /// only, with totals from that row and no partitions (partitions are
+    /// shared by every tenant); admins and open nodes see everything.
     #[tracing::instrument(skip_all)]
     async fn get_ledger(
         &self,
-        _request: Request<GetLedgerRequest>,
+        request: Request<GetLedgerRequest>,
     ) -> Result<Response<GetLedgerResponse>, Status> {
-        let reply = match &self.ledger {
-            Some(l) => l.snapshot().into(),
+        let mut reply: GetLedgerResponse = match &self.ledger {
+            Some(l) => (l.snapshot(), l.tenants()).into(),
             None => GetLedgerResponse { mode: "direct".into(), ..Default::default() },
         };
+        if let Some(tenant) = readable_tenant(caller(&request).as_ref(), None)? {
+            reply.partitions.clear();
+            reply.tenants.retain(|t| t.tenant == tenant);
+            let own = reply.tenants.first();
+            reply.received = own.map_or(0, |t| t.received);
+            reply.indexed = own.map_or(0, |t| t.indexed);
+            reply.dead_lettered = own.map_or(0, |t| t.dead_lettered);
+            reply.lag = 0;
+        }
         Ok(Response::new(reply))
     }
 }
@@ -207,5 +266,42 @@ pub async fn report_store_health(
             last = Some(health.healthy);
         }
         tokio::time::sleep(every).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(tenant: &str, scopes: &[Scope]) -> Principal {
+        Principal { name: format!("{tenant}-key"), tenant: tenant.into(), scopes: scopes.to_vec() }
+    }
+
+    #[test]
+    fn a_tenant_key_reads_its_own_tenant_whatever_it_asks() {
+        let alpha = key("alpha", &[Scope::Query]);
+        assert_eq!(readable_tenant(Some(&alpha), None).unwrap().as_deref(), Some("alpha"));
+        assert_eq!(
+            readable_tenant(Some(&alpha), Some("alpha".into())).unwrap().as_deref(),
+            Some("alpha")
+        );
+        let denied = readable_tenant(Some(&alpha), Some("beta".into())).unwrap_err();
+        assert_eq!(denied.code(), tonic::Code::PermissionDenied);
+        assert!(denied.message().contains("admin"), "{}", denied.message());
+        // Ingest and query together are still one tenant's.
+        let both = key("alpha", &[Scope::Ingest, Scope::Query]);
+        assert!(readable_tenant(Some(&both), Some("beta".into())).is_err());
+    }
+
+    #[test]
+    fn admins_and_open_nodes_read_what_they_ask() {
+        let admin = key("ops", &[Scope::Admin]);
+        assert_eq!(readable_tenant(Some(&admin), None).unwrap(), None, "every tenant");
+        assert_eq!(
+            readable_tenant(Some(&admin), Some("beta".into())).unwrap().as_deref(),
+            Some("beta")
+        );
+        assert_eq!(readable_tenant(None, None).unwrap(), None);
+        assert_eq!(readable_tenant(None, Some("b".into())).unwrap().as_deref(), Some("b"));
     }
 }

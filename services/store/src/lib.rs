@@ -20,9 +20,11 @@ mod location;
 mod shared;
 #[cfg(feature = "tantivy")]
 pub mod tantivy;
+mod tenants;
 
 pub use error::{Error, Result};
 use location::Location;
+pub use tenants::TenantRetention;
 
 /// A batch of records that just became searchable, for `Tail`.
 pub type Committed = Arc<Vec<LogRecord>>;
@@ -145,8 +147,13 @@ pub struct StoreOptions {
     /// Indexing memory budget, bytes, shared by the threads.
     pub indexing_memory_bytes: usize,
     /// Keep whole UTC days for this long: a day is removed once it ended at
-    /// least this many days ago. `None` keeps everything forever.
+    /// least this many days ago. `None` keeps everything forever. Applies
+    /// to every tenant without an override in `tenant_retention`.
     pub retention_days: Option<u32>,
+    /// Per-tenant retention overrides, read afresh by every retention pass
+    /// (the node updates them when its key file reloads). Passes run while
+    /// either this or `retention_days` is set.
+    pub tenant_retention: TenantRetention,
     /// Elasticsearch: indices are `{index_prefix}-YYYY.MM.DD`, read through
     /// `{index_prefix}-*`.
     pub index_prefix: String,
@@ -159,6 +166,7 @@ impl Default for StoreOptions {
             indexing_threads: 2,
             indexing_memory_bytes: 256 << 20,
             retention_days: None,
+            tenant_retention: TenantRetention::default(),
             index_prefix: "logs".to_owned(),
         }
     }

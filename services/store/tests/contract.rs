@@ -874,6 +874,202 @@ async fn many_distinct_attribute_keys_are_taken(b: &dyn Backend) {
     assert_eq!(ids(&got.logs), vec![records[42].id.clone()]);
 }
 
+// ---------------------------------------------------------------- tenants
+
+/// Records of tenants "a" and "b" (`varied_with_attributes()`, three in a
+/// row to one tenant, then three to the other, so each has every service
+/// and level), a few of the default tenant, a "timed" service whose
+/// response times differ by tenant, and one record whose content both "a"
+/// and "b" sent (two ids, two records).
+fn two_tenants() -> Vec<LogRecord> {
+    let mut records: Vec<LogRecord> = varied_with_attributes()
+        .into_iter()
+        .enumerate()
+        .map(|(i, mut r)| {
+            r.assign_tenant(if (i / 3) % 2 == 0 { "a" } else { "b" });
+            r
+        })
+        .collect();
+    for (tenant, base) in [("a", 1.0), ("b", 1000.0)] {
+        for ms in 0..20 {
+            let mut r = norm(RawLog {
+                response_time_ms: Some(base + f64::from(ms)),
+                ..raw("timed", &format!("timed {tenant} {ms}"), T0 + 200_000 + i64::from(ms))
+            });
+            r.assign_tenant(tenant);
+            records.push(r);
+        }
+    }
+    records.extend(plain("nobody", 3, T0 + 300_000));
+    let same = norm(RawLog {
+        level: Some("ERROR".into()),
+        status_code: Some(503),
+        ..raw("payment-service", "shared timeout payment", T0 + 60_500)
+    });
+    for tenant in ["a", "b"] {
+        let mut r = same.clone();
+        r.assign_tenant(tenant);
+        records.push(r);
+    }
+    records
+}
+
+fn of(tenant: &str) -> Filter {
+    Filter { tenant: Some(tenant.into()), ..Filter::default() }
+}
+
+/// Search, full text, field filters and anomalies with a tenant return that
+/// tenant's records only; without a tenant, everybody's.
+async fn tenants_never_see_each_others_records(b: &dyn Backend) {
+    let store = b.open().await;
+    let records = two_tenants();
+    indexed(&*store, &records).await;
+    let same: Vec<&LogRecord> =
+        records.iter().filter(|r| r.message == "shared timeout payment").collect();
+    assert_eq!(same.len(), 2);
+    assert_ne!(same[0].id, same[1].id, "one content, two tenants, two ids");
+
+    let everybody = search(&*store, Filter::default(), Sort::OldestFirst, 1000).await;
+    assert_eq!(everybody.total, records.len() as u64, "no tenant: every tenant's records");
+    assert_eq!(
+        ids(&everybody.logs).into_iter().collect::<HashSet<_>>(),
+        ids(&records).into_iter().collect::<HashSet<_>>()
+    );
+
+    let attr = |k: &str, v: &str| vec![(k.to_owned(), v.to_owned())];
+    for tenant in ["a", "b", "default"] {
+        let filters = [
+            of(tenant),
+            Filter { query: Some("timeout".into()), ..of(tenant) },
+            Filter { query: Some("shared payment".into()), ..of(tenant) },
+            Filter { service_name: Some("payment-service".into()), ..of(tenant) },
+            Filter { level: Some(Level::Error), ..of(tenant) },
+            Filter { status_code: loglens_core::StatusCode::new(503).ok(), ..of(tenant) },
+            Filter { request_id: Some("req-3".into()), ..of(tenant) },
+            Filter { trace_id: Some("trace-1".into()), ..of(tenant) },
+            Filter { attributes: attr("region", "eu"), ..of(tenant) },
+            Filter { anomaly: Some(true), ..of(tenant) },
+            Filter {
+                from_timestamp: Some(T0 + 30_000),
+                to_timestamp: Some(T0 + 90_000),
+                ..of(tenant)
+            },
+        ];
+        for filter in filters {
+            let want = sorted(
+                records.iter().filter(|r| filter.matches(r)).cloned().collect(),
+                Sort::NewestFirst,
+            );
+            let got = search(&*store, filter.clone(), Sort::NewestFirst, 1000).await;
+            assert!(got.logs.iter().all(|r| r.tenant == tenant), "{filter:?}: {:?}", got.logs);
+            assert_eq!(ids(&got.logs), ids(&want), "{filter:?}");
+            assert_eq!(got.total, want.len() as u64, "{filter:?}");
+        }
+        // The anomalies view: by severity, anomalies only.
+        let req = SearchRequest::anomalies(of(tenant), None, Some(1000), None).unwrap();
+        let got = store.search(&req).await.unwrap();
+        let want = sorted(
+            records.iter().filter(|r| r.anomaly && r.tenant == tenant).cloned().collect(),
+            Sort::Severity,
+        );
+        assert_eq!(ids(&got.logs), ids(&want), "anomalies of {tenant}");
+        assert_eq!(got.total, want.len() as u64, "anomalies of {tenant}");
+    }
+    // The record both sent: each sees its own copy.
+    let a = search(&*store, Filter { query: Some("shared".into()), ..of("a") }, Sort::Severity, 10)
+        .await;
+    assert_eq!(a.logs.len(), 1);
+    assert_eq!((a.logs[0].tenant.as_str(), &a.logs[0].message), ("a", &same[0].message));
+    let unknown = search(&*store, of("c"), Sort::NewestFirst, 10).await;
+    assert_eq!((unknown.total, unknown.logs.len()), (0, 0), "a tenant with no records sees none");
+    store.close().await.unwrap();
+}
+
+/// Stats with a tenant count that tenant's records only: totals, counts per
+/// service and level, histogram buckets and their levels, percentiles.
+async fn tenant_stats_count_only_the_tenants_records(b: &dyn Backend) {
+    let store = b.open().await;
+    let records = two_tenants();
+    indexed(&*store, &records).await;
+    for tenant in ["a", "b"] {
+        for filter in [
+            of(tenant),
+            Filter { query: Some("timeout".into()), ..of(tenant) },
+            Filter { service_name: Some("auth-service".into()), ..of(tenant) },
+            Filter { level: Some(Level::Error), ..of(tenant) },
+            Filter { attributes: vec![("region".into(), "us".into())], ..of(tenant) },
+        ] {
+            check_filtered_stats(&*store, &records, filter).await;
+        }
+    }
+    check_filtered_stats(&*store, &records, of("default")).await;
+    let req = StatsRequest { include_percentiles: true, ..StatsRequest::default() };
+    let everybody = store.stats(&req.clone().validated().unwrap()).await.unwrap();
+    assert_eq!(everybody.response_time_percentiles["timed"].count, 40);
+    for (tenant, lo, hi) in [("a", 1.0, 20.0), ("b", 1000.0, 1019.0)] {
+        let req = StatsRequest { filter: of(tenant), ..req.clone() }.validated().unwrap();
+        let got = store.stats(&req).await.unwrap();
+        let p = &got.response_time_percentiles["timed"];
+        assert_eq!(p.count, 20, "{tenant}");
+        for v in [p.p50, p.p95, p.p99] {
+            assert!(v >= lo * 0.98 && v <= hi * 1.02, "{tenant}: {v} outside {lo}..{hi}");
+        }
+        let want = expected_stats(&records, &req);
+        assert_eq!(got.total_logs, want.total_logs, "{tenant}");
+        assert_eq!(got.services, want.services, "{tenant}");
+        for (service, p) in &got.response_time_percentiles {
+            let timed = records
+                .iter()
+                .filter(|r| {
+                    r.tenant == tenant && &r.service_name == service && r.response_time_ms.is_some()
+                })
+                .count() as u64;
+            assert_eq!(p.count, timed, "{tenant}: {service}");
+        }
+    }
+    store.close().await.unwrap();
+}
+
+/// A cursor made while paging tenant "b", given with tenant "a", continues
+/// "a"'s records from that position and shows none of "b"'s.
+async fn a_cursor_continues_only_the_callers_tenant(b: &dyn Backend) {
+    let store = b.open().await;
+    let records = two_tenants();
+    indexed(&*store, &records).await;
+    for sort in [Sort::NewestFirst, Sort::OldestFirst, Sort::Severity] {
+        let first = search(&*store, of("b"), sort, 5).await;
+        assert!(first.logs.iter().all(|r| r.tenant == "b"));
+        let last = first.logs.last().expect("b has records").clone();
+        let mut cursor = first.next_cursor;
+        let mut got = Vec::new();
+        while let Some(c) = cursor.take() {
+            let page = try_search(&*store, of("a"), sort, None, 7, Some(c)).await.expect("page");
+            got.extend(page.logs);
+            cursor = page.next_cursor;
+        }
+        assert!(got.iter().all(|r| r.tenant == "a"), "{sort:?}: only a's records");
+        // Where b's last record sat in the order; a record of a's with the
+        // same sort values may fall either side of it (the tie-breaker).
+        let key = |r: &LogRecord| match sort {
+            Sort::NewestFirst => (0, -r.timestamp),
+            Sort::OldestFirst => (0, r.timestamp),
+            Sort::Severity => (-i64::from(r.severity_score), -r.timestamp),
+        };
+        let want: HashSet<String> = records
+            .iter()
+            .filter(|r| r.tenant == "a" && key(r) > key(&last))
+            .map(|r| r.id.clone())
+            .collect();
+        assert!(!want.is_empty(), "{sort:?}");
+        assert!(got.iter().all(|r| key(r) >= key(&last)), "{sort:?}: nothing before the position");
+        let past: HashSet<String> =
+            got.iter().filter(|r| key(r) > key(&last)).map(|r| r.id.clone()).collect();
+        assert_eq!(past, want, "{sort:?}: a's records after b's position, each once");
+        assert_eq!(got.len(), ids(&got).into_iter().collect::<HashSet<_>>().len(), "{sort:?}");
+    }
+    store.close().await.unwrap();
+}
+
 /// Runs every contract case against each backend, each case on a fresh
 /// location: one test module per backend.
 macro_rules! contract {
@@ -925,6 +1121,9 @@ contract!(
         closed_store_refuses_calls,
         attributes_round_trip_and_filter,
         many_distinct_attribute_keys_are_taken,
+        tenants_never_see_each_others_records,
+        tenant_stats_count_only_the_tenants_records,
+        a_cursor_continues_only_the_callers_tenant,
     ]
 );
 

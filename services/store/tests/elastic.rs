@@ -15,7 +15,7 @@ use loglens_core::{
     Filter, Level, LogRecord, RawLog, RuleSet, SearchRequest, Sort, StatsRequest, TimestampInput,
 };
 use loglens_store::elastic::{ElasticConfig, ElasticStore};
-use loglens_store::{Error, LogStore, StoreOptions};
+use loglens_store::{Error, LogStore, StoreOptions, TenantRetention};
 use serde_json::{Value, json};
 
 /// 2024-05-01T00:00:00Z.
@@ -61,12 +61,16 @@ fn bulk_lines(records: &[&LogRecord]) -> Vec<Value> {
         .iter()
         .flat_map(|r| {
             let day = chrono_day(r.timestamp);
-            [
-                json!({ "index": { "_index": format!("logs-{day}"), "_id": r.id } }),
-                serde_json::to_value(r).unwrap(),
-            ]
+            [json!({ "index": { "_index": format!("logs-{day}"), "_id": r.id } }), document(r)]
         })
         .collect()
+}
+
+/// The document of `r`: the record's JSON with its tenant always named.
+fn document(r: &LogRecord) -> Value {
+    let mut doc = serde_json::to_value(r).unwrap();
+    doc["tenant"] = json!(r.tenant);
+    doc
 }
 
 fn chrono_day(ms: i64) -> &'static str {
@@ -95,6 +99,7 @@ async fn open_installs_the_lifecycle_policy_and_the_template() {
             ("GET".to_owned(), "/".to_owned()),
             ("PUT".to_owned(), "/_ilm/policy/logs-retention".to_owned()),
             ("PUT".to_owned(), "/_index_template/logs".to_owned()),
+            ("PUT".to_owned(), "/logs-*/_mapping".to_owned()),
         ]
     );
     assert_eq!(
@@ -130,7 +135,7 @@ async fn open_installs_the_lifecycle_policy_and_the_template() {
     assert_eq!(
         template["template"]["mappings"],
         json!({ "dynamic": "strict", "properties": {
-            "id": k, "timestamp": date, "ingested_at": date,
+            "id": k, "tenant": k, "timestamp": date, "ingested_at": date,
             "service_name": k, "level": k,
             "message": { "type": "text", "analyzer": "loglens_words",
                          "fields": { "keyword": { "type": "keyword", "ignore_above": 256 } } },
@@ -156,7 +161,7 @@ async fn without_retention_no_policy_is_installed() {
     let options = StoreOptions { index_prefix: "applogs".into(), ..StoreOptions::default() };
     let store = open(&es, options).await;
     let paths: Vec<String> = es.log().into_iter().map(|r| r.path).collect();
-    assert_eq!(paths, ["/", "/_index_template/applogs"]);
+    assert_eq!(paths, ["/", "/_index_template/applogs", "/applogs-*/_mapping"]);
     assert!(
         es.template("applogs").unwrap()["template"]["settings"]
             .get("index.lifecycle.name")
@@ -662,4 +667,229 @@ async fn usage_reads_index_stats() {
     // A failed call reports nothing rather than zero.
     es.script("/_stats/docs,store", 503, json!({ "error": "unavailable", "status": 503 }));
     assert_eq!(store.usage().await, loglens_store::Usage::default());
+}
+
+// ---------------------------------------------------------------- tenants
+
+fn of_tenant(tenant: &str, service: &str, message: &str, at: i64) -> LogRecord {
+    let mut r = record(service, message, at);
+    r.assign_tenant(tenant);
+    r
+}
+
+#[tokio::test]
+async fn open_adds_the_tenant_field_to_indices_made_before_it() {
+    let es = FakeEs::start().await;
+    // On a cluster with no index yet the mapping PUT finds none: fine.
+    let fresh = open(&es, StoreOptions::default()).await;
+    let put = es.log().into_iter().find(|r| r.path == "/logs-*/_mapping").expect("mapping PUT");
+    assert_eq!(put.method, "PUT");
+    assert_eq!(put.query, "ignore_unavailable=true&allow_no_indices=true");
+    assert_eq!(put.body, [json!({ "properties": { "tenant": { "type": "keyword" } } })]);
+    fresh.close().await.unwrap();
+
+    // A day index made by the template before tenants: strict, no tenant.
+    let es = FakeEs::start().await;
+    let mut before = loglens_store::elastic::dsl::index_template("logs", 1000, false)["template"]
+        ["mappings"]["properties"]
+        .clone();
+    before.as_object_mut().unwrap().remove("tenant");
+    es.create_index("logs-2024.05.01", before);
+    let store = open(&es, StoreOptions::default()).await;
+    assert_eq!(es.mapping("logs-2024.05.01").unwrap()["tenant"], json!({ "type": "keyword" }));
+    // So it takes documents, which all carry a tenant now.
+    let r = record("api", "into an old index", T0 + 1_000);
+    let a = of_tenant("a", "api", "into an old index", T0 + 2_000);
+    let refused = store.index(vec![r.clone(), a.clone()]).await.unwrap();
+    assert!(refused.is_empty(), "{refused:?}");
+    assert_eq!(es.doc_count(), 2);
+    store.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn every_document_names_its_tenant() {
+    let es = FakeEs::start().await;
+    let store = open(&es, StoreOptions::default()).await;
+    es.clear_log();
+    let plain = record("api", "same content", T0);
+    let a = of_tenant("a", "api", "same content", T0);
+    assert_ne!(plain.id, a.id);
+    store.index(vec![plain.clone(), a.clone()]).await.unwrap();
+    let bulk = bodies(&es, "/_bulk").pop().unwrap();
+    assert_eq!(bulk[1]["tenant"], "default", "the default tenant is written too");
+    assert_eq!(bulk[3]["tenant"], "a");
+    assert_eq!(bulk, bulk_lines(&[&plain, &a]));
+    let mut tenants: Vec<String> =
+        es.docs().iter().map(|d| d["tenant"].as_str().unwrap().to_owned()).collect();
+    tenants.sort();
+    assert_eq!(tenants, ["a", "default"]);
+    // Both come back as they were sent.
+    let req =
+        SearchRequest::new(Filter::default(), Sort::OldestFirst, None, Some(10), None).unwrap();
+    let mut got = store.search(&req).await.unwrap().logs;
+    got.sort_by(|x, y| x.tenant.cmp(&y.tenant));
+    assert_eq!(got, [a, plain]);
+    store.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn the_default_tenant_also_sees_documents_written_before_tenants() {
+    let es = FakeEs::start().await;
+    let store = open(&es, StoreOptions::default()).await;
+    let new = record("api", "written with a tenant", T0 + 1);
+    let a = of_tenant("a", "api", "tenant a", T0 + 2);
+    store.index(vec![new.clone(), a.clone()]).await.unwrap();
+    // A document from before tenants: the record's JSON, no tenant field.
+    let old = record("api", "written before tenants", T0 + 3);
+    let old_doc = serde_json::to_value(&old).unwrap();
+    assert!(old_doc.get("tenant").is_none());
+    es.put_doc("logs-2024.05.01", &old.id, old_doc);
+    es.clear_log();
+
+    let search = |tenant: &str| {
+        let filter = Filter { tenant: Some(tenant.into()), ..Filter::default() };
+        SearchRequest::new(filter, Sort::OldestFirst, None, Some(10), None).unwrap()
+    };
+    let got = store.search(&search("default")).await.unwrap();
+    assert_eq!(got.logs, [new, old]);
+    let got = store.search(&search("a")).await.unwrap();
+    assert_eq!(got.logs, [a]);
+    let sent = bodies(&es, "/_search");
+    assert_eq!(
+        sent[0][0]["query"],
+        json!({ "bool": { "filter": [{ "bool": {
+            "should": [
+                { "term": { "tenant": "default" } },
+                { "bool": { "must_not": [{ "exists": { "field": "tenant" } }] } }
+            ],
+            "minimum_should_match": 1
+        } }] } })
+    );
+    assert_eq!(
+        sent[1][0]["query"],
+        json!({ "bool": { "filter": [{ "term": { "tenant": "a" } }] } })
+    );
+    // Stats send the same query.
+    let stats = StatsRequest {
+        filter: Filter { tenant: Some("a".into()), ..Filter::default() },
+        ..StatsRequest::default()
+    };
+    assert_eq!(store.stats(&stats.validated().unwrap()).await.unwrap().total_logs, 1);
+    assert_eq!(bodies(&es, "/_search")[2][0]["query"], sent[1][0]["query"]);
+    store.close().await.unwrap();
+}
+
+/// The `_delete_by_query` requests sent: (query string, body).
+fn deletes(es: &FakeEs) -> Vec<(String, Value)> {
+    es.log()
+        .into_iter()
+        .filter(|r| r.path == "/logs-*/_delete_by_query")
+        .map(|r| (r.query, r.body[0].clone()))
+        .collect()
+}
+
+fn expired_before(cutoff: i64) -> Value {
+    json!({ "range": { "timestamp": { "format": "epoch_millis", "lt": cutoff } } })
+}
+
+#[tokio::test]
+async fn retention_deletes_by_query_what_the_policy_keeps_too_long() {
+    let es = FakeEs::start().await;
+    let tenants = TenantRetention::new(
+        [("short".to_owned(), 1), ("long".to_owned(), 60)].into_iter().collect(),
+    );
+    let options = StoreOptions {
+        retention_days: Some(30),
+        tenant_retention: tenants.clone(),
+        ..StoreOptions::default()
+    };
+    let store = open(&es, options).await;
+    // An index holds every tenant's day: the policy waits for the longest.
+    let policy = es.policy("logs-retention").unwrap();
+    assert_eq!(policy["policy"]["phases"]["delete"]["min_age"], "61d");
+
+    let day0 = T0 + DAY / 2;
+    let recent = T0 + 37 * DAY;
+    let mut records = Vec::new();
+    for t in ["short", "long", "other"] {
+        records.push(of_tenant(t, "api", &format!("{t} day 0"), day0));
+        records.push(of_tenant(t, "api", &format!("{t} recent"), recent));
+    }
+    records.push(record("api", "default day 0", day0));
+    store.index(records).await.unwrap();
+    let old = record("api", "from before tenants", day0 + 1);
+    es.put_doc("logs-2024.05.01", &old.id, serde_json::to_value(&old).unwrap());
+    es.clear_log();
+
+    let now = T0 + 40 * DAY + DAY / 2;
+    let pass = store.apply_retention(now).await.unwrap().expect("retention is set");
+    assert_eq!(pass.policy_days, Some(60));
+    assert_eq!((pass.tenants.as_slice(), pass.others), (&["short".to_owned()][..], true));
+    let sent = deletes(&es);
+    assert_eq!(sent.len(), 2, "{sent:?}");
+    let params =
+        "ignore_unavailable=true&allow_no_indices=true&conflicts=proceed&wait_for_completion=false";
+    assert!(sent.iter().all(|(q, _)| q == params), "{sent:?}");
+    assert_eq!(
+        sent[0].1,
+        json!({ "query": { "bool": { "filter": [
+            { "term": { "tenant": "short" } }, expired_before(T0 + 39 * DAY)
+        ] } } })
+    );
+    assert_eq!(
+        sent[1].1,
+        json!({ "query": { "bool": {
+            "filter": [expired_before(T0 + 10 * DAY)],
+            "must_not": [{ "term": { "tenant": "long" } }, { "term": { "tenant": "short" } }]
+        } } })
+    );
+    let mut left: Vec<String> =
+        es.docs().iter().map(|d| d["message"].as_str().unwrap().to_owned()).collect();
+    left.sort();
+    assert_eq!(left, ["long day 0", "long recent", "other recent"]);
+
+    // The key file reloads: the longest window is now the global one.
+    tenants.set([("short".to_owned(), 1)].into_iter().collect());
+    es.clear_log();
+    let pass = store.apply_retention(now).await.unwrap().unwrap();
+    assert_eq!(pass.policy_days, Some(30));
+    assert_eq!((pass.tenants.as_slice(), pass.others), (&["short".to_owned()][..], false));
+    let policy = es.policy("logs-retention").unwrap();
+    assert_eq!(policy["policy"]["phases"]["delete"]["min_age"], "31d");
+    assert_eq!(deletes(&es).len(), 1);
+    store.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn without_a_store_wide_window_no_policy_deletes_indices() {
+    let es = FakeEs::start().await;
+    let tenants = TenantRetention::default();
+    let options = StoreOptions { tenant_retention: tenants.clone(), ..StoreOptions::default() };
+    let store = open(&es, options).await;
+    es.clear_log();
+    assert!(store.apply_retention(T0).await.unwrap().is_none(), "nothing set");
+    assert!(es.log().is_empty());
+
+    // An override alone: the tenant's records go by query; no policy, so
+    // nobody else's day index is ever deleted.
+    tenants.set([("a".to_owned(), 7)].into_iter().collect());
+    store.index(vec![of_tenant("a", "api", "a", T0), record("api", "default", T0)]).await.unwrap();
+    es.clear_log();
+    let pass = store.apply_retention(T0 + 10 * DAY).await.unwrap().unwrap();
+    assert_eq!(pass.policy_days, None);
+    assert_eq!((pass.tenants.as_slice(), pass.others), (&["a".to_owned()][..], false));
+    assert!(es.policy("logs-retention").is_none());
+    assert!(
+        es.template("logs").unwrap()["template"]["settings"].get("index.lifecycle.name").is_none()
+    );
+    let sent = deletes(&es);
+    assert_eq!(
+        sent.iter().map(|(_, b)| b.clone()).collect::<Vec<_>>(),
+        [json!({ "query": { "bool": { "filter": [
+            { "term": { "tenant": "a" } }, expired_before(T0 + 3 * DAY)
+        ] } } })]
+    );
+    assert_eq!(es.docs().len(), 1);
+    assert_eq!(es.docs()[0]["tenant"], "default");
+    store.close().await.unwrap();
 }

@@ -1,6 +1,7 @@
 //! The Tantivy backend's on-disk layout: an index written by an earlier
-//! layout is refused with advice, ids are found through their hash columns,
-//! and an idle store keeps no write-ahead log its commits cover.
+//! layout (before issue 13, before tenants) is refused with advice, ids are
+//! found through their hash columns, and an idle store keeps no write-ahead
+//! log its commits cover.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -54,6 +55,26 @@ async fn an_index_of_the_earlier_layout_is_refused_with_advice() {
     let err = TantivyStore::open(dir.path(), options()).await.unwrap_err();
     let Error::Config(msg) = err else { panic!("want a config error, got {err:?}") };
     assert!(msg.contains("incompatible") && msg.contains("move it away"), "{msg}");
+}
+
+#[tokio::test]
+async fn an_index_from_before_tenants_is_refused_with_advice() {
+    let dir = tempfile::tempdir().unwrap();
+    // Today's layout without the tenant field: its documents belong to
+    // nobody, so no tenant's filter would find them.
+    let (today, _) = loglens_store::tantivy::schema::Fields::build();
+    assert!(today.get_field("tenant").is_ok());
+    let mut b = tantivy::schema::Schema::builder();
+    for (_, entry) in today.fields().filter(|(_, e)| e.name() != "tenant") {
+        b.add_field(entry.clone());
+    }
+    std::fs::create_dir_all(dir.path().join("index")).unwrap();
+    tantivy::Index::create_in_dir(dir.path().join("index"), b.build()).unwrap();
+    let err = TantivyStore::open(dir.path(), options()).await.unwrap_err();
+    let Error::Config(msg) = err else { panic!("want a config error, got {err:?}") };
+    assert!(msg.contains("incompatible") && msg.contains("move it away"), "{msg}");
+    // The directory is left as it was, for the operator to move.
+    assert!(dir.path().join("index").join("meta.json").exists());
 }
 
 #[tokio::test]

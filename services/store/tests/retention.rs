@@ -7,6 +7,7 @@
 //! `LOGLENS_RETENTION_RECORDS_PER_DAY` (default 2000) scales the data set,
 //! to measure a pass on more records.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
@@ -15,7 +16,7 @@ use loglens_core::{
     Filter, LogRecord, RawLog, RuleSet, SearchRequest, Sort, StatsRequest, TimestampInput,
 };
 use loglens_store::tantivy::TantivyStore;
-use loglens_store::{LogStore, StoreOptions};
+use loglens_store::{LogStore, StoreOptions, TenantRetention};
 
 const DAY: i64 = 86_400_000;
 
@@ -126,7 +127,8 @@ async fn retention_removes_whole_expired_days_and_frees_their_space() {
     let report =
         store.apply_retention(now).await.expect("retention").expect("retention is configured");
     let took = started.elapsed();
-    assert_eq!(report.cutoff_ms, days[2]);
+    assert_eq!(report.cutoff_ms, Some(days[2]));
+    assert!(report.tenant_cutoffs.is_empty());
     assert_eq!(report.removed, 2 * n as u64);
     let after = disk_bytes(&index_dir);
     let removed = report.removed;
@@ -247,4 +249,112 @@ async fn zero_retention_days_is_a_config_error() {
     let err =
         TantivyStore::open(tmp.path(), options(Some(0))).await.expect_err("0 days is refused");
     assert!(err.to_string().contains("retention_days must be >= 1"), "{err}");
+}
+
+/// A day of `tenant`'s records (see [`day_of_records`]).
+fn tenant_day(tenant: &str, day: i64, n: usize) -> Vec<LogRecord> {
+    let mut records = day_of_records(day, n, tenant);
+    for r in &mut records {
+        r.assign_tenant(tenant);
+    }
+    records
+}
+
+/// Records of `tenant` in the UTC day starting at `day`.
+async fn tenant_day_total(store: &dyn LogStore, tenant: &str, day: i64) -> u64 {
+    let filter = Filter {
+        tenant: Some(tenant.into()),
+        from_timestamp: Some(day),
+        to_timestamp: Some(day + DAY - 1),
+        ..Filter::default()
+    };
+    let req = SearchRequest::new(filter, Sort::NewestFirst, None, Some(1), None).expect("valid");
+    store.search(&req).await.expect("search").total
+}
+
+fn overrides(pairs: &[(&str, u32)]) -> TenantRetention {
+    TenantRetention::new(pairs.iter().map(|(t, d)| (t.to_string(), *d)).collect())
+}
+
+#[tokio::test]
+async fn a_short_tenant_override_removes_a_day_the_global_window_keeps() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let (n, today) = (200, today());
+    let old = today - 5 * DAY;
+    let options =
+        StoreOptions { tenant_retention: overrides(&[("short", 1)]), ..options(Some(30)) };
+    let store = TantivyStore::open(tmp.path(), options).await.expect("open");
+    let mut records = Vec::new();
+    for tenant in ["short", "other"] {
+        records.extend(tenant_day(tenant, old, n));
+        records.extend(tenant_day(tenant, today, n));
+    }
+    records.extend(day_of_records(old, n, "default"));
+    store.index(records).await.expect("index");
+    store.refresh().await.expect("refresh");
+
+    let now = today + DAY / 2;
+    let report = store.apply_retention(now).await.expect("retention").expect("configured");
+    assert_eq!(report.removed, n as u64, "only short's old day");
+    assert_eq!(report.cutoff_ms, Some(today - 30 * DAY));
+    assert_eq!(report.tenant_cutoffs, BTreeMap::from([("short".to_owned(), today - DAY)]));
+    assert_eq!(tenant_day_total(&store, "short", old).await, 0);
+    assert_eq!(tenant_day_total(&store, "short", today).await, n as u64);
+    assert_eq!(tenant_day_total(&store, "other", old).await, n as u64, "30 days keep it");
+    assert_eq!(tenant_day_total(&store, "default", old).await, n as u64);
+    assert_eq!(total(&store, None, None).await, 4 * n as u64);
+    store.close().await.expect("close");
+}
+
+#[tokio::test]
+async fn a_long_tenant_override_keeps_a_day_the_global_window_removes() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let (n, today) = (200, today());
+    let old = today - 5 * DAY;
+    let options = StoreOptions { tenant_retention: overrides(&[("long", 30)]), ..options(Some(1)) };
+    let store = TantivyStore::open(tmp.path(), options).await.expect("open");
+    let mut records = Vec::new();
+    for tenant in ["long", "other"] {
+        records.extend(tenant_day(tenant, old, n));
+        records.extend(tenant_day(tenant, today, n));
+    }
+    records.extend(day_of_records(old, n, "default"));
+    store.index(records).await.expect("index");
+    store.refresh().await.expect("refresh");
+
+    let report =
+        store.apply_retention(today + DAY / 2).await.expect("retention").expect("configured");
+    assert_eq!(report.removed, 2 * n as u64, "other's and default's old day");
+    assert_eq!(tenant_day_total(&store, "long", old).await, n as u64, "30 days keep it");
+    assert_eq!(tenant_day_total(&store, "other", old).await, 0);
+    assert_eq!(tenant_day_total(&store, "default", old).await, 0);
+    assert_eq!(tenant_day_total(&store, "other", today).await, n as u64);
+    // Stats agree: only long's old day is left before today.
+    assert_eq!(stats_total(&store, None, Some(today - 1)).await, n as u64);
+    store.close().await.expect("close");
+}
+
+#[tokio::test]
+async fn overrides_set_after_open_apply_at_the_next_pass() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let (n, today) = (100, today());
+    let old = today - 5 * DAY;
+    let tenants = TenantRetention::default();
+    let options = StoreOptions { tenant_retention: tenants.clone(), ..options(None) };
+    let store = TantivyStore::open(tmp.path(), options).await.expect("open");
+    let mut records = tenant_day("a", old, n);
+    records.extend(tenant_day("b", old, n));
+    store.index(records).await.expect("index");
+    store.refresh().await.expect("refresh");
+    let now = today + DAY / 2;
+    assert!(store.apply_retention(now).await.expect("pass").is_none(), "nothing set");
+
+    // The key file reloads: tenant "a" now keeps 2 days, everyone else
+    // still forever.
+    tenants.set(BTreeMap::from([("a".to_owned(), 2)]));
+    let report = store.apply_retention(now).await.expect("pass").expect("an override is set");
+    assert_eq!((report.removed, report.cutoff_ms), (n as u64, None));
+    assert_eq!(tenant_day_total(&store, "a", old).await, 0);
+    assert_eq!(tenant_day_total(&store, "b", old).await, n as u64);
+    store.close().await.expect("close");
 }

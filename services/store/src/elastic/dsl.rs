@@ -20,13 +20,14 @@ pub use crate::shared::DAY_MS;
 pub use crate::shared::aggs::MAX_SERVICES;
 use crate::shared::aggs::{self, Counters};
 use crate::shared::cursor::{self, CursorError};
+use crate::tenants::Windows;
 use crate::{Error, Result};
 
 /// Deepest `from + size` a page may reach (the core allows page * size up to
 /// one million); set as the indices' `max_result_window`.
 pub const MAX_RESULT_WINDOW: u64 = 1_001_000;
-/// Bumped whenever the template below changes shape.
-pub const TEMPLATE_VERSION: u64 = 1;
+/// Bumped whenever the template below changes shape (2: `tenant`).
+pub const TEMPLATE_VERSION: u64 = 2;
 
 /// The index that holds a record of `timestamp_ms`: one per UTC day.
 pub fn index_for(prefix: &str, timestamp_ms: i64) -> String {
@@ -103,6 +104,7 @@ pub fn index_template(prefix: &str, refresh_interval_ms: u64, retention: bool) -
                 "dynamic": "strict",
                 "properties": {
                     "id": keyword,
+                    "tenant": keyword,
                     "timestamp": date,
                     "ingested_at": date,
                     "service_name": keyword,
@@ -135,6 +137,14 @@ pub fn index_template(prefix: &str, refresh_interval_ms: u64, retention: bool) -
     })
 }
 
+/// The mapping added to indices that exist already at open (made by an
+/// earlier template without `tenant`), so their strict mapping takes the
+/// field that every document now carries. Adding a field is allowed on a
+/// live index; repeating it is harmless.
+pub fn tenant_mapping() -> Value {
+    json!({ "properties": { "tenant": { "type": "keyword" } } })
+}
+
 /// The lifecycle policy: an index (one UTC day, its origination date set to
 /// the day's start) is deleted once it is `retention_days` whole days old
 /// after the day ended, so `retention_days` full days are always kept.
@@ -162,7 +172,8 @@ pub fn create_index_body(index: &str, retention: bool) -> Value {
 // ---------------------------------------------------------------- bulk
 
 /// The newline-delimited bulk body: one `index` action (upsert by the
-/// record's deterministic id) and the record per line pair.
+/// record's deterministic id) and the record per line pair. Every document
+/// has its `tenant`, the default tenant's included.
 pub fn bulk_body(prefix: &str, records: &[&LogRecord]) -> Result<Vec<u8>> {
     let mut body = Vec::with_capacity(records.len() * 512);
     // Index name of the last day seen: batches are mostly one day.
@@ -177,6 +188,16 @@ pub fn bulk_body(prefix: &str, records: &[&LogRecord]) -> Result<Vec<u8>> {
         serde_json::to_writer(&mut body, &action).map_err(encode_error)?;
         body.push(b'\n');
         serde_json::to_writer(&mut body, r).map_err(encode_error)?;
+        if loglens_core::tenant::is_default(&r.tenant) {
+            // The record leaves the default tenant out of its JSON; the
+            // document names it, so a `term` finds it like any other.
+            if body.last() == Some(&b'}') {
+                body.pop();
+                body.extend_from_slice(b",\"tenant\":");
+                serde_json::to_writer(&mut body, &r.tenant).map_err(encode_error)?;
+                body.push(b'}');
+            }
+        }
         body.push(b'\n');
     }
     Ok(body)
@@ -327,9 +348,14 @@ pub fn filter_query(filter: &Filter) -> Value {
         trace_id,
         request_id,
         attributes,
-        tenant: _,
+        tenant,
     } = filter;
     let mut must: Vec<Value> = Vec::new();
+    // Every read (search, cursor pages, stats) goes through here: one
+    // tenant never sees another's records.
+    if let Some(t) = tenant {
+        must.push(tenant_query(t));
+    }
     for (field, value) in
         [("service_name", service_name), ("trace_id", trace_id), ("request_id", request_id)]
     {
@@ -365,6 +391,20 @@ pub fn filter_query(filter: &Filter) -> Value {
     if must.is_empty() { json!({ "match_all": {} }) } else { json!({ "bool": { "filter": must } }) }
 }
 
+/// The records of `tenant`. Documents indexed before tenants existed have
+/// no `tenant` field: they are the default tenant's.
+pub fn tenant_query(tenant: &str) -> Value {
+    let named = json!({ "term": { "tenant": tenant } });
+    if loglens_core::tenant::is_default(tenant) {
+        json!({ "bool": {
+            "should": [named, { "bool": { "must_not": [{ "exists": { "field": "tenant" } }] } }],
+            "minimum_should_match": 1
+        } })
+    } else {
+        named
+    }
+}
+
 /// The sort clauses of `sort`; the record id breaks ties so the order, and
 /// so `search_after`, is total.
 pub fn sort_clauses(sort: Sort) -> Value {
@@ -386,8 +426,9 @@ struct Cursor {
     a: Vec<Value>,
 }
 
+/// The tenant is left out ([`cursor::tenant_neutral`]).
 fn fingerprint(filter: &Filter, sort: Sort) -> u64 {
-    cursor::fingerprint(&(filter, sort))
+    cursor::fingerprint(&(cursor::tenant_neutral(filter), sort))
 }
 
 fn encode_cursor(filter: &Filter, sort: Sort, after: Vec<Value>) -> String {
@@ -560,6 +601,69 @@ fn key_string(v: &Value) -> String {
     }
 }
 
+// ---------------------------------------------------------------- retention
+
+/// Days after which the lifecycle policy deletes a day's index: the
+/// longest window in force, since a whole index holds every tenant's
+/// records of its day. `None` (no deleting policy) without a store-wide
+/// window: tenants without an override keep their records forever, so no
+/// index may go.
+pub(crate) fn policy_days(windows: &Windows) -> Option<u32> {
+    windows.global.map(|g| windows.tenants.values().copied().fold(g, u32::max))
+}
+
+/// One `_delete_by_query` of a retention pass.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct RetentionDelete {
+    /// The tenant whose records it removes; `None`: every tenant without an
+    /// override.
+    pub tenant: Option<String>,
+    /// Its records before this UTC midnight (ms) are removed.
+    pub cutoff_ms: i64,
+    /// The request body.
+    pub body: Value,
+}
+
+/// The deletes of a pass at `now_ms` when the lifecycle policy deletes
+/// indices after `policy_days` (`None`: it deletes none): one per window
+/// shorter than that, for a tenant with an override (its records before its
+/// cutoff) or for everybody else (the store-wide window, without the
+/// overriding tenants' records).
+pub(crate) fn retention_deletes(
+    windows: &Windows,
+    policy_days: Option<u32>,
+    now_ms: i64,
+) -> Vec<RetentionDelete> {
+    let shorter = |days: u32| policy_days.is_none_or(|p| days < p);
+    let delete = |tenant: Option<&str>, days: u32| {
+        let cutoff_ms = crate::shared::cutoff_ms(now_ms, days);
+        let expired =
+            json!({ "range": { "timestamp": { "format": "epoch_millis", "lt": cutoff_ms } } });
+        let query = match tenant {
+            Some(t) => json!({ "bool": { "filter": [tenant_query(t), expired] } }),
+            None => {
+                let others: Vec<Value> = windows.tenants.keys().map(|t| tenant_query(t)).collect();
+                json!({ "bool": { "filter": [expired], "must_not": others } })
+            }
+        };
+        RetentionDelete {
+            tenant: tenant.map(str::to_owned),
+            cutoff_ms,
+            body: json!({ "query": query }),
+        }
+    };
+    let mut deletes: Vec<RetentionDelete> = windows
+        .tenants
+        .iter()
+        .filter(|(_, days)| shorter(**days))
+        .map(|(t, days)| delete(Some(t), *days))
+        .collect();
+    if let Some(g) = windows.global.filter(|g| shorter(*g)) {
+        deletes.push(delete(None, g));
+    }
+    deletes
+}
+
 // ---------------------------------------------------------------- health
 
 /// Reads `_cluster/health`: green and yellow serve (yellow is normal on one
@@ -602,6 +706,65 @@ pub fn parse_usage(body: &[u8]) -> crate::Usage {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_default_tenant_includes_documents_without_one() {
+        assert_eq!(tenant_query("a"), json!({ "term": { "tenant": "a" } }));
+        assert_eq!(
+            tenant_query("default"),
+            json!({ "bool": {
+                "should": [
+                    { "term": { "tenant": "default" } },
+                    { "bool": { "must_not": [{ "exists": { "field": "tenant" } }] } }
+                ],
+                "minimum_should_match": 1
+            } })
+        );
+        let filter = Filter { tenant: Some("a".into()), ..Filter::default() };
+        assert_eq!(
+            filter_query(&filter),
+            json!({ "bool": { "filter": [{ "term": { "tenant": "a" } }] } })
+        );
+    }
+
+    #[test]
+    fn a_tenant_cursor_is_the_same_for_every_tenant() {
+        let a = Filter { tenant: Some("a".into()), ..Filter::default() };
+        let b = Filter { tenant: Some("b".into()), ..Filter::default() };
+        let text = encode_cursor(&b, Sort::NewestFirst, vec![json!(1), json!("id")]);
+        assert_eq!(decode_cursor(&text, &a, Sort::NewestFirst), Ok(vec![json!(1), json!("id")]));
+    }
+
+    #[test]
+    fn retention_deletes_only_what_the_policy_keeps_too_long() {
+        let tenants: BTreeMap<String, u32> =
+            [("a".to_owned(), 3), ("b".to_owned(), 10), ("default".to_owned(), 5)].into();
+        let windows = |global| Windows { global, tenants: tenants.clone() };
+        assert_eq!(policy_days(&windows(Some(7))), Some(10));
+        assert_eq!(policy_days(&windows(Some(30))), Some(30));
+        assert_eq!(policy_days(&windows(None)), None, "no store-wide window: keep indices");
+        let now = 100 * DAY_MS + 5;
+        let who = |d: &[RetentionDelete]| -> Vec<Option<String>> {
+            d.iter().map(|d| d.tenant.clone()).collect()
+        };
+        // Policy at 10 days: a (3), default (5) and the rest (7) by query.
+        let d = retention_deletes(&windows(Some(7)), Some(10), now);
+        assert_eq!(who(&d), [Some("a".into()), Some("default".into()), None]);
+        assert_eq!(d[0].cutoff_ms, 97 * DAY_MS);
+        assert_eq!(d[2].cutoff_ms, 93 * DAY_MS);
+        // The default tenant's delete covers documents without a tenant;
+        // everybody else's excludes every overriding tenant (and those).
+        assert_eq!(d[1].body["query"]["bool"]["filter"][0], tenant_query("default"));
+        assert_eq!(
+            d[2].body["query"]["bool"]["must_not"],
+            json!([tenant_query("a"), tenant_query("b"), tenant_query("default")])
+        );
+        // No policy deletes anything (none set, or no ILM): every window.
+        let d = retention_deletes(&windows(Some(7)), None, now);
+        assert_eq!(who(&d), [Some("a".into()), Some("b".into()), Some("default".into()), None]);
+        let d = retention_deletes(&windows(None), None, now);
+        assert_eq!(who(&d).len(), 3, "without a global window the rest is kept");
+    }
 
     #[test]
     fn a_cursor_continues_its_own_query_only() {

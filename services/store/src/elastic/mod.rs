@@ -20,20 +20,37 @@
 //! a returned `index` survives a node crash. Visibility follows the
 //! template's `index.refresh_interval` (the store's refresh interval).
 //!
+//! Tenants: one `tenant` keyword field in the same day indices (not an
+//! index per tenant: that would multiply shards by tenants), written on
+//! every document, the default tenant's included. A filter with a tenant
+//! adds its `term` to the one query every search, cursor page and stats
+//! request sends; documents written before tenants existed have no
+//! `tenant` and count as the default tenant's. At open the field is added
+//! to the mapping of existing indices, which the strict mapping of an
+//! earlier template would otherwise make refuse every document.
+//!
 //! Retention: an ILM policy deletes a day's index `retention_days` full days
 //! after the day ended (each index's ILM age counts from its day, set through
-//! `index.lifecycle.origination_date`). Clusters without ILM (OpenSearch)
-//! keep everything, with a warning at open.
+//! `index.lifecycle.origination_date`). An index holds every tenant's records
+//! of its day, so with tenant overrides the policy waits for the longest
+//! window, and an hourly pass starts a `_delete_by_query` for each shorter
+//! one (a tenant's records, or every tenant without an override, before
+//! that window's cutoff). Without `retention_days` no policy deletes indices
+//! (tenants without an override keep everything) and overriding tenants are
+//! only deleted by query. Clusters without ILM (OpenSearch) get a warning at
+//! open, and the passes delete by query for every window.
 //!
 //! `subscribe` (for `Tail`) sees each batch once the bulk request is
 //! acknowledged, which may be up to one refresh interval before a search
 //! finds it.
 
 use std::collections::HashSet;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use backon::{BackoffBuilder, ExponentialBackoff, ExponentialBuilder};
+use chrono::Utc;
 use elasticsearch::Elasticsearch;
 use elasticsearch::auth::Credentials;
 use elasticsearch::http::headers::{CONTENT_TYPE, HeaderMap, HeaderValue};
@@ -43,12 +60,16 @@ use loglens_core::{LogRecord, SearchRequest, SearchResult, Stats, StatsRequest};
 use parking_lot::Mutex;
 use serde_json::Value;
 use tokio::sync::broadcast;
+use tokio::task::AbortHandle;
 use tracing::{debug, info, warn};
 
 use crate::shared::aggs;
 use crate::shared::closed::ClosedFlag;
 use crate::shared::tail::Tail;
-use crate::{Committed, Error, Health, LogStore, Refused, Result, StoreOptions, Usage};
+use crate::tenants::Windows;
+use crate::{
+    Committed, Error, Health, LogStore, Refused, Result, StoreOptions, TenantRetention, Usage,
+};
 
 pub mod dsl;
 
@@ -84,14 +105,49 @@ impl Default for ElasticConfig {
 
 /// A [`LogStore`] on an Elasticsearch cluster.
 pub struct ElasticStore {
-    client: Elasticsearch,
+    conn: Conn,
     prefix: String,
-    retention: bool,
-    config: ElasticConfig,
+    /// Whether day indices are under the lifecycle policy (their ILM age
+    /// then counts from their day).
+    lifecycle: bool,
+    /// Retention passes, shared with the task that runs them hourly.
+    retention: Arc<RetentionJob>,
+    retention_task: AbortHandle,
     /// Days (ms / 86,400,000) whose index is known to exist.
     known: Mutex<HashSet<i64>>,
     tail: Tail,
     closed: ClosedFlag,
+}
+
+/// The client and its settings: what every request needs.
+#[derive(Clone)]
+struct Conn {
+    client: Elasticsearch,
+    config: ElasticConfig,
+}
+
+/// What a retention pass did on the cluster.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RetentionPass {
+    /// Days after which the lifecycle policy deletes a day's index (the
+    /// longest window); `None` when no policy deletes indices (no
+    /// store-wide `retention_days`, or a cluster without ILM).
+    pub policy_days: Option<u32>,
+    /// Tenants whose expired records a `_delete_by_query` was started for
+    /// (their window is shorter than the policy's).
+    pub tenants: Vec<String>,
+    /// Whether one was started for every tenant without an override.
+    pub others: bool,
+}
+
+/// Retention passes: the windows, and the days of the policy installed.
+struct RetentionJob {
+    conn: Conn,
+    prefix: String,
+    global: Option<u32>,
+    tenants: TenantRetention,
+    /// The installed policy's delete age; `None`: no policy deletes indices.
+    policy_days: Mutex<Option<u32>>,
 }
 
 /// A response: status and body bytes.
@@ -199,11 +255,32 @@ impl ElasticStore {
         let transport =
             builder.build().map_err(|e| Error::Config(format!("store {shown}: {e}")))?;
         let (tail, _) = Tail::new(TAIL_CAPACITY);
-        let store = ElasticStore {
-            client: Elasticsearch::new(transport),
+        let conn = Conn { client: Elasticsearch::new(transport), config };
+        let retention = Arc::new(RetentionJob {
+            conn: conn.clone(),
             prefix: options.index_prefix.clone(),
-            retention: options.retention_days.is_some(),
-            config,
+            global: options.retention_days,
+            tenants: options.tenant_retention.clone(),
+            policy_days: Mutex::new(None),
+        });
+        let job = retention.clone();
+        // The first pass an hour after open: ILM covers the longest window
+        // meanwhile, and open stays quick.
+        let retention_task = tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(RETENTION_EVERY).await;
+                if let Err(e) = job.pass(now_ms()).await {
+                    warn!(error = %e, "retention pass failed; trying again in an hour");
+                }
+            }
+        })
+        .abort_handle();
+        let mut store = ElasticStore {
+            conn,
+            prefix: options.index_prefix.clone(),
+            lifecycle: false,
+            retention,
+            retention_task,
             known: Mutex::new(HashSet::new()),
             tail,
             closed: ClosedFlag::default(),
@@ -216,7 +293,7 @@ impl ElasticStore {
 
     /// Waits until the cluster answers, up to `connect_for`.
     async fn wait_for_cluster(&self, shown: &str) -> Result<()> {
-        let mut retries = Retries::new(&self.config, self.config.connect_for);
+        let mut retries = Retries::new(&self.conn.config, self.conn.config.connect_for);
         loop {
             match self.call(Method::Get, "/", None, None).await {
                 Ok(a) if a.ok() => return Ok(()),
@@ -234,7 +311,7 @@ impl ElasticStore {
                     if retries.spent() {
                         return Err(Error::Backend(format!(
                             "elasticsearch at {shown} did not answer within {:?}: {why}",
-                            self.config.connect_for
+                            self.conn.config.connect_for
                         )));
                     }
                     warn!(cluster = %shown, %why, "waiting for elasticsearch");
@@ -244,16 +321,19 @@ impl ElasticStore {
         }
     }
 
-    /// Installs the lifecycle policy (with retention) and the index template;
-    /// both are PUTs of the full definition, so repeating them is harmless.
-    async fn install(&self, options: &StoreOptions) -> Result<()> {
+    /// Installs the lifecycle policy (with a store-wide retention), the
+    /// index template and the `tenant` field on indices made before it;
+    /// all are PUTs of the full definition, so repeating them is harmless.
+    async fn install(&mut self, options: &StoreOptions) -> Result<()> {
         let mut retention = false;
-        if let Some(days) = options.retention_days {
+        let windows = Windows::now(options.retention_days, &options.tenant_retention);
+        if let Some(days) = dsl::policy_days(&windows) {
             let path = format!("/_ilm/policy/{}", dsl::policy_name(&self.prefix));
             let a =
                 self.call_retrying(Method::Put, &path, Some(&dsl::lifecycle_policy(days))).await?;
             if a.ok() {
                 retention = true;
+                *self.retention.policy_days.lock() = Some(days);
             } else {
                 warn!(
                     error = %a.describe(),
@@ -271,9 +351,99 @@ impl ElasticStore {
                 a.describe()
             )));
         }
+        self.lifecycle = retention;
+        // Indices made by a template without `tenant` would refuse every
+        // document now (strict mapping): add the field to them. None may
+        // exist yet.
+        let path = format!("/{}/_mapping", dsl::read_pattern(&self.prefix));
+        let a = self
+            .conn
+            .call_bytes_retrying(
+                Method::Put,
+                &path,
+                Some(READ_PARAMS),
+                Some(serde_json::to_vec(&dsl::tenant_mapping()).unwrap_or_default()),
+            )
+            .await?;
+        let no_index = a.error_type().as_deref() == Some("index_not_found_exception");
+        if !a.ok() && !no_index {
+            return Err(Error::Backend(format!(
+                "adding the tenant field to indices {}: {}",
+                dsl::read_pattern(&self.prefix),
+                a.describe()
+            )));
+        }
         Ok(())
     }
 
+    /// Runs a retention pass now, as if the wall clock read `now_ms` (ms
+    /// since the epoch): keeps the lifecycle policy's delete age at the
+    /// longest window and starts a `_delete_by_query` for each shorter
+    /// window. `None` when neither `retention_days` nor any tenant override
+    /// is set. The store runs one every hour by itself.
+    pub async fn apply_retention(&self, now_ms: i64) -> Result<Option<RetentionPass>> {
+        self.closed.check()?;
+        self.retention.pass(now_ms).await
+    }
+
+    async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        query: Option<&[(&str, &str)]>,
+        body: Option<Vec<u8>>,
+    ) -> Result<Answer> {
+        self.conn.call(method, path, query, body).await
+    }
+
+    async fn call_retrying(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> Result<Answer> {
+        self.conn.call_retrying(method, path, body).await
+    }
+
+    async fn call_bytes_retrying(
+        &self,
+        method: Method,
+        path: &str,
+        query: Option<&[(&str, &str)]>,
+        body: Option<Vec<u8>>,
+    ) -> Result<Answer> {
+        self.conn.call_bytes_retrying(method, path, query, body).await
+    }
+
+    /// Creates the day indices of `records` not seen yet (with retention the
+    /// index's ILM age is set to count from its day).
+    async fn ensure_indices(&self, records: &[LogRecord]) -> Result<()> {
+        let missing: Vec<i64> = {
+            let known = self.known.lock();
+            let mut days: Vec<i64> = records
+                .iter()
+                .map(|r| r.timestamp.div_euclid(dsl::DAY_MS))
+                .filter(|d| !known.contains(d))
+                .collect();
+            days.sort_unstable();
+            days.dedup();
+            days
+        };
+        for day in missing {
+            let index = dsl::index_for(&self.prefix, day * dsl::DAY_MS);
+            let body = dsl::create_index_body(&index, self.lifecycle);
+            let a = self.call_retrying(Method::Put, &format!("/{index}"), Some(&body)).await?;
+            let exists = a.error_type().as_deref() == Some("resource_already_exists_exception");
+            if !a.ok() && !exists {
+                return Err(Error::Backend(format!("creating index {index}: {}", a.describe())));
+            }
+            self.known.lock().insert(day);
+        }
+        Ok(())
+    }
+}
+
+impl Conn {
     /// One request; transport failures (refused connection, timeout) are errors.
     async fn call(
         &self,
@@ -335,33 +505,6 @@ impl ElasticStore {
             retries.wait().await;
         }
     }
-
-    /// Creates the day indices of `records` not seen yet (with retention the
-    /// index's ILM age is set to count from its day).
-    async fn ensure_indices(&self, records: &[LogRecord]) -> Result<()> {
-        let missing: Vec<i64> = {
-            let known = self.known.lock();
-            let mut days: Vec<i64> = records
-                .iter()
-                .map(|r| r.timestamp.div_euclid(dsl::DAY_MS))
-                .filter(|d| !known.contains(d))
-                .collect();
-            days.sort_unstable();
-            days.dedup();
-            days
-        };
-        for day in missing {
-            let index = dsl::index_for(&self.prefix, day * dsl::DAY_MS);
-            let body = dsl::create_index_body(&index, self.retention);
-            let a = self.call_retrying(Method::Put, &format!("/{index}"), Some(&body)).await?;
-            let exists = a.error_type().as_deref() == Some("resource_already_exists_exception");
-            if !a.ok() && !exists {
-                return Err(Error::Backend(format!("creating index {index}: {}", a.describe())));
-            }
-            self.known.lock().insert(day);
-        }
-        Ok(())
-    }
 }
 
 fn percent_decode(s: &str) -> String {
@@ -384,7 +527,7 @@ impl LogStore for ElasticStore {
         // (position, field, reason) of the items refused for good.
         let mut refusals: Vec<(usize, Option<String>, String)> = Vec::new();
         let mut pending: Vec<usize> = (0..records.len()).collect();
-        let mut retries = Retries::new(&self.config, self.config.retry_for);
+        let mut retries = Retries::new(&self.conn.config, self.conn.config.retry_for);
         while !pending.is_empty() {
             let batch: Vec<&LogRecord> = pending.iter().map(|&i| &records[i]).collect();
             let body = dsl::bulk_body(&self.prefix, &batch)?;
@@ -413,7 +556,7 @@ impl LogStore for ElasticStore {
                         "{} of {} records still rejected by the cluster after {:?}: {last_why}",
                         again.len(),
                         records.len(),
-                        self.config.retry_for
+                        self.conn.config.retry_for
                     )));
                 }
                 debug!(items = again.len(), why = %last_why, "bulk items rejected, retrying");
@@ -523,8 +666,81 @@ impl LogStore for ElasticStore {
 
     async fn close(&self) -> Result<()> {
         self.closed.close()?;
+        self.retention_task.abort();
         self.tail.close();
         Ok(())
+    }
+}
+
+impl Drop for ElasticStore {
+    fn drop(&mut self) {
+        self.retention_task.abort();
+    }
+}
+
+/// How often the store runs a retention pass.
+const RETENTION_EVERY: Duration = Duration::from_secs(3600);
+
+/// Query string of a retention `_delete_by_query`: over whatever day
+/// indices exist, version conflicts (a record upserted meanwhile) skipped,
+/// run as a task so a long delete outlasts no request timeout.
+const DELETE_PARAMS: &[(&str, &str)] = &[
+    ("ignore_unavailable", "true"),
+    ("allow_no_indices", "true"),
+    ("conflicts", "proceed"),
+    ("wait_for_completion", "false"),
+];
+
+/// The wall clock, ms since the epoch.
+fn now_ms() -> i64 {
+    Utc::now().timestamp_millis()
+}
+
+impl RetentionJob {
+    /// One pass at `now_ms`; see [`ElasticStore::apply_retention`].
+    async fn pass(&self, now_ms: i64) -> Result<Option<RetentionPass>> {
+        let windows = Windows::now(self.global, &self.tenants);
+        if !windows.any() {
+            return Ok(None);
+        }
+        let mut policy_days = *self.policy_days.lock();
+        // A policy is in force: its delete age follows the longest window,
+        // which moves as tenant overrides change.
+        if let (Some(installed), Some(want)) = (policy_days, dsl::policy_days(&windows))
+            && installed != want
+        {
+            let path = format!("/_ilm/policy/{}", dsl::policy_name(&self.prefix));
+            let a = self
+                .conn
+                .call_retrying(Method::Put, &path, Some(&dsl::lifecycle_policy(want)))
+                .await?;
+            if a.ok() {
+                info!(days = want, "lifecycle policy now deletes indices after the longest window");
+                policy_days = Some(want);
+                *self.policy_days.lock() = policy_days;
+            } else {
+                warn!(error = %a.describe(), days = want, "cannot update the lifecycle policy");
+            }
+        }
+        let mut pass = RetentionPass { policy_days, tenants: Vec::new(), others: false };
+        let path = format!("/{}/_delete_by_query", dsl::read_pattern(&self.prefix));
+        for delete in dsl::retention_deletes(&windows, policy_days, now_ms) {
+            let body = serde_json::to_vec(&delete.body).unwrap_or_default();
+            let a = self
+                .conn
+                .call_bytes_retrying(Method::Post, &path, Some(DELETE_PARAMS), Some(body))
+                .await?;
+            let no_index = a.error_type().as_deref() == Some("index_not_found_exception");
+            if !a.ok() && !no_index {
+                return Err(Error::Backend(format!("retention delete: {}", a.describe())));
+            }
+            debug!(tenant = ?delete.tenant, cutoff_ms = delete.cutoff_ms, "retention delete started");
+            match delete.tenant {
+                Some(t) => pass.tenants.push(t),
+                None => pass.others = true,
+            }
+        }
+        Ok(Some(pass))
     }
 }
 

@@ -5,6 +5,7 @@
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use loglens_core::Filter;
 use serde::Serialize;
 use xxhash_rust::xxh3::xxh3_64;
 
@@ -64,9 +65,24 @@ pub(crate) fn fingerprint(made_for: &impl Serialize) -> u64 {
     xxh3_64(&serde_json::to_vec(made_for).unwrap_or_default())
 }
 
+/// `filter` without its tenant, for fingerprints: a cursor holds only a
+/// position in the sort order, and every page is read with the caller's own
+/// tenant term, so a cursor some other tenant's search made continues the
+/// caller's records from that position and never shows the other's. (The
+/// tenant comes from the caller's key, not from the request, so it is no
+/// query a client could mix up.) Fingerprints of filters without a tenant
+/// are unchanged: earlier cursors stay valid.
+pub(crate) fn tenant_neutral(filter: &Filter) -> std::borrow::Cow<'_, Filter> {
+    if filter.tenant.is_none() {
+        std::borrow::Cow::Borrowed(filter)
+    } else {
+        std::borrow::Cow::Owned(Filter { tenant: None, ..filter.clone() })
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use loglens_core::{Filter, Sort};
+    use loglens_core::Sort;
 
     use super::*;
 
@@ -105,6 +121,8 @@ mod tests {
         assert_eq!(fingerprint(&a), fingerprint(&a.clone()));
         assert_ne!(fingerprint(&a), fingerprint(&b));
         assert_ne!(fingerprint(&(&a, Sort::NewestFirst)), fingerprint(&(&a, Sort::Severity)));
+        let of_tenant = Filter { tenant: Some("t".into()), ..a.clone() };
+        assert_eq!(fingerprint(&tenant_neutral(&of_tenant)), fingerprint(&a));
         // Pinned: cursors handed out before this module existed stay valid.
         assert_eq!(
             fingerprint(&(&a, Sort::Severity)),

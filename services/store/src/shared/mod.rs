@@ -12,3 +12,11 @@ pub(crate) mod tail;
 /// One UTC day, ms: both backends cut time into UTC days (Elasticsearch's
 /// day indices, Tantivy's retention).
 pub const DAY_MS: i64 = 86_400_000;
+
+/// The first kept instant for a window of `days` at `now_ms`: the UTC
+/// midnight starting the day that was current `days` days ago. Every day
+/// that ended at least `days` days before `now_ms` lies before it.
+pub(crate) fn cutoff_ms(now_ms: i64, days: u32) -> i64 {
+    let edge = now_ms.saturating_sub(i64::from(days).saturating_mul(DAY_MS));
+    edge.div_euclid(DAY_MS).saturating_mul(DAY_MS)
+}

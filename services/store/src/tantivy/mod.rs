@@ -48,6 +48,14 @@
 //! bounded, so when indexing falls behind, `index()` waits instead of memory
 //! growing.
 //!
+//! # Tenants
+//!
+//! Every document carries its record's tenant as a keyword (the default
+//! tenant's too); a filter with a tenant adds that term to the one query
+//! every search, cursor page and stats request runs, so no read path can
+//! reach another tenant's records. An index written before tenants has no
+//! such field and is refused at open (schema mismatch) with advice.
+//!
 //! # Search
 //!
 //! Sorting is by a tuple of fast fields, so it is exact: newest/oldest first
@@ -62,12 +70,16 @@
 //! # Retention
 //!
 //! With `retention_days` set, whole UTC days are removed once they ended at
-//! least that many days ago: at open (after the WAL replay, so a replayed
-//! record from an expired day is deleted again rather than resurrected) and
-//! then hourly on the indexer thread. A pass is one range delete on the
-//! timestamp column plus a commit: fully deleted segments are dropped with
-//! their files at that commit, segments left mostly deleted are rewritten by
-//! background merges. Ingest waits only for that one commit. Records that
+//! least that many days ago; a tenant with an override in
+//! `tenant_retention` keeps its own number of days instead (read afresh by
+//! every pass, so a reloaded key file takes effect at the next one). Passes
+//! run at open (after the WAL replay, so a replayed record from an expired
+//! day is deleted again rather than resurrected) and then hourly on the
+//! indexer thread. A pass is a range delete on the timestamp column per
+//! window (one per overriding tenant, intersected with its term, and one
+//! for every other tenant) plus one commit: fully deleted segments are
+//! dropped with their files at that commit, segments left mostly deleted
+//! are rewritten by background merges. Ingest waits only for that one commit. Records that
 //! arrive for an already expired day are acknowledged and indexed like any
 //! other, and removed by the next pass (within the hour).
 //! [`TantivyStore::apply_retention`] runs a pass at a given clock.
@@ -233,6 +245,7 @@ impl TantivyStore {
             tail: publisher,
             shared: shared.clone(),
             retention_days: options.retention_days,
+            tenant_retention: options.tenant_retention.clone(),
             wal: wal_tx.downgrade(),
         };
         let seen = seen::SeenIds::from_index(&reader.searcher(), fields.id)?;
@@ -312,7 +325,7 @@ impl TantivyStore {
     /// Runs a retention pass now, as if the wall clock read `now_ms` (ms
     /// since the epoch), after every `index()` that already returned; waits
     /// for the merges it starts, so the space is free when it returns.
-    /// `None` when the store was opened without `retention_days`.
+    /// `None` when neither `retention_days` nor any tenant override is set.
     pub async fn apply_retention(&self, now_ms: i64) -> Result<Option<RetentionReport>> {
         self.closed.check()?;
         let (ack, done) = oneshot::channel();

@@ -19,7 +19,8 @@ use super::schema::{Fields, id_key};
 use super::seen::SeenIds;
 use super::wal::{self, Wal};
 use crate::shared::tail::Publisher;
-use crate::{Error, Result};
+use crate::tenants::Windows;
+use crate::{Error, Result, TenantRetention};
 
 /// Most records the WAL writer puts into one group (one fsync, one message
 /// to the indexer). With the indexer queue this bounds how many
@@ -74,7 +75,7 @@ pub(crate) struct RetentionDone {
     pub merges: Vec<Merge>,
 }
 
-/// Answer to a retention request: `None` when retention is off.
+/// Answer to a retention request: `None` when no retention is set.
 pub(crate) type RetentionAck = oneshot::Sender<Result<Option<RetentionDone>>>;
 
 /// Requests to the WAL writer, handled in arrival order.
@@ -251,7 +252,8 @@ pub(crate) struct Indexer {
     /// Added records for the next tail broadcast, kept only while someone
     /// subscribes.
     pending: Vec<LogRecord>,
-    /// When the next periodic retention pass is due; `None`: retention off.
+    /// When the next periodic retention pass is due (hourly even with
+    /// retention off: tenant overrides may be set meanwhile).
     next_retention: Option<Instant>,
 }
 
@@ -267,6 +269,8 @@ pub(crate) struct IndexerEnv {
     pub shared: Arc<Shared>,
     /// Whole UTC days to keep; `None` keeps everything.
     pub retention_days: Option<u32>,
+    /// Per-tenant overrides of `retention_days`, read at each pass.
+    pub tenant_retention: TenantRetention,
     /// The WAL writer's queue, for [`WalMsg::Trim`] after a commit. Weak,
     /// so the writer still stops once the store drops its sender.
     pub wal: mpsc::WeakSender<WalMsg>,
@@ -282,7 +286,7 @@ impl Indexer {
         seen: SeenIds,
         env: IndexerEnv,
     ) -> Indexer {
-        let next_retention = env.retention_days.map(|_| Instant::now() + retention::PASS_EVERY);
+        let next_retention = Some(Instant::now() + retention::PASS_EVERY);
         Indexer {
             writer,
             reader,
@@ -405,32 +409,39 @@ impl Indexer {
         Ok(())
     }
 
-    /// Removes every record of the whole UTC days past the retention window
-    /// at `now_ms`, including records added but not yet committed, and
-    /// commits. Segments left mostly deleted are merged in the background;
-    /// the merges are returned so a caller can wait for the space to be
-    /// freed. Cheap when nothing expired: one count on the timestamp column.
+    /// Removes every record of the whole UTC days past the retention
+    /// windows at `now_ms` (each tenant's override, else `retention_days`),
+    /// including records added but not yet committed, and commits. Segments
+    /// left mostly deleted are merged in the background; the merges are
+    /// returned so a caller can wait for the space to be freed. Cheap when
+    /// nothing expired: a count per window. `None` when no window is set.
     pub fn retain(&mut self, now_ms: i64) -> Result<Option<RetentionDone>> {
-        let Some(days) = self.env.retention_days else { return Ok(None) };
         let started = Instant::now();
         self.next_retention = Some(started + retention::PASS_EVERY);
-        let cutoff_ms = retention::cutoff_ms(now_ms, days);
-        let removed = retention::count_expired(&self.reader.searcher(), &self.fields, cutoff_ms)?;
-        let mut report = RetentionReport { cutoff_ms, removed, merged_segments: 0 };
+        let windows = Windows::now(self.env.retention_days, &self.env.tenant_retention);
+        if !windows.any() {
+            return Ok(None);
+        }
+        let (queries, mut report) = retention::expired(&self.fields, &windows, now_ms);
+        let removed = retention::count(&self.reader.searcher(), &queries)?;
+        report.removed = removed;
         if removed == 0 && self.uncommitted.is_none() {
             return Ok(Some(RetentionDone { report, merges: Vec::new() }));
         }
         // Deletes apply to every document added before them, committed or
         // not, so records replayed from the WAL or arriving late for an
         // expired day go too.
-        self.writer.delete_query(retention::expired(&self.fields, cutoff_ms)).map_err(backend)?;
+        for q in queries {
+            self.writer.delete_query(q).map_err(backend)?;
+        }
         self.commit_inner(true, true)?;
         let merges: Vec<Merge> = retention::mostly_deleted(&self.reader.searcher())
             .into_iter()
             .map(|id| self.writer.merge(&[id]))
             .collect();
         report.merged_segments = merges.len();
-        info!(cutoff_ms, removed, merged_segments = merges.len(), took = ?started.elapsed(), "retention pass");
+        let (cutoff_ms, tenants) = (report.cutoff_ms, report.tenant_cutoffs.len());
+        info!(?cutoff_ms, tenants, removed, merged_segments = merges.len(), took = ?started.elapsed(), "retention pass");
         Ok(Some(RetentionDone { report, merges }))
     }
 

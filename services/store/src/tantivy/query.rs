@@ -34,10 +34,15 @@ pub(crate) fn filter_query(
         trace_id,
         request_id,
         attributes,
-        tenant: _,
+        tenant,
     } = filter;
     let mut must: Vec<Box<dyn Query>> = Vec::new();
     let mut term = |t: Term| must.push(Box::new(TermQuery::new(t, IndexRecordOption::Basic)));
+    // Every read (search, cursor pages, stats) goes through here: one
+    // tenant never sees another's records.
+    if let Some(t) = tenant {
+        term(fields.tenant_term(t));
+    }
     if let Some(v) = service_name {
         term(Term::from_field_text(fields.service_name, v));
     }
@@ -159,8 +164,9 @@ fn sort_code(sort: Sort) -> u8 {
 }
 
 /// A short hash of the filter, so a cursor is not used with another query.
+/// The tenant is left out ([`cursor::tenant_neutral`]).
 fn fingerprint(filter: &Filter) -> u32 {
-    cursor::fingerprint(filter) as u32
+    cursor::fingerprint(&cursor::tenant_neutral(filter)) as u32
 }
 
 impl Cursor {

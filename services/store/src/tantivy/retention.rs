@@ -1,27 +1,36 @@
 //! Retention: which records are past the window, and how a pass removes
 //! them a whole UTC day at a time.
 //!
-//! A pass is one range delete on the `timestamp` fast field, from the
-//! beginning of time up to the first kept day's midnight, committed like any
-//! other change. Tantivy drops a segment whose documents are all deleted at
-//! that commit and deletes its files, so days that sit in their own
-//! segments (records mostly arrive in time order, and every commit starts
-//! new segments) free their disk at once. Segments left more than half
+//! A pass is a range delete on the `timestamp` fast field, from the
+//! beginning of time up to the first kept day's midnight, per window: one
+//! for each tenant with its own retention (intersected with the tenant's
+//! term) and one for everybody else (the store-wide window, without those
+//! tenants), all committed together like any other change. Tantivy drops
+//! a segment whose documents are all deleted at that commit and deletes its
+//! files, so days that sit in their own segments (records mostly arrive in
+//! time order, and every commit starts new segments) free their disk at
+//! once. Segments left more than half
 //! deleted, where a merge mixed days, are rewritten without the deleted
 //! documents by a background merge.
 
+use std::collections::BTreeMap;
 use std::ops::Bound;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use tantivy::collector::Count;
 use tantivy::index::SegmentId;
-use tantivy::query::{Query, RangeQuery};
+use tantivy::query::{BooleanQuery, Occur, Query, RangeQuery, TermQuery};
+use tantivy::schema::IndexRecordOption;
 use tantivy::{DateTime, Searcher, Term};
 
 use super::backend;
 use super::schema::Fields;
 use crate::Result;
+#[cfg(test)]
 use crate::shared::DAY_MS;
+pub(crate) use crate::shared::cutoff_ms;
+use crate::tenants::Windows;
+
 /// How often the indexer runs a retention pass (besides one at open).
 pub(crate) const PASS_EVERY: Duration = Duration::from_secs(3600);
 
@@ -33,36 +42,74 @@ pub(crate) fn now_ms() -> i64 {
 }
 
 /// What a retention pass did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RetentionReport {
-    /// Records with a timestamp before this (UTC midnight, ms since the
-    /// epoch) were removed; later ones kept.
-    pub cutoff_ms: i64,
-    /// Searchable records removed (records added but not yet committed when
-    /// the pass ran are removed too, uncounted).
+    /// Records of tenants without an override with a timestamp before this
+    /// (UTC midnight, ms since the epoch) were removed, later ones kept;
+    /// `None` when `retention_days` is unset (they are kept forever).
+    pub cutoff_ms: Option<i64>,
+    /// The same cutoff for each tenant with a retention override.
+    pub tenant_cutoffs: BTreeMap<String, i64>,
+    /// Searchable records removed, over every tenant (records added but not
+    /// yet committed when the pass ran are removed too, uncounted).
     pub removed: u64,
     /// Partly deleted segments rewritten to free their space.
     pub merged_segments: usize,
 }
 
-/// The first kept instant for a window of `days` at `now_ms`: the UTC
-/// midnight starting the day that was current `days` days ago. Every day
-/// that ended at least `days` days before `now_ms` lies before it.
-pub(crate) fn cutoff_ms(now_ms: i64, days: u32) -> i64 {
-    let edge = now_ms.saturating_sub(i64::from(days).saturating_mul(DAY_MS));
-    edge.div_euclid(DAY_MS).saturating_mul(DAY_MS)
-}
-
 /// Every record before `cutoff_ms`.
-pub(crate) fn expired(fields: &Fields, cutoff_ms: i64) -> Box<dyn Query> {
+fn before(fields: &Fields, cutoff_ms: i64) -> Box<dyn Query> {
     let cutoff =
         Term::from_field_date(fields.timestamp, DateTime::from_timestamp_millis(cutoff_ms));
     Box::new(RangeQuery::new(Bound::Unbounded, Bound::Excluded(cutoff)))
 }
 
-/// How many searchable records lie before `cutoff_ms`.
-pub(crate) fn count_expired(searcher: &Searcher, fields: &Fields, cutoff_ms: i64) -> Result<u64> {
-    searcher.search(expired(fields, cutoff_ms).as_ref(), &Count).map(|n| n as u64).map_err(backend)
+/// Every record of `tenant`.
+fn of_tenant(fields: &Fields, tenant: &str) -> Box<dyn Query> {
+    Box::new(TermQuery::new(fields.tenant_term(tenant), IndexRecordOption::Basic))
+}
+
+/// The deletes of one pass at `now_ms`, with the report's cutoffs: for each
+/// tenant with an override, its records before its cutoff; with a global
+/// window, every other tenant's records before the global cutoff. The
+/// queries select disjoint records.
+pub(crate) fn expired(
+    fields: &Fields,
+    windows: &Windows,
+    now_ms: i64,
+) -> (Vec<Box<dyn Query>>, RetentionReport) {
+    let mut queries: Vec<Box<dyn Query>> = Vec::new();
+    let mut report = RetentionReport {
+        cutoff_ms: None,
+        tenant_cutoffs: BTreeMap::new(),
+        removed: 0,
+        merged_segments: 0,
+    };
+    for (tenant, days) in &windows.tenants {
+        let cutoff = cutoff_ms(now_ms, *days);
+        report.tenant_cutoffs.insert(tenant.clone(), cutoff);
+        queries.push(Box::new(BooleanQuery::intersection(vec![
+            of_tenant(fields, tenant),
+            before(fields, cutoff),
+        ])));
+    }
+    if let Some(days) = windows.global {
+        let cutoff = cutoff_ms(now_ms, days);
+        report.cutoff_ms = Some(cutoff);
+        let mut clauses = vec![(Occur::Must, before(fields, cutoff))];
+        clauses.extend(windows.tenants.keys().map(|t| (Occur::MustNot, of_tenant(fields, t))));
+        queries.push(Box::new(BooleanQuery::new(clauses)));
+    }
+    (queries, report)
+}
+
+/// How many searchable records `queries` select (they are disjoint).
+pub(crate) fn count(searcher: &Searcher, queries: &[Box<dyn Query>]) -> Result<u64> {
+    let mut n = 0;
+    for q in queries {
+        n += searcher.search(q.as_ref(), &Count).map_err(backend)? as u64;
+    }
+    Ok(n)
 }
 
 /// Segments more than half made of deleted documents: worth rewriting.

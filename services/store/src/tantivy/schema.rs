@@ -5,6 +5,8 @@
 //! term dictionary of the hex text, which for random ids is costly to build:
 //! issue 6's profile). `span_id` is not indexed: no filter uses it, and its
 //! random values cost indexing time; it is in `source`.
+//! `tenant` is a keyword on every document (the default tenant's name
+//! included), so a tenant's reads and retention are one term away.
 //! Keywords use the raw tokenizer with no fieldnorms (exact match only);
 //! `message` uses the default tokenizer without positions or fieldnorms
 //! (word search, no phrases, no scoring). The whole record is stored as JSON
@@ -26,6 +28,9 @@ pub(crate) const LEVEL: &str = "level";
 pub(crate) const ANOMALY: &str = "anomaly";
 pub(crate) const IS_ERROR: &str = "is_error";
 pub(crate) const RESPONSE_TIME: &str = "response_time_ms";
+/// New in the layout of tenants: an index without it is refused as a
+/// schema mismatch (records of such an index would read as nobody's).
+const TENANT: &str = "tenant";
 /// Named apart from the text fields they replace, so an index of the
 /// earlier layout is refused as a schema mismatch instead of misread.
 const REQUEST_ID_HASH: &str = "request_id_xxh3";
@@ -43,6 +48,9 @@ pub struct Fields {
     pub seq: Field,
     /// Keyword, fast (terms aggregation).
     pub service_name: Field,
+    /// The record's tenant, keyword, on every document: every read of a
+    /// tenant's records intersects its term. Not stored (`source` has it).
+    pub tenant: Field,
     /// Keyword, fast (terms aggregation).
     pub level: Field,
     /// Words, for full-text search.
@@ -105,6 +113,7 @@ impl Fields {
             timestamp: b.add_date_field(TIMESTAMP, date.clone()),
             seq: b.add_u64_field(SEQ, fast.clone()),
             service_name: b.add_text_field(SERVICE, fast_keyword.clone()),
+            tenant: b.add_text_field(TENANT, keyword.clone()),
             level: b.add_text_field(LEVEL, fast_keyword),
             message: b
                 .add_text_field("message", TextOptions::default().set_indexing_options(words)),
@@ -137,6 +146,11 @@ impl Fields {
         t
     }
 
+    /// The term of `tenant`'s records.
+    pub fn tenant_term(&self, tenant: &str) -> Term {
+        Term::from_field_text(self.tenant, tenant)
+    }
+
     /// The term of record id `id`, for the upsert's delete.
     pub fn id_term(&self, id: &str) -> Term {
         Term::from_field_bytes(self.id, &id_key(id))
@@ -149,6 +163,7 @@ impl Fields {
         d.add_date(self.timestamp, DateTime::from_timestamp_millis(r.timestamp));
         d.add_u64(self.seq, seq);
         d.add_text(self.service_name, &r.service_name);
+        d.add_text(self.tenant, &r.tenant);
         d.add_text(self.level, r.level.as_str());
         d.add_text(self.message, &r.message);
         if let Some(s) = r.status_code {

@@ -2,7 +2,8 @@
 //!
 //! It is not Elasticsearch: it evaluates the subset of the REST API and query
 //! DSL loglens sends (index template with a strict mapping, `_bulk` index
-//! actions, `bool`/`term`/`range`/`match` queries, sorts with `search_after`,
+//! actions, `_mapping` PUTs, `_delete_by_query`,
+//! `bool` (`filter`/`must`/`must_not`/`should`)/`term`/`range`/`exists`/`match` queries, sorts with `search_after`,
 //! `from`/`size`, and `terms`/`filter`/`date_histogram`/`percentiles`/
 //! `value_count` aggregations) and answers in the shapes of Elastic's
 //! documented response examples (see fixtures/elasticsearch/README.md).
@@ -40,6 +41,9 @@ struct State {
     indices: BTreeMap<String, BTreeMap<String, Value>>,
     /// index -> settings given at creation
     settings: BTreeMap<String, Value>,
+    /// index -> mapped properties (the template's at creation, plus any
+    /// `_mapping` PUT since)
+    mappings: BTreeMap<String, Value>,
     templates: BTreeMap<String, Value>,
     policies: BTreeMap<String, Value>,
     log: Vec<Recorded>,
@@ -136,6 +140,29 @@ impl FakeEs {
 
     pub fn policy(&self, name: &str) -> Option<Value> {
         self.lock().policies.get(name).cloned()
+    }
+
+    /// Creates an index directly with these mapped properties, as an
+    /// earlier version (another template) would have.
+    pub fn create_index(&self, index: &str, properties: Value) {
+        let mut s = self.lock();
+        s.indices.insert(index.to_owned(), BTreeMap::new());
+        s.mappings.insert(index.to_owned(), properties);
+    }
+
+    /// Stores a document as is, as an earlier version would have.
+    pub fn put_doc(&self, index: &str, id: &str, doc: Value) {
+        self.lock().indices.entry(index.to_owned()).or_default().insert(id.to_owned(), doc);
+    }
+
+    /// The mapped properties of an index.
+    pub fn mapping(&self, index: &str) -> Option<Value> {
+        self.lock().mappings.get(index).cloned()
+    }
+
+    /// Every stored document, over every index.
+    pub fn docs(&self) -> Vec<Value> {
+        self.lock().indices.values().flat_map(|d| d.values().cloned()).collect()
     }
 
     /// Documents stored, over every index.
@@ -238,7 +265,53 @@ fn handle(
             }
             s.indices.insert((*index).to_owned(), BTreeMap::new());
             s.settings.insert((*index).to_owned(), body);
+            if let Some(t) = template_for(&s, index) {
+                let props = t["template"]["mappings"]["properties"].clone();
+                s.mappings.insert((*index).to_owned(), props);
+            }
             reply(200, json!({ "acknowledged": true, "shards_acknowledged": true, "index": index }))
+        }
+        ("PUT", [pattern, "_mapping"]) => {
+            let names: Vec<String> =
+                matching(&s, pattern).into_iter().map(|(n, _)| n.clone()).collect();
+            if names.is_empty() {
+                // What a cluster answers without allow_no_indices; the
+                // store must cope with either answer.
+                let mut e = error_body(
+                    404,
+                    "index_not_found_exception",
+                    &format!("no such index [{pattern}]"),
+                );
+                e["error"]["index"] = json!(pattern);
+                return reply(404, e);
+            }
+            for name in names {
+                let props = s.mappings.entry(name).or_insert_with(|| json!({}));
+                for (k, v) in body["properties"].as_object().into_iter().flatten() {
+                    props[k] = v.clone();
+                }
+            }
+            reply(200, json!({ "acknowledged": true }))
+        }
+        ("POST", [pattern, "_delete_by_query"]) => {
+            let query = body["query"].clone();
+            let mut deleted = 0;
+            for (name, docs) in s.indices.iter_mut() {
+                if pattern.split(',').any(|p| wildcard(p, name)) {
+                    let before = docs.len();
+                    docs.retain(|_, d| !eval(&query, d));
+                    deleted += before - docs.len();
+                }
+            }
+            if uri.query().unwrap_or_default().contains("wait_for_completion=false") {
+                s.seq += 1;
+                return reply(200, json!({ "task": format!("oTUltX4IQMOUUVeiohTt8A:{}", s.seq) }));
+            }
+            reply(
+                200,
+                json!({ "took": 5, "timed_out": false, "total": deleted, "deleted": deleted,
+                "batches": 1, "version_conflicts": 0, "noops": 0, "failures": [] }),
+            )
         }
         ("POST", ["_bulk"]) => bulk_op(&mut s, &parsed),
         ("POST", [pattern, "_refresh"]) => {
@@ -260,15 +333,10 @@ fn handle(
 /// Checks a document against the strict mapping of the template covering
 /// `index`; returns the mapping error, if any.
 fn mapping_error(s: &State, index: &str, doc: &Value) -> Option<(String, String)> {
-    let template = s.templates.values().find(|t| {
-        t["index_patterns"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(Value::as_str)
-            .any(|p| wildcard(p, index))
-    })?;
-    let props = &template["template"]["mappings"]["properties"];
+    let props = match s.mappings.get(index) {
+        Some(p) => p,
+        None => &template_for(s, index)?["template"]["mappings"]["properties"],
+    };
     for (field, value) in doc.as_object()? {
         let Some(kind) = props[field]["type"].as_str() else {
             return Some((
@@ -298,6 +366,18 @@ fn mapping_error(s: &State, index: &str, doc: &Value) -> Option<(String, String)
         }
     }
     None
+}
+
+/// The template whose patterns cover `index`.
+fn template_for<'a>(s: &'a State, index: &str) -> Option<&'a Value> {
+    s.templates.values().find(|t| {
+        t["index_patterns"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .any(|p| wildcard(p, index))
+    })
 }
 
 fn bulk_op(s: &mut State, lines: &[Value]) -> Response {
@@ -390,8 +470,17 @@ fn eval(query: &Value, doc: &Value) -> bool {
         "match_all" => true,
         "bool" => {
             let all = |k: &str| body[k].as_array().into_iter().flatten().all(|q| eval(q, doc));
-            all("filter") && all("must")
+            let none = body["must_not"].as_array().into_iter().flatten().all(|q| !eval(q, doc));
+            let should: Vec<&Value> = body["should"].as_array().into_iter().flatten().collect();
+            // Without minimum_should_match, one must match only when
+            // nothing else is required.
+            let alone = body.get("filter").is_none() && body.get("must").is_none();
+            let default = usize::from(!should.is_empty() && alone);
+            let at_least = body["minimum_should_match"].as_u64().map_or(default, |n| n as usize);
+            let some = should.iter().filter(|q| eval(q, doc)).count() >= at_least;
+            all("filter") && all("must") && none && some
         }
+        "exists" => !values(doc, body["field"].as_str().unwrap()).is_empty(),
         "term" => {
             let (field, want) = body.as_object().unwrap().iter().next().unwrap();
             let want = want.get("value").unwrap_or(want);
@@ -400,7 +489,10 @@ fn eval(query: &Value, doc: &Value) -> bool {
         "range" => {
             let (field, r) = body.as_object().unwrap().iter().next().unwrap();
             let Some(v) = doc[field].as_f64() else { return false };
-            r["gte"].as_f64().is_none_or(|g| v >= g) && r["lte"].as_f64().is_none_or(|l| v <= l)
+            r["gte"].as_f64().is_none_or(|g| v >= g)
+                && r["lte"].as_f64().is_none_or(|l| v <= l)
+                && r["gt"].as_f64().is_none_or(|g| v > g)
+                && r["lt"].as_f64().is_none_or(|l| v < l)
         }
         "match" => {
             let (field, m) = body.as_object().unwrap().iter().next().unwrap();
