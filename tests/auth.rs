@@ -578,3 +578,61 @@ async fn grpc_web_calls_are_checked_too() {
     let ok = call(Some(&format!("Bearer {}", keys.query))).await;
     assert!(ok.is_none() || ok.as_deref() == Some("0"), "{ok:?}");
 }
+
+#[tokio::test]
+async fn sighup_reloads_a_change_the_file_watcher_cannot_see() {
+    let dir = tempfile::tempdir().unwrap();
+    let (server, keys, file) = start(dir.path(), "100000").await;
+    let probe = || async {
+        reqwest::Client::new()
+            .get(server.url("/stats"))
+            .bearer_auth(&keys.query)
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16()
+    };
+    assert_eq!(probe().await, 200);
+    // Revoke the query key in place, keeping the file's length, inode and
+    // modification time: the watcher compares exactly those, so only a
+    // SIGHUP can make loglens read the change.
+    let before = std::fs::metadata(&file).unwrap();
+    let text = std::fs::read_to_string(&file).unwrap();
+    let at = text.find("name = \"dashboards\"").expect("the query key's entry");
+    let flag = at + text[at..].find("revoked = false").expect("its revoked flag");
+    let mut edited = text.clone();
+    edited.replace_range(flag..flag + "revoked = false".len(), "revoked = true ");
+    assert_eq!(edited.len(), text.len());
+    {
+        use std::io::Write as _;
+        let mut f = std::fs::OpenOptions::new().write(true).open(&file).unwrap();
+        f.write_all(edited.as_bytes()).unwrap();
+        f.set_modified(before.modified().unwrap()).unwrap();
+    }
+    let after = std::fs::metadata(&file).unwrap();
+    assert_eq!(
+        (after.len(), after.modified().unwrap()),
+        (before.len(), before.modified().unwrap())
+    );
+    // Two watch periods later the old key still works: the change is unseen.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    assert_eq!(probe().await, 200, "the watcher saw a change it should not see");
+    let status = std::process::Command::new("kill")
+        .args(["-HUP", &server.pid().to_string()])
+        .status()
+        .expect("kill -HUP");
+    assert!(status.success());
+    eventually(10, "SIGHUP to reload the key file", || async {
+        (probe().await == 401).then_some(())
+    })
+    .await;
+    // The other keys are untouched.
+    let r = reqwest::Client::new()
+        .get(server.url("/ledger"))
+        .bearer_auth(&keys.admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+}

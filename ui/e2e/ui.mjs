@@ -170,6 +170,18 @@ await step("add and remove a filter chip", async () => {
   check(!new URL(page.url()).searchParams.has("level"), `level still in the URL: ${page.url()}`);
 });
 
+await step("filter by tenant (what an admin key does)", async () => {
+  await search("zanzibar tenant:default");
+  await page.locator(".chip", { hasText: "tenant: default" }).waitFor();
+  check(new URL(page.url()).searchParams.get("tenant") === "default", `tenant not in the URL: ${page.url()}`);
+  await page.waitForFunction(() => document.querySelectorAll(".records .row").length === 3);
+  await page.getByRole("button", { name: "Remove filter tenant: default" }).click();
+  await search("zanzibar tenant:nobody");
+  await page.waitForSelector(".list-status:has-text('No matching records')");
+  await page.getByRole("button", { name: "Remove filter tenant: nobody" }).click();
+  await page.waitForFunction(() => document.querySelectorAll(".chip").length === 0);
+});
+
 await step("open a record: every field, Jaeger link, click a value to filter", async () => {
   await open("?view=explore&range=1h&q=zanzibar");
   await rowsLoaded();
@@ -177,7 +189,7 @@ await step("open a record: every field, Jaeger link, click a value to filter", a
   await row.click();
   check(await row.getAttribute("aria-expanded") === "true", "row not expanded");
   const detail = page.locator(".records .detail").first();
-  for (const f of ["service_name", "status_code", "trace_id", "anomaly_reasons", "attributes.k8s.namespace", "attributes.team"]) {
+  for (const f of ["service_name", "status_code", "trace_id", "anomaly_reasons", "tenant", "attributes.k8s.namespace", "attributes.team"]) {
     check(await detail.locator("dt", { hasText: f }).count() > 0, `field ${f} not shown`);
   }
   const link = detail.getByRole("link", { name: "open in Jaeger" });

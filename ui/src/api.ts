@@ -21,6 +21,8 @@ export interface LogRecord {
   anomaly_reasons: string[];
   ingested_at?: number;
   attributes?: Record<string, unknown>;
+  /** Whose record it is: the tenant of the key that sent it. */
+  tenant?: string;
   [field: string]: unknown;
 }
 

@@ -26,6 +26,7 @@ const FILTERABLE: Record<string, string> = {
   trace_id: "trace_id",
   request_id: "request_id",
   anomaly: "anomaly",
+  tenant: "tenant",
 };
 
 const FIELD_ORDER = [
@@ -46,6 +47,7 @@ const FIELD_ORDER = [
   "severity_score",
   "anomaly_reasons",
   "ingested_at",
+  "tenant",
   "id",
 ];
 

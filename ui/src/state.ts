@@ -40,6 +40,8 @@ export const FIELDS: { key: string; label: string; aliases: string[] }[] = [
   { key: "anomaly", label: "anomaly", aliases: [] },
   { key: "trace_id", label: "trace", aliases: ["trace"] },
   { key: "request_id", label: "request", aliases: ["request"] },
+  // Admin keys only: a tenant's own key reads its tenant whatever this says.
+  { key: "tenant", label: "tenant", aliases: [] },
 ];
 
 /** The API parameter a query-bar key stands for, or undefined. */
