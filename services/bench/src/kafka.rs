@@ -23,7 +23,7 @@ use futures::stream::{self, StreamExt};
 use loglens_core::{Filter, LogRecord, RuleSet, SearchRequest, Sort};
 use loglens_ingest::RecordSink;
 use loglens_ingest::kafka::KafkaSink;
-use loglens_kafka::KafkaOptions;
+use loglens_kafka::{Compression, KafkaOptions};
 use loglens_processor::{Processor, ProcessorConfig};
 use loglens_store::StoreOptions;
 use rdkafka::consumer::{BaseConsumer, Consumer};
@@ -129,20 +129,22 @@ pub(crate) async fn run(
     payloads: &[&[u8]],
     records: Vec<LogRecord>,
     rules: Arc<RuleSet>,
+    compression: Compression,
 ) -> Result<KafkaRun> {
     let broker = Broker::start(nisshi, &dir.join("broker"))?;
     let bootstrap = broker.bootstrap();
-    let (ceiling, ceiling_produce) = raw_rdkafka(&bootstrap, payloads).await?;
+    let (ceiling, ceiling_produce) = raw_rdkafka(&bootstrap, payloads, compression).await?;
     let (end_to_end, produce, distinct) =
-        loglens(&bootstrap, &dir.join("store"), records, rules).await?;
+        loglens(&bootstrap, &dir.join("store"), records, rules, compression).await?;
     drop(broker);
     Ok(KafkaRun { ceiling, ceiling_produce, end_to_end, produce, distinct })
 }
 
 /// Options for a topic of this run; the producer and consumer settings are
 /// loglens's own.
-fn options(bootstrap: &str, topic: &str) -> KafkaOptions {
+fn options(bootstrap: &str, topic: &str, compression: Compression) -> KafkaOptions {
     let mut o = KafkaOptions::new(bootstrap);
+    o.compression = compression;
     o.raw_topic = topic.to_owned();
     o.dlq_topic = format!("{topic}_dlq");
     o
@@ -163,8 +165,12 @@ fn join_group<C: rdkafka::consumer::ConsumerContext>(consumer: &BaseConsumer<C>)
 }
 
 /// The ceiling: raw payloads through rdkafka, produced and consumed at once.
-async fn raw_rdkafka(bootstrap: &str, payloads: &[&[u8]]) -> Result<(Duration, Duration)> {
-    let o = options(bootstrap, "bench_raw");
+async fn raw_rdkafka(
+    bootstrap: &str,
+    payloads: &[&[u8]],
+    compression: Compression,
+) -> Result<(Duration, Duration)> {
+    let o = options(bootstrap, "bench_raw", compression);
     loglens_kafka::topics::ensure_topics(&o).await?;
     let consumer: BaseConsumer = o.consumer_config("bench-raw").create()?;
     consumer.subscribe(&[&o.raw_topic])?;
@@ -219,8 +225,9 @@ async fn loglens(
     store_dir: &Path,
     records: Vec<LogRecord>,
     rules: Arc<RuleSet>,
+    compression: Compression,
 ) -> Result<(Duration, Duration, usize)> {
-    let o = options(bootstrap, "logs_raw");
+    let o = options(bootstrap, "logs_raw", compression);
     let distinct = records.iter().map(|r| r.id.as_str()).collect::<HashSet<_>>().len();
     let store = loglens_store::open(
         store_dir.to_str().context("non-UTF-8 bench directory")?,

@@ -102,6 +102,10 @@ pub struct BenchArgs {
     /// Records sent through Kafka (figure 4); default: --records.
     #[arg(long, env = "LOGLENS_BENCH_KAFKA_RECORDS")]
     pub kafka_records: Option<usize>,
+    /// Producer compression on the Kafka run (figure 4, ceiling and loglens
+    /// alike): snappy, lz4, zstd or none; default: loglens's (snappy).
+    #[arg(long, env = "LOGLENS_BENCH_KAFKA_COMPRESSION", default_value = "snappy")]
+    pub kafka_compression: loglens_kafka::Compression,
     /// Offered records/s for time-to-search (5) and peak RSS (7).
     #[arg(long, env = "LOGLENS_BENCH_RATE", default_value_t = 50_000)]
     pub rate: u64,
@@ -678,6 +682,7 @@ pub async fn run(args: BenchArgs) -> Result<()> {
         &payloads,
         kafka_records,
         Arc::new(rules.clone()),
+        args.kafka_compression,
     )
     .await
     .context("figure 4 (Kafka)")?;
@@ -775,8 +780,9 @@ pub async fn run(args: BenchArgs) -> Result<()> {
         "4 raw rdkafka ceiling",
         rate_cell(&kafka_ceiling),
         format!(
-            "produce alone {:.0} rec/s, {kafka_n} records",
-            kafka_n as f64 / k.ceiling_produce.as_secs_f64()
+            "produce alone {:.0} rec/s, {kafka_n} records, {} compression",
+            kafka_n as f64 / k.ceiling_produce.as_secs_f64(),
+            args.kafka_compression.as_str()
         ),
         "notes: 0.5-1.0M rec/s produce".into(),
     );
@@ -921,6 +927,7 @@ pub async fn run(args: BenchArgs) -> Result<()> {
         },
         "kafka": {
             "records": kafka_n, "distinct_records": k.distinct,
+            "compression": args.kafka_compression.as_str(),
             "raw_rdkafka": kafka_ceiling.json(),
             "raw_produce_records_per_s": kafka_n as f64 / k.ceiling_produce.as_secs_f64(),
             "end_to_end": kafka_e2e.json(),
