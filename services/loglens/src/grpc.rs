@@ -74,10 +74,14 @@ pub async fn serve(
         Some(store) => {
             reporter.set_serving::<QueryServiceServer<QueryApi>>().await;
             reporter.set_serving::<StatsServiceServer<StatsApi>>().await;
+            // Published before this server accepts a call: a health check
+            // made as soon as the node is ready finds the store's status.
+            let first = loglens_query::publish_store_health(store.as_ref(), &reporter, None).await;
             Some(tokio::spawn(loglens_query::report_store_health(
                 store.clone(),
                 reporter.clone(),
                 Duration::from_secs(1),
+                Some(first),
             )))
         }
         None => None,

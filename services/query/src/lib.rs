@@ -244,28 +244,40 @@ impl StatsService for StatsApi {
     }
 }
 
-/// Publishes the store's health every `every` under [`STORE_HEALTH_SERVICE`]
-/// and the overall (`""`) service, until the reporter's task is dropped.
+/// Publishes the store's health under [`STORE_HEALTH_SERVICE`] and the
+/// overall (`""`) service when it differs from `last`; returns it. Call it
+/// once before serving, so the first health check finds a status.
+pub async fn publish_store_health(
+    store: &dyn LogStore,
+    reporter: &tonic_health::server::HealthReporter,
+    last: Option<bool>,
+) -> bool {
+    let health = store.health().await;
+    if last != Some(health.healthy) {
+        let status = if health.healthy {
+            tonic_health::ServingStatus::Serving
+        } else {
+            tracing::warn!(detail = %health.detail, "store unhealthy");
+            tonic_health::ServingStatus::NotServing
+        };
+        reporter.set_service_status(STORE_HEALTH_SERVICE, status).await;
+        reporter.set_service_status("", status).await;
+    }
+    health.healthy
+}
+
+/// Publishes the store's health every `every` (see
+/// [`publish_store_health`]), starting from `last`, until the reporter's
+/// task is dropped.
 pub async fn report_store_health(
     store: Arc<dyn LogStore>,
     reporter: tonic_health::server::HealthReporter,
     every: Duration,
+    mut last: Option<bool>,
 ) {
-    let mut last = None;
     loop {
-        let health = store.health().await;
-        if last != Some(health.healthy) {
-            let status = if health.healthy {
-                tonic_health::ServingStatus::Serving
-            } else {
-                tracing::warn!(detail = %health.detail, "store unhealthy");
-                tonic_health::ServingStatus::NotServing
-            };
-            reporter.set_service_status(STORE_HEALTH_SERVICE, status).await;
-            reporter.set_service_status("", status).await;
-            last = Some(health.healthy);
-        }
         tokio::time::sleep(every).await;
+        last = Some(publish_store_health(store.as_ref(), &reporter, last).await);
     }
 }
 
