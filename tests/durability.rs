@@ -32,7 +32,10 @@ async fn acknowledged_ingest_survives_kill_9() {
     let dir = tempfile::tempdir().unwrap();
     // A long refresh interval: the index is not committed before the kill, so
     // only the write-ahead log holds the records.
-    let mut server = Standalone::start_with(dir.path(), &["--refresh-interval-ms", "60000"]);
+    let mut server = Standalone::start_with(
+        dir.path(),
+        &["--refresh-interval-ms", "60000", "--min-refresh-interval-ms", "0"],
+    );
     let mut ingest = server.ingest().await;
     for batch in 0..5 {
         let records = (0..1000)
@@ -76,7 +79,10 @@ async fn sigterm_mid_ingest_keeps_every_acknowledged_record() {
     let dir = tempfile::tempdir().unwrap();
     // No commit before the shutdown: only the WAL and the closing commit hold
     // the records.
-    let mut server = Standalone::start_logged(dir.path(), &["--refresh-interval-ms", "60000"]);
+    let mut server = Standalone::start_logged(
+        dir.path(),
+        &["--refresh-interval-ms", "60000", "--min-refresh-interval-ms", "0"],
+    );
     let acked = Arc::new(parking_lot::Mutex::new(Vec::<String>::new()));
     let batches = Arc::new(AtomicUsize::new(0));
     let mut senders = Vec::new();

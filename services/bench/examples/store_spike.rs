@@ -65,6 +65,9 @@ fn opts() -> StoreOptions {
     if let Some(ms) = std::env::var("SPIKE_REFRESH").ok().and_then(|v| v.parse().ok()) {
         o.refresh_interval_ms = ms;
     }
+    if let Some(ms) = std::env::var("SPIKE_MIN_REFRESH").ok().and_then(|v| v.parse().ok()) {
+        o.min_refresh_interval_ms = ms;
+    }
     o
 }
 

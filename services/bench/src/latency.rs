@@ -41,6 +41,16 @@ pub(crate) struct LatencyRun {
     pub p99: Duration,
     pub max: Duration,
     pub batches: usize,
+    /// CPU time of the whole process from opening the store to closing it
+    /// (generating the records included).
+    pub cpu: Option<Duration>,
+}
+
+impl LatencyRun {
+    /// Acknowledged records per second of [`Self::cpu`].
+    pub fn records_per_cpu_s(&self) -> Option<f64> {
+        self.cpu.map(|c| self.records as f64 / c.as_secs_f64().max(1e-9))
+    }
 }
 
 #[derive(Default)]
@@ -60,17 +70,17 @@ struct State {
 /// Offers `rate` records/s for `duration` to a fresh store in `dir`.
 pub(crate) async fn run(
     dir: &Path,
+    options: &StoreOptions,
     seed: u64,
     rate: u64,
     duration: Duration,
     rules: &RuleSet,
 ) -> Result<LatencyRun> {
     ensure!(rate >= 1, "--rate must be >= 1, got 0");
-    let store = loglens_store::open(
-        dir.to_str().context("non-UTF-8 bench directory")?,
-        StoreOptions::default(),
-    )
-    .await?;
+    let cpu_before = crate::protocols::cpu_time(std::process::id());
+    let store =
+        loglens_store::open(dir.to_str().context("non-UTF-8 bench directory")?, options.clone())
+            .await?;
     let state = Arc::new(Mutex::new(State::default()));
     let mut tail = store.subscribe();
     let watcher = {
@@ -201,6 +211,7 @@ pub(crate) async fn run(
         "a search found {total} records, {acked_records} were acknowledged"
     );
     store.close().await?;
+    let cpu = cpu_before.zip(crate::protocols::cpu_time(std::process::id())).map(|(b, a)| a - b);
 
     let s = state.lock();
     let mut waits: Vec<Duration> = s
@@ -218,6 +229,7 @@ pub(crate) async fn run(
         p99: percentile(&waits, 99),
         max: waits[waits.len() - 1],
         batches: waits.len(),
+        cpu,
     })
 }
 

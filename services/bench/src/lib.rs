@@ -7,7 +7,8 @@
 //! 2. the raw Tantivy ceiling: the same records, built as documents with the
 //!    store's own schema, added straight to a fresh index with the store's
 //!    writer settings and a commit 1 s after the previous one ended;
-//! 3. the loglens store (`loglens_store::open`, default options): `index()`
+//! 3. the loglens store (`loglens_store::open`, default options but the
+//!    refresh intervals, `--refresh-interval-ms`, `--min-refresh-interval-ms`): `index()`
 //!    in batches of 1000, 4 in flight, then `refresh()`; ratio to (2);
 //! 4. end to end through Kafka (a nisshi broker it starts) beside raw
 //!    rdkafka on the same broker ([`kafka`]);
@@ -133,6 +134,30 @@ pub struct BenchArgs {
     /// Directory for the indexes (a fresh temporary directory inside it).
     #[arg(long, env = "LOGLENS_BENCH_DIR")]
     pub dir: Option<PathBuf>,
+    /// The store's refresh interval under load, ms (figures 3, 5 and 6).
+    #[arg(long, default_value_t = StoreOptions::default().refresh_interval_ms,
+          value_parser = clap::value_parser!(u64).range(1..=3_600_000))]
+    pub refresh_interval_ms: u64,
+    /// The store's refresh interval at light load, ms (figures 3, 5 and 6);
+    /// 0 or at least --refresh-interval-ms keeps the interval fixed.
+    #[arg(long, default_value_t = StoreOptions::default().min_refresh_interval_ms)]
+    pub min_refresh_interval_ms: u64,
+    /// Run only figure 3 (store ingest, with the process's CPU time per
+    /// record, merges included) and figure 5 at --rate and at 80% of
+    /// figure 3's rate, and print their rows: to compare refresh settings.
+    #[arg(long, conflicts_with = "only_protocols")]
+    pub only_refresh: bool,
+}
+
+impl BenchArgs {
+    /// The store options of figures 3, 5 and 6.
+    fn store_options(&self) -> StoreOptions {
+        StoreOptions {
+            refresh_interval_ms: self.refresh_interval_ms,
+            min_refresh_interval_ms: self.min_refresh_interval_ms,
+            ..StoreOptions::default()
+        }
+    }
 }
 
 /// The raw JSON of every record, back to back.
@@ -567,13 +592,10 @@ fn met(ok: bool) -> &'static str {
     if ok { "met" } else { "MISSED" }
 }
 
-/// A store at `dir` with the default options.
-async fn open_store(dir: &Path) -> Result<Arc<dyn LogStore>> {
-    Ok(loglens_store::open(
-        dir.to_str().context("non-UTF-8 bench directory")?,
-        StoreOptions::default(),
-    )
-    .await?)
+/// A store at `dir` with `options`.
+async fn open_store(dir: &Path, options: &StoreOptions) -> Result<Arc<dyn LogStore>> {
+    Ok(loglens_store::open(dir.to_str().context("non-UTF-8 bench directory")?, options.clone())
+        .await?)
 }
 
 fn mb(bytes: u64) -> f64 {
@@ -617,8 +639,11 @@ pub async fn run(args: BenchArgs) -> Result<()> {
         println!("{}", json!({ "protocols": rows }));
         return Ok(());
     }
-    let options = StoreOptions::default();
+    let options = args.store_options();
     let rules = RuleSet::default();
+    if args.only_refresh {
+        return only_refresh(&args, &options, &rules, work.path(), &hw_line).await;
+    }
 
     let pb = bar(args.records, "generate dataset");
     let data = Dataset::generate(args.records, args.seed, &pb)?;
@@ -641,7 +666,7 @@ pub async fn run(args: BenchArgs) -> Result<()> {
 
     // 3. the store.
     let store_dir = work.path().join("store");
-    let store = open_store(&store_dir).await?;
+    let store = open_store(&store_dir, &options).await?;
     let store_took = store_ingest(&store, records).await?;
     let ingest = Rate::new(n, raw_bytes, store_took);
     let ratio = ingest.records_per_s / raw.records_per_s;
@@ -658,7 +683,7 @@ pub async fn run(args: BenchArgs) -> Result<()> {
         Some(results) => results,
         None => {
             let q_dir = work.path().join("query-store");
-            let q_store = open_store(&q_dir).await?;
+            let q_store = open_store(&q_dir, &options).await?;
             build_query_store(&q_store, query_records, args.seed, &rules).await?;
             let results = queries(q_store.as_ref(), query_records).await?;
             q_store.close().await?;
@@ -697,10 +722,16 @@ pub async fn run(args: BenchArgs) -> Result<()> {
     let mut lats = Vec::with_capacity(2);
     for rate in [args.rate, (args.rate / 2).max(1)] {
         let dir = work.path().join(format!("latency-{rate}"));
-        let l =
-            latency::run(&dir, args.seed, rate, Duration::from_secs(args.latency_seconds), &rules)
-                .await
-                .with_context(|| format!("figure 5 (time-to-search at {rate} records/s)"))?;
+        let l = latency::run(
+            &dir,
+            &options,
+            args.seed,
+            rate,
+            Duration::from_secs(args.latency_seconds),
+            &rules,
+        )
+        .await
+        .with_context(|| format!("figure 5 (time-to-search at {rate} records/s)"))?;
         std::fs::remove_dir_all(dir)?;
         lats.push((rate, l));
     }
@@ -951,6 +982,98 @@ pub async fn run(args: BenchArgs) -> Result<()> {
             "peak_bytes": mem.peak_bytes, "anon_bytes": mem.anon_bytes, "file_bytes": mem.file_bytes,
         },
         "protocols": proto_json,
+    });
+    println!("{report}");
+    Ok(())
+}
+
+/// Share of figure 3's ingest rate that `--only-refresh` offers in its
+/// second time-to-search run (issue 13: at most 1 s at 80% of capacity).
+const NEAR_CAPACITY: f64 = 0.8;
+
+/// `--only-refresh`: figure 3 with the process's CPU time (ingest, the
+/// final refresh and the close that waits for merges), then figure 5 at
+/// `--rate` and at [`NEAR_CAPACITY`] of figure 3's rate.
+async fn only_refresh(
+    args: &BenchArgs,
+    options: &StoreOptions,
+    rules: &RuleSet,
+    work: &Path,
+    hw_line: &str,
+) -> Result<()> {
+    let pb = bar(args.records, "generate dataset");
+    let data = Dataset::generate(args.records, args.seed, &pb)?;
+    pb.finish_and_clear();
+    let (raw_bytes, n) = (data.bytes.len(), args.records);
+    let (records, _) = parse_all(&data, rules)?;
+    drop(data);
+    let store_dir = work.join("store");
+    let store = open_store(&store_dir, options).await?;
+    let cpu_before = protocols::cpu_time(std::process::id());
+    let took = store_ingest(&store, records).await?;
+    store.close().await?;
+    let cpu = cpu_before.zip(protocols::cpu_time(std::process::id())).map(|(b, a)| a - b);
+    drop(store);
+    std::fs::remove_dir_all(&store_dir)?;
+    let ingest = Rate::new(n, raw_bytes, took);
+    let per_cpu = cpu.map(|c| n as f64 / c.as_secs_f64().max(1e-9));
+    let near = ((ingest.records_per_s * NEAR_CAPACITY) as u64).max(1);
+    let mut lats = Vec::with_capacity(2);
+    for rate in [args.rate, near] {
+        let dir = work.join(format!("latency-{rate}"));
+        let l = latency::run(
+            &dir,
+            options,
+            args.seed,
+            rate,
+            Duration::from_secs(args.latency_seconds),
+            rules,
+        )
+        .await
+        .with_context(|| format!("figure 5 (time-to-search at {rate} records/s)"))?;
+        std::fs::remove_dir_all(dir)?;
+        lats.push((rate, l));
+    }
+    let settings = format!(
+        "refresh {} ms, min {} ms",
+        options.refresh_interval_ms, options.min_refresh_interval_ms
+    );
+    let mut out = format!("{hw_line}\n{settings}\n");
+    out += &format!(
+        "3 store ingest   {:>9.0} rec/s  CPU {:>7}  {:>9} rec per CPU-s  ({n} records)\n",
+        ingest.records_per_s,
+        cpu.map_or("?".into(), |c| format!("{:.2}s", c.as_secs_f64())),
+        per_cpu.map_or("?".into(), |r| format!("{r:.0}")),
+    );
+    for (rate, l) in &lats {
+        out += &format!(
+            "5 at {rate:>6} rec/s  p50 {:.3} / p99 {:.3} / max {:.3} s  kept {:.0} rec/s, {} rec per CPU-s\n",
+            l.p50.as_secs_f64(),
+            l.p99.as_secs_f64(),
+            l.max.as_secs_f64(),
+            l.achieved,
+            l.records_per_cpu_s().map_or("?".into(), |r| format!("{r:.0}")),
+        );
+    }
+    if args.json {
+        eprint!("{out}");
+    } else {
+        print!("{out}");
+    }
+    let report = json!({
+        "records": n,
+        "refresh_interval_ms": options.refresh_interval_ms,
+        "min_refresh_interval_ms": options.min_refresh_interval_ms,
+        "store_ingest": {
+            "records_per_s": ingest.records_per_s, "mb_per_s": ingest.mb_per_s,
+            "cpu_s": cpu.map(|c| c.as_secs_f64()), "records_per_cpu_s": per_cpu,
+        },
+        "time_to_search": lats.iter().map(|(rate, lat)| json!({
+            "offered_records_per_s": rate, "achieved_records_per_s": lat.achieved,
+            "records": lat.records, "batches": lat.batches, "seconds": args.latency_seconds,
+            "p50_s": lat.p50.as_secs_f64(), "p99_s": lat.p99.as_secs_f64(), "max_s": lat.max.as_secs_f64(),
+            "cpu_s": lat.cpu.map(|c| c.as_secs_f64()), "records_per_cpu_s": lat.records_per_cpu_s(),
+        })).collect::<Vec<_>>(),
     });
     println!("{report}");
     Ok(())

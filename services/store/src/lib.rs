@@ -141,7 +141,12 @@ pub async fn open(url: &str, options: StoreOptions) -> Result<Arc<dyn LogStore>>
 #[derive(Debug, Clone)]
 pub struct StoreOptions {
     /// How often new records are made searchable (Tantivy commit + reload), ms.
+    /// On Tantivy the longest interval, used once the load is heavy.
     pub refresh_interval_ms: u64,
+    /// Tantivy: the refresh interval while the load is light (few records
+    /// per commit), ms; 0, or at least `refresh_interval_ms`, keeps the
+    /// interval fixed at `refresh_interval_ms`. Elasticsearch ignores it.
+    pub min_refresh_interval_ms: u64,
     /// Indexing threads (Tantivy writer threads).
     pub indexing_threads: usize,
     /// Indexing memory budget, bytes, shared by the threads.
@@ -163,6 +168,7 @@ impl Default for StoreOptions {
     fn default() -> Self {
         StoreOptions {
             refresh_interval_ms: 1000,
+            min_refresh_interval_ms: 250,
             indexing_threads: 2,
             indexing_memory_bytes: 256 << 20,
             retention_days: None,

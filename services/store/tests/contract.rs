@@ -40,7 +40,7 @@ fn options() -> StoreOptions {
 
 /// Options under which nothing is committed in the background for an hour.
 fn no_background_commits() -> StoreOptions {
-    StoreOptions { refresh_interval_ms: 3_600_000, ..options() }
+    StoreOptions { refresh_interval_ms: 3_600_000, min_refresh_interval_ms: 0, ..options() }
 }
 
 // ---------------------------------------------------------------- helpers

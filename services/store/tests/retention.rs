@@ -39,6 +39,7 @@ fn today() -> i64 {
 fn options(retention_days: Option<u32>) -> StoreOptions {
     StoreOptions {
         refresh_interval_ms: 3_600_000,
+        min_refresh_interval_ms: 0,
         indexing_threads: 1,
         indexing_memory_bytes: 32 << 20,
         retention_days,

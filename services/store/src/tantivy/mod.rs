@@ -21,9 +21,21 @@
 //! that is a commit a little more often than once per interval. Never sooner
 //! than half an interval after the previous commit ended, though: when
 //! indexing falls behind, a storm of tiny commits would only fall further
-//! behind. The WAL-to-indexer queue is short (2 groups of at most 4,000
-//! records), so few acknowledged records wait to be indexed. The commit
-//! payload is the
+//! behind.
+//!
+//! The interval in force adapts to the load (issue 13):
+//! `min_refresh_interval_ms` while commits carry few records (at that
+//! interval a commit would hold at most 2,500: cheap, and the interval is
+//! most of the time-to-search), `refresh_interval_ms` once they would hold
+//! 5,000 or more (small segments then cost ingest CPU, see
+//! docs/storage.md), unchanged in between so that it does not flap. Each
+//! commit picks the next interval from the records it carried over the time
+//! since the previous one (`pipeline::adapt_interval`). Under heavy load
+//! nothing changes, and the deadline above never exceeds
+//! `refresh_interval_ms`.
+//!
+//! The WAL-to-indexer queue is short (2 groups of at most 4,000 records), so
+//! few acknowledged records wait to be indexed. The commit payload is the
 //! last sequence number applied. After each commit it reloads the reader
 //! (`ReloadPolicy::Manual`), broadcasts the committed records to
 //! [`LogStore::subscribe`]rs and deletes the WAL segments the commit covers.
@@ -242,6 +254,7 @@ impl TantivyStore {
         let env = IndexerEnv {
             wal_dir: wal_dir.clone(),
             interval: Duration::from_millis(options.refresh_interval_ms),
+            min_interval: Duration::from_millis(options.min_refresh_interval_ms),
             tail: publisher,
             shared: shared.clone(),
             retention_days: options.retention_days,
