@@ -168,7 +168,7 @@ impl Default for StoreOptions {
     fn default() -> Self {
         StoreOptions {
             refresh_interval_ms: 1000,
-            min_refresh_interval_ms: 250,
+            min_refresh_interval_ms: 400,
             indexing_threads: 2,
             indexing_memory_bytes: 256 << 20,
             retention_days: None,
