@@ -20,20 +20,25 @@ fn numbers(v: &Value, path: &str, out: &mut Vec<(String, f64)>) {
 
 #[test]
 fn tiny_run_reports_every_figure() {
-    let out = Command::new(env!("CARGO_BIN_EXE_loglens"))
-        .args(["bench", "--records", "2000", "--seed", "7", "--json"])
+    let (report, stderr) = bench_json(&[
+        "--records",
+        "2000",
+        "--seed",
+        "7",
         // A streamed query store of its own, a Kafka run on part of the data.
-        .args(["--query-records", "3000", "--kafka-records", "1500"])
-        .args(["--rate", "2000", "--latency-seconds", "2", "--rss-seconds", "2"])
-        .args(["--protocol-records", "3000"])
-        .env_remove("LOGLENS_BENCH_DIR")
-        .output()
-        .expect("benchmark starts");
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "benchmark failed: {stderr}");
-    let stdout = String::from_utf8(out.stdout).expect("utf-8 output");
-    let line = stdout.lines().last().expect("a JSON line on stdout");
-    let report: Value = serde_json::from_str(line).expect("the last line is JSON");
+        "--query-records",
+        "3000",
+        "--kafka-records",
+        "1500",
+        "--rate",
+        "2000",
+        "--latency-seconds",
+        "2",
+        "--rss-seconds",
+        "2",
+        "--protocol-records",
+        "3000",
+    ]);
 
     assert_eq!(report["records"], 2000);
     assert_eq!(report["queries"]["latency"].as_object().map(|m| m.len()), Some(8), "{report}");
@@ -83,4 +88,46 @@ fn tiny_run_reports_every_figure() {
     }
     assert!(stderr.contains("9 syslog TCP"), "figure 9 in the table: {stderr}");
     assert!(stderr.contains("store ingest"), "the table goes to stderr with --json: {stderr}");
+}
+
+/// Runs `loglens bench ARGS --json`; returns the JSON line it printed last
+/// and its stderr (the table).
+fn bench_json(args: &[&str]) -> (Value, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_loglens"))
+        .arg("bench")
+        .args(args)
+        .arg("--json")
+        .env_remove("LOGLENS_BENCH_DIR")
+        .output()
+        .expect("benchmark starts");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "benchmark {args:?} failed: {stderr}");
+    let stdout = String::from_utf8(out.stdout).expect("utf-8 output");
+    let report = serde_json::from_str(stdout.lines().last().expect("a JSON line")).expect("JSON");
+    (report, stderr.into_owned())
+}
+
+#[test]
+fn the_partial_runs_report_their_figures() {
+    let (k, _) = bench_json(&["--only-kafka", "--records", "1500", "--kafka-compression", "none"]);
+    assert_eq!((k["records"].as_u64(), k["compression"].as_str()), (Some(1500), Some("none")));
+    for figure in ["store_path", "raw_rdkafka", "end_to_end"] {
+        assert!(k[figure]["records_per_s"].as_f64().is_some_and(|r| r > 0.0), "{figure}: {k}");
+    }
+    assert!(k["ratio_to_store"].as_f64().is_some_and(|r| r > 0.0), "{k}");
+    let (r, _) = bench_json(&[
+        "--only-refresh",
+        "--records",
+        "1500",
+        "--rate",
+        "1000",
+        "--latency-seconds",
+        "2",
+        "--min-refresh-interval-ms",
+        "200",
+    ]);
+    assert_eq!(r["min_refresh_interval_ms"], 200, "{r}");
+    assert!(r["store_ingest"]["records_per_s"].as_f64().is_some_and(|v| v > 0.0), "{r}");
+    assert_eq!(r["time_to_search"].as_array().map(Vec::len), Some(2), "{r}");
+    assert!(r["time_to_search"][0]["p99_s"].is_f64(), "{r}");
 }
