@@ -93,13 +93,16 @@ impl TenantLimit for loglens_auth::IngestLimiter {
     }
 }
 
-/// The tenant a gRPC call's records belong to: its key's, or the default
-/// tenant when keys are not checked.
+/// The tenant records sent by `caller` belong to: its key's, or the
+/// default tenant when keys are not checked.
+pub fn caller_tenant(caller: Option<&loglens_auth::Principal>) -> String {
+    caller.map_or_else(|| loglens_core::tenant::DEFAULT_TENANT.to_owned(), |p| p.tenant.clone())
+}
+
+/// The tenant a gRPC call's records belong to ([`caller_tenant`] of the key
+/// the auth layer put in its extensions).
 pub fn tenant_of<T>(request: &Request<T>) -> String {
-    request
-        .extensions()
-        .get::<loglens_auth::Principal>()
-        .map_or_else(|| loglens_core::tenant::DEFAULT_TENANT.to_owned(), |p| p.tenant.clone())
+    caller_tenant(request.extensions().get::<loglens_auth::Principal>())
 }
 
 /// The gRPC `IngestService`.

@@ -234,8 +234,7 @@ impl LocalIngest for InProcessIngest {
     ) -> loglens_core::Result<(u32, Vec<loglens_core::Rejection>)> {
         // The gateway's key check ran in this task: the records are its
         // caller's tenant's.
-        let tenant = loglens_gateway::current_principal()
-            .map_or_else(|| loglens_core::tenant::DEFAULT_TENANT.to_owned(), |p| p.tenant);
+        let tenant = loglens_ingest::caller_tenant(loglens_gateway::current_principal().as_ref());
         self.0.ingest_local(records, traceparent, &tenant).await
     }
 }

@@ -295,7 +295,7 @@ impl ElasticStore {
     async fn wait_for_cluster(&self, shown: &str) -> Result<()> {
         let mut retries = Retries::new(&self.conn.config, self.conn.config.connect_for);
         loop {
-            match self.call(Method::Get, "/", None, None).await {
+            match self.conn.call(Method::Get, "/", None, None).await {
                 Ok(a) if a.ok() => return Ok(()),
                 Ok(a) if !a.transient() => {
                     return Err(Error::Config(format!(
@@ -329,8 +329,10 @@ impl ElasticStore {
         let windows = Windows::now(options.retention_days, &options.tenant_retention);
         if let Some(days) = dsl::policy_days(&windows) {
             let path = format!("/_ilm/policy/{}", dsl::policy_name(&self.prefix));
-            let a =
-                self.call_retrying(Method::Put, &path, Some(&dsl::lifecycle_policy(days))).await?;
+            let a = self
+                .conn
+                .call_retrying(Method::Put, &path, Some(&dsl::lifecycle_policy(days)))
+                .await?;
             if a.ok() {
                 retention = true;
                 *self.retention.policy_days.lock() = Some(days);
@@ -343,7 +345,7 @@ impl ElasticStore {
         }
         let template = dsl::index_template(&self.prefix, options.refresh_interval_ms, retention);
         let path = format!("/_index_template/{}", self.prefix);
-        let a = self.call_retrying(Method::Put, &path, Some(&template)).await?;
+        let a = self.conn.call_retrying(Method::Put, &path, Some(&template)).await?;
         if !a.ok() {
             return Err(Error::Backend(format!(
                 "installing index template {}: {}",
@@ -386,35 +388,6 @@ impl ElasticStore {
         self.retention.pass(now_ms).await
     }
 
-    async fn call(
-        &self,
-        method: Method,
-        path: &str,
-        query: Option<&[(&str, &str)]>,
-        body: Option<Vec<u8>>,
-    ) -> Result<Answer> {
-        self.conn.call(method, path, query, body).await
-    }
-
-    async fn call_retrying(
-        &self,
-        method: Method,
-        path: &str,
-        body: Option<&Value>,
-    ) -> Result<Answer> {
-        self.conn.call_retrying(method, path, body).await
-    }
-
-    async fn call_bytes_retrying(
-        &self,
-        method: Method,
-        path: &str,
-        query: Option<&[(&str, &str)]>,
-        body: Option<Vec<u8>>,
-    ) -> Result<Answer> {
-        self.conn.call_bytes_retrying(method, path, query, body).await
-    }
-
     /// Creates the day indices of `records` not seen yet (with retention the
     /// index's ILM age is set to count from its day).
     async fn ensure_indices(&self, records: &[LogRecord]) -> Result<()> {
@@ -432,7 +405,7 @@ impl ElasticStore {
         for day in missing {
             let index = dsl::index_for(&self.prefix, day * dsl::DAY_MS);
             let body = dsl::create_index_body(&index, self.lifecycle);
-            let a = self.call_retrying(Method::Put, &format!("/{index}"), Some(&body)).await?;
+            let a = self.conn.call_retrying(Method::Put, &format!("/{index}"), Some(&body)).await?;
             let exists = a.error_type().as_deref() == Some("resource_already_exists_exception");
             if !a.ok() && !exists {
                 return Err(Error::Backend(format!("creating index {index}: {}", a.describe())));
@@ -531,7 +504,7 @@ impl LogStore for ElasticStore {
         while !pending.is_empty() {
             let batch: Vec<&LogRecord> = pending.iter().map(|&i| &records[i]).collect();
             let body = dsl::bulk_body(&self.prefix, &batch)?;
-            let a = self.call_bytes_retrying(Method::Post, "/_bulk", None, Some(body)).await?;
+            let a = self.conn.call_bytes_retrying(Method::Post, "/_bulk", None, Some(body)).await?;
             if !a.ok() {
                 return Err(Error::Backend(format!("bulk request refused: {}", a.describe())));
             }
@@ -588,7 +561,7 @@ impl LogStore for ElasticStore {
         self.closed.check()?;
         let body = serde_json::to_vec(&dsl::search_body(request)?).unwrap_or_default();
         let path = format!("/{}/_search", dsl::read_pattern(&self.prefix));
-        let a = self.call(Method::Post, &path, Some(READ_PARAMS), Some(body)).await?;
+        let a = self.conn.call(Method::Post, &path, Some(READ_PARAMS), Some(body)).await?;
         match a.status.as_u16() {
             200 => dsl::parse_search(&a.body, request),
             404 if a.error_type().as_deref() == Some("index_not_found_exception") => {
@@ -602,7 +575,7 @@ impl LogStore for ElasticStore {
         self.closed.check()?;
         let body = serde_json::to_vec(&dsl::stats_body(request)).unwrap_or_default();
         let path = format!("/{}/_search", dsl::read_pattern(&self.prefix));
-        let a = self.call(Method::Post, &path, Some(READ_PARAMS), Some(body)).await?;
+        let a = self.conn.call(Method::Post, &path, Some(READ_PARAMS), Some(body)).await?;
         match a.status.as_u16() {
             200 => dsl::parse_stats(&a.body),
             404 if a.error_type().as_deref() == Some("index_not_found_exception") => {
@@ -625,7 +598,7 @@ impl LogStore for ElasticStore {
         if self.closed.is_set() {
             return ClosedFlag::health();
         }
-        match self.call(Method::Get, "/_cluster/health", None, None).await {
+        match self.conn.call(Method::Get, "/_cluster/health", None, None).await {
             Ok(a) if a.ok() => match dsl::parse_health(&a.body) {
                 Ok((healthy, detail)) => Health { healthy, detail },
                 Err(e) => Health { healthy: false, detail: e.to_string() },
@@ -644,7 +617,7 @@ impl LogStore for ElasticStore {
     async fn refresh(&self) -> Result<()> {
         self.closed.check()?;
         let path = format!("/{}/_refresh", dsl::read_pattern(&self.prefix));
-        let a = self.call(Method::Post, &path, Some(READ_PARAMS), None).await?;
+        let a = self.conn.call(Method::Post, &path, Some(READ_PARAMS), None).await?;
         if a.ok() { Ok(()) } else { Err(Error::Backend(format!("refresh: {}", a.describe()))) }
     }
 
@@ -658,7 +631,7 @@ impl LogStore for ElasticStore {
             return Usage::default();
         }
         let path = format!("/{}/_stats/docs,store", dsl::read_pattern(&self.prefix));
-        match self.call(Method::Get, &path, Some(READ_PARAMS), None).await {
+        match self.conn.call(Method::Get, &path, Some(READ_PARAMS), None).await {
             Ok(a) if a.ok() => dsl::parse_usage(&a.body),
             _ => Usage::default(),
         }
