@@ -41,8 +41,12 @@ fn tiny_run_reports_every_figure() {
     ]);
 
     assert_eq!(report["records"], 2000);
-    assert_eq!(report["queries"]["latency"].as_object().map(|m| m.len()), Some(8), "{report}");
+    assert_eq!(report["queries"]["latency"].as_object().map(|m| m.len()), Some(9), "{report}");
     assert!(report["queries"]["latency"]["UI_view_histogram_page"]["p99_ms"].is_f64(), "{report}");
+    assert!(
+        report["queries"]["latency"]["stats_histogram_pctl_new_shape"]["p99_ms"].is_f64(),
+        "{report}"
+    );
     assert_eq!(report["queries"]["records"], 3000, "{report}");
     assert_eq!(report["kafka"]["records"], 1500, "{report}");
     assert!(
@@ -130,4 +134,22 @@ fn the_partial_runs_report_their_figures() {
     assert!(r["store_ingest"]["records_per_s"].as_f64().is_some_and(|v| v > 0.0), "{r}");
     assert_eq!(r["time_to_search"].as_array().map(Vec::len), Some(2), "{r}");
     assert!(r["time_to_search"][0]["p99_s"].is_f64(), "{r}");
+}
+
+#[test]
+fn only_queries_times_each_query_with_and_without_the_stats_cache() {
+    let (q, _) = bench_json(&["--only-queries", "--records", "1500"]);
+    assert_eq!(q["records"], 1500, "{q}");
+    let runs = q["runs"].as_array().expect("runs");
+    let caches: Vec<_> = runs.iter().map(|r| r["stats_cache_bytes"].as_u64()).collect();
+    assert_eq!(caches, [Some(64 << 20), Some(0)], "{q}");
+    for run in runs {
+        let rows = run["latency"].as_array().expect("latency rows");
+        assert!(rows.iter().any(|r| r["query"] == "stats + histogram + pctl, new shape"), "{q}");
+        for row in rows {
+            assert!(row["p99_ms"].as_f64().is_some_and(|v| v > 0.0), "{row}");
+        }
+    }
+    let (off, _) = bench_json(&["--only-queries", "--records", "1500", "--stats-cache-mb", "0"]);
+    assert_eq!(off["runs"].as_array().map(Vec::len), Some(1), "{off}");
 }

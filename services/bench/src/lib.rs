@@ -15,7 +15,9 @@
 //! 5. time-to-search at a steady offered rate ([`latency`]), and at half
 //!    that rate (diagnostic: inside capacity when the full rate is not);
 //! 6. queries, p50/p99 over 200 warm runs, on the store of (3) or on one of
-//!    `--query-records` built by streaming the generator into it;
+//!    `--query-records` built by streaming the generator into it (repeated
+//!    stats are answered from the store's per-segment stats cache; one row
+//!    asks a new shape every run, so the cache never helps it);
 //! 7. peak RSS of `loglens standalone` fed by the generator ([`rss`]);
 //! 8. index size on disk as a fraction of the raw JSON;
 //! 9. each drop-in protocol's ingest rate (OTLP/HTTP, Elasticsearch
@@ -142,6 +144,9 @@ pub struct BenchArgs {
     /// 0 or at least --refresh-interval-ms keeps the interval fixed.
     #[arg(long, default_value_t = StoreOptions::default().min_refresh_interval_ms)]
     pub min_refresh_interval_ms: u64,
+    /// The store's per-segment stats cache, MiB (figure 6); 0 turns it off.
+    #[arg(long, default_value_t = (StoreOptions::default().stats_cache_bytes >> 20) as u64)]
+    pub stats_cache_mb: u64,
     /// Run only figure 3 (store ingest, with the process's CPU time per
     /// record, merges included) and figure 5 at --rate and at 80% of
     /// figure 3's rate, and print their rows: to compare refresh settings.
@@ -152,6 +157,11 @@ pub struct BenchArgs {
     /// with --kafka-compression; prints both and their ratio.
     #[arg(long, conflicts_with_all = ["only_protocols", "only_refresh"])]
     pub only_kafka: bool,
+    /// Run only figure 6 (the queries) on --query-records (default
+    /// --records): with the stats cache as --stats-cache-mb sets it and,
+    /// when that is on, again with it off on the same index; prints both.
+    #[arg(long, conflicts_with_all = ["only_protocols", "only_refresh", "only_kafka"])]
+    pub only_queries: bool,
 }
 
 impl BenchArgs {
@@ -160,6 +170,7 @@ impl BenchArgs {
         StoreOptions {
             refresh_interval_ms: self.refresh_interval_ms,
             min_refresh_interval_ms: self.min_refresh_interval_ms,
+            stats_cache_bytes: (self.stats_cache_mb as usize) << 20,
             ..StoreOptions::default()
         }
     }
@@ -406,6 +417,10 @@ struct Latency {
 enum Query {
     Search(SearchRequest),
     Stats(StatsRequest),
+    /// Stats whose histogram interval grows by 1 ms on every run: a shape
+    /// no earlier request had, so the store's per-segment stats cache never
+    /// answers it (the cost of a first look).
+    NewShape(StatsRequest, std::sync::atomic::AtomicI64),
     /// A web UI view: its histogram and first page at once.
     View(Box<(StatsRequest, SearchRequest)>),
 }
@@ -415,6 +430,15 @@ impl Query {
         match self {
             Query::Search(r) => drop(store.search(r).await?),
             Query::Stats(r) => drop(store.stats(r).await?),
+            Query::NewShape(r, runs) => {
+                let run = runs.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let interval = r.histogram_interval_ms.map(|ms| ms + run);
+                drop(
+                    store
+                        .stats(&StatsRequest { histogram_interval_ms: interval, ..r.clone() })
+                        .await?,
+                );
+            }
             Query::View(view) => {
                 let (stats, page) = tokio::join!(store.stats(&view.0), store.search(&view.1));
                 drop((stats?, page?));
@@ -515,7 +539,12 @@ async fn queries(
         ),
         ("full text + service", search, Query::Search(newest(text, None, 20)?)),
         ("stats", stats, Query::Stats(StatsRequest::default().validated()?)),
-        ("stats + histogram + pctl", stats, Query::Stats(all_day.validated()?)),
+        ("stats + histogram + pctl", stats, Query::Stats(all_day.clone().validated()?)),
+        (
+            "stats + histogram + pctl, new shape",
+            stats,
+            Query::NewShape(all_day.validated()?, 0.into()),
+        ),
         ("UI view: histogram + page", ui, view(Filter::default())?),
         ("UI view, full text", ui, view(ui_text)?),
     ];
@@ -651,6 +680,9 @@ pub async fn run(args: BenchArgs) -> Result<()> {
     }
     if args.only_kafka {
         return only_kafka(&args, &options, &rules, work.path(), &hw_line).await;
+    }
+    if args.only_queries {
+        return only_queries(&args, &options, &rules, work.path(), &hw_line).await;
     }
 
     let pb = bar(args.records, "generate dataset");
@@ -1042,20 +1074,24 @@ async fn only_kafka(
         e2e.records_per_s,
         e2e.records_per_s / ceiling.records_per_s,
     );
-    if args.json {
-        eprint!("{out}");
-    } else {
-        print!("{out}");
-    }
-    println!(
-        "{}",
-        json!({
-            "records": n, "compression": args.kafka_compression.as_str(),
-            "store_path": ingest.json(), "raw_rdkafka": ceiling.json(), "end_to_end": e2e.json(),
-            "ratio_to_store": to_store,
-        })
-    );
+    let report = json!({
+        "records": n, "compression": args.kafka_compression.as_str(),
+        "store_path": ingest.json(), "raw_rdkafka": ceiling.json(), "end_to_end": e2e.json(),
+        "ratio_to_store": to_store,
+    });
+    print_partial(args, &out, &report);
     Ok(())
+}
+
+/// A partial run's output: its table (on stderr with `--json`), then its
+/// JSON line on stdout.
+fn print_partial(args: &BenchArgs, table: &str, report: &Value) {
+    if args.json {
+        eprint!("{table}");
+    } else {
+        print!("{table}");
+    }
+    println!("{report}");
 }
 
 /// Issue 13's target for Kafka end to end, as a share of the store path.
@@ -1150,6 +1186,51 @@ async fn only_refresh(
         })).collect::<Vec<_>>(),
     });
     println!("{report}");
+    Ok(())
+}
+
+/// `--only-queries`: figure 6 on one index, with the stats cache as
+/// configured and (when on) without it, the store reopened in between.
+async fn only_queries(
+    args: &BenchArgs,
+    options: &StoreOptions,
+    rules: &RuleSet,
+    work: &Path,
+    hw_line: &str,
+) -> Result<()> {
+    let n = args.query_records.unwrap_or(args.records);
+    let dir = work.join("query-store");
+    let store = open_store(&dir, options).await?;
+    build_query_store(&store, n, args.seed, rules).await?;
+    let mut runs = vec![(options.stats_cache_bytes, queries(store.as_ref(), n).await?.0)];
+    store.close().await?;
+    drop(store);
+    if options.stats_cache_bytes > 0 {
+        let off = StoreOptions { stats_cache_bytes: 0, ..options.clone() };
+        let store = open_store(&dir, &off).await?;
+        runs.push((0, queries(store.as_ref(), n).await?.0));
+        store.close().await?;
+    }
+    std::fs::remove_dir_all(&dir)?;
+    let mut out = format!("{hw_line}\n6 queries on {n} records, p50 / p99 ms\n");
+    for (i, (name, target, _)) in runs[0].1.iter().enumerate() {
+        out += &format!("{name:<36}");
+        for (cache, rows) in &runs {
+            let l = rows[i].2;
+            out += &format!("  cache {:>3} MiB: {:>8.1} / {:>8.1}", cache >> 20, l.p50, l.p99);
+        }
+        out += &format!("  (target p99 {target} ms)\n");
+    }
+    let report = json!({
+        "records": n,
+        "runs": runs.iter().map(|(cache, rows)| json!({
+            "stats_cache_bytes": cache,
+            "latency": rows.iter().map(|(name, target, l)| json!({
+                "query": name, "target_p99_ms": target, "p50_ms": l.p50, "p99_ms": l.p99,
+            })).collect::<Vec<_>>(),
+        })).collect::<Vec<_>>(),
+    });
+    print_partial(args, &out, &report);
     Ok(())
 }
 

@@ -162,6 +162,10 @@ pub struct StoreOptions {
     /// Elasticsearch: indices are `{index_prefix}-YYYY.MM.DD`, read through
     /// `{index_prefix}-*`.
     pub index_prefix: String,
+    /// Tantivy: bound of the per-segment stats cache (estimated heap bytes
+    /// of the partial results it keeps); 0 turns it off. Elasticsearch
+    /// ignores it (its shard request cache does this job).
+    pub stats_cache_bytes: usize,
 }
 
 impl Default for StoreOptions {
@@ -174,6 +178,7 @@ impl Default for StoreOptions {
             retention_days: None,
             tenant_retention: TenantRetention::default(),
             index_prefix: "logs".to_owned(),
+            stats_cache_bytes: 64 << 20,
         }
     }
 }

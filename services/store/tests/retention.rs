@@ -1,6 +1,7 @@
 //! Retention on the Tantivy backend: whole UTC days past the window are
 //! removed from search and stats, their disk space is freed, newer days are
-//! untouched, and neither a restart nor a WAL replay brings them back.
+//! untouched, and neither a restart nor a WAL replay brings them back; the
+//! per-segment stats cache never serves a result from before a deletion.
 //!
 //! Records are stamped relative to the real clock (today and the days
 //! before), because the pass a store runs at open reads the real clock.
@@ -357,5 +358,76 @@ async fn overrides_set_after_open_apply_at_the_next_pass() {
     assert_eq!((report.removed, report.cutoff_ms), (n as u64, None));
     assert_eq!(tenant_day_total(&store, "a", old).await, 0);
     assert_eq!(tenant_day_total(&store, "b", old).await, n as u64);
+    store.close().await.expect("close");
+}
+
+/// Stats over whole segments are answered from the per-segment cache on
+/// the next request of the same shape, and never stale: a deletion, a range
+/// that cuts a segment, or another filter computes afresh.
+#[tokio::test]
+async fn stats_reuse_whole_segments_and_never_go_stale() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let today = today();
+    let store = TantivyStore::open(tmp.path(), options(Some(3))).await.expect("open");
+    // One segment of three days, big enough to be cached (4,096 records)
+    // before and after the deletion.
+    let days = [today - 4 * DAY, today - DAY, today];
+    let records: Vec<LogRecord> =
+        days.iter().flat_map(|&d| day_of_records(d, 2200, "cached")).collect();
+    let want_auth = |records: &[LogRecord], from: i64| {
+        records.iter().filter(|r| r.service_name == "auth-service" && r.timestamp >= from).count()
+    };
+    let (auth_all, auth_kept) = (want_auth(&records, 0), want_auth(&records, today - DAY));
+    store.index(records).await.expect("index");
+    store.refresh().await.expect("refresh");
+
+    let stats = |from: i64, to: i64, service: Option<&str>| {
+        let filter = Filter {
+            from_timestamp: Some(from),
+            to_timestamp: Some(to),
+            service_name: service.map(str::to_owned),
+            ..Filter::default()
+        };
+        let req = StatsRequest {
+            filter,
+            histogram_interval_ms: Some(3_600_000),
+            include_percentiles: true,
+        };
+        let store = &store;
+        async move { store.stats(&req).await.expect("stats") }
+    };
+    let (from, to) = (today - 5 * DAY, today + DAY);
+    let first = stats(from, to, None).await;
+    assert_eq!((first.total_logs, first.error_count), (6600, 1650));
+    assert_eq!(store.stats_cache_hits(), 0);
+    // The same shape with a later end ("the last N days" refreshed).
+    let again = stats(from, to + 60_000, None).await;
+    assert_eq!(store.stats_cache_hits(), 1, "the covered segment is reused");
+    assert_eq!(again, first);
+
+    // A range cutting the segment is computed, not served from the cache.
+    let one_day = stats(today - DAY, today - 1, None).await;
+    assert_eq!((one_day.total_logs, one_day.error_count), (2200, 550));
+    assert_eq!(one_day.histogram.len(), 24);
+    assert_eq!(store.stats_cache_hits(), 1);
+
+    // Another filter is another shape.
+    let auth = stats(from, to, Some("auth-service")).await;
+    assert_eq!(auth.total_logs as usize, auth_all);
+    assert_eq!(auth.services.len(), 1);
+    assert_eq!(store.stats_cache_hits(), 1);
+
+    // Retention deletes the oldest day (a third of the segment, which is
+    // not rewritten): the segment's cached result must not be used.
+    let report = store.apply_retention(today + DAY / 2).await.expect("retention").expect("on");
+    assert_eq!((report.removed, report.merged_segments), (2200, 0));
+    let after = stats(from, to, None).await;
+    assert_eq!((after.total_logs, after.error_count), (4400, 1100));
+    assert_eq!(after.histogram.len(), 48);
+    let auth = stats(from, to, Some("auth-service")).await;
+    assert_eq!(auth.total_logs as usize, auth_kept);
+    assert_eq!(store.stats_cache_hits(), 1, "a deletion makes a new key");
+    assert_eq!(stats(from, to, None).await, after);
+    assert_eq!(store.stats_cache_hits(), 2);
     store.close().await.expect("close");
 }

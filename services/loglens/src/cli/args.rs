@@ -157,6 +157,15 @@ pub struct StoreArgs {
           default_value_t = store_defaults().indexing_threads as u64,
           value_parser = clap::value_parser!(u64).range(1..=8))]
     indexing_threads: u64,
+    /// Embedded store: memory for the per-segment stats cache, MiB (0-4096;
+    /// 0 turns it off). A stats request over a time range that covers a
+    /// segment whole reuses that segment's counts from an earlier request
+    /// of the same filter and histogram interval, so a dashboard refreshing
+    /// "the last 24 hours" only counts the segments written since.
+    #[arg(long, env = "LOGLENS_STATS_CACHE_MB",
+          default_value_t = (store_defaults().stats_cache_bytes >> 20) as u64,
+          value_parser = clap::value_parser!(u64).range(0..=4096))]
+    stats_cache_mb: u64,
     /// Delete whole UTC days once they ended this many days ago (1-3650);
     /// unset keeps everything.
     #[arg(long, env = "LOGLENS_RETENTION_DAYS",
@@ -182,6 +191,7 @@ impl StoreArgs {
             indexing_threads: self.indexing_threads as usize,
             retention_days: self.retention_days,
             index_prefix: self.elastic_index_name.clone(),
+            stats_cache_bytes: (self.stats_cache_mb as usize) << 20,
             ..StoreOptions::default()
         };
         Ok(StoreConfig { url, options })

@@ -164,6 +164,8 @@ pub struct TantivyStore {
     shared: Arc<Shared>,
     closed: ClosedFlag,
     threads: Mutex<Vec<JoinHandle<()>>>,
+    /// Per-segment partial stats for requests of a shape seen before.
+    stats_cache: Arc<stats::StatsCache>,
 }
 
 impl std::fmt::Debug for TantivyStore {
@@ -302,6 +304,7 @@ impl TantivyStore {
             shared,
             closed: ClosedFlag::default(),
             threads: Mutex::new(threads),
+            stats_cache: Arc::new(stats::StatsCache::new(options.stats_cache_bytes)),
         })
     }
 
@@ -359,6 +362,12 @@ impl TantivyStore {
         Ok(Some(done.report))
     }
 
+    /// Segments whose stats were answered from the per-segment cache since
+    /// the store opened (each stats request counts every segment it reused).
+    pub fn stats_cache_hits(&self) -> u64 {
+        self.stats_cache.hits()
+    }
+
     /// The store directory.
     pub fn dir(&self) -> &Path {
         &self.dir
@@ -387,7 +396,8 @@ impl LogStore for TantivyStore {
         self.closed.check()?;
         let (searcher, fields, analyzer, request) =
             (self.reader.searcher(), self.fields, self.analyzer.clone(), request.clone());
-        blocking(move || stats::stats(&searcher, &fields, analyzer, &request)).await
+        let cache = Arc::clone(&self.stats_cache);
+        blocking(move || stats::stats(&searcher, &fields, analyzer, &request, &cache)).await
     }
 
     fn subscribe(&self) -> broadcast::Receiver<Committed> {
