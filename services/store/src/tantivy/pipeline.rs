@@ -407,8 +407,10 @@ impl Indexer {
         let records = std::mem::take(&mut self.uncommitted_records);
         let waited = self.oldest_uncommitted.take().map(|t| t.elapsed());
         let mut prepared = self.writer.prepare_commit().map_err(backend)?;
+        let prepared_at = started.elapsed();
         prepared.set_payload(&seq.to_string());
         prepared.commit().map_err(backend)?;
+        let committed_at = started.elapsed();
         self.reader.reload().map_err(backend)?;
         let cost = started.elapsed();
         if self.recent_costs.len() == RECENT_COMMITS {
@@ -421,7 +423,17 @@ impl Indexer {
             debug!(records, ?span, ?interval, "refresh interval adapted to the load");
             self.interval = interval;
         }
-        tracing::debug!(records, seq, ?cost, oldest_waited = ?waited, "committed");
+        tracing::debug!(
+            records,
+            seq,
+            ?cost,
+            prepare = ?prepared_at,
+            commit = ?(committed_at - prepared_at),
+            reload = ?(cost - committed_at),
+            oldest_waited = ?waited,
+            ?span,
+            "committed"
+        );
         self.committed_seq = seq;
         self.env.tail.publish(std::mem::take(&mut self.pending));
         if !trim_wal {
