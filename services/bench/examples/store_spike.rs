@@ -45,6 +45,34 @@ fn sizes(dir: &Path, out: &mut BTreeMap<String, u64>) {
     }
 }
 
+/// Bytes per field of the term dictionaries, postings and fast columns,
+/// over all segments (the largest first), from Tantivy's space usage.
+fn per_field(index: &Path) {
+    let index = tantivy::Index::open_in_dir(index).unwrap();
+    let searcher = index.reader().unwrap().searcher();
+    let usage = searcher.space_usage().unwrap();
+    let mut kinds: BTreeMap<&str, BTreeMap<String, u64>> = BTreeMap::new();
+    for seg in usage.segments() {
+        for (kind, per) in [
+            ("termdict", seg.termdict()),
+            ("postings", seg.postings()),
+            ("fast", seg.fast_fields()),
+        ] {
+            for f in per.fields() {
+                *kinds.entry(kind).or_default().entry(f.field_name().to_owned()).or_default() +=
+                    f.total().get_bytes();
+            }
+        }
+    }
+    for (kind, fields) in kinds {
+        let mut v: Vec<_> = fields.into_iter().filter(|(_, b)| *b > 0).collect();
+        v.sort_by_key(|(_, b)| std::cmp::Reverse(*b));
+        let list: Vec<String> =
+            v.iter().map(|(f, b)| format!("{f} {:.2}", *b as f64 / 1e6)).collect();
+        println!("{kind} MB by field: {}", list.join(", "));
+    }
+}
+
 async fn timed<F: Future<Output = u64>>(f: impl Fn() -> F) -> (f64, f64, u64) {
     let mut v = Vec::new();
     let mut n = 0;
@@ -131,6 +159,7 @@ async fn main() {
             .collect::<Vec<_>>()
             .join(", ")
     );
+    per_field(&tmp.path().join("index"));
     drop(store);
     let store: Arc<dyn LogStore> =
         Arc::new(TantivyStore::open(tmp.path(), StoreOptions::default()).await.unwrap());

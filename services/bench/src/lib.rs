@@ -1180,11 +1180,6 @@ async fn only_refresh(
             capped_note(l),
         );
     }
-    if args.json {
-        eprint!("{out}");
-    } else {
-        print!("{out}");
-    }
     let report = json!({
         "records": n,
         "refresh_interval_ms": options.refresh_interval_ms,
@@ -1200,7 +1195,7 @@ async fn only_refresh(
             "cpu_s": lat.cpu.map(|c| c.as_secs_f64()), "records_per_cpu_s": lat.records_per_cpu_s(),
         })).collect::<Vec<_>>(),
     });
-    println!("{report}");
+    print_partial(args, &out, &report);
     Ok(())
 }
 
