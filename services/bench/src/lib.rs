@@ -45,7 +45,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use loglens_core::record::normalize;
 use loglens_core::{Filter, Level, LogRecord, RawLog, RuleSet, SearchRequest, Sort, StatsRequest};
 use loglens_generator::Generator;
-use loglens_store::tantivy::schema::Fields;
+use loglens_store::tantivy::schema::{Fields, id_key};
 use loglens_store::{LogStore, StoreOptions};
 use serde_json::{Value, json};
 use tantivy::store::{Compressor, ZstdCompressor};
@@ -301,7 +301,7 @@ fn raw_tantivy(
     let mut commits = 0;
     for (i, r) in records.iter().enumerate() {
         if upsert {
-            writer.delete_term(fields.id_term(&r.id));
+            writer.delete_query(fields.id_query(id_key(&r.id)))?;
         }
         writer.add_document(fields.document(r, i as u64 + 1)?)?;
         if i % 256 == 0 {

@@ -1,7 +1,8 @@
 //! The Tantivy backend's on-disk layout: an index written by an earlier
-//! layout (before issue 13, before tenants) is refused with advice, ids are
-//! found through their hash columns, and an idle store keeps no write-ahead
-//! log its commits cover.
+//! layout (before issue 13, before tenants, with whole-id terms) is refused
+//! with advice, ids are found through their hash columns, an upsert
+//! replaces only its own id, and an idle store keeps no write-ahead log its
+//! commits cover.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -130,5 +131,50 @@ async fn an_idle_store_keeps_no_log_its_commits_cover() {
     let req =
         SearchRequest::new(Filter::default(), Sort::NewestFirst, None, Some(1), None).unwrap();
     assert_eq!(store.search(&req).await.unwrap().total, 3000, "ids repeat: upserted, not added");
+    store.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn an_index_with_whole_id_terms_is_refused_with_advice() {
+    let dir = tempfile::tempdir().unwrap();
+    // The layout before 2026-12-02: the record id as one 16-byte term.
+    let (today, _) = loglens_store::tantivy::schema::Fields::build();
+    let mut b = tantivy::schema::Schema::builder();
+    for (_, entry) in today.fields().filter(|(_, e)| !e.name().starts_with("id_")) {
+        b.add_field(entry.clone());
+    }
+    b.add_bytes_field("id", tantivy::schema::BytesOptions::default().set_indexed());
+    std::fs::create_dir_all(dir.path().join("index")).unwrap();
+    tantivy::Index::create_in_dir(dir.path().join("index"), b.build()).unwrap();
+    let err = TantivyStore::open(dir.path(), options()).await.unwrap_err();
+    let Error::Config(msg) = err else { panic!("want a config error, got {err:?}") };
+    assert!(msg.contains("incompatible") && msg.contains("move it away"), "{msg}");
+}
+
+/// The upsert's delete matches the whole kept id (bucket and low bits), not
+/// a record that shares either part.
+#[tokio::test]
+async fn an_upsert_replaces_only_its_own_id() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = TantivyStore::open(dir.path(), options()).await.unwrap();
+    let mut recs = records(3);
+    // Same bucket (top 16 bits) as the first, other low bits; then other
+    // bucket, same low bits.
+    recs[0].id = "abcd0000000000000000000000000001".into();
+    recs[1].id = "abcd0000000000000000000000000002".into();
+    recs[2].id = "abce0000000000000000000000000001".into();
+    store.index(recs.clone()).await.unwrap();
+    store.refresh().await.unwrap();
+    let all = |filter: Filter| SearchRequest::new(filter, Sort::NewestFirst, None, Some(10), None);
+    assert_eq!(store.search(&all(Filter::default()).unwrap()).await.unwrap().total, 3);
+    // The first again, changed: it replaces itself and nothing else.
+    let mut again = recs[0].clone();
+    again.message = "request 0 served again".into();
+    store.index(vec![again]).await.unwrap();
+    store.refresh().await.unwrap();
+    let got = store.search(&all(Filter::default()).unwrap()).await.unwrap();
+    let mut messages: Vec<&str> = got.logs.iter().map(|r| r.message.as_str()).collect();
+    messages.sort_unstable();
+    assert_eq!(messages, ["request 0 served again", "request 1 served", "request 2 served"]);
     store.close().await.unwrap();
 }

@@ -263,7 +263,7 @@ impl TantivyStore {
             tenant_retention: options.tenant_retention.clone(),
             wal: wal_tx.downgrade(),
         };
-        let seen = seen::SeenIds::from_index(&reader.searcher(), fields.id)?;
+        let seen = seen::SeenIds::from_index(&reader.searcher())?;
         let mut indexer = Indexer::new(writer, reader.clone(), fields, committed, seen, env);
         let wal_next = wal::replay(&wal_dir, |seq, records| {
             indexer.add(seq, records, std::time::Instant::now())?;

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use loglens_core::LogRecord;
 use parking_lot::Mutex;
 use tantivy::index::SegmentMeta;
-use tantivy::{FutureResult, IndexReader, IndexWriter, Term};
+use tantivy::{FutureResult, IndexReader, IndexWriter};
 use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, error, info, warn};
 
@@ -361,10 +361,10 @@ impl Indexer {
                 .document(r, first_seq + i as u64)
                 .map_err(|e| Error::Backend(format!("record {} does not encode: {e}", r.id)))?;
             let key = id_key(&r.id);
-            if self.seen.may_contain(&key) {
-                self.writer.delete_term(Term::from_field_bytes(self.fields.id, &key));
+            if self.seen.may_contain(key.low) {
+                self.writer.delete_query(self.fields.id_query(key)).map_err(backend)?;
             } else {
-                self.seen.insert(&key);
+                self.seen.insert(key.low);
             }
             self.writer.add_document(doc).map_err(backend)?;
         }

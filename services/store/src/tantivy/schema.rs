@@ -1,9 +1,13 @@
 //! The index schema: which record field is indexed how, and the document
 //! built from a [`LogRecord`].
 //!
-//! `id` is indexed as the 16 bytes its 32 hex digits stand for (half the
-//! term dictionary of the hex text, which for random ids is costly to build:
-//! issue 6's profile). `span_id` is not indexed: no filter uses it, and its
+//! The record id is kept as 80 of its 128 bits ([`IdKey`]): the top 16 as
+//! an indexed `id_bucket` (at most 65,536 terms, so the term dictionary
+//! stays tiny) and the low 64 as the fast column `id_low`. The upsert's
+//! delete intersects the bucket's postings with a point lookup in the
+//! column. Indexing all 16 bytes as one term made the id most of every term
+//! dictionary, about 35 bytes a record, costly to build at every flush and
+//! merge (issue 13). `span_id` is not indexed: no filter uses it, and its
 //! random values cost indexing time; it is in `source`.
 //! `tenant` is a keyword on every document (the default tenant's name
 //! included), so a tenant's reads and retention are one term away.
@@ -13,6 +17,7 @@
 //! in `source` (zstd doc store), so search returns exactly what was indexed.
 
 use loglens_core::{Level, LogRecord};
+use tantivy::query::{BooleanQuery, Query, TermQuery};
 use tantivy::schema::{
     BytesOptions, DateOptions, DateTimePrecision, Field, IndexRecordOption, JsonObjectOptions,
     NumericOptions, OwnedValue, Schema, TextFieldIndexing, TextOptions,
@@ -34,13 +39,19 @@ const TENANT: &str = "tenant";
 /// Named apart from the text fields they replace, so an index of the
 /// earlier layout is refused as a schema mismatch instead of misread.
 const REQUEST_ID_HASH: &str = "request_id_xxh3";
+/// The record id's parts ([`IdKey`]); an index with a whole-id `id` term
+/// field (before 2026-12-02) is refused as a schema mismatch.
+const ID_BUCKET: &str = "id_bucket";
+pub(crate) const ID_LOW: &str = "id_low";
 const TRACE_ID_HASH: &str = "trace_id_xxh3";
 
 /// Handles of every schema field, resolved once at open.
 #[derive(Debug, Clone, Copy)]
 pub struct Fields {
-    /// The record id as [`id_key`] bytes, indexed for the upsert's delete.
-    pub id: Field,
+    /// The top 16 bits of the record id ([`IdKey::bucket`]), indexed.
+    pub id_bucket: Field,
+    /// The low 64 bits of the record id ([`IdKey::low`]), fast only.
+    pub id_low: Field,
     /// Record time, ms precision; fast, for ranges, sorting and histograms.
     pub timestamp: Field,
     /// The store-wide sequence number (the WAL's): a unique tie-breaker
@@ -109,7 +120,8 @@ impl Fields {
         let date = DateOptions::default().set_fast().set_precision(DateTimePrecision::Milliseconds);
 
         let fields = Fields {
-            id: b.add_bytes_field("id", BytesOptions::default().set_indexed()),
+            id_bucket: b.add_u64_field(ID_BUCKET, NumericOptions::default().set_indexed()),
+            id_low: b.add_u64_field(ID_LOW, fast.clone()),
             timestamp: b.add_date_field(TIMESTAMP, date.clone()),
             seq: b.add_u64_field(SEQ, fast.clone()),
             service_name: b.add_text_field(SERVICE, fast_keyword.clone()),
@@ -151,15 +163,24 @@ impl Fields {
         Term::from_field_text(self.tenant, tenant)
     }
 
-    /// The term of record id `id`, for the upsert's delete.
-    pub fn id_term(&self, id: &str) -> Term {
-        Term::from_field_bytes(self.id, &id_key(id))
+    /// The documents of record id `key`, for the upsert's delete: the
+    /// bucket's postings (a few records per 65,536 in the segment) checked
+    /// against the `id_low` column, a point lookup per posting.
+    pub fn id_query(&self, key: IdKey) -> Box<dyn Query> {
+        let term =
+            |t: Term| -> Box<dyn Query> { Box::new(TermQuery::new(t, IndexRecordOption::Basic)) };
+        Box::new(BooleanQuery::intersection(vec![
+            term(Term::from_field_u64(self.id_bucket, key.bucket)),
+            term(Term::from_field_u64(self.id_low, key.low)),
+        ]))
     }
 
     /// The document for `r`, which got sequence number `seq`.
     pub fn document(&self, r: &LogRecord, seq: u64) -> serde_json::Result<TantivyDocument> {
         let mut d = TantivyDocument::new();
-        d.add_bytes(self.id, &id_key(&r.id));
+        let key = id_key(&r.id);
+        d.add_u64(self.id_bucket, key.bucket);
+        d.add_u64(self.id_low, key.low);
         d.add_date(self.timestamp, DateTime::from_timestamp_millis(r.timestamp));
         d.add_u64(self.seq, seq);
         d.add_text(self.service_name, &r.service_name);
@@ -213,16 +234,28 @@ pub fn id_hash(value: &str) -> u64 {
     xxhash_rust::xxh3::xxh3_64(value.as_bytes())
 }
 
-/// How a record id is indexed: the 16 bytes of a 32-hex-digit content id
-/// (`core::record::content_id`, which every record gets), else the id's own
-/// bytes.
-pub fn id_key(id: &str) -> Vec<u8> {
-    match u128::from_str_radix(id, 16) {
-        Ok(v) if id.len() == 32 && id.bytes().all(|b| b.is_ascii_hexdigit()) => {
-            v.to_be_bytes().to_vec()
-        }
-        _ => id.as_bytes().to_vec(),
-    }
+/// A record id as the index keeps it: 80 of its 128 bits. Two ids that
+/// agree on those 80 bits would be taken for one by the upsert's delete
+/// (the older record replaced); among a billion records the chance that any
+/// two do is about 4 in 10 million, and it only matters if one of them is
+/// sent again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IdKey {
+    /// The top 16 bits.
+    pub bucket: u64,
+    /// The low 64 bits.
+    pub low: u64,
+}
+
+/// The [`IdKey`] of record id `id`: its bits when it is a 32-hex-digit
+/// content id (`core::record::content_id`, which every record gets), else
+/// the 128-bit xxh3 hash of its bytes.
+pub fn id_key(id: &str) -> IdKey {
+    let bits = match u128::from_str_radix(id, 16) {
+        Ok(v) if id.len() == 32 && id.bytes().all(|b| b.is_ascii_hexdigit()) => v,
+        _ => xxhash_rust::xxh3::xxh3_128(id.as_bytes()),
+    };
+    IdKey { bucket: (bits >> 112) as u64, low: bits as u64 }
 }
 
 #[cfg(test)]
@@ -230,16 +263,16 @@ mod tests {
     use super::*;
 
     #[test]
-    fn content_ids_index_as_their_16_bytes() {
-        let id = "00ff10a0000000000000000000000001";
-        let mut want = vec![0x00, 0xff, 0x10, 0xa0];
-        want.extend([0; 11]);
-        want.push(1);
-        assert_eq!(id_key(id), want);
-        assert_eq!(id_key("not-a-content-id"), b"not-a-content-id".to_vec());
-        assert_eq!(
-            id_key("+0ff10a0000000000000000000000001"),
-            b"+0ff10a0000000000000000000000001".to_vec()
-        );
+    fn content_ids_key_by_their_top_16_and_low_64_bits() {
+        let key = id_key("00ff10a000000000000000000000beef");
+        assert_eq!(key, IdKey { bucket: 0x00ff, low: 0xbeef });
+        // Bits 64-111 are not kept.
+        assert_eq!(id_key("00ffffffffffffff000000000000beef"), key);
+        assert_ne!(id_key("00fe10a000000000000000000000beef"), key);
+        // Anything else is hashed, never parsed.
+        let odd = id_key("+0ff10a000000000000000000000beef");
+        assert_eq!(odd, id_key("+0ff10a000000000000000000000beef"));
+        assert_ne!(odd, key);
+        assert_ne!(id_key("not-a-content-id"), id_key("not-a-content-id2"));
     }
 }

@@ -5,7 +5,8 @@
 //! so at 1 s commits (many small segments) deleting each id before adding
 //! it cost up to half of the indexing rate (issue 6's benchmark, row 2b).
 //! Almost every record is new, so the indexer keeps Bloom filters of the ids
-//! it has indexed (seeded from the index's id terms at open) and deletes
+//! it has indexed (seeded from the index's `id_low` column at open, the low
+//! 64 bits of each id, which is what it keeps) and deletes
 //! only when the id may be there. No false negatives, so no duplicate gets
 //! past; a false positive (about 1%) costs the delete the store always
 //! used to issue.
@@ -17,10 +18,10 @@
 
 use fastbloom::BloomFilter;
 use tantivy::Searcher;
-use tantivy::schema::Field;
 
 use super::backend;
-use crate::{Error, Result};
+use super::schema::ID_LOW;
+use crate::Result;
 
 /// Capacity of the first filter.
 const FIRST_CAPACITY: usize = 1 << 20;
@@ -49,36 +50,38 @@ pub(crate) struct SeenIds {
 }
 
 impl SeenIds {
-    /// Every id term of `field` in the index `searcher` sees (deleted
-    /// documents' ids too: harmless).
-    pub fn from_index(searcher: &Searcher, field: Field) -> Result<SeenIds> {
+    /// Every id in the index `searcher` sees (deleted documents' ids too:
+    /// harmless).
+    pub fn from_index(searcher: &Searcher) -> Result<SeenIds> {
         let docs = searcher.segment_readers().iter().map(|s| s.max_doc() as usize).sum::<usize>();
         let mut seen =
             SeenIds { filters: vec![Filter::new(FIRST_CAPACITY.max(docs.saturating_mul(2)))] };
         for segment in searcher.segment_readers() {
-            let terms = segment.inverted_index(field).map_err(backend)?;
-            let mut stream = terms.terms().stream().map_err(Error::Io)?;
-            while stream.advance() {
-                seen.insert(stream.key());
+            let ids = segment.fast_fields().u64(ID_LOW).map_err(backend)?;
+            for doc in 0..segment.max_doc() {
+                for id in ids.values_for_doc(doc) {
+                    seen.insert(id);
+                }
             }
         }
         Ok(seen)
     }
 
-    /// Whether the id term `id` may have been inserted; `false` is certain.
-    pub fn may_contain(&self, id: &[u8]) -> bool {
-        self.filters.iter().any(|f| f.bloom.contains(id))
+    /// Whether the id `id` ([`super::schema::IdKey::low`]) may have been
+    /// inserted; `false` is certain.
+    pub fn may_contain(&self, id: u64) -> bool {
+        self.filters.iter().any(|f| f.bloom.contains(&id))
     }
 
-    /// Remembers the id term `id`.
-    pub fn insert(&mut self, id: &[u8]) {
+    /// Remembers the id `id`.
+    pub fn insert(&mut self, id: u64) {
         let last = self.filters.last().expect("at least one filter");
         if last.len >= last.capacity {
             let capacity = last.capacity.saturating_mul(2);
             self.filters.push(Filter::new(capacity));
         }
         let last = self.filters.last_mut().expect("at least one filter");
-        last.bloom.insert(id);
+        last.bloom.insert(&id);
         last.len += 1;
     }
 }
@@ -94,23 +97,21 @@ mod tests {
     #[test]
     fn never_forgets_an_id_even_past_capacity() {
         let mut seen = empty(1000);
-        let ids: Vec<String> = (0..10_000).map(|i| format!("{i:032x}")).collect();
-        for id in &ids {
-            seen.insert(id.as_bytes());
+        let ids: Vec<u64> = (0..10_000u64).map(|i| i.wrapping_mul(0x9e37_79b9_7f4a_7c15)).collect();
+        for &id in &ids {
+            seen.insert(id);
         }
         assert!(seen.filters.len() >= 4, "grew by doubling: {} filters", seen.filters.len());
-        assert!(ids.iter().all(|id| seen.may_contain(id.as_bytes())));
+        assert!(ids.iter().all(|&id| seen.may_contain(id)));
     }
 
     #[test]
     fn unknown_ids_are_mostly_reported_absent() {
         let mut seen = empty(10_000);
         for i in 0..10_000u64 {
-            seen.insert(format!("{i:032x}").as_bytes());
+            seen.insert(i);
         }
-        let false_positives = (10_000..20_000u64)
-            .filter(|i| seen.may_contain(format!("{i:032x}").as_bytes()))
-            .count();
+        let false_positives = (10_000..20_000u64).filter(|&i| seen.may_contain(i)).count();
         assert!(false_positives < 300, "{false_positives} of 10000 unknown ids reported present");
     }
 }
