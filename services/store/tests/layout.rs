@@ -44,6 +44,16 @@ fn wal_bytes(dir: &Path) -> u64 {
         .sum()
 }
 
+/// Creates an index of `schema` in `dir` and checks the store refuses it
+/// with the advice to move it away.
+async fn refused_with_advice(dir: &Path, schema: tantivy::schema::Schema) {
+    std::fs::create_dir_all(dir.join("index")).unwrap();
+    tantivy::Index::create_in_dir(dir.join("index"), schema).unwrap();
+    let err = TantivyStore::open(dir, options()).await.unwrap_err();
+    let Error::Config(msg) = err else { panic!("want a config error, got {err:?}") };
+    assert!(msg.contains("incompatible") && msg.contains("move it away"), "{msg}");
+}
+
 #[tokio::test]
 async fn an_index_of_the_earlier_layout_is_refused_with_advice() {
     let dir = tempfile::tempdir().unwrap();
@@ -51,11 +61,7 @@ async fn an_index_of_the_earlier_layout_is_refused_with_advice() {
     let mut b = tantivy::schema::Schema::builder();
     b.add_text_field("request_id", tantivy::schema::STRING);
     b.add_text_field("trace_id", tantivy::schema::STRING);
-    std::fs::create_dir_all(dir.path().join("index")).unwrap();
-    tantivy::Index::create_in_dir(dir.path().join("index"), b.build()).unwrap();
-    let err = TantivyStore::open(dir.path(), options()).await.unwrap_err();
-    let Error::Config(msg) = err else { panic!("want a config error, got {err:?}") };
-    assert!(msg.contains("incompatible") && msg.contains("move it away"), "{msg}");
+    refused_with_advice(dir.path(), b.build()).await;
 }
 
 #[tokio::test]
@@ -69,11 +75,7 @@ async fn an_index_from_before_tenants_is_refused_with_advice() {
     for (_, entry) in today.fields().filter(|(_, e)| e.name() != "tenant") {
         b.add_field(entry.clone());
     }
-    std::fs::create_dir_all(dir.path().join("index")).unwrap();
-    tantivy::Index::create_in_dir(dir.path().join("index"), b.build()).unwrap();
-    let err = TantivyStore::open(dir.path(), options()).await.unwrap_err();
-    let Error::Config(msg) = err else { panic!("want a config error, got {err:?}") };
-    assert!(msg.contains("incompatible") && msg.contains("move it away"), "{msg}");
+    refused_with_advice(dir.path(), b.build()).await;
     // The directory is left as it was, for the operator to move.
     assert!(dir.path().join("index").join("meta.json").exists());
 }
@@ -144,11 +146,7 @@ async fn an_index_with_whole_id_terms_is_refused_with_advice() {
         b.add_field(entry.clone());
     }
     b.add_bytes_field("id", tantivy::schema::BytesOptions::default().set_indexed());
-    std::fs::create_dir_all(dir.path().join("index")).unwrap();
-    tantivy::Index::create_in_dir(dir.path().join("index"), b.build()).unwrap();
-    let err = TantivyStore::open(dir.path(), options()).await.unwrap_err();
-    let Error::Config(msg) = err else { panic!("want a config error, got {err:?}") };
-    assert!(msg.contains("incompatible") && msg.contains("move it away"), "{msg}");
+    refused_with_advice(dir.path(), b.build()).await;
 }
 
 /// The upsert's delete matches the whole kept id (bucket and low bits), not
