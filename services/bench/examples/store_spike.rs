@@ -1,6 +1,7 @@
 //! Store spike: N generated records (with attributes) into a fresh Tantivy
 //! store, then the issue-13 query kinds. Prints CPU per record, disk by
-//! file kind and query p50/p99. `cargo run --release --example store_spike -- 300000`
+//! file kind and query p50/p99. `cargo run --release --example store_spike -- 300000`;
+//! `-- --inspect DIR` prints only the per-field bytes of the store in DIR.
 #![allow(missing_docs)]
 
 use std::collections::BTreeMap;
@@ -101,6 +102,16 @@ fn opts() -> StoreOptions {
 
 #[tokio::main]
 async fn main() {
+    // `store_spike --inspect DIR`: the per-field bytes of a store's index
+    // (DIR is the store directory, the one holding `index/`), nothing else.
+    if std::env::args().nth(1).as_deref() == Some("--inspect") {
+        let dir = std::env::args().nth(2).expect("--inspect needs a store directory");
+        let index = Path::new(&dir).join("index");
+        let segments = tantivy::Index::open_in_dir(&index).unwrap().searchable_segment_ids();
+        println!("{} segments", segments.unwrap().len());
+        per_field(&index);
+        return;
+    }
     let n: usize = std::env::args().nth(1).map_or(300_000, |a| a.parse().unwrap());
     let rules = RuleSet::default();
     let mut g = Generator::new(Some(42));
