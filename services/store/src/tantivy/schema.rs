@@ -4,8 +4,8 @@
 //! The record id is kept as 80 of its 128 bits ([`IdKey`]): the top 16 as
 //! an indexed `id_bucket` (at most 65,536 terms, so the term dictionary
 //! stays tiny) and the low 64 as the fast column `id_low`. The upsert's
-//! delete intersects the bucket's postings with a point lookup in the
-//! column. Indexing all 16 bytes as one term made the id most of every term
+//! delete reads the bucket's postings and checks each in the column
+//! ([`super::id_query`]). Indexing all 16 bytes as one term made the id most of every term
 //! dictionary, about 35 bytes a record, costly to build at every flush and
 //! merge (issue 13). `span_id` is not indexed: no filter uses it, and its
 //! random values cost indexing time; it is in `source`.
@@ -17,7 +17,7 @@
 //! in `source` (zstd doc store), so search returns exactly what was indexed.
 
 use loglens_core::{Level, LogRecord};
-use tantivy::query::{BooleanQuery, Query, TermQuery};
+use tantivy::query::Query;
 use tantivy::schema::{
     BytesOptions, DateOptions, DateTimePrecision, Field, IndexRecordOption, JsonObjectOptions,
     NumericOptions, OwnedValue, Schema, TextFieldIndexing, TextOptions,
@@ -167,12 +167,7 @@ impl Fields {
     /// bucket's postings (a few records per 65,536 in the segment) checked
     /// against the `id_low` column, a point lookup per posting.
     pub fn id_query(&self, key: IdKey) -> Box<dyn Query> {
-        let term =
-            |t: Term| -> Box<dyn Query> { Box::new(TermQuery::new(t, IndexRecordOption::Basic)) };
-        Box::new(BooleanQuery::intersection(vec![
-            term(Term::from_field_u64(self.id_bucket, key.bucket)),
-            term(Term::from_field_u64(self.id_low, key.low)),
-        ]))
+        Box::new(super::id_query::IdQuery { bucket_field: self.id_bucket, key })
     }
 
     /// The document for `r`, which got sequence number `seq`.
