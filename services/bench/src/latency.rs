@@ -132,7 +132,7 @@ pub(crate) async fn run(
     let (records, position) = offer(seed, rate, n, rules)?;
     let mut records = records.into_iter();
 
-    let cpu_before = crate::protocols::cpu_time(std::process::id());
+    let cpu = crate::protocols::OwnCpu::start();
     let store =
         loglens_store::open(dir.to_str().context("non-UTF-8 bench directory")?, options.clone())
             .await?;
@@ -254,7 +254,7 @@ pub(crate) async fn run(
         "a search found {total} records, {acked_records} were acknowledged"
     );
     store.close().await?;
-    let cpu = cpu_before.zip(crate::protocols::cpu_time(std::process::id())).map(|(b, a)| a - b);
+    let cpu = cpu.elapsed();
 
     let s = state.lock();
     let mut waits: Vec<Duration> = s

@@ -740,22 +740,11 @@ pub async fn run(args: BenchArgs) -> Result<()> {
         .iter()
         .map(|json| parse_record(json, &rules))
         .collect::<Result<Vec<LogRecord>>>()?;
-    let kafka_bytes: usize = payloads.iter().map(|p| p.len()).sum();
-    let k = kafka::run(
-        &args.nisshi,
-        &work.path().join("kafka"),
-        &payloads,
-        kafka_records,
-        Arc::new(rules.clone()),
-        args.kafka_compression,
-    )
-    .await
-    .context("figure 4 (Kafka)")?;
+    let (k, kafka_ceiling, kafka_e2e) =
+        kafka_figure(&args, &work.path().join("kafka"), &payloads, kafka_records, &rules).await?;
     drop(payloads);
     drop(data);
     std::fs::remove_dir_all(work.path().join("kafka"))?;
-    let kafka_ceiling = Rate::new(kafka_n, kafka_bytes, k.ceiling);
-    let kafka_e2e = Rate::new(kafka_n, kafka_bytes, k.end_to_end);
     let kafka_ratio = kafka_e2e.records_per_s / kafka_ceiling.records_per_s;
 
     // 5. time-to-search at a steady offered rate, then at half of it.
@@ -1052,18 +1041,8 @@ async fn only_kafka(
     std::fs::remove_dir_all(&store_dir)?;
     let ingest = Rate::new(n, raw_bytes, store_took);
     let payloads: Vec<&[u8]> = data.iter().collect();
-    let k = kafka::run(
-        &args.nisshi,
-        &work.join("kafka"),
-        &payloads,
-        records,
-        Arc::new(rules.clone()),
-        args.kafka_compression,
-    )
-    .await
-    .context("figure 4 (Kafka)")?;
-    let ceiling = Rate::new(n, raw_bytes, k.ceiling);
-    let e2e = Rate::new(n, raw_bytes, k.end_to_end);
+    let (_, ceiling, e2e) =
+        kafka_figure(args, &work.join("kafka"), &payloads, records, rules).await?;
     let to_store = e2e.records_per_s / ingest.records_per_s;
     let out = format!(
         "{hw_line}\n{n} records, {} compression\n3 store path      {:>9.0} rec/s\n\
@@ -1082,6 +1061,25 @@ async fn only_kafka(
     });
     print_partial(args, &out, &report);
     Ok(())
+}
+
+/// Figure 4 on `payloads` (and `records`, the same parsed) with the
+/// broker and compression of `args`: the run, and the raw rdkafka ceiling
+/// and loglens end to end as rates.
+async fn kafka_figure(
+    args: &BenchArgs,
+    dir: &Path,
+    payloads: &[&[u8]],
+    records: Vec<LogRecord>,
+    rules: &RuleSet,
+) -> Result<(kafka::KafkaRun, Rate, Rate)> {
+    let (n, bytes) = (payloads.len(), payloads.iter().map(|p| p.len()).sum());
+    let rules = Arc::new(rules.clone());
+    let k = kafka::run(&args.nisshi, dir, payloads, records, rules, args.kafka_compression)
+        .await
+        .context("figure 4 (Kafka)")?;
+    let (ceiling, e2e) = (Rate::new(n, bytes, k.ceiling), Rate::new(n, bytes, k.end_to_end));
+    Ok((k, ceiling, e2e))
 }
 
 /// A partial run's output: its table (on stderr with `--json`), then its
@@ -1133,10 +1131,10 @@ async fn only_refresh(
     drop(data);
     let store_dir = work.join("store");
     let store = open_store(&store_dir, options).await?;
-    let cpu_before = protocols::cpu_time(std::process::id());
+    let cpu = protocols::OwnCpu::start();
     let took = store_ingest(&store, records).await?;
     store.close().await?;
-    let cpu = cpu_before.zip(protocols::cpu_time(std::process::id())).map(|(b, a)| a - b);
+    let cpu = cpu.elapsed();
     drop(store);
     std::fs::remove_dir_all(&store_dir)?;
     let ingest = Rate::new(n, raw_bytes, took);

@@ -88,6 +88,20 @@ impl ProtocolRun {
 /// 100 on every Linux this runs on; libc is not a dependency).
 const CLK_TCK: f64 = 100.0;
 
+/// This process's CPU time (user + system) from the moment it is taken.
+pub(crate) struct OwnCpu(Option<Duration>);
+
+impl OwnCpu {
+    pub(crate) fn start() -> OwnCpu {
+        OwnCpu(cpu_time(std::process::id()))
+    }
+
+    /// CPU time spent since [`OwnCpu::start`]; `None` without `/proc`.
+    pub(crate) fn elapsed(&self) -> Option<Duration> {
+        self.0.zip(cpu_time(std::process::id())).map(|(before, now)| now - before)
+    }
+}
+
 /// CPU time (utime + stime) process `pid` has used, from `/proc/<pid>/stat`.
 pub(crate) fn cpu_time(pid: u32) -> Option<Duration> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;

@@ -199,7 +199,7 @@ type SegmentFruit = <Child as SegmentCollector>::Fruit;
 impl Cached<'_> {
     /// The segment's key and estimated entry size, when it may be cached.
     fn key(&self, reader: &SegmentReader) -> tantivy::Result<Option<(CacheKey, usize)>> {
-        if reader.num_docs() < MIN_CACHED_DOCS {
+        if self.cache.max_bytes == 0 || reader.num_docs() < MIN_CACHED_DOCS {
             return Ok(None);
         }
         let ts = reader.fast_fields().date(TIMESTAMP)?;
