@@ -303,7 +303,7 @@ fn raw_tantivy(
         if upsert {
             writer.delete_query(fields.id_query(id_key(&r.id)))?;
         }
-        writer.add_document(fields.document(r, i as u64 + 1)?)?;
+        writer.add_document(fields.document(r, i as u64 + 1))?;
         if i % 256 == 0 {
             pb.set_position(i as u64);
             if last_commit.elapsed() >= COMMIT_EVERY {

@@ -149,6 +149,19 @@ async fn an_index_with_whole_id_terms_is_refused_with_advice() {
     refused_with_advice(dir.path(), b.build()).await;
 }
 
+#[tokio::test]
+async fn an_index_with_json_sources_is_refused_with_advice() {
+    let dir = tempfile::tempdir().unwrap();
+    // The layout before 2026-12-02 (second change): the record as JSON in `source`.
+    let (today, _) = loglens_store::tantivy::schema::Fields::build();
+    let mut b = tantivy::schema::Schema::builder();
+    for (_, entry) in today.fields().filter(|(_, e)| e.name() != "record") {
+        b.add_field(entry.clone());
+    }
+    b.add_bytes_field("source", tantivy::schema::BytesOptions::default().set_stored());
+    refused_with_advice(dir.path(), b.build()).await;
+}
+
 /// The upsert's delete matches the whole kept id (bucket and low bits), not
 /// a record that shares either part.
 #[tokio::test]

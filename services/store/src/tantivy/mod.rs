@@ -138,6 +138,7 @@ mod retention;
 pub mod schema;
 mod seen;
 mod stats;
+mod stored;
 mod wal;
 
 /// `index()` calls queued for the WAL writer before callers wait.

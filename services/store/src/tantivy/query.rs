@@ -381,10 +381,10 @@ fn run<C: Collector>(
 fn load(searcher: &Searcher, fields: &Fields, addr: DocAddress) -> Result<LogRecord> {
     let doc: TantivyDocument = searcher.doc(addr).map_err(backend)?;
     let bytes = doc
-        .get_first(fields.source)
+        .get_first(fields.record)
         .and_then(|v| v.as_bytes())
-        .ok_or_else(|| Error::Backend("stored document has no source".into()))?;
-    serde_json::from_slice(bytes)
+        .ok_or_else(|| Error::Backend("stored document has no record".into()))?;
+    super::stored::decode(bytes)
         .map_err(|e| Error::Backend(format!("stored record does not decode: {e}")))
 }
 

@@ -8,13 +8,14 @@
 //! ([`super::id_query`]). Indexing all 16 bytes as one term made the id most of every term
 //! dictionary, about 35 bytes a record, costly to build at every flush and
 //! merge (issue 13). `span_id` is not indexed: no filter uses it, and its
-//! random values cost indexing time; it is in `source`.
+//! random values cost indexing time; it is in `record`.
 //! `tenant` is a keyword on every document (the default tenant's name
 //! included), so a tenant's reads and retention are one term away.
 //! Keywords use the raw tokenizer with no fieldnorms (exact match only);
 //! `message` uses the default tokenizer without positions or fieldnorms
-//! (word search, no phrases, no scoring). The whole record is stored as JSON
-//! in `source` (zstd doc store), so search returns exactly what was indexed.
+//! (word search, no phrases, no scoring). The whole record is stored in
+//! `record` (zstd doc store, in the positional form of [`super::stored`]),
+//! so search returns exactly what was indexed.
 
 use loglens_core::{Level, LogRecord};
 use tantivy::query::Query;
@@ -44,6 +45,9 @@ const REQUEST_ID_HASH: &str = "request_id_xxh3";
 const ID_BUCKET: &str = "id_bucket";
 pub(crate) const ID_LOW: &str = "id_low";
 const TRACE_ID_HASH: &str = "trace_id_xxh3";
+/// The stored record ([`super::stored`]); an index that kept it as JSON in
+/// `source` (before 2026-12-02) is refused as a schema mismatch.
+const RECORD: &str = "record";
 
 /// Handles of every schema field, resolved once at open.
 #[derive(Debug, Clone, Copy)]
@@ -60,7 +64,7 @@ pub struct Fields {
     /// Keyword, fast (terms aggregation).
     pub service_name: Field,
     /// The record's tenant, keyword, on every document: every read of a
-    /// tenant's records intersects its term. Not stored (`source` has it).
+    /// tenant's records intersects its term. Not stored (`record` has it).
     pub tenant: Field,
     /// Keyword, fast (terms aggregation).
     pub level: Field,
@@ -95,8 +99,8 @@ pub struct Fields {
     /// Attributes: a JSON object of key -> value as text, keys split on dots,
     /// raw tokenizer (exact match on each value).
     pub attributes: Field,
-    /// The record as JSON.
-    pub source: Field,
+    /// The whole record, in the stored form of [`super::stored`].
+    pub record: Field,
 }
 
 impl Fields {
@@ -143,7 +147,7 @@ impl Fields {
             anomaly_reasons: b.add_text_field("anomaly_reasons", keyword),
             ingested_at: b.add_date_field("ingested_at", date),
             attributes: b.add_json_field("attributes", attributes),
-            source: b.add_bytes_field("source", BytesOptions::default().set_stored()),
+            record: b.add_bytes_field(RECORD, BytesOptions::default().set_stored()),
         };
         (b.build(), fields)
     }
@@ -171,7 +175,7 @@ impl Fields {
     }
 
     /// The document for `r`, which got sequence number `seq`.
-    pub fn document(&self, r: &LogRecord, seq: u64) -> serde_json::Result<TantivyDocument> {
+    pub fn document(&self, r: &LogRecord, seq: u64) -> TantivyDocument {
         let mut d = TantivyDocument::new();
         let key = id_key(&r.id);
         d.add_u64(self.id_bucket, key.bucket);
@@ -219,8 +223,8 @@ impl Fields {
                 .collect();
             d.add_object(self.attributes, object.into_iter().collect());
         }
-        d.add_bytes(self.source, &serde_json::to_vec(r)?);
-        Ok(d)
+        d.add_bytes(self.record, &super::stored::encode(r));
+        d
     }
 }
 
