@@ -300,10 +300,11 @@ fn raw_tantivy(
     let mut last_commit = started;
     let mut commits = 0;
     for (i, r) in records.iter().enumerate() {
+        let key = id_key(&r.id);
         if upsert {
-            writer.delete_query(fields.id_query(id_key(&r.id)))?;
+            writer.delete_query(fields.id_query(key))?;
         }
-        writer.add_document(fields.document(r, i as u64 + 1))?;
+        writer.add_document(fields.document(r, i as u64 + 1, key))?;
         if i % 256 == 0 {
             pb.set_position(i as u64);
             if last_commit.elapsed() >= COMMIT_EVERY {

@@ -356,8 +356,8 @@ impl Indexer {
         // later record with the same id (in this batch or another) wins.
         // Ids never seen cannot be in the index: no delete needed.
         for (i, r) in records.iter().enumerate() {
-            let doc = self.fields.document(r, first_seq + i as u64);
             let key = id_key(&r.id);
+            let doc = self.fields.document(r, first_seq + i as u64, key);
             if self.seen.may_contain(key.low) {
                 self.writer.delete_query(self.fields.id_query(key)).map_err(backend)?;
             } else {

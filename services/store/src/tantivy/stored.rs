@@ -180,6 +180,13 @@ fn num(v: f64) -> Num {
 
 /// `r` in the stored form.
 pub fn encode(r: &LogRecord) -> Vec<u8> {
+    let mut out = Vec::with_capacity(r.message.len() + 128);
+    encode_into(r, &mut out);
+    out
+}
+
+/// Appends `r` in the stored form to `out`.
+pub fn encode_into(r: &LogRecord, out: &mut Vec<u8>) {
     fn borrowed(s: &Option<String>) -> Option<Cow<'_, str>> {
         s.as_deref().map(Cow::Borrowed)
     }
@@ -218,8 +225,10 @@ pub fn encode(r: &LogRecord) -> Vec<u8> {
         ingested_after: r.ingested_at.wrapping_sub(r.timestamp),
         tenant: Cow::Borrowed(&r.tenant),
     };
+    out.push(VERSION);
     // Serializing into a Vec cannot fail: every type here is supported.
-    postcard::to_extend(&stored, vec![VERSION]).expect("a record always encodes")
+    let taken = postcard::to_extend(&stored, std::mem::take(out));
+    *out = taken.expect("a record always encodes");
 }
 
 /// An id other than the record's: never derived.

@@ -7,8 +7,14 @@
 //! ```text
 //! u32 LE  payload length
 //! u64 LE  xxh3-64 of the payload
-//! payload: u64 LE sequence number of the first record, then the records as a JSON array
+//! payload: u64 LE sequence number of the first record, then per record
+//!          a u32 LE length and the record in the doc store's form
+//!          (`super::stored`)
 //! ```
+//!
+//! Segments of the first format (`LLWAL01`, the records as a JSON array)
+//! are still read, so an upgrade replays what an older version
+//! acknowledged; new segments are always written in the second.
 //!
 //! Records get consecutive sequence numbers across frames and segments.
 //! Appends go to the newest segment; a segment is closed once it reaches the
@@ -25,7 +31,9 @@ use tracing::{error, warn};
 use xxhash_rust::xxh3::xxh3_64;
 
 /// First bytes of every segment: format name and version.
-pub(crate) const MAGIC: &[u8; 8] = b"LLWAL01\n";
+pub(crate) const MAGIC: &[u8; 8] = b"LLWAL02\n";
+/// The first format's header: records as a JSON array (read, not written).
+const MAGIC_JSON: &[u8; 8] = b"LLWAL01\n";
 /// Segment size after which appends move to a new segment. Under steady
 /// load no segment is ever fully committed while being written, so this is
 /// about the most log kept beyond what the commit does not cover yet.
@@ -137,7 +145,15 @@ fn encode_frame(buf: &mut Vec<u8>, first_seq: u64, records: &[LogRecord]) -> io:
     let start = buf.len();
     buf.extend_from_slice(&[0; FRAME_HEADER]);
     buf.extend_from_slice(&first_seq.to_le_bytes());
-    serde_json::to_writer(&mut *buf, records)?;
+    for r in records {
+        let at = buf.len();
+        buf.extend_from_slice(&[0; 4]);
+        super::stored::encode_into(r, buf);
+        let len = u32::try_from(buf.len() - at - 4).map_err(|_| {
+            io::Error::new(io::ErrorKind::InvalidInput, "record is larger than 4 GiB")
+        })?;
+        buf[at..at + 4].copy_from_slice(&len.to_le_bytes());
+    }
     let payload = &buf[start + FRAME_HEADER..];
     let len = u32::try_from(payload.len())
         .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "batch is larger than 4 GiB"))?;
@@ -257,6 +273,23 @@ where
     Ok(next_seq)
 }
 
+/// The records of a frame's body: each a u32 LE length and its bytes.
+fn decode_records(mut body: &[u8]) -> Result<Vec<LogRecord>, String> {
+    let mut out = Vec::new();
+    while !body.is_empty() {
+        let Some((len, rest)) = body.split_first_chunk::<4>() else {
+            return Err("truncated record length".into());
+        };
+        let len = u32::from_le_bytes(*len) as usize;
+        let Some((record, rest)) = rest.split_at_checked(len) else {
+            return Err(format!("record of {len} bytes runs past the frame"));
+        };
+        out.push(super::stored::decode(record)?);
+        body = rest;
+    }
+    Ok(out)
+}
+
 /// Decodes the frames of one segment until its end or the first damage.
 fn read_frames<E>(
     data: &[u8],
@@ -264,9 +297,11 @@ fn read_frames<E>(
 ) -> Result<Option<Damage>, E> {
     let damaged =
         |good_len: usize, why: String| Ok(Some(Damage { good_len: good_len as u64, why }));
-    if data.get(..MAGIC.len()) != Some(MAGIC.as_slice()) {
-        return damaged(0, "missing segment header".into());
-    }
+    let json = match data.get(..MAGIC.len()) {
+        Some(m) if m == MAGIC => false,
+        Some(m) if m == MAGIC_JSON => true,
+        _ => return damaged(0, "missing segment header".into()),
+    };
     let mut pos = MAGIC.len();
     while pos < data.len() {
         let Some(header) = data.get(pos..pos + FRAME_HEADER) else {
@@ -282,10 +317,15 @@ fn read_frames<E>(
         if xxh3_64(payload) != sum {
             return damaged(pos, "checksum mismatch".into());
         }
-        let Some((seq, json)) = payload.split_first_chunk::<8>() else {
+        let Some((seq, body)) = payload.split_first_chunk::<8>() else {
             return damaged(pos, "frame too short".into());
         };
-        let records = match serde_json::from_slice::<Vec<LogRecord>>(json) {
+        let decoded = if json {
+            serde_json::from_slice::<Vec<LogRecord>>(body).map_err(|e| e.to_string())
+        } else {
+            decode_records(body)
+        };
+        let records = match decoded {
             Ok(r) => r,
             Err(e) => return damaged(pos, format!("records do not decode: {e}")),
         };
@@ -342,6 +382,55 @@ mod tests {
         assert_eq!(next, 16);
     }
 
+    /// A segment an earlier version wrote (records as a JSON array) is
+    /// replayed as it was, beside a segment of today's format.
+    #[test]
+    fn segments_of_the_json_format_still_replay() {
+        let dir = tempfile::tempdir().unwrap();
+        let old = records(3, "old");
+        let mut data = MAGIC_JSON.to_vec();
+        let payload: Vec<u8> =
+            7u64.to_le_bytes().into_iter().chain(serde_json::to_vec(&old).unwrap()).collect();
+        data.extend_from_slice(&(payload.len() as u32).to_le_bytes());
+        data.extend_from_slice(&xxh3_64(&payload).to_le_bytes());
+        data.extend_from_slice(&payload);
+        fs::write(segment_path(dir.path(), 7), data).unwrap();
+        let new = records(2, "new");
+        Wal::create(dir.path(), 10, SEGMENT_BYTES).unwrap().append([new.as_slice()]).unwrap();
+        let (got, next) = read_all(dir.path());
+        assert_eq!(got, [(7, old), (10, new)]);
+        assert_eq!(next, 12);
+    }
+
+    /// A frame whose checksum holds but whose records do not decode (a bug,
+    /// not a torn write) ends replay of that segment at the frame.
+    #[test]
+    fn a_frame_of_undecodable_records_is_damage() {
+        let mut buf = MAGIC.to_vec();
+        encode_frame(&mut buf, 1, &records(2, "a")).unwrap();
+        let good = buf.len();
+        let mut bad = Vec::new();
+        encode_frame(&mut bad, 3, &records(1, "b")).unwrap();
+        // Claim one byte more for the record than the frame holds, and
+        // checksum the result so only the decoding can object.
+        let at = FRAME_HEADER + 8;
+        let len = u32::from_le_bytes(bad[at..at + 4].try_into().unwrap()) + 1;
+        bad[at..at + 4].copy_from_slice(&len.to_le_bytes());
+        let sum = xxh3_64(&bad[FRAME_HEADER..]);
+        bad[4..FRAME_HEADER].copy_from_slice(&sum.to_le_bytes());
+        buf.extend_from_slice(&bad);
+        let mut seqs = Vec::new();
+        let damage = read_frames::<io::Error>(&buf, |seq, _| {
+            seqs.push(seq);
+            Ok(())
+        })
+        .unwrap()
+        .expect("damage");
+        assert_eq!(seqs, [1]);
+        assert_eq!(damage.good_len, good as u64);
+        assert!(damage.why.contains("runs past the frame"), "{}", damage.why);
+    }
+
     #[test]
     fn empty_log_reports_segment_start() {
         let dir = tempfile::tempdir().unwrap();
@@ -391,7 +480,7 @@ mod tests {
     #[test]
     fn segments_roll_and_covered_ones_are_removed() {
         let dir = tempfile::tempdir().unwrap();
-        let mut wal = Wal::create(dir.path(), 1, 100).unwrap();
+        let mut wal = Wal::create(dir.path(), 1, 30).unwrap();
         for i in 0..4 {
             wal.append([records(1, &format!("r{i}")).as_slice()]).unwrap();
         }
