@@ -138,7 +138,7 @@ mod retention;
 pub mod schema;
 mod seen;
 mod stats;
-mod stored;
+pub mod stored;
 mod wal;
 
 /// `index()` calls queued for the WAL writer before callers wait.

@@ -3,16 +3,20 @@
 
 use std::ops::Bound;
 
-use loglens_core::{Filter, LogRecord, SearchRequest, SearchResult, Sort};
+use loglens_core::{Filter, Level, LogRecord, SearchRequest, SearchResult, Sort, StatusCode};
 use tantivy::collector::sort_key::SortByStaticFastValue;
 use tantivy::collector::{Collector, Count, TopDocs};
 use tantivy::query::{AllQuery, BooleanQuery, Query, RangeQuery, TermQuery};
 use tantivy::schema::{Field, IndexRecordOption, Value as _};
 use tantivy::tokenizer::TextAnalyzer;
-use tantivy::{DateTime, DocAddress, Order, Searcher, TantivyDocument, Term};
+use tantivy::{DateTime, DocAddress, DocId, Order, Searcher, SegmentReader, TantivyDocument, Term};
 
 use super::backend;
-use super::schema::{Fields, SEQ, SEVERITY, TIMESTAMP, id_hash};
+use super::schema::{
+    ANOMALY, Fields, INGESTED_AT, LEVEL, RESPONSE_TIME, SEQ, SERVICE, SEVERITY, STATUS_CODE,
+    TIMESTAMP, id_hash,
+};
+use super::stored;
 use crate::shared::cursor::{self, CursorError};
 use crate::{Error, Result};
 
@@ -377,15 +381,52 @@ fn run<C: Collector>(
     }
 }
 
-/// The stored record of a hit.
+/// The stored record of a hit, its column fields read from the fast
+/// columns when the doc store left them out ([`stored::encode_for_index`]).
 fn load(searcher: &Searcher, fields: &Fields, addr: DocAddress) -> Result<LogRecord> {
     let doc: TantivyDocument = searcher.doc(addr).map_err(backend)?;
     let bytes = doc
         .get_first(fields.record)
         .and_then(|v| v.as_bytes())
         .ok_or_else(|| Error::Backend("stored document has no record".into()))?;
-    super::stored::decode(bytes)
+    stored::decode_with(bytes, || columns(searcher.segment_reader(addr.segment_ord), addr.doc_id))
         .map_err(|e| Error::Backend(format!("stored record does not decode: {e}")))
+}
+
+/// The column fields of document `doc`.
+fn columns(segment: &SegmentReader, doc: DocId) -> std::result::Result<stored::Columns, String> {
+    let fast = segment.fast_fields();
+    let err = |e: tantivy::TantivyError| e.to_string();
+    let missing = |name: &str| format!("document {doc} has no {name}");
+    let date = |name: &str| -> std::result::Result<i64, String> {
+        let v = fast.date(name).map_err(err)?.first(doc).ok_or_else(|| missing(name))?;
+        Ok(v.into_timestamp_millis())
+    };
+    let u64_of = |name: &str| -> std::result::Result<Option<u64>, String> {
+        Ok(fast.u64(name).map_err(err)?.first(doc))
+    };
+    let text = |name: &str| -> std::result::Result<String, String> {
+        let column = fast.str(name).map_err(err)?.ok_or_else(|| missing(name))?;
+        let ord = column.term_ords(doc).next().ok_or_else(|| missing(name))?;
+        let mut out = String::new();
+        column.ord_to_str(ord, &mut out).map_err(|e| e.to_string())?;
+        Ok(out)
+    };
+    let status_code = match u64_of(STATUS_CODE)? {
+        None => None,
+        Some(c) => Some(StatusCode::try_from(c).map_err(|e| format!("status_code: {e}"))?),
+    };
+    Ok(stored::Columns {
+        timestamp: date(TIMESTAMP)?,
+        ingested_at: date(INGESTED_AT)?,
+        service_name: text(SERVICE)?,
+        level: Level::parse(&text(LEVEL)?, LEVEL).map_err(|e| e.to_string())?,
+        status_code,
+        response_time_ms: fast.f64(RESPONSE_TIME).map_err(err)?.first(doc),
+        severity_score: u8::try_from(u64_of(SEVERITY)?.ok_or_else(|| missing(SEVERITY))?)
+            .map_err(|e| format!("{SEVERITY}: {e}"))?,
+        anomaly: u64_of(ANOMALY)?.ok_or_else(|| missing(ANOMALY))? == 1,
+    })
 }
 
 #[cfg(test)]

@@ -34,6 +34,8 @@ pub(crate) const LEVEL: &str = "level";
 pub(crate) const ANOMALY: &str = "anomaly";
 pub(crate) const IS_ERROR: &str = "is_error";
 pub(crate) const RESPONSE_TIME: &str = "response_time_ms";
+pub(crate) const STATUS_CODE: &str = "status_code";
+pub(crate) const INGESTED_AT: &str = "ingested_at";
 /// New in the layout of tenants: an index without it is refused as a
 /// schema mismatch (records of such an index would read as nobody's).
 const TENANT: &str = "tenant";
@@ -133,7 +135,7 @@ impl Fields {
             level: b.add_text_field(LEVEL, fast_keyword),
             message: b
                 .add_text_field("message", TextOptions::default().set_indexing_options(words)),
-            status_code: b.add_u64_field("status_code", filterable.clone()),
+            status_code: b.add_u64_field(STATUS_CODE, filterable.clone()),
             request_id: b.add_u64_field(REQUEST_ID_HASH, fast.clone()),
             user_id: b.add_text_field("user_id", keyword.clone()),
             response_time_ms: b.add_f64_field(RESPONSE_TIME, fast.clone()),
@@ -145,7 +147,7 @@ impl Fields {
             is_error: b.add_u64_field(IS_ERROR, fast.clone()),
             severity_score: b.add_u64_field(SEVERITY, fast),
             anomaly_reasons: b.add_text_field("anomaly_reasons", keyword),
-            ingested_at: b.add_date_field("ingested_at", date),
+            ingested_at: b.add_date_field(INGESTED_AT, date),
             attributes: b.add_json_field("attributes", attributes),
             record: b.add_bytes_field(RECORD, BytesOptions::default().set_stored()),
         };
@@ -223,7 +225,7 @@ impl Fields {
                 .collect();
             d.add_object(self.attributes, object.into_iter().collect());
         }
-        d.add_bytes(self.record, &super::stored::encode(r));
+        d.add_bytes(self.record, &super::stored::encode_for_index(r));
         d
     }
 }

@@ -10,19 +10,27 @@
 //! The record id is not kept at all when the record's content gives it
 //! (every record that came through `normalize` does): it is computed again
 //! on read, which saves its 16 random bytes, a seventh of the stored bytes.
-//! The first byte is the format's version, so a later format can be told
-//! apart instead of misread.
+//! In the doc store ([`encode_for_index`]) the fields the index also keeps
+//! in fast columns (times, service, level, status, response time, severity,
+//! anomaly) are left out and read back from the columns ([`decode_with`]):
+//! they were about 14 of 88 bytes a record after compression. The
+//! write-ahead log keeps records whole ([`encode`]). The first byte says
+//! which form follows, so a later format can be told apart, not misread.
 
 use std::borrow::Cow;
 
 use loglens_core::attributes::{AttrValue, Attributes};
-use loglens_core::record::content_id;
+use loglens_core::record::{MAX_SERVICE_NAME_BYTES, content_id};
 use loglens_core::tenant::scoped_id;
+use loglens_core::timestamp::{MAX_MS, MIN_MS};
 use loglens_core::{Level, LogRecord, StatusCode};
 use serde::{Deserialize, Serialize};
 
-/// The format's version byte.
-const VERSION: u8 = 1;
+/// First byte of a record stored whole.
+const WHOLE: u8 = 1;
+/// First byte of a record stored without the fields the index keeps in
+/// fast columns ([`Columns`]).
+const WITHOUT_COLUMNS: u8 = 2;
 /// Longest hex id kept as bytes (longer ones stay text).
 const MAX_HEX_BYTES: usize = 64;
 
@@ -55,23 +63,32 @@ enum Attr<'a> {
     Str(#[serde(borrow)] Cow<'a, str>),
 }
 
-/// [`LogRecord`] in field order, borrowing its text.
+/// The fields the index also keeps in fast columns (`super::schema`).
 #[derive(Serialize, Deserialize)]
-struct Stored<'a> {
-    #[serde(borrow)]
-    id: Id<'a>,
+struct Cols<'a> {
     timestamp: i64,
     #[serde(borrow)]
     service_name: Cow<'a, str>,
     level: u8,
+    status_code: Option<u16>,
+    response_time_ms: Option<Num>,
+    anomaly: bool,
+    severity_score: u8,
+    /// Milliseconds after `timestamp` (small, so a short varint).
+    ingested_after: i64,
+}
+
+/// The rest of [`LogRecord`], borrowing its text.
+#[derive(Serialize, Deserialize)]
+struct Rest<'a> {
+    #[serde(borrow)]
+    id: Id<'a>,
     #[serde(borrow)]
     message: Cow<'a, str>,
-    status_code: Option<u16>,
     #[serde(borrow)]
     request_id: Option<Id<'a>>,
     #[serde(borrow)]
     user_id: Option<Cow<'a, str>>,
-    response_time_ms: Option<Num>,
     #[serde(borrow)]
     error_code: Option<Cow<'a, str>>,
     #[serde(borrow)]
@@ -82,16 +99,34 @@ struct Stored<'a> {
     trace_id: Option<Id<'a>>,
     #[serde(borrow)]
     span_id: Option<Id<'a>>,
-    anomaly: bool,
-    severity_score: u8,
     #[serde(borrow)]
     anomaly_reasons: Vec<Cow<'a, str>>,
     #[serde(borrow)]
     attributes: Vec<(Cow<'a, str>, Attr<'a>)>,
-    /// Milliseconds after `timestamp` (small, so a short varint).
-    ingested_after: i64,
     #[serde(borrow)]
     tenant: Cow<'a, str>,
+}
+
+/// The fields of a record that the index keeps in fast columns, read back
+/// from there for a record stored without them ([`encode_for_index`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Columns {
+    /// `timestamp`, UTC ms.
+    pub timestamp: i64,
+    /// `ingested_at`, UTC ms.
+    pub ingested_at: i64,
+    /// `service_name`.
+    pub service_name: String,
+    /// `level`.
+    pub level: Level,
+    /// `status_code`.
+    pub status_code: Option<StatusCode>,
+    /// `response_time_ms`.
+    pub response_time_ms: Option<f64>,
+    /// `severity_score`.
+    pub severity_score: u8,
+    /// `anomaly`.
+    pub anomaly: bool,
 }
 
 const LEVELS: [Level; 4] = [Level::Debug, Level::Info, Level::Warn, Level::Error];
@@ -178,36 +213,76 @@ fn num(v: f64) -> Num {
     }
 }
 
-/// `r` in the stored form.
+/// `r` whole, in the stored form (what the write-ahead log keeps).
 pub fn encode(r: &LogRecord) -> Vec<u8> {
     let mut out = Vec::with_capacity(r.message.len() + 128);
     encode_into(r, &mut out);
     out
 }
 
-/// Appends `r` in the stored form to `out`.
+/// Appends `r` whole, in the stored form, to `out`.
 pub fn encode_into(r: &LogRecord, out: &mut Vec<u8>) {
+    out.push(WHOLE);
+    extend(out, &(cols(r), rest(r)));
+}
+
+/// `r` for the doc store: without the fields the index keeps in fast
+/// columns when those give them back exactly, else whole.
+pub fn encode_for_index(r: &LogRecord) -> Vec<u8> {
+    let mut out = Vec::with_capacity(r.message.len() + 96);
+    if columns_hold(r) {
+        out.push(WITHOUT_COLUMNS);
+        extend(&mut out, &rest(r));
+    } else {
+        encode_into(r, &mut out);
+    }
+    out
+}
+
+/// Whether the fast columns give back `r`'s column fields exactly: dates
+/// within the range every ingest path accepts (Tantivy keeps dates as
+/// nanoseconds in an i64) and a service name that is one short token.
+fn columns_hold(r: &LogRecord) -> bool {
+    let dates = MIN_MS..MAX_MS;
+    dates.contains(&r.timestamp)
+        && dates.contains(&r.ingested_at)
+        && (1..=MAX_SERVICE_NAME_BYTES).contains(&r.service_name.len())
+}
+
+fn extend<T: Serialize>(out: &mut Vec<u8>, value: &T) {
+    // Serializing into a Vec cannot fail: every type here is supported.
+    let taken = postcard::to_extend(value, std::mem::take(out));
+    *out = taken.expect("a record always encodes");
+}
+
+fn cols(r: &LogRecord) -> Cols<'_> {
+    Cols {
+        timestamp: r.timestamp,
+        service_name: Cow::Borrowed(&r.service_name),
+        level: LEVELS.iter().position(|l| *l == r.level).unwrap_or(1) as u8,
+        status_code: r.status_code.map(u16::from),
+        response_time_ms: r.response_time_ms.map(num),
+        anomaly: r.anomaly,
+        severity_score: r.severity_score,
+        ingested_after: r.ingested_at.wrapping_sub(r.timestamp),
+    }
+}
+
+fn rest(r: &LogRecord) -> Rest<'_> {
     fn borrowed(s: &Option<String>) -> Option<Cow<'_, str>> {
         s.as_deref().map(Cow::Borrowed)
     }
     let derived = r.id.len() == 32 && r.id == scoped_id(&r.tenant, &content_id(r));
-    let stored = Stored {
+    Rest {
         id: if derived { Id::Derived } else { id(&r.id) },
-        timestamp: r.timestamp,
-        service_name: Cow::Borrowed(&r.service_name),
-        level: LEVELS.iter().position(|l| *l == r.level).unwrap_or(1) as u8,
         message: Cow::Borrowed(&r.message),
-        status_code: r.status_code.map(u16::from),
         request_id: r.request_id.as_deref().map(id),
         user_id: borrowed(&r.user_id),
-        response_time_ms: r.response_time_ms.map(num),
         error_code: borrowed(&r.error_code),
         tags: r.tags.iter().map(|t| Cow::Borrowed(t.as_str())).collect(),
         host: borrowed(&r.host),
         trace_id: r.trace_id.as_deref().map(id),
         span_id: r.span_id.as_deref().map(id),
-        anomaly: r.anomaly,
-        severity_score: r.severity_score,
         anomaly_reasons: r.anomaly_reasons.iter().map(|t| Cow::Borrowed(t.as_str())).collect(),
         attributes: r
             .attributes
@@ -222,13 +297,8 @@ pub fn encode_into(r: &LogRecord, out: &mut Vec<u8>) {
                 (Cow::Borrowed(k.as_str()), v)
             })
             .collect(),
-        ingested_after: r.ingested_at.wrapping_sub(r.timestamp),
         tenant: Cow::Borrowed(&r.tenant),
-    };
-    out.push(VERSION);
-    // Serializing into a Vec cannot fail: every type here is supported.
-    let taken = postcard::to_extend(&stored, std::mem::take(out));
-    *out = taken.expect("a record always encodes");
+    }
 }
 
 /// An id other than the record's: never derived.
@@ -239,23 +309,59 @@ fn other_id(id: Option<Id<'_>>, field: &str) -> Result<Option<String>, String> {
     }
 }
 
-/// The record `bytes` hold, or why they do not hold one.
+/// The record `bytes` hold, or why they do not hold one. A record stored
+/// without its column fields is an error here: use [`decode_with`].
 pub fn decode(bytes: &[u8]) -> Result<LogRecord, String> {
-    let (&version, rest) = bytes.split_first().ok_or("empty")?;
-    if version != VERSION {
-        return Err(format!("format version {version}, this build reads {VERSION}"));
-    }
-    let s: Stored<'_> = postcard::from_bytes(rest).map_err(|e| e.to_string())?;
-    let level = *LEVELS.get(usize::from(s.level)).ok_or_else(|| format!("level {}", s.level))?;
-    let status_code = match s.status_code {
-        None => None,
-        Some(c) => {
-            Some(StatusCode::try_from(i64::from(c)).map_err(|e| format!("status_code: {e}"))?)
+    decode_with(bytes, || Err("the record's fast columns are not at hand".into()))
+}
+
+/// The record `bytes` hold, taking the column fields from `columns` when
+/// they were left out ([`encode_for_index`]); `columns` is called only then.
+pub fn decode_with(
+    bytes: &[u8],
+    columns: impl FnOnce() -> Result<Columns, String>,
+) -> Result<LogRecord, String> {
+    let (&version, body) = bytes.split_first().ok_or("empty")?;
+    let (columns, rest) = match version {
+        WHOLE => {
+            let (c, rest): (Cols<'_>, Rest<'_>) =
+                postcard::from_bytes(body).map_err(|e| e.to_string())?;
+            let level =
+                *LEVELS.get(usize::from(c.level)).ok_or_else(|| format!("level {}", c.level))?;
+            let status_code = match c.status_code {
+                None => None,
+                Some(c) => Some(
+                    StatusCode::try_from(i64::from(c)).map_err(|e| format!("status_code: {e}"))?,
+                ),
+            };
+            let columns = Columns {
+                timestamp: c.timestamp,
+                ingested_at: c.timestamp.wrapping_add(c.ingested_after),
+                service_name: c.service_name.into_owned(),
+                level,
+                status_code,
+                response_time_ms: c.response_time_ms.map(|n| match n {
+                    Num::Int(i) => i as f64,
+                    Num::Float(f) => f,
+                }),
+                severity_score: c.severity_score,
+                anomaly: c.anomaly,
+            };
+            (columns, rest)
+        }
+        WITHOUT_COLUMNS => {
+            let rest: Rest<'_> = postcard::from_bytes(body).map_err(|e| e.to_string())?;
+            (columns()?, rest)
+        }
+        v => {
+            return Err(format!(
+                "format version {v}, this build reads {WHOLE} and {WITHOUT_COLUMNS}"
+            ));
         }
     };
     let text = |c: Option<Cow<'_, str>>| c.map(Cow::into_owned);
     let mut attributes = Attributes::new();
-    for (k, v) in s.attributes {
+    for (k, v) in rest.attributes {
         let v = match v {
             Attr::Bool(b) => AttrValue::Bool(b),
             Attr::Int(i) => AttrValue::Int(i),
@@ -264,31 +370,28 @@ pub fn decode(bytes: &[u8]) -> Result<LogRecord, String> {
         };
         attributes.insert(k.into_owned(), v);
     }
-    let derived = matches!(s.id, Id::Derived);
+    let derived = matches!(rest.id, Id::Derived);
     let mut r = LogRecord {
-        id: s.id.into_string(),
-        timestamp: s.timestamp,
-        service_name: s.service_name.into_owned(),
-        level,
-        message: s.message.into_owned(),
-        status_code,
-        request_id: other_id(s.request_id, "request_id")?,
-        user_id: text(s.user_id),
-        response_time_ms: s.response_time_ms.map(|n| match n {
-            Num::Int(i) => i as f64,
-            Num::Float(f) => f,
-        }),
-        error_code: text(s.error_code),
-        tags: s.tags.into_iter().map(Cow::into_owned).collect(),
-        host: text(s.host),
-        trace_id: other_id(s.trace_id, "trace_id")?,
-        span_id: other_id(s.span_id, "span_id")?,
-        anomaly: s.anomaly,
-        severity_score: s.severity_score,
-        anomaly_reasons: s.anomaly_reasons.into_iter().map(Cow::into_owned).collect(),
+        id: rest.id.into_string(),
+        timestamp: columns.timestamp,
+        service_name: columns.service_name,
+        level: columns.level,
+        message: rest.message.into_owned(),
+        status_code: columns.status_code,
+        request_id: other_id(rest.request_id, "request_id")?,
+        user_id: text(rest.user_id),
+        response_time_ms: columns.response_time_ms,
+        error_code: text(rest.error_code),
+        tags: rest.tags.into_iter().map(Cow::into_owned).collect(),
+        host: text(rest.host),
+        trace_id: other_id(rest.trace_id, "trace_id")?,
+        span_id: other_id(rest.span_id, "span_id")?,
+        anomaly: columns.anomaly,
+        severity_score: columns.severity_score,
+        anomaly_reasons: rest.anomaly_reasons.into_iter().map(Cow::into_owned).collect(),
         attributes,
-        ingested_at: s.timestamp.wrapping_add(s.ingested_after),
-        tenant: s.tenant.into_owned(),
+        ingested_at: columns.ingested_at,
+        tenant: rest.tenant.into_owned(),
     };
     if derived {
         r.id = scoped_id(&r.tenant, &content_id(&r));
@@ -368,6 +471,56 @@ mod tests {
         round_trip(&o);
     }
 
+    fn columns_of(r: &LogRecord) -> Columns {
+        Columns {
+            timestamp: r.timestamp,
+            ingested_at: r.ingested_at,
+            service_name: r.service_name.clone(),
+            level: r.level,
+            status_code: r.status_code,
+            response_time_ms: r.response_time_ms,
+            severity_score: r.severity_score,
+            anomaly: r.anomaly,
+        }
+    }
+
+    #[test]
+    fn the_doc_store_form_takes_its_column_fields_from_the_columns() {
+        let mut r = normalized(
+            r#"{"service_name":"api","level":"ERROR","message":"m","status_code":503,
+            "response_time_ms":0.5,"host":"h","k":1}"#,
+        );
+        (r.anomaly, r.severity_score) = (true, 90);
+        let slim = encode_for_index(&r);
+        assert_eq!(slim[0], WITHOUT_COLUMNS);
+        assert!(slim.len() < encode(&r).len());
+        let mut asked = 0;
+        let back = decode_with(&slim, || {
+            asked += 1;
+            Ok(columns_of(&r))
+        })
+        .unwrap();
+        assert_eq!((back, asked), (r.clone(), 1));
+        // What the columns say is what the record reads.
+        let mut other = columns_of(&r);
+        other.service_name = "billing".into();
+        assert_eq!(decode_with(&slim, || Ok(other)).unwrap().service_name, "billing");
+        // Whole records never ask.
+        assert_eq!(decode_with(&encode(&r), || Err("asked".into())).unwrap(), r);
+        // Values the columns could not give back keep the record whole.
+        for odd in [
+            |r: &mut LogRecord| r.timestamp = -1,
+            |r: &mut LogRecord| r.ingested_at = i64::MAX,
+            |r: &mut LogRecord| r.service_name.clear(),
+        ] {
+            let mut o = r.clone();
+            odd(&mut o);
+            let bytes = encode_for_index(&o);
+            assert_eq!(bytes[0], WHOLE);
+            assert_eq!(decode_with(&bytes, || Err("asked".into())).unwrap(), o);
+        }
+    }
+
     #[test]
     fn a_derived_id_is_not_kept() {
         let r = normalized(r#"{"service_name":"a","message":"m"}"#);
@@ -381,7 +534,9 @@ mod tests {
     fn bad_bytes_are_errors_not_panics() {
         let good = encode(&normalized(r#"{"service_name":"a","message":"m","status_code":200}"#));
         assert!(decode(&[]).is_err());
-        assert!(decode(&[2]).unwrap_err().contains("version 2"));
+        assert!(decode(&[3]).unwrap_err().contains("version 3"));
+        let slim = encode_for_index(&normalized(r#"{"service_name":"a","message":"m"}"#));
+        assert!(decode(&slim).unwrap_err().contains("fast columns"));
         for cut in 1..good.len() {
             assert!(decode(&good[..cut]).is_err(), "cut at {cut}");
         }
