@@ -801,6 +801,56 @@ async fn closed_store_refuses_calls(b: &dyn Backend) {
 
 /// Attributes come back as sent (types kept) and filter by exact value as
 /// text, ANDed, on dotted keys, numbers and booleans included.
+/// Request and trace ids in every form a sender uses filter exactly and
+/// come back exactly: lowercase and capital UUIDs, 32-digit hex in either
+/// case, free text, and ids that share their low 64 bits (UUIDs of version
+/// 1 from one host share clock sequence and node).
+async fn ids_of_every_form_filter_exactly(b: &dyn Backend) {
+    let store = b.open().await;
+    let request_ids = [
+        "6ba7b810-9dad-11d1-80b4-00c04fd430c8",
+        "6ba7b811-9dad-11d1-80b4-00c04fd430c8",
+        "6BA7B812-9DAD-11D1-80B4-00C04FD430C8",
+        "req-42",
+        "0af7651916cd43dd8448eb211c80319c",
+        "0AF7651916CD43DD8448EB211C80319D",
+    ];
+    let trace_ids = [
+        "4bf92f3577b34da6a3ce929d0e0e4736",
+        "5bf92f3577b34da6a3ce929d0e0e4736",
+        "4bf92f3577b34da6a3ce929d0e0e4736",
+        "8fadc1a6-06cb-4fb3-9a1d-e644815ef6d1",
+        "trace-x",
+        "4bf92f3577b34da6a3ce929d0e0e4737",
+    ];
+    let records: Vec<LogRecord> = (0..6)
+        .map(|i| {
+            norm(RawLog {
+                request_id: Some(request_ids[i].into()),
+                trace_id: Some(trace_ids[i].into()),
+                span_id: Some(format!("00f067aa0ba902b{i}")),
+                ..raw("ids", &format!("id form {i}"), T0 + i as i64 * 1000)
+            })
+        })
+        .collect();
+    indexed(store.as_ref(), &records).await;
+    let got = search(store.as_ref(), Filter::default(), Sort::OldestFirst, 100).await;
+    assert_eq!(got.logs, records, "ids come back exactly");
+    for (i, id) in request_ids.iter().enumerate() {
+        let f = Filter { request_id: Some((*id).into()), ..Filter::default() };
+        let got = search(store.as_ref(), f, Sort::OldestFirst, 100).await;
+        assert_eq!(got.logs, [records[i].clone()], "request_id {id}");
+    }
+    for id in trace_ids {
+        let f = Filter { trace_id: Some(id.into()), ..Filter::default() };
+        let got = search(store.as_ref(), f, Sort::OldestFirst, 100).await;
+        let want: Vec<_> =
+            records.iter().filter(|r| r.trace_id.as_deref() == Some(id)).cloned().collect();
+        assert_eq!(got.logs, want, "trace_id {id}");
+    }
+    store.close().await.unwrap();
+}
+
 async fn attributes_round_trip_and_filter(b: &dyn Backend) {
     let store = b.open().await;
     let attrs = |ns: &str, pod: &str, retries: i64, canary: bool| {
@@ -1120,6 +1170,7 @@ contract!(
         acknowledged_records_survive_a_crash,
         closed_store_refuses_calls,
         attributes_round_trip_and_filter,
+        ids_of_every_form_filter_exactly,
         many_distinct_attribute_keys_are_taken,
         tenants_never_see_each_others_records,
         tenant_stats_count_only_the_tenants_records,

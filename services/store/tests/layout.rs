@@ -46,6 +46,17 @@ fn wal_bytes(dir: &Path) -> u64 {
 
 /// Creates an index of `schema` in `dir` and checks the store refuses it
 /// with the advice to move it away.
+/// Today's schema without the fields `drop` names, to add an older
+/// layout's fields to.
+fn today_without(drop: impl Fn(&str) -> bool) -> tantivy::schema::SchemaBuilder {
+    let (today, _) = loglens_store::tantivy::schema::Fields::build();
+    let mut b = tantivy::schema::Schema::builder();
+    for (_, entry) in today.fields().filter(|(_, e)| !drop(e.name())) {
+        b.add_field(entry.clone());
+    }
+    b
+}
+
 async fn refused_with_advice(dir: &Path, schema: tantivy::schema::Schema) {
     std::fs::create_dir_all(dir.join("index")).unwrap();
     tantivy::Index::create_in_dir(dir.join("index"), schema).unwrap();
@@ -71,11 +82,7 @@ async fn an_index_from_before_tenants_is_refused_with_advice() {
     // nobody, so no tenant's filter would find them.
     let (today, _) = loglens_store::tantivy::schema::Fields::build();
     assert!(today.get_field("tenant").is_ok());
-    let mut b = tantivy::schema::Schema::builder();
-    for (_, entry) in today.fields().filter(|(_, e)| e.name() != "tenant") {
-        b.add_field(entry.clone());
-    }
-    refused_with_advice(dir.path(), b.build()).await;
+    refused_with_advice(dir.path(), today_without(|name| name == "tenant").build()).await;
     // The directory is left as it was, for the operator to move.
     assert!(dir.path().join("index").join("meta.json").exists());
 }
@@ -140,11 +147,7 @@ async fn an_idle_store_keeps_no_log_its_commits_cover() {
 async fn an_index_with_whole_id_terms_is_refused_with_advice() {
     let dir = tempfile::tempdir().unwrap();
     // The layout before 2026-12-02: the record id as one 16-byte term.
-    let (today, _) = loglens_store::tantivy::schema::Fields::build();
-    let mut b = tantivy::schema::Schema::builder();
-    for (_, entry) in today.fields().filter(|(_, e)| !e.name().starts_with("id_")) {
-        b.add_field(entry.clone());
-    }
+    let mut b = today_without(|name| name.starts_with("id_"));
     b.add_bytes_field("id", tantivy::schema::BytesOptions::default().set_indexed());
     refused_with_advice(dir.path(), b.build()).await;
 }
@@ -153,12 +156,21 @@ async fn an_index_with_whole_id_terms_is_refused_with_advice() {
 async fn an_index_with_json_sources_is_refused_with_advice() {
     let dir = tempfile::tempdir().unwrap();
     // The layout before 2026-12-02 (second change): the record as JSON in `source`.
-    let (today, _) = loglens_store::tantivy::schema::Fields::build();
-    let mut b = tantivy::schema::Schema::builder();
-    for (_, entry) in today.fields().filter(|(_, e)| e.name() != "record") {
-        b.add_field(entry.clone());
-    }
+    let mut b = today_without(|name| name == "record");
     b.add_bytes_field("source", tantivy::schema::BytesOptions::default().set_stored());
+    refused_with_advice(dir.path(), b.build()).await;
+}
+
+#[tokio::test]
+async fn an_index_with_hashed_id_columns_is_refused_with_advice() {
+    let dir = tempfile::tempdir().unwrap();
+    // The layout before 2026-12-02 (third change): request and trace id
+    // columns held a hash of the whole id, now a key the doc store's half
+    // of the id needs; read as keys they would give wrong ids.
+    let mut b = today_without(|name| name.ends_with("_id_key"));
+    let fast = tantivy::schema::NumericOptions::default().set_fast();
+    b.add_u64_field("request_id_xxh3", fast.clone());
+    b.add_u64_field("trace_id_xxh3", fast);
     refused_with_advice(dir.path(), b.build()).await;
 }
 

@@ -13,8 +13,8 @@ use tantivy::{DateTime, DocAddress, DocId, Order, Searcher, SegmentReader, Tanti
 
 use super::backend;
 use super::schema::{
-    ANOMALY, Fields, INGESTED_AT, LEVEL, RESPONSE_TIME, SEQ, SERVICE, SEVERITY, STATUS_CODE,
-    TIMESTAMP, id_hash,
+    ANOMALY, Fields, INGESTED_AT, LEVEL, REQUEST_ID_HASH, RESPONSE_TIME, SEQ, SERVICE, SEVERITY,
+    STATUS_CODE, TIMESTAMP, TRACE_ID_HASH, id_hash,
 };
 use super::stored;
 use crate::shared::cursor::{self, CursorError};
@@ -426,6 +426,8 @@ fn columns(segment: &SegmentReader, doc: DocId) -> std::result::Result<stored::C
         severity_score: u8::try_from(u64_of(SEVERITY)?.ok_or_else(|| missing(SEVERITY))?)
             .map_err(|e| format!("{SEVERITY}: {e}"))?,
         anomaly: u64_of(ANOMALY)?.ok_or_else(|| missing(ANOMALY))? == 1,
+        request_id_key: u64_of(REQUEST_ID_HASH)?,
+        trace_id_key: u64_of(TRACE_ID_HASH)?,
     })
 }
 

@@ -39,14 +39,15 @@ pub(crate) const INGESTED_AT: &str = "ingested_at";
 /// New in the layout of tenants: an index without it is refused as a
 /// schema mismatch (records of such an index would read as nobody's).
 const TENANT: &str = "tenant";
-/// Named apart from the text fields they replace, so an index of the
-/// earlier layout is refused as a schema mismatch instead of misread.
-const REQUEST_ID_HASH: &str = "request_id_xxh3";
+/// Named apart from the text fields and the xxh3-only columns (before
+/// 2026-12-02) they replace, so an index of an earlier layout is refused as
+/// a schema mismatch instead of misread.
+pub(crate) const REQUEST_ID_HASH: &str = "request_id_key";
 /// The record id's parts ([`IdKey`]); an index with a whole-id `id` term
 /// field (before 2026-12-02) is refused as a schema mismatch.
 const ID_BUCKET: &str = "id_bucket";
 pub(crate) const ID_LOW: &str = "id_low";
-const TRACE_ID_HASH: &str = "trace_id_xxh3";
+pub(crate) const TRACE_ID_HASH: &str = "trace_id_key";
 /// The stored record ([`super::stored`]); an index that kept it as JSON in
 /// `source` (before 2026-12-02) is refused as a schema mismatch.
 const RECORD: &str = "record";
@@ -74,7 +75,7 @@ pub struct Fields {
     pub message: Field,
     /// Indexed and fast.
     pub status_code: Field,
-    /// 64-bit hash of the request id, fast only ([`id_hash`]).
+    /// The request id's low half or hash, fast only ([`id_hash`]).
     pub request_id: Field,
     /// Keyword.
     pub user_id: Field,
@@ -86,7 +87,7 @@ pub struct Fields {
     pub tags: Field,
     /// Keyword.
     pub host: Field,
-    /// 64-bit hash of the trace id, fast only ([`id_hash`]).
+    /// The trace id's low half or hash, fast only ([`id_hash`]).
     pub trace_id: Field,
     /// 0 or 1, so `sum` aggregations count anomalies.
     pub anomaly: Field,
@@ -230,9 +231,15 @@ impl Fields {
     }
 }
 
-/// How `request_id` and `trace_id` values are kept and looked up.
+/// How `request_id` and `trace_id` values are kept in their columns and
+/// looked up: for a lowercase UUID or 32-digit lowercase hex id, its key
+/// ([`super::stored::split_id`]: the low half mixed with a hash of the high
+/// half, which the doc store keeps), else the xxh3-64 hash of the text. Two
+/// different ids get one value with odds of about 2^-64 per pair, whatever
+/// their structure; a filter on one would then return both.
 pub fn id_hash(value: &str) -> u64 {
-    xxhash_rust::xxh3::xxh3_64(value.as_bytes())
+    super::stored::split_id(value)
+        .map_or_else(|| xxhash_rust::xxh3::xxh3_64(value.as_bytes()), |(_, low)| low)
 }
 
 /// A record id as the index keeps it: 80 of its 128 bits. Two ids that

@@ -46,6 +46,12 @@ enum Id<'a> {
     Hex(#[serde(borrow)] Cow<'a, [u8]>),
     /// A lowercase hyphenated UUID, as its 16 bytes.
     Uuid([u8; 16]),
+    /// The high 8 bytes of a [`Id::Uuid`] whose low 8 are in a fast column
+    /// ([`split_id`]).
+    UuidHigh([u8; 8]),
+    /// The high 8 bytes of a 32-digit [`Id::Hex`] whose low 8 are in a fast
+    /// column ([`split_id`]).
+    HexHigh([u8; 8]),
 }
 
 /// A number kept as a varint when it is a whole one.
@@ -127,6 +133,10 @@ pub struct Columns {
     pub severity_score: u8,
     /// `anomaly`.
     pub anomaly: bool,
+    /// The request id column: a split id's key ([`split_id`]).
+    pub request_id_key: Option<u64>,
+    /// The trace id column: a split id's key ([`split_id`]).
+    pub trace_id_key: Option<u64>,
 }
 
 const LEVELS: [Level; 4] = [Level::Debug, Level::Info, Level::Warn, Level::Error];
@@ -150,6 +160,32 @@ fn id(text: &str) -> Id<'_> {
         return Id::Hex(Cow::Owned(bytes));
     }
     Id::Text(Cow::Borrowed(text))
+}
+
+/// A 32-digit lowercase hex id or a lowercase hyphenated UUID as its high
+/// 64 bits and a column key: the low 64 bits mixed with a hash of the
+/// high ones. The index keeps the key in the request and trace id columns
+/// (`schema::id_hash`) and the doc store only the high half; the low half
+/// is the key mixed again ([`low_half`]). The mixing makes the key depend
+/// on all 128 bits: UUIDs of version 1 from one host share their low 64
+/// bits (clock sequence and node), and without it a filter on one would
+/// match them all.
+pub fn split_id(text: &str) -> Option<(u64, u64)> {
+    let b = text.as_bytes();
+    let hex: &mut dyn Iterator<Item = &u8> = match b.len() {
+        32 if b.iter().all(|&c| is_lower_hex(c)) => &mut b.iter(),
+        36 if is_uuid(b) => &mut b.iter().filter(|&&c| c != b'-'),
+        _ => return None,
+    };
+    let v = hex.fold(0u128, |v, &c| v << 4 | u128::from(nibble(c)));
+    let high = (v >> 64) as u64;
+    Some((high, low_half(high, v as u64)))
+}
+
+/// The low half of a split id from its high half and column key (and the
+/// key from the halves: the mixing is its own inverse).
+pub fn low_half(high: u64, key: u64) -> u64 {
+    key ^ xxhash_rust::xxh3::xxh3_64(&high.to_be_bytes())
 }
 
 fn is_lower_hex(c: u8) -> bool {
@@ -179,8 +215,9 @@ fn push_hex(out: &mut String, bytes: &[u8]) {
 impl Id<'_> {
     fn into_string(self) -> String {
         match self {
-            // Only the record id is ever stored as derived (see `decode`).
-            Id::Derived => String::new(),
+            // Only the record id is ever stored as derived (see `decode`),
+            // and only ids with a column as high halves (see `other_id`).
+            Id::Derived | Id::UuidHigh(_) | Id::HexHigh(_) => String::new(),
             Id::Text(t) => t.into_owned(),
             Id::Hex(b) => {
                 let mut s = String::with_capacity(b.len() * 2);
@@ -223,7 +260,7 @@ pub fn encode(r: &LogRecord) -> Vec<u8> {
 /// Appends `r` whole, in the stored form, to `out`.
 pub fn encode_into(r: &LogRecord, out: &mut Vec<u8>) {
     out.push(WHOLE);
-    extend(out, &(cols(r), rest(r)));
+    extend(out, &(cols(r), rest(r, false)));
 }
 
 /// `r` for the doc store: without the fields the index keeps in fast
@@ -232,7 +269,7 @@ pub fn encode_for_index(r: &LogRecord) -> Vec<u8> {
     let mut out = Vec::with_capacity(r.message.len() + 96);
     if columns_hold(r) {
         out.push(WITHOUT_COLUMNS);
-        extend(&mut out, &rest(r));
+        extend(&mut out, &rest(r, true));
     } else {
         encode_into(r, &mut out);
     }
@@ -268,20 +305,30 @@ fn cols(r: &LogRecord) -> Cols<'_> {
     }
 }
 
-fn rest(r: &LogRecord) -> Rest<'_> {
+/// The rest of `r`; with `split`, request and trace ids of the split forms
+/// as their high halves (the columns hold the low ones).
+fn rest(r: &LogRecord, split: bool) -> Rest<'_> {
     fn borrowed(s: &Option<String>) -> Option<Cow<'_, str>> {
         s.as_deref().map(Cow::Borrowed)
+    }
+    fn column_id(text: Option<&str>, split: bool) -> Option<Id<'_>> {
+        let text = text?;
+        Some(match split_id(text).filter(|_| split) {
+            Some((high, _)) if text.len() == 36 => Id::UuidHigh(high.to_be_bytes()),
+            Some((high, _)) => Id::HexHigh(high.to_be_bytes()),
+            None => id(text),
+        })
     }
     let derived = r.id.len() == 32 && r.id == scoped_id(&r.tenant, &content_id(r));
     Rest {
         id: if derived { Id::Derived } else { id(&r.id) },
         message: Cow::Borrowed(&r.message),
-        request_id: r.request_id.as_deref().map(id),
+        request_id: column_id(r.request_id.as_deref(), split),
         user_id: borrowed(&r.user_id),
         error_code: borrowed(&r.error_code),
         tags: r.tags.iter().map(|t| Cow::Borrowed(t.as_str())).collect(),
         host: borrowed(&r.host),
-        trace_id: r.trace_id.as_deref().map(id),
+        trace_id: column_id(r.trace_id.as_deref(), split),
         span_id: r.span_id.as_deref().map(id),
         anomaly_reasons: r.anomaly_reasons.iter().map(|t| Cow::Borrowed(t.as_str())).collect(),
         attributes: r
@@ -301,10 +348,22 @@ fn rest(r: &LogRecord) -> Rest<'_> {
     }
 }
 
-/// An id other than the record's: never derived.
-fn other_id(id: Option<Id<'_>>, field: &str) -> Result<Option<String>, String> {
+/// An id other than the record's: never derived; a high half is joined
+/// with the low half its column key (`low`) gives.
+fn other_id(id: Option<Id<'_>>, field: &str, low: Option<u64>) -> Result<Option<String>, String> {
+    let join = |high: [u8; 8]| {
+        let key = low.ok_or_else(|| format!("{field}'s column holds no key"))?;
+        let mut bytes = [0u8; 16];
+        bytes[..8].copy_from_slice(&high);
+        bytes[8..].copy_from_slice(&low_half(u64::from_be_bytes(high), key).to_be_bytes());
+        Ok::<_, String>(bytes)
+    };
     match id {
         Some(Id::Derived) => Err(format!("{field} is marked derived")),
+        Some(Id::UuidHigh(high)) => Ok(Some(Id::Uuid(join(high)?).into_string())),
+        Some(Id::HexHigh(high)) => {
+            Ok(Some(Id::Hex(Cow::Owned(join(high)?.to_vec())).into_string()))
+        }
         id => Ok(id.map(Id::into_string)),
     }
 }
@@ -346,6 +405,8 @@ pub fn decode_with(
                 }),
                 severity_score: c.severity_score,
                 anomaly: c.anomaly,
+                request_id_key: None,
+                trace_id_key: None,
             };
             (columns, rest)
         }
@@ -378,14 +439,14 @@ pub fn decode_with(
         level: columns.level,
         message: rest.message.into_owned(),
         status_code: columns.status_code,
-        request_id: other_id(rest.request_id, "request_id")?,
+        request_id: other_id(rest.request_id, "request_id", columns.request_id_key)?,
         user_id: text(rest.user_id),
         response_time_ms: columns.response_time_ms,
         error_code: text(rest.error_code),
         tags: rest.tags.into_iter().map(Cow::into_owned).collect(),
         host: text(rest.host),
-        trace_id: other_id(rest.trace_id, "trace_id")?,
-        span_id: other_id(rest.span_id, "span_id")?,
+        trace_id: other_id(rest.trace_id, "trace_id", columns.trace_id_key)?,
+        span_id: other_id(rest.span_id, "span_id", None)?,
         anomaly: columns.anomaly,
         severity_score: columns.severity_score,
         anomaly_reasons: rest.anomaly_reasons.into_iter().map(Cow::into_owned).collect(),
@@ -481,6 +542,8 @@ mod tests {
             response_time_ms: r.response_time_ms,
             severity_score: r.severity_score,
             anomaly: r.anomaly,
+            request_id_key: r.request_id.as_deref().map(crate::tantivy::schema::id_hash),
+            trace_id_key: r.trace_id.as_deref().map(crate::tantivy::schema::id_hash),
         }
     }
 
@@ -518,6 +581,36 @@ mod tests {
             let bytes = encode_for_index(&o);
             assert_eq!(bytes[0], WHOLE);
             assert_eq!(decode_with(&bytes, || Err("asked".into())).unwrap(), o);
+        }
+    }
+
+    #[test]
+    fn split_ids_keep_their_high_half_beside_the_column_key() {
+        let r = normalized(
+            r#"{"service_name":"a","message":"m",
+            "request_id":"8fadc1a6-06cb-4fb3-9a1d-e644815ef6d1",
+            "trace_id":"6b65a6a48b8148f6b38a088ca65ed389"}"#,
+        );
+        let slim = encode_for_index(&r);
+        let mut unsplit = vec![WITHOUT_COLUMNS];
+        extend(&mut unsplit, &rest(&r, false));
+        assert_eq!(slim.len() + 17, unsplit.len(), "8 bytes of each id, and the hex length");
+        assert_eq!(decode_with(&slim, || Ok(columns_of(&r))).unwrap(), r);
+        let mut no_key = columns_of(&r);
+        no_key.trace_id_key = None;
+        assert!(decode_with(&slim, || Ok(no_key)).unwrap_err().contains("trace_id"));
+        // Version 1 UUIDs of one host share their low 64 bits: the keys
+        // still differ, and the halves come back.
+        let (a, b) =
+            ("6ba7b810-9dad-11d1-80b4-00c04fd430c8", "6ba7b811-9dad-11d1-80b4-00c04fd430c8");
+        let ((ha, ka), (hb, kb)) = (split_id(a).unwrap(), split_id(b).unwrap());
+        assert_ne!(ka, kb);
+        assert_eq!(low_half(ha, ka), low_half(hb, kb));
+        assert_eq!(low_half(ha, ka), 0x80b4_00c0_4fd4_30c8);
+        // Only the forms printed back exactly are split.
+        for odd in ["6BA7B810-9DAD-11D1-80B4-00C04FD430C8", "6b65a6a48b8148f6b38a088ca65ed38", "x"]
+        {
+            assert_eq!(split_id(odd), None, "{odd}");
         }
     }
 
