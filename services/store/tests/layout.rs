@@ -150,6 +150,11 @@ async fn an_index_with_whole_id_terms_is_refused_with_advice() {
     let mut b = today_without(|name| name.starts_with("id_"));
     b.add_bytes_field("id", tantivy::schema::BytesOptions::default().set_indexed());
     refused_with_advice(dir.path(), b.build()).await;
+    // And the layout of the first half of that day: 16-bit buckets.
+    let dir = tempfile::tempdir().unwrap();
+    let mut b = today_without(|name| name == "id_bucket12");
+    b.add_u64_field("id_bucket", tantivy::schema::NumericOptions::default().set_indexed());
+    refused_with_advice(dir.path(), b.build()).await;
 }
 
 #[tokio::test]
@@ -181,11 +186,11 @@ async fn an_upsert_replaces_only_its_own_id() {
     let dir = tempfile::tempdir().unwrap();
     let store = TantivyStore::open(dir.path(), options()).await.unwrap();
     let mut recs = records(3);
-    // Same bucket (top 16 bits) as the first, other low bits; then other
+    // Same bucket (top 12 bits) as the first, other low bits; then other
     // bucket, same low bits.
     recs[0].id = "abcd0000000000000000000000000001".into();
     recs[1].id = "abcd0000000000000000000000000002".into();
-    recs[2].id = "abce0000000000000000000000000001".into();
+    recs[2].id = "abd00000000000000000000000000001".into();
     store.index(recs.clone()).await.unwrap();
     store.refresh().await.unwrap();
     let all = |filter: Filter| SearchRequest::new(filter, Sort::NewestFirst, None, Some(10), None);

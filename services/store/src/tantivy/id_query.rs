@@ -1,6 +1,6 @@
 //! The upsert's delete: the documents of one record id ([`IdKey`]).
 //!
-//! Per segment, the id bucket's postings (a few documents per 65,536) are
+//! Per segment, the id bucket's postings (on average one in 4,096 of its documents) are
 //! read and each is kept when its `id_low` value matches. A stock term query
 //! on the fast-only `id_low` column would not do: Tantivy scans the column
 //! from the first document to position its docset, a whole-column scan per

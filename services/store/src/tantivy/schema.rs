@@ -1,8 +1,8 @@
 //! The index schema: which record field is indexed how, and the document
 //! built from a [`LogRecord`].
 //!
-//! The record id is kept as 80 of its 128 bits ([`IdKey`]): the top 16 as
-//! an indexed `id_bucket` (at most 65,536 terms, so the term dictionary
+//! The record id is kept as 76 of its 128 bits ([`IdKey`]): the top 12 as
+//! an indexed `id_bucket12` (at most 4,096 terms, so the term dictionary
 //! stays tiny) and the low 64 as the fast column `id_low`. The upsert's
 //! delete reads the bucket's postings and checks each in the column
 //! ([`super::id_query`]). Indexing all 16 bytes as one term made the id most of every term
@@ -44,8 +44,9 @@ const TENANT: &str = "tenant";
 /// a schema mismatch instead of misread.
 pub(crate) const REQUEST_ID_HASH: &str = "request_id_key";
 /// The record id's parts ([`IdKey`]); an index with a whole-id `id` term
-/// field (before 2026-12-02) is refused as a schema mismatch.
-const ID_BUCKET: &str = "id_bucket";
+/// field, or with 16-bit buckets in `id_bucket` (both before 2026-12-02),
+/// is refused as a schema mismatch.
+const ID_BUCKET: &str = "id_bucket12";
 pub(crate) const ID_LOW: &str = "id_low";
 pub(crate) const TRACE_ID_HASH: &str = "trace_id_key";
 /// The stored record ([`super::stored`]); an index that kept it as JSON in
@@ -55,7 +56,7 @@ const RECORD: &str = "record";
 /// Handles of every schema field, resolved once at open.
 #[derive(Debug, Clone, Copy)]
 pub struct Fields {
-    /// The top 16 bits of the record id ([`IdKey::bucket`]), indexed.
+    /// The top 12 bits of the record id ([`IdKey::bucket`]), indexed.
     pub id_bucket: Field,
     /// The low 64 bits of the record id ([`IdKey::low`]), fast only.
     pub id_low: Field,
@@ -171,7 +172,7 @@ impl Fields {
     }
 
     /// The documents of record id `key`, for the upsert's delete: the
-    /// bucket's postings (a few records per 65,536 in the segment) checked
+    /// bucket's postings (one record in 4,096 of the segment's) checked
     /// against the `id_low` column, a point lookup per posting.
     pub fn id_query(&self, key: IdKey) -> Box<dyn Query> {
         Box::new(super::id_query::IdQuery { bucket_field: self.id_bucket, key })
@@ -242,14 +243,14 @@ pub fn id_hash(value: &str) -> u64 {
         .map_or_else(|| xxhash_rust::xxh3::xxh3_64(value.as_bytes()), |(_, low)| low)
 }
 
-/// A record id as the index keeps it: 80 of its 128 bits. Two ids that
-/// agree on those 80 bits would be taken for one by the upsert's delete
+/// A record id as the index keeps it: 76 of its 128 bits. Two ids that
+/// agree on those 76 bits would be taken for one by the upsert's delete
 /// (the older record replaced); among a billion records the chance that any
-/// two do is about 4 in 10 million, and it only matters if one of them is
+/// two do is about 7 in a million, and it only matters if one of them is
 /// sent again.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct IdKey {
-    /// The top 16 bits.
+    /// The top 12 bits.
     pub bucket: u64,
     /// The low 64 bits.
     pub low: u64,
@@ -260,7 +261,7 @@ pub struct IdKey {
 /// the 128-bit xxh3 hash of its bytes.
 pub fn id_key(id: &str) -> IdKey {
     let bits = hex128(id.as_bytes()).unwrap_or_else(|| xxhash_rust::xxh3::xxh3_128(id.as_bytes()));
-    IdKey { bucket: (bits >> 112) as u64, low: bits as u64 }
+    IdKey { bucket: (bits >> 116) as u64, low: bits as u64 }
 }
 
 /// The value of exactly 32 hex digits (either case). Hand-rolled: the
@@ -277,12 +278,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn content_ids_key_by_their_top_16_and_low_64_bits() {
+    fn content_ids_key_by_their_top_12_and_low_64_bits() {
         let key = id_key("00ff10a000000000000000000000beef");
-        assert_eq!(key, IdKey { bucket: 0x00ff, low: 0xbeef });
-        // Bits 64-111 are not kept.
-        assert_eq!(id_key("00ffffffffffffff000000000000beef"), key);
-        assert_ne!(id_key("00fe10a000000000000000000000beef"), key);
+        assert_eq!(key, IdKey { bucket: 0x00f, low: 0xbeef });
+        // Bits 64-115 are not kept.
+        assert_eq!(id_key("00f0ffffffffffff000000000000beef"), key);
+        assert_ne!(id_key("00ef10a000000000000000000000beef"), key);
+        assert_ne!(id_key("00ff10a000000000000000000000beee"), key);
         // Anything else is hashed, never parsed.
         let odd = id_key("+0ff10a000000000000000000000beef");
         assert_eq!(odd, id_key("+0ff10a000000000000000000000beef"));
@@ -294,7 +296,7 @@ mod tests {
         assert_eq!(
             id_key(short),
             IdKey {
-                bucket: (xxhash_rust::xxh3::xxh3_128(short.as_bytes()) >> 112) as u64,
+                bucket: (xxhash_rust::xxh3::xxh3_128(short.as_bytes()) >> 116) as u64,
                 low: xxhash_rust::xxh3::xxh3_128(short.as_bytes()) as u64,
             }
         );
