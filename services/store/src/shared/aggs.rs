@@ -1,10 +1,12 @@
-//! The stats aggregations, in the Elasticsearch aggregation JSON that
-//! Tantivy reads too: the one request both backends send, the percentile
-//! values both read back, and the client error for a request too big to
-//! answer. Field names are the record's, which both backends index under.
-//! How records of a kind are counted inside a bucket differs (a `filter`
-//! aggregation on Elasticsearch, a `sum` of a 0/1 column on Tantivy), so
-//! each backend passes its own [`Counters`].
+//! The stats aggregations, in the Elasticsearch aggregation JSON: the
+//! request Elasticsearch is sent, the percentile values read back, and the
+//! client error for a request too big to answer (both backends). Field
+//! names are the record's, which both backends index under. The Tantivy
+//! backend counts the same with a collector of its own (no aggregations);
+//! its tests send this request to Tantivy's aggregations to check it gives
+//! the same answers. How records of a kind are counted inside a bucket
+//! differs (a `filter` aggregation on Elasticsearch, a `sum` of a 0/1
+//! column on Tantivy), so each passes its own [`Counters`].
 
 use loglens_core::StatsRequest;
 use loglens_core::query::Percentiles;
@@ -16,7 +18,7 @@ use crate::Error;
 /// out.
 pub const MAX_SERVICES: u32 = 10_000;
 /// The percentiles computed per service.
-const PERCENTS: [f64; 3] = [50.0, 95.0, 99.0];
+pub(crate) const PERCENTS: [f64; 3] = [50.0, 95.0, 99.0];
 
 /// Terms aggregation: records per service (with the percentile
 /// sub-aggregations when asked for).

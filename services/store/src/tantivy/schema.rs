@@ -92,7 +92,8 @@ pub struct Fields {
     pub trace_id: Field,
     /// 0 or 1, so `sum` aggregations count anomalies.
     pub anomaly: Field,
-    /// 0 or 1 (level is ERROR), so `sum` aggregations count errors.
+    /// 0 or 1 (level is ERROR). The stats collector counts ERROR records
+    /// from `level` and no longer reads it; kept so the layout stays one.
     pub is_error: Field,
     /// Fast, for the severity sort.
     pub severity_score: Field,

@@ -1,0 +1,481 @@
+//! One segment's [`Partial`] from its fast columns: the matching documents
+//! come in blocks, each column is read for a whole block at once, and
+//! records are counted by term ordinal, turned into names once at the end.
+
+use std::collections::HashMap;
+use std::fmt::Debug;
+
+use sketches_ddsketch::{Config, DDSketch};
+use tantivy::columnar::{Column, ColumnIndex, StrColumn};
+use tantivy::{DateTime, DocId, SegmentReader};
+
+use super::partial::{
+    self, BUCKET_LIMIT, Bucket, MEMORY_LIMIT, Partial, Service, TooBig, interval_ns, position,
+};
+use crate::tantivy::schema::{ANOMALY, LEVEL, RESPONSE_TIME, SERVICE, TIMESTAMP};
+
+/// Documents read per block.
+pub(super) const BLOCK: usize = 1024;
+/// Most histogram buckets a segment keeps in an array spanning its time
+/// range; a wider one keeps only the buckets it meets (in a map).
+const DENSE_BUCKETS: i64 = 1 << 17;
+
+/// A column read a block at a time: a whole run of documents straight from
+/// the values when every document has one, else each document's first.
+struct Reader<T> {
+    column: Column<T>,
+    full: bool,
+    values: Vec<T>,
+    some: Vec<Option<T>>,
+}
+
+impl<T: PartialOrd + Copy + Debug + Send + Sync + 'static> Reader<T> {
+    fn new(column: Column<T>) -> Reader<T> {
+        let full = matches!(column.index, ColumnIndex::Full);
+        Reader { column, full, values: Vec::with_capacity(BLOCK), some: Vec::new() }
+    }
+
+    /// Each document's value (`missing` where it has none), in `values`.
+    /// `run`: `docs` are consecutive.
+    fn read(&mut self, docs: &[DocId], run: bool, missing: T) {
+        self.values.clear();
+        self.values.resize(docs.len(), missing);
+        if docs.is_empty() {
+            return;
+        }
+        if self.full && run {
+            self.column.values.get_range(u64::from(docs[0]), &mut self.values);
+        } else if self.full {
+            self.column.values.get_vals(docs, &mut self.values);
+        } else {
+            self.some.clear();
+            self.some.resize(docs.len(), None);
+            self.column.first_vals(docs, &mut self.some);
+            for (v, s) in self.values.iter_mut().zip(&self.some) {
+                *v = s.unwrap_or(missing);
+            }
+        }
+    }
+}
+
+/// A term ordinal no document has: the document has no value.
+const NO_TERM: u64 = u64::MAX;
+
+/// The histogram of one segment: per bucket its records, anomalies and
+/// records per level ordinal, `stride` counters in a row. Buckets of the
+/// dense span come first (slot = position - base); any other position gets
+/// a slot of its own at the end.
+struct Histogram {
+    interval_ns: f64,
+    base: i64,
+    dense: usize,
+    stride: usize,
+    counts: Vec<u64>,
+    other: HashMap<i64, usize>,
+}
+
+impl Histogram {
+    fn new(interval_ms: i64, ts: &Column<DateTime>, levels: usize) -> Histogram {
+        let interval_ns = interval_ns(interval_ms);
+        let pos = |t: DateTime| position(t.into_timestamp_nanos(), interval_ns);
+        let (base, top) = (pos(ts.min_value()), pos(ts.max_value()));
+        let span = top.saturating_sub(base).saturating_add(1);
+        let dense = if (1..=DENSE_BUCKETS).contains(&span) { span as usize } else { 0 };
+        let stride = 2 + levels;
+        Histogram {
+            interval_ns,
+            base,
+            dense,
+            stride,
+            counts: vec![0; dense * stride],
+            other: HashMap::new(),
+        }
+    }
+
+    /// The first counter of the bucket of a record at `ns`.
+    #[inline]
+    fn row(&mut self, ns: i64) -> Result<usize, TooBig> {
+        let pos = position(ns, self.interval_ns);
+        let slot = pos.wrapping_sub(self.base) as u64;
+        if slot < self.dense as u64 {
+            return Ok(slot as usize * self.stride);
+        }
+        if let Some(slot) = self.other.get(&pos) {
+            return Ok(*slot * self.stride);
+        }
+        // Every non-empty bucket is one of the answer's.
+        if self.other.len() >= BUCKET_LIMIT {
+            return Err(TooBig::Buckets);
+        }
+        let slot = self.counts.len() / self.stride;
+        self.other.insert(pos, slot);
+        self.counts.resize(self.counts.len() + self.stride, 0);
+        Ok(slot * self.stride)
+    }
+
+    /// The non-empty buckets by position, levels as `levels` maps them.
+    fn buckets(&self, levels: &[usize], names: usize) -> Vec<Bucket> {
+        let bucket = |pos: i64, row: &[u64]| Bucket {
+            pos,
+            count: row[0],
+            anomalies: row[1],
+            levels: {
+                let mut out = vec![0; names];
+                for (ord, n) in row[2..].iter().enumerate().filter(|(_, n)| **n > 0) {
+                    out[levels[ord]] += n;
+                }
+                out
+            },
+        };
+        let rows = self.counts.chunks_exact(self.stride);
+        let mut out: Vec<Bucket> = rows
+            .clone()
+            .take(self.dense)
+            .enumerate()
+            .filter(|(_, row)| row[0] > 0)
+            .map(|(slot, row)| bucket(self.base + slot as i64, row))
+            .collect();
+        out.extend(self.other.iter().map(|(pos, slot)| {
+            let row = &self.counts[slot * self.stride..(slot + 1) * self.stride];
+            bucket(*pos, row)
+        }));
+        out.sort_unstable_by_key(|b| b.pos);
+        out
+    }
+}
+
+/// Slots of [`Keys`], log2.
+const KEY_SLOTS_LOG2: u32 = 12;
+
+/// The sketch's key (bin) of a value, remembered for recent values in a
+/// direct-mapped table: response times repeat (they are kept to 0.1 ms),
+/// and the key is a logarithm.
+struct Keys {
+    config: Config,
+    /// Value bits and key; bits 0 (the value 0.0, never binned) is empty.
+    slots: Vec<(u64, i32)>,
+}
+
+impl Keys {
+    fn new() -> Keys {
+        Keys { config: Config::defaults(), slots: vec![(0, 0); 1 << KEY_SLOTS_LOG2] }
+    }
+
+    /// Whether the sketch bins `v` by key (else it counts it apart: zero,
+    /// negative, NaN).
+    #[inline]
+    fn binned(&self, v: f64) -> bool {
+        v > self.config.min_possible()
+    }
+
+    /// `Config::key(v)`, for a binned `v`.
+    #[inline]
+    fn key(&mut self, v: f64) -> i32 {
+        let bits = v.to_bits();
+        let slot = (bits.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> (64 - KEY_SLOTS_LOG2)) as usize;
+        let entry = &mut self.slots[slot];
+        if entry.0 != bits {
+            *entry = (bits, self.config.key(v));
+        }
+        entry.1
+    }
+}
+
+/// One service's response times in one segment, counted per sketch key:
+/// the sketch [`Times::into_sketch`] builds has the bins, count, minimum
+/// and maximum of one fed every value, so the same percentiles, without a
+/// logarithm per record.
+struct Times {
+    count: u64,
+    /// The key of `bins[0]`.
+    base: i32,
+    bins: Vec<u64>,
+    min: f64,
+    max: f64,
+    /// The values the sketch does not bin by key, added as they came.
+    unbinned: Option<DDSketch>,
+}
+
+impl Times {
+    fn new() -> Times {
+        Times {
+            count: 0,
+            base: 0,
+            bins: Vec::new(),
+            min: f64::INFINITY,
+            max: f64::NEG_INFINITY,
+            unbinned: None,
+        }
+    }
+
+    #[inline]
+    fn add(&mut self, keys: &mut Keys, v: f64) {
+        self.count += 1;
+        if !keys.binned(v) {
+            self.unbinned.get_or_insert_with(partial::sketch).add(v);
+            return;
+        }
+        let key = keys.key(v);
+        if self.bins.is_empty() {
+            self.base = key;
+        } else if key < self.base {
+            let grow = (self.base - key) as usize;
+            self.bins.splice(0..0, std::iter::repeat_n(0, grow));
+            self.base = key;
+        }
+        let i = (key - self.base) as usize;
+        if i >= self.bins.len() {
+            self.bins.resize(i + 1, 0);
+        }
+        self.bins[i] += 1;
+        self.min = self.min.min(v);
+        self.max = self.max.max(v);
+    }
+
+    /// The sketch of the values: each bin's count at the bin's own value
+    /// (whose key is the bin's), the minimum and maximum as they were.
+    fn into_sketch(self, config: &Config) -> DDSketch {
+        let mut s = self.unbinned.unwrap_or_else(partial::sketch);
+        if self.bins.is_empty() {
+            return s;
+        }
+        let (lo, hi) = (config.key(self.min), config.key(self.max));
+        for (i, n) in self.bins.iter().enumerate().filter(|(_, n)| **n > 0) {
+            let key = self.base + i as i32;
+            let mut n = *n;
+            if key == lo {
+                s.add(self.min);
+                n -= 1;
+            }
+            if key == hi && n > 0 {
+                s.add(self.max);
+                n -= 1;
+            }
+            s.add_with_count(config.value(key), n);
+        }
+        s
+    }
+}
+
+/// Counts one segment's matching records; [`SegmentStats::collect`] takes
+/// them a block at a time, [`SegmentStats::finish`] names what it counted.
+pub(super) struct SegmentStats {
+    ts: Reader<DateTime>,
+    service: Option<(StrColumn, Reader<u64>)>,
+    level: Option<(StrColumn, Reader<u64>)>,
+    anomaly: Option<Reader<u64>>,
+    /// Response times, when percentiles were asked for.
+    rt: Option<Reader<f64>>,
+    histogram: Option<Histogram>,
+    count: u64,
+    anomalies: u64,
+    level_counts: Vec<u64>,
+    service_counts: Vec<u64>,
+    /// Per service ordinal, when percentiles were asked for.
+    times: Vec<Option<Times>>,
+    keys: Keys,
+    /// The first error met; the block it was met in is not counted further.
+    error: Option<TooBig>,
+}
+
+impl SegmentStats {
+    pub fn new(
+        reader: &SegmentReader,
+        interval_ms: Option<i64>,
+        percentiles: bool,
+    ) -> tantivy::Result<SegmentStats> {
+        let ff = reader.fast_fields();
+        let ts = ff.date(TIMESTAMP)?;
+        let terms = |name: &str| -> tantivy::Result<Option<(StrColumn, Reader<u64>)>> {
+            Ok(ff.str(name)?.map(|c| {
+                let ords = Reader::new(c.ords().clone());
+                (c, ords)
+            }))
+        };
+        let (service, level) = (terms(SERVICE)?, terms(LEVEL)?);
+        let n_terms =
+            |c: &Option<(StrColumn, Reader<u64>)>| c.as_ref().map_or(0, |c| c.0.num_terms());
+        let (services, levels) = (n_terms(&service), n_terms(&level));
+        let rt =
+            if percentiles { ff.column_opt::<f64>(RESPONSE_TIME)?.map(Reader::new) } else { None };
+        Ok(SegmentStats {
+            histogram: interval_ms.map(|iv| Histogram::new(iv, &ts, levels)),
+            ts: Reader::new(ts),
+            service,
+            level,
+            anomaly: ff.column_opt::<u64>(ANOMALY)?.map(Reader::new),
+            rt,
+            count: 0,
+            anomalies: 0,
+            level_counts: vec![0; levels],
+            service_counts: vec![0; services],
+            times: if percentiles { (0..services).map(|_| None).collect() } else { Vec::new() },
+            keys: Keys::new(),
+            error: None,
+        })
+    }
+
+    /// Counts `docs` (matching, alive, ascending); `run`: they are
+    /// consecutive.
+    pub fn collect(&mut self, docs: &[DocId], run: bool) {
+        if self.error.is_some() || docs.is_empty() {
+            return;
+        }
+        self.count += docs.len() as u64;
+        let none: &[u64] = &[];
+        let service = self.service.as_mut().map(|(_, r)| {
+            r.read(docs, run, NO_TERM);
+            &r.values[..]
+        });
+        let level = self.level.as_mut().map(|(_, r)| {
+            r.read(docs, run, NO_TERM);
+            &r.values[..]
+        });
+        let anomaly = self.anomaly.as_mut().map(|r| {
+            r.read(docs, run, 0);
+            &r.values[..]
+        });
+        let (service, level, anomaly) =
+            (service.unwrap_or(none), level.unwrap_or(none), anomaly.unwrap_or(none));
+        for &ord in service {
+            if let Some(n) = self.service_counts.get_mut(ord as usize) {
+                *n += 1;
+            }
+        }
+        for &ord in level {
+            if let Some(n) = self.level_counts.get_mut(ord as usize) {
+                *n += 1;
+            }
+        }
+        self.anomalies += anomaly.iter().sum::<u64>();
+        if let Some(h) = &mut self.histogram {
+            self.ts.read(docs, run, DateTime::MIN);
+            for (i, t) in self.ts.values.iter().enumerate() {
+                if *t == DateTime::MIN && self.ts.column.first(docs[i]).is_none() {
+                    continue;
+                }
+                let row = match h.row(t.into_timestamp_nanos()) {
+                    Ok(row) => row,
+                    Err(e) => {
+                        self.error = Some(e);
+                        return;
+                    }
+                };
+                let counts = &mut h.counts[row..row + h.stride];
+                counts[0] += 1;
+                counts[1] += anomaly.get(i).copied().unwrap_or(0);
+                if let Some(n) = level.get(i).and_then(|o| counts.get_mut(2 + *o as usize)) {
+                    *n += 1;
+                }
+            }
+        }
+        if let Some(rt) = &mut self.rt {
+            rt.read(docs, run, f64::NAN);
+            for (i, v) in rt.values.iter().enumerate() {
+                if v.is_nan() && rt.column.first(docs[i]).is_none() {
+                    continue;
+                }
+                let Some(&ord) = service.get(i) else { continue };
+                if let Some(times) = self.times.get_mut(ord as usize) {
+                    times.get_or_insert_with(Times::new).add(&mut self.keys, *v);
+                }
+            }
+        }
+    }
+
+    /// What was counted, by name.
+    pub fn finish(self) -> tantivy::Result<Result<Partial, TooBig>> {
+        if let Some(e) = self.error {
+            return Ok(Err(e));
+        }
+        let mut name = String::new();
+        let mut names = |column: &StrColumn, ord: usize| -> tantivy::Result<String> {
+            name.clear();
+            column.ord_to_str(ord as u64, &mut name)?;
+            Ok(name.clone())
+        };
+        // Levels with records, and each level ordinal's index among them.
+        let mut levels = Vec::new();
+        let mut level_counts = Vec::new();
+        let mut level_index = vec![0; self.level_counts.len()];
+        if let Some((column, _)) = &self.level {
+            for (ord, n) in self.level_counts.iter().enumerate().filter(|(_, n)| **n > 0) {
+                level_index[ord] = levels.len();
+                levels.push(names(column, ord)?);
+                level_counts.push(*n);
+            }
+        }
+        let mut services = Vec::new();
+        let mut times = self.times;
+        if let Some((column, _)) = &self.service {
+            for (ord, n) in self.service_counts.iter().enumerate().filter(|(_, n)| **n > 0) {
+                let times = times.get_mut(ord).and_then(Option::take);
+                services.push(Service {
+                    name: names(column, ord)?,
+                    count: *n,
+                    timed: times.as_ref().map_or(0, |t| t.count),
+                    sketch: times.map(|t| t.into_sketch(&self.keys.config)),
+                });
+            }
+        }
+        let buckets = self
+            .histogram
+            .as_ref()
+            .map_or_else(Vec::new, |h| h.buckets(&level_index, levels.len()));
+        let p = Partial {
+            count: self.count,
+            anomalies: self.anomalies,
+            levels,
+            level_counts,
+            services,
+            buckets,
+        };
+        if p.bytes() > MEMORY_LIMIT {
+            return Ok(Err(TooBig::Memory));
+        }
+        Ok(Ok(p))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_bins_own_value_has_the_bins_key() {
+        let config = Config::defaults();
+        // From the smallest binned value (1e-9) to the largest f64.
+        for key in -1_100..36_000 {
+            let v = config.value(key);
+            if v.is_finite() && v > config.min_possible() {
+                assert_eq!(config.key(v), key, "{v}");
+            }
+        }
+    }
+
+    #[test]
+    fn binned_times_make_the_sketch_of_their_values() {
+        let values: Vec<f64> = (0..5_000)
+            .map(|i| match i % 50 {
+                0 => 0.0,
+                1 => 1e-12,
+                _ => f64::from((i * 7_919) % 40_000) / 10.0 + 0.05,
+            })
+            .chain([1e-6, 123_456.7, 3.0])
+            .collect();
+        let mut keys = Keys::new();
+        let mut times = Times::new();
+        let mut direct = partial::sketch();
+        for v in &values {
+            times.add(&mut keys, *v);
+            direct.add(*v);
+        }
+        assert_eq!(times.count, values.len() as u64);
+        let binned = times.into_sketch(&keys.config);
+        assert_eq!(binned.count(), direct.count());
+        assert_eq!((binned.min(), binned.max()), (direct.min(), direct.max()));
+        for q in [0.0, 0.01, 0.02, 0.5, 0.9, 0.95, 0.99, 0.999, 1.0] {
+            assert_eq!(binned.quantile(q).unwrap(), direct.quantile(q).unwrap(), "{q}");
+        }
+    }
+}
