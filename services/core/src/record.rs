@@ -10,7 +10,7 @@
 use serde::{Deserialize, Serialize};
 use xxhash_rust::xxh3::Xxh3;
 
-use crate::attributes::{self, Attributes};
+use crate::attributes::{self, AttrValue, Attributes};
 use crate::error::{Error, Result};
 use crate::level::Level;
 use crate::rules::RuleSet;
@@ -468,30 +468,45 @@ pub fn normalize(raw: RawLog, received_at: i64, rules: &RuleSet) -> Result<LogRe
 /// (after normalisation), as 32 hex digits. The same record sent twice, e.g.
 /// by a client retrying after a timeout, gets the same id and is stored once.
 pub fn content_id(r: &LogRecord) -> String {
+    // Numbers are hashed as their decimal text; `itoa` writes it without an
+    // allocation (this runs for every record, and again to check a stored
+    // record's id: `store::tantivy::stored`).
     let mut h = Xxh3::new();
+    let mut num = itoa::Buffer::new();
     let mut put = |s: &str| {
         h.update(&(s.len() as u64).to_le_bytes());
         h.update(s.as_bytes());
     };
-    put(&r.timestamp.to_string());
+    put(num.format(r.timestamp));
     put(&r.service_name);
     put(r.level.as_str());
     put(&r.message);
-    put(&r.status_code.map(|s| s.to_string()).unwrap_or_default());
+    match r.status_code {
+        Some(s) => put(num.format(u16::from(s))),
+        None => put(""),
+    }
     for o in [&r.request_id, &r.user_id, &r.error_code, &r.host, &r.trace_id, &r.span_id] {
         put(o.as_deref().unwrap_or("\u{0}"));
     }
-    put(&r.response_time_ms.map(|t| t.to_bits().to_string()).unwrap_or_default());
-    put(&r.tags.len().to_string());
+    match r.response_time_ms {
+        Some(t) => put(num.format(t.to_bits())),
+        None => put(""),
+    }
+    put(num.format(r.tags.len()));
     for t in &r.tags {
         put(t);
     }
     // Records without attributes keep the ids they had before attributes.
     if !r.attributes.is_empty() {
-        put(&r.attributes.len().to_string());
+        put(num.format(r.attributes.len()));
         for (k, v) in &r.attributes {
             put(k);
-            put(&v.to_string());
+            match v {
+                AttrValue::Str(s) => put(s),
+                AttrValue::Int(i) => put(num.format(*i)),
+                AttrValue::Bool(b) => put(if *b { "true" } else { "false" }),
+                AttrValue::Float(_) => put(&v.to_string()),
+            }
         }
     }
     format!("{:032x}", h.digest128())
@@ -540,7 +555,7 @@ mod tests {
         assert_eq!(r.error_code.as_deref(), Some("CARD_DECLINED"));
         assert_eq!(r.anomaly_reasons, vec!["http_status", "error_code"]);
         assert_eq!(r.attributes.len(), 1, "unknown fields are kept: {:?}", r.attributes);
-        assert_eq!(r.attributes["extra.ignored"], crate::AttrValue::Bool(true));
+        assert_eq!(r.attributes["extra.ignored"], AttrValue::Bool(true));
     }
 
     #[test]
@@ -549,10 +564,10 @@ mod tests {
             "log.file.path":"/var/log/x","n":3,"labels":["a","b"]}"#;
         let r = norm(RawLog::from_json(json).unwrap()).unwrap();
         let a = &r.attributes;
-        assert_eq!(a["k8s.pod"], crate::AttrValue::Str("p-1".into()));
-        assert_eq!(a["log.file.path"], crate::AttrValue::Str("/var/log/x".into()));
-        assert_eq!(a["n"], crate::AttrValue::Int(3), "a top-level field wins over attributes.n");
-        assert_eq!(a["labels"], crate::AttrValue::Str(r#"["a","b"]"#.into()));
+        assert_eq!(a["k8s.pod"], AttrValue::Str("p-1".into()));
+        assert_eq!(a["log.file.path"], AttrValue::Str("/var/log/x".into()));
+        assert_eq!(a["n"], AttrValue::Int(3), "a top-level field wins over attributes.n");
+        assert_eq!(a["labels"], AttrValue::Str(r#"["a","b"]"#.into()));
         let plain = norm(RawLog::from_json(br#"{"service_name":"s","message":"m"}"#).unwrap());
         assert_ne!(plain.unwrap().id, r.id, "attributes are part of the content id");
         let big =
@@ -622,6 +637,35 @@ mod tests {
         assert!(e.to_string().starts_with("record is not valid JSON"), "{e}");
         let e = RawLog::from_json(b"[1,2]").unwrap_err();
         assert_eq!(e.to_string(), "record must be a JSON object");
+    }
+
+    /// Ids are kept in stores and derived again on read: the same record
+    /// must get the same id from every build.
+    #[test]
+    fn content_ids_never_change() {
+        let mut attributes = Attributes::new();
+        attributes.insert("k8s.pod".into(), AttrValue::Str("api-0".into()));
+        attributes.insert("retries".into(), AttrValue::Int(-3));
+        attributes.insert("ratio".into(), AttrValue::Float(0.25));
+        attributes.insert("canary".into(), AttrValue::Bool(true));
+        let full = RawLog {
+            level: Some("ERROR".into()),
+            status_code: Some(503),
+            request_id: Some("8fadc1a6-06cb-4fb3-9a1d-e644815ef6d1".into()),
+            user_id: Some("u-1".into()),
+            response_time_ms: Some(74.5),
+            error_code: Some("E1".into()),
+            tags: Some(vec!["a".into(), "b".into()]),
+            host: Some("node-0".into()),
+            trace_id: Some("6b65a6a48b8148f6b38a088ca65ed389".into()),
+            span_id: Some("72ff5d2a386ecbe0".into()),
+            attributes: Some(
+                serde_json::to_value(&attributes).unwrap().as_object().unwrap().clone(),
+            ),
+            ..raw()
+        };
+        assert_eq!(norm(raw()).unwrap().id, "59230e7904e6bb4c493a723fbbcd9549");
+        assert_eq!(norm(full).unwrap().id, "a3004427110cbe39dccebcdb5d66bad7");
     }
 
     #[test]

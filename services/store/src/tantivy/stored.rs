@@ -7,15 +7,20 @@
 //! Every value round-trips exactly: an id is kept as bytes only when
 //! printing the bytes gives back the very same text (lowercase hex of even
 //! length, or a lowercase hyphenated UUID); anything else is kept as text.
-//! The record id is not kept at all when the record's content gives it
-//! (every record that came through `normalize` does): it is computed again
-//! on read, which saves its 16 random bytes, a seventh of the stored bytes.
-//! In the doc store ([`encode_for_index`]) the fields the index also keeps
-//! in fast columns (times, service, level, status, response time, severity,
-//! anomaly) are left out and read back from the columns ([`decode_with`]):
-//! they were about 14 of 88 bytes a record after compression. The
-//! write-ahead log keeps records whole ([`encode`]). The first byte says
-//! which form follows, so a later format can be told apart, not misread.
+//!
+//! In the doc store ([`encode_for_index`]):
+//! - the record id is not kept when the record's content gives it (every
+//!   record that came through `normalize` does): it is computed again on
+//!   read, which saves its 16 random bytes;
+//! - the fields the index also keeps in fast columns (times, service, level,
+//!   status, response time, severity, anomaly) are left out and read back
+//!   from the columns ([`decode_with`]): about 14 of 88 bytes a record;
+//! - request and trace ids of the split forms keep only their high halves
+//!   ([`split_id`]).
+//!
+//! The write-ahead log keeps records whole, ids as they are ([`encode`]).
+//! The first byte says which form follows, so a later format can be told
+//! apart, not misread.
 
 use std::borrow::Cow;
 
@@ -305,9 +310,12 @@ fn cols(r: &LogRecord) -> Cols<'_> {
     }
 }
 
-/// The rest of `r`; with `split`, request and trace ids of the split forms
-/// as their high halves (the columns hold the low ones).
-fn rest(r: &LogRecord, split: bool) -> Rest<'_> {
+/// The rest of `r`; `for_index`: for the doc store, with request and trace
+/// ids of the split forms as their high halves (the columns hold the low
+/// ones) and without the record id when the content gives it. The log keeps
+/// ids as they are: checking that costs a content hash per record, which
+/// the log's short-lived bytes are not worth.
+fn rest(r: &LogRecord, for_index: bool) -> Rest<'_> {
     fn borrowed(s: &Option<String>) -> Option<Cow<'_, str>> {
         s.as_deref().map(Cow::Borrowed)
     }
@@ -319,16 +327,16 @@ fn rest(r: &LogRecord, split: bool) -> Rest<'_> {
             None => id(text),
         })
     }
-    let derived = r.id.len() == 32 && r.id == scoped_id(&r.tenant, &content_id(r));
+    let derived = for_index && r.id.len() == 32 && r.id == scoped_id(&r.tenant, &content_id(r));
     Rest {
         id: if derived { Id::Derived } else { id(&r.id) },
         message: Cow::Borrowed(&r.message),
-        request_id: column_id(r.request_id.as_deref(), split),
+        request_id: column_id(r.request_id.as_deref(), for_index),
         user_id: borrowed(&r.user_id),
         error_code: borrowed(&r.error_code),
         tags: r.tags.iter().map(|t| Cow::Borrowed(t.as_str())).collect(),
         host: borrowed(&r.host),
-        trace_id: column_id(r.trace_id.as_deref(), split),
+        trace_id: column_id(r.trace_id.as_deref(), for_index),
         span_id: r.span_id.as_deref().map(id),
         anomaly_reasons: r.anomaly_reasons.iter().map(|t| Cow::Borrowed(t.as_str())).collect(),
         attributes: r
@@ -592,9 +600,10 @@ mod tests {
             "trace_id":"6b65a6a48b8148f6b38a088ca65ed389"}"#,
         );
         let slim = encode_for_index(&r);
+        // The log's form: ids whole, the record id too (16 bytes, a length).
         let mut unsplit = vec![WITHOUT_COLUMNS];
         extend(&mut unsplit, &rest(&r, false));
-        assert_eq!(slim.len() + 17, unsplit.len(), "8 bytes of each id, and the hex length");
+        assert_eq!(slim.len() + 17 + 17, unsplit.len(), "8 bytes of each id, and the hex length");
         assert_eq!(decode_with(&slim, || Ok(columns_of(&r))).unwrap(), r);
         let mut no_key = columns_of(&r);
         no_key.trace_id_key = None;
@@ -619,8 +628,13 @@ mod tests {
         let r = normalized(r#"{"service_name":"a","message":"m"}"#);
         let mut own = r.clone();
         own.id = "0123456789abcdef0123456789abcdef".into();
-        let (derived, kept) = (round_trip(&r), round_trip(&own));
+        let (derived, kept) = (encode_for_index(&r), encode_for_index(&own));
         assert_eq!(kept.len() - derived.len(), 17, "the id's 16 bytes and their length");
+        for (bytes, r) in [(derived, &r), (kept, &own)] {
+            assert_eq!(&decode_with(&bytes, || Ok(columns_of(r))).unwrap(), r);
+        }
+        // The log's whole form keeps the id as it is.
+        assert_eq!(encode(&r).len(), encode(&own).len());
     }
 
     #[test]
