@@ -148,21 +148,15 @@ const LEVELS: [Level; 4] = [Level::Debug, Level::Info, Level::Warn, Level::Error
 
 fn id(text: &str) -> Id<'_> {
     let b = text.as_bytes();
-    if b.len() == 36 && is_uuid(b) {
-        let mut out = [0u8; 16];
-        let hex: Vec<u8> = b.iter().copied().filter(|&c| c != b'-').collect();
-        for (o, pair) in out.iter_mut().zip(hex.chunks_exact(2)) {
-            *o = nibble(pair[0]) << 4 | nibble(pair[1]);
-        }
-        return Id::Uuid(out);
+    if let Some(v) = uuid_value(b) {
+        return Id::Uuid(v.to_be_bytes());
     }
-    if !b.is_empty()
-        && b.len().is_multiple_of(2)
-        && b.len() <= 2 * MAX_HEX_BYTES
-        && b.iter().all(|&c| is_lower_hex(c))
-    {
-        let bytes = b.chunks_exact(2).map(|p| nibble(p[0]) << 4 | nibble(p[1])).collect();
-        return Id::Hex(Cow::Owned(bytes));
+    if !b.is_empty() && b.len().is_multiple_of(2) && b.len() <= 2 * MAX_HEX_BYTES {
+        let bytes: Option<Vec<u8>> =
+            b.chunks_exact(2).map(|p| Some(nibble(p[0])? << 4 | nibble(p[1])?)).collect();
+        if let Some(bytes) = bytes {
+            return Id::Hex(Cow::Owned(bytes));
+        }
     }
     Id::Text(Cow::Borrowed(text))
 }
@@ -177,12 +171,7 @@ fn id(text: &str) -> Id<'_> {
 /// match them all.
 pub fn split_id(text: &str) -> Option<(u64, u64)> {
     let b = text.as_bytes();
-    let hex: &mut dyn Iterator<Item = &u8> = match b.len() {
-        32 if b.iter().all(|&c| is_lower_hex(c)) => &mut b.iter(),
-        36 if is_uuid(b) => &mut b.iter().filter(|&&c| c != b'-'),
-        _ => return None,
-    };
-    let v = hex.fold(0u128, |v, &c| v << 4 | u128::from(nibble(c)));
+    let v = if b.len() == 32 { hex_value(b, 0)? } else { uuid_value(b)? };
     let high = (v >> 64) as u64;
     Some((high, low_half(high, v as u64)))
 }
@@ -193,19 +182,30 @@ pub fn low_half(high: u64, key: u64) -> u64 {
     key ^ xxhash_rust::xxh3::xxh3_64(&high.to_be_bytes())
 }
 
-fn is_lower_hex(c: u8) -> bool {
-    c.is_ascii_digit() || (b'a'..=b'f').contains(&c)
+/// The value of a lowercase hyphenated UUID.
+fn uuid_value(b: &[u8]) -> Option<u128> {
+    if b.len() != 36 || [8, 13, 18, 23].iter().any(|&i| b[i] != b'-') {
+        return None;
+    }
+    let v = hex_value(&b[..8], 0)?;
+    let v = hex_value(&b[9..13], v)?;
+    let v = hex_value(&b[14..18], v)?;
+    let v = hex_value(&b[19..23], v)?;
+    hex_value(&b[24..], v)
 }
 
-fn is_uuid(b: &[u8]) -> bool {
-    b.iter().enumerate().all(|(i, &c)| match i {
-        8 | 13 | 18 | 23 => c == b'-',
-        _ => is_lower_hex(c),
-    })
+/// `v` followed by the lowercase hex digits `b` (at most 32 in all).
+fn hex_value(b: &[u8], v: u128) -> Option<u128> {
+    b.iter().try_fold(v, |v, &c| Some(v << 4 | u128::from(nibble(c)?)))
 }
 
-fn nibble(c: u8) -> u8 {
-    if c.is_ascii_digit() { c - b'0' } else { c - b'a' + 10 }
+/// The value of a lowercase hex digit.
+fn nibble(c: u8) -> Option<u8> {
+    match c {
+        b'0'..=b'9' => Some(c - b'0'),
+        b'a'..=b'f' => Some(c - b'a' + 10),
+        _ => None,
+    }
 }
 
 const HEX: &[u8; 16] = b"0123456789abcdef";
@@ -321,7 +321,7 @@ fn rest(r: &LogRecord, for_index: bool) -> Rest<'_> {
     }
     fn column_id(text: Option<&str>, split: bool) -> Option<Id<'_>> {
         let text = text?;
-        Some(match split_id(text).filter(|_| split) {
+        Some(match split.then(|| split_id(text)).flatten() {
             Some((high, _)) if text.len() == 36 => Id::UuidHigh(high.to_be_bytes()),
             Some((high, _)) => Id::HexHigh(high.to_be_bytes()),
             None => id(text),
