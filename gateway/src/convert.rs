@@ -292,6 +292,21 @@ impl IngestBatch {
         if body.is_empty() {
             return Err(Error::invalid("", format!("request body is empty; send {BODY_FORMS}")));
         }
+        if body[0] == b'{'
+            && let Some(records) = ndjson_records(body)
+        {
+            let positions = (0..records.len()).map(|i| u32::try_from(i).unwrap_or(u32::MAX));
+            return Ok(IngestBatch {
+                positions: positions.collect(),
+                records,
+                rejected: Vec::new(),
+            });
+        }
+        IngestBatch::split(body)
+    }
+
+    /// [`IngestBatch::parse`] for any form of non-empty trimmed `body`.
+    fn split(body: &[u8]) -> Result<IngestBatch> {
         let items: Vec<&[u8]> = if body[0] == b'[' {
             let items: Vec<&RawValue> = serde_json::from_slice(body).map_err(|e| {
                 Error::invalid("", format!("request body is not a valid JSON array: {e}"))
@@ -367,6 +382,22 @@ pub(crate) fn map_back(
     }
     rejected.sort_by_key(|r| r.index);
     IngestResponse { accepted: reply.accepted, rejected }
+}
+
+/// The body's records when every non-blank line is one record that parses:
+/// what agents send, read in one pass (the general reading below parses
+/// each record twice, to find where it ends and then as a record). `None`
+/// for any other body, which the general reading then splits and explains:
+/// a pretty-printed object, objects without newlines, a bad record.
+fn ndjson_records(body: &[u8]) -> Option<Vec<RawLog>> {
+    let mut records = Vec::new();
+    for line in body.split(|b| *b == b'\n') {
+        let line = line.trim_ascii();
+        if !line.is_empty() {
+            records.push(parse_record(line).ok()?);
+        }
+    }
+    Some(records)
 }
 
 /// Splits a sequence of JSON values. A value that does not parse is kept (to
@@ -452,6 +483,27 @@ mod tests {
             "{\n \"service_name\": \"a\", \"message\": \"m\"\n}\n{\n \"service_name\": \"b\"\n}",
         );
         assert_eq!(services(&b), vec!["a", "b"], "several pretty-printed objects");
+    }
+
+    #[test]
+    fn one_record_per_line_reads_as_the_general_reading_does() {
+        let bodies = [
+            "{\"service_name\":\"a\",\"message\":\"m\"}",
+            "{\"service_name\":\"a\",\"message\":\"m \\u00e9\\n\"}\r\n\n \t \n{\"service_name\":\"b\",\"status_code\":503,\"k8s.pod\":\"p\",\"n\":[1,{\"x\":null}]}\n",
+            "{}\n{\"service_name\":\"c\",\"tags\":[\"x\"],\"timestamp\":1714564800123}",
+        ];
+        for body in bodies {
+            assert!(ndjson_records(body.as_bytes()).is_some(), "{body}");
+            assert_eq!(parse(body), IngestBatch::split(body.trim().as_bytes()).unwrap(), "{body}");
+        }
+        let b = parse(bodies[1]);
+        assert_eq!((services(&b), b.positions.clone()), (vec!["a", "b"], vec![0, 1]));
+        assert_eq!(b.records[0].message.as_deref(), Some("m \u{e9}\n"));
+        // Anything else is left to the general reading.
+        for body in ["{\n\"service_name\":\"a\"}", "{}{}", "{}\n[1]", "{}\n{\"status_code\":\"x\"}"]
+        {
+            assert!(ndjson_records(body.as_bytes()).is_none(), "{body}");
+        }
     }
 
     #[test]

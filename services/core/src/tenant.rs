@@ -47,7 +47,7 @@ pub fn scoped_id(tenant: &str, content_id: &str) -> String {
     h.update(&(tenant.len() as u64).to_le_bytes());
     h.update(tenant.as_bytes());
     h.update(content_id.as_bytes());
-    format!("{:032x}", h.digest128())
+    crate::record::hex32(h.digest128())
 }
 
 /// serde helper: the default tenant's name.

@@ -17,7 +17,7 @@
 //! `record` (zstd doc store, in the positional form of [`super::stored`]),
 //! so search returns exactly what was indexed.
 
-use loglens_core::{Level, LogRecord};
+use loglens_core::{AttrValue, Level, LogRecord};
 use tantivy::query::Query;
 use tantivy::schema::{
     BytesOptions, DateOptions, DateTimePrecision, Field, IndexRecordOption, JsonObjectOptions,
@@ -201,9 +201,10 @@ impl Fields {
                 d.add_text(field, v);
             }
         }
-        for (field, value) in [(self.request_id, &r.request_id), (self.trace_id, &r.trace_id)] {
-            if let Some(v) = value {
-                d.add_u64(field, id_hash(v));
+        let (record, keys) = super::stored::encode_for_index(r);
+        for (field, key) in [self.request_id, self.trace_id].into_iter().zip(keys) {
+            if let Some(key) = key {
+                d.add_u64(field, key);
             }
         }
         if let Some(t) = r.response_time_ms {
@@ -221,14 +222,21 @@ impl Fields {
         d.add_date(self.ingested_at, DateTime::from_timestamp_millis(r.ingested_at));
         if !r.attributes.is_empty() {
             // Values as the text filters compare: 3, 0.5, true, "a b".
-            let object: Vec<(String, OwnedValue)> = r
+            // The pairs in key order, as `add_object` would make them from a map.
+            let object = r
                 .attributes
                 .iter()
-                .map(|(k, v)| (k.clone(), OwnedValue::Str(v.to_string())))
+                .map(|(k, v)| {
+                    let text = match v {
+                        AttrValue::Str(s) => s.clone(),
+                        v => v.to_string(),
+                    };
+                    (k.clone(), OwnedValue::Str(text))
+                })
                 .collect();
-            d.add_object(self.attributes, object.into_iter().collect());
+            d.add_field_value(self.attributes, &OwnedValue::Object(object));
         }
-        d.add_bytes(self.record, &super::stored::encode_for_index(r));
+        d.add_bytes(self.record, &record);
         d
     }
 }

@@ -74,6 +74,36 @@ enum Attr<'a> {
     Str(#[serde(borrow)] Cow<'a, str>),
 }
 
+/// A record's attributes: the record's own when written (no copy), a list
+/// when read. Either is a sequence of (key, [`Attr`]) pairs.
+enum Attrs<'a> {
+    Of(&'a Attributes),
+    Read(Vec<(Cow<'a, str>, Attr<'a>)>),
+}
+
+impl Serialize for Attrs<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Attrs::Of(a) => s.collect_seq(a.iter().map(|(k, v)| {
+                let v = match v {
+                    AttrValue::Bool(b) => Attr::Bool(*b),
+                    AttrValue::Int(i) => Attr::Int(*i),
+                    AttrValue::Float(f) => Attr::Float(*f),
+                    AttrValue::Str(s) => Attr::Str(Cow::Borrowed(s)),
+                };
+                (k.as_str(), v)
+            })),
+            Attrs::Read(pairs) => pairs.serialize(s),
+        }
+    }
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for Attrs<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Attrs<'a>, D::Error> {
+        Vec::deserialize(d).map(Attrs::Read)
+    }
+}
+
 /// The fields the index also keeps in fast columns (`super::schema`).
 #[derive(Serialize, Deserialize)]
 struct Cols<'a> {
@@ -103,7 +133,7 @@ struct Rest<'a> {
     #[serde(borrow)]
     error_code: Option<Cow<'a, str>>,
     #[serde(borrow)]
-    tags: Vec<Cow<'a, str>>,
+    tags: Cow<'a, [String]>,
     #[serde(borrow)]
     host: Option<Cow<'a, str>>,
     #[serde(borrow)]
@@ -111,9 +141,9 @@ struct Rest<'a> {
     #[serde(borrow)]
     span_id: Option<Id<'a>>,
     #[serde(borrow)]
-    anomaly_reasons: Vec<Cow<'a, str>>,
+    anomaly_reasons: Cow<'a, [String]>,
     #[serde(borrow)]
-    attributes: Vec<(Cow<'a, str>, Attr<'a>)>,
+    attributes: Attrs<'a>,
     #[serde(borrow)]
     tenant: Cow<'a, str>,
 }
@@ -265,20 +295,41 @@ pub fn encode(r: &LogRecord) -> Vec<u8> {
 /// Appends `r` whole, in the stored form, to `out`.
 pub fn encode_into(r: &LogRecord, out: &mut Vec<u8>) {
     out.push(WHOLE);
-    extend(out, &(cols(r), rest(r, false)));
+    let (request, trace) = (whole(r.request_id.as_deref()), whole(r.trace_id.as_deref()));
+    extend(out, &(cols(r), rest(r, false, request, trace)));
 }
 
 /// `r` for the doc store: without the fields the index keeps in fast
-/// columns when those give them back exactly, else whole.
-pub fn encode_for_index(r: &LogRecord) -> Vec<u8> {
+/// columns when those give them back exactly, else whole. With it, the
+/// values of the request and trace id columns (`schema::id_hash`), which
+/// share the work of splitting the ids.
+pub fn encode_for_index<'a>(r: &'a LogRecord) -> (Vec<u8>, [Option<u64>; 2]) {
     let mut out = Vec::with_capacity(r.message.len() + 96);
+    let split = |id: Option<&'a str>| id.map(|t| (t, split_id(t)));
+    let (request, trace) = (split(r.request_id.as_deref()), split(r.trace_id.as_deref()));
+    let key = |id: ColumnId<'_>| {
+        id.map(|(text, split)| {
+            split.map_or_else(|| xxhash_rust::xxh3::xxh3_64(text.as_bytes()), |(_, key)| key)
+        })
+    };
+    let keys = [key(request), key(trace)];
     if columns_hold(r) {
         out.push(WITHOUT_COLUMNS);
-        extend(&mut out, &rest(r, true));
+        let derived = r.id.len() == 32 && r.id == scoped_id(&r.tenant, &content_id(r));
+        extend(&mut out, &rest(r, derived, request, trace));
     } else {
         encode_into(r, &mut out);
     }
-    out
+    (out, keys)
+}
+
+/// A request or trace id as [`rest`] takes it: its text and, for the doc
+/// store, its halves when it splits ([`split_id`]).
+type ColumnId<'a> = Option<(&'a str, Option<(u64, u64)>)>;
+
+/// An id kept whole.
+fn whole(id: Option<&str>) -> ColumnId<'_> {
+    id.map(|t| (t, None))
 }
 
 /// Whether the fast columns give back `r`'s column fields exactly: dates
@@ -310,48 +361,40 @@ fn cols(r: &LogRecord) -> Cols<'_> {
     }
 }
 
-/// The rest of `r`; `for_index`: for the doc store, with request and trace
-/// ids of the split forms as their high halves (the columns hold the low
-/// ones) and without the record id when the content gives it. The log keeps
-/// ids as they are: checking that costs a content hash per record, which
-/// the log's short-lived bytes are not worth.
-fn rest(r: &LogRecord, for_index: bool) -> Rest<'_> {
+/// The rest of `r`, with the request and trace ids as given: split ones
+/// (for the doc store) as their high halves, the columns holding the low
+/// ones. `derived`: the content gives the record id, which is left out. The
+/// log keeps ids as they are: checking that costs a content hash per
+/// record, which the log's short-lived bytes are not worth.
+fn rest<'a>(
+    r: &'a LogRecord,
+    derived: bool,
+    request: ColumnId<'a>,
+    trace: ColumnId<'a>,
+) -> Rest<'a> {
     fn borrowed(s: &Option<String>) -> Option<Cow<'_, str>> {
         s.as_deref().map(Cow::Borrowed)
     }
-    fn column_id(text: Option<&str>, split: bool) -> Option<Id<'_>> {
-        let text = text?;
-        Some(match split.then(|| split_id(text)).flatten() {
+    fn column_id(id: ColumnId<'_>) -> Option<Id<'_>> {
+        let (text, split) = id?;
+        Some(match split {
             Some((high, _)) if text.len() == 36 => Id::UuidHigh(high.to_be_bytes()),
             Some((high, _)) => Id::HexHigh(high.to_be_bytes()),
-            None => id(text),
+            None => self::id(text),
         })
     }
-    let derived = for_index && r.id.len() == 32 && r.id == scoped_id(&r.tenant, &content_id(r));
     Rest {
         id: if derived { Id::Derived } else { id(&r.id) },
         message: Cow::Borrowed(&r.message),
-        request_id: column_id(r.request_id.as_deref(), for_index),
+        request_id: column_id(request),
         user_id: borrowed(&r.user_id),
         error_code: borrowed(&r.error_code),
-        tags: r.tags.iter().map(|t| Cow::Borrowed(t.as_str())).collect(),
+        tags: Cow::Borrowed(&r.tags),
         host: borrowed(&r.host),
-        trace_id: column_id(r.trace_id.as_deref(), for_index),
+        trace_id: column_id(trace),
         span_id: r.span_id.as_deref().map(id),
-        anomaly_reasons: r.anomaly_reasons.iter().map(|t| Cow::Borrowed(t.as_str())).collect(),
-        attributes: r
-            .attributes
-            .iter()
-            .map(|(k, v)| {
-                let v = match v {
-                    AttrValue::Bool(b) => Attr::Bool(*b),
-                    AttrValue::Int(i) => Attr::Int(*i),
-                    AttrValue::Float(f) => Attr::Float(*f),
-                    AttrValue::Str(s) => Attr::Str(Cow::Borrowed(s)),
-                };
-                (Cow::Borrowed(k.as_str()), v)
-            })
-            .collect(),
+        anomaly_reasons: Cow::Borrowed(&r.anomaly_reasons),
+        attributes: Attrs::Of(&r.attributes),
         tenant: Cow::Borrowed(&r.tenant),
     }
 }
@@ -429,16 +472,21 @@ pub fn decode_with(
         }
     };
     let text = |c: Option<Cow<'_, str>>| c.map(Cow::into_owned);
-    let mut attributes = Attributes::new();
-    for (k, v) in rest.attributes {
-        let v = match v {
-            Attr::Bool(b) => AttrValue::Bool(b),
-            Attr::Int(i) => AttrValue::Int(i),
-            Attr::Float(f) => AttrValue::Float(f),
-            Attr::Str(s) => AttrValue::Str(s.into_owned()),
-        };
-        attributes.insert(k.into_owned(), v);
-    }
+    let attributes = match rest.attributes {
+        Attrs::Of(a) => a.clone(),
+        Attrs::Read(pairs) => pairs
+            .into_iter()
+            .map(|(k, v)| {
+                let v = match v {
+                    Attr::Bool(b) => AttrValue::Bool(b),
+                    Attr::Int(i) => AttrValue::Int(i),
+                    Attr::Float(f) => AttrValue::Float(f),
+                    Attr::Str(s) => AttrValue::Str(s.into_owned()),
+                };
+                (k.into_owned(), v)
+            })
+            .collect(),
+    };
     let derived = matches!(rest.id, Id::Derived);
     let mut r = LogRecord {
         id: rest.id.into_string(),
@@ -451,13 +499,13 @@ pub fn decode_with(
         user_id: text(rest.user_id),
         response_time_ms: columns.response_time_ms,
         error_code: text(rest.error_code),
-        tags: rest.tags.into_iter().map(Cow::into_owned).collect(),
+        tags: rest.tags.into_owned(),
         host: text(rest.host),
         trace_id: other_id(rest.trace_id, "trace_id", columns.trace_id_key)?,
         span_id: other_id(rest.span_id, "span_id", None)?,
         anomaly: columns.anomaly,
         severity_score: columns.severity_score,
-        anomaly_reasons: rest.anomaly_reasons.into_iter().map(Cow::into_owned).collect(),
+        anomaly_reasons: rest.anomaly_reasons.into_owned(),
         attributes,
         ingested_at: columns.ingested_at,
         tenant: rest.tenant.into_owned(),
@@ -472,6 +520,8 @@ pub fn decode_with(
 mod tests {
     use loglens_core::record::{RawLog, normalize};
     use loglens_core::{AttrValue, RuleSet};
+
+    use crate::tantivy::schema::id_hash;
 
     use super::*;
 
@@ -550,8 +600,8 @@ mod tests {
             response_time_ms: r.response_time_ms,
             severity_score: r.severity_score,
             anomaly: r.anomaly,
-            request_id_key: r.request_id.as_deref().map(crate::tantivy::schema::id_hash),
-            trace_id_key: r.trace_id.as_deref().map(crate::tantivy::schema::id_hash),
+            request_id_key: r.request_id.as_deref().map(id_hash),
+            trace_id_key: r.trace_id.as_deref().map(id_hash),
         }
     }
 
@@ -562,7 +612,7 @@ mod tests {
             "response_time_ms":0.5,"host":"h","k":1}"#,
         );
         (r.anomaly, r.severity_score) = (true, 90);
-        let slim = encode_for_index(&r);
+        let slim = encode_for_index(&r).0;
         assert_eq!(slim[0], WITHOUT_COLUMNS);
         assert!(slim.len() < encode(&r).len());
         let mut asked = 0;
@@ -586,7 +636,7 @@ mod tests {
         ] {
             let mut o = r.clone();
             odd(&mut o);
-            let bytes = encode_for_index(&o);
+            let bytes = encode_for_index(&o).0;
             assert_eq!(bytes[0], WHOLE);
             assert_eq!(decode_with(&bytes, || Err("asked".into())).unwrap(), o);
         }
@@ -599,10 +649,11 @@ mod tests {
             "request_id":"8fadc1a6-06cb-4fb3-9a1d-e644815ef6d1",
             "trace_id":"6b65a6a48b8148f6b38a088ca65ed389"}"#,
         );
-        let slim = encode_for_index(&r);
+        let slim = encode_for_index(&r).0;
         // The log's form: ids whole, the record id too (16 bytes, a length).
         let mut unsplit = vec![WITHOUT_COLUMNS];
-        extend(&mut unsplit, &rest(&r, false));
+        let (request, trace) = (whole(r.request_id.as_deref()), whole(r.trace_id.as_deref()));
+        extend(&mut unsplit, &rest(&r, false, request, trace));
         assert_eq!(slim.len() + 17 + 17, unsplit.len(), "8 bytes of each id, and the hex length");
         assert_eq!(decode_with(&slim, || Ok(columns_of(&r))).unwrap(), r);
         let mut no_key = columns_of(&r);
@@ -621,6 +672,16 @@ mod tests {
         {
             assert_eq!(split_id(odd), None, "{odd}");
         }
+        // The column values given beside the form are those filters look up.
+        for (request, trace) in [(a, "6b65a6a48b8148f6b38a088ca65ed389"), (b, "x"), ("x", "y")] {
+            let mut o = r.clone();
+            (o.request_id, o.trace_id) = (Some(request.into()), Some(trace.into()));
+            let keys = [Some(id_hash(request)), Some(id_hash(trace))];
+            assert_eq!(encode_for_index(&o).1, keys, "{request} {trace}");
+        }
+        let mut none = r.clone();
+        (none.request_id, none.trace_id) = (None, None);
+        assert_eq!(encode_for_index(&none).1, [None, None]);
     }
 
     #[test]
@@ -628,7 +689,7 @@ mod tests {
         let r = normalized(r#"{"service_name":"a","message":"m"}"#);
         let mut own = r.clone();
         own.id = "0123456789abcdef0123456789abcdef".into();
-        let (derived, kept) = (encode_for_index(&r), encode_for_index(&own));
+        let (derived, kept) = (encode_for_index(&r).0, encode_for_index(&own).0);
         assert_eq!(kept.len() - derived.len(), 17, "the id's 16 bytes and their length");
         for (bytes, r) in [(derived, &r), (kept, &own)] {
             assert_eq!(&decode_with(&bytes, || Ok(columns_of(r))).unwrap(), r);
@@ -642,7 +703,7 @@ mod tests {
         let good = encode(&normalized(r#"{"service_name":"a","message":"m","status_code":200}"#));
         assert!(decode(&[]).is_err());
         assert!(decode(&[3]).unwrap_err().contains("version 3"));
-        let slim = encode_for_index(&normalized(r#"{"service_name":"a","message":"m"}"#));
+        let slim = encode_for_index(&normalized(r#"{"service_name":"a","message":"m"}"#)).0;
         assert!(decode(&slim).unwrap_err().contains("fast columns"));
         for cut in 1..good.len() {
             assert!(decode(&good[..cut]).is_err(), "cut at {cut}");
