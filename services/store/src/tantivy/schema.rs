@@ -248,8 +248,7 @@ impl Fields {
 /// different ids get one value with odds of about 2^-64 per pair, whatever
 /// their structure; a filter on one would then return both.
 pub fn id_hash(value: &str) -> u64 {
-    super::stored::split_id(value)
-        .map_or_else(|| xxhash_rust::xxh3::xxh3_64(value.as_bytes()), |(_, low)| low)
+    super::stored::column_key(value, super::stored::split_id(value))
 }
 
 /// A record id as the index keeps it: 76 of its 128 bits. Two ids that

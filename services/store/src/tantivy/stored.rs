@@ -307,11 +307,7 @@ pub fn encode_for_index<'a>(r: &'a LogRecord) -> (Vec<u8>, [Option<u64>; 2]) {
     let mut out = Vec::with_capacity(r.message.len() + 96);
     let split = |id: Option<&'a str>| id.map(|t| (t, split_id(t)));
     let (request, trace) = (split(r.request_id.as_deref()), split(r.trace_id.as_deref()));
-    let key = |id: ColumnId<'_>| {
-        id.map(|(text, split)| {
-            split.map_or_else(|| xxhash_rust::xxh3::xxh3_64(text.as_bytes()), |(_, key)| key)
-        })
-    };
+    let key = |id: ColumnId<'_>| id.map(|(text, split)| column_key(text, split));
     let keys = [key(request), key(trace)];
     if columns_hold(r) {
         out.push(WITHOUT_COLUMNS);
@@ -321,6 +317,13 @@ pub fn encode_for_index<'a>(r: &'a LogRecord) -> (Vec<u8>, [Option<u64>; 2]) {
         encode_into(r, &mut out);
     }
     (out, keys)
+}
+
+/// The request or trace id column's value of id `text` that splits as
+/// `split` ([`split_id`]): the split's key, else the xxh3-64 hash of the
+/// text (`schema::id_hash`).
+pub fn column_key(text: &str, split: Option<(u64, u64)>) -> u64 {
+    split.map_or_else(|| xxhash_rust::xxh3::xxh3_64(text.as_bytes()), |(_, key)| key)
 }
 
 /// A request or trace id as [`rest`] takes it: its text and, for the doc
