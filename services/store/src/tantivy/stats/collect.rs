@@ -92,10 +92,9 @@ impl Histogram {
         }
     }
 
-    /// The first counter of the bucket of a record at `ns`.
+    /// The first counter of the bucket at `pos` (see [`position`]).
     #[inline]
-    fn row(&mut self, ns: i64) -> Result<usize, TooBig> {
-        let pos = position(ns, self.interval_ns);
+    fn row(&mut self, pos: i64) -> Result<usize, TooBig> {
         let slot = pos.wrapping_sub(self.base) as u64;
         if slot < self.dense as u64 {
             return Ok(slot as usize * self.stride);
@@ -111,6 +110,24 @@ impl Histogram {
         self.other.insert(pos, slot);
         self.counts.resize(self.counts.len() + self.stride, 0);
         Ok(slot * self.stride)
+    }
+
+    /// The bucket position of a record at `ns`.
+    #[inline]
+    fn position(&self, ns: i64) -> i64 {
+        position(ns, self.interval_ns)
+    }
+
+    /// Each bucket's records, anomalies and records per level ordinal,
+    /// summed over the buckets: `stride` counters.
+    fn totals(&self) -> Vec<u64> {
+        let mut out = vec![0; self.stride];
+        for row in self.counts.chunks_exact(self.stride) {
+            for (o, n) in out.iter_mut().zip(row) {
+                *o += n;
+            }
+        }
+        out
     }
 
     /// The non-empty buckets by position, levels as `levels` maps them.
@@ -146,19 +163,40 @@ impl Histogram {
 
 /// Slots of [`Keys`], log2.
 const KEY_SLOTS_LOG2: u32 = 12;
+/// Values `n / 10` for `n` below this have their key in [`TENTHS`].
+const TENTHS_LEN: usize = 1 << 16;
 
-/// The sketch's key (bin) of a value, remembered for recent values in a
-/// direct-mapped table: response times repeat (they are kept to 0.1 ms),
-/// and the key is a logarithm.
+/// `Config::key(n as f64 / 10.0)` for every `n` below [`TENTHS_LEN`] (0
+/// for `n` = 0, which is not binned): response times are kept to 0.1 ms,
+/// so most come out as exactly such a value. Built once per process (a
+/// few ms).
+static TENTHS: std::sync::LazyLock<Box<[i32]>> = std::sync::LazyLock::new(|| {
+    let config = Config::defaults();
+    (0..TENTHS_LEN)
+        .map(|n| {
+            let v = n as f64 / 10.0;
+            if v > config.min_possible() { config.key(v) } else { 0 }
+        })
+        .collect()
+});
+
+/// The sketch's key (bin) of a value: from [`TENTHS`] when the value is a
+/// tenth there, else remembered for recent values in a direct-mapped table
+/// (the key is a logarithm).
 struct Keys {
     config: Config,
+    tenths: &'static [i32],
     /// Value bits and key; bits 0 (the value 0.0, never binned) is empty.
     slots: Vec<(u64, i32)>,
 }
 
 impl Keys {
     fn new() -> Keys {
-        Keys { config: Config::defaults(), slots: vec![(0, 0); 1 << KEY_SLOTS_LOG2] }
+        Keys {
+            config: Config::defaults(),
+            tenths: &TENTHS,
+            slots: vec![(0, 0); 1 << KEY_SLOTS_LOG2],
+        }
     }
 
     /// Whether the sketch bins `v` by key (else it counts it apart: zero,
@@ -171,6 +209,17 @@ impl Keys {
     /// `Config::key(v)`, for a binned `v`.
     #[inline]
     fn key(&mut self, v: f64) -> i32 {
+        let tenths = v * 10.0;
+        if tenths < TENTHS_LEN as f64 {
+            // Rounded to the nearest; the key is only taken when `v` is
+            // exactly the value the table's entry was computed for.
+            let n = (tenths + 0.5) as usize;
+            if let Some(key) = self.tenths.get(n)
+                && n as f64 / 10.0 == v
+            {
+                return *key;
+            }
+        }
         let bits = v.to_bits();
         let slot = (bits.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> (64 - KEY_SLOTS_LOG2)) as usize;
         let entry = &mut self.slots[slot];
@@ -228,8 +277,13 @@ impl Times {
             self.bins.resize(i + 1, 0);
         }
         self.bins[i] += 1;
-        self.min = self.min.min(v);
-        self.max = self.max.max(v);
+        // `v` is binned, so not NaN: plain comparisons suffice.
+        if v < self.min {
+            self.min = v;
+        }
+        if v > self.max {
+            self.max = v;
+        }
     }
 
     /// The sketch of the values: each bin's count at the bin's own value
@@ -274,6 +328,13 @@ pub(super) struct SegmentStats {
     /// Per service ordinal, when percentiles were asked for.
     times: Vec<Option<Times>>,
     keys: Keys,
+    /// Anomalies and records per level are summed from the histogram in
+    /// [`SegmentStats::finish`], not counted apart: there is a histogram
+    /// and every document has a timestamp, so every record is in it.
+    totals_from_histogram: bool,
+    /// Records per service are those of `times`, not counted apart: every
+    /// document has a response time, so every record is in `times`.
+    services_from_times: bool,
     /// The first error met; the block it was met in is not counted further.
     error: Option<TooBig>,
 }
@@ -298,9 +359,13 @@ impl SegmentStats {
         let (services, levels) = (n_terms(&service), n_terms(&level));
         let rt =
             if percentiles { ff.column_opt::<f64>(RESPONSE_TIME)?.map(Reader::new) } else { None };
+        let histogram = interval_ms.map(|iv| Histogram::new(iv, &ts, levels));
+        let ts = Reader::new(ts);
         Ok(SegmentStats {
-            histogram: interval_ms.map(|iv| Histogram::new(iv, &ts, levels)),
-            ts: Reader::new(ts),
+            totals_from_histogram: histogram.is_some() && ts.full,
+            services_from_times: rt.as_ref().is_some_and(|r| r.full),
+            histogram,
+            ts,
             service,
             level,
             anomaly: ff.column_opt::<u64>(ANOMALY)?.map(Reader::new),
@@ -337,24 +402,39 @@ impl SegmentStats {
         });
         let (service, level, anomaly) =
             (service.unwrap_or(none), level.unwrap_or(none), anomaly.unwrap_or(none));
-        for &ord in service {
-            if let Some(n) = self.service_counts.get_mut(ord as usize) {
-                *n += 1;
+        if !self.services_from_times {
+            for &ord in service {
+                if let Some(n) = self.service_counts.get_mut(ord as usize) {
+                    *n += 1;
+                }
             }
         }
-        for &ord in level {
-            if let Some(n) = self.level_counts.get_mut(ord as usize) {
-                *n += 1;
+        if !self.totals_from_histogram {
+            for &ord in level {
+                if let Some(n) = self.level_counts.get_mut(ord as usize) {
+                    *n += 1;
+                }
             }
+            self.anomalies += anomaly.iter().sum::<u64>();
         }
-        self.anomalies += anomaly.iter().sum::<u64>();
         if let Some(h) = &mut self.histogram {
             self.ts.read(docs, run, DateTime::MIN);
-            for (i, t) in self.ts.values.iter().enumerate() {
-                if *t == DateTime::MIN && self.ts.column.first(docs[i]).is_none() {
-                    continue;
-                }
-                let row = match h.row(t.into_timestamp_nanos()) {
+            let levels = h.stride - 2;
+            // The whole block in one bucket (positions are monotone in
+            // time): counted at once.
+            let ns = |t: &DateTime| t.into_timestamp_nanos();
+            let one = self.ts.full.then(|| {
+                let (lo, hi) = self
+                    .ts
+                    .values
+                    .iter()
+                    .fold((i64::MAX, i64::MIN), |(lo, hi), t| (lo.min(ns(t)), hi.max(ns(t))));
+                (h.position(lo), h.position(hi))
+            });
+            if let Some((pos, last)) = one
+                && pos == last
+            {
+                let row = match h.row(pos) {
                     Ok(row) => row,
                     Err(e) => {
                         self.error = Some(e);
@@ -362,10 +442,34 @@ impl SegmentStats {
                     }
                 };
                 let counts = &mut h.counts[row..row + h.stride];
-                counts[0] += 1;
-                counts[1] += anomaly.get(i).copied().unwrap_or(0);
-                if let Some(n) = level.get(i).and_then(|o| counts.get_mut(2 + *o as usize)) {
-                    *n += 1;
+                counts[0] += docs.len() as u64;
+                counts[1] += anomaly.iter().sum::<u64>();
+                let per_level = &mut counts[2..];
+                for &o in level {
+                    if (o as usize) < levels {
+                        per_level[o as usize] += 1;
+                    }
+                }
+            } else {
+                for (i, t) in self.ts.values.iter().enumerate() {
+                    if *t == DateTime::MIN && self.ts.column.first(docs[i]).is_none() {
+                        continue;
+                    }
+                    let row = match h.row(h.position(ns(t))) {
+                        Ok(row) => row,
+                        Err(e) => {
+                            self.error = Some(e);
+                            return;
+                        }
+                    };
+                    let counts = &mut h.counts[row..row + h.stride];
+                    counts[0] += 1;
+                    counts[1] += anomaly.get(i).copied().unwrap_or(0);
+                    if let Some(&o) = level.get(i)
+                        && (o as usize) < levels
+                    {
+                        counts[2 + o as usize] += 1;
+                    }
                 }
             }
         }
@@ -388,6 +492,18 @@ impl SegmentStats {
         if let Some(e) = self.error {
             return Ok(Err(e));
         }
+        let (mut anomalies, mut level_counts) = (self.anomalies, self.level_counts);
+        if let (true, Some(h)) = (self.totals_from_histogram, &self.histogram) {
+            let totals = h.totals();
+            anomalies = totals[1];
+            level_counts = totals[2..].to_vec();
+        }
+        let mut service_counts = self.service_counts;
+        if self.services_from_times {
+            for (n, t) in service_counts.iter_mut().zip(&self.times) {
+                *n = t.as_ref().map_or(0, |t| t.count);
+            }
+        }
         let mut name = String::new();
         let mut names = |column: &StrColumn, ord: usize| -> tantivy::Result<String> {
             name.clear();
@@ -396,19 +512,19 @@ impl SegmentStats {
         };
         // Levels with records, and each level ordinal's index among them.
         let mut levels = Vec::new();
-        let mut level_counts = Vec::new();
-        let mut level_index = vec![0; self.level_counts.len()];
+        let mut counts = Vec::new();
+        let mut level_index = vec![0; level_counts.len()];
         if let Some((column, _)) = &self.level {
-            for (ord, n) in self.level_counts.iter().enumerate().filter(|(_, n)| **n > 0) {
+            for (ord, n) in level_counts.iter().enumerate().filter(|(_, n)| **n > 0) {
                 level_index[ord] = levels.len();
                 levels.push(names(column, ord)?);
-                level_counts.push(*n);
+                counts.push(*n);
             }
         }
         let mut services = Vec::new();
         let mut times = self.times;
         if let Some((column, _)) = &self.service {
-            for (ord, n) in self.service_counts.iter().enumerate().filter(|(_, n)| **n > 0) {
+            for (ord, n) in service_counts.iter().enumerate().filter(|(_, n)| **n > 0) {
                 let times = times.get_mut(ord).and_then(Option::take);
                 services.push(Service {
                     name: names(column, ord)?,
@@ -424,9 +540,9 @@ impl SegmentStats {
             .map_or_else(Vec::new, |h| h.buckets(&level_index, levels.len()));
         let p = Partial {
             count: self.count,
-            anomalies: self.anomalies,
+            anomalies,
             levels,
-            level_counts,
+            level_counts: counts,
             services,
             buckets,
         };
@@ -450,6 +566,22 @@ mod tests {
             if v.is_finite() && v > config.min_possible() {
                 assert_eq!(config.key(v), key, "{v}");
             }
+        }
+    }
+
+    #[test]
+    fn keys_from_the_table_are_the_sketchs_keys() {
+        let mut keys = Keys::new();
+        let config = Config::defaults();
+        let near = |v: f64| [v, f64::from_bits(v.to_bits() - 1), f64::from_bits(v.to_bits() + 1)];
+        for n in 1..TENTHS_LEN as u64 + 50 {
+            let tenth = n as f64 / 10.0;
+            for v in near(tenth).into_iter().chain([tenth + 0.05, n as f64 * 0.1]) {
+                assert_eq!(keys.key(v), config.key(v), "{v}");
+            }
+        }
+        for v in [1e-9 * 1.5, 1e-6, 0.05, 0.049_999, 1e15, 1e300] {
+            assert_eq!(keys.key(v), config.key(v), "{v}");
         }
     }
 

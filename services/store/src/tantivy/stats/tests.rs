@@ -347,3 +347,66 @@ fn cached_segments_answer_the_same_and_deletions_are_seen() {
     assert!(!after.services.contains_key("auth") && first.services.contains_key("auth"));
     assert_eq!(after, run(&StatsCache::new(0)));
 }
+
+/// The collector's shortcuts against the aggregations: segments where
+/// every record has a response time (records per service come from the
+/// response times) and whose blocks of 1,024 fall in one histogram bucket
+/// (counted at once), response times that are and are not tenths of a ms
+/// (keys from the table or computed), two tenants, deletions, and time
+/// ranges that cut segments.
+#[test]
+fn the_collectors_shortcuts_answer_as_the_aggregations_did() {
+    let mut rng = Rng(0x5eed);
+    let mut records = records(&mut rng, 6_000);
+    records.sort_by_key(|r| r.timestamp);
+    for (i, r) in records.iter_mut().enumerate() {
+        // Two segments of three with a response time on every record.
+        if i < 4_000 {
+            r.response_time_ms = Some(match i % 9 {
+                0 => 0.0,
+                1 => 1e-12,
+                2 => rng.below(10_000_000) as f64 / 1_000.0,
+                3 => 6_553.5 + rng.below(100) as f64 / 10.0,
+                4 => f64::from(u32::MAX),
+                _ => rng.below(20_000) as f64 / 10.0,
+            });
+        }
+        if i % 5 == 0 {
+            r.tenant = "acme".into();
+        }
+    }
+    let (index, fields) = index(&records, 2_000);
+    let searcher = index.reader().unwrap().searcher();
+    assert_eq!(searcher.segment_readers().len(), 3);
+    let cache = StatsCache::new(0);
+    let mut analyzer = index.tokenizer_for_field(fields.message).unwrap();
+    let tenants = [None, Some("default"), Some("acme")];
+    let ranges = [
+        (None, None),
+        (Some(T0 - 1), Some(T0 + 7 * 3_600_000)),
+        (Some(T0 + 1_800_000), Some(T0 + 4 * 3_600_000 - 1)),
+    ];
+    for tenant in tenants {
+        for (from, to) in ranges {
+            for interval in [Some(60_000), Some(3_600_001), Some(86_400_000), None] {
+                for include_percentiles in [true, false] {
+                    let req = StatsRequest {
+                        filter: Filter {
+                            from_timestamp: from,
+                            to_timestamp: to,
+                            tenant: tenant.map(str::to_owned),
+                            ..Filter::default()
+                        },
+                        histogram_interval_ms: interval,
+                        include_percentiles,
+                    };
+                    let want = reference(&searcher, &fields, &index, &req);
+                    let got = stats(&searcher, &fields, analyzer.clone(), &req, &cache).unwrap();
+                    assert_eq!(got, want, "{req:?}");
+                    let query = filter_query(&fields, &mut analyzer, &req.filter);
+                    assert_eq!(got.total_logs, searcher.search(&*query, &Count).unwrap() as u64);
+                }
+            }
+        }
+    }
+}
