@@ -14,7 +14,7 @@ use tantivy::collector::{Collector, SegmentCollector};
 use tantivy::index::SegmentId;
 use tantivy::query::Weight;
 use tantivy::tokenizer::TextAnalyzer;
-use tantivy::{DocId, Score, Searcher, SegmentOrdinal, SegmentReader};
+use tantivy::{DocId, Score, Searcher, SegmentOrdinal, SegmentReader, Term};
 
 use self::collect::{BLOCK, SegmentStats};
 use self::partial::{BUCKET_LIMIT, Merged, Partial, TooBig};
@@ -40,7 +40,8 @@ pub(crate) fn stats(
     cache: &StatsCache,
 ) -> Result<Stats> {
     let query = filter_query(fields, &mut analyzer, &req.filter);
-    let collector = Cached { cache, shape: Shape::of(req)?, req };
+    let tenant = req.filter.tenant.as_deref().map(|t| fields.tenant_term(t));
+    let collector = Cached { cache, shape: Shape::of(req)?, req, tenant };
     let merged = searcher.search(&*query, &collector).map_err(backend)?;
     merged.and_then(|m| m.into_stats(req.histogram_interval_ms)).map_err(|e| match e {
         TooBig::Buckets => {
@@ -149,7 +150,7 @@ impl StatsCache {
     }
 }
 
-/// Whether the filter has no condition but its time range.
+/// Whether the filter has no condition but its time range and tenant.
 fn time_range_only(f: &Filter) -> bool {
     // Destructured so that a new filter field does not go unnoticed here.
     let Filter {
@@ -163,7 +164,7 @@ fn time_range_only(f: &Filter) -> bool {
         trace_id,
         request_id,
         attributes,
-        tenant,
+        tenant: _,
     } = f;
     service_name.is_none()
         && level.is_none()
@@ -173,7 +174,6 @@ fn time_range_only(f: &Filter) -> bool {
         && trace_id.is_none()
         && request_id.is_none()
         && attributes.is_empty()
-        && tenant.is_none()
 }
 
 /// The stats collector: counts each segment into a [`Partial`], looking a
@@ -183,6 +183,8 @@ struct Cached<'a> {
     cache: &'a StatsCache,
     shape: Shape,
     req: &'a StatsRequest,
+    /// The term of the tenant the filter names.
+    tenant: Option<Term>,
 }
 
 /// A segment's stats, or why there are none.
@@ -210,8 +212,18 @@ impl Cached<'_> {
         })
     }
 
+    /// Whether every document of the segment is the filter's tenant's (as
+    /// every one is when the filter names none). Deleted documents keep
+    /// their postings, so a term on all `max_doc` documents is on every
+    /// live one.
+    fn whole_tenant(&self, reader: &SegmentReader) -> tantivy::Result<bool> {
+        let Some(term) = &self.tenant else { return Ok(true) };
+        Ok(reader.inverted_index(term.field())?.doc_freq(term)? == reader.max_doc())
+    }
+
     /// Counts the segment's matching records: all its live documents when
-    /// the filter is a time range covering it (no query to run), else those
+    /// the filter is a time range covering it and a tenant that has them all
+    /// (the REST and gRPC reads always name one), no query to run; else those
     /// `weight` matches.
     fn count(
         &self,
@@ -228,7 +240,11 @@ impl Cached<'_> {
         let mut docs: Vec<DocId> = Vec::with_capacity(BLOCK);
         let has_timestamp = reader.fast_fields().date(TIMESTAMP)?.index.get_cardinality()
             == tantivy::columnar::Cardinality::Full;
-        if covered && has_timestamp && time_range_only(&self.req.filter) {
+        if covered
+            && has_timestamp
+            && time_range_only(&self.req.filter)
+            && self.whole_tenant(reader)?
+        {
             let max = reader.max_doc();
             let mut start = 0;
             while start < max {
