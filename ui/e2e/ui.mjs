@@ -48,7 +48,9 @@ async function newPage() {
   p.on("request", (r) => {
     const u = new URL(r.url());
     if (u.hostname !== "127.0.0.1") offsite.push(r.url());
-    if (u.pathname === "/logs" && r.method() === "GET") {
+    // Only the open page's requests count: a closed page's may never
+    // report that they ended.
+    if (u.pathname === "/logs" && r.method() === "GET" && p === page) {
       logsRequests.push(u.searchParams);
       inflight++;
       maxInflight = Math.max(maxInflight, inflight);
@@ -56,7 +58,7 @@ async function newPage() {
   });
   const done = (r) => {
     const u = new URL(r.url());
-    if (u.pathname === "/logs" && r.method() === "GET") inflight--;
+    if (u.pathname === "/logs" && r.method() === "GET" && p === page) inflight--;
   };
   p.on("requestfinished", done);
   p.on("requestfailed", done);
@@ -84,6 +86,7 @@ function check(cond, msg) {
 async function open(search = "?view=explore&range=1h") {
   await page?.close();
   page = await newPage();
+  inflight = 0;
   await page.goto(`${base}/${search}`);
 }
 
