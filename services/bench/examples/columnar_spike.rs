@@ -21,6 +21,7 @@
 //! buffer would hold them, or small blocks would be merged later).
 #![allow(missing_docs)]
 
+use loglens_bench::own_cpu_seconds;
 use std::collections::{BTreeMap, HashMap};
 use std::io::Write;
 use std::path::Path;
@@ -50,14 +51,6 @@ const MAX_TOKEN: usize = 40;
 const MAX_DICT: usize = 255;
 
 // ---------------------------------------------------------------- measuring
-
-/// User + system CPU seconds of the process.
-fn cpu_s() -> f64 {
-    let s = std::fs::read_to_string("/proc/self/stat").unwrap();
-    let rest = &s[s.rfind(')').unwrap() + 2..];
-    let f: Vec<&str> = rest.split(' ').collect();
-    (f[11].parse::<f64>().unwrap() + f[12].parse::<f64>().unwrap()) / 100.0
-}
 
 fn load_average() -> String {
     std::fs::read_to_string("/proc/loadavg")
@@ -1051,9 +1044,9 @@ fn main() {
                     level: level.parse().unwrap(),
                 };
                 let dir = tmp.path().join(cfg.name());
-                let (c0, t0) = (cpu_s(), Instant::now());
+                let (c0, t0) = (own_cpu_seconds(), Instant::now());
                 let layout = build(&records, cfg, bits, &dir);
-                let (cpu, wall) = (cpu_s() - c0, t0.elapsed().as_secs_f64());
+                let (cpu, wall) = (own_cpu_seconds() - c0, t0.elapsed().as_secs_f64());
                 report(&layout, n, raw_bytes, cpu, wall, dir_bytes(&dir));
                 if cfg == query_cfg {
                     let mut layout = layout;
@@ -1159,7 +1152,7 @@ fn main() {
             (!b.is_empty()).then_some(b)
         })
         .collect();
-        let (c0, t0) = (cpu_s(), Instant::now());
+        let (c0, t0) = (own_cpu_seconds(), Instant::now());
         let mut acks = stream::iter(batches)
             .map(|b| {
                 let s = store.clone();
@@ -1169,7 +1162,7 @@ fn main() {
         while acks.next().await.is_some() {}
         store.refresh().await.unwrap();
         store.close().await.unwrap();
-        let (cpu, wall) = (cpu_s() - c0, t0.elapsed().as_secs_f64());
+        let (cpu, wall) = (own_cpu_seconds() - c0, t0.elapsed().as_secs_f64());
         let disk = dir_bytes(&dir);
         println!(
             "\n== Tantivy store: {:.2} CPU-s ({:.0} rec/CPU-s incl. close + merges), {:.1} s wall | {:.1} B/record on disk = {:.1}% of raw | load {}",

@@ -9,8 +9,7 @@
 //! FILE.ndjson [N]`; without a file, N generated records (default 300k).
 #![allow(missing_docs)]
 
-use std::time::Duration;
-
+use loglens_bench::own_cpu_seconds;
 use loglens_core::record::{RawLog, normalize};
 use loglens_core::{LogRecord, RuleSet};
 use loglens_gateway::convert::IngestBatch;
@@ -26,21 +25,13 @@ const NOW_MS: i64 = 1_767_225_600_000;
 const BODY_RECORDS: usize = 5_000;
 const ROUNDS: usize = 5;
 
-/// This process's CPU time (user + system) from `/proc/self/stat`.
-fn cpu() -> Duration {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap();
-    let fields: Vec<&str> = stat.rsplit_once(')').unwrap().1.split_whitespace().collect();
-    let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
-    Duration::from_secs_f64(ticks as f64 / 100.0)
-}
-
 /// The least CPU time of `ROUNDS` runs of `f`, per record, in µs.
 fn least<T>(records: usize, mut f: impl FnMut() -> T) -> f64 {
     (0..ROUNDS)
         .map(|_| {
-            let start = cpu();
+            let start = own_cpu_seconds();
             std::hint::black_box(f());
-            (cpu() - start).as_secs_f64() * 1e6 / records as f64
+            (own_cpu_seconds() - start) * 1e6 / records as f64
         })
         .fold(f64::INFINITY, f64::min)
 }

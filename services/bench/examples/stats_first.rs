@@ -6,6 +6,7 @@
 //! `cargo run --release --example stats_first -- DIR N [RUNS]`.
 #![allow(missing_docs)]
 
+use loglens_bench::own_cpu_seconds;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
@@ -77,14 +78,6 @@ async fn time(store: &Arc<dyn LogStore>, base: &StatsRequest, runs: usize, from:
     ms
 }
 
-/// CPU seconds (user + system) of this process so far.
-fn cpu_s() -> f64 {
-    let s = std::fs::read_to_string("/proc/self/stat").unwrap();
-    let rest = &s[s.rfind(')').unwrap() + 2..];
-    let f: Vec<&str> = rest.split(' ').collect();
-    (f[11].parse::<f64>().unwrap() + f[12].parse::<f64>().unwrap()) / 100.0
-}
-
 fn load() -> String {
     std::fs::read_to_string("/proc/loadavg")
         .unwrap_or_default()
@@ -123,9 +116,9 @@ async fn main() {
         let store = loglens_store::open(dir.to_str().unwrap(), options).await.unwrap();
         // Warm-up runs as figure 6 has them, of shapes of their own.
         time(&store, &req, 20, 0).await;
-        let cpu = cpu_s();
+        let cpu = own_cpu_seconds();
         let ms = time(&store, &req, runs, 20).await;
-        let cpu_ms = (cpu_s() - cpu) * 1e3 / runs as f64;
+        let cpu_ms = (own_cpu_seconds() - cpu) * 1e3 / runs as f64;
         println!(
             "cache {:>4} MiB: new shape p50 {:7.1} p99 {:7.1} min {:7.1} max {:7.1} ms, CPU {cpu_ms:6.1} ms/request ({runs} runs, load {})",
             cache >> 20,

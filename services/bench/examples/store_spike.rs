@@ -4,6 +4,7 @@
 //! `-- --inspect DIR` prints only the per-field bytes of the store in DIR.
 #![allow(missing_docs)]
 
+use loglens_bench::own_cpu_seconds;
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
@@ -22,13 +23,6 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 const DAY_START_MS: i64 = 1_767_225_600_000;
 const DAY_MS: i64 = 86_400_000;
-
-fn cpu_s() -> f64 {
-    let s = std::fs::read_to_string("/proc/self/stat").unwrap();
-    let rest = &s[s.rfind(')').unwrap() + 2..];
-    let f: Vec<&str> = rest.split(' ').collect();
-    (f[11].parse::<f64>().unwrap() + f[12].parse::<f64>().unwrap()) / 100.0
-}
 
 fn sizes(dir: &Path, out: &mut BTreeMap<String, u64>) {
     for e in std::fs::read_dir(dir).unwrap().flatten() {
@@ -139,7 +133,7 @@ async fn main() {
     // (a client's retries, a replay).
     let replay: Vec<Vec<LogRecord>> = batches.iter().take(10).cloned().collect();
     drop(records);
-    let (c0, t0) = (cpu_s(), Instant::now());
+    let (c0, t0) = (own_cpu_seconds(), Instant::now());
     {
         let mut acks = stream::iter(batches)
             .map(|b| {
@@ -151,9 +145,9 @@ async fn main() {
     }
     store.refresh().await.unwrap();
     let ingest_wall = t0.elapsed().as_secs_f64();
-    let ingest_cpu = cpu_s() - c0;
+    let ingest_cpu = own_cpu_seconds() - c0;
     store.close().await.unwrap();
-    let total_cpu = cpu_s() - c0;
+    let total_cpu = own_cpu_seconds() - c0;
     let mut by = BTreeMap::new();
     sizes(tmp.path(), &mut by);
     let disk: u64 = by.values().sum();
@@ -178,12 +172,12 @@ async fn main() {
     let store: Arc<dyn LogStore> =
         Arc::new(TantivyStore::open(tmp.path(), StoreOptions::default()).await.unwrap());
     let replayed: usize = replay.iter().map(Vec::len).sum();
-    let (c0, t0) = (cpu_s(), Instant::now());
+    let (c0, t0) = (own_cpu_seconds(), Instant::now());
     for b in replay {
         store.index(b).await.unwrap();
     }
     store.refresh().await.unwrap();
-    let (wall, cpu) = (t0.elapsed().as_secs_f64(), cpu_s() - c0);
+    let (wall, cpu) = (t0.elapsed().as_secs_f64(), own_cpu_seconds() - c0);
     let all =
         SearchRequest::new(Filter::default(), Sort::NewestFirst, None, Some(1), None).unwrap();
     let total = store.search(&all).await.unwrap().total;

@@ -1248,6 +1248,13 @@ async fn only_queries(
     Ok(())
 }
 
+/// This process's CPU time (user + system) so far, in seconds, from
+/// `/proc/self/stat`: what the examples (`store_spike`, `stats_first`, ...)
+/// measure with. Panics where there is no `/proc`.
+pub fn own_cpu_seconds() -> f64 {
+    protocols::cpu_time(std::process::id()).expect("/proc/self/stat is readable").as_secs_f64()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
