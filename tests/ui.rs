@@ -58,6 +58,7 @@ fn records(now: i64) -> Vec<Value> {
             "request_id": format!("ui-zanzibar-{i}"),
             "trace_id": format!("4bf92f3577b34da6a3ce929d0e0e47{i:02}"),
             "span_id": "00f067aa0ba902b7",
+            "tags": ["edge", format!("zanzibar-{i}")],
             "attributes": {"team": "payments-core", "k8s.namespace": "shop-ui"},
         }));
     }

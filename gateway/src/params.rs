@@ -54,6 +54,19 @@ pub struct LogsQuery {
     pub trace_id: Option<String>,
     /// Exact request id.
     pub request_id: Option<String>,
+    /// Exact host.
+    #[param(example = "web-3")]
+    pub host: Option<String>,
+    /// Exact user id.
+    pub user_id: Option<String>,
+    /// Exact error code.
+    #[param(example = "E_TIMEOUT")]
+    pub error_code: Option<String>,
+    /// Only records carrying this tag (one of their `tags`, exact).
+    pub tag: Option<String>,
+    /// Only records an anomaly rule of this id fired on (one of their
+    /// `anomaly_reasons`, e.g. `slow_response`).
+    pub anomaly_reason: Option<String>,
     /// Attribute filters, written `attr.<key>=<value>` (e.g.
     /// `attr.k8s.namespace=prod`): exact match on the value as text,
     /// repeatable, all must hold.
@@ -106,6 +119,19 @@ pub struct AnomaliesQuery {
     pub trace_id: Option<String>,
     /// Exact request id.
     pub request_id: Option<String>,
+    /// Exact host.
+    #[param(example = "web-3")]
+    pub host: Option<String>,
+    /// Exact user id.
+    pub user_id: Option<String>,
+    /// Exact error code.
+    #[param(example = "E_TIMEOUT")]
+    pub error_code: Option<String>,
+    /// Only records carrying this tag (one of their `tags`, exact).
+    pub tag: Option<String>,
+    /// Only records an anomaly rule of this id fired on (one of their
+    /// `anomaly_reasons`, e.g. `slow_response`).
+    pub anomaly_reason: Option<String>,
     /// Attribute filters, written `attr.<key>=<value>` (e.g.
     /// `attr.k8s.namespace=prod`): exact match on the value as text,
     /// repeatable, all must hold.
@@ -157,6 +183,19 @@ pub struct StatsQuery {
     pub trace_id: Option<String>,
     /// Exact request id.
     pub request_id: Option<String>,
+    /// Exact host.
+    #[param(example = "web-3")]
+    pub host: Option<String>,
+    /// Exact user id.
+    pub user_id: Option<String>,
+    /// Exact error code.
+    #[param(example = "E_TIMEOUT")]
+    pub error_code: Option<String>,
+    /// Only records carrying this tag (one of their `tags`, exact).
+    pub tag: Option<String>,
+    /// Only records an anomaly rule of this id fired on (one of their
+    /// `anomaly_reasons`, e.g. `slow_response`).
+    pub anomaly_reason: Option<String>,
     /// Attribute filters, written `attr.<key>=<value>` (e.g.
     /// `attr.k8s.namespace=prod`): exact match on the value as text,
     /// repeatable, all must hold.
@@ -200,6 +239,19 @@ pub struct TailQuery {
     pub trace_id: Option<String>,
     /// Exact request id.
     pub request_id: Option<String>,
+    /// Exact host.
+    #[param(example = "web-3")]
+    pub host: Option<String>,
+    /// Exact user id.
+    pub user_id: Option<String>,
+    /// Exact error code.
+    #[param(example = "E_TIMEOUT")]
+    pub error_code: Option<String>,
+    /// Only records carrying this tag (one of their `tags`, exact).
+    pub tag: Option<String>,
+    /// Only records an anomaly rule of this id fired on (one of their
+    /// `anomaly_reasons`, e.g. `slow_response`).
+    pub anomaly_reason: Option<String>,
     /// Attribute filters, written `attr.<key>=<value>` (e.g.
     /// `attr.k8s.namespace=prod`): exact match on the value as text,
     /// repeatable, all must hold.
@@ -717,7 +769,8 @@ mod tests {
         let r = search_request(Some(
             "service_name=auth-service&level=warning&status_code=503&anomaly=TRUE&from_timestamp=100\
              &to_timestamp=200&q=connection+refused&trace_id=t1&request_id=r%201&page=3&size=1000\
-             &cursor=abc&sort=severity",
+             &cursor=abc&sort=severity&host=web-3&user_id=u%2042&error_code=E_PAY&tag=canary\
+             &anomaly_reason=slow_response",
         ))
         .unwrap();
         let f = r.filter.unwrap();
@@ -729,6 +782,16 @@ mod tests {
         assert_eq!(f.query.as_deref(), Some("connection refused"));
         assert_eq!(f.trace_id.as_deref(), Some("t1"));
         assert_eq!(f.request_id.as_deref(), Some("r 1"));
+        assert_eq!(
+            [
+                f.host.as_deref(),
+                f.user_id.as_deref(),
+                f.error_code.as_deref(),
+                f.tag.as_deref(),
+                f.anomaly_reason.as_deref()
+            ],
+            [Some("web-3"), Some("u 42"), Some("E_PAY"), Some("canary"), Some("slow_response")]
+        );
         assert_eq!((r.page, r.size, r.cursor.as_str()), (3, 1000, "abc"));
         assert_eq!(r.sort, SortOrder::Severity as i32);
         assert_eq!(
@@ -789,7 +852,8 @@ mod tests {
         assert_eq!(
             message,
             "unknown parameter \"sevice_name\"; accepted: service_name, level, status_code, anomaly, \
-             from_timestamp, to_timestamp, q, trace_id, request_id, attr.<key>, tenant, page, size, cursor, sort"
+             from_timestamp, to_timestamp, q, trace_id, request_id, host, user_id, error_code, tag, anomaly_reason, \
+             attr.<key>, tenant, page, size, cursor, sort"
         );
         assert_eq!(err(anomalies_request(Some("sort=newest"))).0, "sort");
         assert_eq!(err(stats_request(Some("size=1"))).0, "size");
@@ -841,7 +905,8 @@ mod tests {
     fn stats_take_the_filters_of_logs() {
         let raw = "service_name=auth-service&level=warning&status_code=503&anomaly=TRUE\
                    &from_timestamp=100&to_timestamp=200&q=connection+refused&trace_id=t1\
-                   &request_id=r%201&attr.k8s.namespace=prod&attr.canary=true";
+                   &request_id=r%201&host=h&user_id=u&error_code=e&tag=t&anomaly_reason=a\
+                   &attr.k8s.namespace=prod&attr.canary=true";
         let stats = stats_request(Some(raw)).unwrap();
         let search = search_request(Some(raw)).unwrap();
         assert_eq!(stats.filter, search.filter, "the same filter as GET /logs");
@@ -872,7 +937,8 @@ mod tests {
         assert_eq!(
             err(stats_request(Some("sevice_name=a"))).1,
             "unknown parameter \"sevice_name\"; accepted: service_name, level, status_code, anomaly, \
-             from_timestamp, to_timestamp, q, trace_id, request_id, attr.<key>, tenant, interval, percentiles"
+             from_timestamp, to_timestamp, q, trace_id, request_id, host, user_id, error_code, tag, anomaly_reason, \
+             attr.<key>, tenant, interval, percentiles"
         );
     }
 

@@ -203,6 +203,15 @@ await step("open a record: every field, Jaeger link, click a value to filter", a
   await page.locator(".chip", { hasText: "attr.team: payments-core" }).waitFor();
   check(new URL(page.url()).searchParams.get("attr.team") === "payments-core", `attr filter not in the URL: ${page.url()}`);
   await page.waitForFunction(() => document.querySelectorAll(".records .row").length === 3);
+  // Each of a record's tags is a filter of its own.
+  await page.locator(".records .row").first().click();
+  const tagged = page.locator(".records .detail").first();
+  check(await tagged.getByRole("button", { name: "Add filter tag = edge" }).count() === 1, "tag edge is not a button");
+  check(await tagged.getByRole("button", { name: "Add filter reason = error_level" }).count() === 1, "anomaly reason is not a button");
+  await tagged.getByRole("button", { name: "Add filter tag = zanzibar-0" }).click();
+  await page.locator(".chip", { hasText: "tag: zanzibar-0" }).waitFor();
+  check(new URL(page.url()).searchParams.get("tag") === "zanzibar-0", `tag filter not in the URL: ${page.url()}`);
+  await page.waitForFunction(() => document.querySelectorAll(".records .row").length === 1);
 });
 
 await step("zoom the histogram by dragging", async () => {

@@ -25,9 +25,15 @@ const FILTERABLE: Record<string, string> = {
   status_code: "status_code",
   trace_id: "trace_id",
   request_id: "request_id",
+  user_id: "user_id",
+  host: "host",
+  error_code: "error_code",
   anomaly: "anomaly",
   tenant: "tenant",
 };
+
+/** List fields whose items are filters of their own, by record field name. */
+const LIST_FILTERS: Record<string, string> = { tags: "tag", anomaly_reasons: "anomaly_reason" };
 
 const FIELD_ORDER = [
   "timestamp",
@@ -80,7 +86,12 @@ function detail(r: LogRecord, ctx: Ctx): HTMLElement {
   for (const k of keys) {
     let v: Node;
     if (k === "timestamp" || k === "ingested_at") v = h("span", {}, `${fmtTime(Number(r[k]))} (${r[k]})`);
-    else v = valueCell(ctx, FILTERABLE[k], r[k]);
+    else if (k in LIST_FILTERS && Array.isArray(r[k]) && (r[k] as unknown[]).length) {
+      // One filter per item: `tag` matches records carrying that one tag.
+      const cells: (Node | string)[] = [];
+      for (const t of r[k] as unknown[]) cells.push(...(cells.length ? [", "] : []), valueCell(ctx, LIST_FILTERS[k], t));
+      v = h("span", {}, ...cells);
+    } else v = valueCell(ctx, FILTERABLE[k], r[k]);
     if (k === "trace_id" && r.trace_id && ctx.jaegerUrl) {
       v = h(
         "span",

@@ -40,6 +40,11 @@ export const FIELDS: { key: string; label: string; aliases: string[] }[] = [
   { key: "anomaly", label: "anomaly", aliases: [] },
   { key: "trace_id", label: "trace", aliases: ["trace"] },
   { key: "request_id", label: "request", aliases: ["request"] },
+  { key: "host", label: "host", aliases: [] },
+  { key: "user_id", label: "user", aliases: ["user"] },
+  { key: "error_code", label: "error", aliases: ["error"] },
+  { key: "tag", label: "tag", aliases: ["tags"] },
+  { key: "anomaly_reason", label: "reason", aliases: ["reason"] },
   // Admin keys only: a tenant's own key reads its tenant whatever this says.
   { key: "tenant", label: "tenant", aliases: [] },
 ];

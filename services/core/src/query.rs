@@ -40,6 +40,22 @@ pub struct Filter {
     pub trace_id: Option<String>,
     /// Exact request id.
     pub request_id: Option<String>,
+    /// Exact host.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
+    /// Exact user id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_id: Option<String>,
+    /// Exact error code.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_code: Option<String>,
+    /// Records carrying this tag (exact, one of the record's `tags`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tag: Option<String>,
+    /// Records an anomaly rule of this id fired on (one of the record's
+    /// `anomaly_reasons`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub anomaly_reason: Option<String>,
     /// Exact attribute values, all of them (AND): key and the value as text
     /// (numbers and booleans as JSON writes them, see
     /// [`crate::AttrValue`]'s `Display`).
@@ -61,6 +77,11 @@ impl Filter {
             &mut self.query,
             &mut self.trace_id,
             &mut self.request_id,
+            &mut self.host,
+            &mut self.user_id,
+            &mut self.error_code,
+            &mut self.tag,
+            &mut self.anomaly_reason,
             &mut self.tenant,
         ] {
             if f.as_deref().is_some_and(|s| s.trim().is_empty()) {
@@ -137,6 +158,14 @@ impl Filter {
             && self.to_timestamp.is_none_or(|t| r.timestamp <= t)
             && eq_opt(&self.trace_id, &r.trace_id)
             && eq_opt(&self.request_id, &r.request_id)
+            && eq_opt(&self.host, &r.host)
+            && eq_opt(&self.user_id, &r.user_id)
+            && eq_opt(&self.error_code, &r.error_code)
+            && self.tag.as_deref().is_none_or(|t| r.tags.iter().any(|have| have == t))
+            && self
+                .anomaly_reason
+                .as_deref()
+                .is_none_or(|a| r.anomaly_reasons.iter().any(|have| have == a))
             && self.query.as_deref().is_none_or(|q| {
                 let words: Vec<String> = tokenize(&r.message).collect();
                 tokenize(q).all(|w| words.contains(&w))
@@ -349,6 +378,10 @@ mod tests {
             level: Some("ERROR".into()),
             status_code: Some(504),
             request_id: Some("req-7".into()),
+            host: Some("web-3".into()),
+            user_id: Some("u-42".into()),
+            error_code: Some("E_TIMEOUT".into()),
+            tags: Some(vec!["edge".into(), "retry".into()]),
             ..RawLog::default()
         };
         normalize(raw, 1_000, &RuleSet::default()).unwrap()
@@ -366,6 +399,11 @@ mod tests {
             Filter { from_timestamp: Some(1_000), to_timestamp: Some(1_000), ..Filter::default() },
             Filter { query: Some("timeout RETRYING".into()), ..Filter::default() },
             Filter { request_id: Some("req-7".into()), ..Filter::default() },
+            Filter { host: Some("web-3".into()), ..Filter::default() },
+            Filter { user_id: Some("u-42".into()), ..Filter::default() },
+            Filter { error_code: Some("E_TIMEOUT".into()), ..Filter::default() },
+            Filter { tag: Some("retry".into()), ..Filter::default() },
+            Filter { anomaly_reason: Some("error_level".into()), ..Filter::default() },
         ];
         for f in yes {
             assert!(f.matches(&r), "{f:?}");
@@ -378,6 +416,11 @@ mod tests {
             Filter { from_timestamp: Some(1_001), ..Filter::default() },
             Filter { to_timestamp: Some(999), ..Filter::default() },
             Filter { query: Some("timeout missing".into()), ..Filter::default() },
+            Filter { host: Some("web-30".into()), ..Filter::default() },
+            Filter { user_id: Some("U-42".into()), ..Filter::default() },
+            Filter { error_code: Some("E_TIME".into()), ..Filter::default() },
+            Filter { tag: Some("retr".into()), ..Filter::default() },
+            Filter { anomaly_reason: Some("slow_response".into()), ..Filter::default() },
             Filter { query: Some("time".into()), ..Filter::default() },
             Filter { trace_id: Some("t".into()), ..Filter::default() },
         ];

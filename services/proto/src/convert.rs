@@ -134,6 +134,11 @@ impl TryFrom<pq::LogFilter> for Filter {
             query: f.query,
             trace_id: f.trace_id,
             request_id: f.request_id,
+            host: f.host,
+            user_id: f.user_id,
+            error_code: f.error_code,
+            tag: f.tag,
+            anomaly_reason: f.anomaly_reason,
             attributes: f.attributes.into_iter().collect(),
             tenant: f.tenant,
         }
@@ -390,6 +395,22 @@ mod tests {
         let e = filter(Some(pq::LogFilter { level: Some("loud".into()), ..Default::default() }))
             .unwrap_err();
         assert_eq!(e.field(), Some("level"));
+        let f = filter(Some(pq::LogFilter {
+            host: Some("web-3".into()),
+            user_id: Some("u-1".into()),
+            error_code: Some("E_PAY".into()),
+            tag: Some("canary".into()),
+            anomaly_reason: Some("slow_response".into()),
+            ..Default::default()
+        }))
+        .unwrap();
+        assert_eq!(
+            [f.host, f.user_id, f.error_code, f.tag, f.anomaly_reason],
+            [Some("web-3"), Some("u-1"), Some("E_PAY"), Some("canary"), Some("slow_response")]
+                .map(|v| v.map(String::from))
+        );
+        let f = filter(Some(pq::LogFilter { host: Some(" ".into()), ..Default::default() }));
+        assert_eq!(f.unwrap().host, None, "a blank filter value is no filter");
     }
 
     #[test]

@@ -81,6 +81,7 @@ fn varied() -> Vec<LogRecord> {
                 response_time_ms: Some((i * 37 % 5000) as f64 + 0.1),
                 error_code: (i % 11 == 0).then(|| "E_PAY".into()),
                 host: Some(format!("host-{}", i % 4)),
+                user_id: (i % 3 == 1).then(|| format!("user-{}", i % 5)),
                 tags: Some(vec!["eu".into(), format!("shard-{}", i % 2)]),
                 ..raw(
                     services[i % 3],
@@ -185,6 +186,24 @@ async fn each_filter_selects_its_records(b: &dyn Backend) {
         },
         Filter { trace_id: Some("trace-1".into()), ..Filter::default() },
         Filter { request_id: Some("req-3".into()), ..Filter::default() },
+        Filter { host: Some("host-2".into()), ..Filter::default() },
+        Filter { host: Some("host".into()), ..Filter::default() },
+        Filter { user_id: Some("user-4".into()), ..Filter::default() },
+        Filter { error_code: Some("E_PAY".into()), ..Filter::default() },
+        Filter { tag: Some("shard-1".into()), ..Filter::default() },
+        Filter { tag: Some("shard".into()), ..Filter::default() },
+        Filter { anomaly_reason: Some("slow_response".into()), ..Filter::default() },
+        Filter {
+            anomaly_reason: Some("error_level".into()),
+            level: Some(Level::Error),
+            ..Filter::default()
+        },
+        Filter {
+            tag: Some("eu".into()),
+            host: Some("host-1".into()),
+            error_code: Some("E_PAY".into()),
+            ..Filter::default()
+        },
         Filter { query: Some("payment".into()), ..Filter::default() },
         Filter {
             service_name: Some("payment-service".into()),

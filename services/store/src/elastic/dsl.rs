@@ -347,6 +347,11 @@ pub fn filter_query(filter: &Filter) -> Value {
         query,
         trace_id,
         request_id,
+        host,
+        user_id,
+        error_code,
+        tag,
+        anomaly_reason,
         attributes,
         tenant,
     } = filter;
@@ -356,9 +361,16 @@ pub fn filter_query(filter: &Filter) -> Value {
     if let Some(t) = tenant {
         must.push(tenant_query(t));
     }
-    for (field, value) in
-        [("service_name", service_name), ("trace_id", trace_id), ("request_id", request_id)]
-    {
+    for (field, value) in [
+        ("service_name", service_name),
+        ("trace_id", trace_id),
+        ("request_id", request_id),
+        ("host", host),
+        ("user_id", user_id),
+        ("error_code", error_code),
+        ("tags", tag),
+        ("anomaly_reasons", anomaly_reason),
+    ] {
         if let Some(v) = value {
             must.push(json!({ "term": { field: v } }));
         }

@@ -37,6 +37,11 @@ pub(crate) fn filter_query(
         query,
         trace_id,
         request_id,
+        host,
+        user_id,
+        error_code,
+        tag,
+        anomaly_reason,
         attributes,
         tenant,
     } = filter;
@@ -47,8 +52,17 @@ pub(crate) fn filter_query(
     if let Some(t) = tenant {
         term(fields.tenant_term(t));
     }
-    if let Some(v) = service_name {
-        term(Term::from_field_text(fields.service_name, v));
+    for (field, value) in [
+        (fields.service_name, service_name),
+        (fields.host, host),
+        (fields.user_id, user_id),
+        (fields.error_code, error_code),
+        (fields.tags, tag),
+        (fields.anomaly_reasons, anomaly_reason),
+    ] {
+        if let Some(v) = value {
+            term(Term::from_field_text(field, v));
+        }
     }
     // Fast-only hash columns: a term query on them is a column scan.
     for (field, value) in [(fields.trace_id, trace_id), (fields.request_id, request_id)] {

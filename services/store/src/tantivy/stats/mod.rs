@@ -163,6 +163,11 @@ fn time_range_only(f: &Filter) -> bool {
         query,
         trace_id,
         request_id,
+        host,
+        user_id,
+        error_code,
+        tag,
+        anomaly_reason,
         attributes,
         tenant: _,
     } = f;
@@ -173,6 +178,11 @@ fn time_range_only(f: &Filter) -> bool {
         && query.is_none()
         && trace_id.is_none()
         && request_id.is_none()
+        && host.is_none()
+        && user_id.is_none()
+        && error_code.is_none()
+        && tag.is_none()
+        && anomaly_reason.is_none()
         && attributes.is_empty()
 }
 
