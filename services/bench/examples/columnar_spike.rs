@@ -16,6 +16,12 @@
 //! `COLUMNAR_QUERY` (the layout queried, default `service,16384,1`),
 //! `COLUMNAR_TANTIVY=0` skips the Tantivy store.
 //!
+//! `COLUMNAR_MODE=hybrid` measures the hybrid instead (see the `hybrid`
+//! module): blocks cut in arrival order without token blooms, beside a
+//! Tantivy index of only the message postings and a sequence-number
+//! locator, beside the real store; `HYBRID_ROUNDS` (default 2),
+//! `HYBRID_BLOCK` (records per block, default 16,384).
+//!
 //! It is a spike: no WAL, no merges, no concurrency; a block is cut when a
 //! stream has N records buffered (in a real system a WAL and in-memory
 //! buffer would hold them, or small blocks would be merged later).
@@ -331,6 +337,17 @@ impl<'a> Reader<'a> {
 }
 
 fn decode_strings<'a>(r: &mut Reader<'a>, rows: usize) -> Vec<Option<&'a str>> {
+    decode_strings_at(r, rows, None)
+}
+
+/// As [`decode_strings`], but rows not `wanted` are skipped (read as
+/// `None`, their bytes neither checked nor copied).
+fn decode_strings_at<'a>(
+    r: &mut Reader<'a>,
+    rows: usize,
+    wanted: Option<&[bool]>,
+) -> Vec<Option<&'a str>> {
+    let want = |i: usize| wanted.is_none_or(|w| w[i]);
     if r.u8() == 1 {
         let n = r.varint() as usize;
         let dict: Vec<&str> = (0..n)
@@ -340,10 +357,24 @@ fn decode_strings<'a>(r: &mut Reader<'a>, rows: usize) -> Vec<Option<&'a str>> {
             })
             .collect();
         let codes = r.bytes(rows);
-        return codes.iter().map(|&c| (c > 0).then(|| dict[c as usize - 1])).collect();
+        return codes
+            .iter()
+            .enumerate()
+            .map(|(i, &c)| (c > 0 && want(i)).then(|| dict[c as usize - 1]))
+            .collect();
     }
     let lens: Vec<u64> = (0..rows).map(|_| r.varint()).collect();
-    lens.into_iter().map(|l| (l > 0).then(|| r.str(l as usize - 1))).collect()
+    lens.into_iter()
+        .enumerate()
+        .map(|(i, l)| match l {
+            0 => None,
+            l if want(i) => Some(r.str(l as usize - 1)),
+            l => {
+                r.pos += l as usize - 1;
+                None
+            }
+        })
+        .collect()
 }
 
 /// Id rows as (kind, payload), still in the encoded form.
@@ -394,26 +425,32 @@ fn decode_numbers(r: &mut Reader<'_>, rows: usize) -> Vec<Option<f64>> {
         .collect()
 }
 
-fn decode_attr(r: &mut Reader<'_>, rows: usize) -> Vec<Option<AttrValue>> {
+/// An attribute column: the `wanted` rows that have a value, with it.
+fn decode_attr(r: &mut Reader<'_>, rows: usize, wanted: &[bool]) -> Vec<(usize, AttrValue)> {
     let kinds = r.bytes(rows).to_vec();
-    let n_str = kinds.iter().filter(|&&k| k == 1).count();
-    let mut strings = decode_strings(r, n_str).into_iter();
+    let str_wanted: Vec<bool> =
+        kinds.iter().zip(wanted).filter(|(k, _)| **k == 1).map(|(_, w)| *w).collect();
+    let mut strings = decode_strings_at(r, str_wanted.len(), Some(&str_wanted)).into_iter();
     let n_int = kinds.iter().filter(|&&k| k == 2).count();
     let mut ints: std::vec::IntoIter<i64> =
         (0..n_int).map(|_| unzigzag(r.varint())).collect::<Vec<_>>().into_iter();
-    kinds
-        .iter()
-        .map(|k| match k {
+    let mut out = Vec::new();
+    for (row, (k, &w)) in kinds.iter().zip(wanted).enumerate() {
+        let v = match k {
             0 => None,
-            1 => Some(AttrValue::Str(strings.next().unwrap().unwrap().to_owned())),
+            1 => strings.next().unwrap().map(|s| AttrValue::Str(s.to_owned())),
             2 => Some(AttrValue::Int(ints.next().unwrap())),
             3 => Some(AttrValue::Float(f64::from_bits(u64::from_le_bytes(
                 r.bytes(8).try_into().unwrap(),
             )))),
             4 => Some(AttrValue::Bool(true)),
             _ => Some(AttrValue::Bool(false)),
-        })
-        .collect()
+        };
+        if let Some(v) = v.filter(|_| w) {
+            out.push((row, v));
+        }
+    }
+    out
 }
 
 fn decode_varints(buf: &[u8], rows: usize) -> Vec<u64> {
@@ -435,26 +472,55 @@ fn undelta(buf: &[u8], rows: usize) -> Vec<i64> {
 
 // ---------------------------------------------------------------- the layout
 
+/// How records are grouped into blocks.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Stream {
+    /// A stream per service.
+    Service,
+    /// A stream per service + host.
+    ServiceHost,
+    /// One stream, blocks cut in arrival order (the hybrid's): a block is
+    /// a contiguous range of sequence numbers, rows kept in that order, and
+    /// the service is a column.
+    Arrival,
+}
+
 #[derive(Clone, Copy, Debug, PartialEq)]
 struct Config {
-    /// Streams are service + host (else service only).
-    by_host: bool,
+    stream: Stream,
     block: usize,
     level: i32,
+    /// A bloom of message tokens per block; the hybrid has none (message
+    /// postings replace it) and, unless blocks are in arrival order, a
+    /// `seq` column instead, so a posting's locator finds its row.
+    token_bloom: bool,
 }
 
 impl Config {
     fn name(&self) -> String {
-        let stream = if self.by_host { "service+host" } else { "service" };
-        format!("{stream},{},{}", self.block, self.level)
+        let stream = match self.stream {
+            Stream::Service => "service",
+            Stream::ServiceHost => "service+host",
+            Stream::Arrival => "arrival",
+        };
+        let postings = if self.token_bloom { "" } else { ",postings" };
+        format!("{stream},{},{}{postings}", self.block, self.level)
     }
     fn parse(s: &str) -> Config {
         let p: Vec<&str> = s.split(',').collect();
         Config {
-            by_host: p[0] == "service+host",
+            stream: match p[0] {
+                "service+host" => Stream::ServiceHost,
+                "arrival" => Stream::Arrival,
+                _ => Stream::Service,
+            },
             block: p[1].parse().unwrap(),
             level: p[2].parse().unwrap(),
+            token_bloom: p.get(3) != Some(&"postings"),
         }
+    }
+    fn by_host(&self) -> bool {
+        self.stream == Stream::ServiceHost
     }
 }
 
@@ -473,8 +539,12 @@ struct Block {
     min_ts: i64,
     max_ts: i64,
     columns: BTreeMap<String, Extent>,
-    tokens: BloomFilter,
+    /// `None` in the hybrid's layouts.
+    tokens: Option<BloomFilter>,
     values: BloomFilter,
+    /// The sequence number (input index) of the first row; in arrival
+    /// order the block holds `first_seq..first_seq + rows`.
+    first_seq: u32,
     /// The record each row is (an index into the input), for the check.
     source: Vec<u32>,
 }
@@ -544,7 +614,9 @@ impl Writer<'_> {
     fn block(&mut self, mut rows: Vec<u32>) {
         let records = self.records;
         let mut t = Instant::now();
-        rows.sort_by_key(|&i| (records[i as usize].timestamp, i));
+        if self.cfg.stream != Stream::Arrival {
+            rows.sort_by_key(|&i| (records[i as usize].timestamp, i));
+        }
         let rs: Vec<&LogRecord> = rows.iter().map(|&i| &records[i as usize]).collect();
         let n = rs.len();
         let mut raw: Vec<(String, Vec<u8>)> = Vec::new();
@@ -560,6 +632,21 @@ impl Writer<'_> {
                 prev = r.timestamp;
             }
         });
+        if self.cfg.stream == Stream::Arrival {
+            put("service", &mut |b| {
+                let v: Vec<Option<&str>> =
+                    rs.iter().map(|r| Some(r.service_name.as_str())).collect();
+                encode_strings(b, &v, true);
+            });
+        } else if !self.cfg.token_bloom {
+            put("seq", &mut |b| {
+                let mut prev = 0;
+                for &i in &rows {
+                    varint(b, zigzag(i64::from(i) - prev));
+                    prev = i64::from(i);
+                }
+            });
+        }
         put("ingested_at", &mut |b| {
             let mut prev = 0;
             for r in &rs {
@@ -584,7 +671,7 @@ impl Writer<'_> {
         let opt = |f: fn(&LogRecord) -> &Option<String>| -> Vec<Option<&str>> {
             rs.iter().map(|r| f(r).as_deref()).collect()
         };
-        if !self.cfg.by_host {
+        if !self.cfg.by_host() {
             put("host", &mut |b| encode_strings(b, &opt(|r| &r.host), true));
         }
         put("user_id", &mut |b| encode_strings(b, &opt(|r| &r.user_id), true));
@@ -619,11 +706,13 @@ impl Writer<'_> {
         let columns: BTreeMap<String, Extent> =
             raw.iter().map(|(name, b)| self.column(name.clone(), b)).collect();
         self.phase("zstd", &mut t);
-        let mut toks = Vec::new();
-        for r in &rs {
-            tokens(&r.message, |s| toks.push(xxh3_64(s.as_bytes())));
-        }
-        let tokens = self.bloom(0, toks);
+        let tokens = self.cfg.token_bloom.then(|| {
+            let mut toks = Vec::new();
+            for r in &rs {
+                tokens(&r.message, |s| toks.push(xxh3_64(s.as_bytes())));
+            }
+            self.bloom(0, toks)
+        });
         self.phase("bloom: message tokens", &mut t);
         let mut vals = Vec::new();
         for r in &rs {
@@ -651,15 +740,18 @@ impl Writer<'_> {
         let values = self.bloom(1, vals);
         self.phase("bloom: exact values", &mut t);
         let first = rs[0];
+        let arrival = self.cfg.stream == Stream::Arrival;
         let block = Block {
-            service: first.service_name.clone(),
-            host: if self.cfg.by_host { first.host.clone() } else { None },
+            service: if arrival { String::new() } else { first.service_name.clone() },
+            host: if self.cfg.by_host() { first.host.clone() } else { None },
             rows: n,
-            min_ts: rs[0].timestamp,
-            max_ts: rs[n - 1].timestamp,
+            // Arrival order need not be time order.
+            min_ts: rs.iter().map(|r| r.timestamp).min().unwrap(),
+            max_ts: rs.iter().map(|r| r.timestamp).max().unwrap(),
             columns,
             tokens,
             values,
+            first_seq: rows[0],
             source: rows,
         };
         // The block's header in the index file.
@@ -680,8 +772,8 @@ impl Writer<'_> {
                 varint(ix, v as u64);
             }
         }
-        for f in [&block.tokens, &block.values] {
-            varint(ix, f.num_bits() as u64);
+        for f in [block.tokens.as_ref(), Some(&block.values)] {
+            varint(ix, f.map_or(0, |f| f.num_bits() as u64));
         }
         self.layout.blocks.push(block);
         self.phase("block index", &mut t);
@@ -715,8 +807,12 @@ fn build(records: &[LogRecord], cfg: Config, bits_per_item: usize, dir: &Path) -
     let mut open: HashMap<(&str, Option<&str>), Vec<u32>> = HashMap::new();
     let mut t = Instant::now();
     for (i, r) in records.iter().enumerate() {
-        let host = if cfg.by_host { r.host.as_deref() } else { None };
-        let rows = open.entry((r.service_name.as_str(), host)).or_default();
+        let key = match cfg.stream {
+            Stream::Service => (r.service_name.as_str(), None),
+            Stream::ServiceHost => (r.service_name.as_str(), r.host.as_deref()),
+            Stream::Arrival => ("", None),
+        };
+        let rows = open.entry(key).or_default();
         rows.push(i as u32);
         if rows.len() == cfg.block {
             let rows = std::mem::take(rows);
@@ -741,13 +837,30 @@ fn build(records: &[LogRecord], cfg: Config, bits_per_item: usize, dir: &Path) -
 
 impl Layout {
     fn column(&self, b: &Block, name: &str) -> Option<Vec<u8>> {
+        thread_local! {
+            /// One decompression context per thread, not one per column.
+            static ZSTD: std::cell::RefCell<zstd::bulk::Decompressor<'static>> =
+                std::cell::RefCell::new(zstd::bulk::Decompressor::new().unwrap());
+        }
         let e = b.columns.get(name)?;
-        Some(zstd::bulk::decompress(&self.data[e.offset..e.offset + e.len], e.raw_len).unwrap())
+        let packed = &self.data[e.offset..e.offset + e.len];
+        Some(ZSTD.with(|z| z.borrow_mut().decompress(packed, e.raw_len).unwrap()))
     }
 
     /// Every record of the block, in block order, ids restored.
     fn decode(&self, b: &Block) -> Vec<LogRecord> {
+        self.decode_rows(b, &(0..b.rows).collect::<Vec<_>>())
+    }
+
+    /// The records at `rows` (distinct) of the block, in that order: every
+    /// column is decompressed, only those rows are built.
+    fn decode_rows(&self, b: &Block, rows: &[usize]) -> Vec<LogRecord> {
         let n = b.rows;
+        let mut wanted = vec![false; n];
+        for &row in rows {
+            wanted[row] = true;
+        }
+        let want = Some(wanted.as_slice());
         let col = |name: &str| self.column(b, name).unwrap();
         let ts = undelta(&col("timestamp"), n);
         let ingested = undelta(&col("ingested_at"), n);
@@ -758,40 +871,43 @@ impl Layout {
         let sev = col("severity+anomaly");
         let host_buf = self.column(b, "host");
         let hosts: Vec<Option<&str>> = match &host_buf {
-            Some(buf) => decode_strings(&mut Reader::new(buf), n),
+            Some(buf) => decode_strings_at(&mut Reader::new(buf), n, want),
             None => vec![b.host.as_deref(); n],
         };
         let (users, errors) = (col("user_id"), col("error_code"));
-        let users = decode_strings(&mut Reader::new(&users), n);
-        let errors = decode_strings(&mut Reader::new(&errors), n);
+        let users = decode_strings_at(&mut Reader::new(&users), n, want);
+        let errors = decode_strings_at(&mut Reader::new(&errors), n, want);
         let ids: Vec<Vec<u8>> = ["request_id", "trace_id", "span_id"].map(col).into();
         let ids: Vec<Vec<(u8, &[u8])>> =
             ids.iter().map(|buf| decode_ids(&mut Reader::new(buf), n)).collect();
         let lists = col("tags+anomaly_reasons");
         let mut lr = Reader::new(&lists);
-        let tags = decode_strings(&mut lr, n);
-        let reasons = decode_strings(&mut lr, n);
+        let tags = decode_strings_at(&mut lr, n, want);
+        let reasons = decode_strings_at(&mut lr, n, want);
         let msg = col("message");
-        let msgs = decode_strings(&mut Reader::new(&msg), n);
-        let mut attrs: Vec<Attributes> = vec![Attributes::new(); n];
+        let msgs = decode_strings_at(&mut Reader::new(&msg), n, want);
+        let service_buf = self.column(b, "service");
+        let services: Vec<Option<&str>> = match &service_buf {
+            Some(buf) => decode_strings_at(&mut Reader::new(buf), n, want),
+            None => vec![Some(b.service.as_str()); n],
+        };
+        let mut attrs: HashMap<usize, Attributes> = HashMap::new();
         for name in b.columns.keys().filter(|k| k.starts_with("attr.")) {
             let buf = col(name);
-            for (row, v) in decode_attr(&mut Reader::new(&buf), n).into_iter().enumerate() {
-                if let Some(v) = v {
-                    attrs[row].insert(name["attr.".len()..].to_owned(), v);
-                }
+            for (row, v) in decode_attr(&mut Reader::new(&buf), n, &wanted) {
+                attrs.entry(row).or_default().insert(name["attr.".len()..].to_owned(), v);
             }
         }
         let split = |s: Option<&str>| -> Vec<String> {
             s.map_or_else(Vec::new, |s| s.split('\u{1f}').map(str::to_owned).collect())
         };
-        (0..n)
-            .map(|i| {
+        rows.iter()
+            .map(|&i| {
                 let code = u16::from_le_bytes([status[2 * i], status[2 * i + 1]]);
                 let mut r = LogRecord {
                     id: String::new(),
                     timestamp: ts[i],
-                    service_name: b.service.clone(),
+                    service_name: services[i].unwrap().to_owned(),
                     level: Level::ALL[level[i] as usize],
                     message: msgs[i].unwrap().to_owned(),
                     status_code: (code > 0).then(|| StatusCode::new(code.into()).unwrap()),
@@ -806,7 +922,7 @@ impl Layout {
                     anomaly: sev[n + i] == 1,
                     severity_score: sev[i],
                     anomaly_reasons: split(reasons[i]),
-                    attributes: std::mem::take(&mut attrs[i]),
+                    attributes: attrs.remove(&i).unwrap_or_default(),
                     ingested_at: ingested[i],
                     tenant: loglens_core::tenant::default_name(),
                 };
@@ -862,7 +978,7 @@ fn newest(l: &Layout, service: &str, level: Level, size: usize) -> Vec<LogRecord
 fn full_text(l: &Layout, word: &str) -> (u64, u64) {
     let h = xxh3_64(word.as_bytes());
     let (mut hits, mut read) = (0, 0);
-    for b in l.blocks.iter().filter(|b| b.tokens.contains_hash(h)) {
+    for b in l.blocks.iter().filter(|b| b.tokens.as_ref().is_some_and(|t| t.contains_hash(h))) {
         read += 1;
         let buf = l.column(b, "message").unwrap();
         let mut r = Reader::new(&buf);
@@ -984,7 +1100,7 @@ fn false_positives(l: &Layout) -> [f64; 2] {
     for (bi, b) in l.blocks.iter().enumerate() {
         for i in 0..64u64 {
             let h = xxh3_64(format!("absent {bi} {i}").as_bytes());
-            hit[0] += u64::from(b.tokens.contains_hash(h));
+            hit[0] += u64::from(b.tokens.as_ref().is_some_and(|t| t.contains_hash(h)));
             hit[1] += u64::from(b.values.contains_hash(h));
             tried += 1;
         }
@@ -1031,17 +1147,22 @@ fn main() {
         load_average()
     );
     let bits: usize = std::env::var("COLUMNAR_BLOOM_BITS").map_or(10, |v| v.parse().unwrap());
+    if std::env::var("COLUMNAR_MODE").as_deref() == Ok("hybrid") {
+        hybrid::run(records, raw_bytes, bits);
+        return;
+    }
     let query_cfg =
         Config::parse(&std::env::var("COLUMNAR_QUERY").unwrap_or("service,16384,1".into()));
     let tmp = tempfile::tempdir().unwrap();
     let mut queried = None;
-    for by_host in [false, true] {
+    for stream in [Stream::Service, Stream::ServiceHost] {
         for block in env_list("COLUMNAR_BLOCKS", "4096,16384,65536") {
             for level in env_list("COLUMNAR_LEVELS", "1,3") {
                 let cfg = Config {
-                    by_host,
+                    stream,
                     block: block.parse().unwrap(),
                     level: level.parse().unwrap(),
+                    token_bloom: true,
                 };
                 let dir = tmp.path().join(cfg.name());
                 let (c0, t0) = (own_cpu_seconds(), Instant::now());
@@ -1139,13 +1260,28 @@ fn main() {
     if std::env::var("COLUMNAR_TANTIVY").as_deref() == Ok("0") {
         return;
     }
-    // The real store, as store_spike.rs writes it: 5,000-record batches,
-    // four in flight, then a refresh and a close (its merges finish).
     let rt = tokio::runtime::Runtime::new().unwrap();
     let dir = tmp.path().join("tantivy");
+    let (cpu, wall) = store_build(&rt, records, &dir);
+    let disk = dir_bytes(&dir);
+    println!(
+        "\n== Tantivy store: {:.2} CPU-s ({:.0} rec/CPU-s incl. close + merges), {:.1} s wall | {:.1} B/record on disk = {:.1}% of raw | load {}",
+        cpu,
+        n as f64 / cpu,
+        wall,
+        disk as f64 / n as f64,
+        disk as f64 * 100.0 / raw_bytes as f64,
+        load_average()
+    );
+}
+
+/// Indexes `records` into the real store in `dir` as store_spike.rs does:
+/// 5,000-record batches, four in flight, then a refresh and a close (its
+/// merges finish). CPU seconds and wall seconds of all of it.
+fn store_build(rt: &tokio::runtime::Runtime, records: Vec<LogRecord>, dir: &Path) -> (f64, f64) {
     rt.block_on(async {
         let store: Arc<dyn LogStore> =
-            Arc::new(TantivyStore::open(&dir, StoreOptions::default()).await.unwrap());
+            Arc::new(TantivyStore::open(dir, StoreOptions::default()).await.unwrap());
         let mut it = records.into_iter();
         let batches: Vec<Vec<LogRecord>> = std::iter::from_fn(|| {
             let b: Vec<LogRecord> = it.by_ref().take(5000).collect();
@@ -1162,16 +1298,370 @@ fn main() {
         while acks.next().await.is_some() {}
         store.refresh().await.unwrap();
         store.close().await.unwrap();
+        (own_cpu_seconds() - c0, t0.elapsed().as_secs_f64())
+    })
+}
+
+// ---------------------------------------------------------------- hybrid
+
+/// `COLUMNAR_MODE=hybrid`: blocks hold every column; Tantivy keeps only
+/// the message postings and a locator (the record's sequence number). In
+/// rounds (`HYBRID_ROUNDS`, default 2), alternating the order, it builds
+/// the postings index, the blocks (arrival order; service streams beside
+/// them) and the real store from the same records, then answers full-text
+/// searches from postings + blocks and from the store, and checks both
+/// give the same records.
+mod hybrid {
+    use super::*;
+    use tantivy::query::{EnableScoring, Query, TermQuery};
+    use tantivy::schema::{
+        Field, IndexRecordOption, NumericOptions, Schema, TextFieldIndexing, TextOptions,
+    };
+    use tantivy::{Index, IndexReader, IndexWriter, ReloadPolicy, TantivyDocument, Term};
+
+    use loglens_core::query::{Filter, SearchRequest, Sort};
+
+    /// The product's writer: 2 indexing threads, 256 MB (`StoreOptions`).
+    const THREADS: usize = 2;
+    const MEMORY: usize = 256 << 20;
+    /// What 1 s refreshes commit at about 30k records a second.
+    const COMMIT_EVERY: usize = 30_000;
+
+    /// The postings index: `message` indexed as the product indexes it, and
+    /// `seq`, a fast u64, the locator.
+    pub struct Postings {
+        reader: IndexReader,
+        message: Field,
+    }
+
+    fn schema() -> (Schema, Field, Field) {
+        let mut b = Schema::builder();
+        // As services/store/src/tantivy/schema.rs: the default tokenizer,
+        // no positions, no fieldnorms, not stored.
+        let words = TextFieldIndexing::default()
+            .set_tokenizer("default")
+            .set_index_option(IndexRecordOption::Basic)
+            .set_fieldnorms(false);
+        let message =
+            b.add_text_field("message", TextOptions::default().set_indexing_options(words));
+        let seq = b.add_u64_field("seq", NumericOptions::default().set_fast());
+        (b.build(), message, seq)
+    }
+
+    /// Indexes every record's message with its sequence number (its index
+    /// in `records`), committing every [`COMMIT_EVERY`] records and
+    /// reloading the reader as the product's indexer does, then the final
+    /// commit and the merges. CPU and wall seconds of all of it.
+    fn build(records: &[LogRecord], dir: &Path) -> (Postings, f64, f64) {
+        std::fs::create_dir_all(dir).unwrap();
+        let (schema, message, seq) = schema();
+        let (c0, t0) = (own_cpu_seconds(), Instant::now());
+        let index = Index::create_in_dir(dir, schema).unwrap();
+        let mut writer: IndexWriter = index.writer_with_num_threads(THREADS, MEMORY).unwrap();
+        let reader: IndexReader =
+            index.reader_builder().reload_policy(ReloadPolicy::Manual).try_into().unwrap();
+        for (i, r) in records.iter().enumerate() {
+            let mut d = TantivyDocument::new();
+            d.add_text(message, &r.message);
+            d.add_u64(seq, i as u64);
+            writer.add_document(d).unwrap();
+            if (i + 1) % COMMIT_EVERY == 0 {
+                writer.commit().unwrap();
+                reader.reload().unwrap();
+            }
+        }
+        writer.commit().unwrap();
+        reader.reload().unwrap();
+        writer.wait_merging_threads().unwrap();
+        reader.reload().unwrap();
         let (cpu, wall) = (own_cpu_seconds() - c0, t0.elapsed().as_secs_f64());
-        let disk = dir_bytes(&dir);
+        (Postings { reader, message }, cpu, wall)
+    }
+
+    impl Postings {
+        /// The sequence numbers of the records whose message has `word`
+        /// (one token, as the analyzer gives it), ascending.
+        fn seqs(&self, word: &str) -> Vec<u64> {
+            let searcher = self.reader.searcher();
+            let q =
+                TermQuery::new(Term::from_field_text(self.message, word), IndexRecordOption::Basic);
+            let w = q.weight(EnableScoring::disabled_from_searcher(&searcher)).unwrap();
+            let mut out = Vec::new();
+            for seg in searcher.segment_readers() {
+                let col = seg.fast_fields().u64("seq").unwrap();
+                let alive = seg.alive_bitset();
+                w.for_each_no_score(seg, &mut |docs| {
+                    for &d in docs {
+                        if alive.is_none_or(|a| a.is_alive(d)) {
+                            out.push(col.first(d).unwrap());
+                        }
+                    }
+                })
+                .unwrap();
+            }
+            out.sort_unstable();
+            out
+        }
+    }
+
+    /// Records whose message has `word` (and, with `filter`, of that
+    /// service and level): the total, and the newest `size` (ties: higher
+    /// sequence number first). Postings give sequence numbers; in arrival
+    /// order a block is a sequence range, so a hit is (block, row) by a
+    /// binary search. Service and level are checked in their columns; the
+    /// timestamp column is read only in blocks that may still hold one of
+    /// the newest; only those rows are built into records.
+    fn search(
+        p: &Postings,
+        l: &Layout,
+        word: &str,
+        filter: Option<(&str, Level)>,
+        size: usize,
+    ) -> (u64, Vec<LogRecord>) {
+        let mut groups: Vec<(usize, Vec<usize>)> = Vec::new();
+        for s in p.seqs(word) {
+            let bi = l.blocks.partition_point(|b| u64::from(b.first_seq) <= s) - 1;
+            let row = (s - u64::from(l.blocks[bi].first_seq)) as usize;
+            match groups.last_mut() {
+                Some((b, rows)) if *b == bi => rows.push(row),
+                _ => groups.push((bi, vec![row])),
+            }
+        }
+        if let Some((service, level)) = filter {
+            for (bi, rows) in &mut groups {
+                let b = &l.blocks[*bi];
+                let levels = l.column(b, "level").unwrap();
+                rows.retain(|&r| levels[r] == level as u8);
+                if rows.is_empty() {
+                    continue;
+                }
+                let buf = l.column(b, "service").unwrap();
+                let services = decode_strings(&mut Reader::new(&buf), b.rows);
+                rows.retain(|&r| services[r] == Some(service));
+            }
+            groups.retain(|(_, rows)| !rows.is_empty());
+        }
+        let total = groups.iter().map(|(_, rows)| rows.len() as u64).sum();
+        groups.sort_by_key(|(bi, _)| std::cmp::Reverse(l.blocks[*bi].max_ts));
+        // (timestamp, seq, block, row), newest first.
+        let mut top: Vec<(i64, u64, usize, usize)> = Vec::new();
+        for (bi, rows) in &groups {
+            let b = &l.blocks[*bi];
+            if top.len() >= size && b.max_ts < top[size - 1].0 {
+                break;
+            }
+            let ts = undelta(&l.column(b, "timestamp").unwrap(), b.rows);
+            for &r in rows {
+                top.push((ts[r], u64::from(b.first_seq) + r as u64, *bi, r));
+            }
+            top.sort_by_key(|h| std::cmp::Reverse((h.0, h.1)));
+            top.truncate(size);
+        }
+        let mut need: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
+        for &(_, _, bi, row) in &top {
+            need.entry(bi).or_default().push(row);
+        }
+        let mut built: HashMap<(usize, usize), LogRecord> = HashMap::new();
+        for (bi, rows) in need {
+            for (r, row) in l.decode_rows(&l.blocks[bi], &rows).into_iter().zip(rows) {
+                built.insert((bi, row), r);
+            }
+        }
+        (total, top.iter().map(|&(_, _, bi, row)| built.remove(&(bi, row)).unwrap()).collect())
+    }
+
+    /// A search's service and level, if any.
+    type Filters<'a> = Option<(&'a str, Level)>;
+
+    /// p50 and p99 wall ms of `runs` runs after one warm-up, the mean CPU
+    /// ms of the process per run (on a busy box wall time includes waiting
+    /// for a core; CPU time does not), and the last result.
+    fn timed<T>(runs: usize, mut f: impl FnMut() -> T) -> (f64, f64, f64, T) {
+        let mut out = f();
+        let c0 = own_cpu_seconds();
+        let mut v: Vec<f64> = (0..runs)
+            .map(|_| {
+                let t = Instant::now();
+                out = f();
+                t.elapsed().as_secs_f64() * 1e3
+            })
+            .collect();
+        let cpu = (own_cpu_seconds() - c0) * 1e3 / runs as f64;
+        v.sort_by(f64::total_cmp);
+        let p99 = v[((v.len() as f64 * 0.99).ceil() as usize).min(v.len()) - 1];
+        (v[v.len() / 2], p99, cpu, out)
+    }
+
+    /// Bytes by file extension under `dir`.
+    fn by_extension(dir: &Path) -> BTreeMap<String, u64> {
+        let mut out = BTreeMap::new();
+        for e in std::fs::read_dir(dir).unwrap().flatten() {
+            let path = e.path();
+            let ext = path.extension().map_or("other".into(), |x| x.to_string_lossy().into_owned());
+            *out.entry(ext).or_default() += e.metadata().unwrap().len();
+        }
+        out
+    }
+
+    pub fn run(records: Vec<LogRecord>, raw: u64, bits: usize) {
+        let n = records.len();
+        let rounds: usize = std::env::var("HYBRID_ROUNDS").map_or(2, |v| v.parse().unwrap());
+        let block: usize = std::env::var("HYBRID_BLOCK").map_or(16_384, |v| v.parse().unwrap());
+        let arrival = Config { stream: Stream::Arrival, block, level: 1, token_bloom: false };
+        let service = Config { stream: Stream::Service, block, level: 1, token_bloom: false };
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        let tmp = tempfile::tempdir().unwrap();
+        let pct = |b: u64| b as f64 * 100.0 / raw as f64;
+        let per = |b: u64| b as f64 / n as f64;
+        let mut kept: Option<(Postings, Layout)> = None;
+        for round in 0..rounds {
+            let store_dir = tmp.path().join(format!("store{round}"));
+            let postings_dir = tmp.path().join(format!("postings{round}"));
+            // Odd rounds run the parts in reverse order.
+            let mut steps = ["postings", "blocks", "store"];
+            if round % 2 == 1 {
+                steps.reverse();
+            }
+            let mut built_postings = None;
+            let mut built_blocks = None;
+            for step in steps {
+                match step {
+                    "postings" => {
+                        let load = load_average();
+                        let (p, cpu, wall) = build(&records, &postings_dir);
+                        let disk = dir_bytes(&postings_dir);
+                        let parts: Vec<String> = by_extension(&postings_dir)
+                            .iter()
+                            .map(|(k, v)| format!("{k} {:.2}", per(*v)))
+                            .collect();
+                        println!(
+                            "round {round} | postings (message + seq): {cpu:.2} CPU-s = {:.0} rec/CPU-s = {:.2} µs/rec, {wall:.1} s wall | {:.1} B/rec = {:.1}% of raw ({}) | load {load} -> {}",
+                            n as f64 / cpu,
+                            cpu * 1e6 / n as f64,
+                            per(disk),
+                            pct(disk),
+                            parts.join(", "),
+                            load_average()
+                        );
+                        built_postings = Some(p);
+                    }
+                    "blocks" => {
+                        for cfg in [arrival, service] {
+                            let dir = tmp.path().join(format!("{}-{round}", cfg.name()));
+                            let load = load_average();
+                            let (c0, t0) = (own_cpu_seconds(), Instant::now());
+                            let mut layout = super::build(&records, cfg, bits, &dir);
+                            let (cpu, wall) = (own_cpu_seconds() - c0, t0.elapsed().as_secs_f64());
+                            let disk = dir_bytes(&dir);
+                            println!(
+                                "round {round} | blocks {}: {} blocks, {cpu:.2} CPU-s = {:.0} rec/CPU-s = {:.2} µs/rec, {wall:.1} s wall | {:.1} B/rec = {:.1}% of raw | load {load} -> {}",
+                                cfg.name(),
+                                layout.blocks.len(),
+                                n as f64 / cpu,
+                                cpu * 1e6 / n as f64,
+                                per(disk),
+                                pct(disk),
+                                load_average()
+                            );
+                            let mut parts: Vec<_> = layout.parts.iter().collect();
+                            parts.sort_by_key(|(_, b)| std::cmp::Reverse(**b));
+                            let list: Vec<String> =
+                                parts.iter().map(|(k, b)| format!("{k} {:.2}", per(**b))).collect();
+                            println!("   B/record by part: {}", list.join(", "));
+                            if cfg == arrival {
+                                layout.data = std::fs::read(dir.join("columns.bin")).unwrap();
+                                built_blocks = Some(layout);
+                            }
+                        }
+                    }
+                    _ => {
+                        let copy = records.clone();
+                        let load = load_average();
+                        let (cpu, wall) = store_build(&rt, copy, &store_dir);
+                        let disk = dir_bytes(&store_dir);
+                        println!(
+                            "round {round} | Tantivy store: {cpu:.2} CPU-s = {:.0} rec/CPU-s = {:.2} µs/rec incl. close + merges, {wall:.1} s wall | {:.1} B/rec = {:.1}% of raw | load {load} -> {}",
+                            n as f64 / cpu,
+                            cpu * 1e6 / n as f64,
+                            per(disk),
+                            pct(disk),
+                            load_average()
+                        );
+                    }
+                }
+            }
+            if round + 1 == rounds {
+                kept = Some((built_postings.unwrap(), built_blocks.unwrap()));
+            } else {
+                std::fs::remove_dir_all(&store_dir).unwrap();
+            }
+        }
+        let (p, l) = kept.unwrap();
+        let store_dir = tmp.path().join(format!("store{}", rounds - 1));
+
+        // The blocks give back every record as it was.
+        for b in &l.blocks {
+            for (r, &i) in l.decode(b).iter().zip(&b.source) {
+                assert_eq!(r, &records[i as usize], "round trip");
+            }
+        }
+        println!("round trip: all {n} records decoded equal from the arrival blocks");
+
+        let common = word_near(&records, 0.01);
+        let rare = word_near(&records, 0.0001);
+        // A service and level that the common word's newest record has.
+        let probe = records
+            .iter()
+            .rev()
+            .find(|r| {
+                let mut found = false;
+                tokens(&r.message, |t| found |= t == common);
+                found && r.level != Level::Info
+            })
+            .unwrap();
+        let (svc, level) = (probe.service_name.clone(), probe.level);
+        let store: Arc<dyn LogStore> = rt.block_on(async {
+            Arc::new(TantivyStore::open(&store_dir, StoreOptions::default()).await.unwrap())
+        });
+        let runs = 21;
         println!(
-            "\n== Tantivy store: {:.2} CPU-s ({:.0} rec/CPU-s incl. close + merges), {:.1} s wall | {:.1} B/record on disk = {:.1}% of raw | load {}",
-            cpu,
-            n as f64 / cpu,
-            wall,
-            disk as f64 / n as f64,
-            disk as f64 * 100.0 / raw_bytes as f64,
+            "\n== queries at {n} records, {runs} runs after a warm-up, single thread for the hybrid (column file in memory), the store as it searches | load {}",
             load_average()
         );
-    });
+        // (name, word, service and level)
+        let cases: Vec<(String, String, Filters<'_>)> = vec![
+            (format!("word ~1% ('{common}')"), common.clone(), None),
+            (
+                format!("'{common}' AND {svc} AND {}", level.as_str()),
+                common.clone(),
+                Some((svc.as_str(), level)),
+            ),
+            (format!("rare word ('{rare}')"), rare.clone(), None),
+        ];
+        for (name, word, filter) in cases {
+            let (hp50, hp99, hcpu, (htotal, hlogs)) =
+                timed(runs, || search(&p, &l, &word, filter, 20));
+            let f = Filter {
+                query: Some(word.clone()),
+                service_name: filter.map(|(s, _)| s.to_owned()),
+                level: filter.map(|(_, l)| l),
+                ..Filter::default()
+            };
+            let req = SearchRequest::new(f, Sort::NewestFirst, None, Some(20), None).unwrap();
+            let (sp50, sp99, scpu, res) = timed(runs, || rt.block_on(store.search(&req)).unwrap());
+            let same_ids = hlogs.iter().map(|r| &r.id).eq(res.logs.iter().map(|r| &r.id));
+            let same_records = hlogs == res.logs;
+            println!(
+                "{name:<40} hybrid p50 {hp50:6.2} / p99 {hp99:6.2} ms, CPU {hcpu:5.2} ms (total {htotal}) | store p50 {sp50:6.2} / p99 {sp99:6.2} ms, CPU {scpu:5.2} ms (total {}) | same total {}, same newest 20 ids {}, records equal {}",
+                res.total,
+                htotal == res.total,
+                same_ids,
+                same_records
+            );
+            assert_eq!(htotal, res.total, "{name}: totals differ");
+            assert!(same_ids, "{name}: newest 20 differ");
+        }
+        println!("load {}", load_average());
+        rt.block_on(store.close()).unwrap();
+    }
 }
