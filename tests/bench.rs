@@ -41,7 +41,7 @@ fn tiny_run_reports_every_figure() {
     ]);
 
     assert_eq!(report["records"], 2000);
-    assert_eq!(report["queries"]["latency"].as_object().map(|m| m.len()), Some(9), "{report}");
+    assert_eq!(report["queries"]["latency"].as_object().map(|m| m.len()), Some(10), "{report}");
     assert!(report["queries"]["latency"]["UI_view_histogram_page"]["p99_ms"].is_f64(), "{report}");
     assert!(
         report["queries"]["latency"]["stats_histogram_pctl_new_shape"]["p99_ms"].is_f64(),

@@ -25,7 +25,7 @@ async fn post_then_read_through_every_route() {
 
     let ndjson = [
         json!({"timestamp": "2024-05-01T12:00:00Z", "service_name": "checkout", "level": "ERROR", "message": "payment provider timeout", "status_code": 504, "response_time_ms": 9000.0, "request_id": "h-1", "error_code": "TIMEOUT"}),
-        json!({"timestamp": 1714564801, "service_name": "checkout", "level": "info", "message": "order placed", "status_code": 201, "response_time_ms": 80.0, "request_id": "h-2"}),
+        json!({"timestamp": 1714564801, "service_name": "checkout", "level": "info", "message": "order placed", "status_code": 201, "response_time_ms": 80.0, "request_id": "h-2", "host": "web-2", "user_id": "u-9", "tags": ["canary", "eu"]}),
         json!({"timestamp": 1714564802000i64, "service_name": "search", "level": "WARNING", "message": "slow query", "status_code": 200, "response_time_ms": 4000.0, "request_id": "h-3"}),
         json!({"service_name": "search", "message": "bad code", "status_code": "two hundred"}),
         json!({"timestamp": "2024-05-01T12:00:03.5+02:00", "service_name": "search", "level": "DEBUG", "message": "cache hit", "request_id": "h-5"}),
@@ -84,6 +84,23 @@ async fn post_then_read_through_every_route() {
     assert_eq!(b["total"], 2);
     let (_, b) = get(&server.url("/logs?q=provider%20TIMEOUT")).await;
     assert_eq!(b["total"], 1);
+    for (filter, want) in [
+        ("host=web-2", &["h-2"][..]),
+        ("tag=canary&user_id=u-9", &["h-2"]),
+        ("tag=can", &[]),
+        ("error_code=TIMEOUT", &["h-1"]),
+        ("anomaly_reason=slow_response", &["h-3", "h-1"]),
+    ] {
+        let (status, b) = get(&server.url(&format!("/logs?{filter}"))).await;
+        assert_eq!(status, 200, "{filter}: {b}");
+        let got: Vec<&str> = b["logs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| l["request_id"].as_str().unwrap())
+            .collect();
+        assert_eq!(got, want, "{filter}");
+    }
     let (_, b) = get(&server.url("/logs?request_id=h-5")).await;
     assert_eq!(b["logs"][0]["timestamp"], 1_714_557_603_500i64, "+02:00 normalised to UTC");
     let (_, b) = get(&server.url("/logs?size=2")).await;
@@ -131,6 +148,8 @@ async fn post_then_read_through_every_route() {
         ("q=provider%20TIMEOUT", 1, json!({"ERROR": 1})),
         ("level=warning", 1, json!({"WARN": 1})),
         ("attr.region=eu", 1, json!({"INFO": 1})),
+        ("tag=eu", 1, json!({"INFO": 1})),
+        ("anomaly_reason=slow_response", 2, json!({"ERROR": 1, "WARN": 1})),
         ("anomaly=false&service_name=search", 2, json!({"DEBUG": 1, "INFO": 1})),
     ] {
         let (status, s) = get(&server.url(&format!("/stats?{filter}&interval=1h"))).await;

@@ -271,7 +271,7 @@ async fn every_parameter_error_is_400_naming_the_field_and_nothing_is_forwarded(
             "/logs?sevice_name=auth",
             "sevice_name",
             "unknown parameter \"sevice_name\"; accepted: service_name, level, status_code, anomaly, \
-             from_timestamp, to_timestamp, q, trace_id, request_id, attr.<key>, tenant, page, size, cursor, sort",
+             from_timestamp, to_timestamp, q, trace_id, request_id, host, user_id, error_code, tag, anomaly_reason, attr.<key>, tenant, page, size, cursor, sort",
         ),
         ("/logs?size=1&size=2", "size", "parameter \"size\" must be given at most once"),
         ("/logs/anomalies?size=1001", "size", "size must be between 1 and 1000, got 1001"),
@@ -284,7 +284,7 @@ async fn every_parameter_error_is_400_naming_the_field_and_nothing_is_forwarded(
             "/logs/anomalies?sort=newest",
             "sort",
             "unknown parameter \"sort\"; accepted: service_name, level, status_code, anomaly, from_timestamp, \
-             to_timestamp, q, trace_id, request_id, attr.<key>, tenant, page, size, cursor",
+             to_timestamp, q, trace_id, request_id, host, user_id, error_code, tag, anomaly_reason, attr.<key>, tenant, page, size, cursor",
         ),
         (
             "/stats?interval=5x",
@@ -306,7 +306,7 @@ async fn every_parameter_error_is_400_naming_the_field_and_nothing_is_forwarded(
             "/logs/stats?size=10",
             "size",
             "unknown parameter \"size\"; accepted: service_name, level, status_code, anomaly, from_timestamp, \
-             to_timestamp, q, trace_id, request_id, attr.<key>, tenant, interval, percentiles",
+             to_timestamp, q, trace_id, request_id, host, user_id, error_code, tag, anomaly_reason, attr.<key>, tenant, interval, percentiles",
         ),
         (
             "/stats?level=fatal",
@@ -809,6 +809,11 @@ async fn openapi_document_lists_every_route_with_parameter_ranges() {
             "q",
             "trace_id",
             "request_id",
+            "host",
+            "user_id",
+            "error_code",
+            "tag",
+            "anomaly_reason",
             "attr.<key>",
             "tenant",
             "interval",

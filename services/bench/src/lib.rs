@@ -529,6 +529,12 @@ async fn queries(
         Ok(Query::View(Box::new((stats.validated()?, newest(filter, None, UI_PAGE_SIZE)?))))
     };
     let ui_text = Filter { query: Some("failed".into()), ..Filter::default() };
+    // Keyword fields: one of 4 hosts of a service, and the 10% canary tag.
+    let host_tag = Filter {
+        host: Some("payment-service-1".into()),
+        tag: Some("canary".into()),
+        ..Filter::default()
+    };
     let (search, stats, ui) = (TARGET_SEARCH_P99_MS, TARGET_STATS_P99_MS, TARGET_UI_VIEW_P99_MS);
     let list: Vec<(&'static str, f64, Query)> = vec![
         ("service+level newest 20", search, Query::Search(newest(service_level, None, 20)?)),
@@ -539,6 +545,7 @@ async fn queries(
             Query::Search(SearchRequest::anomalies(Filter::default(), None, Some(20), None)?),
         ),
         ("full text + service", search, Query::Search(newest(text, None, 20)?)),
+        ("host + tag newest 20", search, Query::Search(newest(host_tag, None, 20)?)),
         ("stats", stats, Query::Stats(StatsRequest::default().validated()?)),
         ("stats + histogram + pctl", stats, Query::Stats(all_day.clone().validated()?)),
         (
