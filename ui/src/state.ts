@@ -42,7 +42,7 @@ export const FIELDS: { key: string; label: string; aliases: string[] }[] = [
   { key: "request_id", label: "request", aliases: ["request"] },
   { key: "host", label: "host", aliases: [] },
   { key: "user_id", label: "user", aliases: ["user"] },
-  { key: "error_code", label: "error", aliases: ["error"] },
+  { key: "error_code", label: "error_code", aliases: [] },
   { key: "tag", label: "tag", aliases: ["tags"] },
   { key: "anomaly_reason", label: "reason", aliases: ["reason"] },
   // Admin keys only: a tenant's own key reads its tenant whatever this says.
