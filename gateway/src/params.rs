@@ -25,246 +25,198 @@ use utoipa::openapi::{KnownFormat, RefOr};
 
 use crate::error::ApiError;
 
-/// Query parameters of `GET /logs`.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize, IntoParams)]
-#[serde(deny_unknown_fields)]
-#[into_params(parameter_in = Query)]
-pub struct LogsQuery {
-    /// Exact service name.
-    #[param(example = "auth-service")]
-    pub service_name: Option<String>,
-    /// Level; case-insensitive, WARNING is WARN.
-    #[param(inline)]
-    pub level: Option<LevelParam>,
-    /// HTTP status code.
-    #[param(inline)]
-    pub status_code: Option<StatusParam>,
-    /// Only anomalies (`true`) or only normal records (`false`).
-    pub anomaly: Option<bool>,
-    /// Inclusive lower bound, ms since the epoch.
-    #[param(value_type = Option<i64>, example = 1714564800000_i64)]
-    pub from_timestamp: Option<EpochMs>,
-    /// Inclusive upper bound, ms since the epoch; must be >= `from_timestamp`.
-    #[param(value_type = Option<i64>)]
-    pub to_timestamp: Option<EpochMs>,
-    /// Full text on `message`: every word must occur (case-insensitive).
-    #[param(example = "connection refused")]
-    pub q: Option<String>,
-    /// Exact trace id.
-    pub trace_id: Option<String>,
-    /// Exact request id.
-    pub request_id: Option<String>,
-    /// Exact host.
-    #[param(example = "web-3")]
-    pub host: Option<String>,
-    /// Exact user id.
-    pub user_id: Option<String>,
-    /// Exact error code.
-    #[param(example = "E_TIMEOUT")]
-    pub error_code: Option<String>,
-    /// Only records carrying this tag (one of their `tags`, exact).
-    pub tag: Option<String>,
-    /// Only records an anomaly rule of this id fired on (one of their
-    /// `anomaly_reasons`, e.g. `slow_response`).
-    pub anomaly_reason: Option<String>,
-    /// Attribute filters, written `attr.<key>=<value>` (e.g.
-    /// `attr.k8s.namespace=prod`): exact match on the value as text,
-    /// repeatable, all must hold.
-    #[param(rename = "attr.<key>", value_type = Option<String>, example = "prod")]
-    pub attr: Option<AttrFilters>,
-    /// Only this tenant's records. Keys without the `admin` scope always see
-    /// only their own tenant (naming another is refused with 403); an admin
-    /// key sees every tenant when this is absent.
-    #[param(example = "payments")]
-    pub tenant: Option<String>,
-    /// 1-based page; ignored when `cursor` is set.
-    #[param(inline)]
-    pub page: Option<Page>,
-    /// Records per page.
-    #[param(inline)]
-    pub size: Option<Size>,
-    /// `next_cursor` of a previous reply with the same filters and sort.
-    pub cursor: Option<String>,
-    /// Order of the records; `newest` when absent.
-    #[param(inline)]
-    pub sort: Option<SortParam>,
+/// Declares a query struct whose exact-match filters, the same on every
+/// route (`trace_id` through `tenant`), are written once here and go where
+/// the struct says `..filters`. Field order is the order `parse` reads and
+/// `/openapi.json` lists the parameters in.
+macro_rules! with_filters {
+    (
+        $(#[$meta:meta])*
+        pub struct $name:ident {
+            $($(#[$head_meta:meta])* pub $head:ident: $head_ty:ty,)*
+            ..filters,
+            $($(#[$tail_meta:meta])* pub $tail:ident: $tail_ty:ty,)*
+        }
+    ) => {
+        $(#[$meta])*
+        pub struct $name {
+            $($(#[$head_meta])* pub $head: $head_ty,)*
+            /// Exact trace id.
+            pub trace_id: Option<String>,
+            /// Exact request id.
+            pub request_id: Option<String>,
+            /// Exact host.
+            #[param(example = "web-3")]
+            pub host: Option<String>,
+            /// Exact user id.
+            pub user_id: Option<String>,
+            /// Exact error code.
+            #[param(example = "E_TIMEOUT")]
+            pub error_code: Option<String>,
+            /// Only records carrying this tag (one of their `tags`, exact).
+            pub tag: Option<String>,
+            /// Only records an anomaly rule of this id fired on (one of their
+            /// `anomaly_reasons`, e.g. `slow_response`).
+            pub anomaly_reason: Option<String>,
+            /// Attribute filters, written `attr.<key>=<value>` (e.g.
+            /// `attr.k8s.namespace=prod`): exact match on the value as text,
+            /// repeatable, all must hold.
+            #[param(rename = "attr.<key>", value_type = Option<String>, example = "prod")]
+            pub attr: Option<AttrFilters>,
+            /// Only this tenant's records. Keys without the `admin` scope always see
+            /// only their own tenant (naming another is refused with 403); an admin
+            /// key sees every tenant when this is absent.
+            #[param(example = "payments")]
+            pub tenant: Option<String>,
+            $($(#[$tail_meta])* pub $tail: $tail_ty,)*
+        }
+    };
 }
 
-/// Query parameters of `GET /logs/anomalies`: those of `/logs` but `sort`
-/// (anomalies come highest severity first), and `anomaly` may only be `true`.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize, IntoParams)]
-#[serde(deny_unknown_fields)]
-#[into_params(parameter_in = Query)]
-pub struct AnomaliesQuery {
-    /// Exact service name.
-    pub service_name: Option<String>,
-    /// Level; case-insensitive, WARNING is WARN.
-    #[param(inline)]
-    pub level: Option<LevelParam>,
-    /// HTTP status code.
-    #[param(inline)]
-    pub status_code: Option<StatusParam>,
-    /// Only `true` is accepted (this route lists anomalies only).
-    #[param(value_type = Option<bool>)]
-    pub anomaly: Option<AnomalyOnly>,
-    /// Inclusive lower bound, ms since the epoch.
-    #[param(value_type = Option<i64>)]
-    pub from_timestamp: Option<EpochMs>,
-    /// Inclusive upper bound, ms since the epoch; must be >= `from_timestamp`.
-    #[param(value_type = Option<i64>)]
-    pub to_timestamp: Option<EpochMs>,
-    /// Full text on `message`: every word must occur (case-insensitive).
-    pub q: Option<String>,
-    /// Exact trace id.
-    pub trace_id: Option<String>,
-    /// Exact request id.
-    pub request_id: Option<String>,
-    /// Exact host.
-    #[param(example = "web-3")]
-    pub host: Option<String>,
-    /// Exact user id.
-    pub user_id: Option<String>,
-    /// Exact error code.
-    #[param(example = "E_TIMEOUT")]
-    pub error_code: Option<String>,
-    /// Only records carrying this tag (one of their `tags`, exact).
-    pub tag: Option<String>,
-    /// Only records an anomaly rule of this id fired on (one of their
-    /// `anomaly_reasons`, e.g. `slow_response`).
-    pub anomaly_reason: Option<String>,
-    /// Attribute filters, written `attr.<key>=<value>` (e.g.
-    /// `attr.k8s.namespace=prod`): exact match on the value as text,
-    /// repeatable, all must hold.
-    #[param(rename = "attr.<key>", value_type = Option<String>, example = "prod")]
-    pub attr: Option<AttrFilters>,
-    /// Only this tenant's records. Keys without the `admin` scope always see
-    /// only their own tenant (naming another is refused with 403); an admin
-    /// key sees every tenant when this is absent.
-    #[param(example = "payments")]
-    pub tenant: Option<String>,
-    /// 1-based page; ignored when `cursor` is set.
-    #[param(inline)]
-    pub page: Option<Page>,
-    /// Records per page.
-    #[param(inline)]
-    pub size: Option<Size>,
-    /// `next_cursor` of a previous reply with the same filters.
-    pub cursor: Option<String>,
+with_filters! {
+    /// Query parameters of `GET /logs`.
+    #[derive(Debug, Clone, Default, PartialEq, Deserialize, IntoParams)]
+    #[serde(deny_unknown_fields)]
+    #[into_params(parameter_in = Query)]
+    pub struct LogsQuery {
+        /// Exact service name.
+        #[param(example = "auth-service")]
+        pub service_name: Option<String>,
+        /// Level; case-insensitive, WARNING is WARN.
+        #[param(inline)]
+        pub level: Option<LevelParam>,
+        /// HTTP status code.
+        #[param(inline)]
+        pub status_code: Option<StatusParam>,
+        /// Only anomalies (`true`) or only normal records (`false`).
+        pub anomaly: Option<bool>,
+        /// Inclusive lower bound, ms since the epoch.
+        #[param(value_type = Option<i64>, example = 1714564800000_i64)]
+        pub from_timestamp: Option<EpochMs>,
+        /// Inclusive upper bound, ms since the epoch; must be >= `from_timestamp`.
+        #[param(value_type = Option<i64>)]
+        pub to_timestamp: Option<EpochMs>,
+        /// Full text on `message`: every word must occur (case-insensitive).
+        #[param(example = "connection refused")]
+        pub q: Option<String>,
+        ..filters,
+        /// 1-based page; ignored when `cursor` is set.
+        #[param(inline)]
+        pub page: Option<Page>,
+        /// Records per page.
+        #[param(inline)]
+        pub size: Option<Size>,
+        /// `next_cursor` of a previous reply with the same filters and sort.
+        pub cursor: Option<String>,
+        /// Order of the records; `newest` when absent.
+        #[param(inline)]
+        pub sort: Option<SortParam>,
+    }
 }
 
-/// Query parameters of `GET /stats` and `GET /logs/stats`: the filters of
-/// `GET /logs` (counted are the records a search with them would find),
-/// then the histogram and percentile switches.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize, IntoParams)]
-#[serde(deny_unknown_fields)]
-#[into_params(parameter_in = Query)]
-pub struct StatsQuery {
-    /// Exact service name.
-    #[param(example = "auth-service")]
-    pub service_name: Option<String>,
-    /// Level; case-insensitive, WARNING is WARN.
-    #[param(inline)]
-    pub level: Option<LevelParam>,
-    /// HTTP status code.
-    #[param(inline)]
-    pub status_code: Option<StatusParam>,
-    /// Only anomalies (`true`) or only normal records (`false`).
-    pub anomaly: Option<bool>,
-    /// Inclusive lower bound, ms since the epoch.
-    #[param(value_type = Option<i64>)]
-    pub from_timestamp: Option<EpochMs>,
-    /// Inclusive upper bound, ms since the epoch; must be >= `from_timestamp`.
-    #[param(value_type = Option<i64>)]
-    pub to_timestamp: Option<EpochMs>,
-    /// Full text on `message`: every word must occur (case-insensitive).
-    #[param(example = "connection refused")]
-    pub q: Option<String>,
-    /// Exact trace id.
-    pub trace_id: Option<String>,
-    /// Exact request id.
-    pub request_id: Option<String>,
-    /// Exact host.
-    #[param(example = "web-3")]
-    pub host: Option<String>,
-    /// Exact user id.
-    pub user_id: Option<String>,
-    /// Exact error code.
-    #[param(example = "E_TIMEOUT")]
-    pub error_code: Option<String>,
-    /// Only records carrying this tag (one of their `tags`, exact).
-    pub tag: Option<String>,
-    /// Only records an anomaly rule of this id fired on (one of their
-    /// `anomaly_reasons`, e.g. `slow_response`).
-    pub anomaly_reason: Option<String>,
-    /// Attribute filters, written `attr.<key>=<value>` (e.g.
-    /// `attr.k8s.namespace=prod`): exact match on the value as text,
-    /// repeatable, all must hold.
-    #[param(rename = "attr.<key>", value_type = Option<String>, example = "prod")]
-    pub attr: Option<AttrFilters>,
-    /// Only this tenant's records. Keys without the `admin` scope always see
-    /// only their own tenant (naming another is refused with 403); an admin
-    /// key sees every tenant when this is absent.
-    #[param(example = "payments")]
-    pub tenant: Option<String>,
-    /// Histogram bucket width, at least 1s: whole milliseconds (`60000`) or a
-    /// number with a unit `ms`, `s`, `m`, `h`, `d` (`30s`, `5m`, `1h`, `1d`).
-    /// Adds `histogram` to the reply.
-    #[param(value_type = Option<String>, pattern = r"^[0-9]+(ms|s|m|h|d)?$", example = "5m")]
-    pub interval: Option<Interval>,
-    /// Add `response_time_percentiles` (p50/p95/p99 per service).
-    #[param(default = false)]
-    pub percentiles: Option<bool>,
+with_filters! {
+    /// Query parameters of `GET /logs/anomalies`: those of `/logs` but `sort`
+    /// (anomalies come highest severity first), and `anomaly` may only be `true`.
+    #[derive(Debug, Clone, Default, PartialEq, Deserialize, IntoParams)]
+    #[serde(deny_unknown_fields)]
+    #[into_params(parameter_in = Query)]
+    pub struct AnomaliesQuery {
+        /// Exact service name.
+        pub service_name: Option<String>,
+        /// Level; case-insensitive, WARNING is WARN.
+        #[param(inline)]
+        pub level: Option<LevelParam>,
+        /// HTTP status code.
+        #[param(inline)]
+        pub status_code: Option<StatusParam>,
+        /// Only `true` is accepted (this route lists anomalies only).
+        #[param(value_type = Option<bool>)]
+        pub anomaly: Option<AnomalyOnly>,
+        /// Inclusive lower bound, ms since the epoch.
+        #[param(value_type = Option<i64>)]
+        pub from_timestamp: Option<EpochMs>,
+        /// Inclusive upper bound, ms since the epoch; must be >= `from_timestamp`.
+        #[param(value_type = Option<i64>)]
+        pub to_timestamp: Option<EpochMs>,
+        /// Full text on `message`: every word must occur (case-insensitive).
+        pub q: Option<String>,
+        ..filters,
+        /// 1-based page; ignored when `cursor` is set.
+        #[param(inline)]
+        pub page: Option<Page>,
+        /// Records per page.
+        #[param(inline)]
+        pub size: Option<Size>,
+        /// `next_cursor` of a previous reply with the same filters.
+        pub cursor: Option<String>,
+    }
 }
 
-/// Query parameters of `GET /logs/tail`: the filters of `/logs`, without
-/// time bounds, paging or sort (a live stream has none), plus where to resume.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize, IntoParams)]
-#[serde(deny_unknown_fields)]
-#[into_params(parameter_in = Query)]
-pub struct TailQuery {
-    /// Exact service name.
-    #[param(example = "auth-service")]
-    pub service_name: Option<String>,
-    /// Level; case-insensitive, WARNING is WARN.
-    #[param(inline)]
-    pub level: Option<LevelParam>,
-    /// HTTP status code.
-    #[param(inline)]
-    pub status_code: Option<StatusParam>,
-    /// Only anomalies (`true`) or only normal records (`false`).
-    pub anomaly: Option<bool>,
-    /// Full text on `message`: every word must occur (case-insensitive).
-    pub q: Option<String>,
-    /// Exact trace id.
-    pub trace_id: Option<String>,
-    /// Exact request id.
-    pub request_id: Option<String>,
-    /// Exact host.
-    #[param(example = "web-3")]
-    pub host: Option<String>,
-    /// Exact user id.
-    pub user_id: Option<String>,
-    /// Exact error code.
-    #[param(example = "E_TIMEOUT")]
-    pub error_code: Option<String>,
-    /// Only records carrying this tag (one of their `tags`, exact).
-    pub tag: Option<String>,
-    /// Only records an anomaly rule of this id fired on (one of their
-    /// `anomaly_reasons`, e.g. `slow_response`).
-    pub anomaly_reason: Option<String>,
-    /// Attribute filters, written `attr.<key>=<value>` (e.g.
-    /// `attr.k8s.namespace=prod`): exact match on the value as text,
-    /// repeatable, all must hold.
-    #[param(rename = "attr.<key>", value_type = Option<String>, example = "prod")]
-    pub attr: Option<AttrFilters>,
-    /// Only this tenant's records. Keys without the `admin` scope always see
-    /// only their own tenant (naming another is refused with 403); an admin
-    /// key sees every tenant when this is absent.
-    #[param(example = "payments")]
-    pub tenant: Option<String>,
-    /// Resume right after this event id, for clients that cannot send the
-    /// `Last-Event-ID` header (which wins when both are given).
-    pub last_event_id: Option<String>,
+with_filters! {
+    /// Query parameters of `GET /stats` and `GET /logs/stats`: the filters of
+    /// `GET /logs` (counted are the records a search with them would find),
+    /// then the histogram and percentile switches.
+    #[derive(Debug, Clone, Default, PartialEq, Deserialize, IntoParams)]
+    #[serde(deny_unknown_fields)]
+    #[into_params(parameter_in = Query)]
+    pub struct StatsQuery {
+        /// Exact service name.
+        #[param(example = "auth-service")]
+        pub service_name: Option<String>,
+        /// Level; case-insensitive, WARNING is WARN.
+        #[param(inline)]
+        pub level: Option<LevelParam>,
+        /// HTTP status code.
+        #[param(inline)]
+        pub status_code: Option<StatusParam>,
+        /// Only anomalies (`true`) or only normal records (`false`).
+        pub anomaly: Option<bool>,
+        /// Inclusive lower bound, ms since the epoch.
+        #[param(value_type = Option<i64>)]
+        pub from_timestamp: Option<EpochMs>,
+        /// Inclusive upper bound, ms since the epoch; must be >= `from_timestamp`.
+        #[param(value_type = Option<i64>)]
+        pub to_timestamp: Option<EpochMs>,
+        /// Full text on `message`: every word must occur (case-insensitive).
+        #[param(example = "connection refused")]
+        pub q: Option<String>,
+        ..filters,
+        /// Histogram bucket width, at least 1s: whole milliseconds (`60000`) or a
+        /// number with a unit `ms`, `s`, `m`, `h`, `d` (`30s`, `5m`, `1h`, `1d`).
+        /// Adds `histogram` to the reply.
+        #[param(value_type = Option<String>, pattern = r"^[0-9]+(ms|s|m|h|d)?$", example = "5m")]
+        pub interval: Option<Interval>,
+        /// Add `response_time_percentiles` (p50/p95/p99 per service).
+        #[param(default = false)]
+        pub percentiles: Option<bool>,
+    }
+}
+
+with_filters! {
+    /// Query parameters of `GET /logs/tail`: the filters of `/logs`, without
+    /// time bounds, paging or sort (a live stream has none), plus where to resume.
+    #[derive(Debug, Clone, Default, PartialEq, Deserialize, IntoParams)]
+    #[serde(deny_unknown_fields)]
+    #[into_params(parameter_in = Query)]
+    pub struct TailQuery {
+        /// Exact service name.
+        #[param(example = "auth-service")]
+        pub service_name: Option<String>,
+        /// Level; case-insensitive, WARNING is WARN.
+        #[param(inline)]
+        pub level: Option<LevelParam>,
+        /// HTTP status code.
+        #[param(inline)]
+        pub status_code: Option<StatusParam>,
+        /// Only anomalies (`true`) or only normal records (`false`).
+        pub anomaly: Option<bool>,
+        /// Full text on `message`: every word must occur (case-insensitive).
+        pub q: Option<String>,
+        ..filters,
+        /// Resume right after this event id, for clients that cannot send the
+        /// `Last-Event-ID` header (which wins when both are given).
+        pub last_event_id: Option<String>,
+    }
 }
 
 /// `GET /ledger` takes no parameters.
