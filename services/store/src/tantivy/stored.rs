@@ -213,7 +213,7 @@ pub fn low_half(high: u64, key: u64) -> u64 {
 }
 
 /// The value of a lowercase hyphenated UUID.
-fn uuid_value(b: &[u8]) -> Option<u128> {
+pub(crate) fn uuid_value(b: &[u8]) -> Option<u128> {
     if b.len() != 36 || [8, 13, 18, 23].iter().any(|&i| b[i] != b'-') {
         return None;
     }
@@ -225,7 +225,7 @@ fn uuid_value(b: &[u8]) -> Option<u128> {
 }
 
 /// `v` followed by the lowercase hex digits `b` (at most 32 in all).
-fn hex_value(b: &[u8], v: u128) -> Option<u128> {
+pub(crate) fn hex_value(b: &[u8], v: u128) -> Option<u128> {
     b.iter().try_fold(v, |v, &c| Some(v << 4 | u128::from(nibble(c)?)))
 }
 
@@ -240,10 +240,25 @@ fn nibble(c: u8) -> Option<u8> {
 
 const HEX: &[u8; 16] = b"0123456789abcdef";
 
-fn push_hex(out: &mut String, bytes: &[u8]) {
+/// Appends `bytes` to `out` as lowercase hex.
+pub(crate) fn push_hex(out: &mut String, bytes: &[u8]) {
     for b in bytes {
         out.push(HEX[usize::from(b >> 4)] as char);
         out.push(HEX[usize::from(b & 15)] as char);
+    }
+}
+
+/// Appends `bytes` to `out` as a lowercase hyphenated UUID (the inverse of
+/// [`uuid_value`]).
+pub(crate) fn push_uuid(out: &mut String, bytes: &[u8; 16]) {
+    for (i, part) in [&bytes[0..4], &bytes[4..6], &bytes[6..8], &bytes[8..10], &bytes[10..16]]
+        .into_iter()
+        .enumerate()
+    {
+        if i > 0 {
+            out.push('-');
+        }
+        push_hex(out, part);
     }
 }
 
@@ -261,14 +276,7 @@ impl Id<'_> {
             }
             Id::Uuid(b) => {
                 let mut s = String::with_capacity(36);
-                for (i, part) in
-                    [&b[0..4], &b[4..6], &b[6..8], &b[8..10], &b[10..16]].into_iter().enumerate()
-                {
-                    if i > 0 {
-                        s.push('-');
-                    }
-                    push_hex(&mut s, part);
-                }
+                push_uuid(&mut s, &b);
                 s
             }
         }
