@@ -15,6 +15,8 @@ use tokio::sync::broadcast;
 #[cfg(feature = "elasticsearch")]
 pub mod elastic;
 pub mod error;
+#[cfg(feature = "tantivy")]
+pub mod hybrid;
 mod location;
 #[cfg(any(feature = "tantivy", feature = "elasticsearch"))]
 mod shared;
