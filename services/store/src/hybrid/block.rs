@@ -79,6 +79,10 @@ pub enum BlockError {
         /// zstd's message.
         detail: String,
     },
+    /// The header (mostly attribute keys and dictionaries) would pass the
+    /// 4 GiB its length can say; fewer records a block avoid it.
+    #[error("block header of {0} bytes is over 4 GiB; write fewer records a block")]
+    HeaderTooLarge(usize),
     /// Fewer bytes than the block's own lengths say.
     #[error("block truncated: {len} bytes, {expected} expected")]
     Truncated {
@@ -397,19 +401,20 @@ impl BlockWriter {
             );
             sizes.push(self.compress(column.name(), &mut body)?);
         }
-        let mut by_key: BTreeMap<&str, Vec<Option<&AttrValue>>> = BTreeMap::new();
+        // Rows that have each key (a record has few of the block's keys).
+        let mut by_key: BTreeMap<&str, Vec<(usize, &AttrValue)>> = BTreeMap::new();
         for (row, r) in records.iter().enumerate() {
             for (k, v) in &r.attributes {
-                by_key.entry(k).or_insert_with(|| vec![None; rows])[row] = Some(v);
+                by_key.entry(k).or_default().push((row, v));
             }
         }
         let mut attributes = Vec::with_capacity(by_key.len());
         for (key, values) in &by_key {
             self.raw.clear();
-            put_attribute(&mut self.raw, values);
+            put_attribute(&mut self.raw, rows, values);
             attributes.push((*key, self.compress(key, &mut body)?));
             let seed = Field::Attribute(key).seed();
-            for v in values.iter().flatten() {
+            for (_, v) in values {
                 self.keys.push(match v {
                     AttrValue::Str(s) => bloom::key(seed, s),
                     other => {
@@ -454,9 +459,9 @@ impl BlockWriter {
         out.extend_from_slice(&MAGIC);
         out.push(VERSION);
         out.extend_from_slice(&[0; 8]);
-        // A header is far below 4 GiB: at most MAX_ROWS dictionary entries
-        // of bounded fields and 256 attribute keys a record.
-        out.extend_from_slice(&u32::try_from(header.len()).unwrap_or(u32::MAX).to_le_bytes());
+        let header_len =
+            u32::try_from(header.len()).map_err(|_| BlockError::HeaderTooLarge(header.len()))?;
+        out.extend_from_slice(&header_len.to_le_bytes());
         out.extend_from_slice(&header);
         out.extend_from_slice(&body);
         for w in &filter {

@@ -429,29 +429,31 @@ const ATTR_FLOAT: u8 = 3;
 const ATTR_TRUE: u8 = 4;
 const ATTR_FALSE: u8 = 5;
 
-/// Appends one attribute key's column: every row's kind, then the strings
-/// as a string column, the ints as zigzag varints, the floats' bits.
-pub(super) fn put_attribute(out: &mut Vec<u8>, values: &[Option<&AttrValue>]) {
+/// Appends one attribute key's column of `rows` rows from the rows that
+/// have the key, in row order: every row's kind, then the strings as a
+/// string column, the ints as zigzag varints, the floats' bits.
+pub(super) fn put_attribute(out: &mut Vec<u8>, rows: usize, values: &[(usize, &AttrValue)]) {
     let mut strings = Vec::new();
     let (mut ints, mut floats) = (Vec::new(), Vec::new());
-    for v in values {
-        out.push(match v {
-            None => ATTR_ABSENT,
-            Some(AttrValue::Str(s)) => {
+    let start = out.len();
+    out.resize(start + rows, ATTR_ABSENT);
+    for &(row, v) in values {
+        out[start + row] = match v {
+            AttrValue::Str(s) => {
                 strings.push(Some(s.as_str()));
                 ATTR_STR
             }
-            Some(AttrValue::Int(i)) => {
+            AttrValue::Int(i) => {
                 put_varint(&mut ints, zigzag(*i));
                 ATTR_INT
             }
-            Some(AttrValue::Float(f)) => {
+            AttrValue::Float(f) => {
                 floats.extend_from_slice(&f.to_bits().to_le_bytes());
                 ATTR_FLOAT
             }
-            Some(AttrValue::Bool(true)) => ATTR_TRUE,
-            Some(AttrValue::Bool(false)) => ATTR_FALSE,
-        });
+            AttrValue::Bool(true) => ATTR_TRUE,
+            AttrValue::Bool(false) => ATTR_FALSE,
+        };
     }
     put_strings(out, &strings, true);
     out.extend_from_slice(&ints);
