@@ -7,13 +7,19 @@
 //! docs/storage.md ("Spike: columnar blocks", "Spike: blocks plus message
 //! postings").
 //!
-//! This is the first slice: the block codec ([`block`]), records to bytes
-//! and back, with the header a query reads before any column and the
-//! filter of exact values ([`bloom`]). No store uses it yet.
+//! Built so far: the block codec ([`block`]), records to bytes and back,
+//! with the header a query reads before any column and the filter of exact
+//! values ([`bloom`]); the postings schema ([`postings`]); and the read
+//! view the write path hands the read path ([`snapshot`]). No store uses
+//! them yet; docs/storage.md ("Design: the hybrid backend") has the plan.
 
 pub mod block;
 pub mod bloom;
 mod columns;
+pub mod postings;
+pub mod snapshot;
 
 pub use block::{Block, BlockError, BlockWriter, Column, Extent, Header, MAX_ROWS, encode};
 pub use bloom::Field;
+pub use postings::PostingsFields;
+pub use snapshot::{OpenRows, Place, Snapshot};

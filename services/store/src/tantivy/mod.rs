@@ -128,7 +128,7 @@ use crate::shared::closed::ClosedFlag;
 use crate::shared::tail::Tail;
 use crate::{Committed, Error, Health, LogStore, Refused, Result, StoreOptions};
 
-mod id_query;
+pub(crate) mod id_query;
 mod pipeline;
 mod query;
 mod retention;

@@ -46,7 +46,7 @@ pub(crate) const REQUEST_ID_HASH: &str = "request_id_key";
 /// The record id's parts ([`IdKey`]); an index with a whole-id `id` term
 /// field, or with 16-bit buckets in `id_bucket` (both before 2026-12-02),
 /// is refused as a schema mismatch.
-const ID_BUCKET: &str = "id_bucket12";
+pub(crate) const ID_BUCKET: &str = "id_bucket12";
 pub(crate) const ID_LOW: &str = "id_low";
 pub(crate) const TRACE_ID_HASH: &str = "trace_id_key";
 /// The stored record ([`super::stored`]); an index that kept it as JSON in
