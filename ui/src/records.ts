@@ -90,7 +90,7 @@ function detail(r: LogRecord, ctx: Ctx): HTMLElement {
       // One filter per item: `tag` matches records carrying that one tag.
       const cells: (Node | string)[] = [];
       for (const t of r[k] as unknown[]) cells.push(...(cells.length ? [", "] : []), valueCell(ctx, LIST_FILTERS[k], t));
-      v = h("span", {}, ...cells);
+      v = h("span", { class: "value-list" }, ...cells);
     } else v = valueCell(ctx, FILTERABLE[k], r[k]);
     if (k === "trace_id" && r.trace_id && ctx.jaegerUrl) {
       v = h(
