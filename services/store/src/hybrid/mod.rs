@@ -9,17 +9,24 @@
 //!
 //! Built so far: the block codec ([`block`]), records to bytes and back,
 //! with the header a query reads before any column and the filter of exact
-//! values ([`bloom`]); the postings schema ([`postings`]); and the read
-//! view the write path hands the read path ([`snapshot`]). No store uses
-//! them yet; docs/storage.md ("Design: the hybrid backend") has the plan.
+//! values ([`bloom`]); the postings schema ([`postings`]); the read view
+//! the write path hands the read path ([`snapshot`]); and the write path
+//! ([`engine`]): WAL, block cuts, upserts, refresh and crash recovery. No
+//! `LogStore` uses them yet; docs/storage.md ("Design: the hybrid backend")
+//! has the plan.
 
 pub mod block;
 pub mod bloom;
 mod columns;
+mod deleted;
+pub mod engine;
+mod indexer;
+pub(crate) mod layout;
 pub mod postings;
 pub mod snapshot;
 
 pub use block::{Block, BlockError, BlockWriter, Column, Extent, Header, MAX_ROWS, encode};
 pub use bloom::Field;
+pub use engine::{BLOCK_ROWS, Engine};
 pub use postings::PostingsFields;
 pub use snapshot::{OpenRows, Place, Snapshot};

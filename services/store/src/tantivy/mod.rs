@@ -3,7 +3,8 @@
 //!
 //! Layout under the store directory: `index/` (Tantivy) and `wal/`, the
 //! write-ahead log: segment files of length-prefixed frames, each
-//! checksummed with xxh3 and holding one batch as JSON.
+//! checksummed with xxh3 and holding one batch as JSON. A directory with a
+//! `layout` file is a hybrid store's (`crate::hybrid`) and is refused.
 //!
 //! # Durability
 //!
@@ -129,17 +130,17 @@ use crate::shared::tail::Tail;
 use crate::{Committed, Error, Health, LogStore, Refused, Result, StoreOptions};
 
 pub(crate) mod id_query;
-mod pipeline;
+pub(crate) mod pipeline;
 mod query;
 mod retention;
 /// The index schema, public only so `loglens-bench` can build the same
 /// index without the store (its raw-Tantivy ceiling); not a stable API.
 #[doc(hidden)]
 pub mod schema;
-mod seen;
+pub(crate) mod seen;
 mod stats;
 pub mod stored;
-mod wal;
+pub(crate) mod wal;
 
 /// `index()` calls queued for the WAL writer before callers wait.
 const WAL_QUEUE: usize = 32;
@@ -182,7 +183,9 @@ pub(crate) fn backend(e: TantivyError) -> Error {
 }
 
 /// Runs blocking work (Tantivy, disk) off the async runtime.
-async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
+pub(crate) async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T> + Send + 'static,
+) -> Result<T> {
     tokio::task::spawn_blocking(f)
         .await
         .unwrap_or_else(|e| Err(Error::Backend(format!("store task failed: {e}"))))
@@ -208,6 +211,7 @@ impl TantivyStore {
             let msg = "store options: retention_days must be >= 1 (or unset to keep everything)";
             return Err(Error::Config(msg.into()));
         }
+        crate::hybrid::layout::refuse_in_tantivy(&dir)?;
         let (index_dir, wal_dir) = (dir.join("index"), dir.join("wal"));
         std::fs::create_dir_all(&index_dir)?;
         std::fs::create_dir_all(&wal_dir)?;
@@ -457,7 +461,7 @@ impl LogStore for TantivyStore {
 
 /// Bytes of the files under `dir`, recursively; unreadable entries count 0
 /// (files come and go while segments merge).
-fn dir_size(dir: &Path) -> u64 {
+pub(crate) fn dir_size(dir: &Path) -> u64 {
     let Ok(entries) = std::fs::read_dir(dir) else { return 0 };
     entries
         .flatten()

@@ -256,7 +256,7 @@ pub fn id_hash(value: &str) -> u64 {
 /// (the older record replaced); among a billion records the chance that any
 /// two do is about 7 in a million, and it only matters if one of them is
 /// sent again.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct IdKey {
     /// The top 12 bits.
     pub bucket: u64,

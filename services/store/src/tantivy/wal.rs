@@ -51,6 +51,9 @@ pub(crate) struct Wal {
     len: u64,
     segment_bytes: u64,
     next_seq: u64,
+    /// Blocks of the hybrid store, `(base, rows)`: see
+    /// [`Wal::roll_at_blocks`]; `None` for the Tantivy store.
+    blocks: Option<(u64, u64)>,
     /// Set when an fsync failed: what reached the disk is unknown, so the
     /// log takes no more appends.
     poisoned: bool,
@@ -67,9 +70,21 @@ impl Wal {
             len: MAGIC.len() as u64,
             segment_bytes,
             next_seq,
+            blocks: None,
             poisoned: false,
             buf: Vec::new(),
         })
+    }
+
+    /// Also rolls to a new segment before an append whose last record falls
+    /// in another block than the segment's newest record, blocks being
+    /// `rows` records each from sequence number `base` (the hybrid store's
+    /// block cuts). Every group appended to a segment then ends in one
+    /// block, so once a block is sealed and committed, the segments left
+    /// after [`remove_covered`] hold no group entirely below it.
+    pub fn roll_at_blocks(mut self, base: u64, rows: u64) -> Wal {
+        self.blocks = Some((base, rows.max(1)));
+        self
     }
 
     /// Whether an fsync failed, so no more appends are possible.
@@ -115,6 +130,16 @@ impl Wal {
         for records in batches {
             encode_frame(&mut self.buf, seq, records)?;
             seq += records.len() as u64;
+        }
+        if let Some((base, rows)) = self.blocks
+            && self.len > MAGIC.len() as u64
+            && seq > first
+        {
+            let block = |s: u64| s.saturating_sub(base) / rows;
+            if block(first.saturating_sub(1)) != block(seq - 1) {
+                self.file = new_segment(&self.dir, first)?;
+                self.len = MAGIC.len() as u64;
+            }
         }
         if let Err(e) = self.file.write_all(&self.buf) {
             let cut = self
@@ -177,7 +202,7 @@ fn new_segment(dir: &Path, first_seq: u64) -> io::Result<File> {
 }
 
 /// Makes file creations, renames and deletions in `dir` durable.
-fn sync_dir(dir: &Path) -> io::Result<()> {
+pub(crate) fn sync_dir(dir: &Path) -> io::Result<()> {
     File::open(dir)?.sync_all()
 }
 
@@ -197,6 +222,13 @@ fn segments(dir: &Path) -> io::Result<Vec<(u64, PathBuf)>> {
     }
     found.sort_unstable();
     Ok(found)
+}
+
+/// The first sequence number of the oldest segment, from which on the log
+/// holds every record it was given (unless a segment was set aside as
+/// corrupt); `None` for a log without segments.
+pub(crate) fn oldest(dir: &Path) -> io::Result<Option<u64>> {
+    Ok(segments(dir)?.first().map(|(seq, _)| *seq))
 }
 
 /// Deletes every segment whose records all have sequence numbers at most
@@ -494,6 +526,28 @@ mod tests {
         assert_eq!(names(), [4], "the newest segment stays");
         let (got, _) = read_all(dir.path());
         assert_eq!(got.iter().map(|(s, _)| *s).collect::<Vec<_>>(), [4]);
+    }
+
+    /// Blocks of 10 from seq 1: a group reaching into the next block starts
+    /// a segment, so trimming below a block boundary leaves no frame
+    /// wholly below it.
+    #[test]
+    fn with_blocks_a_segment_starts_where_a_group_reaches_into_another_block() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut wal = Wal::create(dir.path(), 1, SEGMENT_BYTES).unwrap().roll_at_blocks(1, 10);
+        for n in [4, 4, 4, 4, 4, 12] {
+            wal.append([records(n, "r").as_slice()]).unwrap();
+        }
+        let names =
+            || segments(dir.path()).unwrap().into_iter().map(|(s, _)| s).collect::<Vec<_>>();
+        assert_eq!(names(), [1, 9, 21], "9-12 reaches into block 11-20, 21-32 past it");
+        assert_eq!(oldest(dir.path()).unwrap(), Some(1));
+        // Block 1-10 sealed and committed: frames from 9 on stay.
+        remove_covered(dir.path(), 10).unwrap();
+        let (got, _) = read_all(dir.path());
+        assert_eq!(got.iter().map(|(s, _)| *s).collect::<Vec<_>>(), [9, 13, 17, 21]);
+        remove_covered(dir.path(), 20).unwrap();
+        assert_eq!(names(), [21]);
     }
 
     #[test]

@@ -1,0 +1,168 @@
+//! The hybrid store's deleted rows: the sequence numbers of records an
+//! upsert replaced, in an append-only file beside the blocks (blocks never
+//! change once written).
+//!
+//! ```text
+//! magic   "LLDEL01\n"
+//! frames  u32 LE count, u64 LE xxh3-64 of the payload, payload: count
+//!         sequence numbers, u64 LE each
+//! ```
+//!
+//! The indexer appends a frame (and fsyncs) before the postings commit that
+//! deletes the same rows' documents, so a crash between the two leaves rows
+//! marked whose documents are still there, and the WAL replay deletes those
+//! again; never the other way round. A damaged tail (a write cut short) is
+//! cut off at open: its commit cannot have happened.
+
+use std::collections::HashSet;
+use std::fs::{File, OpenOptions};
+use std::io::{self, Seek, SeekFrom, Write};
+use std::path::Path;
+
+use tracing::warn;
+use xxhash_rust::xxh3::xxh3_64;
+
+use crate::tantivy::wal::sync_dir;
+
+const MAGIC: &[u8; 8] = b"LLDEL01\n";
+const FRAME_HEADER: usize = 12;
+
+/// The open log, appending.
+#[derive(Debug)]
+pub(crate) struct DeletedLog {
+    file: File,
+    /// Bytes written and synced.
+    len: u64,
+    buf: Vec<u8>,
+}
+
+impl DeletedLog {
+    /// Opens the log at `path` (creating it) and reads every sequence number
+    /// in it.
+    pub fn open(path: &Path) -> io::Result<(DeletedLog, HashSet<u64>)> {
+        let data = match std::fs::read(path) {
+            Ok(data) => data,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Vec::new(),
+            Err(e) => return Err(e),
+        };
+        let mut file = OpenOptions::new().create(true).truncate(false).write(true).open(path)?;
+        if data.len() < MAGIC.len() {
+            // New, or torn before its header was synced.
+            file.set_len(0)?;
+            file.write_all(MAGIC)?;
+            file.sync_all()?;
+            if let Some(dir) = path.parent() {
+                sync_dir(dir)?;
+            }
+            let log = DeletedLog { file, len: MAGIC.len() as u64, buf: Vec::new() };
+            return Ok((log, HashSet::new()));
+        }
+        if &data[..MAGIC.len()] != MAGIC {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("{} is not a deleted-rows log", path.display()),
+            ));
+        }
+        let (seqs, good) = read_frames(&data);
+        if good < data.len() {
+            warn!(file = %path.display(), offset = good, dropped = data.len() - good, "deleted-rows log ends in a torn write, cutting it off");
+            file.set_len(good as u64)?;
+            file.sync_all()?;
+        }
+        file.seek(SeekFrom::Start(good as u64))?;
+        Ok((DeletedLog { file, len: good as u64, buf: Vec::new() }, seqs))
+    }
+
+    /// Appends `seqs` as one frame and makes it durable. On a write error
+    /// the file is cut back, so no partial frame stays.
+    pub fn append(&mut self, seqs: &[u64]) -> io::Result<()> {
+        if seqs.is_empty() {
+            return Ok(());
+        }
+        let count = u32::try_from(seqs.len())
+            .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "too many deleted rows"))?;
+        self.buf.clear();
+        self.buf.extend_from_slice(&count.to_le_bytes());
+        self.buf.extend_from_slice(&[0; 8]);
+        for seq in seqs {
+            self.buf.extend_from_slice(&seq.to_le_bytes());
+        }
+        let sum = xxh3_64(&self.buf[FRAME_HEADER..]);
+        self.buf[4..FRAME_HEADER].copy_from_slice(&sum.to_le_bytes());
+        let written = self.file.write_all(&self.buf).and_then(|()| self.file.sync_data());
+        if let Err(e) = written {
+            self.file.set_len(self.len)?;
+            self.file.seek(SeekFrom::Start(self.len))?;
+            return Err(e);
+        }
+        self.len += self.buf.len() as u64;
+        Ok(())
+    }
+}
+
+/// The sequence numbers of every whole frame after the magic, and where the
+/// last whole frame ends.
+fn read_frames(data: &[u8]) -> (HashSet<u64>, usize) {
+    let mut seqs = HashSet::new();
+    let mut pos = MAGIC.len();
+    while let Some(header) = data.get(pos..pos + FRAME_HEADER) {
+        let count = u32::from_le_bytes([header[0], header[1], header[2], header[3]]) as usize;
+        let mut sum = [0u8; 8];
+        sum.copy_from_slice(&header[4..]);
+        let start = pos + FRAME_HEADER;
+        let Some(payload) = data.get(start..start.saturating_add(count.saturating_mul(8))) else {
+            break;
+        };
+        if xxh3_64(payload) != u64::from_le_bytes(sum) {
+            break;
+        }
+        for word in payload.chunks_exact(8) {
+            let mut seq = [0u8; 8];
+            seq.copy_from_slice(word);
+            seqs.insert(u64::from_le_bytes(seq));
+        }
+        pos = start + payload.len();
+    }
+    (seqs, pos)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn appended_rows_read_back_and_a_torn_frame_is_cut_off() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("deleted");
+        let (mut log, seqs) = DeletedLog::open(&path).unwrap();
+        assert!(seqs.is_empty());
+        log.append(&[3, 9]).unwrap();
+        log.append(&[]).unwrap();
+        log.append(&[12]).unwrap();
+        drop(log);
+        let good = std::fs::metadata(&path).unwrap().len();
+        let (mut log, seqs) = DeletedLog::open(&path).unwrap();
+        assert_eq!(seqs, HashSet::from([3, 9, 12]));
+        log.append(&[40, 41]).unwrap();
+        drop(log);
+        // The last frame torn: one byte short.
+        let file = OpenOptions::new().write(true).open(&path).unwrap();
+        file.set_len(good + 12 + 15).unwrap();
+        drop(file);
+        let (mut log, seqs) = DeletedLog::open(&path).unwrap();
+        assert_eq!(seqs, HashSet::from([3, 9, 12]));
+        assert_eq!(std::fs::metadata(&path).unwrap().len(), good, "cut back");
+        log.append(&[7]).unwrap();
+        drop(log);
+        assert_eq!(DeletedLog::open(&path).unwrap().1, HashSet::from([3, 9, 12, 7]));
+    }
+
+    #[test]
+    fn another_file_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("deleted");
+        std::fs::write(&path, b"something else entirely").unwrap();
+        let err = DeletedLog::open(&path).unwrap_err();
+        assert!(err.to_string().contains("not a deleted-rows log"), "{err}");
+    }
+}

@@ -1,0 +1,669 @@
+//! The hybrid store's write path: [`Engine`] takes batches, makes them
+//! durable, cuts blocks, keeps the postings and publishes the [`Snapshot`]
+//! reads use. The directory's layout is in `layout`.
+//!
+//! # Durability
+//!
+//! As in the Tantivy store (whose WAL thread this is): `index()` returns
+//! once its batch is fsynced in the write-ahead log, which numbers every
+//! record with the next sequence number. The indexer thread (`indexer`)
+//! then appends each record to the open block in memory and adds its
+//! postings document. At [`BLOCK_ROWS`] records the open block is encoded
+//! and written (temporary file, fsync, rename, fsync of the directory);
+//! cuts fall every [`BLOCK_ROWS`] sequence numbers, and the WAL starts a
+//! segment where a group reaches into the next block, so that the segments
+//! wholly below a sealed block can be deleted.
+//!
+//! A refresh (every `refresh_interval_ms` while records wait, on
+//! [`Engine::refresh`] and on [`Engine::close`]) appends the rows deleted
+//! since the last one to `deleted` (fsync), commits the postings with the
+//! last sequence number added as payload, publishes a snapshot (the sealed
+//! blocks, the open block's records, the reloaded postings, the deleted
+//! rows) and deletes the WAL segments wholly below both the open block and
+//! the commit.
+//!
+//! # Upsert
+//!
+//! By [`LogRecord::id`] through its [`IdKey`](crate::tantivy::schema::IdKey),
+//! as in the Tantivy store (76 bits of the id; two ids that agree on them
+//! are taken for one). An id the bloom of seen ids has never had is new;
+//! otherwise its newest row is looked up in a map of the open block's and
+//! the uncommitted records' ids, else in the committed postings (`id_query`
+//! and the `seq` column). That row is marked deleted and its postings
+//! document deleted; within a batch, the later record wins.
+//!
+//! # Recovery
+//!
+//! At open every block file is parsed and kept in memory (memory is the
+//! bound on store size for now). A damaged or misplaced block file whose
+//! records the WAL still holds is removed, with every later one, and
+//! rebuilt by the replay; one the WAL no longer holds is an error naming
+//! the file. Then the deleted rows are loaded, the postings opened (their
+//! commit payload is the last sequence number they hold) and the WAL
+//! replayed: records from the open block's first on rebuild the open block
+//! (cutting blocks again as it fills), records past the commit get their
+//! postings again with the upsert. Everything acknowledged before a crash
+//! is then in [`Engine::snapshot`]. A gap in the WAL's numbering (a
+//! segment set aside as corrupt) is an error: blocks cannot have holes.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use loglens_core::LogRecord;
+use parking_lot::{Mutex, RwLock};
+use tantivy::directory::MmapDirectory;
+use tantivy::{Index, ReloadPolicy, TantivyError};
+use tokio::sync::{broadcast, mpsc, oneshot};
+
+use super::deleted::DeletedLog;
+pub use super::indexer::BLOCK_ROWS;
+use super::indexer::{Indexer, IndexerEnv, Recovered};
+use super::layout;
+use super::postings::PostingsFields;
+use super::snapshot::Snapshot;
+use crate::shared::closed::ClosedFlag;
+use crate::shared::tail::Tail;
+use crate::tantivy::pipeline::{self, Ack, Shared, WalMsg};
+use crate::tantivy::seen::SeenIds;
+use crate::tantivy::wal::{self, Wal};
+use crate::tantivy::{backend, blocking, dir_size};
+use crate::{Committed, Error, Health, Result, StoreOptions, Usage};
+
+/// `index()` calls queued for the WAL writer before callers wait.
+const WAL_QUEUE: usize = 32;
+/// Groups queued between the WAL writer and the indexer.
+const INDEX_QUEUE: usize = 2;
+/// Committed batches a slow `subscribe()`r may fall behind before it lags.
+const TAIL_CAPACITY: usize = 1024;
+
+/// The hybrid store's write path and the source of its read snapshots.
+/// Open with [`Engine::open`]; see the module documentation for the
+/// guarantees.
+pub struct Engine {
+    dir: PathBuf,
+    wal_tx: mpsc::Sender<WalMsg>,
+    /// The latest snapshot, replaced by the indexer at each commit.
+    published: Arc<RwLock<Snapshot>>,
+    tail: Tail,
+    shared: Arc<Shared>,
+    closed: ClosedFlag,
+    threads: Mutex<Vec<JoinHandle<()>>>,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine").field("dir", &self.dir).finish_non_exhaustive()
+    }
+}
+
+impl Engine {
+    /// Opens the hybrid store in `dir`, creating it if missing, recovers
+    /// from a crash (see the module docs) and starts the WAL and indexer
+    /// threads. Blocks while it reads the blocks and replays the log: call
+    /// it off the async runtime's workers. A Tantivy store's directory, a
+    /// directory another store holds and out-of-range options are an
+    /// `Error::Config`.
+    pub fn open(dir: &Path, options: &StoreOptions) -> Result<Engine> {
+        if options.refresh_interval_ms == 0 || options.indexing_threads == 0 {
+            return Err(Error::Config(format!(
+                "store options: refresh_interval_ms and indexing_threads must be >= 1, got {} and {}",
+                options.refresh_interval_ms, options.indexing_threads
+            )));
+        }
+        layout::claim(dir)?;
+        let (wal_dir, postings_dir, blocks_dir) =
+            (dir.join("wal"), dir.join("postings"), dir.join("blocks"));
+        for d in [&wal_dir, &postings_dir, &blocks_dir] {
+            std::fs::create_dir_all(d)?;
+        }
+
+        let (schema, fields) = PostingsFields::build();
+        let mmap = MmapDirectory::open(&postings_dir)
+            .map_err(|e| Error::Backend(format!("{}: {e}", postings_dir.display())))?;
+        let index = Index::open_or_create(mmap, schema).map_err(|e| match e {
+            TantivyError::SchemaError(_) => Error::Config(format!(
+                "the postings in {} were written by an incompatible version (schema differs)",
+                postings_dir.display()
+            )),
+            other => backend(other),
+        })?;
+        let writer = index
+            .writer_with_num_threads(options.indexing_threads, options.indexing_memory_bytes)
+            .map_err(|e| match e {
+                TantivyError::LockFailure(..) => Error::Config(format!(
+                    "store {} is already open in another store or process",
+                    dir.display()
+                )),
+                TantivyError::InvalidArgument(m) => Error::Config(format!("store options: {m}")),
+                other => backend(other),
+            })?;
+        let reader = index
+            .reader_builder()
+            .reload_policy(ReloadPolicy::Manual)
+            .try_into()
+            .map_err(backend)?;
+        let committed = match index.load_metas().map_err(backend)?.payload {
+            None => 0,
+            Some(p) => p.parse::<u64>().map_err(|_| {
+                Error::Backend(format!("postings commit payload {p:?} is not a sequence number"))
+            })?,
+        };
+
+        let blocks = layout::load_blocks(&blocks_dir, wal::oldest(&wal_dir)?)?;
+        let (deleted_log, deleted) = DeletedLog::open(&dir.join("deleted"))?;
+        let seen = SeenIds::from_index(&reader.searcher())?;
+        let shared = Arc::new(Shared::default());
+        let (wal_tx, wal_rx) = mpsc::channel(WAL_QUEUE);
+        let (tail, publisher) = Tail::new(TAIL_CAPACITY);
+        let env = IndexerEnv {
+            wal_dir: wal_dir.clone(),
+            blocks_dir,
+            interval: Duration::from_millis(options.refresh_interval_ms),
+            tail: publisher,
+            shared: shared.clone(),
+            wal: wal_tx.downgrade(),
+        };
+        let recovered = Recovered { blocks, deleted, deleted_log, committed };
+        let mut indexer = Indexer::new(writer, reader, fields, seen, recovered, env);
+        let wal_end = wal::replay(&wal_dir, |seq, records| {
+            indexer.add(seq, records)?;
+            indexer.replay_checkpoint()
+        })?;
+        let end = indexer.end_seq();
+        if wal_end > end {
+            return Err(Error::Backend(format!(
+                "the write-ahead log numbers records up to {} but holds them only up to {}",
+                wal_end - 1,
+                end - 1
+            )));
+        }
+        if indexer.committed() >= end {
+            return Err(Error::Backend(format!(
+                "the postings hold records up to {} but the blocks and the write-ahead log only up to {}",
+                indexer.committed(),
+                end - 1
+            )));
+        }
+        indexer.commit()?;
+        indexer.publish();
+        let wal = Wal::create(&wal_dir, end, wal::SEGMENT_BYTES)?
+            .roll_at_blocks(indexer.open_first(), BLOCK_ROWS as u64);
+        indexer.trim_wal();
+        let published = indexer.published();
+
+        let (index_tx, index_rx) = pipeline::index_queue(INDEX_QUEUE);
+        let s = shared.clone();
+        let threads = vec![
+            spawn("loglens-hwal", &shared, move || pipeline::run_wal(wal, wal_rx, index_tx, s))?,
+            spawn("loglens-hindex", &shared, move || indexer.run(index_rx))?,
+        ];
+        Ok(Engine {
+            dir: dir.to_owned(),
+            wal_tx,
+            published,
+            tail,
+            shared,
+            closed: ClosedFlag::default(),
+            threads: Mutex::new(threads),
+        })
+    }
+
+    /// Durably stores a batch, upserting by id: returns once it is in the
+    /// write-ahead log (a crash after that loses none of it). It is in
+    /// [`Engine::snapshot`] after the next refresh. An error does not prove
+    /// the batch was not stored; retrying is safe.
+    pub async fn index(&self, records: Vec<LogRecord>) -> Result<()> {
+        self.closed.check()?;
+        if records.is_empty() {
+            return Ok(());
+        }
+        self.control(|ack| WalMsg::Append { records, ack }).await
+    }
+
+    /// Makes everything indexed so far part of the snapshot now.
+    pub async fn refresh(&self) -> Result<()> {
+        self.closed.check()?;
+        self.control(|ack| WalMsg::Flush { ack }).await
+    }
+
+    /// The latest published snapshot: cheap (a few reference counts).
+    pub fn snapshot(&self) -> Snapshot {
+        self.published.read().clone()
+    }
+
+    /// Batches of records as they become part of the snapshot, in commit
+    /// order (as the Tantivy store's tail).
+    pub fn subscribe(&self) -> broadcast::Receiver<Committed> {
+        self.tail.subscribe()
+    }
+
+    /// Commits what was indexed (the open block stays open: the
+    /// write-ahead log keeps its records) and stops the threads; later
+    /// calls fail with `Error::Closed`.
+    pub async fn close(&self) -> Result<()> {
+        self.stop(true).await
+    }
+
+    /// Simulates a crash (`kill -9`) for tests: stops the threads without
+    /// committing or writing the deleted rows, so what was acknowledged
+    /// since the last refresh is only in the write-ahead log (and in any
+    /// block file cut since), for the next `open` to recover. Releases the
+    /// directory; later calls fail with `Error::Closed`.
+    pub async fn abort(&self) -> Result<()> {
+        self.stop(false).await
+    }
+
+    /// Live records (postings documents) and bytes on disk.
+    pub async fn usage(&self) -> Usage {
+        let documents = self.snapshot().postings.num_docs();
+        let dir = self.dir.clone();
+        let disk_bytes = blocking(move || Ok(dir_size(&dir))).await.ok();
+        Usage { documents: Some(documents), disk_bytes }
+    }
+
+    /// Whether the engine can serve, and why not.
+    pub async fn health(&self) -> Health {
+        let unhealthy = |detail: String| Health { healthy: false, detail };
+        if self.closed.is_set() {
+            return ClosedFlag::health();
+        }
+        if let Some(f) = self.shared.failure() {
+            return unhealthy(f);
+        }
+        if self.threads.lock().iter().any(JoinHandle::is_finished) {
+            return unhealthy("store background threads stopped".into());
+        }
+        let probe = self.dir.join("wal").join(".health-probe");
+        let writable = blocking(move || {
+            std::fs::write(&probe, b"ok")?;
+            std::fs::remove_file(&probe)?;
+            Ok(())
+        })
+        .await;
+        if let Err(e) = writable {
+            let dir = self.dir.display();
+            return unhealthy(format!("store directory {dir} is not writable: {e}"));
+        }
+        let documents = self.snapshot().postings.num_docs();
+        Health { healthy: true, detail: format!("{documents} documents") }
+    }
+
+    /// The store directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Sends a message down the pipeline and waits for its answer.
+    async fn control(&self, msg: impl FnOnce(Ack) -> WalMsg) -> Result<()> {
+        let (ack, done) = oneshot::channel();
+        self.wal_tx.send(msg(ack)).await.map_err(|_| self.shared.stopped())?;
+        done.await.unwrap_or_else(|_| Err(self.shared.stopped()))
+    }
+
+    async fn stop(&self, commit: bool) -> Result<()> {
+        self.closed.close()?;
+        let result = self.control(|ack| WalMsg::Stop { commit, ack }).await;
+        let threads = std::mem::take(&mut *self.threads.lock());
+        let joined = blocking(move || {
+            for t in threads {
+                let _ = t.join();
+            }
+            Ok(())
+        })
+        .await;
+        self.tail.close();
+        result.and(joined)
+    }
+}
+
+/// Starts a background thread; a panic in it leaves the engine reporting
+/// which thread failed.
+fn spawn(
+    name: &str,
+    shared: &Arc<Shared>,
+    f: impl FnOnce() + Send + 'static,
+) -> Result<JoinHandle<()>> {
+    let (shared, thread) = (Arc::clone(shared), name.to_owned());
+    let guarded = move || {
+        if std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).is_err() {
+            shared.fail(format!("{thread} thread panicked"));
+        }
+    };
+    std::thread::Builder::new().name(name.into()).spawn(guarded).map_err(Error::Io)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::{BTreeMap, HashMap, HashSet};
+
+    use loglens_core::{Level, LogRecord};
+
+    use super::*;
+    use crate::hybrid::snapshot::Place;
+    use crate::tantivy::schema::{SEQ, id_key};
+
+    const T0: i64 = 1_767_225_600_000;
+
+    fn record(id: &str, i: usize, version: &str) -> LogRecord {
+        LogRecord {
+            id: id.to_owned(),
+            timestamp: T0 + i as i64,
+            service_name: format!("svc-{}", i % 3),
+            level: Level::Info,
+            message: format!("request {i} served {version}"),
+            status_code: None,
+            request_id: None,
+            user_id: Some(format!("user-{}", i % 17)),
+            response_time_ms: Some(i as f64 / 4.0),
+            error_code: None,
+            tags: vec!["edge".into()],
+            host: None,
+            trace_id: None,
+            span_id: None,
+            anomaly: false,
+            severity_score: 0,
+            anomaly_reasons: Vec::new(),
+            attributes: Default::default(),
+            ingested_at: T0,
+            tenant: loglens_core::tenant::default_name(),
+        }
+    }
+
+    /// Records `client-{i}` for `i` in `range`, all of `version`.
+    fn clients(range: std::ops::Range<usize>, version: &str) -> Vec<LogRecord> {
+        range.map(|i| record(&format!("client-{i}"), i, version)).collect()
+    }
+
+    fn options() -> StoreOptions {
+        StoreOptions {
+            // Only the tests refresh.
+            refresh_interval_ms: 3_600_000,
+            indexing_threads: 1,
+            indexing_memory_bytes: 20 << 20,
+            ..StoreOptions::default()
+        }
+    }
+
+    /// Indexes `records` in batches of `batch`, remembering them in `sent`
+    /// (whose position + 1 is each one's sequence number).
+    async fn send(
+        engine: &Engine,
+        sent: &mut Vec<LogRecord>,
+        records: Vec<LogRecord>,
+        batch: usize,
+    ) {
+        for chunk in records.chunks(batch) {
+            engine.index(chunk.to_vec()).await.unwrap();
+            sent.extend_from_slice(chunk);
+        }
+    }
+
+    /// Every live record of `snap` by sequence number, found through
+    /// `locate` (each block decoded once).
+    fn live(snap: &Snapshot) -> BTreeMap<u64, LogRecord> {
+        let decoded: Vec<Vec<LogRecord>> =
+            snap.blocks.iter().map(|b| b.all_records().unwrap()).collect();
+        let first = snap.blocks.first().map_or(snap.open.first_seq, |b| b.header().first_seq);
+        (first..snap.end_seq())
+            .filter(|seq| !snap.deleted.contains(seq))
+            .map(|seq| match snap.locate(seq).expect("every seq in range is held") {
+                Place::Block(b, row) => {
+                    let i = snap.blocks.iter().position(|x| Arc::ptr_eq(x, b)).unwrap();
+                    (seq, decoded[i][row].clone())
+                }
+                Place::Open(r) => (seq, r.clone()),
+            })
+            .collect()
+    }
+
+    /// The `seq` of every live postings document, sorted.
+    fn postings_seqs(snap: &Snapshot) -> Vec<u64> {
+        let mut seqs = Vec::new();
+        for segment in snap.postings.segment_readers() {
+            let column = segment.fast_fields().u64(SEQ).unwrap();
+            for doc in 0..segment.max_doc() {
+                if segment.alive_bitset().is_none_or(|a| a.is_alive(doc)) {
+                    seqs.extend(column.first(doc));
+                }
+            }
+        }
+        seqs.sort_unstable();
+        seqs
+    }
+
+    /// Checks that `snap` holds exactly what `sent` leaves after upserts
+    /// (`sent[i]` has sequence number `i + 1`): each id's last record live,
+    /// every earlier one deleted, and postings for the live ones only.
+    fn check(snap: &Snapshot, sent: &[LogRecord]) {
+        let mut newest: HashMap<&str, u64> = HashMap::new();
+        for (i, r) in sent.iter().enumerate() {
+            newest.insert(&r.id, i as u64 + 1);
+        }
+        let want_live: BTreeMap<u64, LogRecord> =
+            newest.values().map(|&seq| (seq, sent[seq as usize - 1].clone())).collect();
+        let want_deleted: HashSet<u64> =
+            (1..=sent.len() as u64).filter(|seq| !want_live.contains_key(seq)).collect();
+        assert_eq!(snap.end_seq(), sent.len() as u64 + 1, "every record sent is held");
+        assert_eq!(*snap.deleted, want_deleted, "deleted rows");
+        let got = live(snap);
+        assert_eq!(got.len(), want_live.len(), "live records");
+        for (seq, want) in &want_live {
+            assert_eq!(got.get(seq), Some(want), "seq {seq}");
+        }
+        assert_eq!(postings_seqs(snap), want_live.keys().copied().collect::<Vec<_>>());
+        for b in snap.blocks.iter() {
+            assert_eq!(b.rows(), BLOCK_ROWS, "block from {}", b.header().first_seq);
+        }
+        assert!(snap.open.records.len() < BLOCK_ROWS);
+    }
+
+    fn block_files(dir: &Path) -> Vec<PathBuf> {
+        let mut files: Vec<PathBuf> = std::fs::read_dir(dir.join("blocks"))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|x| x == "block"))
+            .collect();
+        files.sort();
+        files
+    }
+
+    #[tokio::test]
+    async fn every_record_is_held_once_in_blocks_of_4096() {
+        let dir = tempfile::tempdir().unwrap();
+        let engine = Engine::open(dir.path(), &options()).unwrap();
+        let mut tail = engine.subscribe();
+        let mut sent = Vec::new();
+        send(&engine, &mut sent, clients(0..10_000, "v1"), 700).await;
+        assert_eq!(engine.snapshot().end_seq(), 1, "nothing published before a refresh");
+        engine.refresh().await.unwrap();
+        let snap = engine.snapshot();
+        check(&snap, &sent);
+        assert_eq!(snap.blocks.len(), 2);
+        assert_eq!(snap.blocks[0].header().first_seq, 1);
+        assert_eq!(snap.open.first_seq, 1 + 2 * BLOCK_ROWS as u64);
+        assert_eq!(snap.open.records.len(), 10_000 - 2 * BLOCK_ROWS);
+        assert_eq!(snap.postings.num_docs(), 10_000);
+        assert!(snap.deleted.is_empty());
+        assert_eq!(block_files(dir.path()).len(), 2);
+        let mut tailed = 0;
+        while let Ok(batch) = tail.try_recv() {
+            tailed += batch.len();
+        }
+        assert_eq!(tailed, 10_000, "the tail saw every record once");
+        assert_eq!(engine.usage().await.documents, Some(10_000));
+        assert!(engine.health().await.healthy);
+        engine.close().await.unwrap();
+        assert!(matches!(engine.index(clients(0..1, "v2")).await, Err(Error::Closed)));
+        assert!(matches!(engine.close().await, Err(Error::Closed)));
+
+        let engine = Engine::open(dir.path(), &options()).unwrap();
+        check(&engine.snapshot(), &sent);
+        engine.close().await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn an_upsert_leaves_one_live_row_the_later() {
+        let dir = tempfile::tempdir().unwrap();
+        let engine = Engine::open(dir.path(), &options()).unwrap();
+        let mut sent = Vec::new();
+        send(&engine, &mut sent, clients(0..10_000, "v1"), 1000).await;
+        engine.refresh().await.unwrap();
+        // Old rows in both sealed blocks (committed) and the open block,
+        // one id twice in the batch, a new id twice in the batch.
+        let mut again: Vec<LogRecord> = [5, 6, 4100, 8191, 8192, 9000, 9999]
+            .into_iter()
+            .map(|i| record(&format!("client-{i}"), i, "v2"))
+            .collect();
+        again.push(record("client-42", 42, "v2"));
+        again.push(record("fresh", 1, "a"));
+        again.push(record("client-42", 42, "v3"));
+        again.push(record("fresh", 2, "b"));
+        send(&engine, &mut sent, again, 100).await;
+        // Before a refresh: the old rows are not in the committed postings.
+        let twice = vec![record("client-5", 5, "v3"), record("client-9999", 9999, "v3")];
+        send(&engine, &mut sent, twice, 100).await;
+        // Enough to seal a block holding some of the upserts' old rows.
+        send(&engine, &mut sent, clients(20_000..22_300, "v1"), 1000).await;
+        send(&engine, &mut sent, vec![record("client-9000", 9000, "v3")], 1).await;
+        engine.refresh().await.unwrap();
+        let snap = engine.snapshot();
+        check(&snap, &sent);
+        assert_eq!(snap.deleted.len(), 13);
+        assert_eq!(snap.blocks.len(), 3);
+        // The postings find each upserted id once, at its live row.
+        let searcher = &snap.postings;
+        let fields = PostingsFields::build().1;
+        for id in ["client-5", "client-42", "client-9000", "client-9999", "fresh"] {
+            let query = fields.id_query(id_key(id));
+            let count = searcher.search(&*query, &tantivy::collector::Count).unwrap();
+            assert_eq!(count, 1, "{id}");
+        }
+        engine.close().await.unwrap();
+
+        let engine = Engine::open(dir.path(), &options()).unwrap();
+        check(&engine.snapshot(), &sent);
+        engine.close().await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_crash_loses_and_duplicates_nothing_acknowledged() {
+        let dir = tempfile::tempdir().unwrap();
+        let engine = Engine::open(dir.path(), &options()).unwrap();
+        let mut sent = Vec::new();
+        send(&engine, &mut sent, clients(0..6_000, "v1"), 1000).await;
+        engine.refresh().await.unwrap();
+        send(&engine, &mut sent, clients(6_000..9_000, "v1"), 1000).await;
+        // Upserts of committed and of uncommitted rows, never refreshed.
+        let again = [10, 5000, 5001, 7000, 8500]
+            .into_iter()
+            .map(|i| record(&format!("client-{i}"), i, "v2"))
+            .collect();
+        send(&engine, &mut sent, again, 2).await;
+        engine.abort().await.unwrap();
+
+        let engine = Engine::open(dir.path(), &options()).unwrap();
+        check(&engine.snapshot(), &sent);
+        // Numbering goes on where it stopped.
+        send(&engine, &mut sent, clients(9_000..9_100, "v1"), 50).await;
+        send(&engine, &mut sent, vec![record("client-7000", 7000, "v3")], 1).await;
+        engine.refresh().await.unwrap();
+        check(&engine.snapshot(), &sent);
+        engine.abort().await.unwrap();
+
+        let engine = Engine::open(dir.path(), &options()).unwrap();
+        check(&engine.snapshot(), &sent);
+        engine.close().await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_torn_block_file_is_rebuilt_while_the_log_holds_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let engine = Engine::open(dir.path(), &options()).unwrap();
+        let mut sent = Vec::new();
+        send(&engine, &mut sent, clients(0..5_000, "v1"), 1000).await;
+        engine.refresh().await.unwrap();
+        send(&engine, &mut sent, clients(5_000..10_000, "v1"), 1000).await;
+        engine.abort().await.unwrap();
+        let files = block_files(dir.path());
+        assert_eq!(files.len(), 2);
+        let whole = std::fs::read(&files[1]).unwrap();
+        std::fs::write(&files[1], &whole[..whole.len() / 2]).unwrap();
+
+        let engine = Engine::open(dir.path(), &options()).unwrap();
+        check(&engine.snapshot(), &sent);
+        assert_eq!(std::fs::read(&files[1]).unwrap(), whole, "written again, the same");
+        engine.refresh().await.unwrap();
+        engine.close().await.unwrap();
+
+        // The first block's records are no longer in the log.
+        let whole = std::fs::read(&files[0]).unwrap();
+        std::fs::write(&files[0], &whole[..whole.len() - 1]).unwrap();
+        let err = Engine::open(dir.path(), &options()).unwrap_err();
+        let msg = err.to_string();
+        assert!(msg.contains(&files[0].display().to_string()), "{msg}");
+        assert!(msg.contains("no longer holds"), "{msg}");
+    }
+
+    #[tokio::test]
+    async fn records_are_published_at_the_refresh_interval_without_a_refresh() {
+        let dir = tempfile::tempdir().unwrap();
+        let options = StoreOptions { refresh_interval_ms: 50, ..options() };
+        let engine = Engine::open(dir.path(), &options).unwrap();
+        let mut sent = Vec::new();
+        send(&engine, &mut sent, clients(0..5_000, "v1"), 500).await;
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        while engine.snapshot().end_seq() <= sent.len() as u64 {
+            assert!(std::time::Instant::now() < deadline, "never published");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        check(&engine.snapshot(), &sent);
+        engine.close().await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn each_backend_refuses_the_others_directory() {
+        let dir = tempfile::tempdir().unwrap();
+        let tantivy_dir = dir.path().join("tantivy");
+        let store = crate::tantivy::TantivyStore::open(&tantivy_dir, options()).await.unwrap();
+        crate::LogStore::close(&store).await.unwrap();
+        let err = Engine::open(&tantivy_dir, &options()).unwrap_err();
+        let Error::Config(msg) = err else { panic!("want a config error, got {err:?}") };
+        assert!(msg.contains(&format!("open it as tantivy://{}", tantivy_dir.display())), "{msg}");
+        assert!(!tantivy_dir.join(layout::LAYOUT).exists(), "left as it was");
+
+        let hybrid_dir = dir.path().join("hybrid");
+        Engine::open(&hybrid_dir, &options()).unwrap().close().await.unwrap();
+        let err = crate::tantivy::TantivyStore::open(&hybrid_dir, options()).await.unwrap_err();
+        let Error::Config(msg) = err else { panic!("want a config error, got {err:?}") };
+        assert!(msg.contains(&format!("open it as hybrid://{}", hybrid_dir.display())), "{msg}");
+        assert!(!hybrid_dir.join("index").exists(), "left as it was");
+    }
+
+    #[tokio::test]
+    async fn the_log_keeps_nothing_wholly_below_the_open_block() {
+        let dir = tempfile::tempdir().unwrap();
+        let engine = Engine::open(dir.path(), &options()).unwrap();
+        let mut sent = Vec::new();
+        send(&engine, &mut sent, clients(0..10_000, "v1"), 1000).await;
+        engine.refresh().await.unwrap();
+        let open_first = engine.snapshot().open.first_seq;
+        engine.close().await.unwrap();
+        let mut frames = Vec::new();
+        wal::replay::<Error>(&dir.path().join("wal"), |seq, records| {
+            frames.push((seq, records.len() as u64));
+            Ok(())
+        })
+        .unwrap();
+        assert!(!frames.is_empty());
+        for &(seq, len) in &frames {
+            assert!(seq + len > open_first, "frame {seq}+{len} is below {open_first}");
+        }
+        // And it still holds every record of the open block.
+        let (first, _) = frames[0];
+        assert!(first <= open_first);
+        let end = frames.iter().map(|(s, l)| s + l).max().unwrap();
+        assert_eq!(end, sent.len() as u64 + 1);
+    }
+}

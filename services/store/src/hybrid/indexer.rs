@@ -1,0 +1,428 @@
+//! The hybrid store's indexer thread, behind the Tantivy store's WAL thread
+//! (`tantivy::pipeline::run_wal`, which numbers, fsyncs and acknowledges
+//! batches and hands them over in order).
+//!
+//! Each record goes to the open block (in memory) and its postings document
+//! to the Tantivy index, upserting by id; at [`BLOCK_ROWS`] the open block
+//! is sealed into a block file. A commit (every refresh interval while
+//! something waits, on `refresh`, on `close`) persists the rows deleted
+//! since the last one, commits the postings with the last sequence number
+//! added as payload, publishes a [`Snapshot`] and trims the write-ahead log
+//! below what both the blocks and the committed postings hold.
+
+use std::collections::{HashMap, HashSet};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::time::{Duration, Instant};
+
+use loglens_core::LogRecord;
+use parking_lot::RwLock;
+use tantivy::collector::DocSetCollector;
+use tantivy::{IndexReader, IndexWriter};
+use tokio::sync::mpsc;
+use tracing::{debug, warn};
+
+use super::block::{Block, BlockWriter};
+use super::deleted::DeletedLog;
+use super::layout;
+use super::postings::PostingsFields;
+use super::snapshot::{OpenRows, Snapshot};
+use crate::shared::tail::Publisher;
+use crate::tantivy::backend;
+use crate::tantivy::pipeline::{IndexMsg, Shared, WalMsg};
+use crate::tantivy::schema::{IdKey, SEQ, id_key};
+use crate::tantivy::seen::SeenIds;
+use crate::tantivy::wal;
+use crate::{Error, Result};
+
+/// Records in a sealed block. Blocks are only ever cut at this size, so
+/// block boundaries fall every `BLOCK_ROWS` sequence numbers.
+pub const BLOCK_ROWS: usize = 4096;
+
+/// Records replayed from the WAL between two commits, so that a long
+/// replay does not hold every id in memory (nor start over after a crash).
+const REPLAY_CHECKPOINT_RECORDS: u64 = 200_000;
+
+/// What the indexer works with besides the index and the blocks.
+pub(crate) struct IndexerEnv {
+    /// The write-ahead log's directory, to delete covered segments.
+    pub wal_dir: PathBuf,
+    /// Where sealed blocks are written.
+    pub blocks_dir: PathBuf,
+    /// Longest time between an add and its commit.
+    pub interval: Duration,
+    /// Where committed records go.
+    pub tail: Publisher,
+    /// Where a fatal failure is recorded.
+    pub shared: Arc<Shared>,
+    /// The WAL writer's queue, for [`WalMsg::Trim`]; weak, so the writer
+    /// still stops once the engine drops its sender.
+    pub wal: mpsc::WeakSender<WalMsg>,
+}
+
+/// What the engine read back from disk at open.
+pub(crate) struct Recovered {
+    /// The sealed blocks, contiguous, oldest first.
+    pub blocks: Vec<Arc<Block>>,
+    /// The deleted rows and their log.
+    pub deleted: HashSet<u64>,
+    pub deleted_log: DeletedLog,
+    /// The postings commit's payload: the last sequence number it holds.
+    pub committed: u64,
+}
+
+/// Owns the open block, the postings writer and the deleted rows; see the
+/// module docs.
+pub(crate) struct Indexer {
+    postings: IndexWriter,
+    reader: IndexReader,
+    fields: PostingsFields,
+    env: IndexerEnv,
+    /// Ids that may be in the postings: only those need a lookup.
+    seen: SeenIds,
+    block_writer: BlockWriter,
+    blocks: Vec<Arc<Block>>,
+    /// The sequence number of `open[0]`: where the last block ends.
+    open_first: u64,
+    open: Vec<LogRecord>,
+    /// The newest sequence number of each id whose record is in the open
+    /// block or not in the committed postings yet (there the lookup could
+    /// not find it). Older entries are dropped after each cut and commit.
+    recent: HashMap<IdKey, u64>,
+    /// Every deleted row; shared with the published snapshot until the next
+    /// delete copies it.
+    deleted: Arc<HashSet<u64>>,
+    /// Rows deleted since the last commit, not yet in the log.
+    unsaved: Vec<u64>,
+    deleted_log: DeletedLog,
+    /// The last sequence number in the postings commit.
+    committed: u64,
+    /// The last sequence number whose postings document was added.
+    added: u64,
+    last_commit: Instant,
+    /// Added records for the next tail broadcast, kept only while someone
+    /// subscribes.
+    pending: Vec<LogRecord>,
+    published: Arc<RwLock<Snapshot>>,
+}
+
+impl Indexer {
+    /// An indexer over what open found on disk; its first snapshot is
+    /// published (see [`Indexer::published`]) at once.
+    pub fn new(
+        postings: IndexWriter,
+        reader: IndexReader,
+        fields: PostingsFields,
+        seen: SeenIds,
+        recovered: Recovered,
+        env: IndexerEnv,
+    ) -> Indexer {
+        let Recovered { blocks, deleted, deleted_log, committed } = recovered;
+        // Sequence numbers start at 1 (the WAL's numbering in a new store).
+        let open_first = blocks.last().map_or(1, |b| b.header().seqs().end);
+        let deleted = Arc::new(deleted);
+        let open = Arc::new(OpenRows { first_seq: open_first, records: Vec::new() });
+        let first = Snapshot {
+            blocks: blocks.as_slice().into(),
+            open,
+            postings: reader.searcher(),
+            deleted: Arc::clone(&deleted),
+        };
+        Indexer {
+            postings,
+            reader,
+            fields,
+            env,
+            seen,
+            block_writer: BlockWriter::new(),
+            blocks,
+            open_first,
+            open: Vec::with_capacity(BLOCK_ROWS),
+            recent: HashMap::new(),
+            deleted,
+            unsaved: Vec::new(),
+            deleted_log,
+            committed,
+            added: committed,
+            last_commit: Instant::now(),
+            pending: Vec::new(),
+            published: Arc::new(RwLock::new(first)),
+        }
+    }
+
+    /// Where the indexer publishes its snapshots.
+    pub fn published(&self) -> Arc<RwLock<Snapshot>> {
+        Arc::clone(&self.published)
+    }
+
+    /// The sequence number of the open block's first record.
+    pub fn open_first(&self) -> u64 {
+        self.open_first
+    }
+
+    /// One past the newest record applied.
+    pub fn end_seq(&self) -> u64 {
+        self.open_first + self.open.len() as u64
+    }
+
+    /// The last sequence number in the postings commit.
+    pub fn committed(&self) -> u64 {
+        self.committed
+    }
+
+    /// Applies `records`, numbered from `first_seq`. Live batches follow
+    /// one another; a replay also passes records the blocks or the postings
+    /// already hold, and only the missing part of each is applied.
+    pub fn add(&mut self, first_seq: u64, records: Vec<LogRecord>) -> Result<()> {
+        for (seq, record) in (first_seq..).zip(records) {
+            self.apply(seq, record)?;
+        }
+        Ok(())
+    }
+
+    fn apply(&mut self, seq: u64, record: LogRecord) -> Result<()> {
+        let end = self.end_seq();
+        if seq > end {
+            return Err(Error::Backend(format!(
+                "records {end} to {} are missing: the write-ahead log skips from {} to {seq}",
+                seq - 1,
+                end.saturating_sub(1)
+            )));
+        }
+        // Below `end` the record is in a block already (a replay).
+        let opens = seq == end;
+        let key = id_key(&record.id);
+        let index = seq > self.added;
+        if index {
+            self.upsert(key, seq)?;
+            let doc = self.fields.document(&record.message, seq, key);
+            self.postings.add_document(doc).map_err(backend)?;
+            self.added = seq;
+        } else if opens {
+            // Replayed, with its upsert and postings committed already:
+            // only the lookup of its id needs it.
+            self.recent.insert(key, seq);
+        }
+        match (opens, index && self.env.tail.has_subscribers()) {
+            (true, true) => {
+                self.pending.push(record.clone());
+                self.open.push(record);
+            }
+            (true, false) => self.open.push(record),
+            (false, true) => self.pending.push(record),
+            (false, false) => {}
+        }
+        if self.open.len() >= BLOCK_ROWS {
+            self.cut()?;
+        }
+        Ok(())
+    }
+
+    /// Deletes the rows of id `key` before record `seq` is added under it.
+    fn upsert(&mut self, key: IdKey, seq: u64) -> Result<()> {
+        if self.seen.may_contain(key.low) {
+            let old = match self.recent.get(&key) {
+                Some(&old) => vec![old],
+                None => self.committed_seqs(key)?,
+            };
+            if !old.is_empty() {
+                // Deletes every document of the id added before it,
+                // committed or not.
+                self.postings.delete_query(self.fields.id_query(key)).map_err(backend)?;
+                for old in old {
+                    self.mark_deleted(old);
+                }
+            }
+        } else {
+            self.seen.insert(key.low);
+        }
+        self.recent.insert(key, seq);
+        Ok(())
+    }
+
+    /// The rows of id `key` in the committed postings.
+    fn committed_seqs(&self, key: IdKey) -> Result<Vec<u64>> {
+        let searcher = self.reader.searcher();
+        let docs =
+            searcher.search(&*self.fields.id_query(key), &DocSetCollector).map_err(backend)?;
+        let mut seqs = Vec::with_capacity(docs.len());
+        for doc in docs {
+            let reader = searcher.segment_reader(doc.segment_ord);
+            let column = reader.fast_fields().u64(SEQ).map_err(backend)?;
+            seqs.extend(column.first(doc.doc_id));
+        }
+        Ok(seqs)
+    }
+
+    fn mark_deleted(&mut self, seq: u64) {
+        if Arc::make_mut(&mut self.deleted).insert(seq) {
+            self.unsaved.push(seq);
+        }
+    }
+
+    /// Seals the open block: encodes it, writes its file durably and keeps
+    /// it parsed in memory.
+    fn cut(&mut self) -> Result<()> {
+        let started = Instant::now();
+        let first = self.open_first;
+        let sealing = |e: super::BlockError| Error::Backend(format!("sealing block {first}: {e}"));
+        let bytes = self.block_writer.encode(first, &self.open).map_err(sealing)?;
+        layout::write_block(&self.env.blocks_dir, first, &bytes)?;
+        let size = bytes.len();
+        let block = Block::parse(bytes.into()).map_err(sealing)?;
+        self.open_first = block.header().seqs().end;
+        self.blocks.push(Arc::new(block));
+        self.open.clear();
+        self.prune_recent();
+        debug!(first, rows = BLOCK_ROWS, bytes = size, took = ?started.elapsed(), "block sealed");
+        Ok(())
+    }
+
+    /// Forgets the ids whose newest record the committed postings find.
+    fn prune_recent(&mut self) {
+        let (open_first, committed) = (self.open_first, self.committed);
+        self.recent.retain(|_, seq| *seq >= open_first || *seq > committed);
+    }
+
+    /// During replay: commits once many records wait, leaving the WAL
+    /// alone (replay is still reading it).
+    pub fn replay_checkpoint(&mut self) -> Result<()> {
+        if self.added - self.committed >= REPLAY_CHECKPOINT_RECORDS {
+            self.commit_inner(false)
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Persists the deleted rows, commits the postings, publishes a
+    /// snapshot, sends the new records to the tail and trims the
+    /// write-ahead log. Does nothing when nothing was added.
+    pub fn commit(&mut self) -> Result<()> {
+        self.commit_inner(true)
+    }
+
+    fn commit_inner(&mut self, trim_wal: bool) -> Result<()> {
+        let started = Instant::now();
+        self.last_commit = started;
+        if self.added == self.committed && self.unsaved.is_empty() {
+            return Ok(());
+        }
+        // Before the commit that deletes their documents: see `deleted`.
+        self.deleted_log.append(&self.unsaved)?;
+        let deleted = std::mem::take(&mut self.unsaved).len();
+        let mut prepared = self.postings.prepare_commit().map_err(backend)?;
+        prepared.set_payload(&self.added.to_string());
+        prepared.commit().map_err(backend)?;
+        let records = self.added - self.committed;
+        self.committed = self.added;
+        self.reader.reload().map_err(backend)?;
+        self.publish();
+        self.env.tail.publish(std::mem::take(&mut self.pending));
+        self.prune_recent();
+        if trim_wal {
+            self.trim_wal();
+        }
+        debug!(records, deleted, seq = self.committed, took = ?started.elapsed(), "committed");
+        Ok(())
+    }
+
+    /// Makes the current state the one reads see. Between commits the
+    /// state holds postings documents no searcher sees yet, so only a
+    /// commit (and open) publishes.
+    pub fn publish(&self) {
+        let snapshot = Snapshot {
+            blocks: self.blocks.as_slice().into(),
+            open: Arc::new(OpenRows { first_seq: self.open_first, records: self.open.clone() }),
+            postings: self.reader.searcher(),
+            deleted: Arc::clone(&self.deleted),
+        };
+        *self.published.write() = snapshot;
+    }
+
+    /// Drops the write-ahead log below the open block and the commit: those
+    /// records are in block files and in the committed postings.
+    pub fn trim_wal(&self) {
+        let covered = self.open_first.min(self.committed + 1) - 1;
+        if let Err(e) = wal::remove_covered(&self.env.wal_dir, covered) {
+            warn!(error = %e, "cannot delete covered write-ahead log segments");
+        }
+        if let Some(tx) = self.env.wal.upgrade() {
+            let _ = tx.try_send(WalMsg::Trim { committed: covered });
+        }
+    }
+
+    /// When the next commit is due: a refresh interval after the last one,
+    /// once something waits.
+    fn due(&self) -> Option<Instant> {
+        if self.added > self.committed {
+            self.last_commit.checked_add(self.env.interval)
+        } else {
+            None
+        }
+    }
+
+    /// The thread's loop, until `Stop` or a failure (recorded in
+    /// [`Shared`]).
+    pub fn run(mut self, rx: Receiver<IndexMsg>) {
+        let stop = || IndexMsg::Stop { commit: true, ack: None };
+        loop {
+            let msg = match self.due() {
+                Some(at) => match rx.recv_timeout(at.saturating_duration_since(Instant::now())) {
+                    Ok(msg) => Some(msg),
+                    Err(RecvTimeoutError::Timeout) => None,
+                    Err(RecvTimeoutError::Disconnected) => Some(stop()),
+                },
+                None => Some(rx.recv().unwrap_or_else(|_| stop())),
+            };
+            let step = match msg {
+                None => self.commit(),
+                Some(IndexMsg::Batch { first_seq, records, .. }) => {
+                    self.add(first_seq, records).and_then(|()| {
+                        if self.due().is_some_and(|at| Instant::now() >= at) {
+                            self.commit()
+                        } else {
+                            Ok(())
+                        }
+                    })
+                }
+                Some(IndexMsg::Flush(ack)) => {
+                    let result = self.commit();
+                    let answer = result.as_ref().map_err(|e| Error::Backend(e.to_string()));
+                    let _ = ack.send(answer.copied());
+                    result
+                }
+                // The hybrid store has no retention yet.
+                Some(IndexMsg::Retention { ack, .. }) => {
+                    let _ = ack.send(Ok(None));
+                    Ok(())
+                }
+                Some(IndexMsg::Stop { commit, ack }) => {
+                    let result = self.stop(commit);
+                    if let Some(ack) = ack {
+                        let _ = ack.send(result);
+                    }
+                    return;
+                }
+            };
+            if let Err(e) = step {
+                self.env.shared.fail(format!("indexing failed: {e}"));
+                return;
+            }
+        }
+    }
+
+    /// Commits (unless simulating a crash) and releases the postings index.
+    /// The open block stays open: the write-ahead log keeps its records.
+    fn stop(mut self, commit: bool) -> Result<()> {
+        if !commit {
+            return Ok(());
+        }
+        let result = self.commit();
+        if let Err(e) = &result {
+            self.env.shared.fail(format!("final commit failed: {e}"));
+        }
+        let waited = self.postings.wait_merging_threads().map_err(backend);
+        result.and(waited)
+    }
+}

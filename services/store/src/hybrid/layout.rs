@@ -1,0 +1,189 @@
+//! The hybrid store's directory: which files say what, and reading back the
+//! sealed blocks at open.
+//!
+//! ```text
+//! layout      "hybrid 1\n": this directory is a hybrid store
+//! wal/        the write-ahead log (the Tantivy store's format, `tantivy::wal`)
+//! postings/   the Tantivy index of `super::postings`
+//! blocks/     one file per sealed block, `{first_seq:020}.block`
+//! deleted     sequence numbers of deleted rows (`super::deleted`)
+//! ```
+//!
+//! The Tantivy store keeps its index in `index/` and writes no `layout`, so
+//! each backend can tell the other's directory and refuse it.
+
+use std::fs::{self, File};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use tracing::warn;
+
+use super::block::Block;
+use crate::tantivy::wal::sync_dir;
+use crate::{Error, Result};
+
+/// The file naming a directory's layout; only the hybrid store writes one.
+pub(crate) const LAYOUT: &str = "layout";
+/// What [`LAYOUT`] holds for this version of the hybrid store.
+const HYBRID: &str = "hybrid 1\n";
+const BLOCK_EXTENSION: &str = "block";
+
+/// The URL to open `dir` with, for error messages.
+fn url(scheme: &str, dir: &Path) -> String {
+    format!("{scheme}://{}", dir.display())
+}
+
+/// The Tantivy store's refusal of a hybrid store directory.
+pub(crate) fn refuse_in_tantivy(dir: &Path) -> Result<()> {
+    if dir.join(LAYOUT).exists() {
+        return Err(Error::Config(format!(
+            "store {} is a hybrid store, not a tantivy one; open it as {}",
+            dir.display(),
+            url("hybrid", dir)
+        )));
+    }
+    Ok(())
+}
+
+/// Makes `dir` a hybrid store directory, or checks that it is one. Refuses
+/// a Tantivy store's directory (one with `index/`) and a layout this
+/// version does not know.
+pub(crate) fn claim(dir: &Path) -> Result<()> {
+    if dir.join("index").exists() {
+        return Err(Error::Config(format!(
+            "store {} holds a tantivy store's index, not a hybrid store; open it as {}",
+            dir.display(),
+            url("tantivy", dir)
+        )));
+    }
+    let path = dir.join(LAYOUT);
+    match fs::read_to_string(&path) {
+        Ok(text) if text == HYBRID => Ok(()),
+        Ok(text) => Err(Error::Config(format!(
+            "store {}: layout {:?} is not one this version reads (want {:?})",
+            dir.display(),
+            text.trim_end(),
+            HYBRID.trim_end()
+        ))),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            fs::create_dir_all(dir)?;
+            write_durably(dir, &path, HYBRID.as_bytes())?;
+            Ok(())
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Writes `bytes` to `path` in `dir` so that a crash leaves either the whole
+/// file or none: a temporary file, fsync, rename, fsync of the directory.
+fn write_durably(dir: &Path, path: &Path, bytes: &[u8]) -> io::Result<()> {
+    let tmp = path.with_extension("tmp");
+    let mut file = File::create(&tmp)?;
+    file.write_all(bytes)?;
+    file.sync_all()?;
+    drop(file);
+    fs::rename(&tmp, path)?;
+    sync_dir(dir)
+}
+
+/// The file of the block whose first record is `first_seq`.
+pub(crate) fn block_path(blocks: &Path, first_seq: u64) -> PathBuf {
+    blocks.join(format!("{first_seq:020}.{BLOCK_EXTENSION}"))
+}
+
+/// Writes a sealed block's bytes durably (see [`write_durably`]).
+pub(crate) fn write_block(blocks: &Path, first_seq: u64, bytes: &[u8]) -> io::Result<()> {
+    write_durably(blocks, &block_path(blocks, first_seq), bytes)
+}
+
+/// Block files in `blocks`, by first sequence number. Removes temporary
+/// files a crash left behind.
+fn block_files(blocks: &Path) -> io::Result<Vec<(u64, PathBuf)>> {
+    let mut found = Vec::new();
+    for entry in fs::read_dir(blocks)? {
+        let path = entry?.path();
+        match path.extension().and_then(|e| e.to_str()) {
+            Some("tmp") => fs::remove_file(&path)?,
+            Some(BLOCK_EXTENSION) => {
+                let seq = path.file_stem().and_then(|s| s.to_str()).and_then(|s| s.parse().ok());
+                if let Some(seq) = seq {
+                    found.push((seq, path));
+                }
+            }
+            _ => {}
+        }
+    }
+    found.sort_unstable();
+    Ok(found)
+}
+
+/// Reads every sealed block, oldest first, each kept in memory. They must
+/// follow one another with no gap. The first file that does not parse, is
+/// misnamed or leaves a gap is removed, with every later one, when the
+/// write-ahead log still holds their records (`wal_oldest` is the first
+/// sequence number it holds), so that the replay writes them again; when it
+/// does not, that is an error naming the file.
+pub(crate) fn load_blocks(blocks: &Path, wal_oldest: Option<u64>) -> Result<Vec<Arc<Block>>> {
+    let files = block_files(blocks)?;
+    let mut loaded: Vec<Arc<Block>> = Vec::with_capacity(files.len());
+    for (i, (first, path)) in files.iter().enumerate() {
+        let end = loaded.last().map(|b| b.header().seqs().end);
+        let problem = match fs::read(path) {
+            Err(e) => e.to_string(),
+            Ok(bytes) => match Block::parse(bytes.into()) {
+                Err(e) => e.to_string(),
+                Ok(b) if b.header().first_seq != *first => {
+                    format!("it holds records from {}", b.header().first_seq)
+                }
+                Ok(_) if end.is_some_and(|end| end != *first) => {
+                    format!("the block before it ends at {}", end.unwrap_or_default())
+                }
+                Ok(b) => {
+                    loaded.push(Arc::new(b));
+                    continue;
+                }
+            },
+        };
+        let from = end.unwrap_or(*first).min(*first);
+        if wal_oldest.is_none_or(|oldest| oldest > from) {
+            return Err(Error::Backend(format!(
+                "block file {} is unusable ({problem}) and the write-ahead log no longer holds its records",
+                path.display()
+            )));
+        }
+        for (_, later) in &files[i..] {
+            warn!(file = %later.display(), reason = %problem, "block file set aside, rebuilding it from the write-ahead log");
+            fs::remove_file(later)?;
+        }
+        sync_dir(blocks)?;
+        break;
+    }
+    Ok(loaded)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_directory_is_claimed_once_and_a_tantivy_one_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = dir.path().join("store");
+        claim(&store).unwrap();
+        claim(&store).unwrap();
+        assert_eq!(fs::read_to_string(store.join(LAYOUT)).unwrap(), HYBRID);
+        let Err(Error::Config(msg)) = refuse_in_tantivy(&store) else { panic!("not refused") };
+        assert!(msg.contains("hybrid://"), "{msg}");
+
+        let tantivy = dir.path().join("tantivy");
+        fs::create_dir_all(tantivy.join("index")).unwrap();
+        refuse_in_tantivy(&tantivy).unwrap();
+        let Err(Error::Config(msg)) = claim(&tantivy) else { panic!("not refused") };
+        assert!(msg.contains(&format!("tantivy://{}", tantivy.display())), "{msg}");
+
+        fs::write(store.join(LAYOUT), "hybrid 9\n").unwrap();
+        let Err(Error::Config(msg)) = claim(&store) else { panic!("not refused") };
+        assert!(msg.contains("hybrid 9"), "{msg}");
+    }
+}
