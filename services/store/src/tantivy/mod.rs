@@ -131,14 +131,14 @@ use crate::{Committed, Error, Health, LogStore, Refused, Result, StoreOptions};
 
 pub(crate) mod id_query;
 pub(crate) mod pipeline;
-mod query;
+pub(crate) mod query;
 mod retention;
 /// The index schema, public only so `loglens-bench` can build the same
 /// index without the store (its raw-Tantivy ceiling); not a stable API.
 #[doc(hidden)]
 pub mod schema;
 pub(crate) mod seen;
-mod stats;
+pub(crate) mod stats;
 pub mod stored;
 pub(crate) mod wal;
 

@@ -17,15 +17,14 @@ use tantivy::tokenizer::TextAnalyzer;
 use tantivy::{DocId, Score, Searcher, SegmentOrdinal, SegmentReader, Term};
 
 use self::collect::{BLOCK, SegmentStats};
-use self::partial::{BUCKET_LIMIT, Merged, Partial, TooBig};
+use self::partial::{Merged, Partial, TooBig};
 use super::backend;
 use super::query::filter_query;
 use super::schema::{Fields, TIMESTAMP};
-use crate::shared::aggs;
 use crate::{Error, Result};
 
 mod collect;
-mod partial;
+pub(crate) mod partial;
 #[cfg(test)]
 mod tests;
 
@@ -43,12 +42,7 @@ pub(crate) fn stats(
     let tenant = req.filter.tenant.as_deref().map(|t| fields.tenant_term(t));
     let collector = Cached { cache, shape: Shape::of(req)?, req, tenant };
     let merged = searcher.search(&*query, &collector).map_err(backend)?;
-    merged.and_then(|m| m.into_stats(req.histogram_interval_ms)).map_err(|e| match e {
-        TooBig::Buckets => {
-            aggs::too_big(&format!("stats would have more than {BUCKET_LIMIT} buckets"))
-        }
-        TooBig::Memory => aggs::too_big("stats need too much memory"),
-    })
+    Ok(merged.and_then(|m| m.into_stats(req.histogram_interval_ms))?)
 }
 
 /// Segments with fewer live records than this are always counted afresh:

@@ -11,29 +11,42 @@ use loglens_core::Stats;
 use loglens_core::query::{HistogramBucket, Percentiles};
 use sketches_ddsketch::{Config, DDSketch};
 
-use crate::shared::aggs::{MAX_SERVICES, PERCENTS};
+use crate::shared::aggs::{self, MAX_SERVICES, PERCENTS};
 
 /// Most buckets one request may produce, counted as Tantivy's aggregations
 /// counted them: one per service, per level, per histogram bucket and per
 /// level within each histogram bucket.
-pub(super) const BUCKET_LIMIT: usize = 100_000;
+pub(crate) const BUCKET_LIMIT: usize = 100_000;
 /// Most bytes one request's partial stats may take (the limit Tantivy's
 /// aggregations had).
-pub(super) const MEMORY_LIMIT: usize = 500_000_000;
+pub(crate) const MEMORY_LIMIT: usize = 500_000_000;
 /// The level whose records are a histogram bucket's errors.
 const ERROR: &str = "ERROR";
 
 /// Why a stats request is refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum TooBig {
+pub(crate) enum TooBig {
     /// It would have more than [`BUCKET_LIMIT`] buckets.
     Buckets,
     /// Its partial stats would take more than [`MEMORY_LIMIT`] bytes.
     Memory,
 }
 
+impl From<TooBig> for crate::Error {
+    /// The client error the request gets (the same on both backends that
+    /// count with [`Merged`]).
+    fn from(e: TooBig) -> crate::Error {
+        match e {
+            TooBig::Buckets => {
+                aggs::too_big(&format!("stats would have more than {BUCKET_LIMIT} buckets"))
+            }
+            TooBig::Memory => aggs::too_big("stats need too much memory"),
+        }
+    }
+}
+
 /// A new, empty response-time sketch.
-pub(super) fn sketch() -> DDSketch {
+pub(crate) fn sketch() -> DDSketch {
     DDSketch::new(Config::defaults())
 }
 
@@ -41,14 +54,14 @@ pub(super) fn sketch() -> DDSketch {
 /// Tantivy's date histogram computes it (nanoseconds, interval in ms times
 /// 1e6). Monotone in `ns`.
 #[inline]
-pub(super) fn position(ns: i64, interval_ns: f64) -> i64 {
+pub(crate) fn position(ns: i64, interval_ns: f64) -> i64 {
     floor(ns as f64 / interval_ns)
 }
 
 /// `x.floor() as i64` for `x` within the range of `i64`, inlined: without
 /// SSE4.1 `floor` is a call into libm, a tenth of the collector's time.
 #[inline]
-pub(super) fn floor(x: f64) -> i64 {
+pub(crate) fn floor(x: f64) -> i64 {
     let t = x as i64;
     if (t as f64) > x { t - 1 } else { t }
 }
@@ -56,18 +69,18 @@ pub(super) fn floor(x: f64) -> i64 {
 /// The start, ms, Tantivy reported for the bucket at `pos`: computed in
 /// `f64` and truncated, which is `pos * interval_ms` except that, far from
 /// the epoch, an interval of an odd number of ms can come out 1 ms early.
-pub(super) fn bucket_start_ms(pos: i64, interval_ms: i64) -> i64 {
+pub(crate) fn bucket_start_ms(pos: i64, interval_ms: i64) -> i64 {
     (pos as f64 * (interval_ms as f64 * 1_000_000.0) / 1_000_000.0) as i64
 }
 
 /// The bucket width in ns, as [`position`] takes it.
-pub(super) fn interval_ns(interval_ms: i64) -> f64 {
+pub(crate) fn interval_ns(interval_ms: i64) -> f64 {
     interval_ms as f64 * 1_000_000.0
 }
 
 /// One service's records and response times.
 #[derive(Clone)]
-pub(super) struct Service {
+pub(crate) struct Service {
     pub name: String,
     /// Its records.
     pub count: u64,
@@ -80,7 +93,7 @@ pub(super) struct Service {
 
 /// One non-empty histogram bucket.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub(super) struct Bucket {
+pub(crate) struct Bucket {
     /// See [`position`].
     pub pos: i64,
     pub count: u64,
@@ -91,7 +104,7 @@ pub(super) struct Bucket {
 
 /// One segment's stats (cached per segment, see [`super::StatsCache`]).
 #[derive(Clone, Default)]
-pub(super) struct Partial {
+pub(crate) struct Partial {
     /// Matching records.
     pub count: u64,
     pub anomalies: u64,
@@ -119,13 +132,13 @@ impl Partial {
 }
 
 /// Estimated heap bytes of a sketch: its bins and two stores.
-pub(super) fn sketch_bytes(s: &DDSketch) -> usize {
+pub(crate) fn sketch_bytes(s: &DDSketch) -> usize {
     256 + 8 * s.length()
 }
 
 /// Partial stats summed; [`Merged::into_stats`] makes the answer.
 #[derive(Default)]
-pub(super) struct Merged {
+pub(crate) struct Merged {
     count: u64,
     anomalies: u64,
     levels: Vec<String>,

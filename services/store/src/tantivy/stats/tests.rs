@@ -19,6 +19,7 @@ use tantivy::query::RangeQuery;
 use tantivy::tokenizer::TokenizerManager;
 use tantivy::{DateTime, Index, Term};
 
+use super::partial::BUCKET_LIMIT;
 use super::*;
 use crate::shared::aggs::{self, Counters, MAX_SERVICES};
 use crate::tantivy::schema::{ANOMALY, IS_ERROR, id_key};
