@@ -23,6 +23,7 @@ pub mod engine;
 mod indexer;
 pub(crate) mod layout;
 pub mod postings;
+pub mod read;
 pub mod snapshot;
 
 pub use block::{Block, BlockError, BlockWriter, Column, Extent, Header, MAX_ROWS, encode};

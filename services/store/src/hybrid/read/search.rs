@@ -1,0 +1,244 @@
+//! Search: every candidate block's matches counted for the total, and the
+//! page's sort keys gathered from the blocks that can still reach it,
+//! best first; only the page's records are built.
+
+use std::collections::BinaryHeap;
+use std::collections::btree_map::{BTreeMap, Entry};
+
+use loglens_core::{Filter, LogRecord, SearchRequest, SearchResult, Sort};
+use tantivy::tokenizer::TextAnalyzer;
+
+use super::super::block::{BlockError, Header};
+use super::super::snapshot::Snapshot;
+use super::select::Plan;
+use crate::shared::cursor::{self, CursorError};
+use crate::{Error, Result};
+
+/// Where a record sits in the sort order: the Tantivy store's key, with
+/// `seq` the unique tie-breaker.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+struct SortKey {
+    severity: u8,
+    timestamp: i64,
+    seq: u64,
+}
+
+/// A [`SortKey`] as one ascending tuple: smaller comes first in the
+/// result. Descending parts are bitwise complements, which reverse the
+/// order of an integer type exactly.
+type Rank = (u8, i64, u64);
+
+fn rank(sort: Sort, k: SortKey) -> Rank {
+    match sort {
+        Sort::NewestFirst => (0, !k.timestamp, !k.seq),
+        Sort::OldestFirst => (0, k.timestamp, k.seq),
+        Sort::Severity => (!k.severity, !k.timestamp, !k.seq),
+    }
+}
+
+/// The best (smallest) and worst rank any record of a block with header
+/// `h` can have.
+fn bounds(sort: Sort, h: &Header) -> (Rank, Rank) {
+    let seqs = h.seqs();
+    let (first, last) = (seqs.start, seqs.end - 1);
+    let key = |severity, timestamp, seq| rank(sort, SortKey { severity, timestamp, seq });
+    match sort {
+        Sort::NewestFirst => (key(0, h.max_timestamp, last), key(0, h.min_timestamp, first)),
+        Sort::OldestFirst => (key(0, h.min_timestamp, first), key(0, h.max_timestamp, last)),
+        Sort::Severity => (key(u8::MAX, h.max_timestamp, last), key(0, h.min_timestamp, first)),
+    }
+}
+
+/// A continuation token: the sort, the filter it was made for, and the
+/// last record's key, 23 bytes in a [`cursor`] envelope. Its version byte
+/// differs from the Tantivy store's, whose seqs mean other records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Cursor {
+    sort: Sort,
+    filter: u32,
+    key: SortKey,
+}
+
+/// "H", the hybrid's first cursor format.
+const CURSOR_VERSION: u8 = 0x48;
+const CURSOR_LEN: usize = 23;
+
+fn sort_code(sort: Sort) -> u8 {
+    match sort {
+        Sort::NewestFirst => 0,
+        Sort::OldestFirst => 1,
+        Sort::Severity => 2,
+    }
+}
+
+/// A short hash of the filter without its tenant, as the Tantivy store's
+/// ([`cursor::tenant_neutral`] says why).
+fn fingerprint(filter: &Filter) -> u32 {
+    cursor::fingerprint(&cursor::tenant_neutral(filter)) as u32
+}
+
+impl Cursor {
+    fn encode(&self) -> String {
+        let mut b = Vec::with_capacity(CURSOR_LEN);
+        b.push(CURSOR_VERSION);
+        b.push(sort_code(self.sort));
+        b.extend_from_slice(&self.filter.to_le_bytes());
+        b.push(self.key.severity);
+        b.extend_from_slice(&self.key.timestamp.to_le_bytes());
+        b.extend_from_slice(&self.key.seq.to_le_bytes());
+        cursor::encode(&b)
+    }
+
+    /// Reads a cursor made for `sort` and a filter of fingerprint `filter`.
+    fn decode(s: &str, sort: Sort, filter: u32) -> Result<Cursor, CursorError> {
+        let b: [u8; CURSOR_LEN] =
+            cursor::decode(s)?.try_into().map_err(|_| CursorError::Unreadable)?;
+        if b[0] != CURSOR_VERSION {
+            return Err(CursorError::Unreadable);
+        }
+        if b[1] != sort_code(sort) {
+            return Err(CursorError::OtherSort);
+        }
+        let u64_at = |i: usize| u64::from_le_bytes(std::array::from_fn(|j| b[i + j]));
+        if u32::from_le_bytes([b[2], b[3], b[4], b[5]]) != filter {
+            return Err(CursorError::OtherFilter);
+        }
+        let key = SortKey { severity: b[6], timestamp: u64_at(7) as i64, seq: u64_at(15) };
+        Ok(Cursor { sort, filter, key })
+    }
+}
+
+/// The best `limit` keys offered, after `after` when set.
+struct Top {
+    sort: Sort,
+    limit: usize,
+    after: Option<Rank>,
+    /// A max-heap: the worst kept rank on top.
+    heap: BinaryHeap<(Rank, SortKey)>,
+}
+
+impl Top {
+    /// Whether a record of rank at best `best` and at worst `worst` could
+    /// still be kept.
+    fn reachable(&self, best: Rank, worst: Rank) -> bool {
+        self.after.is_none_or(|a| worst > a)
+            && (self.heap.len() < self.limit || self.heap.peek().is_some_and(|(r, _)| best < *r))
+    }
+
+    fn offer(&mut self, key: SortKey) {
+        let r = rank(self.sort, key);
+        if !self.reachable(r, r) {
+            return;
+        }
+        self.heap.push((r, key));
+        if self.heap.len() > self.limit {
+            self.heap.pop();
+        }
+    }
+
+    /// The kept keys, best first.
+    fn into_sorted(self) -> Vec<SortKey> {
+        self.heap.into_sorted_vec().into_iter().map(|(_, k)| k).collect()
+    }
+}
+
+/// Runs the request on `snap`: `total` counts every live match; the page
+/// holds up to `size` records after the cursor (or after `offset`), in the
+/// request's order, with a cursor to the next page when one follows.
+/// `analyzer` is the postings' `message` tokenizer.
+pub fn search(
+    snap: &Snapshot,
+    analyzer: &mut TextAnalyzer,
+    req: &SearchRequest,
+) -> Result<SearchResult> {
+    let filter = fingerprint(&req.filter);
+    let cursor = req.cursor.as_deref().map(|c| Cursor::decode(c, req.sort, filter)).transpose()?;
+    let plan = Plan::new(snap, analyzer, &req.filter)?;
+    let size = req.size as usize;
+    // One more than the page, to know whether another follows.
+    let mut top = Top {
+        sort: req.sort,
+        limit: req.offset() + size + 1,
+        after: cursor.map(|c| rank(req.sort, c.key)),
+        heap: BinaryHeap::new(),
+    };
+    let mut total = 0u64;
+    let open = plan.open();
+    total += open.len() as u64;
+    for (seq, r) in &open {
+        top.offer(SortKey { severity: r.severity_score, timestamp: r.timestamp, seq: *seq });
+    }
+    // Best first, so that the page fills early and later blocks are
+    // skipped by their bounds.
+    let mut candidates = plan.candidates();
+    candidates.sort_by_cached_key(|c| bounds(req.sort, c.block.header()).0);
+    for c in &candidates {
+        let selection = plan.select(c)?;
+        total += selection.len() as u64;
+        let h = c.block.header();
+        let (best, worst) = bounds(req.sort, h);
+        if selection.is_empty() || !top.reachable(best, worst) {
+            continue;
+        }
+        let err =
+            |e: BlockError| Error::Backend(format!("block of seqs from {}: {e}", h.first_seq));
+        let timestamps = c.block.timestamps().map_err(err)?;
+        let anomalies = match req.sort {
+            Sort::Severity => Some(c.block.anomalies().map_err(err)?),
+            Sort::NewestFirst | Sort::OldestFirst => None,
+        };
+        for row in selection.iter() {
+            top.offer(SortKey {
+                severity: anomalies.as_ref().map_or(0, |a| a[row].1),
+                timestamp: timestamps[row],
+                seq: h.first_seq + row as u64,
+            });
+        }
+    }
+    let mut page: Vec<SortKey> = top.into_sorted().into_iter().skip(req.offset()).collect();
+    let next_cursor = (page.len() > size).then(|| {
+        page.truncate(size);
+        Cursor { sort: req.sort, filter, key: page[size - 1] }.encode()
+    });
+    Ok(SearchResult {
+        total,
+        page: req.page,
+        size: req.size,
+        logs: records(snap, &page)?,
+        next_cursor,
+    })
+}
+
+/// The records of `keys`, in that order: each block's rows built at once.
+fn records(snap: &Snapshot, keys: &[SortKey]) -> Result<Vec<LogRecord>> {
+    let missing = |seq: u64| Error::Backend(format!("seq {seq} is not in the snapshot"));
+    let mut out: Vec<Option<LogRecord>> = vec![None; keys.len()];
+    // Per block (by first seq): its rows and their places in `out`.
+    let mut wanted: BTreeMap<u64, (usize, Vec<usize>, Vec<usize>)> = BTreeMap::new();
+    for (i, k) in keys.iter().enumerate() {
+        if k.seq >= snap.open.first_seq {
+            let r = snap.open.records.get((k.seq - snap.open.first_seq) as usize);
+            out[i] = Some(r.ok_or_else(|| missing(k.seq))?.clone());
+            continue;
+        }
+        let b = snap.blocks.partition_point(|b| b.header().first_seq <= k.seq);
+        let block =
+            b.checked_sub(1).and_then(|b| snap.blocks.get(b)).ok_or_else(|| missing(k.seq))?;
+        let first = block.header().first_seq;
+        let (_, rows, places) = match wanted.entry(first) {
+            Entry::Vacant(v) => v.insert((b - 1, Vec::new(), Vec::new())),
+            Entry::Occupied(o) => o.into_mut(),
+        };
+        rows.push((k.seq - first) as usize);
+        places.push(i);
+    }
+    for (first, (b, rows, places)) in wanted {
+        let built = snap.blocks[b]
+            .records(&rows)
+            .map_err(|e| Error::Backend(format!("block of seqs from {first}: {e}")))?;
+        for (r, i) in built.into_iter().zip(places) {
+            out[i] = Some(r);
+        }
+    }
+    out.into_iter().zip(keys).map(|(r, k)| r.ok_or_else(|| missing(k.seq))).collect()
+}

@@ -1,0 +1,404 @@
+//! Which records of a snapshot a filter selects. Message words go to the
+//! postings, which give the sealed rows holding every word; every other
+//! condition is decided from block headers (time range, tenant and service
+//! dictionaries, attribute keys), then the blocks' filters of exact values,
+//! then the columns the filter names, cheapest first. The open block is
+//! checked with [`Filter::matches`], the reference the rest must agree with.
+
+use std::ops::Range;
+use std::sync::Arc;
+
+use loglens_core::{AttrValue, Filter, LogRecord};
+use tantivy::collector::{Collector, SegmentCollector};
+use tantivy::columnar::Column as FastColumn;
+use tantivy::tokenizer::TextAnalyzer;
+use tantivy::{DocId, Score, SegmentOrdinal, SegmentReader};
+
+use super::super::block::{Block, BlockError, Column, Header};
+use super::super::bloom::Field;
+use super::super::postings::PostingsFields;
+use super::super::snapshot::Snapshot;
+use crate::tantivy::backend;
+use crate::tantivy::schema::{ID_BUCKET, ID_LOW, SEQ};
+use crate::{Error, Result};
+
+/// The rows of one block a filter selects.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum Selection {
+    /// Every row of a block of this many.
+    All(usize),
+    /// These rows, ascending.
+    Rows(Vec<u32>),
+}
+
+impl Selection {
+    /// Rows selected.
+    pub fn len(&self) -> usize {
+        match self {
+            Selection::All(n) => *n,
+            Selection::Rows(rows) => rows.len(),
+        }
+    }
+
+    /// Whether no row is selected.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The rows, ascending.
+    pub fn iter(&self) -> impl Iterator<Item = usize> + '_ {
+        let (all, rows) = match self {
+            Selection::All(n) => (0..*n, &[][..]),
+            Selection::Rows(rows) => (0..0, &rows[..]),
+        };
+        all.chain(rows.iter().map(|&r| r as usize))
+    }
+}
+
+/// What a block's header left undecided: the conditions its columns must
+/// settle besides those that always need a column.
+#[derive(Debug, Clone, Copy)]
+struct Undecided {
+    /// The time range does not cover the block.
+    time: bool,
+    /// The tenant's code, when the block has other tenants too.
+    tenant: Option<u16>,
+    /// The service's code, when the block has other services too.
+    service: Option<u16>,
+}
+
+/// A block that may hold matches, by its header, its filter and the words.
+pub(super) struct Candidate<'a> {
+    /// The block.
+    pub block: &'a Arc<Block>,
+    undecided: Undecided,
+    /// The block's rows holding every word (ascending seqs), when the
+    /// filter has words.
+    words: Option<&'a [u64]>,
+}
+
+/// One filter over one snapshot.
+pub(super) struct Plan<'a> {
+    snap: &'a Snapshot,
+    filter: &'a Filter,
+    /// The sealed records' seqs whose message holds every word, ascending;
+    /// `None` when the filter has no word.
+    words: Option<Vec<u64>>,
+    /// `snap.deleted`, ascending.
+    deleted: Vec<u64>,
+}
+
+impl<'a> Plan<'a> {
+    /// Asks the postings for the words' rows (when there are words).
+    pub fn new(
+        snap: &'a Snapshot,
+        analyzer: &mut TextAnalyzer,
+        filter: &'a Filter,
+    ) -> Result<Plan<'a>> {
+        let words = match filter.query.as_deref() {
+            None => None,
+            Some(q) => words(snap, analyzer, q)?,
+        };
+        let mut deleted: Vec<u64> = snap.deleted.iter().copied().collect();
+        deleted.sort_unstable();
+        Ok(Plan { snap, filter, words, deleted })
+    }
+
+    /// The blocks that may hold a match, oldest first.
+    pub fn candidates(&self) -> Vec<Candidate<'_>> {
+        let mut out = Vec::new();
+        for block in self.snap.blocks.iter() {
+            let h = block.header();
+            let words = match &self.words {
+                None => None,
+                Some(all) => {
+                    let seqs = &all[within(all, h.seqs())];
+                    if seqs.is_empty() {
+                        continue;
+                    }
+                    Some(seqs)
+                }
+            };
+            let Some(undecided) = self.header_allows(h) else { continue };
+            if self.filter_allows(block) {
+                out.push(Candidate { block, undecided, words });
+            }
+        }
+        out
+    }
+
+    /// What the header leaves to the columns; `None` when no record of the
+    /// block can match.
+    fn header_allows(&self, h: &Header) -> Option<Undecided> {
+        let f = self.filter;
+        if f.from_timestamp.is_some_and(|from| h.max_timestamp < from)
+            || f.to_timestamp.is_some_and(|to| h.min_timestamp > to)
+        {
+            return None;
+        }
+        let time = f.from_timestamp.is_some_and(|from| h.min_timestamp < from)
+            || f.to_timestamp.is_some_and(|to| h.max_timestamp > to);
+        let code = |dict: &[String], want: &Option<String>| -> Option<Option<u16>> {
+            let Some(want) = want else { return Some(None) };
+            let code = dict.iter().position(|v| v == want)?;
+            Some((dict.len() > 1).then_some(code as u16))
+        };
+        let tenant = code(&h.tenants, &f.tenant)?;
+        let service = code(&h.services, &f.service_name)?;
+        if f.attributes.iter().any(|(k, _)| h.attribute(k).is_none()) {
+            return None;
+        }
+        Some(Undecided { time, tenant, service })
+    }
+
+    /// Whether the block's filter of exact values may hold every exact
+    /// value the filter asks for.
+    fn filter_allows(&self, block: &Block) -> bool {
+        let f = self.filter;
+        let exact = [
+            (Field::TraceId, &f.trace_id),
+            (Field::RequestId, &f.request_id),
+            (Field::Host, &f.host),
+            (Field::UserId, &f.user_id),
+            (Field::ErrorCode, &f.error_code),
+            (Field::Tag, &f.tag),
+            (Field::AnomalyReason, &f.anomaly_reason),
+        ];
+        exact
+            .iter()
+            .all(|(field, want)| want.as_deref().is_none_or(|v| block.may_contain(*field, v)))
+            && f.attributes.iter().all(|(k, v)| block.may_contain(Field::Attribute(k), v))
+    }
+
+    /// The deleted seqs of `range`, ascending.
+    fn deleted_in(&self, range: Range<u64>) -> &[u64] {
+        &self.deleted[within(&self.deleted, range)]
+    }
+
+    /// Whether `seq` was deleted.
+    pub fn is_deleted(&self, seq: u64) -> bool {
+        self.deleted.binary_search(&seq).is_ok()
+    }
+
+    /// The rows of a candidate block that match: the words' rows (or every
+    /// row) less the deleted ones, narrowed by each condition its header
+    /// left open, one column at a time, cheapest first, until none is left.
+    pub fn select(&self, c: &Candidate<'_>) -> Result<Selection> {
+        let f = self.filter;
+        let (block, h) = (c.block, c.block.header());
+        let deleted = self.deleted_in(h.seqs());
+        let columns = c.undecided.time
+            || c.undecided.tenant.is_some()
+            || c.undecided.service.is_some()
+            || f.level.is_some()
+            || f.status_code.is_some()
+            || f.anomaly.is_some()
+            || [&f.trace_id, &f.request_id, &f.host, &f.user_id, &f.error_code]
+                .iter()
+                .any(|v| v.is_some())
+            || f.tag.is_some()
+            || f.anomaly_reason.is_some()
+            || !f.attributes.is_empty();
+        if !columns && c.words.is_none() && deleted.is_empty() {
+            return Ok(Selection::All(h.rows));
+        }
+        let row = |seq: u64| (seq - h.first_seq) as usize;
+        let mut keep = match c.words {
+            None => vec![true; h.rows],
+            Some(seqs) => {
+                let mut keep = vec![false; h.rows];
+                for &s in seqs {
+                    keep[row(s)] = true;
+                }
+                keep
+            }
+        };
+        for &s in deleted {
+            keep[row(s)] = false;
+        }
+        let mut left = keep.iter().filter(|k| **k).count();
+        let err = |e: BlockError| -> Error {
+            Error::Backend(format!("block of seqs from {}: {e}", h.first_seq))
+        };
+        if let Some(want) = f.level
+            && left > 0
+        {
+            left = narrow(&mut keep, block.levels().map_err(err)?, |l| *l == want);
+        }
+        if let Some(want) = f.anomaly
+            && left > 0
+        {
+            left = narrow(&mut keep, block.anomalies().map_err(err)?, |(a, _)| *a == want);
+        }
+        if let Some(want) = f.status_code
+            && left > 0
+        {
+            left = narrow(&mut keep, block.status_codes().map_err(err)?, |s| *s == Some(want));
+        }
+        for (column, code) in
+            [(Column::Tenant, c.undecided.tenant), (Column::Service, c.undecided.service)]
+        {
+            if let Some(want) = code
+                && left > 0
+            {
+                left = narrow(&mut keep, block.codes(column).map_err(err)?, |c| *c == want);
+            }
+        }
+        if c.undecided.time && left > 0 {
+            let (from, to) =
+                (f.from_timestamp.unwrap_or(i64::MIN), f.to_timestamp.unwrap_or(i64::MAX));
+            left = narrow(&mut keep, block.timestamps().map_err(err)?, |t| (from..=to).contains(t));
+        }
+        for (column, want) in [
+            (Column::Host, &f.host),
+            (Column::UserId, &f.user_id),
+            (Column::ErrorCode, &f.error_code),
+            (Column::TraceId, &f.trace_id),
+            (Column::RequestId, &f.request_id),
+        ] {
+            if let Some(want) = want.as_deref()
+                && left > 0
+            {
+                left = narrow(&mut keep, block.texts(column).map_err(err)?, |v| {
+                    v.as_deref() == Some(want)
+                });
+            }
+        }
+        for (column, want) in [(Column::Tags, &f.tag), (Column::AnomalyReasons, &f.anomaly_reason)]
+        {
+            if let Some(want) = want.as_deref()
+                && left > 0
+            {
+                left = narrow(&mut keep, block.lists(column).map_err(err)?, |items| {
+                    items.iter().any(|i| i == want)
+                });
+            }
+        }
+        for (key, want) in &f.attributes {
+            if left > 0 {
+                // As `Filter::matches` compares: the value's text.
+                left = narrow(&mut keep, block.attribute(key).map_err(err)?, |v| {
+                    v.as_ref().is_some_and(|v| attr_is(v, want))
+                });
+            }
+        }
+        if left == h.rows {
+            return Ok(Selection::All(h.rows));
+        }
+        let rows = keep.iter().enumerate().filter(|(_, k)| **k).map(|(i, _)| i as u32).collect();
+        Ok(Selection::Rows(rows))
+    }
+
+    /// The open block's matching records with their seqs, in seq order.
+    pub fn open(&self) -> Vec<(u64, &'a LogRecord)> {
+        let open = &self.snap.open;
+        open.records
+            .iter()
+            .enumerate()
+            .map(|(i, r)| (open.first_seq + i as u64, r))
+            .filter(|(seq, r)| !self.is_deleted(*seq) && self.filter.matches(r))
+            .collect()
+    }
+}
+
+/// Whether attribute value `v` reads as `want` (`AttrValue`'s `Display`),
+/// without formatting strings.
+fn attr_is(v: &AttrValue, want: &str) -> bool {
+    match v {
+        AttrValue::Str(s) => s == want,
+        v => v.to_string() == want,
+    }
+}
+
+/// Clears `keep` where `values` fails `pred`; the rows still kept.
+fn narrow<T>(keep: &mut [bool], values: Vec<T>, pred: impl Fn(&T) -> bool) -> usize {
+    let mut left = 0;
+    for (k, v) in keep.iter_mut().zip(&values) {
+        *k = *k && pred(v);
+        left += usize::from(*k);
+    }
+    left
+}
+
+/// The sealed records' seqs (ascending) whose message holds every word of
+/// `q`; `None` when `q` has no word (it then filters nothing, as on the
+/// Tantivy store). Seqs of the open block are left out: it is checked
+/// record by record.
+fn words(snap: &Snapshot, analyzer: &mut TextAnalyzer, q: &str) -> Result<Option<Vec<u64>>> {
+    let fields = postings_fields(snap)?;
+    let Some(query) = fields.words_query(analyzer, q) else { return Ok(None) };
+    let mut seqs = snap.postings.search(&*query, &Seqs).map_err(backend)?;
+    seqs.retain(|s| *s < snap.open.first_seq);
+    seqs.sort_unstable();
+    seqs.dedup();
+    Ok(Some(seqs))
+}
+
+/// The postings' field handles, by name from the snapshot's own schema.
+pub(super) fn postings_fields(snap: &Snapshot) -> Result<PostingsFields> {
+    let schema = snap.postings.schema();
+    let field = |name: &str| {
+        schema
+            .get_field(name)
+            .map_err(|e| Error::Backend(format!("postings schema has no {name}: {e}")))
+    };
+    Ok(PostingsFields {
+        message: field("message")?,
+        seq: field(SEQ)?,
+        id_bucket: field(ID_BUCKET)?,
+        id_low: field(ID_LOW)?,
+    })
+}
+
+/// Collects the `seq` of every matching document.
+struct Seqs;
+
+/// One segment's part of [`Seqs`].
+struct SegmentSeqs {
+    column: FastColumn<u64>,
+    seqs: Vec<u64>,
+}
+
+impl Collector for Seqs {
+    type Fruit = Vec<u64>;
+    type Child = SegmentSeqs;
+
+    fn for_segment(
+        &self,
+        _: SegmentOrdinal,
+        reader: &SegmentReader,
+    ) -> tantivy::Result<SegmentSeqs> {
+        Ok(SegmentSeqs { column: reader.fast_fields().u64(SEQ)?, seqs: Vec::new() })
+    }
+
+    fn requires_scoring(&self) -> bool {
+        false
+    }
+
+    fn merge_fruits(&self, fruits: Vec<Vec<u64>>) -> tantivy::Result<Vec<u64>> {
+        Ok(fruits.concat())
+    }
+}
+
+impl SegmentCollector for SegmentSeqs {
+    type Fruit = Vec<u64>;
+
+    fn collect(&mut self, doc: DocId, _: Score) {
+        self.seqs.extend(self.column.first(doc));
+    }
+
+    fn collect_block(&mut self, docs: &[DocId]) {
+        for &doc in docs {
+            self.seqs.extend(self.column.first(doc));
+        }
+    }
+
+    fn harvest(self) -> Vec<u64> {
+        self.seqs
+    }
+}
+
+/// The positions of `seqs` (ascending) within `range`.
+fn within(seqs: &[u64], range: Range<u64>) -> Range<usize> {
+    seqs.partition_point(|s| *s < range.start)..seqs.partition_point(|s| *s < range.end)
+}

@@ -1,0 +1,212 @@
+//! Stats: each candidate block's matching rows counted into the Tantivy
+//! store's [`Partial`] from the service, level, anomaly, timestamp and
+//! response-time columns (only those the request needs), the open block's
+//! from its records, all merged by [`Merged`] as the Tantivy store merges
+//! its segments', so both give the same answer, limits and errors
+//! included.
+
+use std::collections::BTreeMap;
+
+use loglens_core::{Level, LogRecord, Stats, StatsRequest};
+use sketches_ddsketch::DDSketch;
+
+use super::super::block::{BlockError, Column};
+use super::super::snapshot::Snapshot;
+use super::select::{Plan, postings_fields};
+use crate::tantivy::backend;
+use crate::tantivy::stats::partial::{
+    self, Bucket, MEMORY_LIMIT, Merged, Partial, Service, TooBig, interval_ns, position,
+};
+use crate::{Error, Result};
+
+/// Aggregates the records of `snap` matching the request's filter.
+pub fn stats(snap: &Snapshot, req: &StatsRequest) -> Result<Stats> {
+    let fields = postings_fields(snap)?;
+    let mut analyzer =
+        snap.postings.index().tokenizer_for_field(fields.message).map_err(backend)?;
+    let plan = Plan::new(snap, &mut analyzer, &req.filter)?;
+    let mut merged = Merged::default();
+    for c in plan.candidates() {
+        let selection = plan.select(&c)?;
+        if selection.is_empty() {
+            continue;
+        }
+        let h = c.block.header();
+        let err =
+            |e: BlockError| Error::Backend(format!("block of seqs from {}: {e}", h.first_seq));
+        let mut tally = Tally::new(req, h.services.clone());
+        // One service: no codes to read.
+        let services = match h.services.len() {
+            1 => None,
+            _ => Some(c.block.codes(Column::Service).map_err(err)?),
+        };
+        let levels = c.block.levels().map_err(err)?;
+        let anomalies = c.block.anomalies().map_err(err)?;
+        let timestamps = match req.histogram_interval_ms {
+            Some(_) => Some(c.block.timestamps().map_err(err)?),
+            None => None,
+        };
+        let times = match req.include_percentiles {
+            true => Some(c.block.response_times().map_err(err)?),
+            false => None,
+        };
+        for row in selection.iter() {
+            tally.add(Row {
+                service: services.as_ref().map_or(0, |s| usize::from(s[row])),
+                level: levels[row],
+                anomaly: anomalies[row].0,
+                timestamp: timestamps.as_ref().map_or(0, |t| t[row]),
+                response_time: times.as_ref().and_then(|t| t[row]),
+            });
+        }
+        merged.add(&tally.finish()?)?;
+    }
+    let open = plan.open();
+    if !open.is_empty() {
+        merged.add(&open_partial(req, &open)?)?;
+    }
+    Ok(merged.into_stats(req.histogram_interval_ms)?)
+}
+
+/// The open block's matching records as one [`Partial`].
+fn open_partial(req: &StatsRequest, open: &[(u64, &LogRecord)]) -> Result<Partial, TooBig> {
+    let mut names: Vec<String> = Vec::new();
+    let mut index: BTreeMap<&str, usize> = BTreeMap::new();
+    let mut rows = Vec::with_capacity(open.len());
+    for (_, r) in open {
+        let service = *index.entry(&r.service_name).or_insert_with(|| {
+            names.push(r.service_name.clone());
+            names.len() - 1
+        });
+        rows.push(Row {
+            service,
+            level: r.level,
+            anomaly: r.anomaly,
+            timestamp: r.timestamp,
+            response_time: r.response_time_ms,
+        });
+    }
+    let mut tally = Tally::new(req, names);
+    for row in rows {
+        tally.add(row);
+    }
+    tally.finish()
+}
+
+/// What stats read of one record; `service` indexes [`Tally`]'s names.
+struct Row {
+    service: usize,
+    level: Level,
+    anomaly: bool,
+    timestamp: i64,
+    response_time: Option<f64>,
+}
+
+/// Per level, in [`Level::ALL`] order.
+type PerLevel = [u64; Level::ALL.len()];
+
+fn level_index(l: Level) -> usize {
+    match l {
+        Level::Debug => 0,
+        Level::Info => 1,
+        Level::Warn => 2,
+        Level::Error => 3,
+    }
+}
+
+/// One block's (or the open block's) counts, becoming its [`Partial`].
+struct Tally {
+    /// Histogram bucket width in ns, when asked for.
+    interval_ns: Option<f64>,
+    percentiles: bool,
+    count: u64,
+    anomalies: u64,
+    levels: PerLevel,
+    /// Service names; records, records with a response time and their
+    /// sketch per name.
+    names: Vec<String>,
+    services: Vec<(u64, u64, Option<DDSketch>)>,
+    /// By position: records, anomalies, per level.
+    buckets: BTreeMap<i64, (u64, u64, PerLevel)>,
+}
+
+impl Tally {
+    fn new(req: &StatsRequest, names: Vec<String>) -> Tally {
+        Tally {
+            interval_ns: req.histogram_interval_ms.map(interval_ns),
+            percentiles: req.include_percentiles,
+            count: 0,
+            anomalies: 0,
+            levels: PerLevel::default(),
+            services: vec![(0, 0, None); names.len()],
+            names,
+            buckets: BTreeMap::new(),
+        }
+    }
+
+    fn add(&mut self, r: Row) {
+        let level = level_index(r.level);
+        self.count += 1;
+        self.anomalies += u64::from(r.anomaly);
+        self.levels[level] += 1;
+        let service = &mut self.services[r.service];
+        service.0 += 1;
+        if let (true, Some(v)) = (self.percentiles, r.response_time) {
+            service.1 += 1;
+            service.2.get_or_insert_with(partial::sketch).add(v);
+        }
+        if let Some(interval) = self.interval_ns {
+            // Nanoseconds, as Tantivy's date histogram takes them.
+            let pos = position(r.timestamp.saturating_mul(1_000_000), interval);
+            let bucket = self.buckets.entry(pos).or_default();
+            bucket.0 += 1;
+            bucket.1 += u64::from(r.anomaly);
+            bucket.2[level] += 1;
+        }
+    }
+
+    /// The counts as a [`Partial`]: levels and services with records only,
+    /// each bucket's levels indexed like the partial's.
+    fn finish(self) -> Result<Partial, TooBig> {
+        let present: Vec<usize> = (0..Level::ALL.len()).filter(|&i| self.levels[i] > 0).collect();
+        let p = Partial {
+            count: self.count,
+            anomalies: self.anomalies,
+            levels: present.iter().map(|&i| Level::ALL[i].as_str().to_owned()).collect(),
+            level_counts: present.iter().map(|&i| self.levels[i]).collect(),
+            services: self
+                .names
+                .into_iter()
+                .zip(self.services)
+                .filter(|(_, (count, _, _))| *count > 0)
+                .map(|(name, (count, timed, sketch))| Service { name, count, timed, sketch })
+                .collect(),
+            buckets: self
+                .buckets
+                .into_iter()
+                .map(|(pos, (count, anomalies, levels))| Bucket {
+                    pos,
+                    count,
+                    anomalies,
+                    levels: present.iter().map(|&i| levels[i]).collect(),
+                })
+                .collect(),
+        };
+        if p.bytes() > MEMORY_LIMIT {
+            return Err(TooBig::Memory);
+        }
+        Ok(p)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn level_indices_follow_level_all() {
+        for (i, l) in Level::ALL.into_iter().enumerate() {
+            assert_eq!(level_index(l), i);
+        }
+    }
+}

@@ -1,0 +1,483 @@
+//! The read path against two references on the same records: the filter's
+//! own semantics (`Filter::matches`, sorted by (severity,) timestamp, seq)
+//! and the Tantivy store's search and stats over an index of the same
+//! records with the same seqs. Varied records in blocks of 64 (so there
+//! are many), some deleted (one block wholly), some in the open block,
+//! timestamps out of arrival order and often equal.
+
+use std::collections::{BTreeMap, HashSet};
+
+use loglens_core::tenant::DEFAULT_TENANT;
+use loglens_core::{
+    AttrValue, Attributes, Filter, Level, LogRecord, SearchRequest, SearchResult, Sort,
+    StatsRequest, StatusCode,
+};
+use tantivy::tokenizer::TextAnalyzer;
+use tantivy::{Index, Searcher};
+
+use super::super::snapshot::{Snapshot, in_memory};
+use super::select::postings_fields;
+use super::{search, stats};
+use crate::Error;
+use crate::tantivy::schema::{Fields, id_key};
+use crate::tantivy::stats::StatsCache;
+
+/// 2026-01-01T00:00:00Z.
+const T0: i64 = 1_767_225_600_000;
+const FIRST_SEQ: u64 = 1_000;
+const RECORDS: usize = 3_000;
+const BLOCK_ROWS: usize = 64;
+const OPEN_ROWS: usize = 70;
+
+/// A small deterministic generator (xorshift*).
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+
+    fn chance(&mut self, percent: u64) -> bool {
+        self.below(100) < percent
+    }
+
+    fn pick<T: Clone>(&mut self, items: &[T]) -> T {
+        items[self.below(items.len() as u64) as usize].clone()
+    }
+}
+
+/// Record `i`: arrival about 250 ms after the previous one but its
+/// timestamp up to 20 s off and cut to whole seconds, so timestamps go
+/// back and forth and many are equal; few severities, so they tie too.
+fn record(g: &mut Rng, i: usize) -> LogRecord {
+    let at = T0 + i as i64 * 250 + g.below(20_000) as i64;
+    let timestamp = at - at % 1000;
+    let words = ["timeout", "user", "payment", "declined", "Retry", "ok", "Ünïcode"];
+    let mut r = LogRecord {
+        id: format!("client-{i}"),
+        timestamp,
+        service_name: g.pick(&["api-gateway", "auth", "billing", "search", "サービス"]).to_owned(),
+        level: g.pick(&Level::ALL),
+        message: format!(
+            "{} {} {} #{i}",
+            g.pick(&words),
+            g.pick(&words).to_uppercase(),
+            g.pick(&words)
+        ),
+        status_code: g.chance(70).then(|| StatusCode::new(g.pick(&[200, 201, 404, 503])).unwrap()),
+        request_id: g.chance(80).then(|| match g.below(3) {
+            0 => format!("req-{}", g.below(200)),
+            _ => format!("{:016x}{:016x}", g.next(), g.next()),
+        }),
+        user_id: g.chance(60).then(|| format!("u-{}", g.below(50))),
+        response_time_ms: match g.below(6) {
+            0 => None,
+            1 => Some(0.0),
+            2 => Some(g.below(5_000) as f64),
+            _ => Some(g.below(10_000_000) as f64 / 1000.0),
+        },
+        error_code: g.chance(20).then(|| g.pick(&["E_TIMEOUT", "PAYMENT_DECLINED"]).to_owned()),
+        tags: (0..g.below(4)).map(|_| g.pick(&["web", "beta", "ß-tag", "db"]).to_owned()).collect(),
+        host: g.chance(90).then(|| format!("node-{}", g.below(12))),
+        trace_id: g.chance(50).then(|| match g.below(3) {
+            0 => format!("trace-{}", g.below(100)),
+            _ => format!("{:016x}{:016x}", g.next(), g.next()),
+        }),
+        span_id: g.chance(40).then(|| format!("{:016x}", g.next())),
+        anomaly: false,
+        severity_score: 0,
+        anomaly_reasons: Vec::new(),
+        attributes: Attributes::new(),
+        ingested_at: at + 5_000,
+        tenant: match g.below(4) {
+            0 => "acme".to_owned(),
+            1 => "globex".to_owned(),
+            _ => DEFAULT_TENANT.to_owned(),
+        },
+    };
+    // Four blocks of one tenant and one service, which their headers
+    // decide, and four of two.
+    if (16 * BLOCK_ROWS..20 * BLOCK_ROWS).contains(&i) {
+        r.tenant = "acme".to_owned();
+        r.service_name = "auth".to_owned();
+    }
+    if (24 * BLOCK_ROWS..28 * BLOCK_ROWS).contains(&i) {
+        r.tenant = g.pick(&["acme", "globex"]).to_owned();
+        r.service_name = g.pick(&["auth", "billing"]).to_owned();
+    }
+    if g.chance(15) {
+        r.anomaly = true;
+        r.severity_score = g.pick(&[30, 60, 90, 100]);
+        r.anomaly_reasons =
+            (0..1 + g.below(2)).map(|_| g.pick(&["slow", "error_burst"]).to_owned()).collect();
+    }
+    for _ in 0..g.below(4) {
+        let (k, v) = match g.below(5) {
+            0 => ("k8s.pod", AttrValue::Str(format!("pod-{}", g.below(8)))),
+            1 => ("retries", AttrValue::Int(g.pick(&[0, 3, -7]))),
+            2 => ("ratio", AttrValue::Float(g.pick(&[0.25, 3.0, -1.5]))),
+            3 => ("cached", AttrValue::Bool(g.chance(50))),
+            _ => (
+                "mixed",
+                g.pick(&[AttrValue::Int(1), AttrValue::Str("1".into()), AttrValue::Bool(true)]),
+            ),
+        };
+        r.attributes.insert(k.to_owned(), v);
+    }
+    r
+}
+
+struct Fixture {
+    records: Vec<LogRecord>,
+    deleted: HashSet<u64>,
+    snap: Snapshot,
+    analyzer: TextAnalyzer,
+    /// The Tantivy store's index of the live records, same seqs.
+    tantivy: Searcher,
+    fields: Fields,
+    tantivy_analyzer: TextAnalyzer,
+}
+
+fn fixture() -> Fixture {
+    let mut g = Rng(0x5eed_1234_abcd_0001);
+    let records: Vec<LogRecord> = (0..RECORDS).map(|i| record(&mut g, i)).collect();
+    let seq = |i: usize| FIRST_SEQ + i as u64;
+    // Blocks from 2,000 on have none but the open block's.
+    let mut deleted: HashSet<u64> = (0..2_000).filter(|i| i % 13 == 5).map(seq).collect();
+    // Block 5 wholly, and some open rows.
+    deleted.extend((5 * BLOCK_ROWS..6 * BLOCK_ROWS).map(seq));
+    deleted.extend([RECORDS - 1, RECORDS - 10, RECORDS - OPEN_ROWS].map(seq));
+    let snap = in_memory(&records, FIRST_SEQ, BLOCK_ROWS, OPEN_ROWS, deleted.clone());
+    let message = postings_fields(&snap).unwrap().message;
+    let analyzer = snap.postings.index().tokenizer_for_field(message).unwrap();
+
+    let (schema, fields) = Fields::build();
+    let index = Index::create_in_ram(schema);
+    let mut w: tantivy::IndexWriter = index.writer_with_num_threads(1, 15_000_000).unwrap();
+    for (i, r) in records.iter().enumerate() {
+        if !deleted.contains(&seq(i)) {
+            w.add_document(fields.document(r, seq(i), id_key(&r.id))).unwrap();
+        }
+        if i % 700 == 699 {
+            w.commit().unwrap();
+        }
+    }
+    w.commit().unwrap();
+    let tantivy = index.reader().unwrap().searcher();
+    let tantivy_analyzer = index.tokenizer_for_field(fields.message).unwrap();
+    Fixture { records, deleted, snap, analyzer, tantivy, fields, tantivy_analyzer }
+}
+
+impl Fixture {
+    /// The live records `filter` selects, in `sort` order.
+    fn expected(&self, filter: &Filter, sort: Sort) -> Vec<LogRecord> {
+        let mut hits: Vec<(u64, &LogRecord)> = (0..RECORDS)
+            .map(|i| (FIRST_SEQ + i as u64, &self.records[i]))
+            .filter(|(seq, r)| !self.deleted.contains(seq) && filter.matches(r))
+            .collect();
+        match sort {
+            Sort::NewestFirst => hits.sort_by_key(|(s, r)| std::cmp::Reverse((r.timestamp, *s))),
+            Sort::OldestFirst => hits.sort_by_key(|(s, r)| (r.timestamp, *s)),
+            Sort::Severity => {
+                hits.sort_by_key(|(s, r)| std::cmp::Reverse((r.severity_score, r.timestamp, *s)))
+            }
+        }
+        hits.into_iter().map(|(_, r)| r.clone()).collect()
+    }
+
+    fn hybrid(&self, req: &SearchRequest) -> crate::Result<SearchResult> {
+        search(&self.snap, &mut self.analyzer.clone(), req)
+    }
+
+    fn tantivy(&self, req: &SearchRequest) -> crate::Result<SearchResult> {
+        crate::tantivy::query::search(
+            &self.tantivy,
+            &self.fields,
+            self.tantivy_analyzer.clone(),
+            req,
+        )
+    }
+}
+
+fn request(
+    filter: &Filter,
+    sort: Sort,
+    page: u32,
+    size: u32,
+    cursor: Option<String>,
+) -> SearchRequest {
+    SearchRequest::new(filter.clone(), sort, Some(page), Some(size), cursor).expect("valid request")
+}
+
+/// Every page through the cursor: the records and each page's total.
+fn walk(
+    run: impl Fn(&SearchRequest) -> crate::Result<SearchResult>,
+    filter: &Filter,
+    sort: Sort,
+    size: u32,
+) -> (Vec<LogRecord>, Vec<u64>) {
+    let (mut all, mut totals, mut cursor) = (Vec::new(), Vec::new(), None);
+    loop {
+        let page = run(&request(filter, sort, 1, size, cursor)).expect("search");
+        assert!(page.logs.len() <= size as usize);
+        totals.push(page.total);
+        all.extend(page.logs);
+        match page.next_cursor {
+            Some(c) => cursor = Some(c),
+            None => return (all, totals),
+        }
+        assert!(all.len() <= RECORDS, "the cursor goes round in circles");
+    }
+}
+
+fn filters(records: &[LogRecord]) -> Vec<(&'static str, Filter)> {
+    let f = Filter::default;
+    let some = |s: &str| Some(s.to_owned());
+    let with = |pick: &dyn Fn(&LogRecord) -> Option<String>| {
+        records[RECORDS / 2..].iter().find_map(pick).expect("some record has one")
+    };
+    let trace = with(&|r| r.trace_id.clone().filter(|t| t.len() == 32));
+    let request = with(&|r| r.request_id.clone());
+    let short_trace = with(&|r| r.trace_id.clone().filter(|t| t.starts_with("trace-")));
+    let mid = T0 + RECORDS as i64 * 125;
+    // A block's earliest and latest timestamps, for ranges on its edges.
+    let edge = |block: usize, latest: bool| {
+        let times =
+            records[block * BLOCK_ROWS..(block + 1) * BLOCK_ROWS].iter().map(|r| r.timestamp);
+        if latest { times.max() } else { times.min() }.unwrap()
+    };
+    vec![
+        ("everything", f()),
+        ("service", Filter { service_name: some("auth"), ..f() }),
+        ("unicode service", Filter { service_name: some("サービス"), ..f() }),
+        ("absent service", Filter { service_name: some("nope"), ..f() }),
+        ("level", Filter { level: Some(Level::Error), ..f() }),
+        ("status", Filter { status_code: StatusCode::new(503).ok(), ..f() }),
+        ("absent status", Filter { status_code: StatusCode::new(500).ok(), ..f() }),
+        ("anomalous", Filter { anomaly: Some(true), ..f() }),
+        ("not anomalous", Filter { anomaly: Some(false), ..f() }),
+        ("from", Filter { from_timestamp: Some(mid), ..f() }),
+        ("to", Filter { to_timestamp: Some(mid), ..f() }),
+        ("range", Filter { from_timestamp: Some(mid), to_timestamp: Some(mid + 30_000), ..f() }),
+        ("one second", Filter { from_timestamp: Some(mid), to_timestamp: Some(mid), ..f() }),
+        (
+            "empty range",
+            Filter { from_timestamp: Some(T0 - 10), to_timestamp: Some(T0 - 1), ..f() },
+        ),
+        (
+            "a block's range",
+            Filter {
+                from_timestamp: Some(edge(12, false)),
+                to_timestamp: Some(edge(12, true)),
+                ..f()
+            },
+        ),
+        (
+            "just inside blocks' edges",
+            Filter {
+                from_timestamp: Some(edge(10, false) + 1),
+                to_timestamp: Some(edge(40, true) - 1),
+                ..f()
+            },
+        ),
+        ("word", Filter { query: some("timeout"), ..f() }),
+        ("words any case", Filter { query: some("tImEoUt, user!"), ..f() }),
+        ("unicode word", Filter { query: some("ünïcode"), ..f() }),
+        ("rare word", Filter { query: some("#1234"), ..f() }),
+        ("absent word", Filter { query: some("zzz"), ..f() }),
+        ("no word", Filter { query: some("!!!"), ..f() }),
+        ("trace id", Filter { trace_id: Some(trace), ..f() }),
+        ("short trace id", Filter { trace_id: Some(short_trace), ..f() }),
+        ("request id", Filter { request_id: Some(request), ..f() }),
+        ("absent request id", Filter { request_id: some("req-999"), ..f() }),
+        ("host", Filter { host: some("node-3"), ..f() }),
+        ("user", Filter { user_id: some("u-7"), ..f() }),
+        ("error code", Filter { error_code: some("E_TIMEOUT"), ..f() }),
+        ("tag", Filter { tag: some("ß-tag"), ..f() }),
+        ("absent tag", Filter { tag: some("ß"), ..f() }),
+        ("reason", Filter { anomaly_reason: some("slow"), ..f() }),
+        ("attribute", Filter { attributes: vec![("k8s.pod".into(), "pod-3".into())], ..f() }),
+        ("attribute as text", Filter { attributes: vec![("mixed".into(), "1".into())], ..f() }),
+        ("float attribute", Filter { attributes: vec![("ratio".into(), "3.0".into())], ..f() }),
+        (
+            "two attributes",
+            Filter {
+                attributes: vec![("cached".into(), "true".into()), ("retries".into(), "3".into())],
+                ..f()
+            },
+        ),
+        ("absent attribute", Filter { attributes: vec![("nope".into(), "1".into())], ..f() }),
+        ("tenant", Filter { tenant: some("acme"), ..f() }),
+        (
+            "tenant and service",
+            Filter { tenant: some("globex"), service_name: some("auth"), ..f() },
+        ),
+        ("absent tenant", Filter { tenant: some("nobody"), ..f() }),
+        (
+            "service, level, range",
+            Filter {
+                service_name: some("billing"),
+                level: Some(Level::Info),
+                from_timestamp: Some(T0 + 100_000),
+                to_timestamp: Some(mid),
+                ..f()
+            },
+        ),
+        (
+            "words, tenant, range",
+            Filter {
+                query: some("payment declined"),
+                tenant: some("globex"),
+                to_timestamp: Some(mid),
+                ..f()
+            },
+        ),
+        (
+            "tag, host, status",
+            Filter {
+                tag: some("web"),
+                host: some("node-5"),
+                status_code: StatusCode::new(200).ok(),
+                ..f()
+            },
+        ),
+        (
+            "anomalies of a tenant",
+            Filter { anomaly: Some(true), tenant: some(DEFAULT_TENANT), ..f() },
+        ),
+        (
+            "word, user, attribute",
+            Filter {
+                query: some("retry"),
+                user_id: some("u-1"),
+                attributes: vec![("k8s.pod".into(), "pod-1".into())],
+                ..f()
+            },
+        ),
+    ]
+}
+
+const SORTS: [Sort; 3] = [Sort::NewestFirst, Sort::OldestFirst, Sort::Severity];
+
+#[test]
+fn search_pages_through_exactly_the_matches_in_order() {
+    let fx = fixture();
+    let mut nonempty = 0;
+    for (name, filter) in filters(&fx.records) {
+        let filter = filter.validated().unwrap();
+        for sort in SORTS {
+            let want = fx.expected(&filter, sort);
+            nonempty += usize::from(!want.is_empty());
+            let (got, totals) = walk(|r| fx.hybrid(r), &filter, sort, 97);
+            assert_eq!(got.len(), want.len(), "{name}, {sort:?}: records");
+            assert!(got == want, "{name}, {sort:?}: records or their order differ");
+            assert!(totals.iter().all(|t| *t == want.len() as u64), "{name}, {sort:?}: {totals:?}");
+            let (theirs, their_totals) = walk(|r| fx.tantivy(r), &filter, sort, 97);
+            assert!(theirs == got, "{name}, {sort:?}: the Tantivy store differs");
+            assert_eq!(their_totals, totals, "{name}, {sort:?}");
+
+            // A numbered page, then the cursor it hands out.
+            let page = fx.hybrid(&request(&filter, sort, 3, 41, None)).unwrap();
+            let window = want.iter().skip(82).take(41).cloned().collect::<Vec<_>>();
+            assert!(page.logs == window, "{name}, {sort:?}: page 3");
+            assert_eq!(page.total, want.len() as u64);
+            assert_eq!(page.next_cursor.is_some(), want.len() > 123, "{name}, {sort:?}");
+            if let Some(c) = page.next_cursor {
+                let next = fx.hybrid(&request(&filter, sort, 1, 41, Some(c))).unwrap();
+                let window = want.iter().skip(123).take(41).cloned().collect::<Vec<_>>();
+                assert!(next.logs == window, "{name}, {sort:?}: after page 3");
+            }
+        }
+    }
+    assert!(nonempty > 80, "most filters select something: {nonempty}");
+}
+
+#[test]
+fn deleted_and_open_records_are_where_they_belong() {
+    let fx = fixture();
+    let all = walk(|r| fx.hybrid(r), &Filter::default(), Sort::OldestFirst, 1000).0;
+    assert_eq!(all.len(), RECORDS - fx.deleted.len());
+    let ids: HashSet<&str> = all.iter().map(|r| r.id.as_str()).collect();
+    for (i, r) in fx.records.iter().enumerate() {
+        let live = !fx.deleted.contains(&(FIRST_SEQ + i as u64));
+        assert_eq!(ids.contains(r.id.as_str()), live, "record {i}");
+    }
+    // An open record is found by its word, and a deleted one is not.
+    for (i, found) in [(RECORDS - 2, true), (RECORDS - 1, false), (RECORDS - 199, true)] {
+        let filter = Filter { query: Some(format!("#{i}")), ..Filter::default() };
+        let got = fx.hybrid(&request(&filter, Sort::NewestFirst, 1, 10, None)).unwrap();
+        assert_eq!(got.total, u64::from(found), "record {i}");
+    }
+}
+
+#[test]
+fn a_bad_cursor_is_the_tantivy_stores_client_error() {
+    let fx = fixture();
+    let filter = Filter { service_name: Some("auth".into()), ..Filter::default() };
+    let first = fx.hybrid(&request(&filter, Sort::NewestFirst, 1, 10, None)).unwrap();
+    let ours = first.next_cursor.unwrap();
+    let theirs = fx.tantivy(&request(&filter, Sort::NewestFirst, 1, 10, None)).unwrap();
+    let theirs = theirs.next_cursor.unwrap();
+    let other = Filter { service_name: Some("billing".into()), ..Filter::default() };
+    for (why, filter, sort, ours, theirs) in [
+        ("garbled", &filter, Sort::NewestFirst, "garbage!".to_owned(), "garbage!".to_owned()),
+        ("truncated", &filter, Sort::NewestFirst, ours[..10].to_owned(), theirs[..10].to_owned()),
+        ("other sort", &filter, Sort::OldestFirst, ours.clone(), theirs.clone()),
+        ("other filter", &other, Sort::NewestFirst, ours.clone(), theirs.clone()),
+    ] {
+        let e = fx.hybrid(&request(filter, sort, 1, 10, Some(ours))).unwrap_err();
+        let want = fx.tantivy(&request(filter, sort, 1, 10, Some(theirs))).unwrap_err();
+        assert_eq!(e.to_string(), want.to_string(), "{why}");
+        assert!(matches!(e, Error::Invalid(ref c) if c.field() == Some("cursor")), "{why}: {e:?}");
+    }
+    // A cursor of the Tantivy store is not one of ours.
+    let e = fx.hybrid(&request(&filter, Sort::NewestFirst, 1, 10, Some(theirs))).unwrap_err();
+    assert!(e.to_string().contains("not a cursor returned by a search"), "{e}");
+    // The tenant is not part of the binding (as on the Tantivy store).
+    let of_tenant = Filter { tenant: Some("acme".into()), ..filter.clone() };
+    fx.hybrid(&request(&of_tenant, Sort::NewestFirst, 1, 10, Some(ours))).unwrap();
+}
+
+#[test]
+fn stats_are_the_tantivy_stores() {
+    let fx = fixture();
+    let shapes =
+        [(None, false), (Some(60_000), true), (Some(3_600_000), false), (Some(7_001), true)];
+    for (name, filter) in filters(&fx.records) {
+        let filter = filter.validated().unwrap();
+        let matching = fx.expected(&filter, Sort::OldestFirst);
+        for (interval, percentiles) in shapes {
+            let req = StatsRequest {
+                filter: filter.clone(),
+                histogram_interval_ms: interval,
+                include_percentiles: percentiles,
+            };
+            let got = stats(&fx.snap, &req).unwrap();
+            let want = crate::tantivy::stats::stats(
+                &fx.tantivy,
+                &fx.fields,
+                fx.tantivy_analyzer.clone(),
+                &req,
+                &StatsCache::new(0),
+            )
+            .unwrap();
+            assert_eq!(got, want, "{name}, {interval:?}, {percentiles}");
+            // And, without Tantivy, from the records themselves.
+            assert_eq!(got.total_logs, matching.len() as u64, "{name}");
+            let mut services = BTreeMap::new();
+            for r in &matching {
+                *services.entry(r.service_name.clone()).or_insert(0) += 1;
+            }
+            assert_eq!(got.services, services, "{name}");
+            let bucketed: u64 = got.histogram.iter().map(|b| b.count).sum();
+            assert_eq!(bucketed, if interval.is_some() { got.total_logs } else { 0 }, "{name}");
+        }
+    }
+}
