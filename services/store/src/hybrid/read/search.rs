@@ -8,9 +8,9 @@ use std::collections::btree_map::{BTreeMap, Entry};
 use loglens_core::{Filter, LogRecord, SearchRequest, SearchResult, Sort};
 use tantivy::tokenizer::TextAnalyzer;
 
-use super::super::block::{BlockError, Header};
+use super::super::block::Header;
 use super::super::snapshot::Snapshot;
-use super::select::Plan;
+use super::select::{BlockColumns, Plan, block_error};
 use crate::shared::cursor::{self, CursorError};
 use crate::{Error, Result};
 
@@ -173,18 +173,17 @@ pub fn search(
     let mut candidates = plan.candidates();
     candidates.sort_by_cached_key(|c| bounds(req.sort, c.block.header()).0);
     for c in &candidates {
-        let selection = plan.select(c)?;
+        let columns = BlockColumns::new(c.block);
+        let selection = plan.select(c, &columns)?;
         total += selection.len() as u64;
         let h = c.block.header();
         let (best, worst) = bounds(req.sort, h);
         if selection.is_empty() || !top.reachable(best, worst) {
             continue;
         }
-        let err =
-            |e: BlockError| Error::Backend(format!("block of seqs from {}: {e}", h.first_seq));
-        let timestamps = c.block.timestamps().map_err(err)?;
+        let timestamps = columns.timestamps()?;
         let anomalies = match req.sort {
-            Sort::Severity => Some(c.block.anomalies().map_err(err)?),
+            Sort::Severity => Some(columns.anomalies()?),
             Sort::NewestFirst | Sort::OldestFirst => None,
         };
         for row in selection.iter() {
@@ -232,10 +231,9 @@ fn records(snap: &Snapshot, keys: &[SortKey]) -> Result<Vec<LogRecord>> {
         rows.push((k.seq - first) as usize);
         places.push(i);
     }
-    for (first, (b, rows, places)) in wanted {
-        let built = snap.blocks[b]
-            .records(&rows)
-            .map_err(|e| Error::Backend(format!("block of seqs from {first}: {e}")))?;
+    for (b, rows, places) in wanted.into_values() {
+        let block = &snap.blocks[b];
+        let built = block.records(&rows).map_err(|e| block_error(block, e))?;
         for (r, i) in built.into_iter().zip(places) {
             out[i] = Some(r);
         }

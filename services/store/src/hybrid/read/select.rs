@@ -5,10 +5,11 @@
 //! then the columns the filter names, cheapest first. The open block is
 //! checked with [`Filter::matches`], the reference the rest must agree with.
 
+use std::cell::OnceCell;
 use std::ops::Range;
 use std::sync::Arc;
 
-use loglens_core::{AttrValue, Filter, LogRecord};
+use loglens_core::{AttrValue, Filter, Level, LogRecord};
 use tantivy::collector::{Collector, SegmentCollector};
 use tantivy::columnar::Column as FastColumn;
 use tantivy::tokenizer::TextAnalyzer;
@@ -183,11 +184,13 @@ impl<'a> Plan<'a> {
     /// The rows of a candidate block that match: the words' rows (or every
     /// row) less the deleted ones, narrowed by each condition its header
     /// left open, one column at a time, cheapest first, until none is left.
-    pub fn select(&self, c: &Candidate<'_>) -> Result<Selection> {
+    /// The level, anomaly and time columns are kept in `columns` for the
+    /// caller.
+    pub fn select(&self, c: &Candidate<'_>, columns: &BlockColumns<'_>) -> Result<Selection> {
         let f = self.filter;
         let (block, h) = (c.block, c.block.header());
         let deleted = self.deleted_in(h.seqs());
-        let columns = c.undecided.time
+        let any_column = c.undecided.time
             || c.undecided.tenant.is_some()
             || c.undecided.service.is_some()
             || f.level.is_some()
@@ -199,7 +202,7 @@ impl<'a> Plan<'a> {
             || f.tag.is_some()
             || f.anomaly_reason.is_some()
             || !f.attributes.is_empty();
-        if !columns && c.words.is_none() && deleted.is_empty() {
+        if !any_column && c.words.is_none() && deleted.is_empty() {
             return Ok(Selection::All(h.rows));
         }
         let row = |seq: u64| (seq - h.first_seq) as usize;
@@ -217,18 +220,16 @@ impl<'a> Plan<'a> {
             keep[row(s)] = false;
         }
         let mut left = keep.iter().filter(|k| **k).count();
-        let err = |e: BlockError| -> Error {
-            Error::Backend(format!("block of seqs from {}: {e}", h.first_seq))
-        };
+        let err = |e: BlockError| block_error(block, e);
         if let Some(want) = f.level
             && left > 0
         {
-            left = narrow(&mut keep, block.levels().map_err(err)?, |l| *l == want);
+            left = narrow(&mut keep, columns.levels()?, |l| *l == want);
         }
         if let Some(want) = f.anomaly
             && left > 0
         {
-            left = narrow(&mut keep, block.anomalies().map_err(err)?, |(a, _)| *a == want);
+            left = narrow(&mut keep, columns.anomalies()?, |(a, _)| *a == want);
         }
         if let Some(want) = f.status_code
             && left > 0
@@ -247,7 +248,7 @@ impl<'a> Plan<'a> {
         if c.undecided.time && left > 0 {
             let (from, to) =
                 (f.from_timestamp.unwrap_or(i64::MIN), f.to_timestamp.unwrap_or(i64::MAX));
-            left = narrow(&mut keep, block.timestamps().map_err(err)?, |t| (from..=to).contains(t));
+            left = narrow(&mut keep, columns.timestamps()?, |t| (from..=to).contains(t));
         }
         for (column, want) in [
             (Column::Host, &f.host),
@@ -301,6 +302,56 @@ impl<'a> Plan<'a> {
     }
 }
 
+/// A block's column that could not be read, as a store error.
+pub(super) fn block_error(block: &Block, e: BlockError) -> Error {
+    Error::Backend(format!("block of seqs from {}: {e}", block.header().first_seq))
+}
+
+/// The columns of one block that both a filter and what reads its matches
+/// (sort keys, stats) may need, each decoded at most once.
+pub(super) struct BlockColumns<'b> {
+    block: &'b Block,
+    timestamps: OnceCell<Vec<i64>>,
+    levels: OnceCell<Vec<Level>>,
+    anomalies: OnceCell<Vec<(bool, u8)>>,
+}
+
+impl<'b> BlockColumns<'b> {
+    /// Nothing decoded yet.
+    pub fn new(block: &'b Block) -> BlockColumns<'b> {
+        BlockColumns {
+            block,
+            timestamps: OnceCell::new(),
+            levels: OnceCell::new(),
+            anomalies: OnceCell::new(),
+        }
+    }
+
+    /// Every row's timestamp.
+    pub fn timestamps(&self) -> Result<&[i64]> {
+        once(&self.timestamps, || self.block.timestamps().map_err(|e| block_error(self.block, e)))
+    }
+
+    /// Every row's level.
+    pub fn levels(&self) -> Result<&[Level]> {
+        once(&self.levels, || self.block.levels().map_err(|e| block_error(self.block, e)))
+    }
+
+    /// Every row's anomaly flag and severity.
+    pub fn anomalies(&self) -> Result<&[(bool, u8)]> {
+        once(&self.anomalies, || self.block.anomalies().map_err(|e| block_error(self.block, e)))
+    }
+}
+
+/// The cell's value, made by `make` the first time.
+fn once<T>(cell: &OnceCell<Vec<T>>, make: impl FnOnce() -> Result<Vec<T>>) -> Result<&[T]> {
+    if let Some(v) = cell.get() {
+        return Ok(v);
+    }
+    let v = make()?;
+    Ok(cell.get_or_init(|| v))
+}
+
 /// Whether attribute value `v` reads as `want` (`AttrValue`'s `Display`),
 /// without formatting strings.
 fn attr_is(v: &AttrValue, want: &str) -> bool {
@@ -311,9 +362,9 @@ fn attr_is(v: &AttrValue, want: &str) -> bool {
 }
 
 /// Clears `keep` where `values` fails `pred`; the rows still kept.
-fn narrow<T>(keep: &mut [bool], values: Vec<T>, pred: impl Fn(&T) -> bool) -> usize {
+fn narrow<T>(keep: &mut [bool], values: impl AsRef<[T]>, pred: impl Fn(&T) -> bool) -> usize {
     let mut left = 0;
-    for (k, v) in keep.iter_mut().zip(&values) {
+    for (k, v) in keep.iter_mut().zip(values.as_ref()) {
         *k = *k && pred(v);
         left += usize::from(*k);
     }

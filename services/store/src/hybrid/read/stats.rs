@@ -12,12 +12,12 @@ use sketches_ddsketch::DDSketch;
 
 use super::super::block::{BlockError, Column};
 use super::super::snapshot::Snapshot;
-use super::select::{Plan, postings_fields};
+use super::select::{BlockColumns, Plan, block_error, postings_fields};
+use crate::Result;
 use crate::tantivy::backend;
 use crate::tantivy::stats::partial::{
     self, Bucket, MEMORY_LIMIT, Merged, Partial, Service, TooBig, interval_ns, position,
 };
-use crate::{Error, Result};
 
 /// Aggregates the records of `snap` matching the request's filter.
 pub fn stats(snap: &Snapshot, req: &StatsRequest) -> Result<Stats> {
@@ -27,23 +27,23 @@ pub fn stats(snap: &Snapshot, req: &StatsRequest) -> Result<Stats> {
     let plan = Plan::new(snap, &mut analyzer, &req.filter)?;
     let mut merged = Merged::default();
     for c in plan.candidates() {
-        let selection = plan.select(&c)?;
+        let columns = BlockColumns::new(c.block);
+        let selection = plan.select(&c, &columns)?;
         if selection.is_empty() {
             continue;
         }
         let h = c.block.header();
-        let err =
-            |e: BlockError| Error::Backend(format!("block of seqs from {}: {e}", h.first_seq));
+        let err = |e: BlockError| block_error(c.block, e);
         let mut tally = Tally::new(req, h.services.clone());
         // One service: no codes to read.
         let services = match h.services.len() {
             1 => None,
             _ => Some(c.block.codes(Column::Service).map_err(err)?),
         };
-        let levels = c.block.levels().map_err(err)?;
-        let anomalies = c.block.anomalies().map_err(err)?;
+        let levels = columns.levels()?;
+        let anomalies = columns.anomalies()?;
         let timestamps = match req.histogram_interval_ms {
-            Some(_) => Some(c.block.timestamps().map_err(err)?),
+            Some(_) => Some(columns.timestamps()?),
             None => None,
         };
         let times = match req.include_percentiles {

@@ -481,3 +481,138 @@ fn stats_are_the_tantivy_stores() {
         }
     }
 }
+
+#[test]
+fn too_many_buckets_is_the_tantivy_stores_client_error() {
+    // A record a second: a bucket and a level a record at 1 s.
+    let mut g = Rng(7);
+    let records: Vec<LogRecord> = (0..50_001)
+        .map(|i| LogRecord { timestamp: T0 + i as i64 * 1000, ..record(&mut g, i) })
+        .collect();
+    let snap = in_memory(&records, FIRST_SEQ, 4_096, 100, HashSet::new());
+    let (schema, fields) = Fields::build();
+    let index = Index::create_in_ram(schema);
+    let mut w: tantivy::IndexWriter = index.writer_with_num_threads(1, 50_000_000).unwrap();
+    for (i, r) in records.iter().enumerate() {
+        w.add_document(fields.document(r, FIRST_SEQ + i as u64, id_key(&r.id))).unwrap();
+    }
+    w.commit().unwrap();
+    let searcher = index.reader().unwrap().searcher();
+    let analyzer = index.tokenizer_for_field(fields.message).unwrap();
+    let tantivy = |req: &StatsRequest| {
+        crate::tantivy::stats::stats(&searcher, &fields, analyzer.clone(), req, &StatsCache::new(0))
+    };
+    let req = StatsRequest { histogram_interval_ms: Some(1000), ..StatsRequest::default() };
+    let e = stats(&snap, &req).unwrap_err();
+    assert_eq!(e.to_string(), tantivy(&req).unwrap_err().to_string());
+    assert!(matches!(e, Error::Invalid(ref c) if c.field() == Some("interval")), "{e:?}");
+    // Fewer records, or wider buckets, are fine.
+    let filter = Filter { to_timestamp: Some(T0 + 40_000_000), ..Filter::default() };
+    for req in [
+        StatsRequest { filter, histogram_interval_ms: Some(1000), ..StatsRequest::default() },
+        StatsRequest { histogram_interval_ms: Some(2000), ..StatsRequest::default() },
+    ] {
+        assert_eq!(stats(&snap, &req).unwrap(), tantivy(&req).unwrap());
+    }
+}
+
+/// Times at 100k records in blocks of 4,096 beside the Tantivy store on
+/// the same records (the answers checked equal). A measurement, not a
+/// test: `cargo nextest run --release -p loglens-store --lib --run-ignored
+/// only timings --no-capture`.
+#[test]
+#[ignore]
+fn timings_at_100k() {
+    const N: usize = 100_000;
+    let mut g = Rng(42);
+    let records: Vec<LogRecord> = (0..N).map(|i| record(&mut g, i)).collect();
+    let snap = in_memory(&records, FIRST_SEQ, 4_096, 1_000, HashSet::new());
+    let message = postings_fields(&snap).unwrap().message;
+    let analyzer = snap.postings.index().tokenizer_for_field(message).unwrap();
+    let (schema, fields) = Fields::build();
+    let index = Index::create_in_ram(schema);
+    let mut w: tantivy::IndexWriter = index.writer_with_num_threads(1, 50_000_000).unwrap();
+    for (i, r) in records.iter().enumerate() {
+        w.add_document(fields.document(r, FIRST_SEQ + i as u64, id_key(&r.id))).unwrap();
+    }
+    w.commit().unwrap();
+    let searcher = index.reader().unwrap().searcher();
+    let tantivy_analyzer = index.tokenizer_for_field(fields.message).unwrap();
+    let trace = records[N / 3..].iter().find_map(|r| r.trace_id.clone()).unwrap();
+    let f = Filter::default;
+    let searches = [
+        ("newest 20", f(), Sort::NewestFirst),
+        ("oldest 20", f(), Sort::OldestFirst),
+        ("severity 20", Filter { anomaly: Some(true), ..f() }, Sort::Severity),
+        (
+            "service + level",
+            Filter { service_name: Some("auth".into()), level: Some(Level::Error), ..f() },
+            Sort::NewestFirst,
+        ),
+        ("tenant", Filter { tenant: Some("acme".into()), ..f() }, Sort::NewestFirst),
+        ("common word", Filter { query: Some("timeout".into()), ..f() }, Sort::NewestFirst),
+        ("rare word", Filter { query: Some("#54321".into()), ..f() }, Sort::NewestFirst),
+        ("trace id", Filter { trace_id: Some(trace), ..f() }, Sort::NewestFirst),
+        (
+            "host + tag",
+            Filter { host: Some("node-3".into()), tag: Some("beta".into()), ..f() },
+            Sort::NewestFirst,
+        ),
+        (
+            "attribute",
+            Filter { attributes: vec![("k8s.pod".into(), "pod-3".into())], ..f() },
+            Sort::NewestFirst,
+        ),
+    ];
+    let time = |run: &mut dyn FnMut()| {
+        run();
+        let start = std::time::Instant::now();
+        for _ in 0..5 {
+            run();
+        }
+        start.elapsed().as_secs_f64() * 1000.0 / 5.0
+    };
+    for (name, filter, sort) in searches {
+        let req = request(&filter, sort, 1, 20, None);
+        let ours = search(&snap, &mut analyzer.clone(), &req).unwrap();
+        let theirs =
+            crate::tantivy::query::search(&searcher, &fields, tantivy_analyzer.clone(), &req)
+                .unwrap();
+        assert!(ours.logs == theirs.logs && ours.total == theirs.total, "{name}");
+        let hybrid = time(&mut || {
+            search(&snap, &mut analyzer.clone(), &req).unwrap();
+        });
+        let tantivy = time(&mut || {
+            crate::tantivy::query::search(&searcher, &fields, tantivy_analyzer.clone(), &req)
+                .unwrap();
+        });
+        eprintln!(
+            "search {name:>16}: hybrid {hybrid:7.2} ms, tantivy {tantivy:7.2} ms, total {}",
+            ours.total
+        );
+    }
+    for (name, filter, interval, percentiles) in [
+        ("all", f(), Some(60_000), true),
+        ("service", Filter { service_name: Some("auth".into()), ..f() }, Some(60_000), false),
+        ("word", Filter { query: Some("timeout".into()), ..f() }, None, true),
+    ] {
+        let req = StatsRequest {
+            filter,
+            histogram_interval_ms: interval,
+            include_percentiles: percentiles,
+        };
+        let cache = StatsCache::new(0);
+        let run_tantivy = || {
+            crate::tantivy::stats::stats(&searcher, &fields, tantivy_analyzer.clone(), &req, &cache)
+                .unwrap()
+        };
+        assert_eq!(stats(&snap, &req).unwrap(), run_tantivy(), "{name}");
+        let hybrid = time(&mut || {
+            stats(&snap, &req).unwrap();
+        });
+        let tantivy = time(&mut || {
+            run_tantivy();
+        });
+        eprintln!("stats  {name:>16}: hybrid {hybrid:7.2} ms, tantivy {tantivy:7.2} ms");
+    }
+}
