@@ -21,6 +21,7 @@ mod select;
 mod stats;
 #[cfg(test)]
 mod tests;
+mod text;
 
 pub use search::search;
 pub use stats::stats;

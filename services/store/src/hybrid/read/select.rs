@@ -19,6 +19,7 @@ use super::super::block::{Block, BlockError, Column, Header};
 use super::super::bloom::Field;
 use super::super::postings::PostingsFields;
 use super::super::snapshot::Snapshot;
+use super::text;
 use crate::tantivy::backend;
 use crate::tantivy::schema::{ID_BUCKET, ID_LOW, SEQ};
 use crate::{Error, Result};
@@ -96,7 +97,27 @@ impl<'a> Plan<'a> {
         analyzer: &mut TextAnalyzer,
         filter: &'a Filter,
     ) -> Result<Plan<'a>> {
-        let words = match filter.query.as_deref() {
+        // Destructured so that a new filter field does not go unnoticed:
+        // each is decided by `header_allows`, `filter_allows` or `select`.
+        let Filter {
+            service_name: _,
+            level: _,
+            status_code: _,
+            anomaly: _,
+            from_timestamp: _,
+            to_timestamp: _,
+            query,
+            trace_id: _,
+            request_id: _,
+            host: _,
+            user_id: _,
+            error_code: _,
+            tag: _,
+            anomaly_reason: _,
+            attributes: _,
+            tenant: _,
+        } = filter;
+        let words = match query.as_deref() {
             None => None,
             Some(q) => words(snap, analyzer, q)?,
         };
@@ -254,15 +275,18 @@ impl<'a> Plan<'a> {
             (Column::Host, &f.host),
             (Column::UserId, &f.user_id),
             (Column::ErrorCode, &f.error_code),
-            (Column::TraceId, &f.trace_id),
-            (Column::RequestId, &f.request_id),
         ] {
             if let Some(want) = want.as_deref()
                 && left > 0
             {
-                left = narrow(&mut keep, block.texts(column).map_err(err)?, |v| {
-                    v.as_deref() == Some(want)
-                });
+                left = text::narrow_text(block, column, &mut keep, want)?;
+            }
+        }
+        for (column, want) in [(Column::TraceId, &f.trace_id), (Column::RequestId, &f.request_id)] {
+            if let Some(want) = want.as_deref()
+                && left > 0
+            {
+                left = text::narrow_id(block, column, &mut keep, want)?;
             }
         }
         for (column, want) in [(Column::Tags, &f.tag), (Column::AnomalyReasons, &f.anomaly_reason)]
@@ -270,9 +294,7 @@ impl<'a> Plan<'a> {
             if let Some(want) = want.as_deref()
                 && left > 0
             {
-                left = narrow(&mut keep, block.lists(column).map_err(err)?, |items| {
-                    items.iter().any(|i| i == want)
-                });
+                left = text::narrow_list(block, column, &mut keep, want)?;
             }
         }
         for (key, want) in &f.attributes {
@@ -362,7 +384,11 @@ fn attr_is(v: &AttrValue, want: &str) -> bool {
 }
 
 /// Clears `keep` where `values` fails `pred`; the rows still kept.
-fn narrow<T>(keep: &mut [bool], values: impl AsRef<[T]>, pred: impl Fn(&T) -> bool) -> usize {
+pub(super) fn narrow<T>(
+    keep: &mut [bool],
+    values: impl AsRef<[T]>,
+    pred: impl Fn(&T) -> bool,
+) -> usize {
     let mut left = 0;
     for (k, v) in keep.iter_mut().zip(values.as_ref()) {
         *k = *k && pred(v);

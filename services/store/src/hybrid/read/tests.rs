@@ -72,8 +72,13 @@ fn record(g: &mut Rng, i: usize) -> LogRecord {
             g.pick(&words)
         ),
         status_code: g.chance(70).then(|| StatusCode::new(g.pick(&[200, 201, 404, 503])).unwrap()),
-        request_id: g.chance(80).then(|| match g.below(3) {
+        request_id: g.chance(80).then(|| match g.below(5) {
             0 => format!("req-{}", g.below(200)),
+            1 => {
+                let h = format!("{:016x}{:016x}", g.next(), g.next());
+                format!("{}-{}-{}-{}-{}", &h[..8], &h[8..12], &h[12..16], &h[16..20], &h[20..])
+            }
+            2 => format!("{:016X}{:016X}", g.next(), g.next()),
             _ => format!("{:016x}{:016x}", g.next(), g.next()),
         }),
         user_id: g.chance(60).then(|| format!("u-{}", g.below(50))),
@@ -245,6 +250,9 @@ fn filters(records: &[LogRecord]) -> Vec<(&'static str, Filter)> {
     };
     let trace = with(&|r| r.trace_id.clone().filter(|t| t.len() == 32));
     let request = with(&|r| r.request_id.clone());
+    let uuid = with(&|r| r.request_id.clone().filter(|t| t.len() == 36));
+    let upper = with(&|r| r.request_id.clone().filter(|t| t.len() == 32 && t != &t.to_lowercase()));
+    let lower = with(&|r| r.request_id.clone().filter(|t| t.len() == 32 && t == &t.to_lowercase()));
     let short_trace = with(&|r| r.trace_id.clone().filter(|t| t.starts_with("trace-")));
     let mid = T0 + RECORDS as i64 * 125;
     // A block's earliest and latest timestamps, for ranges on its edges.
@@ -296,6 +304,12 @@ fn filters(records: &[LogRecord]) -> Vec<(&'static str, Filter)> {
         ("trace id", Filter { trace_id: Some(trace), ..f() }),
         ("short trace id", Filter { trace_id: Some(short_trace), ..f() }),
         ("request id", Filter { request_id: Some(request), ..f() }),
+        ("uuid request id", Filter { request_id: Some(uuid.clone()), ..f() }),
+        ("uuid in capitals", Filter { request_id: Some(uuid.to_uppercase()), ..f() }),
+        ("hex request id in capitals", Filter { request_id: Some(upper.clone()), ..f() }),
+        ("that in small letters", Filter { request_id: Some(upper.to_lowercase()), ..f() }),
+        ("hex request id", Filter { request_id: Some(lower.clone()), ..f() }),
+        ("that in capitals", Filter { request_id: Some(lower.to_uppercase()), ..f() }),
         ("absent request id", Filter { request_id: some("req-999"), ..f() }),
         ("host", Filter { host: some("node-3"), ..f() }),
         ("user", Filter { user_id: some("u-7"), ..f() }),
