@@ -34,7 +34,8 @@ pub fn stats(snap: &Snapshot, req: &StatsRequest) -> Result<Stats> {
         }
         let h = c.block.header();
         let err = |e: BlockError| block_error(c.block, e);
-        let mut tally = Tally::new(req, h.services.clone());
+        let span = (h.min_timestamp, h.max_timestamp);
+        let mut tally = Tally::new(req, h.services.clone(), span);
         // One service: no codes to read.
         let services = match h.services.len() {
             1 => None,
@@ -86,7 +87,10 @@ fn open_partial(req: &StatsRequest, open: &[(u64, &LogRecord)]) -> Result<Partia
             response_time: r.response_time_ms,
         });
     }
-    let mut tally = Tally::new(req, names);
+    let span = rows
+        .iter()
+        .fold((i64::MAX, i64::MIN), |(lo, hi), r| (lo.min(r.timestamp), hi.max(r.timestamp)));
+    let mut tally = Tally::new(req, names, span);
     for row in rows {
         tally.add(row);
     }
@@ -126,14 +130,39 @@ struct Tally {
     /// sketch per name.
     names: Vec<String>,
     services: Vec<(u64, u64, Option<DDSketch>)>,
-    /// By position: records, anomalies, per level.
-    buckets: BTreeMap<i64, (u64, u64, PerLevel)>,
+    /// Per bucket from position `base` on, when the span of positions is
+    /// at most [`DENSE_BUCKETS`]: records, anomalies, per level.
+    dense: Vec<BucketCounts>,
+    base: i64,
+    /// Per bucket, by position, when it is wider.
+    buckets: BTreeMap<i64, BucketCounts>,
 }
 
+/// Records, anomalies and records per level of a histogram bucket.
+type BucketCounts = (u64, u64, PerLevel);
+
+/// Most histogram buckets a block counts in an array spanning its time
+/// range (a block's rows are near each other in time as a rule).
+const DENSE_BUCKETS: i64 = 1 << 16;
+
 impl Tally {
-    fn new(req: &StatsRequest, names: Vec<String>) -> Tally {
+    /// Counts for the rows of a block whose timestamps lie in `span`
+    /// (first to last, ms), with service names `names`.
+    fn new(req: &StatsRequest, names: Vec<String>, span: (i64, i64)) -> Tally {
+        let interval = req.histogram_interval_ms.map(interval_ns);
+        let (base, dense) = match interval {
+            Some(iv) if span.0 <= span.1 => {
+                let pos = |ms: i64| position(ms.saturating_mul(1_000_000), iv);
+                let (base, top) = (pos(span.0), pos(span.1));
+                let n = top.saturating_sub(base).saturating_add(1);
+                (base, if n <= DENSE_BUCKETS { n as usize } else { 0 })
+            }
+            _ => (0, 0),
+        };
         Tally {
-            interval_ns: req.histogram_interval_ms.map(interval_ns),
+            interval_ns: interval,
+            dense: vec![BucketCounts::default(); dense],
+            base,
             percentiles: req.include_percentiles,
             count: 0,
             anomalies: 0,
@@ -158,7 +187,11 @@ impl Tally {
         if let Some(interval) = self.interval_ns {
             // Nanoseconds, as Tantivy's date histogram takes them.
             let pos = position(r.timestamp.saturating_mul(1_000_000), interval);
-            let bucket = self.buckets.entry(pos).or_default();
+            let slot = usize::try_from(pos.wrapping_sub(self.base) as u64).ok();
+            let bucket = match slot.and_then(|s| self.dense.get_mut(s)) {
+                Some(b) => b,
+                None => self.buckets.entry(pos).or_default(),
+            };
             bucket.0 += 1;
             bucket.1 += u64::from(r.anomaly);
             bucket.2[level] += 1;
@@ -169,6 +202,18 @@ impl Tally {
     /// each bucket's levels indexed like the partial's.
     fn finish(self) -> Result<Partial, TooBig> {
         let present: Vec<usize> = (0..Level::ALL.len()).filter(|&i| self.levels[i] > 0).collect();
+        let mut buckets: Vec<Bucket> = (self.dense.into_iter().zip(self.base..))
+            .map(|(counts, pos)| (pos, counts))
+            .filter(|(_, (count, _, _))| *count > 0)
+            .chain(self.buckets)
+            .map(|(pos, (count, anomalies, levels))| Bucket {
+                pos,
+                count,
+                anomalies,
+                levels: present.iter().map(|&i| levels[i]).collect(),
+            })
+            .collect();
+        buckets.sort_unstable_by_key(|b| b.pos);
         let p = Partial {
             count: self.count,
             anomalies: self.anomalies,
@@ -181,16 +226,7 @@ impl Tally {
                 .filter(|(_, (count, _, _))| *count > 0)
                 .map(|(name, (count, timed, sketch))| Service { name, count, timed, sketch })
                 .collect(),
-            buckets: self
-                .buckets
-                .into_iter()
-                .map(|(pos, (count, anomalies, levels))| Bucket {
-                    pos,
-                    count,
-                    anomalies,
-                    levels: present.iter().map(|&i| levels[i]).collect(),
-                })
-                .collect(),
+            buckets,
         };
         if p.bytes() > MEMORY_LIMIT {
             return Err(TooBig::Memory);
@@ -202,6 +238,35 @@ impl Tally {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn buckets(interval: i64, span: (i64, i64), times: &[i64]) -> Vec<(i64, u64, Vec<u64>)> {
+        let req = StatsRequest { histogram_interval_ms: Some(interval), ..StatsRequest::default() };
+        let mut tally = Tally::new(&req, vec!["svc".into()], span);
+        for (i, &timestamp) in times.iter().enumerate() {
+            let level = if i % 2 == 0 { Level::Info } else { Level::Error };
+            tally.add(Row { service: 0, level, anomaly: false, timestamp, response_time: None });
+        }
+        let p = tally.finish().unwrap();
+        assert_eq!(p.levels, ["INFO", "ERROR"]);
+        p.buckets.into_iter().map(|b| (b.pos, b.count, b.levels)).collect()
+    }
+
+    #[test]
+    fn buckets_are_counted_alike_in_a_narrow_span_and_a_wide_one() {
+        let times = [5_500, 0, 99_999_000, 5_000, -1];
+        let want = vec![
+            (-1, 1, vec![1, 0]),
+            (0, 1, vec![0, 1]),
+            (5, 2, vec![1, 1]),
+            (99_999, 1, vec![1, 0]),
+        ];
+        // 100,000 buckets: past the array, counted in the map.
+        assert_eq!(buckets(1000, (-1, 99_999_000), &times), want);
+        // A row outside the span it was told (never from a block) still counts.
+        assert_eq!(buckets(1000, (0, 6_000), &times), want);
+        let wide = vec![(-1, 1, vec![1, 0]), (0, 4, vec![2, 2])];
+        assert_eq!(buckets(100_000_000, (-1, 99_999_000), &times), wide);
+    }
 
     #[test]
     fn level_indices_follow_level_all() {
