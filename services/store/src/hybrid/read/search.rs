@@ -177,15 +177,26 @@ pub fn search(
         let selection = plan.select(c, &columns)?;
         total += selection.len() as u64;
         let h = c.block.header();
-        let (best, worst) = bounds(req.sort, h);
+        let (mut best, mut worst) = bounds(req.sort, h);
         if selection.is_empty() || !top.reachable(best, worst) {
             continue;
         }
-        let timestamps = columns.timestamps()?;
         let anomalies = match req.sort {
             Sort::Severity => Some(columns.anomalies()?),
             Sort::NewestFirst | Sort::OldestFirst => None,
         };
+        if let Some(a) = anomalies {
+            // The header says nothing of severities: bound them by the
+            // selected rows' before reading their timestamps.
+            let severities = selection.iter().map(|row| a[row].1);
+            let (lo, hi) = severities.fold((u8::MAX, 0), |(lo, hi), s| (lo.min(s), hi.max(s)));
+            best.0 = !hi;
+            worst.0 = !lo;
+            if !top.reachable(best, worst) {
+                continue;
+            }
+        }
+        let timestamps = columns.timestamps()?;
         for row in selection.iter() {
             top.offer(SortKey {
                 severity: anomalies.as_ref().map_or(0, |a| a[row].1),
