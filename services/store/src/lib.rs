@@ -5,6 +5,9 @@
 //!   local disk (feature `tantivy`, on by default).
 //! - `http(s)://host:9200`: an Elasticsearch 8.x/9.x (or OpenSearch 2.x)
 //!   cluster (feature `elasticsearch`, on by default).
+//! - `hybrid:///path/to/dir`: records in columnar blocks beside a Tantivy
+//!   index of message words (feature `tantivy`); being built for issue 13,
+//!   without retention yet.
 
 use std::sync::Arc;
 
@@ -118,7 +121,8 @@ pub trait LogStore: Send + Sync + 'static {
 }
 
 /// Opens the store a URL names: `http(s)://[user:password@]host:port`
-/// (Elasticsearch), `tantivy:///dir`, or a plain directory path. A URL that
+/// (Elasticsearch), `tantivy:///dir`, `hybrid:///dir`, or a plain directory
+/// path. A URL that
 /// does not parse is an `Error::Config` saying why.
 pub async fn open(url: &str, options: StoreOptions) -> Result<Arc<dyn LogStore>> {
     match Location::parse(url)? {
@@ -133,6 +137,13 @@ pub async fn open(url: &str, options: StoreOptions) -> Result<Arc<dyn LogStore>>
         Location::Tantivy(dir) => Ok(Arc::new(tantivy::TantivyStore::open(&dir, options).await?)),
         #[cfg(not(feature = "tantivy"))]
         Location::Tantivy(_) => {
+            let _ = options;
+            Err(Error::Config(format!("store {url}: built without the tantivy feature")))
+        }
+        #[cfg(feature = "tantivy")]
+        Location::Hybrid(dir) => Ok(Arc::new(hybrid::HybridStore::open(&dir, options).await?)),
+        #[cfg(not(feature = "tantivy"))]
+        Location::Hybrid(_) => {
             let _ = options;
             Err(Error::Config(format!("store {url}: built without the tantivy feature")))
         }

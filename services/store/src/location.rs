@@ -16,11 +16,15 @@ pub(crate) enum Location {
     /// `tantivy:///abs/dir`, `tantivy://rel/dir` or a plain path: a Tantivy
     /// store directory.
     Tantivy(PathBuf),
+    /// `hybrid:///abs/dir` or `hybrid://rel/dir`: a hybrid store directory
+    /// (columnar blocks beside message postings).
+    Hybrid(PathBuf),
 }
 
 impl Location {
     /// Reads a store URL. A string with no scheme, or one that is not
-    /// `http`, `https` or `tantivy` (a Windows drive, a `name:with:colons`),
+    /// `http`, `https`, `tantivy` or `hybrid` (a Windows drive, a
+    /// `name:with:colons`),
     /// is a plain directory path, taken as it is.
     pub fn parse(text: &str) -> Result<Location> {
         let url = match Url::parse(text) {
@@ -30,7 +34,8 @@ impl Location {
         };
         match url.scheme() {
             "http" | "https" => Ok(Location::Elastic(text.to_owned())),
-            "tantivy" => tantivy_dir(text, &url).map(Location::Tantivy),
+            "tantivy" => dir_of(text, &url).map(Location::Tantivy),
+            "hybrid" => dir_of(text, &url).map(Location::Hybrid),
             _ => Ok(Location::plain(text)),
         }
     }
@@ -40,10 +45,11 @@ impl Location {
     }
 }
 
-/// The directory of a `tantivy:` URL: its path, percent-decoded. A host is
-/// the first component of a relative path (`tantivy://data/logs` is
-/// `data/logs`), as `tantivy://` has always been read as a prefix.
-fn tantivy_dir(text: &str, url: &Url) -> Result<PathBuf> {
+/// The directory of a `tantivy:` or `hybrid:` URL: its path,
+/// percent-decoded. A host is the first component of a relative path
+/// (`tantivy://data/logs` is `data/logs`), as `tantivy://` has always been
+/// read as a prefix.
+fn dir_of(text: &str, url: &Url) -> Result<PathBuf> {
     let extra = [
         (url.port().is_some(), "a port"),
         (!url.username().is_empty() || url.password().is_some(), "credentials"),
@@ -51,8 +57,9 @@ fn tantivy_dir(text: &str, url: &Url) -> Result<PathBuf> {
         (url.fragment().is_some(), "a fragment"),
     ];
     if let Some((_, what)) = extra.iter().find(|(present, _)| *present) {
+        let scheme = url.scheme();
         return Err(Error::Config(format!(
-            "store {text}: a tantivy URL is tantivy:///path/to/dir, without {what}"
+            "store {text}: a {scheme} URL is {scheme}:///path/to/dir, without {what}"
         )));
     }
     let decode = |s: &str| percent_encoding::percent_decode_str(s).decode_utf8_lossy().into_owned();
@@ -99,6 +106,23 @@ mod tests {
         ] {
             assert_eq!(Location::parse(url).unwrap(), tantivy(want), "{url}");
         }
+    }
+
+    #[test]
+    fn hybrid_urls_name_a_directory() {
+        for (url, want) in [
+            ("hybrid:///var/lib/loglens", "/var/lib/loglens"),
+            ("hybrid:///tmp/with%20space", "/tmp/with space"),
+            ("hybrid://data/logs", "data/logs"),
+            ("HYBRID:///x", "/x"),
+        ] {
+            assert_eq!(Location::parse(url).unwrap(), Location::Hybrid(want.into()), "{url}");
+        }
+        let e = Location::parse("hybrid://data:9/x").unwrap_err();
+        assert!(
+            matches!(e, Error::Config(ref m) if m.ends_with("a hybrid URL is hybrid:///path/to/dir, without a port")),
+            "{e}"
+        );
     }
 
     #[test]

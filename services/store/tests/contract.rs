@@ -1161,6 +1161,7 @@ macro_rules! contract {
 contract!(
     [
         tantivy_contract => super::TantivyBackend::new(),
+        hybrid_contract => super::HybridBackend::new(),
         elastic_contract => super::ElasticBackend::start().await,
     ],
     [
@@ -1235,6 +1236,38 @@ impl Backend for ElasticBackend {
     /// The cluster keeps what it acknowledged; the client holds nothing back.
     async fn crash(&self, store: Arc<dyn LogStore>) {
         drop(store);
+    }
+}
+
+// ---------------------------------------------------------------- hybrid
+
+use loglens_store::hybrid::HybridStore;
+
+/// A hybrid store in a temporary directory.
+struct HybridBackend {
+    dir: tempfile::TempDir,
+    /// The stores opened here, so `crash` can reach the concrete type.
+    open: Mutex<Vec<Arc<HybridStore>>>,
+}
+
+impl HybridBackend {
+    fn new() -> HybridBackend {
+        HybridBackend { dir: tempfile::tempdir().unwrap(), open: Mutex::new(Vec::new()) }
+    }
+}
+
+#[async_trait]
+impl Backend for HybridBackend {
+    async fn open_with(&self, options: StoreOptions) -> Arc<dyn LogStore> {
+        let store = Arc::new(HybridStore::open(self.dir.path(), options).await.expect("open"));
+        self.open.lock().unwrap().push(store.clone());
+        store
+    }
+
+    async fn crash(&self, store: Arc<dyn LogStore>) {
+        drop(store);
+        let store = self.open.lock().unwrap().pop().expect("an open store");
+        store.abort().await.expect("abort");
     }
 }
 
@@ -1386,4 +1419,33 @@ async fn tantivy_stats_state_empty_buckets_are_omitted() {
     let by_level: BTreeMap<String, u64> = got.levels;
     assert_eq!(by_level, BTreeMap::from([("INFO".to_owned(), 2)]));
     store.close().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hybrid_store_refuses_a_retention_period_it_cannot_keep() {
+    let b = HybridBackend::new();
+    let days = StoreOptions { retention_days: Some(7), ..options() };
+    let e = HybridStore::open(b.dir.path(), days).await.unwrap_err();
+    assert!(matches!(e, Error::Config(ref m) if m.contains("no retention yet")), "{e}");
+    let tenants = loglens_store::TenantRetention::new([("acme".to_owned(), 3)].into());
+    let per_tenant = StoreOptions { tenant_retention: tenants, ..options() };
+    let e = HybridStore::open(b.dir.path(), per_tenant).await.unwrap_err();
+    assert!(matches!(e, Error::Config(ref m) if m.contains("no retention yet")), "{e}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hybrid_open_by_url() {
+    let b = HybridBackend::new();
+    let url = format!("hybrid://{}", b.dir.path().display());
+    let store = loglens_store::open(&url, options()).await.expect("open");
+    assert_eq!(store.backend(), "hybrid");
+    let records = plain("url", 3, T0);
+    indexed(&*store, &records).await;
+    assert_eq!(search(&*store, Filter::default(), Sort::OldestFirst, 10).await.total, 3);
+    store.close().await.unwrap();
+    // The directory is a hybrid store's: the Tantivy store refuses it.
+    let Err(e) = loglens_store::open(b.dir.path().to_str().unwrap(), options()).await else {
+        panic!("the Tantivy store opened a hybrid store's directory");
+    };
+    assert!(e.to_string().contains("hybrid://"), "{e}");
 }

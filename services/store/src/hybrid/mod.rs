@@ -11,9 +11,11 @@
 //! with the header a query reads before any column and the filter of exact
 //! values ([`bloom`]); the postings schema ([`postings`]); the read view
 //! the write path hands the read path ([`snapshot`]); and the write path
-//! ([`engine`]): WAL, block cuts, upserts, refresh and crash recovery. No
-//! `LogStore` uses them yet; docs/storage.md ("Design: the hybrid backend")
-//! has the plan.
+//! ([`engine`]): WAL, block cuts, upserts, refresh and crash recovery; the
+//! read path ([`read`]): search and stats over a snapshot; and
+//! [`HybridStore`], the `LogStore` of the two (`hybrid:///dir`). Not yet:
+//! retention and a per-block stats cache; docs/storage.md ("Design: the
+//! hybrid backend") has the plan.
 
 pub mod block;
 pub mod bloom;
@@ -25,9 +27,11 @@ pub(crate) mod layout;
 pub mod postings;
 pub mod read;
 pub mod snapshot;
+mod store;
 
 pub use block::{Block, BlockError, BlockWriter, Column, Extent, Header, MAX_ROWS, encode};
 pub use bloom::Field;
 pub use engine::{BLOCK_ROWS, Engine};
 pub use postings::PostingsFields;
 pub use snapshot::{OpenRows, Place, Snapshot};
+pub use store::HybridStore;

@@ -1,0 +1,109 @@
+//! The hybrid backend as a [`LogStore`]: the write path's [`Engine`] and
+//! the read path's [`read::search`] and [`read::stats`] over the engine's
+//! latest [`Snapshot`](super::Snapshot). `hybrid:///dir` opens one.
+
+use std::path::Path;
+
+use async_trait::async_trait;
+use loglens_core::{LogRecord, SearchRequest, SearchResult, Stats, StatsRequest};
+use tantivy::tokenizer::{TextAnalyzer, TokenizerManager};
+use tokio::sync::broadcast;
+
+use super::engine::Engine;
+use super::read;
+use crate::shared::closed::ClosedFlag;
+use crate::tantivy::blocking;
+use crate::{Committed, Error, Health, LogStore, Refused, Result, StoreOptions, Usage};
+
+/// Records in columnar blocks beside a Tantivy index of message words
+/// (docs/storage.md, "Design: the hybrid backend").
+pub struct HybridStore {
+    engine: Engine,
+    /// The `message` field's tokenizer, as the postings were indexed.
+    analyzer: TextAnalyzer,
+    closed: ClosedFlag,
+}
+
+impl std::fmt::Debug for HybridStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HybridStore").field("dir", &self.engine.dir()).finish_non_exhaustive()
+    }
+}
+
+impl HybridStore {
+    /// Opens the store in `dir`, creating it if missing, and replays the
+    /// write-ahead log. Retention is not built yet: a retention period, the
+    /// node's or a tenant's, is refused rather than ignored.
+    pub async fn open(dir: &Path, options: StoreOptions) -> Result<HybridStore> {
+        if options.retention_days.is_some() || !options.tenant_retention.get().is_empty() {
+            return Err(Error::Config(format!(
+                "store hybrid://{}: the hybrid store has no retention yet; unset \
+                 --retention-days and tenants' retention limits, or use tantivy://{0}",
+                dir.display()
+            )));
+        }
+        let dir = dir.to_owned();
+        let engine = blocking(move || Engine::open(&dir, &options)).await?;
+        let analyzer = TokenizerManager::default()
+            .get("default")
+            .ok_or_else(|| Error::Backend("tantivy has no default tokenizer".into()))?;
+        Ok(HybridStore { engine, analyzer, closed: ClosedFlag::default() })
+    }
+
+    /// Simulates a crash (`kill -9`) for tests: stops background work
+    /// without committing; later calls fail with `Error::Closed`.
+    pub async fn abort(&self) -> Result<()> {
+        self.closed.close()?;
+        self.engine.abort().await
+    }
+}
+
+#[async_trait]
+impl LogStore for HybridStore {
+    async fn index(&self, records: Vec<LogRecord>) -> Result<Vec<Refused>> {
+        self.closed.check()?;
+        self.engine.index(records).await.map(|()| Vec::new())
+    }
+
+    async fn search(&self, request: &SearchRequest) -> Result<SearchResult> {
+        self.closed.check()?;
+        let (snap, mut analyzer, request) =
+            (self.engine.snapshot(), self.analyzer.clone(), request.clone());
+        blocking(move || read::search(&snap, &mut analyzer, &request)).await
+    }
+
+    async fn stats(&self, request: &StatsRequest) -> Result<Stats> {
+        self.closed.check()?;
+        let (snap, request) = (self.engine.snapshot(), request.clone());
+        blocking(move || read::stats(&snap, &request)).await
+    }
+
+    fn subscribe(&self) -> broadcast::Receiver<Committed> {
+        self.engine.subscribe()
+    }
+
+    async fn health(&self) -> Health {
+        if self.closed.is_set() {
+            return ClosedFlag::health();
+        }
+        self.engine.health().await
+    }
+
+    async fn refresh(&self) -> Result<()> {
+        self.closed.check()?;
+        self.engine.refresh().await
+    }
+
+    async fn close(&self) -> Result<()> {
+        self.closed.close()?;
+        self.engine.close().await
+    }
+
+    fn backend(&self) -> &'static str {
+        "hybrid"
+    }
+
+    async fn usage(&self) -> Usage {
+        self.engine.usage().await
+    }
+}
