@@ -1,5 +1,6 @@
 //! Store spike: N generated records (with attributes) into a fresh Tantivy
-//! store, then the issue-13 query kinds. Prints CPU per record, disk by
+//! store (`SPIKE_STORE=hybrid`: a hybrid store), then the issue-13 query
+//! kinds. Prints CPU per record, disk by
 //! file kind and query p50/p99. `cargo run --release --example store_spike -- 300000`;
 //! `-- --inspect DIR` prints only the per-field bytes of the store in DIR.
 #![allow(missing_docs)]
@@ -7,7 +8,6 @@
 use loglens_bench::own_cpu_seconds;
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures::{StreamExt, stream};
@@ -15,8 +15,7 @@ use loglens_core::query::{Filter, SearchRequest, Sort, StatsRequest};
 use loglens_core::record::{RawLog, normalize};
 use loglens_core::{Level, LogRecord, RuleSet};
 use loglens_generator::Generator;
-use loglens_store::tantivy::TantivyStore;
-use loglens_store::{LogStore, StoreOptions};
+use loglens_store::StoreOptions;
 
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -83,6 +82,13 @@ async fn timed<F: Future<Output = u64>>(f: impl Fn() -> F) -> (f64, f64, u64) {
     (ms(v[v.len() / 2]), ms(v[v.len() * 99 / 100]), n)
 }
 
+/// The store under test in `dir`: `SPIKE_STORE=hybrid` for the hybrid
+/// backend, else the Tantivy store.
+fn store_url(dir: &Path) -> String {
+    let scheme = std::env::var("SPIKE_STORE").unwrap_or_else(|_| "tantivy".into());
+    format!("{scheme}://{}", dir.display())
+}
+
 fn opts() -> StoreOptions {
     let mut o = StoreOptions::default();
     if let Some(ms) = std::env::var("SPIKE_REFRESH").ok().and_then(|v| v.parse().ok()) {
@@ -127,7 +133,8 @@ async fn main() {
         .unwrap_or("timeout")
         .to_owned();
     let tmp = tempfile::tempdir().unwrap();
-    let store: Arc<dyn LogStore> = Arc::new(TantivyStore::open(tmp.path(), opts()).await.unwrap());
+    let url = store_url(tmp.path());
+    let store = loglens_store::open(&url, opts()).await.unwrap();
     let batches: Vec<Vec<LogRecord>> = records.chunks(5000).map(<[LogRecord]>::to_vec).collect();
     // Sent again after the reopen: every record an upsert of a stored id
     // (a client's retries, a replay).
@@ -167,10 +174,11 @@ async fn main() {
             .collect::<Vec<_>>()
             .join(", ")
     );
-    per_field(&tmp.path().join("index"));
+    if tmp.path().join("index").exists() {
+        per_field(&tmp.path().join("index"));
+    }
     drop(store);
-    let store: Arc<dyn LogStore> =
-        Arc::new(TantivyStore::open(tmp.path(), StoreOptions::default()).await.unwrap());
+    let store = loglens_store::open(&url, StoreOptions::default()).await.unwrap();
     let replayed: usize = replay.iter().map(Vec::len).sum();
     let (c0, t0) = (own_cpu_seconds(), Instant::now());
     for b in replay {

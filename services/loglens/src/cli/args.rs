@@ -116,8 +116,10 @@ pub struct StoreArgs {
     #[arg(long, env = "LOGLENS_DATA_DIR", default_value = "./data")]
     data_dir: PathBuf,
     /// Where records live instead of --data-dir: an Elasticsearch or
-    /// OpenSearch cluster, http(s)://[USER:PASSWORD@]HOST:PORT, or
-    /// tantivy:///DIR.
+    /// OpenSearch cluster, http(s)://[USER:PASSWORD@]HOST:PORT,
+    /// tantivy:///DIR, or hybrid:///DIR (experimental: columnar blocks
+    /// beside message postings, no retention yet; README "The hybrid
+    /// store").
     #[arg(long, env = "LOGLENS_STORE")]
     store: Option<String>,
     /// Elasticsearch host; with ELASTIC_SCHEME and ELASTIC_PORT an alternative
