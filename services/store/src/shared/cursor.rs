@@ -6,6 +6,8 @@
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use loglens_core::Filter;
+#[cfg(feature = "tantivy")]
+use loglens_core::Sort;
 use serde::Serialize;
 use xxhash_rust::xxh3::xxh3_64;
 
@@ -80,6 +82,80 @@ pub(crate) fn tenant_neutral(filter: &Filter) -> std::borrow::Cow<'_, Filter> {
     }
 }
 
+/// Where a record sits in an embedded store's sort order: unique, since
+/// `seq` is. Derived order is field order (severity, timestamp, seq).
+#[cfg(feature = "tantivy")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) struct SortKey {
+    pub severity: u8,
+    pub timestamp: i64,
+    pub seq: u64,
+}
+
+/// An embedded store's continuation token: the sort, the filter it was made
+/// for ([`filter_fingerprint`]) and the last record's key; 23 bytes in the
+/// envelope, the first a version byte of the store's own, so one store's
+/// cursor is unreadable to another whose seqs mean other records.
+#[cfg(feature = "tantivy")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Position {
+    pub sort: Sort,
+    pub filter: u32,
+    pub key: SortKey,
+}
+
+#[cfg(feature = "tantivy")]
+const POSITION_LEN: usize = 23;
+
+#[cfg(feature = "tantivy")]
+fn sort_code(sort: Sort) -> u8 {
+    match sort {
+        Sort::NewestFirst => 0,
+        Sort::OldestFirst => 1,
+        Sort::Severity => 2,
+    }
+}
+
+/// A short hash of the filter without its tenant ([`tenant_neutral`]), so a
+/// cursor is not used with another query.
+#[cfg(feature = "tantivy")]
+pub(crate) fn filter_fingerprint(filter: &Filter) -> u32 {
+    fingerprint(&tenant_neutral(filter)) as u32
+}
+
+#[cfg(feature = "tantivy")]
+impl Position {
+    /// The cursor text, tagged with the store's `version` byte.
+    pub fn encode(&self, version: u8) -> String {
+        let mut b = Vec::with_capacity(POSITION_LEN);
+        b.push(version);
+        b.push(sort_code(self.sort));
+        b.extend_from_slice(&self.filter.to_le_bytes());
+        b.push(self.key.severity);
+        b.extend_from_slice(&self.key.timestamp.to_le_bytes());
+        b.extend_from_slice(&self.key.seq.to_le_bytes());
+        encode(&b)
+    }
+
+    /// Reads a cursor of the store's `version` made for `sort` and a filter
+    /// of fingerprint `filter`.
+    pub fn decode(s: &str, version: u8, sort: Sort, filter: u32) -> Result<Position, CursorError> {
+        let b: [u8; POSITION_LEN] = decode(s)?.try_into().map_err(|_| CursorError::Unreadable)?;
+        if b[0] != version {
+            return Err(CursorError::Unreadable);
+        }
+        if b[1] != sort_code(sort) {
+            return Err(CursorError::OtherSort);
+        }
+        let u64_at = |i: usize| u64::from_le_bytes(std::array::from_fn(|j| b[i + j]));
+        if u32::from_le_bytes([b[2], b[3], b[4], b[5]]) != filter {
+            return Err(CursorError::OtherFilter);
+        }
+        let key = SortKey { severity: b[6], timestamp: u64_at(7) as i64, seq: u64_at(15) };
+        Ok(Position { sort, filter, key })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use loglens_core::Sort;
@@ -112,6 +188,32 @@ mod tests {
             assert_eq!(core.field(), Some("cursor"));
             assert_eq!(core.code(), loglens_core::ErrorCode::InvalidArgument);
         }
+    }
+
+    #[cfg(feature = "tantivy")]
+    #[test]
+    fn a_position_round_trips_and_rejects_mismatches() {
+        let key = SortKey { severity: 87, timestamp: 1_714_564_800_123, seq: u64::MAX - 3 };
+        let p = Position { sort: Sort::Severity, filter: 0xdead_beef, key };
+        let s = p.encode(7);
+        assert_eq!(Position::decode(&s, 7, Sort::Severity, 0xdead_beef).unwrap(), p);
+        for (text, version, sort, filter, why) in [
+            (s.as_str(), 7, Sort::NewestFirst, 0xdead_beef, "another sort order"),
+            (s.as_str(), 7, Sort::Severity, 1, "other filters"),
+            (s.as_str(), 8, Sort::Severity, 0xdead_beef, "not a cursor"),
+            ("garbage!", 7, Sort::Severity, 0xdead_beef, "not a cursor"),
+            ("AAAA", 7, Sort::Severity, 0xdead_beef, "not a cursor"),
+        ] {
+            let e = Error::from(Position::decode(text, version, sort, filter).unwrap_err());
+            let msg = e.to_string();
+            assert!(msg.starts_with("cursor is not valid for this query: "), "{msg}");
+            assert!(msg.contains(why), "{msg}");
+            assert!(matches!(e, Error::Invalid(ref c) if c.field() == Some("cursor")));
+        }
+        let a = Filter { service_name: Some("a".into()), ..Filter::default() };
+        let b = Filter { service_name: Some("b".into()), ..Filter::default() };
+        assert_eq!(filter_fingerprint(&a), filter_fingerprint(&a.clone()));
+        assert_ne!(filter_fingerprint(&a), filter_fingerprint(&b));
     }
 
     #[test]

@@ -17,7 +17,7 @@ use super::schema::{
     STATUS_CODE, TIMESTAMP, TRACE_ID_HASH, id_hash,
 };
 use super::stored;
-use crate::shared::cursor::{self, CursorError};
+use crate::shared::cursor::{Position, SortKey, filter_fingerprint};
 use crate::{Error, Result};
 
 /// The filter as one query: every condition must hold.
@@ -107,14 +107,6 @@ fn date_term(field: Field, ms: i64) -> Term {
     Term::from_field_date(field, DateTime::from_timestamp_millis(ms))
 }
 
-/// Where a record sits in the sort order. Unique: `seq` is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct SortKey {
-    severity: u8,
-    timestamp: i64,
-    seq: u64,
-}
-
 impl SortKey {
     fn new(severity: Option<u64>, timestamp: Option<DateTime>, seq: Option<u64>) -> SortKey {
         SortKey {
@@ -161,66 +153,8 @@ impl SortKey {
     }
 }
 
-/// A continuation token: the sort, the filter it was made for, and the
-/// last record's key. Encoded as 23 bytes in a [`cursor`] envelope.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Cursor {
-    sort: Sort,
-    filter: u32,
-    key: SortKey,
-}
-
+/// The first byte of this store's cursors ([`Position`]).
 const CURSOR_VERSION: u8 = 1;
-const CURSOR_LEN: usize = 23;
-
-fn sort_code(sort: Sort) -> u8 {
-    match sort {
-        Sort::NewestFirst => 0,
-        Sort::OldestFirst => 1,
-        Sort::Severity => 2,
-    }
-}
-
-/// A short hash of the filter, so a cursor is not used with another query.
-/// The tenant is left out ([`cursor::tenant_neutral`]).
-fn fingerprint(filter: &Filter) -> u32 {
-    cursor::fingerprint(&cursor::tenant_neutral(filter)) as u32
-}
-
-impl Cursor {
-    fn encode(&self) -> String {
-        let mut b = Vec::with_capacity(CURSOR_LEN);
-        b.push(CURSOR_VERSION);
-        b.push(sort_code(self.sort));
-        b.extend_from_slice(&self.filter.to_le_bytes());
-        b.push(self.key.severity);
-        b.extend_from_slice(&self.key.timestamp.to_le_bytes());
-        b.extend_from_slice(&self.key.seq.to_le_bytes());
-        cursor::encode(&b)
-    }
-
-    /// Reads a cursor made for `sort` and a filter with `filter` fingerprint.
-    fn decode(s: &str, sort: Sort, filter: u32) -> Result<Cursor, CursorError> {
-        let b: [u8; CURSOR_LEN] =
-            cursor::decode(s)?.try_into().map_err(|_| CursorError::Unreadable)?;
-        if b[0] != CURSOR_VERSION {
-            return Err(CursorError::Unreadable);
-        }
-        if b[1] != sort_code(sort) {
-            return Err(CursorError::OtherSort);
-        }
-        let u32_at = |i: usize| u32::from_le_bytes([b[i], b[i + 1], b[i + 2], b[i + 3]]);
-        let u64_at = |i: usize| u64::from_le_bytes(std::array::from_fn(|j| b[i + j]));
-        if u32_at(2) != filter {
-            return Err(CursorError::OtherFilter);
-        }
-        Ok(Cursor {
-            sort,
-            filter,
-            key: SortKey { severity: b[6], timestamp: u64_at(7) as i64, seq: u64_at(15) },
-        })
-    }
-}
 
 /// Runs the request: `total` counts the filter's matches; the page holds up
 /// to `size` records after the cursor (or after `offset`), in order.
@@ -230,8 +164,12 @@ pub(crate) fn search(
     mut analyzer: TextAnalyzer,
     req: &SearchRequest,
 ) -> Result<SearchResult> {
-    let filter = fingerprint(&req.filter);
-    let cursor = req.cursor.as_deref().map(|c| Cursor::decode(c, req.sort, filter)).transpose()?;
+    let filter = filter_fingerprint(&req.filter);
+    let cursor = req
+        .cursor
+        .as_deref()
+        .map(|c| Position::decode(c, CURSOR_VERSION, req.sort, filter))
+        .transpose()?;
     let base = filter_query(fields, &mut analyzer, &req.filter);
     let after = cursor.map(|c| c.key.after(fields, req.sort));
     // One more than asked, to know whether another page follows.
@@ -279,7 +217,8 @@ pub(crate) fn search(
     };
     let next_cursor = (hits.len() > size).then(|| {
         hits.truncate(size);
-        hits.last().map(|(key, _)| Cursor { sort: req.sort, filter, key: *key }.encode())
+        hits.last()
+            .map(|(key, _)| Position { sort: req.sort, filter, key: *key }.encode(CURSOR_VERSION))
     });
     let logs =
         hits.iter().map(|(_, addr)| load(searcher, fields, *addr)).collect::<Result<Vec<_>>>()?;
@@ -443,37 +382,4 @@ fn columns(segment: &SegmentReader, doc: DocId) -> std::result::Result<stored::C
         request_id_key: u64_of(REQUEST_ID_HASH)?,
         trace_id_key: u64_of(TRACE_ID_HASH)?,
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn cursor_round_trips_and_rejects_mismatches() {
-        let key = SortKey { severity: 87, timestamp: 1_714_564_800_123, seq: u64::MAX - 3 };
-        let c = Cursor { sort: Sort::Severity, filter: 0xdead_beef, key };
-        let s = c.encode();
-        assert_eq!(Cursor::decode(&s, Sort::Severity, 0xdead_beef).unwrap(), c);
-        for (text, sort, filter, why) in [
-            (s.as_str(), Sort::NewestFirst, 0xdead_beef, "another sort order"),
-            (s.as_str(), Sort::Severity, 1, "other filters"),
-            ("garbage!", Sort::Severity, 0xdead_beef, "not a cursor"),
-            ("AAAA", Sort::Severity, 0xdead_beef, "not a cursor"),
-        ] {
-            let e = Error::from(Cursor::decode(text, sort, filter).unwrap_err());
-            let msg = e.to_string();
-            assert!(msg.starts_with("cursor is not valid for this query: "), "{msg}");
-            assert!(msg.contains(why), "{msg}");
-            assert!(matches!(e, Error::Invalid(ref c) if c.field() == Some("cursor")));
-        }
-    }
-
-    #[test]
-    fn fingerprint_tells_filters_apart() {
-        let a = Filter { service_name: Some("a".into()), ..Filter::default() };
-        let b = Filter { service_name: Some("b".into()), ..Filter::default() };
-        assert_eq!(fingerprint(&a), fingerprint(&a.clone()));
-        assert_ne!(fingerprint(&a), fingerprint(&b));
-    }
 }

@@ -5,23 +5,14 @@
 use std::collections::BinaryHeap;
 use std::collections::btree_map::{BTreeMap, Entry};
 
-use loglens_core::{Filter, LogRecord, SearchRequest, SearchResult, Sort};
+use loglens_core::{LogRecord, SearchRequest, SearchResult, Sort};
 use tantivy::tokenizer::TextAnalyzer;
 
 use super::super::block::Header;
 use super::super::snapshot::Snapshot;
 use super::select::{BlockColumns, Plan, block_error};
-use crate::shared::cursor::{self, CursorError};
+use crate::shared::cursor::{Position, SortKey, filter_fingerprint};
 use crate::{Error, Result};
-
-/// Where a record sits in the sort order: the Tantivy store's key, with
-/// `seq` the unique tie-breaker.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-struct SortKey {
-    severity: u8,
-    timestamp: i64,
-    seq: u64,
-}
 
 /// A [`SortKey`] as one ascending tuple: smaller comes first in the
 /// result. Descending parts are bitwise complements, which reverse the
@@ -49,64 +40,9 @@ fn bounds(sort: Sort, h: &Header) -> (Rank, Rank) {
     }
 }
 
-/// A continuation token: the sort, the filter it was made for, and the
-/// last record's key, 23 bytes in a [`cursor`] envelope. Its version byte
-/// differs from the Tantivy store's, whose seqs mean other records.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Cursor {
-    sort: Sort,
-    filter: u32,
-    key: SortKey,
-}
-
-/// "H", the hybrid's first cursor format.
+/// The first byte of this store's cursors ([`Position`]), "H": not the
+/// Tantivy store's, whose seqs mean other records.
 const CURSOR_VERSION: u8 = 0x48;
-const CURSOR_LEN: usize = 23;
-
-fn sort_code(sort: Sort) -> u8 {
-    match sort {
-        Sort::NewestFirst => 0,
-        Sort::OldestFirst => 1,
-        Sort::Severity => 2,
-    }
-}
-
-/// A short hash of the filter without its tenant, as the Tantivy store's
-/// ([`cursor::tenant_neutral`] says why).
-fn fingerprint(filter: &Filter) -> u32 {
-    cursor::fingerprint(&cursor::tenant_neutral(filter)) as u32
-}
-
-impl Cursor {
-    fn encode(&self) -> String {
-        let mut b = Vec::with_capacity(CURSOR_LEN);
-        b.push(CURSOR_VERSION);
-        b.push(sort_code(self.sort));
-        b.extend_from_slice(&self.filter.to_le_bytes());
-        b.push(self.key.severity);
-        b.extend_from_slice(&self.key.timestamp.to_le_bytes());
-        b.extend_from_slice(&self.key.seq.to_le_bytes());
-        cursor::encode(&b)
-    }
-
-    /// Reads a cursor made for `sort` and a filter of fingerprint `filter`.
-    fn decode(s: &str, sort: Sort, filter: u32) -> Result<Cursor, CursorError> {
-        let b: [u8; CURSOR_LEN] =
-            cursor::decode(s)?.try_into().map_err(|_| CursorError::Unreadable)?;
-        if b[0] != CURSOR_VERSION {
-            return Err(CursorError::Unreadable);
-        }
-        if b[1] != sort_code(sort) {
-            return Err(CursorError::OtherSort);
-        }
-        let u64_at = |i: usize| u64::from_le_bytes(std::array::from_fn(|j| b[i + j]));
-        if u32::from_le_bytes([b[2], b[3], b[4], b[5]]) != filter {
-            return Err(CursorError::OtherFilter);
-        }
-        let key = SortKey { severity: b[6], timestamp: u64_at(7) as i64, seq: u64_at(15) };
-        Ok(Cursor { sort, filter, key })
-    }
-}
 
 /// The best `limit` keys offered, after `after` when set.
 struct Top {
@@ -151,8 +87,12 @@ pub fn search(
     analyzer: &mut TextAnalyzer,
     req: &SearchRequest,
 ) -> Result<SearchResult> {
-    let filter = fingerprint(&req.filter);
-    let cursor = req.cursor.as_deref().map(|c| Cursor::decode(c, req.sort, filter)).transpose()?;
+    let filter = filter_fingerprint(&req.filter);
+    let cursor = req
+        .cursor
+        .as_deref()
+        .map(|c| Position::decode(c, CURSOR_VERSION, req.sort, filter))
+        .transpose()?;
     let plan = Plan::new(snap, analyzer, &req.filter)?;
     let size = req.size as usize;
     // One more than the page, to know whether another follows.
@@ -208,7 +148,7 @@ pub fn search(
     let mut page: Vec<SortKey> = top.into_sorted().into_iter().skip(req.offset()).collect();
     let next_cursor = (page.len() > size).then(|| {
         page.truncate(size);
-        Cursor { sort: req.sort, filter, key: page[size - 1] }.encode()
+        Position { sort: req.sort, filter, key: page[size - 1] }.encode(CURSOR_VERSION)
     });
     Ok(SearchResult {
         total,
