@@ -54,7 +54,7 @@ use std::time::Duration;
 use loglens_core::LogRecord;
 use parking_lot::{Mutex, RwLock};
 use tantivy::directory::MmapDirectory;
-use tantivy::{Index, ReloadPolicy, TantivyError};
+use tantivy::{Index, TantivyError};
 use tokio::sync::{broadcast, mpsc, oneshot};
 
 use super::deleted::DeletedLog;
@@ -68,7 +68,7 @@ use crate::shared::tail::Tail;
 use crate::tantivy::pipeline::{self, Ack, Shared, WalMsg};
 use crate::tantivy::seen::SeenIds;
 use crate::tantivy::wal::{self, Wal};
-use crate::tantivy::{backend, blocking, dir_size};
+use crate::tantivy::{backend, blocking, dir_size, open_writer};
 use crate::{Committed, Error, Health, Result, StoreOptions, Usage};
 
 /// `index()` calls queued for the WAL writer before callers wait.
@@ -129,27 +129,7 @@ impl Engine {
             )),
             other => backend(other),
         })?;
-        let writer = index
-            .writer_with_num_threads(options.indexing_threads, options.indexing_memory_bytes)
-            .map_err(|e| match e {
-                TantivyError::LockFailure(..) => Error::Config(format!(
-                    "store {} is already open in another store or process",
-                    dir.display()
-                )),
-                TantivyError::InvalidArgument(m) => Error::Config(format!("store options: {m}")),
-                other => backend(other),
-            })?;
-        let reader = index
-            .reader_builder()
-            .reload_policy(ReloadPolicy::Manual)
-            .try_into()
-            .map_err(backend)?;
-        let committed = match index.load_metas().map_err(backend)?.payload {
-            None => 0,
-            Some(p) => p.parse::<u64>().map_err(|_| {
-                Error::Backend(format!("postings commit payload {p:?} is not a sequence number"))
-            })?,
-        };
+        let (writer, reader, committed) = open_writer(&index, dir, options, "postings")?;
 
         let blocks = layout::load_blocks(&blocks_dir, wal::oldest(&wal_dir)?)?;
         let (deleted_log, deleted) = DeletedLog::open(&dir.join("deleted"))?;

@@ -117,7 +117,7 @@ use parking_lot::Mutex;
 use tantivy::directory::MmapDirectory;
 use tantivy::store::{Compressor, ZstdCompressor};
 use tantivy::tokenizer::TextAnalyzer;
-use tantivy::{Index, IndexReader, IndexSettings, ReloadPolicy, TantivyError};
+use tantivy::{Index, IndexReader, IndexSettings, IndexWriter, ReloadPolicy, TantivyError};
 use tokio::sync::{broadcast, mpsc, oneshot};
 use tracing::debug;
 
@@ -182,6 +182,37 @@ pub(crate) fn backend(e: TantivyError) -> Error {
     Error::Backend(e.to_string())
 }
 
+/// The writer (holding the directory's lock), a manually reloaded reader and
+/// the last sequence number committed (the commit payload; 0 for a new
+/// index) of a store's Tantivy `index` in `dir`; `what` names the index in
+/// errors.
+pub(crate) fn open_writer(
+    index: &Index,
+    dir: &Path,
+    options: &StoreOptions,
+    what: &str,
+) -> Result<(IndexWriter, IndexReader, u64)> {
+    let writer = index
+        .writer_with_num_threads(options.indexing_threads, options.indexing_memory_bytes)
+        .map_err(|e| match e {
+            TantivyError::LockFailure(..) => Error::Config(format!(
+                "store {} is already open in another store or process",
+                dir.display()
+            )),
+            TantivyError::InvalidArgument(m) => Error::Config(format!("store options: {m}")),
+            other => backend(other),
+        })?;
+    let reader =
+        index.reader_builder().reload_policy(ReloadPolicy::Manual).try_into().map_err(backend)?;
+    let committed = match index.load_metas().map_err(backend)?.payload {
+        None => 0,
+        Some(p) => p.parse::<u64>().map_err(|_| {
+            Error::Backend(format!("{what} commit payload {p:?} is not a sequence number"))
+        })?,
+    };
+    Ok((writer, reader, committed))
+}
+
 /// Runs blocking work (Tantivy, disk) off the async runtime.
 pub(crate) async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T> + Send + 'static,
@@ -233,27 +264,7 @@ impl TantivyStore {
         // Searches and stats visit segments on one thread per core (at 10M
         // records a single thread made stats with a histogram 4x too slow).
         index.set_default_multithread_executor().map_err(backend)?;
-        let writer = index
-            .writer_with_num_threads(options.indexing_threads, options.indexing_memory_bytes)
-            .map_err(|e| match e {
-                TantivyError::LockFailure(..) => Error::Config(format!(
-                    "store {} is already open in another store or process",
-                    dir.display()
-                )),
-                TantivyError::InvalidArgument(m) => Error::Config(format!("store options: {m}")),
-                other => backend(other),
-            })?;
-        let reader = index
-            .reader_builder()
-            .reload_policy(ReloadPolicy::Manual)
-            .try_into()
-            .map_err(backend)?;
-        let committed = match index.load_metas().map_err(backend)?.payload {
-            None => 0,
-            Some(p) => p.parse::<u64>().map_err(|_| {
-                Error::Backend(format!("index commit payload {p:?} is not a sequence number"))
-            })?,
-        };
+        let (writer, reader, committed) = open_writer(&index, &dir, &options, "index")?;
         let analyzer = index.tokenizer_for_field(fields.message).map_err(backend)?;
 
         let shared = Arc::new(Shared::default());
