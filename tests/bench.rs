@@ -153,3 +153,24 @@ fn only_queries_times_each_query_with_and_without_the_stats_cache() {
     let (off, _) = bench_json(&["--only-queries", "--records", "1500", "--stats-cache-mb", "0"]);
     assert_eq!(off["runs"].as_array().map(Vec::len), Some(1), "{off}");
 }
+
+#[test]
+fn the_hybrid_store_is_measured_when_asked_for() {
+    let (q, stderr) = bench_json(&["--only-queries", "--records", "1500", "--store", "hybrid"]);
+    assert_eq!(q["store"], "hybrid", "{q}");
+    assert!(stderr.contains("store: hybrid"), "{stderr}");
+    let rows = q["runs"][0]["latency"].as_array().expect("latency rows");
+    assert!(rows.iter().all(|r| r["p99_ms"].as_f64().is_some_and(|v| v > 0.0)), "{q}");
+    // The store path and Kafka end to end, the processor's store a hybrid.
+    let (k, _) = bench_json(&[
+        "--only-kafka",
+        "--records",
+        "1500",
+        "--kafka-compression",
+        "none",
+        "--store",
+        "hybrid",
+    ]);
+    assert_eq!(k["store"], "hybrid", "{k}");
+    assert!(k["end_to_end"]["records_per_s"].as_f64().is_some_and(|v| v > 0.0), "{k}");
+}

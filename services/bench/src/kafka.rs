@@ -30,7 +30,7 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 
-use crate::{IN_FLIGHT, bar};
+use crate::{IN_FLIGHT, StoreKind, bar};
 
 /// How long the broker and group joins may take.
 const READY_TIMEOUT: Duration = Duration::from_secs(60);
@@ -126,6 +126,7 @@ pub(crate) struct KafkaRun {
 pub(crate) async fn run(
     nisshi: &Path,
     dir: &Path,
+    kind: StoreKind,
     payloads: &[&[u8]],
     records: Vec<LogRecord>,
     rules: Arc<RuleSet>,
@@ -135,7 +136,7 @@ pub(crate) async fn run(
     let bootstrap = broker.bootstrap();
     let (ceiling, ceiling_produce) = raw_rdkafka(&bootstrap, payloads, compression).await?;
     let (end_to_end, produce, distinct) =
-        loglens(&bootstrap, &dir.join("store"), records, rules, compression).await?;
+        loglens(&bootstrap, kind, &dir.join("store"), records, rules, compression).await?;
     drop(broker);
     Ok(KafkaRun { ceiling, ceiling_produce, end_to_end, produce, distinct })
 }
@@ -222,6 +223,7 @@ async fn raw_rdkafka(
 /// loglens: ingest's Kafka sink -> broker -> processor -> searchable.
 async fn loglens(
     bootstrap: &str,
+    kind: StoreKind,
     store_dir: &Path,
     records: Vec<LogRecord>,
     rules: Arc<RuleSet>,
@@ -229,11 +231,7 @@ async fn loglens(
 ) -> Result<(Duration, Duration, usize)> {
     let o = options(bootstrap, "logs_raw", compression);
     let distinct = records.iter().map(|r| r.id.as_str()).collect::<HashSet<_>>().len();
-    let store = loglens_store::open(
-        store_dir.to_str().context("non-UTF-8 bench directory")?,
-        StoreOptions::default(),
-    )
-    .await?;
+    let store = kind.open(store_dir, &StoreOptions::default()).await?;
     let config = ProcessorConfig {
         kafka: o.clone(),
         group: "bench-processor".into(),

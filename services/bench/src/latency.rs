@@ -27,7 +27,7 @@ use loglens_store::StoreOptions;
 use parking_lot::Mutex;
 use tokio::sync::broadcast::error::RecvError;
 
-use crate::{bar, percentile};
+use crate::{StoreKind, bar, percentile};
 
 /// Time between two batches.
 const TICK: Duration = Duration::from_millis(10);
@@ -118,6 +118,7 @@ fn offer(
 /// Offers `rate` records/s for `duration` to a fresh store in `dir`.
 pub(crate) async fn run(
     dir: &Path,
+    kind: StoreKind,
     options: &StoreOptions,
     seed: u64,
     rate: u64,
@@ -133,9 +134,7 @@ pub(crate) async fn run(
     let mut records = records.into_iter();
 
     let cpu = crate::protocols::OwnCpu::start();
-    let store =
-        loglens_store::open(dir.to_str().context("non-UTF-8 bench directory")?, options.clone())
-            .await?;
+    let store = kind.open(dir, options).await?;
     let state = Arc::new(Mutex::new(State { position, ..State::default() }));
     let mut tail = store.subscribe();
     let watcher = {

@@ -162,6 +162,56 @@ pub struct BenchArgs {
     /// when that is on, again with it off on the same index; prints both.
     #[arg(long, conflicts_with_all = ["only_protocols", "only_refresh", "only_kafka"])]
     pub only_queries: bool,
+    /// The embedded store every figure but 1, 2 and 9 runs on: tantivy (the
+    /// default) or hybrid (experimental: columnar blocks beside message
+    /// postings; README "The hybrid store").
+    #[arg(long, env = "LOGLENS_BENCH_STORE", value_enum, default_value_t = StoreKind::Tantivy)]
+    pub store: StoreKind,
+}
+
+/// Which embedded store `loglens bench` measures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum StoreKind {
+    /// `tantivy:///DIR`, the default store.
+    Tantivy,
+    /// `hybrid:///DIR`, the experimental hybrid backend.
+    Hybrid,
+}
+
+impl StoreKind {
+    /// The store URL of a store of this kind in `dir`.
+    pub(crate) fn url(self, dir: &Path) -> Result<String> {
+        let dir = dir.to_str().context("non-UTF-8 bench directory")?;
+        Ok(match self {
+            StoreKind::Tantivy => format!("tantivy://{dir}"),
+            StoreKind::Hybrid => format!("hybrid://{dir}"),
+        })
+    }
+
+    /// Opens a store of this kind in `dir` with `options`, and checks the
+    /// store that opened is the one asked for.
+    pub(crate) async fn open(
+        self,
+        dir: &Path,
+        options: &StoreOptions,
+    ) -> Result<Arc<dyn LogStore>> {
+        let store = loglens_store::open(&self.url(dir)?, options.clone()).await?;
+        anyhow::ensure!(
+            store.backend() == self.name(),
+            "asked for the {} store, {} opened",
+            self.name(),
+            store.backend()
+        );
+        Ok(store)
+    }
+
+    /// Its name in the table and the JSON line.
+    fn name(self) -> &'static str {
+        match self {
+            StoreKind::Tantivy => "tantivy",
+            StoreKind::Hybrid => "hybrid",
+        }
+    }
 }
 
 impl BenchArgs {
@@ -634,12 +684,6 @@ fn met(ok: bool) -> &'static str {
     if ok { "met" } else { "MISSED" }
 }
 
-/// A store at `dir` with `options`.
-async fn open_store(dir: &Path, options: &StoreOptions) -> Result<Arc<dyn LogStore>> {
-    Ok(loglens_store::open(dir.to_str().context("non-UTF-8 bench directory")?, options.clone())
-        .await?)
-}
-
 fn mb(bytes: u64) -> f64 {
     bytes as f64 / 1e6
 }
@@ -652,7 +696,8 @@ pub async fn run(args: BenchArgs) -> Result<()> {
     anyhow::ensure!(args.protocol_records >= 1, "--protocol-records must be >= 1, got 0");
     anyhow::ensure!(args.rate >= 1, "--rate must be >= 1 records/s, got 0");
     let (nproc, cpu, ram_gb) = hardware();
-    let hw_line = format!("{nproc} cores (nproc), {cpu}, {ram_gb:.1} GiB RAM");
+    let hw_line =
+        format!("{nproc} cores (nproc), {cpu}, {ram_gb:.1} GiB RAM; store: {}", args.store.name());
     let work = match &args.dir {
         Some(d) => tempfile::Builder::new().prefix("loglens-bench-").tempdir_in(d)?,
         None => tempfile::Builder::new().prefix("loglens-bench-").tempdir()?,
@@ -714,7 +759,7 @@ pub async fn run(args: BenchArgs) -> Result<()> {
 
     // 3. the store.
     let store_dir = work.path().join("store");
-    let store = open_store(&store_dir, &options).await?;
+    let store = args.store.open(&store_dir, &options).await?;
     let store_took = store_ingest(&store, records).await?;
     let ingest = Rate::new(n, raw_bytes, store_took);
     let ratio = ingest.records_per_s / raw.records_per_s;
@@ -724,14 +769,17 @@ pub async fn run(args: BenchArgs) -> Result<()> {
     let query_records = args.query_records.unwrap_or(n);
     let on_phase3 = if query_records == n { Some(queries(store.as_ref(), n).await?) } else { None };
     store.close().await?;
-    let (index_bytes, store_bytes) = (dir_size(&store_dir.join("index"))?, dir_size(&store_dir)?);
+    // Everything but the write-ahead log: the Tantivy store's index, or the
+    // hybrid's blocks, postings and deleted rows.
+    let store_bytes = dir_size(&store_dir)?;
+    let index_bytes = store_bytes - dir_size(&store_dir.join("wal"))?;
     drop(store);
     std::fs::remove_dir_all(&store_dir)?;
     let (query_results, depth) = match on_phase3 {
         Some(results) => results,
         None => {
             let q_dir = work.path().join("query-store");
-            let q_store = open_store(&q_dir, &options).await?;
+            let q_store = args.store.open(&q_dir, &options).await?;
             build_query_store(&q_store, query_records, args.seed, &rules).await?;
             let results = queries(q_store.as_ref(), query_records).await?;
             q_store.close().await?;
@@ -761,6 +809,7 @@ pub async fn run(args: BenchArgs) -> Result<()> {
         let dir = work.path().join(format!("latency-{rate}"));
         let l = latency::run(
             &dir,
+            args.store,
             &options,
             args.seed,
             rate,
@@ -776,6 +825,7 @@ pub async fn run(args: BenchArgs) -> Result<()> {
     // 7. peak RSS of standalone.
     let mem = rss::run(
         &work.path().join("rss"),
+        args.store,
         args.seed,
         args.rate,
         Duration::from_secs(args.rss_seconds),
@@ -981,6 +1031,7 @@ pub async fn run(args: BenchArgs) -> Result<()> {
         "seed": args.seed,
         "raw_json_bytes": raw_bytes,
         "hardware": { "nproc": nproc, "cpu": cpu, "ram_gib": ram_gb },
+        "store": args.store.name(),
         "parse": parse.json(),
         "raw_tantivy": {
             "records_per_s": raw.records_per_s, "mb_per_s": raw.mb_per_s,
@@ -1042,7 +1093,7 @@ async fn only_kafka(
     let raw_bytes = data.bytes.len();
     let (records, _) = parse_all(&data, rules)?;
     let store_dir = work.join("store");
-    let store = open_store(&store_dir, options).await?;
+    let store = args.store.open(&store_dir, options).await?;
     let store_took = store_ingest(&store, records.clone()).await?;
     store.close().await?;
     drop(store);
@@ -1063,6 +1114,7 @@ async fn only_kafka(
         e2e.records_per_s / ceiling.records_per_s,
     );
     let report = json!({
+        "store": args.store.name(),
         "records": n, "compression": args.kafka_compression.as_str(),
         "store_path": ingest.json(), "raw_rdkafka": ceiling.json(), "end_to_end": e2e.json(),
         "ratio_to_store": to_store,
@@ -1083,9 +1135,10 @@ async fn kafka_figure(
 ) -> Result<(kafka::KafkaRun, Rate, Rate)> {
     let (n, bytes) = (payloads.len(), payloads.iter().map(|p| p.len()).sum());
     let rules = Arc::new(rules.clone());
-    let k = kafka::run(&args.nisshi, dir, payloads, records, rules, args.kafka_compression)
-        .await
-        .context("figure 4 (Kafka)")?;
+    let k =
+        kafka::run(&args.nisshi, dir, args.store, payloads, records, rules, args.kafka_compression)
+            .await
+            .context("figure 4 (Kafka)")?;
     let (ceiling, e2e) = (Rate::new(n, bytes, k.ceiling), Rate::new(n, bytes, k.end_to_end));
     Ok((k, ceiling, e2e))
 }
@@ -1138,7 +1191,7 @@ async fn only_refresh(
     let (records, _) = parse_all(&data, rules)?;
     drop(data);
     let store_dir = work.join("store");
-    let store = open_store(&store_dir, options).await?;
+    let store = args.store.open(&store_dir, options).await?;
     let cpu = protocols::OwnCpu::start();
     let took = store_ingest(&store, records).await?;
     store.close().await?;
@@ -1153,6 +1206,7 @@ async fn only_refresh(
         let dir = work.join(format!("latency-{rate}"));
         let l = latency::run(
             &dir,
+            args.store,
             options,
             args.seed,
             rate,
@@ -1187,6 +1241,7 @@ async fn only_refresh(
         );
     }
     let report = json!({
+        "store": args.store.name(),
         "records": n,
         "refresh_interval_ms": options.refresh_interval_ms,
         "min_refresh_interval_ms": options.min_refresh_interval_ms,
@@ -1216,19 +1271,19 @@ async fn only_queries(
 ) -> Result<()> {
     let n = args.query_records.unwrap_or(args.records);
     let dir = work.join("query-store");
-    let store = open_store(&dir, options).await?;
+    let store = args.store.open(&dir, options).await?;
     build_query_store(&store, n, args.seed, rules).await?;
     // Closing waits for the merges, so both runs query the same segments
     // with nothing merging beside them.
     store.close().await?;
     drop(store);
-    let store = open_store(&dir, options).await?;
+    let store = args.store.open(&dir, options).await?;
     let mut runs = vec![(options.stats_cache_bytes, queries(store.as_ref(), n).await?.0)];
     store.close().await?;
     drop(store);
     if options.stats_cache_bytes > 0 {
         let off = StoreOptions { stats_cache_bytes: 0, ..options.clone() };
-        let store = open_store(&dir, &off).await?;
+        let store = args.store.open(&dir, &off).await?;
         runs.push((0, queries(store.as_ref(), n).await?.0));
         store.close().await?;
     }
@@ -1243,6 +1298,7 @@ async fn only_queries(
         out += &format!("  (target p99 {target} ms)\n");
     }
     let report = json!({
+        "store": args.store.name(),
         "records": n,
         "runs": runs.iter().map(|(cache, rows)| json!({
             "stats_cache_bytes": cache,

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail, ensure};
 use loglens_generator::{GrpcTarget, RunConfig};
 
-use crate::bar;
+use crate::{StoreKind, bar};
 
 const READY_TIMEOUT: Duration = Duration::from_secs(60);
 const STOP_TIMEOUT: Duration = Duration::from_secs(60);
@@ -129,8 +129,15 @@ pub(crate) async fn stop(mut child: Standalone) -> Result<()> {
 }
 
 /// Starts standalone in `dir`, drives it at `rate` for `duration`.
-pub(crate) async fn run(dir: &Path, seed: u64, rate: u64, duration: Duration) -> Result<RssRun> {
-    let (child, ready) = start(dir, &[]).await?;
+pub(crate) async fn run(
+    dir: &Path,
+    kind: StoreKind,
+    seed: u64,
+    rate: u64,
+    duration: Duration,
+) -> Result<RssRun> {
+    let store = kind.url(&dir.join("data"))?;
+    let (child, ready) = start(dir, &["--store", &store]).await?;
     let pid = child.0.id();
     let grpc = ready["grpc"].as_str().context("no grpc address in the ready file")?.to_owned();
 
