@@ -6,8 +6,7 @@
 //! - `http(s)://host:9200`: an Elasticsearch 8.x/9.x (or OpenSearch 2.x)
 //!   cluster (feature `elasticsearch`, on by default).
 //! - `hybrid:///path/to/dir`: records in columnar blocks beside a Tantivy
-//!   index of message words (feature `tantivy`); being built for issue 13,
-//!   without retention yet.
+//!   index of message words (feature `tantivy`); being built for issue 13.
 
 use std::sync::Arc;
 

@@ -1422,18 +1422,6 @@ async fn tantivy_stats_state_empty_buckets_are_omitted() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn hybrid_store_refuses_a_retention_period_it_cannot_keep() {
-    let b = HybridBackend::new();
-    let days = StoreOptions { retention_days: Some(7), ..options() };
-    let e = HybridStore::open(b.dir.path(), days).await.unwrap_err();
-    assert!(matches!(e, Error::Config(ref m) if m.contains("no retention yet")), "{e}");
-    let tenants = loglens_store::TenantRetention::new([("acme".to_owned(), 3)].into());
-    let per_tenant = StoreOptions { tenant_retention: tenants, ..options() };
-    let e = HybridStore::open(b.dir.path(), per_tenant).await.unwrap_err();
-    assert!(matches!(e, Error::Config(ref m) if m.contains("no retention yet")), "{e}");
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hybrid_open_by_url() {
     let b = HybridBackend::new();
     let url = format!("hybrid://{}", b.dir.path().display());

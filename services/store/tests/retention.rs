@@ -1,7 +1,9 @@
-//! Retention on the Tantivy backend: whole UTC days past the window are
-//! removed from search and stats, their disk space is freed, newer days are
-//! untouched, and neither a restart nor a WAL replay brings them back; the
-//! per-segment stats cache never serves a result from before a deletion.
+//! Retention on the embedded backends, the Tantivy store and the hybrid:
+//! whole UTC days past the window are removed from search and stats, their
+//! disk space is freed, newer days are untouched, and neither a restart nor
+//! a WAL replay brings them back. Each behaviour is a function over a
+//! [`Kind`], run for both by `both!`; the Tantivy store's segment merge and
+//! stats cache are checked on their own at the end.
 //!
 //! Records are stamped relative to the real clock (today and the days
 //! before), because the pass a store runs at open reads the real clock.
@@ -16,10 +18,95 @@ use loglens_core::record::normalize;
 use loglens_core::{
     Filter, LogRecord, RawLog, RuleSet, SearchRequest, Sort, StatsRequest, TimestampInput,
 };
-use loglens_store::tantivy::TantivyStore;
-use loglens_store::{LogStore, StoreOptions, TenantRetention};
+use loglens_store::hybrid::{BLOCK_ROWS, HybridStore};
+use loglens_store::tantivy::{RetentionReport, TantivyStore};
+use loglens_store::{LogStore, Result, StoreOptions, TenantRetention};
 
 const DAY: i64 = 86_400_000;
+
+/// Which embedded store a test runs on.
+#[derive(Debug, Clone, Copy)]
+enum Kind {
+    Tantivy,
+    Hybrid,
+}
+
+/// An open embedded store, with the calls beyond [`LogStore`] the tests
+/// need; derefs to the store.
+enum Store {
+    Tantivy(TantivyStore),
+    Hybrid(HybridStore),
+}
+
+impl Store {
+    async fn try_open(kind: Kind, dir: &Path, options: StoreOptions) -> Result<Store> {
+        Ok(match kind {
+            Kind::Tantivy => Store::Tantivy(TantivyStore::open(dir, options).await?),
+            Kind::Hybrid => Store::Hybrid(HybridStore::open(dir, options).await?),
+        })
+    }
+
+    async fn open(kind: Kind, dir: &Path, options: StoreOptions) -> Store {
+        Store::try_open(kind, dir, options).await.expect("open")
+    }
+
+    async fn apply_retention(&self, now_ms: i64) -> Result<Option<RetentionReport>> {
+        match self {
+            Store::Tantivy(s) => s.apply_retention(now_ms).await,
+            Store::Hybrid(s) => s.apply_retention(now_ms).await,
+        }
+    }
+
+    async fn abort(&self) -> Result<()> {
+        match self {
+            Store::Tantivy(s) => s.abort().await,
+            Store::Hybrid(s) => s.abort().await,
+        }
+    }
+}
+
+impl std::ops::Deref for Store {
+    type Target = dyn LogStore;
+
+    fn deref(&self) -> &(dyn LogStore + 'static) {
+        match self {
+            Store::Tantivy(s) => s,
+            Store::Hybrid(s) => s,
+        }
+    }
+}
+
+/// Runs each listed behaviour on both stores, as `tantivy_<name>` and
+/// `hybrid_<name>`.
+macro_rules! both {
+    ($($name:ident),* $(,)?) => {
+        mod tantivy {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    super::$name(super::Kind::Tantivy).await;
+                }
+            )*
+        }
+        mod hybrid {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    super::$name(super::Kind::Hybrid).await;
+                }
+            )*
+        }
+    };
+}
+
+both!(
+    retention_removes_whole_expired_days_and_frees_their_space,
+    a_replayed_record_of_an_expired_day_is_deleted_again,
+    zero_retention_days_is_a_config_error,
+    a_short_tenant_override_removes_a_day_the_global_window_keeps,
+    a_long_tenant_override_keeps_a_day_the_global_window_removes,
+    overrides_set_after_open_apply_at_the_next_pass,
+);
 
 fn per_day() -> usize {
     std::env::var("LOGLENS_RETENTION_RECORDS_PER_DAY")
@@ -104,23 +191,25 @@ fn disk_bytes(dir: &Path) -> u64 {
         .sum()
 }
 
-#[tokio::test]
-async fn retention_removes_whole_expired_days_and_frees_their_space() {
+async fn retention_removes_whole_expired_days_and_frees_their_space(kind: Kind) {
     let tmp = tempfile::tempdir().expect("tempdir");
-    let n = per_day();
+    // On the hybrid a day fills whole blocks, which the pass drops.
+    let (n, data_dir) = match kind {
+        Kind::Tantivy => (per_day(), tmp.path().join("index")),
+        Kind::Hybrid => (per_day().div_ceil(BLOCK_ROWS) * BLOCK_ROWS, tmp.path().join("blocks")),
+    };
     let today = today();
     let days: Vec<i64> = (0..5).rev().map(|back| today - back * DAY).collect();
-    let store = TantivyStore::open(tmp.path(), options(Some(2))).await.expect("open");
+    let store = Store::open(kind, tmp.path(), options(Some(2))).await;
     // One commit per day, as a day's records arrive over that day.
     for (i, day) in days.iter().enumerate() {
         store.index(day_of_records(*day, n, &format!("day{i}"))).await.expect("index");
         store.refresh().await.expect("refresh");
     }
     let all = 5 * n as u64;
-    assert_eq!(total(&store, None, None).await, all);
-    assert_eq!(stats_total(&store, None, None).await, all);
-    let index_dir = tmp.path().join("index");
-    let before = disk_bytes(&index_dir);
+    assert_eq!(total(&*store, None, None).await, all);
+    assert_eq!(stats_total(&*store, None, None).await, all);
+    let before = disk_bytes(&data_dir);
 
     // Noon today with 2 days: today, yesterday and the day before stay
     // (the day before ended 36 h ago); the two oldest days go.
@@ -132,32 +221,33 @@ async fn retention_removes_whole_expired_days_and_frees_their_space() {
     assert_eq!(report.cutoff_ms, Some(days[2]));
     assert!(report.tenant_cutoffs.is_empty());
     assert_eq!(report.removed, 2 * n as u64);
-    let after = disk_bytes(&index_dir);
+    let after = disk_bytes(&data_dir);
     let removed = report.removed;
     eprintln!(
         "retention pass over {all} records in 5 one-day segments: removed {removed} in {took:?}"
     );
-    eprintln!("index {before} -> {after} bytes");
+    eprintln!("{} {before} -> {after} bytes", data_dir.display());
 
     for (i, day) in days.iter().enumerate() {
         let want = if i < 2 { 0 } else { n as u64 };
-        assert_eq!(day_total(&store, *day).await, want, "records of day {i}");
+        assert_eq!(day_total(&*store, *day).await, want, "records of day {i}");
         assert_eq!(
-            stats_total(&store, Some(*day), Some(day + DAY - 1)).await,
+            stats_total(&*store, Some(*day), Some(day + DAY - 1)).await,
             want,
             "stats of day {i}"
         );
     }
     let kept = 3 * n as u64;
-    assert_eq!(total(&store, None, None).await, kept);
-    assert_eq!(stats_total(&store, None, None).await, kept);
+    assert_eq!(total(&*store, None, None).await, kept);
+    assert_eq!(stats_total(&*store, None, None).await, kept);
     // A word only the expired days' messages hold matches nothing now.
     let old_words = Filter { query: Some("day0".into()), ..Filter::default() };
     let req = SearchRequest::new(old_words, Sort::NewestFirst, None, Some(10), None)
         .expect("valid request");
     assert_eq!(store.search(&req).await.expect("search").total, 0);
-    // The two days had segments of their own: those are gone from disk.
-    assert!(after * 10 < before * 7, "index should shrink to about 3/5: {before} -> {after} bytes");
+    // The two days had segments (blocks) of their own: those are gone from
+    // disk.
+    assert!(after * 10 < before * 7, "data should shrink to about 3/5: {before} -> {after} bytes");
 
     // A second pass at the same clock has nothing to do.
     let again = store.apply_retention(now).await.expect("retention").expect("configured");
@@ -168,19 +258,19 @@ async fn retention_removes_whole_expired_days_and_frees_their_space() {
     let late = day_of_records(days[0], 1, "late");
     store.index(late).await.expect("index late record");
     store.refresh().await.expect("refresh");
-    assert_eq!(day_total(&store, days[0]).await, 1);
+    assert_eq!(day_total(&*store, days[0]).await, 1);
     let late_pass = store.apply_retention(now).await.expect("retention").expect("configured");
     assert_eq!(late_pass.removed, 1);
-    assert_eq!(day_total(&store, days[0]).await, 0);
+    assert_eq!(day_total(&*store, days[0]).await, 0);
 
     // The deletes are committed: a restart (here without retention, so no
     // pass runs at open) does not bring the days back.
     store.close().await.expect("close");
-    let reopened = TantivyStore::open(tmp.path(), options(None)).await.expect("reopen");
-    assert_eq!(total(&reopened, None, None).await, kept);
-    assert_eq!(day_total(&reopened, days[0]).await, 0);
-    assert_eq!(day_total(&reopened, days[1]).await, 0);
-    assert_eq!(day_total(&reopened, days[4]).await, n as u64);
+    let reopened = Store::open(kind, tmp.path(), options(None)).await;
+    assert_eq!(total(&*reopened, None, None).await, kept);
+    assert_eq!(day_total(&*reopened, days[0]).await, 0);
+    assert_eq!(day_total(&*reopened, days[1]).await, 0);
+    assert_eq!(day_total(&*reopened, days[4]).await, n as u64);
     assert!(reopened.apply_retention(now).await.expect("no retention").is_none());
     reopened.close().await.expect("close");
 }
@@ -221,11 +311,10 @@ async fn a_segment_mixing_days_is_rewritten_without_the_expired_ones() {
     store.close().await.expect("close");
 }
 
-#[tokio::test]
-async fn a_replayed_record_of_an_expired_day_is_deleted_again() {
+async fn a_replayed_record_of_an_expired_day_is_deleted_again(kind: Kind) {
     let tmp = tempfile::tempdir().expect("tempdir");
     let today = today();
-    let store = TantivyStore::open(tmp.path(), options(Some(2))).await.expect("open");
+    let store = Store::open(kind, tmp.path(), options(Some(2))).await;
     // Acknowledged (in the WAL) but never committed to the index: a crash
     // leaves them to the replay at the next open.
     store.index(day_of_records(today - 10 * DAY, 50, "old")).await.expect("index");
@@ -234,22 +323,22 @@ async fn a_replayed_record_of_an_expired_day_is_deleted_again() {
 
     // The open replays both days and its retention pass (real clock)
     // deletes the expired one again.
-    let reopened = TantivyStore::open(tmp.path(), options(Some(2))).await.expect("reopen");
-    assert_eq!(day_total(&reopened, today - 10 * DAY).await, 0);
-    assert_eq!(day_total(&reopened, today).await, 50);
+    let reopened = Store::open(kind, tmp.path(), options(Some(2))).await;
+    assert_eq!(day_total(&*reopened, today - 10 * DAY).await, 0);
+    assert_eq!(day_total(&*reopened, today).await, 50);
     reopened.close().await.expect("close");
 
     // Nothing left to replay: without retention the old day stays gone.
-    let third = TantivyStore::open(tmp.path(), options(None)).await.expect("open again");
-    assert_eq!(total(&third, None, None).await, 50);
+    let third = Store::open(kind, tmp.path(), options(None)).await;
+    assert_eq!(total(&*third, None, None).await, 50);
     third.close().await.expect("close");
 }
 
-#[tokio::test]
-async fn zero_retention_days_is_a_config_error() {
+async fn zero_retention_days_is_a_config_error(kind: Kind) {
     let tmp = tempfile::tempdir().expect("tempdir");
-    let err =
-        TantivyStore::open(tmp.path(), options(Some(0))).await.expect_err("0 days is refused");
+    let Err(err) = Store::try_open(kind, tmp.path(), options(Some(0))).await else {
+        panic!("0 days is refused");
+    };
     assert!(err.to_string().contains("retention_days must be >= 1"), "{err}");
 }
 
@@ -278,14 +367,13 @@ fn overrides(pairs: &[(&str, u32)]) -> TenantRetention {
     TenantRetention::new(pairs.iter().map(|(t, d)| (t.to_string(), *d)).collect())
 }
 
-#[tokio::test]
-async fn a_short_tenant_override_removes_a_day_the_global_window_keeps() {
+async fn a_short_tenant_override_removes_a_day_the_global_window_keeps(kind: Kind) {
     let tmp = tempfile::tempdir().expect("tempdir");
     let (n, today) = (200, today());
     let old = today - 5 * DAY;
     let options =
         StoreOptions { tenant_retention: overrides(&[("short", 1)]), ..options(Some(30)) };
-    let store = TantivyStore::open(tmp.path(), options).await.expect("open");
+    let store = Store::open(kind, tmp.path(), options).await;
     let mut records = Vec::new();
     for tenant in ["short", "other"] {
         records.extend(tenant_day(tenant, old, n));
@@ -300,21 +388,20 @@ async fn a_short_tenant_override_removes_a_day_the_global_window_keeps() {
     assert_eq!(report.removed, n as u64, "only short's old day");
     assert_eq!(report.cutoff_ms, Some(today - 30 * DAY));
     assert_eq!(report.tenant_cutoffs, BTreeMap::from([("short".to_owned(), today - DAY)]));
-    assert_eq!(tenant_day_total(&store, "short", old).await, 0);
-    assert_eq!(tenant_day_total(&store, "short", today).await, n as u64);
-    assert_eq!(tenant_day_total(&store, "other", old).await, n as u64, "30 days keep it");
-    assert_eq!(tenant_day_total(&store, "default", old).await, n as u64);
-    assert_eq!(total(&store, None, None).await, 4 * n as u64);
+    assert_eq!(tenant_day_total(&*store, "short", old).await, 0);
+    assert_eq!(tenant_day_total(&*store, "short", today).await, n as u64);
+    assert_eq!(tenant_day_total(&*store, "other", old).await, n as u64, "30 days keep it");
+    assert_eq!(tenant_day_total(&*store, "default", old).await, n as u64);
+    assert_eq!(total(&*store, None, None).await, 4 * n as u64);
     store.close().await.expect("close");
 }
 
-#[tokio::test]
-async fn a_long_tenant_override_keeps_a_day_the_global_window_removes() {
+async fn a_long_tenant_override_keeps_a_day_the_global_window_removes(kind: Kind) {
     let tmp = tempfile::tempdir().expect("tempdir");
     let (n, today) = (200, today());
     let old = today - 5 * DAY;
     let options = StoreOptions { tenant_retention: overrides(&[("long", 30)]), ..options(Some(1)) };
-    let store = TantivyStore::open(tmp.path(), options).await.expect("open");
+    let store = Store::open(kind, tmp.path(), options).await;
     let mut records = Vec::new();
     for tenant in ["long", "other"] {
         records.extend(tenant_day(tenant, old, n));
@@ -327,23 +414,22 @@ async fn a_long_tenant_override_keeps_a_day_the_global_window_removes() {
     let report =
         store.apply_retention(today + DAY / 2).await.expect("retention").expect("configured");
     assert_eq!(report.removed, 2 * n as u64, "other's and default's old day");
-    assert_eq!(tenant_day_total(&store, "long", old).await, n as u64, "30 days keep it");
-    assert_eq!(tenant_day_total(&store, "other", old).await, 0);
-    assert_eq!(tenant_day_total(&store, "default", old).await, 0);
-    assert_eq!(tenant_day_total(&store, "other", today).await, n as u64);
+    assert_eq!(tenant_day_total(&*store, "long", old).await, n as u64, "30 days keep it");
+    assert_eq!(tenant_day_total(&*store, "other", old).await, 0);
+    assert_eq!(tenant_day_total(&*store, "default", old).await, 0);
+    assert_eq!(tenant_day_total(&*store, "other", today).await, n as u64);
     // Stats agree: only long's old day is left before today.
-    assert_eq!(stats_total(&store, None, Some(today - 1)).await, n as u64);
+    assert_eq!(stats_total(&*store, None, Some(today - 1)).await, n as u64);
     store.close().await.expect("close");
 }
 
-#[tokio::test]
-async fn overrides_set_after_open_apply_at_the_next_pass() {
+async fn overrides_set_after_open_apply_at_the_next_pass(kind: Kind) {
     let tmp = tempfile::tempdir().expect("tempdir");
     let (n, today) = (100, today());
     let old = today - 5 * DAY;
     let tenants = TenantRetention::default();
     let options = StoreOptions { tenant_retention: tenants.clone(), ..options(None) };
-    let store = TantivyStore::open(tmp.path(), options).await.expect("open");
+    let store = Store::open(kind, tmp.path(), options).await;
     let mut records = tenant_day("a", old, n);
     records.extend(tenant_day("b", old, n));
     store.index(records).await.expect("index");
@@ -356,8 +442,8 @@ async fn overrides_set_after_open_apply_at_the_next_pass() {
     tenants.set(BTreeMap::from([("a".to_owned(), 2)]));
     let report = store.apply_retention(now).await.expect("pass").expect("an override is set");
     assert_eq!((report.removed, report.cutoff_ms), (n as u64, None));
-    assert_eq!(tenant_day_total(&store, "a", old).await, 0);
-    assert_eq!(tenant_day_total(&store, "b", old).await, n as u64);
+    assert_eq!(tenant_day_total(&*store, "a", old).await, 0);
+    assert_eq!(tenant_day_total(&*store, "b", old).await, n as u64);
     store.close().await.expect("close");
 }
 

@@ -118,8 +118,7 @@ pub struct StoreArgs {
     /// Where records live instead of --data-dir: an Elasticsearch or
     /// OpenSearch cluster, http(s)://[USER:PASSWORD@]HOST:PORT,
     /// tantivy:///DIR, or hybrid:///DIR (experimental: columnar blocks
-    /// beside message postings, no retention yet; README "The hybrid
-    /// store").
+    /// beside message postings; README "The hybrid store").
     #[arg(long, env = "LOGLENS_STORE")]
     store: Option<String>,
     /// Elasticsearch host; with ELASTIC_SCHEME and ELASTIC_PORT an alternative

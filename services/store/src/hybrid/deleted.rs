@@ -1,6 +1,8 @@
 //! The hybrid store's deleted rows: the sequence numbers of records an
-//! upsert replaced, in an append-only file beside the blocks (blocks never
-//! change once written).
+//! upsert replaced or retention removed from a block it kept, in an
+//! append-only file beside the blocks (blocks never change once written).
+//! Rows below the store's floor (blocks retention dropped whole) stay in
+//! the file and are ignored at open.
 //!
 //! ```text
 //! magic   "LLDEL01\n"

@@ -45,6 +45,20 @@
 //! postings again with the upsert. Everything acknowledged before a crash
 //! is then in [`Engine::snapshot`]. A gap in the WAL's numbering (a
 //! segment set aside as corrupt) is an error: blocks cannot have holes.
+//!
+//! # Retention
+//!
+//! As on the Tantivy store: whole UTC days past `retention_days` (or a
+//! tenant's override, read afresh by each pass) are removed by a pass at
+//! open, after the replay, and then hourly on the indexer thread;
+//! [`Engine::apply_retention`] runs one at a given clock. The blocks from
+//! the oldest on whose rows are all gone are dropped whole (file and
+//! postings), leaving the store's *floor* (`layout`) at the first row it
+//! still holds; in the other blocks and the open block the expired rows
+//! are marked deleted, as an upsert marks replaced rows. The indexer's
+//! `retain` gives the order of writes that makes a crash at any point
+//! safe; open finishes what a crash left (`layout::load_blocks`,
+//! `Indexer::reconcile`).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -66,6 +80,7 @@ use super::snapshot::Snapshot;
 use crate::shared::closed::ClosedFlag;
 use crate::shared::tail::Tail;
 use crate::tantivy::pipeline::{self, Ack, Shared, WalMsg};
+use crate::tantivy::retention::{RetentionReport, now_ms};
 use crate::tantivy::seen::SeenIds;
 use crate::tantivy::wal::{self, Wal};
 use crate::tantivy::{backend, blocking, dir_size, open_writer};
@@ -112,6 +127,10 @@ impl Engine {
                 options.refresh_interval_ms, options.indexing_threads
             )));
         }
+        if options.retention_days == Some(0) {
+            let msg = "store options: retention_days must be >= 1 (or unset to keep everything)";
+            return Err(Error::Config(msg.into()));
+        }
         layout::claim(dir)?;
         let (wal_dir, postings_dir, blocks_dir) =
             (dir.join("wal"), dir.join("postings"), dir.join("blocks"));
@@ -131,21 +150,26 @@ impl Engine {
         })?;
         let (writer, reader, committed) = open_writer(&index, dir, options, "postings")?;
 
-        let blocks = layout::load_blocks(&blocks_dir, wal::oldest(&wal_dir)?)?;
-        let (deleted_log, deleted) = DeletedLog::open(&dir.join("deleted"))?;
+        let floor = layout::read_floor(dir)?;
+        let blocks = layout::load_blocks(&blocks_dir, floor, wal::oldest(&wal_dir)?)?;
+        let (deleted_log, mut deleted) = DeletedLog::open(&dir.join("deleted"))?;
+        deleted.retain(|seq| *seq >= floor);
         let seen = SeenIds::from_index(&reader.searcher())?;
         let shared = Arc::new(Shared::default());
         let (wal_tx, wal_rx) = mpsc::channel(WAL_QUEUE);
         let (tail, publisher) = Tail::new(TAIL_CAPACITY);
         let env = IndexerEnv {
+            dir: dir.to_owned(),
             wal_dir: wal_dir.clone(),
             blocks_dir,
             interval: Duration::from_millis(options.refresh_interval_ms),
             tail: publisher,
             shared: shared.clone(),
+            retention_days: options.retention_days,
+            tenant_retention: options.tenant_retention.clone(),
             wal: wal_tx.downgrade(),
         };
-        let recovered = Recovered { blocks, deleted, deleted_log, committed };
+        let recovered = Recovered { floor, blocks, deleted, deleted_log, committed };
         let mut indexer = Indexer::new(writer, reader, fields, seen, recovered, env);
         let wal_end = wal::replay(&wal_dir, |seq, records| {
             indexer.add(seq, records)?;
@@ -166,11 +190,15 @@ impl Engine {
                 end - 1
             )));
         }
+        indexer.reconcile()?;
         indexer.commit()?;
         indexer.publish();
         let wal = Wal::create(&wal_dir, end, wal::SEGMENT_BYTES)?
             .roll_at_blocks(indexer.open_first(), BLOCK_ROWS as u64);
         indexer.trim_wal();
+        // After the replay, so that a replayed record of an expired day is
+        // removed again rather than brought back.
+        indexer.retain(now_ms())?;
         let published = indexer.published();
 
         let (index_tx, index_rx) = pipeline::index_queue(INDEX_QUEUE);
@@ -200,6 +228,21 @@ impl Engine {
             return Ok(());
         }
         self.control(|ack| WalMsg::Append { records, ack }).await
+    }
+
+    /// Runs a retention pass now, as if the wall clock read `now_ms` (ms
+    /// since the epoch), after every `index()` that already returned (see
+    /// the indexer's `retain` for what it removes and in which order).
+    /// `None` when neither `retention_days` nor any tenant override is set.
+    pub async fn apply_retention(&self, now_ms: i64) -> Result<Option<RetentionReport>> {
+        self.closed.check()?;
+        let (ack, done) = oneshot::channel();
+        self.wal_tx
+            .send(WalMsg::Retention { now_ms, ack })
+            .await
+            .map_err(|_| self.shared.stopped())?;
+        let done = done.await.unwrap_or_else(|_| Err(self.shared.stopped()))?;
+        Ok(done.map(|done| done.report))
     }
 
     /// Makes everything indexed so far part of the snapshot now.
@@ -417,14 +460,30 @@ mod tests {
     /// (`sent[i]` has sequence number `i + 1`): each id's last record live,
     /// every earlier one deleted, and postings for the live ones only.
     fn check(snap: &Snapshot, sent: &[LogRecord]) {
+        check_retained(snap, sent, |_, _| false);
+    }
+
+    /// Each id's last record in `sent` with its sequence number.
+    fn newest(sent: &[LogRecord]) -> BTreeMap<u64, &LogRecord> {
         let mut newest: HashMap<&str, u64> = HashMap::new();
         for (i, r) in sent.iter().enumerate() {
             newest.insert(&r.id, i as u64 + 1);
         }
-        let want_live: BTreeMap<u64, LogRecord> =
-            newest.values().map(|&seq| (seq, sent[seq as usize - 1].clone())).collect();
+        newest.into_values().map(|seq| (seq, &sent[seq as usize - 1])).collect()
+    }
+
+    /// As [`check`], but the records `gone` names (by sequence number and
+    /// record) were removed by retention: an id whose last record is gone
+    /// has no live row, and no row below the first block is held.
+    fn check_retained(snap: &Snapshot, sent: &[LogRecord], gone: impl Fn(u64, &LogRecord) -> bool) {
+        let want_live: BTreeMap<u64, LogRecord> = newest(sent)
+            .into_iter()
+            .filter(|(seq, r)| !gone(*seq, r))
+            .map(|(seq, r)| (seq, r.clone()))
+            .collect();
+        let floor = snap.blocks.first().map_or(snap.open.first_seq, |b| b.header().first_seq);
         let want_deleted: HashSet<u64> =
-            (1..=sent.len() as u64).filter(|seq| !want_live.contains_key(seq)).collect();
+            (floor..=sent.len() as u64).filter(|seq| !want_live.contains_key(seq)).collect();
         assert_eq!(snap.end_seq(), sent.len() as u64 + 1, "every record sent is held");
         assert_eq!(*snap.deleted, want_deleted, "deleted rows");
         let got = live(snap);
@@ -619,6 +678,212 @@ mod tests {
         let Error::Config(msg) = err else { panic!("want a config error, got {err:?}") };
         assert!(msg.contains(&format!("open it as hybrid://{}", hybrid_dir.display())), "{msg}");
         assert!(!hybrid_dir.join("index").exists(), "left as it was");
+    }
+
+    const DAY: i64 = crate::shared::DAY_MS;
+    /// Noon of the tenth day after T0: with 3 days kept, day 0 is expired
+    /// and day 10 is not.
+    const NOW: i64 = T0 + 10 * DAY + DAY / 2;
+
+    /// Record `client-{i}` of `tenant`, stamped on day `day` after T0.
+    fn dated(i: usize, tenant: &str, day: i64) -> LogRecord {
+        let mut r = record(&format!("client-{i}"), i, "v1");
+        r.timestamp = T0 + day * DAY + i as i64;
+        r.tenant = tenant.into();
+        r
+    }
+
+    /// Record `i` of four sealed blocks and 1,000 open records of tenants
+    /// "a" and "b", old (day 0) or new (day 10): block 0 all "a" and old,
+    /// block 1 old of both tenants, block 2 all "a" and old, block 3 "a"
+    /// with a third old, the open records of both with a fifth old.
+    fn aging(i: usize) -> LogRecord {
+        let either = if i.is_multiple_of(2) { "a" } else { "b" };
+        let (tenant, old) = match i / BLOCK_ROWS {
+            0 | 2 => ("a", true),
+            1 => (either, true),
+            3 => ("a", i.is_multiple_of(3)),
+            _ => (either, i.is_multiple_of(5)),
+        };
+        dated(i, tenant, if old { 0 } else { 10 })
+    }
+
+    const AGING: usize = 4 * BLOCK_ROWS + 1000;
+
+    /// Whether `r` is before day 5 and of a tenant in `tenants`.
+    fn old_of(tenants: &[&str], r: &LogRecord) -> bool {
+        r.timestamp < T0 + 5 * DAY && tenants.contains(&r.tenant.as_str())
+    }
+
+    /// Options whose retention is `tenants`' overrides only (none at open,
+    /// so that no pass runs on the real clock).
+    fn retaining(tenants: &crate::TenantRetention) -> StoreOptions {
+        StoreOptions { tenant_retention: tenants.clone(), ..options() }
+    }
+
+    fn keep(tenants: &crate::TenantRetention, days: &[(&str, u32)]) {
+        tenants.set(days.iter().map(|(t, d)| (t.to_string(), *d)).collect());
+    }
+
+    #[tokio::test]
+    async fn retention_drops_whole_blocks_from_the_oldest_and_marks_the_rest() {
+        let dir = tempfile::tempdir().unwrap();
+        let tenants = crate::TenantRetention::default();
+        let engine = Engine::open(dir.path(), &retaining(&tenants)).unwrap();
+        let mut sent = Vec::new();
+        send(&engine, &mut sent, (0..AGING).map(aging).collect(), 1000).await;
+        engine.refresh().await.unwrap();
+        assert!(engine.apply_retention(NOW).await.unwrap().is_none(), "no window is set");
+
+        // "a" keeps 3 days, "b" 30: only "a"'s day 0 goes. Block 0 is
+        // dropped; block 2, as old, is only marked: block 1 before it
+        // keeps "b"'s rows.
+        keep(&tenants, &[("a", 3), ("b", 30)]);
+        let report = engine.apply_retention(NOW).await.unwrap().unwrap();
+        let a_old = |_: u64, r: &LogRecord| old_of(&["a"], r);
+        assert_eq!(report.removed, sent.iter().filter(|r| a_old(0, r)).count() as u64);
+        assert_eq!(report.tenant_cutoffs["a"], T0 + 7 * DAY);
+        assert_eq!((report.cutoff_ms, report.merged_segments), (None, 0));
+        let snap = engine.snapshot();
+        check_retained(&snap, &sent, a_old);
+        assert_eq!(snap.blocks.len(), 3);
+        assert_eq!(snap.blocks[0].header().first_seq, 1 + BLOCK_ROWS as u64);
+        assert_eq!(block_files(dir.path()).len(), 3, "block 0's file is removed");
+        let again = engine.apply_retention(NOW).await.unwrap().unwrap();
+        assert_eq!(again.removed, 0, "nothing is left to remove");
+
+        // Expired records sent again: one of the dropped block and one of
+        // the marked block, now new, stay; one of the open block, still
+        // old, is kept until the next pass.
+        let upserts =
+            vec![dated(5, "a", 10), dated(2 * BLOCK_ROWS + 7, "a", 10), dated(AGING - 10, "a", 0)];
+        send(&engine, &mut sent, upserts, 10).await;
+        engine.refresh().await.unwrap();
+        let late = sent.len() as u64;
+        check_retained(&engine.snapshot(), &sent, |seq, r| seq != late && a_old(seq, r));
+        let report = engine.apply_retention(NOW).await.unwrap().unwrap();
+        assert_eq!(report.removed, 1, "the late record");
+        check_retained(&engine.snapshot(), &sent, a_old);
+
+        // "b" down to 3 days: block 1 is all gone now, and block 2 was all
+        // marked before: both are dropped; block 3 keeps new rows.
+        keep(&tenants, &[("a", 3), ("b", 3)]);
+        let b_live_old = newest(&sent).into_iter().filter(|(_, r)| old_of(&["b"], r)).count();
+        let report = engine.apply_retention(NOW).await.unwrap().unwrap();
+        assert_eq!(report.removed, b_live_old as u64);
+        let both_old = |_: u64, r: &LogRecord| old_of(&["a", "b"], r);
+        let snap = engine.snapshot();
+        check_retained(&snap, &sent, both_old);
+        assert_eq!(snap.blocks.len(), 1);
+        assert_eq!(snap.blocks[0].header().first_seq, 1 + 3 * BLOCK_ROWS as u64);
+        assert_eq!(block_files(dir.path()).len(), 1);
+        engine.close().await.unwrap();
+
+        // Reopened without any window: nothing comes back.
+        let engine = Engine::open(dir.path(), &options()).unwrap();
+        check_retained(&engine.snapshot(), &sent, both_old);
+        // And numbering goes on past the dropped blocks.
+        send(&engine, &mut sent, vec![dated(7, "a", 10)], 1).await;
+        engine.abort().await.unwrap();
+        let engine = Engine::open(dir.path(), &options()).unwrap();
+        check_retained(&engine.snapshot(), &sent, both_old);
+        engine.close().await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_store_whose_blocks_all_expired_goes_on_from_its_open_block() {
+        let dir = tempfile::tempdir().unwrap();
+        let tenants = crate::TenantRetention::default();
+        let engine = Engine::open(dir.path(), &retaining(&tenants)).unwrap();
+        let mut sent = Vec::new();
+        let old: Vec<LogRecord> = (0..2 * BLOCK_ROWS + 10).map(|i| dated(i, "a", 0)).collect();
+        send(&engine, &mut sent, old, 1000).await;
+        engine.refresh().await.unwrap();
+        keep(&tenants, &[("a", 3)]);
+        let report = engine.apply_retention(NOW).await.unwrap().unwrap();
+        assert_eq!(report.removed, sent.len() as u64);
+        let snap = engine.snapshot();
+        assert!(snap.blocks.is_empty());
+        assert_eq!(snap.open.first_seq, 1 + 2 * BLOCK_ROWS as u64, "the open block stays");
+        check_retained(&snap, &sent, |_, r| old_of(&["a"], r));
+        assert_eq!(snap.postings.num_docs(), 0);
+        engine.close().await.unwrap();
+
+        let engine = Engine::open(dir.path(), &options()).unwrap();
+        check_retained(&engine.snapshot(), &sent, |_, r| old_of(&["a"], r));
+        send(&engine, &mut sent, (5_000..9_100).map(|i| dated(i, "a", 10)).collect(), 1000).await;
+        engine.refresh().await.unwrap();
+        let snap = engine.snapshot();
+        assert_eq!(snap.blocks[0].header().first_seq, 1 + 2 * BLOCK_ROWS as u64);
+        check_retained(&snap, &sent, |_, r| old_of(&["a"], r));
+        engine.close().await.unwrap();
+    }
+
+    /// Copies the directory tree `from` to `to`.
+    fn copy_dir(from: &Path, to: &Path) {
+        std::fs::create_dir_all(to).unwrap();
+        for entry in std::fs::read_dir(from).unwrap() {
+            let entry = entry.unwrap();
+            let target = to.join(entry.file_name());
+            if entry.file_type().unwrap().is_dir() {
+                copy_dir(&entry.path(), &target);
+            } else {
+                std::fs::copy(entry.path(), &target).unwrap();
+            }
+        }
+    }
+
+    /// A crash between any two of a retention pass's writes (the indexer's
+    /// `retain`: floor, deleted-rows log, postings commit, block files),
+    /// made by putting together the store's files from before the pass and
+    /// from after it: reopened, no live row is lost, the dropped blocks
+    /// never come back once the floor is written, the marked rows never
+    /// once the log is, and the postings agree with the blocks.
+    #[tokio::test]
+    async fn a_crash_at_any_step_of_a_retention_pass_is_recovered() {
+        let dir = tempfile::tempdir().unwrap();
+        let (before, after) = (dir.path().join("before"), dir.path().join("after"));
+        let tenants = crate::TenantRetention::default();
+        let engine = Engine::open(&before, &retaining(&tenants)).unwrap();
+        let mut sent = Vec::new();
+        send(&engine, &mut sent, (0..AGING).map(aging).collect(), 1000).await;
+        engine.close().await.unwrap();
+        copy_dir(&before, &after);
+        let engine = Engine::open(&after, &retaining(&tenants)).unwrap();
+        keep(&tenants, &[("a", 3), ("b", 30)]);
+        engine.apply_retention(NOW).await.unwrap().unwrap();
+        engine.close().await.unwrap();
+
+        // The pass's files in the order it writes them.
+        let steps = ["floor", "deleted", "postings", "blocks"];
+        for done in 0..=steps.len() {
+            let crashed = dir.path().join(format!("crashed-after-{done}"));
+            copy_dir(&before, &crashed);
+            for (i, step) in steps.iter().enumerate().take(done) {
+                let (from, to) = (after.join(step), crashed.join(step));
+                if i == 0 {
+                    std::fs::copy(&from, &to).unwrap();
+                } else {
+                    std::fs::remove_dir_all(&to).or_else(|_| std::fs::remove_file(&to)).unwrap();
+                    if from.is_dir() {
+                        copy_dir(&from, &to);
+                    } else {
+                        std::fs::copy(&from, &to).unwrap();
+                    }
+                }
+            }
+            let engine = Engine::open(&crashed, &options()).unwrap();
+            let snap = engine.snapshot();
+            let floor = 1 + BLOCK_ROWS as u64;
+            match done {
+                0 => check(&snap, &sent),
+                1 => check_retained(&snap, &sent, |seq, _| seq < floor),
+                _ => check_retained(&snap, &sent, |_, r| old_of(&["a"], r)),
+            }
+            let files = block_files(&crashed).len();
+            assert_eq!(files, if done == 0 { 4 } else { 3 }, "after step {done}");
+            engine.close().await.unwrap();
+        }
     }
 
     #[tokio::test]

@@ -9,6 +9,9 @@
 //! since the last one, commits the postings with the last sequence number
 //! added as payload, publishes a [`Snapshot`] and trims the write-ahead log
 //! below what both the blocks and the committed postings hold.
+//!
+//! Retention ([`Indexer::retain`]) runs at open, after the replay, and then
+//! hourly, as on the Tantivy store; its order of writes is documented there.
 
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
@@ -18,23 +21,26 @@ use std::time::{Duration, Instant};
 
 use loglens_core::LogRecord;
 use parking_lot::RwLock;
-use tantivy::collector::DocSetCollector;
+use tantivy::collector::{Count, DocSetCollector};
 use tantivy::{IndexReader, IndexWriter};
 use tokio::sync::mpsc;
-use tracing::{debug, warn};
+use tracing::{debug, info, warn};
 
 use super::block::{Block, BlockWriter};
 use super::deleted::DeletedLog;
 use super::layout;
 use super::postings::PostingsFields;
+use super::retention::{Cutoffs, SeqQuery};
 use super::snapshot::{OpenRows, Snapshot};
 use crate::shared::tail::Publisher;
 use crate::tantivy::backend;
-use crate::tantivy::pipeline::{IndexMsg, Shared, WalMsg};
+use crate::tantivy::pipeline::{IndexMsg, RetentionDone, Shared, WalMsg};
+use crate::tantivy::retention::{PASS_EVERY, RetentionReport, now_ms};
 use crate::tantivy::schema::{IdKey, SEQ, id_key};
 use crate::tantivy::seen::SeenIds;
 use crate::tantivy::wal;
-use crate::{Error, Result};
+use crate::tenants::Windows;
+use crate::{Error, Result, TenantRetention};
 
 /// Records in a sealed block. Blocks are only ever cut at this size, so
 /// block boundaries fall every `BLOCK_ROWS` sequence numbers.
@@ -46,6 +52,8 @@ const REPLAY_CHECKPOINT_RECORDS: u64 = 200_000;
 
 /// What the indexer works with besides the index and the blocks.
 pub(crate) struct IndexerEnv {
+    /// The store's directory, where retention writes the floor marker.
+    pub dir: PathBuf,
     /// The write-ahead log's directory, to delete covered segments.
     pub wal_dir: PathBuf,
     /// Where sealed blocks are written.
@@ -56,6 +64,10 @@ pub(crate) struct IndexerEnv {
     pub tail: Publisher,
     /// Where a fatal failure is recorded.
     pub shared: Arc<Shared>,
+    /// Whole UTC days to keep; `None` keeps everything.
+    pub retention_days: Option<u32>,
+    /// Per-tenant overrides of `retention_days`, read at each pass.
+    pub tenant_retention: TenantRetention,
     /// The WAL writer's queue, for [`WalMsg::Trim`]; weak, so the writer
     /// still stops once the engine drops its sender.
     pub wal: mpsc::WeakSender<WalMsg>,
@@ -63,9 +75,11 @@ pub(crate) struct IndexerEnv {
 
 /// What the engine read back from disk at open.
 pub(crate) struct Recovered {
-    /// The sealed blocks, contiguous, oldest first.
+    /// The first sequence number the store holds (`layout::read_floor`).
+    pub floor: u64,
+    /// The sealed blocks, contiguous from `floor`, oldest first.
     pub blocks: Vec<Arc<Block>>,
-    /// The deleted rows and their log.
+    /// The deleted rows (none below `floor`) and their log.
     pub deleted: HashSet<u64>,
     pub deleted_log: DeletedLog,
     /// The postings commit's payload: the last sequence number it holds.
@@ -82,6 +96,8 @@ pub(crate) struct Indexer {
     /// Ids that may be in the postings: only those need a lookup.
     seen: SeenIds,
     block_writer: BlockWriter,
+    /// The first sequence number held: retention dropped every row below.
+    floor: u64,
     blocks: Vec<Arc<Block>>,
     /// The sequence number of `open[0]`: where the last block ends.
     open_first: u64,
@@ -105,6 +121,9 @@ pub(crate) struct Indexer {
     /// subscribes.
     pending: Vec<LogRecord>,
     published: Arc<RwLock<Snapshot>>,
+    /// When the next periodic retention pass is due (hourly even with
+    /// retention off: tenant overrides may be set meanwhile).
+    next_retention: Instant,
 }
 
 impl Indexer {
@@ -118,9 +137,10 @@ impl Indexer {
         recovered: Recovered,
         env: IndexerEnv,
     ) -> Indexer {
-        let Recovered { blocks, deleted, deleted_log, committed } = recovered;
-        // Sequence numbers start at 1 (the WAL's numbering in a new store).
-        let open_first = blocks.last().map_or(1, |b| b.header().seqs().end);
+        let Recovered { floor, blocks, deleted, deleted_log, committed } = recovered;
+        // Sequence numbers start at 1 (the WAL's numbering in a new store)
+        // or where retention left the store.
+        let open_first = blocks.last().map_or(floor, |b| b.header().seqs().end);
         let deleted = Arc::new(deleted);
         let open = Arc::new(OpenRows { first_seq: open_first, records: Vec::new() });
         let first = Snapshot {
@@ -136,6 +156,7 @@ impl Indexer {
             env,
             seen,
             block_writer: BlockWriter::new(),
+            floor,
             blocks,
             open_first,
             open: Vec::with_capacity(BLOCK_ROWS),
@@ -148,6 +169,7 @@ impl Indexer {
             last_commit: Instant::now(),
             pending: Vec::new(),
             published: Arc::new(RwLock::new(first)),
+            next_retention: Instant::now() + PASS_EVERY,
         }
     }
 
@@ -182,6 +204,10 @@ impl Indexer {
     }
 
     fn apply(&mut self, seq: u64, record: LogRecord) -> Result<()> {
+        if seq < self.floor {
+            // Replayed, of a block retention dropped: gone for good.
+            return Ok(());
+        }
         let end = self.end_seq();
         if seq > end {
             return Err(Error::Backend(format!(
@@ -255,8 +281,9 @@ impl Indexer {
         Ok(seqs)
     }
 
+    /// Marks row `seq` deleted (below the floor there is no row to mark).
     fn mark_deleted(&mut self, seq: u64) {
-        if Arc::make_mut(&mut self.deleted).insert(seq) {
+        if seq >= self.floor && Arc::make_mut(&mut self.deleted).insert(seq) {
             self.unsaved.push(seq);
         }
     }
@@ -289,7 +316,7 @@ impl Indexer {
     /// alone (replay is still reading it).
     pub fn replay_checkpoint(&mut self) -> Result<()> {
         if self.added - self.committed >= REPLAY_CHECKPOINT_RECORDS {
-            self.commit_inner(false)
+            self.commit_inner(false, false)
         } else {
             Ok(())
         }
@@ -299,13 +326,15 @@ impl Indexer {
     /// snapshot, sends the new records to the tail and trims the
     /// write-ahead log. Does nothing when nothing was added.
     pub fn commit(&mut self) -> Result<()> {
-        self.commit_inner(true)
+        self.commit_inner(true, false)
     }
 
-    fn commit_inner(&mut self, trim_wal: bool) -> Result<()> {
+    /// Commits; with `force` also when nothing was added or marked (a
+    /// delete of the postings alone).
+    fn commit_inner(&mut self, trim_wal: bool, force: bool) -> Result<()> {
         let started = Instant::now();
         self.last_commit = started;
-        if self.added == self.committed && self.unsaved.is_empty() {
+        if !force && self.added == self.committed && self.unsaved.is_empty() {
             return Ok(());
         }
         // Before the commit that deletes their documents: see `deleted`.
@@ -352,6 +381,114 @@ impl Indexer {
         }
     }
 
+    /// Removes every row past its tenant's retention window at `now_ms`
+    /// (each tenant's override, else `retention_days`): sealed blocks from
+    /// the oldest on whose rows are all gone (expired or deleted before)
+    /// are dropped whole; in every other block and in the open block the
+    /// expired rows are marked deleted, like an upsert's old rows. `None`
+    /// when no window is set.
+    ///
+    /// Everything added is committed first. Then, in this order, so that a
+    /// crash at any point neither brings an expired row back into an answer
+    /// nor loses a live one:
+    ///
+    /// 1. The new floor (the end of the last dropped block) is written
+    ///    durably. From then on open ignores and removes the blocks below
+    ///    it, skips their records in the WAL replay and deletes any
+    ///    postings document below it ([`Indexer::reconcile`]).
+    /// 2. The marked rows are appended to the deleted-rows log (fsync), in
+    ///    the commit, before the postings (as for upserts; open deletes the
+    ///    documents of logged rows a crash left behind).
+    /// 3. The postings of the dropped blocks (a `seq` range) and of the
+    ///    marked rows are deleted and committed, and the snapshot without
+    ///    them is published: the first answer without the rows.
+    /// 4. The dropped blocks' files are removed.
+    pub fn retain(&mut self, now_ms: i64) -> Result<Option<RetentionReport>> {
+        let started = Instant::now();
+        self.next_retention = started + PASS_EVERY;
+        let windows = Windows::now(self.env.retention_days, &self.env.tenant_retention);
+        if !windows.any() {
+            return Ok(None);
+        }
+        let (cutoffs, mut report) = Cutoffs::new(&windows, now_ms);
+        self.commit()?;
+        // Blocks dropped whole, counted from the oldest.
+        let mut dropped = 0;
+        let mut marked: Vec<u64> = Vec::new();
+        for (i, block) in self.blocks.iter().enumerate() {
+            let seqs = block.header().seqs();
+            let rows = cutoffs.expired_rows(block).map_err(|e| {
+                Error::Backend(format!("retention scan of block {}: {e}", seqs.start))
+            })?;
+            let expired: Vec<u64> = rows
+                .into_iter()
+                .map(|row| seqs.start + row as u64)
+                .filter(|seq| !self.deleted.contains(seq))
+                .collect();
+            report.removed += expired.len() as u64;
+            let whole = dropped == i && {
+                let live = seqs.clone().filter(|seq| !self.deleted.contains(seq)).count();
+                live == expired.len()
+            };
+            if whole {
+                dropped += 1;
+            } else {
+                marked.extend(expired);
+            }
+        }
+        let open_expired = (self.open_first..)
+            .zip(&self.open)
+            .filter(|(seq, r)| cutoffs.expired(r) && !self.deleted.contains(seq))
+            .map(|(seq, _)| seq);
+        let before = marked.len();
+        marked.extend(open_expired);
+        report.removed += (marked.len() - before) as u64;
+        if dropped == 0 && marked.is_empty() {
+            return Ok(Some(report));
+        }
+
+        let gone: Vec<u64> = self.blocks.drain(..dropped).map(|b| b.header().first_seq).collect();
+        if !gone.is_empty() {
+            let floor = self.blocks.first().map_or(self.open_first, |b| b.header().first_seq);
+            layout::write_floor(&self.env.dir, floor)?;
+            self.floor = floor;
+            Arc::make_mut(&mut self.deleted).retain(|seq| *seq >= floor);
+            self.recent.retain(|_, seq| *seq >= floor);
+        }
+        for seq in &marked {
+            self.mark_deleted(*seq);
+        }
+        let rows = Arc::new(marked.into_iter().collect::<HashSet<u64>>());
+        let query = SeqQuery { below: self.floor, rows };
+        self.postings.delete_query(Box::new(query)).map_err(backend)?;
+        self.commit_inner(true, true)?;
+        layout::remove_blocks(&self.env.blocks_dir, &gone)?;
+        let (removed, blocks) = (report.removed, gone.len());
+        info!(cutoff_ms = ?report.cutoff_ms, tenants = report.tenant_cutoffs.len(), removed, blocks, took = ?started.elapsed(), "retention pass");
+        Ok(Some(report))
+    }
+
+    /// At open: deletes the postings documents of rows below the floor and
+    /// of deleted rows, which a crash between a retention pass's steps can
+    /// leave (see [`Indexer::retain`]). One scan of the `seq` column when
+    /// there is none.
+    pub fn reconcile(&mut self) -> Result<()> {
+        if self.floor <= 1 && self.deleted.is_empty() {
+            return Ok(());
+        }
+        let query = SeqQuery { below: self.floor, rows: Arc::clone(&self.deleted) };
+        let stale = self.reader.searcher().search(&query, &Count).map_err(backend)?;
+        if stale > 0 {
+            warn!(
+                documents = stale,
+                "postings of removed rows left by an interrupted retention pass, deleting them"
+            );
+            self.postings.delete_query(Box::new(query)).map_err(backend)?;
+            self.commit_inner(false, true)?;
+        }
+        Ok(())
+    }
+
     /// When the next commit is due: a refresh interval after the last one,
     /// once something waits.
     fn due(&self) -> Option<Instant> {
@@ -362,29 +499,29 @@ impl Indexer {
         }
     }
 
+    /// Runs what is due: the periodic retention pass, then a commit.
+    fn tick(&mut self) -> Result<()> {
+        if Instant::now() >= self.next_retention {
+            self.retain(now_ms())?;
+        }
+        if self.due().is_some_and(|at| Instant::now() >= at) { self.commit() } else { Ok(()) }
+    }
+
     /// The thread's loop, until `Stop` or a failure (recorded in
     /// [`Shared`]).
     pub fn run(mut self, rx: Receiver<IndexMsg>) {
         let stop = || IndexMsg::Stop { commit: true, ack: None };
         loop {
-            let msg = match self.due() {
-                Some(at) => match rx.recv_timeout(at.saturating_duration_since(Instant::now())) {
-                    Ok(msg) => Some(msg),
-                    Err(RecvTimeoutError::Timeout) => None,
-                    Err(RecvTimeoutError::Disconnected) => Some(stop()),
-                },
-                None => Some(rx.recv().unwrap_or_else(|_| stop())),
+            let wake = self.due().map_or(self.next_retention, |at| at.min(self.next_retention));
+            let msg = match rx.recv_timeout(wake.saturating_duration_since(Instant::now())) {
+                Ok(msg) => Some(msg),
+                Err(RecvTimeoutError::Timeout) => None,
+                Err(RecvTimeoutError::Disconnected) => Some(stop()),
             };
             let step = match msg {
-                None => self.commit(),
+                None => self.tick(),
                 Some(IndexMsg::Batch { first_seq, records, .. }) => {
-                    self.add(first_seq, records).and_then(|()| {
-                        if self.due().is_some_and(|at| Instant::now() >= at) {
-                            self.commit()
-                        } else {
-                            Ok(())
-                        }
-                    })
+                    self.add(first_seq, records).and_then(|()| self.tick())
                 }
                 Some(IndexMsg::Flush(ack)) => {
                     let result = self.commit();
@@ -392,11 +529,18 @@ impl Indexer {
                     let _ = ack.send(answer.copied());
                     result
                 }
-                // The hybrid store has no retention yet.
-                Some(IndexMsg::Retention { ack, .. }) => {
-                    let _ = ack.send(Ok(None));
-                    Ok(())
-                }
+                Some(IndexMsg::Retention { now_ms, ack }) => match self.retain(now_ms) {
+                    Ok(report) => {
+                        let done =
+                            report.map(|report| RetentionDone { report, merges: Vec::new() });
+                        let _ = ack.send(Ok(done));
+                        Ok(())
+                    }
+                    Err(e) => {
+                        let _ = ack.send(Err(Error::Backend(e.to_string())));
+                        Err(e)
+                    }
+                },
                 Some(IndexMsg::Stop { commit, ack }) => {
                     let result = self.stop(commit);
                     if let Some(ack) = ack {

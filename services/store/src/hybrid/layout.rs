@@ -7,6 +7,8 @@
 //! postings/   the Tantivy index of `super::postings`
 //! blocks/     one file per sealed block, `{first_seq:020}.block`
 //! deleted     sequence numbers of deleted rows (`super::deleted`)
+//! floor       "{seq}\n": the first sequence number the store still holds;
+//!             blocks wholly below it were dropped by retention (absent: 1)
 //! ```
 //!
 //! The Tantivy store keeps its index in `index/` and writes no `layout`, so
@@ -87,6 +89,44 @@ fn write_durably(dir: &Path, path: &Path, bytes: &[u8]) -> io::Result<()> {
     sync_dir(dir)
 }
 
+/// The floor marker's file name (see the module docs).
+const FLOOR: &str = "floor";
+
+/// The first sequence number the store in `dir` holds: what retention
+/// left, 1 when it never dropped a block.
+pub(crate) fn read_floor(dir: &Path) -> Result<u64> {
+    let path = dir.join(FLOOR);
+    match fs::read_to_string(&path) {
+        Ok(text) => text.trim_end().parse().map_err(|_| {
+            Error::Backend(format!(
+                "{} should hold a sequence number, holds {:?}",
+                path.display(),
+                text.trim_end()
+            ))
+        }),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(1),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Records durably that the store in `dir` holds nothing below `floor`:
+/// from then on the blocks below it are gone, whatever is still on disk.
+pub(crate) fn write_floor(dir: &Path, floor: u64) -> io::Result<()> {
+    write_durably(dir, &dir.join(FLOOR), format!("{floor}\n").as_bytes())
+}
+
+/// Removes the files of the blocks starting at `firsts` (dropped by
+/// retention, below the floor already written), then syncs the directory.
+pub(crate) fn remove_blocks(blocks: &Path, firsts: &[u64]) -> io::Result<()> {
+    for first in firsts {
+        match fs::remove_file(block_path(blocks, *first)) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
+            _ => {}
+        }
+    }
+    sync_dir(blocks)
+}
+
 /// The file of the block whose first record is `first_seq`.
 pub(crate) fn block_path(blocks: &Path, first_seq: u64) -> PathBuf {
     blocks.join(format!("{first_seq:020}.{BLOCK_EXTENSION}"))
@@ -118,17 +158,28 @@ fn block_files(blocks: &Path) -> io::Result<Vec<(u64, PathBuf)>> {
     Ok(found)
 }
 
-/// Reads every sealed block, oldest first, each kept in memory. They must
-/// follow one another with no gap. The first file that does not parse, is
+/// Reads every sealed block from `floor` on, oldest first, each kept in
+/// memory. Files of blocks below `floor` are what a retention pass had not
+/// removed yet when it stopped: they are removed now. The others must
+/// follow one another with no gap, from `floor`. The first file that does not parse, is
 /// misnamed or leaves a gap is removed, with every later one, when the
 /// write-ahead log still holds their records (`wal_oldest` is the first
 /// sequence number it holds), so that the replay writes them again; when it
 /// does not, that is an error naming the file.
-pub(crate) fn load_blocks(blocks: &Path, wal_oldest: Option<u64>) -> Result<Vec<Arc<Block>>> {
-    let files = block_files(blocks)?;
+pub(crate) fn load_blocks(
+    blocks: &Path,
+    floor: u64,
+    wal_oldest: Option<u64>,
+) -> Result<Vec<Arc<Block>>> {
+    let mut files = block_files(blocks)?;
+    let below = files.partition_point(|(first, _)| *first < floor);
+    if below > 0 {
+        let firsts: Vec<u64> = files.drain(..below).map(|(first, _)| first).collect();
+        remove_blocks(blocks, &firsts)?;
+    }
     let mut loaded: Vec<Arc<Block>> = Vec::with_capacity(files.len());
     for (i, (first, path)) in files.iter().enumerate() {
-        let end = loaded.last().map(|b| b.header().seqs().end);
+        let end = loaded.last().map_or(floor, |b| b.header().seqs().end);
         let problem = match fs::read(path) {
             Err(e) => e.to_string(),
             Ok(bytes) => match Block::parse(bytes.into()) {
@@ -136,16 +187,17 @@ pub(crate) fn load_blocks(blocks: &Path, wal_oldest: Option<u64>) -> Result<Vec<
                 Ok(b) if b.header().first_seq != *first => {
                     format!("it holds records from {}", b.header().first_seq)
                 }
-                Ok(_) if end.is_some_and(|end| end != *first) => {
-                    format!("the block before it ends at {}", end.unwrap_or_default())
+                Ok(_) if end != *first && loaded.is_empty() => {
+                    format!("the store holds records from {floor}")
                 }
+                Ok(_) if end != *first => format!("the block before it ends at {end}"),
                 Ok(b) => {
                     loaded.push(Arc::new(b));
                     continue;
                 }
             },
         };
-        let from = end.unwrap_or(*first).min(*first);
+        let from = end.min(*first);
         if wal_oldest.is_none_or(|oldest| oldest > from) {
             return Err(Error::Backend(format!(
                 "block file {} is unusable ({problem}) and the write-ahead log no longer holds its records",

@@ -13,9 +13,10 @@
 //! the write path hands the read path ([`snapshot`]); and the write path
 //! ([`engine`]): WAL, block cuts, upserts, refresh and crash recovery; the
 //! read path ([`read`]): search and stats over a snapshot; and
-//! [`HybridStore`], the `LogStore` of the two (`hybrid:///dir`). Not yet:
-//! retention and a per-block stats cache; docs/storage.md ("Design: the
-//! hybrid backend") has the plan.
+//! [`HybridStore`], the `LogStore` of the two (`hybrid:///dir`), with the
+//! Tantivy store's retention (whole blocks dropped, expired rows of the
+//! others marked deleted: `retention`). Not yet: a per-block stats cache;
+//! docs/storage.md ("Design: the hybrid backend") has the plan.
 
 pub mod block;
 pub mod bloom;
@@ -26,6 +27,7 @@ mod indexer;
 pub(crate) mod layout;
 pub mod postings;
 pub mod read;
+mod retention;
 pub mod snapshot;
 mod store;
 

@@ -34,11 +34,15 @@ pub enum Place<'a> {
 /// A consistent view for one read.
 ///
 /// Invariants the write path keeps: `blocks` are in ascending sequence
-/// order with no gap (each starts where the previous one ends) and `open`
-/// starts where the last block ends; `postings` holds a document for every
-/// record of the snapshot and none beyond [`Snapshot::end_seq`]; `deleted`
-/// names rows replaced by an upsert or removed by retention, whose postings
-/// are already deleted too, so only column scans need to consult it.
+/// order with no gap among those held (each starts where the previous one
+/// ends) and `open` starts where the last block ends; the first block need
+/// not start at 1, since retention drops blocks from the oldest, and a
+/// sequence number before it is held nowhere ([`Snapshot::locate`] gives
+/// `None`). `postings` holds a document for every live record of the
+/// snapshot and none before the first block or beyond
+/// [`Snapshot::end_seq`]; `deleted` names rows replaced by an upsert or
+/// removed by retention (none before the first block), whose postings are
+/// already deleted too, so only column scans need to consult it.
 #[derive(Clone)]
 pub struct Snapshot {
     /// Sealed blocks, oldest first.

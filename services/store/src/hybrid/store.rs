@@ -12,7 +12,7 @@ use tokio::sync::broadcast;
 use super::engine::Engine;
 use super::read;
 use crate::shared::closed::ClosedFlag;
-use crate::tantivy::blocking;
+use crate::tantivy::{RetentionReport, blocking};
 use crate::{Committed, Error, Health, LogStore, Refused, Result, StoreOptions, Usage};
 
 /// Records in columnar blocks beside a Tantivy index of message words
@@ -31,23 +31,26 @@ impl std::fmt::Debug for HybridStore {
 }
 
 impl HybridStore {
-    /// Opens the store in `dir`, creating it if missing, and replays the
-    /// write-ahead log. Retention is not built yet: a retention period, the
-    /// node's or a tenant's, is refused rather than ignored.
+    /// Opens the store in `dir`, creating it if missing, replays the
+    /// write-ahead log and runs a retention pass (when a window is set).
     pub async fn open(dir: &Path, options: StoreOptions) -> Result<HybridStore> {
-        if options.retention_days.is_some() || !options.tenant_retention.get().is_empty() {
-            return Err(Error::Config(format!(
-                "store hybrid://{}: the hybrid store has no retention yet; unset \
-                 --retention-days and tenants' retention limits, or use tantivy://{0}",
-                dir.display()
-            )));
-        }
         let dir = dir.to_owned();
         let engine = blocking(move || Engine::open(&dir, &options)).await?;
         let analyzer = TokenizerManager::default()
             .get("default")
             .ok_or_else(|| Error::Backend("tantivy has no default tokenizer".into()))?;
         Ok(HybridStore { engine, analyzer, closed: ClosedFlag::default() })
+    }
+
+    /// Runs a retention pass now, as if the wall clock read `now_ms` (ms
+    /// since the epoch), after every `index()` that already returned; the
+    /// rows it removes are gone from answers when it returns. `None` when
+    /// neither `retention_days` nor any tenant override is set. The report
+    /// never counts merged segments: blocks are dropped or marked, not
+    /// rewritten.
+    pub async fn apply_retention(&self, now_ms: i64) -> Result<Option<RetentionReport>> {
+        self.closed.check()?;
+        self.engine.apply_retention(now_ms).await
     }
 
     /// Simulates a crash (`kill -9`) for tests: stops background work

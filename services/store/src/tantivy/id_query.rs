@@ -46,9 +46,16 @@ impl IdQuery {
 }
 
 /// A few documents, in order (Tantivy's own `VecDocSet` is test-only).
-struct Docs {
+pub(crate) struct Docs {
     docs: Vec<DocId>,
     at: usize,
+}
+
+impl Docs {
+    /// A docset of `docs`, ascending.
+    pub(crate) fn new(docs: Vec<DocId>) -> Docs {
+        Docs { docs, at: 0 }
+    }
 }
 
 impl DocSet for Docs {
@@ -74,7 +81,7 @@ impl Scorer for Docs {
 
 impl Weight for IdQuery {
     fn scorer(&self, reader: &SegmentReader, _boost: Score) -> tantivy::Result<Box<dyn Scorer>> {
-        Ok(Box::new(Docs { docs: self.docs(reader)?, at: 0 }))
+        Ok(Box::new(Docs::new(self.docs(reader)?)))
     }
 
     fn explain(&self, reader: &SegmentReader, doc: DocId) -> tantivy::Result<Explanation> {

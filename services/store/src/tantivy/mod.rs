@@ -132,7 +132,7 @@ use crate::{Committed, Error, Health, LogStore, Refused, Result, StoreOptions};
 pub(crate) mod id_query;
 pub(crate) mod pipeline;
 pub(crate) mod query;
-mod retention;
+pub(crate) mod retention;
 /// The index schema, public only so `loglens-bench` can build the same
 /// index without the store (its raw-Tantivy ceiling); not a stable API.
 #[doc(hidden)]
