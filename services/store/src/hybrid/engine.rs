@@ -28,9 +28,11 @@
 //! as in the Tantivy store (76 bits of the id; two ids that agree on them
 //! are taken for one). An id the bloom of seen ids has never had is new;
 //! otherwise its newest row is looked up in a map of the open block's and
-//! the uncommitted records' ids, else in the committed postings (`id_query`
-//! and the `seq` column). That row is marked deleted and its postings
-//! document deleted; within a batch, the later record wins.
+//! the uncommitted records' ids, else in the committed postings (for a
+//! whole batch at once: one pass per segment over the ids' buckets and the
+//! `seq` column). That row is marked deleted and its postings document
+//! deleted (one query per batch); within a batch, the later record wins and
+//! the earlier ones get no document.
 //!
 //! # Recovery
 //!

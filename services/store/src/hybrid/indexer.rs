@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 
 use loglens_core::LogRecord;
 use parking_lot::RwLock;
-use tantivy::collector::{Count, DocSetCollector};
+use tantivy::collector::Count;
 use tantivy::{IndexReader, IndexWriter};
 use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
@@ -34,6 +34,7 @@ use super::retention::{Cutoffs, SeqQuery};
 use super::snapshot::{OpenRows, Snapshot};
 use crate::shared::tail::Publisher;
 use crate::tantivy::backend;
+use crate::tantivy::id_query::IdsQuery;
 use crate::tantivy::pipeline::{IndexMsg, RetentionDone, Shared, WalMsg};
 use crate::tantivy::retention::{PASS_EVERY, RetentionReport, now_ms};
 use crate::tantivy::schema::{IdKey, SEQ, id_key};
@@ -197,13 +198,19 @@ impl Indexer {
     /// one another; a replay also passes records the blocks or the postings
     /// already hold, and only the missing part of each is applied.
     pub fn add(&mut self, first_seq: u64, records: Vec<LogRecord>) -> Result<()> {
-        for (seq, record) in (first_seq..).zip(records) {
-            self.apply(seq, record)?;
+        let keys: Vec<IdKey> = records.iter().map(|r| id_key(&r.id)).collect();
+        let documented = self.upsert(first_seq, &keys)?;
+        for (((seq, record), key), documented) in
+            (first_seq..).zip(records).zip(keys).zip(documented)
+        {
+            self.apply(seq, record, key, documented)?;
         }
         Ok(())
     }
 
-    fn apply(&mut self, seq: u64, record: LogRecord) -> Result<()> {
+    /// Applies record `seq` (id `key`), adding its postings document when
+    /// `documented` (the upsert left it live).
+    fn apply(&mut self, seq: u64, record: LogRecord, key: IdKey, documented: bool) -> Result<()> {
         if seq < self.floor {
             // Replayed, of a block retention dropped: gone for good.
             return Ok(());
@@ -218,12 +225,12 @@ impl Indexer {
         }
         // Below `end` the record is in a block already (a replay).
         let opens = seq == end;
-        let key = id_key(&record.id);
         let index = seq > self.added;
         if index {
-            self.upsert(key, seq)?;
-            let doc = self.fields.document(&record.message, seq, key);
-            self.postings.add_document(doc).map_err(backend)?;
+            if documented {
+                let doc = self.fields.document(&record.message, seq, key);
+                self.postings.add_document(doc).map_err(backend)?;
+            }
             self.added = seq;
         } else if opens {
             // Replayed, with its upsert and postings committed already:
@@ -245,40 +252,71 @@ impl Indexer {
         Ok(())
     }
 
-    /// Deletes the rows of id `key` before record `seq` is added under it.
-    fn upsert(&mut self, key: IdKey, seq: u64) -> Result<()> {
-        if self.seen.may_contain(key.low) {
-            let old = match self.recent.get(&key) {
-                Some(&old) => vec![old],
-                None => self.committed_seqs(key)?,
-            };
-            if !old.is_empty() {
-                // Deletes every document of the id added before it,
-                // committed or not.
-                self.postings.delete_query(self.fields.id_query(key)).map_err(backend)?;
-                for old in old {
-                    self.mark_deleted(old);
-                }
+    /// The upsert of a batch of records with ids `keys`, numbered from
+    /// `first_seq`, before any is applied: the older rows of each id (in
+    /// `recent`, else in the committed postings, all looked up at once)
+    /// are marked deleted and their documents deleted by one query; an id
+    /// twice in the batch keeps its last record, the earlier ones are
+    /// marked deleted and get no document. Records the postings already
+    /// hold (a replay) are left alone. Says, per record, whether it gets a
+    /// postings document.
+    fn upsert(&mut self, first_seq: u64, keys: &[IdKey]) -> Result<Vec<bool>> {
+        let from = (self.added + 1).max(self.floor);
+        let mut last: HashMap<IdKey, u64> = HashMap::with_capacity(keys.len());
+        for (seq, key) in (first_seq..).zip(keys) {
+            if seq >= from {
+                last.insert(*key, seq);
             }
-        } else {
-            self.seen.insert(key.low);
         }
-        self.recent.insert(key, seq);
-        Ok(())
+        let (mut old, mut replaced, mut unknown) = (Vec::new(), Vec::new(), Vec::new());
+        for key in last.keys() {
+            if !self.seen.may_contain(key.low) {
+                self.seen.insert(key.low);
+            } else if let Some(&seq) = self.recent.get(key) {
+                old.push(seq);
+                replaced.push(*key);
+            } else {
+                unknown.push(*key);
+            }
+        }
+        if !unknown.is_empty() {
+            let committed = self.committed_rows(&unknown)?;
+            replaced.extend(committed.iter().map(|(key, _)| *key));
+            old.extend(committed.into_iter().map(|(_, seq)| seq));
+        }
+        if !replaced.is_empty() {
+            // Deletes every document of those ids added before it,
+            // committed or not.
+            let query = IdsQuery::new(self.fields.id_bucket, &replaced);
+            self.postings.delete_query(Box::new(query)).map_err(backend)?;
+        }
+        for seq in old {
+            self.mark_deleted(seq);
+        }
+        let mut documented = Vec::with_capacity(keys.len());
+        for (seq, key) in (first_seq..).zip(keys) {
+            let live = seq >= from && last.get(key) == Some(&seq);
+            if seq >= from && !live {
+                self.mark_deleted(seq);
+            }
+            documented.push(live);
+        }
+        self.recent.extend(last);
+        Ok(documented)
     }
 
-    /// The rows of id `key` in the committed postings.
-    fn committed_seqs(&self, key: IdKey) -> Result<Vec<u64>> {
+    /// The rows of ids `keys` in the committed postings, each with its id.
+    fn committed_rows(&self, keys: &[IdKey]) -> Result<Vec<(IdKey, u64)>> {
         let searcher = self.reader.searcher();
-        let docs =
-            searcher.search(&*self.fields.id_query(key), &DocSetCollector).map_err(backend)?;
-        let mut seqs = Vec::with_capacity(docs.len());
-        for doc in docs {
-            let reader = searcher.segment_reader(doc.segment_ord);
-            let column = reader.fast_fields().u64(SEQ).map_err(backend)?;
-            seqs.extend(column.first(doc.doc_id));
+        let query = IdsQuery::new(self.fields.id_bucket, keys);
+        let mut rows = Vec::new();
+        for segment in searcher.segment_readers() {
+            let column = segment.fast_fields().u64(SEQ).map_err(backend)?;
+            query
+                .each(segment, |doc, key| rows.extend(column.first(doc).map(|seq| (key, seq))))
+                .map_err(backend)?;
         }
-        Ok(seqs)
+        Ok(rows)
     }
 
     /// Marks row `seq` deleted (below the floor there is no row to mark).
