@@ -64,14 +64,13 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::thread::JoinHandle;
 use std::time::Duration;
 
 use loglens_core::LogRecord;
-use parking_lot::{Mutex, RwLock};
+use parking_lot::RwLock;
 use tantivy::directory::MmapDirectory;
 use tantivy::{Index, TantivyError};
-use tokio::sync::{broadcast, mpsc, oneshot};
+use tokio::sync::{broadcast, mpsc};
 
 use super::deleted::DeletedLog;
 pub use super::indexer::BLOCK_ROWS;
@@ -79,9 +78,8 @@ use super::indexer::{Indexer, IndexerEnv, Recovered};
 use super::layout;
 use super::postings::PostingsFields;
 use super::snapshot::Snapshot;
-use crate::shared::closed::ClosedFlag;
 use crate::shared::tail::Tail;
-use crate::tantivy::pipeline::{self, Ack, Shared, WalMsg};
+use crate::tantivy::pipeline::{self, Shared, WalMsg};
 use crate::tantivy::retention::{RetentionReport, now_ms};
 use crate::tantivy::seen::SeenIds;
 use crate::tantivy::wal::{self, Wal};
@@ -100,13 +98,9 @@ const TAIL_CAPACITY: usize = 1024;
 /// guarantees.
 pub struct Engine {
     dir: PathBuf,
-    wal_tx: mpsc::Sender<WalMsg>,
     /// The latest snapshot, replaced by the indexer at each commit.
     published: Arc<RwLock<Snapshot>>,
-    tail: Tail,
-    shared: Arc<Shared>,
-    closed: ClosedFlag,
-    threads: Mutex<Vec<JoinHandle<()>>>,
+    pipeline: pipeline::Handle,
 }
 
 impl std::fmt::Debug for Engine {
@@ -206,18 +200,13 @@ impl Engine {
         let (index_tx, index_rx) = pipeline::index_queue(INDEX_QUEUE);
         let s = shared.clone();
         let threads = vec![
-            spawn("loglens-hwal", &shared, move || pipeline::run_wal(wal, wal_rx, index_tx, s))?,
-            spawn("loglens-hindex", &shared, move || indexer.run(index_rx))?,
+            pipeline::spawn("loglens-hwal", &shared, move || {
+                pipeline::run_wal(wal, wal_rx, index_tx, s)
+            })?,
+            pipeline::spawn("loglens-hindex", &shared, move || indexer.run(index_rx))?,
         ];
-        Ok(Engine {
-            dir: dir.to_owned(),
-            wal_tx,
-            published,
-            tail,
-            shared,
-            closed: ClosedFlag::default(),
-            threads: Mutex::new(threads),
-        })
+        let pipeline = pipeline::Handle::new(wal_tx, shared, threads, tail);
+        Ok(Engine { dir: dir.to_owned(), published, pipeline })
     }
 
     /// Durably stores a batch, upserting by id: returns once it is in the
@@ -225,11 +214,11 @@ impl Engine {
     /// [`Engine::snapshot`] after the next refresh. An error does not prove
     /// the batch was not stored; retrying is safe.
     pub async fn index(&self, records: Vec<LogRecord>) -> Result<()> {
-        self.closed.check()?;
+        self.pipeline.check()?;
         if records.is_empty() {
             return Ok(());
         }
-        self.control(|ack| WalMsg::Append { records, ack }).await
+        self.pipeline.control(|ack| WalMsg::Append { records, ack }).await
     }
 
     /// Runs a retention pass now, as if the wall clock read `now_ms` (ms
@@ -237,20 +226,14 @@ impl Engine {
     /// the indexer's `retain` for what it removes and in which order).
     /// `None` when neither `retention_days` nor any tenant override is set.
     pub async fn apply_retention(&self, now_ms: i64) -> Result<Option<RetentionReport>> {
-        self.closed.check()?;
-        let (ack, done) = oneshot::channel();
-        self.wal_tx
-            .send(WalMsg::Retention { now_ms, ack })
-            .await
-            .map_err(|_| self.shared.stopped())?;
-        let done = done.await.unwrap_or_else(|_| Err(self.shared.stopped()))?;
+        let done = self.pipeline.retention(now_ms).await?;
         Ok(done.map(|done| done.report))
     }
 
     /// Makes everything indexed so far part of the snapshot now.
     pub async fn refresh(&self) -> Result<()> {
-        self.closed.check()?;
-        self.control(|ack| WalMsg::Flush { ack }).await
+        self.pipeline.check()?;
+        self.pipeline.control(|ack| WalMsg::Flush { ack }).await
     }
 
     /// The latest published snapshot: cheap (a few reference counts).
@@ -261,14 +244,14 @@ impl Engine {
     /// Batches of records as they become part of the snapshot, in commit
     /// order (as the Tantivy store's tail).
     pub fn subscribe(&self) -> broadcast::Receiver<Committed> {
-        self.tail.subscribe()
+        self.pipeline.subscribe()
     }
 
     /// Commits what was indexed (the open block stays open: the
     /// write-ahead log keeps its records) and stops the threads; later
     /// calls fail with `Error::Closed`.
     pub async fn close(&self) -> Result<()> {
-        self.stop(true).await
+        self.pipeline.stop(true).await
     }
 
     /// Simulates a crash (`kill -9`) for tests: stops the threads without
@@ -277,7 +260,7 @@ impl Engine {
     /// block file cut since), for the next `open` to recover. Releases the
     /// directory; later calls fail with `Error::Closed`.
     pub async fn abort(&self) -> Result<()> {
-        self.stop(false).await
+        self.pipeline.stop(false).await
     }
 
     /// Live records (postings documents) and bytes on disk.
@@ -290,15 +273,8 @@ impl Engine {
 
     /// Whether the engine can serve, and why not.
     pub async fn health(&self) -> Health {
-        let unhealthy = |detail: String| Health { healthy: false, detail };
-        if self.closed.is_set() {
-            return ClosedFlag::health();
-        }
-        if let Some(f) = self.shared.failure() {
-            return unhealthy(f);
-        }
-        if self.threads.lock().iter().any(JoinHandle::is_finished) {
-            return unhealthy("store background threads stopped".into());
+        if let Some(trouble) = self.pipeline.trouble() {
+            return trouble;
         }
         let probe = self.dir.join("wal").join(".health-probe");
         let writable = blocking(move || {
@@ -309,7 +285,8 @@ impl Engine {
         .await;
         if let Err(e) = writable {
             let dir = self.dir.display();
-            return unhealthy(format!("store directory {dir} is not writable: {e}"));
+            let detail = format!("store directory {dir} is not writable: {e}");
+            return Health { healthy: false, detail };
         }
         let documents = self.snapshot().postings.num_docs();
         Health { healthy: true, detail: format!("{documents} documents") }
@@ -319,44 +296,6 @@ impl Engine {
     pub fn dir(&self) -> &Path {
         &self.dir
     }
-
-    /// Sends a message down the pipeline and waits for its answer.
-    async fn control(&self, msg: impl FnOnce(Ack) -> WalMsg) -> Result<()> {
-        let (ack, done) = oneshot::channel();
-        self.wal_tx.send(msg(ack)).await.map_err(|_| self.shared.stopped())?;
-        done.await.unwrap_or_else(|_| Err(self.shared.stopped()))
-    }
-
-    async fn stop(&self, commit: bool) -> Result<()> {
-        self.closed.close()?;
-        let result = self.control(|ack| WalMsg::Stop { commit, ack }).await;
-        let threads = std::mem::take(&mut *self.threads.lock());
-        let joined = blocking(move || {
-            for t in threads {
-                let _ = t.join();
-            }
-            Ok(())
-        })
-        .await;
-        self.tail.close();
-        result.and(joined)
-    }
-}
-
-/// Starts a background thread; a panic in it leaves the engine reporting
-/// which thread failed.
-fn spawn(
-    name: &str,
-    shared: &Arc<Shared>,
-    f: impl FnOnce() + Send + 'static,
-) -> Result<JoinHandle<()>> {
-    let (shared, thread) = (Arc::clone(shared), name.to_owned());
-    let guarded = move || {
-        if std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).is_err() {
-            shared.fail(format!("{thread} thread panicked"));
-        }
-    };
-    std::thread::Builder::new().name(name.into()).spawn(guarded).map_err(Error::Io)
 }
 
 #[cfg(test)]

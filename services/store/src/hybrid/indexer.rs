@@ -35,7 +35,7 @@ use super::snapshot::{OpenRows, Snapshot};
 use crate::shared::tail::Publisher;
 use crate::tantivy::backend;
 use crate::tantivy::id_query::IdsQuery;
-use crate::tantivy::pipeline::{IndexMsg, RetentionDone, Shared, WalMsg};
+use crate::tantivy::pipeline::{self, IndexMsg, RetentionDone, Shared, WalMsg, reply};
 use crate::tantivy::retention::{PASS_EVERY, RetentionReport, now_ms};
 use crate::tantivy::schema::{IdKey, SEQ, id_key};
 use crate::tantivy::seen::SeenIds;
@@ -561,24 +561,13 @@ impl Indexer {
                 Some(IndexMsg::Batch { first_seq, records, .. }) => {
                     self.add(first_seq, records).and_then(|()| self.tick())
                 }
-                Some(IndexMsg::Flush(ack)) => {
-                    let result = self.commit();
-                    let answer = result.as_ref().map_err(|e| Error::Backend(e.to_string()));
-                    let _ = ack.send(answer.copied());
-                    result
+                Some(IndexMsg::Flush(ack)) => reply(ack, self.commit()),
+                Some(IndexMsg::Retention { now_ms, ack }) => {
+                    let done = self.retain(now_ms).map(|report| {
+                        report.map(|report| RetentionDone { report, merges: Vec::new() })
+                    });
+                    reply(ack, done)
                 }
-                Some(IndexMsg::Retention { now_ms, ack }) => match self.retain(now_ms) {
-                    Ok(report) => {
-                        let done =
-                            report.map(|report| RetentionDone { report, merges: Vec::new() });
-                        let _ = ack.send(Ok(done));
-                        Ok(())
-                    }
-                    Err(e) => {
-                        let _ = ack.send(Err(Error::Backend(e.to_string())));
-                        Err(e)
-                    }
-                },
                 Some(IndexMsg::Stop { commit, ack }) => {
                     let result = self.stop(commit);
                     if let Some(ack) = ack {
@@ -600,11 +589,7 @@ impl Indexer {
         if !commit {
             return Ok(());
         }
-        let result = self.commit();
-        if let Err(e) = &result {
-            self.env.shared.fail(format!("final commit failed: {e}"));
-        }
-        let waited = self.postings.wait_merging_threads().map_err(backend);
-        result.and(waited)
+        let committed = self.commit();
+        pipeline::finish(committed, &self.env.shared, self.postings)
     }
 }

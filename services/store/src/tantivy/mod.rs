@@ -108,24 +108,21 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::thread::JoinHandle;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use loglens_core::{LogRecord, SearchRequest, SearchResult, Stats, StatsRequest};
-use parking_lot::Mutex;
 use tantivy::directory::MmapDirectory;
 use tantivy::store::{Compressor, ZstdCompressor};
 use tantivy::tokenizer::TextAnalyzer;
 use tantivy::{Index, IndexReader, IndexSettings, IndexWriter, ReloadPolicy, TantivyError};
-use tokio::sync::{broadcast, mpsc, oneshot};
+use tokio::sync::{broadcast, mpsc};
 use tracing::debug;
 
 use self::pipeline::{Indexer, IndexerEnv, Shared, WalMsg};
 pub use self::retention::RetentionReport;
 use self::schema::Fields;
 use self::wal::Wal;
-use crate::shared::closed::ClosedFlag;
 use crate::shared::tail::Tail;
 use crate::{Committed, Error, Health, LogStore, Refused, Result, StoreOptions};
 
@@ -160,13 +157,7 @@ pub struct TantivyStore {
     /// The `message` field's tokenizer, so queries split words exactly as
     /// indexing did.
     analyzer: TextAnalyzer,
-    wal_tx: mpsc::Sender<WalMsg>,
-    /// Closed once the indexer stopped, so subscribers see the end of the
-    /// stream.
-    tail: Tail,
-    shared: Arc<Shared>,
-    closed: ClosedFlag,
-    threads: Mutex<Vec<JoinHandle<()>>>,
+    pipeline: pipeline::Handle,
     /// Per-segment partial stats for requests of a shape seen before.
     stats_cache: Arc<stats::StatsCache>,
 }
@@ -295,56 +286,21 @@ impl TantivyStore {
         }
 
         let (index_tx, index_rx) = pipeline::index_queue(INDEX_QUEUE);
-        let spawn = |name: &str, f: Box<dyn FnOnce() + Send>| {
-            let shared = shared.clone();
-            let thread = name.to_owned();
-            let guarded = move || {
-                // A panic in Tantivy must leave the store reporting why.
-                if std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).is_err() {
-                    shared.fail(format!("{thread} thread panicked"));
-                }
-            };
-            std::thread::Builder::new().name(name.into()).spawn(guarded).map_err(Error::Io)
-        };
         let s = shared.clone();
         let threads = vec![
-            spawn("loglens-wal", Box::new(move || pipeline::run_wal(wal, wal_rx, index_tx, s)))?,
-            spawn("loglens-indexer", Box::new(move || indexer.run(index_rx)))?,
+            pipeline::spawn("loglens-wal", &shared, move || {
+                pipeline::run_wal(wal, wal_rx, index_tx, s)
+            })?,
+            pipeline::spawn("loglens-indexer", &shared, move || indexer.run(index_rx))?,
         ];
         Ok(TantivyStore {
             dir,
             fields,
             reader,
             analyzer,
-            wal_tx,
-            tail,
-            shared,
-            closed: ClosedFlag::default(),
-            threads: Mutex::new(threads),
+            pipeline: pipeline::Handle::new(wal_tx, shared, threads, tail),
             stats_cache: Arc::new(stats::StatsCache::new(options.stats_cache_bytes)),
         })
-    }
-
-    /// Sends a control message down the pipeline and waits for its answer.
-    async fn control(&self, msg: impl FnOnce(pipeline::Ack) -> WalMsg) -> Result<()> {
-        let (ack, done) = oneshot::channel();
-        self.wal_tx.send(msg(ack)).await.map_err(|_| self.shared.stopped())?;
-        done.await.unwrap_or_else(|_| Err(self.shared.stopped()))
-    }
-
-    async fn stop(&self, commit: bool) -> Result<()> {
-        self.closed.close()?;
-        let result = self.control(|ack| WalMsg::Stop { commit, ack }).await;
-        let threads = std::mem::take(&mut *self.threads.lock());
-        let joined = blocking(move || {
-            for t in threads {
-                let _ = t.join();
-            }
-            Ok(())
-        })
-        .await;
-        self.tail.close();
-        result.and(joined)
     }
 
     /// Simulates a crash (`kill -9`) for tests: stops background work
@@ -352,7 +308,7 @@ impl TantivyStore {
     /// only in the WAL, to be replayed by the next `open`. Releases the
     /// directory; later calls fail with `Error::Closed`.
     pub async fn abort(&self) -> Result<()> {
-        self.stop(false).await
+        self.pipeline.stop(false).await
     }
 
     /// Runs a retention pass now, as if the wall clock read `now_ms` (ms
@@ -360,13 +316,8 @@ impl TantivyStore {
     /// for the merges it starts, so the space is free when it returns.
     /// `None` when neither `retention_days` nor any tenant override is set.
     pub async fn apply_retention(&self, now_ms: i64) -> Result<Option<RetentionReport>> {
-        self.closed.check()?;
-        let (ack, done) = oneshot::channel();
-        self.wal_tx
-            .send(WalMsg::Retention { now_ms, ack })
-            .await
-            .map_err(|_| self.shared.stopped())?;
-        let Some(done) = done.await.unwrap_or_else(|_| Err(self.shared.stopped()))? else {
+        self.pipeline.check()?;
+        let Some(done) = self.pipeline.retention(now_ms).await? else {
             return Ok(None);
         };
         for merge in done.merges {
@@ -394,23 +345,23 @@ impl TantivyStore {
 #[async_trait]
 impl LogStore for TantivyStore {
     async fn index(&self, records: Vec<LogRecord>) -> Result<Vec<Refused>> {
-        self.closed.check()?;
+        self.pipeline.check()?;
         if records.is_empty() {
             return Ok(Vec::new());
         }
-        self.control(|ack| WalMsg::Append { records, ack }).await?;
+        self.pipeline.control(|ack| WalMsg::Append { records, ack }).await?;
         Ok(Vec::new())
     }
 
     async fn search(&self, request: &SearchRequest) -> Result<SearchResult> {
-        self.closed.check()?;
+        self.pipeline.check()?;
         let (searcher, fields, analyzer, request) =
             (self.reader.searcher(), self.fields, self.analyzer.clone(), request.clone());
         blocking(move || query::search(&searcher, &fields, analyzer, &request)).await
     }
 
     async fn stats(&self, request: &StatsRequest) -> Result<Stats> {
-        self.closed.check()?;
+        self.pipeline.check()?;
         let (searcher, fields, analyzer, request) =
             (self.reader.searcher(), self.fields, self.analyzer.clone(), request.clone());
         let cache = Arc::clone(&self.stats_cache);
@@ -418,20 +369,12 @@ impl LogStore for TantivyStore {
     }
 
     fn subscribe(&self) -> broadcast::Receiver<Committed> {
-        self.tail.subscribe()
+        self.pipeline.subscribe()
     }
 
     async fn health(&self) -> Health {
-        let unhealthy = |detail: String| Health { healthy: false, detail };
-        if self.closed.is_set() {
-            return ClosedFlag::health();
-        }
-        if let Some(f) = self.shared.failure() {
-            return unhealthy(f);
-        }
-        let stopped = self.threads.lock().iter().any(JoinHandle::is_finished);
-        if stopped {
-            return unhealthy("store background threads stopped".into());
+        if let Some(trouble) = self.pipeline.trouble() {
+            return trouble;
         }
         let probe = self.dir.join("wal").join(".health-probe");
         let writable = blocking(move || {
@@ -441,21 +384,19 @@ impl LogStore for TantivyStore {
         })
         .await;
         if let Err(e) = writable {
-            return unhealthy(format!(
-                "store directory {} is not writable: {e}",
-                self.dir.display()
-            ));
+            let detail = format!("store directory {} is not writable: {e}", self.dir.display());
+            return Health { healthy: false, detail };
         }
         Health { healthy: true, detail: format!("{} documents", self.reader.searcher().num_docs()) }
     }
 
     async fn refresh(&self) -> Result<()> {
-        self.closed.check()?;
-        self.control(|ack| WalMsg::Flush { ack }).await
+        self.pipeline.check()?;
+        self.pipeline.control(|ack| WalMsg::Flush { ack }).await
     }
 
     async fn close(&self) -> Result<()> {
-        self.stop(true).await
+        self.pipeline.stop(true).await
     }
 
     fn backend(&self) -> &'static str {

@@ -1,26 +1,30 @@
 //! The two background threads: the WAL writer (group commit) and the
-//! indexer (Tantivy writes, commits, reader reloads, tail broadcast).
+//! indexer (Tantivy writes, commits, reader reloads, tail broadcast), and
+//! the [`Handle`] a store holds them by. The hybrid store runs its own
+//! indexer behind the same WAL writer and handle.
 
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender};
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use loglens_core::LogRecord;
 use parking_lot::Mutex;
 use tantivy::index::SegmentMeta;
 use tantivy::{FutureResult, IndexReader, IndexWriter};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{broadcast, mpsc, oneshot};
 use tracing::{debug, error, info, warn};
 
-use super::backend;
 use super::retention::{self, RetentionReport};
 use super::schema::{Fields, id_key};
 use super::seen::SeenIds;
 use super::wal::{self, Wal};
-use crate::shared::tail::Publisher;
+use super::{backend, blocking};
+use crate::shared::closed::ClosedFlag;
+use crate::shared::tail::{Publisher, Tail};
 use crate::tenants::Windows;
-use crate::{Error, Result, TenantRetention};
+use crate::{Committed, Error, Health, Result, TenantRetention};
 
 /// Most records the WAL writer puts into one group (one fsync, one message
 /// to the indexer). With the indexer queue this bounds how many
@@ -128,6 +132,135 @@ pub(crate) enum IndexMsg {
 /// Sends a result to a waiter that may have gone away.
 fn answer(ack: Ack, result: Result<()>) {
     let _ = ack.send(result);
+}
+
+/// Sends `result` to a waiter that may have gone away (a failure as its
+/// message) and returns it, for the indexer to stop on a failure.
+pub(crate) fn reply<T>(ack: oneshot::Sender<Result<T>>, result: Result<T>) -> Result<()> {
+    match result {
+        Ok(value) => {
+            let _ = ack.send(Ok(value));
+            Ok(())
+        }
+        Err(e) => {
+            let _ = ack.send(Err(Error::Backend(e.to_string())));
+            Err(e)
+        }
+    }
+}
+
+/// The end of an indexer thread that is not simulating a crash: the last
+/// commit's `result` (a failure is recorded in `shared`), then the wait for
+/// `writer`'s merges, which releases the index lock.
+pub(crate) fn finish(result: Result<()>, shared: &Shared, writer: IndexWriter) -> Result<()> {
+    if let Err(e) = &result {
+        shared.fail(format!("final commit failed: {e}"));
+    }
+    let waited = writer.wait_merging_threads().map_err(backend);
+    result.and(waited)
+}
+
+/// Starts a background thread; a panic in it (in Tantivy, say) leaves the
+/// store reporting which thread failed.
+pub(crate) fn spawn(
+    name: &str,
+    shared: &Arc<Shared>,
+    f: impl FnOnce() + Send + 'static,
+) -> Result<JoinHandle<()>> {
+    let (shared, thread) = (Arc::clone(shared), name.to_owned());
+    let guarded = move || {
+        if std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).is_err() {
+            shared.fail(format!("{thread} thread panicked"));
+        }
+    };
+    std::thread::Builder::new().name(name.into()).spawn(guarded).map_err(Error::Io)
+}
+
+/// A store's hold on its pipeline: the WAL writer's queue, the state both
+/// threads share, the threads, the tail and the closed flag. The Tantivy
+/// store and the hybrid's engine each own one.
+pub(crate) struct Handle {
+    wal_tx: mpsc::Sender<WalMsg>,
+    shared: Arc<Shared>,
+    threads: Mutex<Vec<JoinHandle<()>>>,
+    /// Closed once the indexer stopped, so subscribers see the end of the
+    /// stream.
+    tail: Tail,
+    closed: ClosedFlag,
+}
+
+impl Handle {
+    /// The handle of running `threads`, fed through `wal_tx`.
+    pub fn new(
+        wal_tx: mpsc::Sender<WalMsg>,
+        shared: Arc<Shared>,
+        threads: Vec<JoinHandle<()>>,
+        tail: Tail,
+    ) -> Handle {
+        Handle { wal_tx, shared, threads: Mutex::new(threads), tail, closed: ClosedFlag::default() }
+    }
+
+    /// `Err(Error::Closed)` once the store is closed.
+    pub fn check(&self) -> Result<()> {
+        self.closed.check()
+    }
+
+    /// Batches as they become searchable.
+    pub fn subscribe(&self) -> broadcast::Receiver<Committed> {
+        self.tail.subscribe()
+    }
+
+    /// Sends a message down the pipeline and waits for its answer.
+    pub async fn control(&self, msg: impl FnOnce(Ack) -> WalMsg) -> Result<()> {
+        let (ack, done) = oneshot::channel();
+        self.wal_tx.send(msg(ack)).await.map_err(|_| self.shared.stopped())?;
+        done.await.unwrap_or_else(|_| Err(self.shared.stopped()))
+    }
+
+    /// Runs a retention pass as if the clock read `now_ms`, after every
+    /// message sent before; `None` when no retention is set.
+    pub async fn retention(&self, now_ms: i64) -> Result<Option<RetentionDone>> {
+        self.check()?;
+        let (ack, done) = oneshot::channel();
+        self.wal_tx
+            .send(WalMsg::Retention { now_ms, ack })
+            .await
+            .map_err(|_| self.shared.stopped())?;
+        done.await.unwrap_or_else(|_| Err(self.shared.stopped()))
+    }
+
+    /// Closes the store and stops both threads, committing first unless
+    /// simulating a crash (`commit` false), then closes the tail. Only the
+    /// first call does it; later ones fail with `Error::Closed`.
+    pub async fn stop(&self, commit: bool) -> Result<()> {
+        self.closed.close()?;
+        let result = self.control(|ack| WalMsg::Stop { commit, ack }).await;
+        let threads = std::mem::take(&mut *self.threads.lock());
+        let joined = blocking(move || {
+            for t in threads {
+                let _ = t.join();
+            }
+            Ok(())
+        })
+        .await;
+        self.tail.close();
+        result.and(joined)
+    }
+
+    /// Why the store cannot serve, if the pipeline tells: closed, failed,
+    /// or a thread stopped.
+    pub fn trouble(&self) -> Option<Health> {
+        let unhealthy = |detail: String| Health { healthy: false, detail };
+        if self.closed.is_set() {
+            Some(ClosedFlag::health())
+        } else if let Some(f) = self.shared.failure() {
+            Some(unhealthy(f))
+        } else if self.threads.lock().iter().any(JoinHandle::is_finished) {
+            Some(unhealthy("store background threads stopped".into()))
+        } else {
+            None
+        }
+    }
 }
 
 /// The WAL writer thread: takes whatever `Append`s are queued, writes them
@@ -572,30 +705,12 @@ impl Indexer {
                 Some(IndexMsg::Batch { first_seq, records, acked }) => {
                     self.add(first_seq, records, acked).and_then(|()| self.tick())
                 }
-                Some(IndexMsg::Retention { now_ms, ack }) => match self.retain(now_ms) {
-                    Ok(done) => {
-                        let _ = ack.send(Ok(done));
-                        Ok(())
-                    }
-                    Err(e) => {
-                        let _ = ack.send(Err(Error::Backend(e.to_string())));
-                        Err(e)
-                    }
-                },
-                Some(IndexMsg::Flush(ack)) => match self.commit() {
-                    Ok(()) => {
-                        answer(ack, Ok(()));
-                        Ok(())
-                    }
-                    Err(e) => {
-                        answer(ack, Err(Error::Backend(e.to_string())));
-                        Err(e)
-                    }
-                },
+                Some(IndexMsg::Retention { now_ms, ack }) => reply(ack, self.retain(now_ms)),
+                Some(IndexMsg::Flush(ack)) => reply(ack, self.commit()),
                 Some(IndexMsg::Stop { commit, ack }) => {
                     let r = self.stop(commit);
                     if let Some(ack) = ack {
-                        answer(ack, r);
+                        let _ = ack.send(r);
                     }
                     return;
                 }
@@ -612,12 +727,8 @@ impl Indexer {
         if !commit {
             return Ok(());
         }
-        let r = self.commit();
-        if let Err(e) = &r {
-            self.env.shared.fail(format!("final commit failed: {e}"));
-        }
-        let waited = self.writer.wait_merging_threads().map_err(backend);
-        r.and(waited)
+        let committed = self.commit();
+        finish(committed, &self.env.shared, self.writer)
     }
 }
 
