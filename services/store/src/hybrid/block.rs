@@ -4,11 +4,13 @@
 //!
 //! ```text
 //! magic      "LLBK"                                          4 bytes
-//! version    1                                               1 byte
+//! version    2                                               1 byte
 //! checksum   xxh3-64 of every byte after it, LE              8 bytes
 //! header     its length (u32 LE), then varints: first_seq, rows, min and
 //!            max timestamp and ingested_at (zigzag), the tenants and the
-//!            services (dictionaries), every fixed column's compressed and
+//!            services (dictionaries), the groups (rows, anomalies and
+//!            time range per tenant, service and level, see [`Group`]),
+//!            every fixed column's compressed and
 //!            raw size in `Column` order, each attribute key with its
 //!            column's sizes (keys sorted), the filter's probes and words
 //! columns    one zstd frame (level 1) each, in header order; a column
@@ -52,7 +54,10 @@ use super::columns::{
 pub const MAX_ROWS: usize = u16::MAX as usize;
 
 const MAGIC: [u8; 4] = *b"LLBK";
-const VERSION: u8 = 1;
+/// 2 added the header's [`Group`]s. The hybrid backend is experimental
+/// and unreleased: blocks of another version are refused
+/// ([`BlockError::Version`]), never converted.
+const VERSION: u8 = 2;
 /// Magic, version, checksum, header length.
 const PREFIX: usize = 4 + 1 + 8 + 4;
 const ZSTD_LEVEL: i32 = 1;
@@ -259,6 +264,9 @@ pub struct Header {
     pub tenants: Vec<String>,
     /// The block's services, in order of first appearance.
     pub services: Vec<String>,
+    /// The rows of each (tenant, service, level) the block holds, in that
+    /// order: what a count decided by the header alone adds up.
+    pub groups: Vec<Group>,
     /// The fixed columns, in [`Column::ALL`] order.
     pub columns: [Extent; Column::ALL.len()],
     /// One column per attribute key, sorted by key.
@@ -267,6 +275,26 @@ pub struct Header {
     pub filter: Extent,
     /// The bloom filter's probes per item.
     pub filter_hashes: u32,
+}
+
+/// The rows of one tenant, service and level in a block, counted when it
+/// was written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Group {
+    /// Code into [`Header::tenants`].
+    pub tenant: u16,
+    /// Code into [`Header::services`].
+    pub service: u16,
+    /// The rows' level.
+    pub level: Level,
+    /// Rows, at least one.
+    pub rows: u32,
+    /// Of which anomalous.
+    pub anomalies: u32,
+    /// Earliest `timestamp` of the rows.
+    pub min_timestamp: i64,
+    /// Latest `timestamp` of the rows.
+    pub max_timestamp: i64,
 }
 
 impl Header {
@@ -341,6 +369,29 @@ fn put_codes(out: &mut Vec<u8>, entries: usize, codes: &[u16]) {
     }
 }
 
+/// The rows of each (tenant, service, level) of `records`, sorted by those
+/// codes.
+fn groups(records: &[LogRecord], tenants: &[u16], services: &[u16]) -> Vec<Group> {
+    let mut by: BTreeMap<(u16, u16, u8), Group> = BTreeMap::new();
+    for ((r, &tenant), &service) in records.iter().zip(tenants).zip(services) {
+        let g = by.entry((tenant, service, level_code(r.level))).or_insert(Group {
+            tenant,
+            service,
+            level: r.level,
+            rows: 0,
+            anomalies: 0,
+            min_timestamp: r.timestamp,
+            max_timestamp: r.timestamp,
+        });
+        // At most MAX_ROWS rows, so the counts fit.
+        g.rows += 1;
+        g.anomalies += u32::from(r.anomaly);
+        g.min_timestamp = g.min_timestamp.min(r.timestamp);
+        g.max_timestamp = g.max_timestamp.max(r.timestamp);
+    }
+    by.into_values().collect()
+}
+
 /// Writes blocks, reusing its zstd context and buffers from one block to
 /// the next.
 pub struct BlockWriter {
@@ -388,6 +439,7 @@ impl BlockWriter {
             (min_ts, max_ts) = (min_ts.min(r.timestamp), max_ts.max(r.timestamp));
             (min_in, max_in) = (min_in.min(r.ingested_at), max_in.max(r.ingested_at));
         }
+        let groups = groups(records, &tenant_codes, &service_codes);
 
         let mut body = Vec::new();
         let mut sizes = Vec::with_capacity(Column::ALL.len());
@@ -441,6 +493,17 @@ impl BlockWriter {
             for e in dict.iter() {
                 put_text(&mut header, e);
             }
+        }
+        put_varint(&mut header, groups.len() as u64);
+        for g in &groups {
+            put_varint(&mut header, u64::from(g.tenant));
+            put_varint(&mut header, u64::from(g.service));
+            header.push(level_code(g.level));
+            put_varint(&mut header, u64::from(g.rows));
+            put_varint(&mut header, u64::from(g.anomalies));
+            // From the block's earliest: small and never negative.
+            put_varint(&mut header, g.min_timestamp.wrapping_sub(min_ts) as u64);
+            put_varint(&mut header, g.max_timestamp.wrapping_sub(g.min_timestamp) as u64);
         }
         for (compressed, raw) in &sizes {
             put_varint(&mut header, *compressed as u64);
@@ -677,6 +740,8 @@ fn parse_header(r: &mut Reader<'_>, header_len: usize) -> Result<(Header, usize)
         }
     }
     let [tenants, services] = dicts;
+    let groups =
+        parse_groups(r, rows, (tenants.len(), services.len()), (min_timestamp, max_timestamp))?;
     let mut offset = PREFIX + header_len;
     let mut extent = |r: &mut Reader<'_>| -> Result<Extent, Malformed> {
         let compressed = usize::try_from(r.varint()?).map_err(|e| e.to_string())?;
@@ -720,12 +785,64 @@ fn parse_header(r: &mut Reader<'_>, header_len: usize) -> Result<(Header, usize)
         max_ingested_at,
         tenants,
         services,
+        groups,
         columns,
         attributes,
         filter,
         filter_hashes,
     };
     Ok((header, end))
+}
+
+/// The header's groups: each with codes inside the dictionaries (of
+/// `dicts` entries), in strictly ascending (tenant, service, level) order,
+/// a time range inside the block's `span`, and all of them `rows` rows.
+fn parse_groups(
+    r: &mut Reader<'_>,
+    rows: usize,
+    dicts: (usize, usize),
+    span: (i64, i64),
+) -> Result<Vec<Group>, Malformed> {
+    // A group takes at least seven bytes.
+    let n = r.count(7)?;
+    let mut groups: Vec<Group> = Vec::with_capacity(n);
+    let mut counted = 0usize;
+    for _ in 0..n {
+        let code = |v: u64, entries: usize, name: &str| match u16::try_from(v) {
+            Ok(c) if usize::from(c) < entries => Ok(c),
+            _ => Err(format!("group {name} code {v} of a {entries}-entry dictionary")),
+        };
+        let tenant = code(r.varint()?, dicts.0, "tenant")?;
+        let service = code(r.varint()?, dicts.1, "service")?;
+        let level = level_of(r.u8()?)?;
+        let (g_rows, anomalies) = (r.varint()?, r.varint()?);
+        if g_rows == 0 || g_rows > rows as u64 || anomalies > g_rows {
+            return Err(format!("a group of {g_rows} rows, {anomalies} anomalous, in {rows}"));
+        }
+        let min_timestamp = span.0.wrapping_add(r.varint()? as i64);
+        let max_timestamp = min_timestamp.wrapping_add(r.varint()? as i64);
+        if !(span.0 <= min_timestamp && min_timestamp <= max_timestamp && max_timestamp <= span.1) {
+            return Err("a group's time range outside the block's".into());
+        }
+        let key = (tenant, service, level_code(level));
+        if groups.last().is_some_and(|g| (g.tenant, g.service, level_code(g.level)) >= key) {
+            return Err(format!("group {key:?} out of order"));
+        }
+        counted += g_rows as usize;
+        groups.push(Group {
+            tenant,
+            service,
+            level,
+            rows: g_rows as u32,
+            anomalies: anomalies as u32,
+            min_timestamp,
+            max_timestamp,
+        });
+    }
+    if counted != rows {
+        return Err(format!("groups of {counted} rows in a block of {rows}"));
+    }
+    Ok(groups)
 }
 
 /// Every column of a block decoded, borrowing the decompressed bytes:
@@ -1331,6 +1448,40 @@ mod tests {
         assert!(records(4, 3_000).iter().any(|r| r.tenant == "acme"));
     }
 
+    /// Rows, anomalies and time range per (tenant, service, level code).
+    type Groups<'a> = BTreeMap<(&'a str, &'a str, u8), (u32, u32, i64, i64)>;
+
+    #[test]
+    fn the_header_counts_each_tenant_service_and_level() {
+        for (seed, n) in [(1, 1), (3, 100), (4, 3_000), (6, MAX_ROWS)] {
+            let rs = records(seed, n);
+            let h = block(&rs).header().clone();
+            let mut want = Groups::new();
+            for r in &rs {
+                let key = (r.tenant.as_str(), r.service_name.as_str(), level_code(r.level));
+                let e = want.entry(key).or_insert((0, 0, r.timestamp, r.timestamp));
+                e.0 += 1;
+                e.1 += u32::from(r.anomaly);
+                e.2 = e.2.min(r.timestamp);
+                e.3 = e.3.max(r.timestamp);
+            }
+            let got: Groups<'_> = h
+                .groups
+                .iter()
+                .map(|g| {
+                    let key = (
+                        h.tenants[usize::from(g.tenant)].as_str(),
+                        h.services[usize::from(g.service)].as_str(),
+                        level_code(g.level),
+                    );
+                    (key, (g.rows, g.anomalies, g.min_timestamp, g.max_timestamp))
+                })
+                .collect();
+            assert_eq!(got, want, "{n} records");
+            assert_eq!(got.len(), h.groups.len(), "one group per tenant, service and level");
+        }
+    }
+
     #[test]
     fn a_full_block_reads_back_exactly() {
         let rs = records(6, MAX_ROWS);
@@ -1559,9 +1710,14 @@ mod tests {
         let mut magic = good.clone();
         magic[0] = b'X';
         assert!(matches!(Block::parse(magic.into()), Err(BlockError::Magic(_))));
-        let mut version = good.clone();
-        version[4] = 2;
-        assert_eq!(Block::parse(version.into()).unwrap_err(), BlockError::Version(2));
+        // Version 1, before the header's groups, and a future version.
+        for v in [1, 3] {
+            let mut version = good.clone();
+            version[4] = v;
+            let err = Block::parse(version.into()).unwrap_err();
+            assert_eq!(err, BlockError::Version(v));
+            assert_eq!(err.to_string(), format!("block format version {v}, this build reads 2"));
+        }
         // Changes the checksum does not see (it is rewritten to match):
         // each is read as a block or refused, never a panic.
         let mut parsed = 0;

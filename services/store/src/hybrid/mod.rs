@@ -31,7 +31,7 @@ mod retention;
 pub mod snapshot;
 mod store;
 
-pub use block::{Block, BlockError, BlockWriter, Column, Extent, Header, MAX_ROWS, encode};
+pub use block::{Block, BlockError, BlockWriter, Column, Extent, Group, Header, MAX_ROWS, encode};
 pub use bloom::Field;
 pub use engine::{BLOCK_ROWS, Engine};
 pub use postings::PostingsFields;

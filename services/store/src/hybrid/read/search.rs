@@ -1,5 +1,6 @@
-//! Search: every candidate block's matches counted for the total, and the
-//! page's sort keys gathered from the blocks that can still reach it,
+//! Search: every candidate block's matches counted for the total (from its
+//! header when its groups decide the filter, else from its columns), and
+//! the page's sort keys gathered from the blocks that can still reach it,
 //! best first; only the page's records are built.
 
 use std::collections::BinaryHeap;
@@ -8,9 +9,8 @@ use std::collections::btree_map::{BTreeMap, Entry};
 use loglens_core::{LogRecord, SearchRequest, SearchResult, Sort};
 use tantivy::tokenizer::TextAnalyzer;
 
-use super::super::block::Header;
 use super::super::snapshot::Snapshot;
-use super::select::{BlockColumns, Plan, block_error};
+use super::select::{BlockColumns, Candidate, Plan, block_error};
 use crate::shared::cursor::{Position, SortKey, filter_fingerprint};
 use crate::{Error, Result};
 
@@ -27,16 +27,23 @@ fn rank(sort: Sort, k: SortKey) -> Rank {
     }
 }
 
-/// The best (smallest) and worst rank any record of a block with header
-/// `h` can have.
-fn bounds(sort: Sort, h: &Header) -> (Rank, Rank) {
+/// The best (smallest) and worst rank any match of a candidate can have:
+/// from its header's time range, or its matching groups' when it has them.
+fn bounds(sort: Sort, c: &Candidate<'_>) -> (Rank, Rank) {
+    let h = c.block.header();
+    let (min, max) = match &c.counted {
+        Some(groups) if !groups.is_empty() => groups.iter().fold((i64::MAX, i64::MIN), |t, g| {
+            (t.0.min(g.min_timestamp), t.1.max(g.max_timestamp))
+        }),
+        _ => (h.min_timestamp, h.max_timestamp),
+    };
     let seqs = h.seqs();
     let (first, last) = (seqs.start, seqs.end - 1);
     let key = |severity, timestamp, seq| rank(sort, SortKey { severity, timestamp, seq });
     match sort {
-        Sort::NewestFirst => (key(0, h.max_timestamp, last), key(0, h.min_timestamp, first)),
-        Sort::OldestFirst => (key(0, h.min_timestamp, first), key(0, h.max_timestamp, last)),
-        Sort::Severity => (key(u8::MAX, h.max_timestamp, last), key(0, h.min_timestamp, first)),
+        Sort::NewestFirst => (key(0, max, last), key(0, min, first)),
+        Sort::OldestFirst => (key(0, min, first), key(0, max, last)),
+        Sort::Severity => (key(u8::MAX, max, last), key(0, min, first)),
     }
 }
 
@@ -110,14 +117,25 @@ pub fn search(
     }
     // Best first, so that the page fills early and later blocks are
     // skipped by their bounds.
-    let mut candidates = plan.candidates();
-    candidates.sort_by_cached_key(|c| bounds(req.sort, c.block.header()).0);
-    for c in &candidates {
+    let mut candidates: Vec<_> =
+        plan.candidates().into_iter().map(|c| (bounds(req.sort, &c), c)).collect();
+    candidates.sort_by_key(|((best, _), _)| *best);
+    for (range, c) in &candidates {
+        let (mut best, mut worst) = *range;
+        let counted = c.total();
+        // Counted by the header: its columns are read only for the page.
+        if let Some(n) = counted {
+            total += n;
+            if n == 0 || !top.reachable(best, worst) {
+                continue;
+            }
+        }
         let columns = BlockColumns::new(c.block);
         let selection = plan.select(c, &columns)?;
-        total += selection.len() as u64;
+        if counted.is_none() {
+            total += selection.len() as u64;
+        }
         let h = c.block.header();
-        let (mut best, mut worst) = bounds(req.sort, h);
         if selection.is_empty() || !top.reachable(best, worst) {
             continue;
         }

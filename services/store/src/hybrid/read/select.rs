@@ -2,8 +2,11 @@
 //! postings, which give the sealed rows holding every word; every other
 //! condition is decided from block headers (time range, tenant and service
 //! dictionaries, attribute keys), then the blocks' filters of exact values,
-//! then the columns the filter names, cheapest first. The open block is
-//! checked with [`Filter::matches`], the reference the rest must agree with.
+//! then the columns the filter names, cheapest first. A filter of only
+//! tenant, service, level, anomaly and a time range is counted from the
+//! header's groups alone in a block the range covers and with no deleted
+//! row ([`Candidate::counted`]). The open block is checked with
+//! [`Filter::matches`], the reference the rest must agree with.
 
 use std::cell::OnceCell;
 use std::ops::Range;
@@ -15,7 +18,7 @@ use tantivy::columnar::Column as FastColumn;
 use tantivy::tokenizer::TextAnalyzer;
 use tantivy::{DocId, Score, SegmentOrdinal, SegmentReader};
 
-use super::super::block::{Block, BlockError, Column, Header};
+use super::super::block::{Block, BlockError, Column, Group, Header};
 use super::super::bloom::Field;
 use super::super::postings::PostingsFields;
 use super::super::snapshot::Snapshot;
@@ -69,6 +72,14 @@ struct Undecided {
     service: Option<u16>,
 }
 
+/// The filter's tenant and service as codes of a block's dictionaries;
+/// `None` where the filter names none.
+#[derive(Debug, Clone, Copy)]
+struct Codes {
+    tenant: Option<u16>,
+    service: Option<u16>,
+}
+
 /// A block that may hold matches, by its header, its filter and the words.
 pub(super) struct Candidate<'a> {
     /// The block.
@@ -77,6 +88,33 @@ pub(super) struct Candidate<'a> {
     /// The block's rows holding every word (ascending seqs), when the
     /// filter has words.
     words: Option<&'a [u64]>,
+    /// The block's matches as its header's groups count them, one entry
+    /// per group with any; `None` unless the groups decide the filter
+    /// there: no condition but tenant, service, level, anomaly and a time
+    /// range covering the block, and no deleted row in it.
+    pub counted: Option<Vec<Counted>>,
+}
+
+/// The matching rows of one header [`Group`].
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Counted {
+    /// Code into the header's services.
+    pub service: u16,
+    pub level: Level,
+    /// Matching rows, at least one.
+    pub rows: u64,
+    /// Of which anomalous.
+    pub anomalies: u64,
+    /// The group's time range (of all its rows, matching or not).
+    pub min_timestamp: i64,
+    pub max_timestamp: i64,
+}
+
+impl Candidate<'_> {
+    /// The block's matches, when its header counted them.
+    pub fn total(&self) -> Option<u64> {
+        self.counted.as_ref().map(|c| c.iter().map(|g| g.rows).sum())
+    }
 }
 
 /// One filter over one snapshot.
@@ -88,6 +126,9 @@ pub(super) struct Plan<'a> {
     words: Option<Vec<u64>>,
     /// `snap.deleted`, ascending.
     deleted: Vec<u64>,
+    /// Whether the filter has no condition but tenant, service, level,
+    /// anomaly and time range, which a block's groups can decide.
+    groups_decide: bool,
 }
 
 impl<'a> Plan<'a> {
@@ -99,31 +140,38 @@ impl<'a> Plan<'a> {
     ) -> Result<Plan<'a>> {
         // Destructured so that a new filter field does not go unnoticed:
         // each is decided by `header_allows`, `filter_allows` or `select`.
+        // The groups decide those marked "groups".
         let Filter {
-            service_name: _,
-            level: _,
-            status_code: _,
-            anomaly: _,
-            from_timestamp: _,
-            to_timestamp: _,
+            service_name: _, // groups
+            level: _,        // groups
+            status_code,
+            anomaly: _,        // groups
+            from_timestamp: _, // groups, when the range covers the block
+            to_timestamp: _,   // groups, when the range covers the block
             query,
-            trace_id: _,
-            request_id: _,
-            host: _,
-            user_id: _,
-            error_code: _,
-            tag: _,
-            anomaly_reason: _,
-            attributes: _,
-            tenant: _,
+            trace_id,
+            request_id,
+            host,
+            user_id,
+            error_code,
+            tag,
+            anomaly_reason,
+            attributes,
+            tenant: _, // groups
         } = filter;
         let words = match query.as_deref() {
             None => None,
             Some(q) => words(snap, analyzer, q)?,
         };
+        let groups_decide = words.is_none()
+            && status_code.is_none()
+            && [trace_id, request_id, host, user_id, error_code, tag, anomaly_reason]
+                .iter()
+                .all(|v| v.is_none())
+            && attributes.is_empty();
         let mut deleted: Vec<u64> = snap.deleted.iter().copied().collect();
         deleted.sort_unstable();
-        Ok(Plan { snap, filter, words, deleted })
+        Ok(Plan { snap, filter, words, deleted, groups_decide })
     }
 
     /// The blocks that may hold a match, oldest first.
@@ -141,17 +189,48 @@ impl<'a> Plan<'a> {
                     Some(seqs)
                 }
             };
-            let Some(undecided) = self.header_allows(h) else { continue };
+            let Some((undecided, codes)) = self.header_allows(h) else { continue };
             if self.filter_allows(block) {
-                out.push(Candidate { block, undecided, words });
+                let counted = self.counted(h, undecided, codes);
+                out.push(Candidate { block, undecided, words, counted });
             }
         }
         out
     }
 
-    /// What the header leaves to the columns; `None` when no record of the
-    /// block can match.
-    fn header_allows(&self, h: &Header) -> Option<Undecided> {
+    /// The matches of each group of the block, when the groups decide the
+    /// filter there (see [`Candidate::counted`]).
+    fn counted(&self, h: &Header, undecided: Undecided, codes: Codes) -> Option<Vec<Counted>> {
+        if !self.groups_decide || undecided.time || !self.deleted_in(h.seqs()).is_empty() {
+            return None;
+        }
+        let f = self.filter;
+        let matching = |g: &&Group| {
+            codes.tenant.is_none_or(|t| g.tenant == t)
+                && codes.service.is_none_or(|s| g.service == s)
+                && f.level.is_none_or(|l| g.level == l)
+        };
+        let counted = h.groups.iter().filter(matching).filter_map(|g| {
+            let (rows, anomalies) = match f.anomaly {
+                None => (g.rows, g.anomalies),
+                Some(true) => (g.anomalies, g.anomalies),
+                Some(false) => (g.rows - g.anomalies, 0),
+            };
+            (rows > 0).then_some(Counted {
+                service: g.service,
+                level: g.level,
+                rows: u64::from(rows),
+                anomalies: u64::from(anomalies),
+                min_timestamp: g.min_timestamp,
+                max_timestamp: g.max_timestamp,
+            })
+        });
+        Some(counted.collect())
+    }
+
+    /// What the header leaves to the columns, and the filter's codes in its
+    /// dictionaries; `None` when no record of the block can match.
+    fn header_allows(&self, h: &Header) -> Option<(Undecided, Codes)> {
         let f = self.filter;
         if f.from_timestamp.is_some_and(|from| h.max_timestamp < from)
             || f.to_timestamp.is_some_and(|to| h.min_timestamp > to)
@@ -162,15 +241,22 @@ impl<'a> Plan<'a> {
             || f.to_timestamp.is_some_and(|to| h.max_timestamp > to);
         let code = |dict: &[String], want: &Option<String>| -> Option<Option<u16>> {
             let Some(want) = want else { return Some(None) };
-            let code = dict.iter().position(|v| v == want)?;
-            Some((dict.len() > 1).then_some(code as u16))
+            Some(Some(dict.iter().position(|v| v == want)? as u16))
         };
-        let tenant = code(&h.tenants, &f.tenant)?;
-        let service = code(&h.services, &f.service_name)?;
+        let codes = Codes {
+            tenant: code(&h.tenants, &f.tenant)?,
+            service: code(&h.services, &f.service_name)?,
+        };
         if f.attributes.iter().any(|(k, _)| h.attribute(k).is_none()) {
             return None;
         }
-        Some(Undecided { time, tenant, service })
+        // A code is left to the column only when the block has other values.
+        let undecided = Undecided {
+            time,
+            tenant: codes.tenant.filter(|_| h.tenants.len() > 1),
+            service: codes.service.filter(|_| h.services.len() > 1),
+        };
+        Some((undecided, codes))
     }
 
     /// Whether the block's filter of exact values may hold every exact
@@ -193,7 +279,7 @@ impl<'a> Plan<'a> {
     }
 
     /// The deleted seqs of `range`, ascending.
-    fn deleted_in(&self, range: Range<u64>) -> &[u64] {
+    pub fn deleted_in(&self, range: Range<u64>) -> &[u64] {
         &self.deleted[within(&self.deleted, range)]
     }
 

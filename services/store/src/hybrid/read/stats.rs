@@ -1,9 +1,10 @@
 //! Stats: each candidate block's matching rows counted into the Tantivy
 //! store's [`Partial`] from the service, level, anomaly, timestamp and
-//! response-time columns (only those the request needs), the open block's
-//! from its records, all merged by [`Merged`] as the Tantivy store merges
-//! its segments', so both give the same answer, limits and errors
-//! included.
+//! response-time columns (only those the request needs), or from its
+//! header's groups when they decide the filter and the request has no
+//! histogram or percentiles; the open block's from its records; all merged
+//! by [`Merged`] as the Tantivy store merges its segments', so both give
+//! the same answer, limits and errors included.
 
 use std::collections::BTreeMap;
 
@@ -26,13 +27,24 @@ pub fn stats(snap: &Snapshot, req: &StatsRequest) -> Result<Stats> {
         snap.postings.index().tokenizer_for_field(fields.message).map_err(backend)?;
     let plan = Plan::new(snap, &mut analyzer, &req.filter)?;
     let mut merged = Merged::default();
+    let by_groups = req.histogram_interval_ms.is_none() && !req.include_percentiles;
     for c in plan.candidates() {
+        let h = c.block.header();
+        if let (true, Some(groups)) = (by_groups, &c.counted) {
+            if !groups.is_empty() {
+                let mut tally = Tally::new(req, h.services.clone(), (0, 0));
+                for g in groups {
+                    tally.add_many(usize::from(g.service), g.level, g.rows, g.anomalies);
+                }
+                merged.add(&tally.finish()?)?;
+            }
+            continue;
+        }
         let columns = BlockColumns::new(c.block);
         let selection = plan.select(&c, &columns)?;
         if selection.is_empty() {
             continue;
         }
-        let h = c.block.header();
         let err = |e: BlockError| block_error(c.block, e);
         let span = (h.min_timestamp, h.max_timestamp);
         let mut tally = Tally::new(req, h.services.clone(), span);
@@ -196,6 +208,17 @@ impl Tally {
             bucket.1 += u64::from(r.anomaly);
             bucket.2[level] += 1;
         }
+    }
+
+    /// Adds `rows` records of one service and level, `anomalies` of them
+    /// anomalous, to the counts of a request without histogram or
+    /// percentiles (which need each record's time).
+    fn add_many(&mut self, service: usize, level: Level, rows: u64, anomalies: u64) {
+        debug_assert!(self.interval_ns.is_none() && !self.percentiles);
+        self.count += rows;
+        self.anomalies += anomalies;
+        self.levels[level_index(level)] += rows;
+        self.services[service].0 += rows;
     }
 
     /// The counts as a [`Partial`]: levels and services with records only,
