@@ -968,6 +968,14 @@ impl Block {
         &self.bytes
     }
 
+    /// The checksum of the block's bytes (checked when parsed): with
+    /// `first_seq`, what tells this block from any other.
+    pub fn checksum(&self) -> u64 {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(&self.bytes[5..13]);
+        u64::from_le_bytes(word)
+    }
+
     /// Records in the block.
     pub fn rows(&self) -> usize {
         self.header.rows

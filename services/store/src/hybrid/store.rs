@@ -3,6 +3,7 @@
 //! latest [`Snapshot`](super::Snapshot). `hybrid:///dir` opens one.
 
 use std::path::Path;
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use loglens_core::{LogRecord, SearchRequest, SearchResult, Stats, StatsRequest};
@@ -12,6 +13,7 @@ use tokio::sync::broadcast;
 use super::engine::Engine;
 use super::read;
 use crate::shared::closed::ClosedFlag;
+use crate::tantivy::stats::StatsCache;
 use crate::tantivy::{RetentionReport, blocking};
 use crate::{Committed, Error, Health, LogStore, Refused, Result, StoreOptions, Usage};
 
@@ -21,6 +23,8 @@ pub struct HybridStore {
     engine: Engine,
     /// The `message` field's tokenizer, as the postings were indexed.
     analyzer: TextAnalyzer,
+    /// Blocks' partial stats, bounded by `StoreOptions::stats_cache_bytes`.
+    stats_cache: Arc<StatsCache>,
     closed: ClosedFlag,
 }
 
@@ -34,12 +38,13 @@ impl HybridStore {
     /// Opens the store in `dir`, creating it if missing, replays the
     /// write-ahead log and runs a retention pass (when a window is set).
     pub async fn open(dir: &Path, options: StoreOptions) -> Result<HybridStore> {
+        let stats_cache = Arc::new(StatsCache::new(options.stats_cache_bytes));
         let dir = dir.to_owned();
         let engine = blocking(move || Engine::open(&dir, &options)).await?;
         let analyzer = TokenizerManager::default()
             .get("default")
             .ok_or_else(|| Error::Backend("tantivy has no default tokenizer".into()))?;
-        Ok(HybridStore { engine, analyzer, closed: ClosedFlag::default() })
+        Ok(HybridStore { engine, analyzer, stats_cache, closed: ClosedFlag::default() })
     }
 
     /// Runs a retention pass now, as if the wall clock read `now_ms` (ms
@@ -78,7 +83,8 @@ impl LogStore for HybridStore {
     async fn stats(&self, request: &StatsRequest) -> Result<Stats> {
         self.closed.check()?;
         let (snap, request) = (self.engine.snapshot(), request.clone());
-        blocking(move || read::stats(&snap, &request)).await
+        let cache = Arc::clone(&self.stats_cache);
+        blocking(move || read::stats(&snap, &request, &cache)).await
     }
 
     fn subscribe(&self) -> broadcast::Receiver<Committed> {

@@ -24,4 +24,4 @@ mod tests;
 mod text;
 
 pub use search::search;
-pub use stats::stats;
+pub(crate) use stats::stats;

@@ -111,6 +111,11 @@ pub(super) struct Counted {
 }
 
 impl Candidate<'_> {
+    /// Whether every timestamp of the block lies in the filter's range.
+    pub fn covered(&self) -> bool {
+        !self.undecided.time
+    }
+
     /// The block's matches, when its header counted them.
     pub fn total(&self) -> Option<u64> {
         self.counted.as_ref().map(|c| c.iter().map(|g| g.rows).sum())

@@ -4,28 +4,35 @@
 //! header's groups when they decide the filter and the request has no
 //! histogram or percentiles; the open block's from its records; all merged
 //! by [`Merged`] as the Tantivy store merges its segments', so both give
-//! the same answer, limits and errors included.
+//! the same answer, limits and errors included. A block the request's time
+//! range covers keeps its partial in the Tantivy store's [`StatsCache`],
+//! keyed by the block and its deleted rows.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use loglens_core::{Level, LogRecord, Stats, StatsRequest};
 use sketches_ddsketch::DDSketch;
 
 use super::super::block::{BlockError, Column};
 use super::super::snapshot::Snapshot;
-use super::select::{BlockColumns, Plan, block_error, postings_fields};
+use super::select::{BlockColumns, Candidate, Plan, block_error, postings_fields};
 use crate::Result;
 use crate::tantivy::backend;
 use crate::tantivy::stats::partial::{
     self, Bucket, MEMORY_LIMIT, Merged, Partial, Service, TooBig, interval_ns, position,
 };
+use crate::tantivy::stats::{CacheKey, Shape, StatsCache, Unit};
 
-/// Aggregates the records of `snap` matching the request's filter.
-pub fn stats(snap: &Snapshot, req: &StatsRequest) -> Result<Stats> {
+/// Aggregates the records of `snap` matching the request's filter; the
+/// partials of blocks the time range covers are looked up in `cache` first
+/// and kept there after.
+pub(crate) fn stats(snap: &Snapshot, req: &StatsRequest, cache: &StatsCache) -> Result<Stats> {
     let fields = postings_fields(snap)?;
     let mut analyzer =
         snap.postings.index().tokenizer_for_field(fields.message).map_err(backend)?;
     let plan = Plan::new(snap, &mut analyzer, &req.filter)?;
+    let shape = if cache.enabled() { Some(Shape::of(req)?) } else { None };
     let mut merged = Merged::default();
     let by_groups = req.histogram_interval_ms.is_none() && !req.include_percentiles;
     for c in plan.candidates() {
@@ -40,45 +47,66 @@ pub fn stats(snap: &Snapshot, req: &StatsRequest) -> Result<Stats> {
             }
             continue;
         }
-        let columns = BlockColumns::new(c.block);
-        let selection = plan.select(&c, &columns)?;
-        if selection.is_empty() {
+        let key = shape.as_ref().filter(|_| c.covered()).map(|shape| {
+            let unit = Unit::Block { first_seq: h.first_seq, checksum: c.block.checksum() };
+            // A block has at most MAX_ROWS rows.
+            let deleted = plan.deleted_in(h.seqs()).len() as u32;
+            CacheKey::new(unit, deleted, shape.clone())
+        });
+        if let Some(hit) = key.as_ref().and_then(|k| cache.get(k)) {
+            merged.add(&hit)?;
             continue;
         }
-        let err = |e: BlockError| block_error(c.block, e);
-        let span = (h.min_timestamp, h.max_timestamp);
-        let mut tally = Tally::new(req, h.services.clone(), span);
-        // One service: no codes to read.
-        let services = match h.services.len() {
-            1 => None,
-            _ => Some(c.block.codes(Column::Service).map_err(err)?),
-        };
-        let levels = columns.levels()?;
-        let anomalies = columns.anomalies()?;
-        let timestamps = match req.histogram_interval_ms {
-            Some(_) => Some(columns.timestamps()?),
-            None => None,
-        };
-        let times = match req.include_percentiles {
-            true => Some(c.block.response_times().map_err(err)?),
-            false => None,
-        };
-        for row in selection.iter() {
-            tally.add(Row {
-                service: services.as_ref().map_or(0, |s| usize::from(s[row])),
-                level: levels[row],
-                anomaly: anomalies[row].0,
-                timestamp: timestamps.as_ref().map_or(0, |t| t[row]),
-                response_time: times.as_ref().and_then(|t| t[row]),
-            });
+        let partial = block_partial(&plan, &c, req)?;
+        merged.add(&partial)?;
+        if let Some(key) = key {
+            let bytes = partial.bytes();
+            cache.put(key, Arc::new(partial), bytes);
         }
-        merged.add(&tally.finish()?)?;
     }
     let open = plan.open();
     if !open.is_empty() {
         merged.add(&open_partial(req, &open)?)?;
     }
     Ok(merged.into_stats(req.histogram_interval_ms)?)
+}
+
+/// A candidate block's matching rows counted from its columns.
+fn block_partial(plan: &Plan<'_>, c: &Candidate<'_>, req: &StatsRequest) -> Result<Partial> {
+    let h = c.block.header();
+    let columns = BlockColumns::new(c.block);
+    let selection = plan.select(c, &columns)?;
+    if selection.is_empty() {
+        return Ok(Partial::default());
+    }
+    let err = |e: BlockError| block_error(c.block, e);
+    let span = (h.min_timestamp, h.max_timestamp);
+    let mut tally = Tally::new(req, h.services.clone(), span);
+    // One service: no codes to read.
+    let services = match h.services.len() {
+        1 => None,
+        _ => Some(c.block.codes(Column::Service).map_err(err)?),
+    };
+    let levels = columns.levels()?;
+    let anomalies = columns.anomalies()?;
+    let timestamps = match req.histogram_interval_ms {
+        Some(_) => Some(columns.timestamps()?),
+        None => None,
+    };
+    let times = match req.include_percentiles {
+        true => Some(c.block.response_times().map_err(err)?),
+        false => None,
+    };
+    for row in selection.iter() {
+        tally.add(Row {
+            service: services.as_ref().map_or(0, |s| usize::from(s[row])),
+            level: levels[row],
+            anomaly: anomalies[row].0,
+            timestamp: timestamps.as_ref().map_or(0, |t| t[row]),
+            response_time: times.as_ref().and_then(|t| t[row]),
+        });
+    }
+    Ok(tally.finish()?)
 }
 
 /// The open block's matching records as one [`Partial`].

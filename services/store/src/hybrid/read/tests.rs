@@ -465,6 +465,7 @@ fn stats_are_the_tantivy_stores() {
     let fx = fixture();
     let shapes =
         [(None, false), (Some(60_000), true), (Some(3_600_000), false), (Some(7_001), true)];
+    let cache = StatsCache::new(64 << 20);
     for (name, filter) in filters(&fx.records) {
         let filter = filter.validated().unwrap();
         let matching = fx.expected(&filter, Sort::OldestFirst);
@@ -474,7 +475,9 @@ fn stats_are_the_tantivy_stores() {
                 histogram_interval_ms: interval,
                 include_percentiles: percentiles,
             };
-            let got = stats(&fx.snap, &req).unwrap();
+            let got = stats(&fx.snap, &req, &cache).unwrap();
+            // Again, blocks the filter's range covers from the cache.
+            assert_eq!(stats(&fx.snap, &req, &cache).unwrap(), got, "{name}: from the cache");
             let want = crate::tantivy::stats::stats(
                 &fx.tantivy,
                 &fx.fields,
@@ -518,7 +521,7 @@ fn too_many_buckets_is_the_tantivy_stores_client_error() {
         crate::tantivy::stats::stats(&searcher, &fields, analyzer.clone(), req, &StatsCache::new(0))
     };
     let req = StatsRequest { histogram_interval_ms: Some(1000), ..StatsRequest::default() };
-    let e = stats(&snap, &req).unwrap_err();
+    let e = stats(&snap, &req, &StatsCache::new(0)).unwrap_err();
     assert_eq!(e.to_string(), tantivy(&req).unwrap_err().to_string());
     assert!(matches!(e, Error::Invalid(ref c) if c.field() == Some("interval")), "{e:?}");
     // Fewer records, or wider buckets, are fine.
@@ -527,7 +530,7 @@ fn too_many_buckets_is_the_tantivy_stores_client_error() {
         StatsRequest { filter, histogram_interval_ms: Some(1000), ..StatsRequest::default() },
         StatsRequest { histogram_interval_ms: Some(2000), ..StatsRequest::default() },
     ] {
-        assert_eq!(stats(&snap, &req).unwrap(), tantivy(&req).unwrap());
+        assert_eq!(stats(&snap, &req, &StatsCache::new(0)).unwrap(), tantivy(&req).unwrap());
     }
 }
 
@@ -596,7 +599,7 @@ async fn the_engines_snapshots_read_as_the_model() {
             histogram_interval_ms: Some(60_000),
             include_percentiles: true,
         };
-        let got = stats(&snap, &req).unwrap();
+        let got = stats(&snap, &req, &StatsCache::new(1 << 20)).unwrap();
         let matching: Vec<&LogRecord> =
             live.iter().map(|(_, r)| *r).filter(|r| filter.matches(r)).collect();
         assert_eq!(got.total_logs, matching.len() as u64, "{name}");
@@ -722,8 +725,8 @@ fn blocks_the_groups_decide_are_counted_without_reading_a_column() {
         let want = live_matches(&records, &snap, &filter);
         // Counts per level, service and anomaly: the header's groups.
         let req = StatsRequest { filter: filter.clone(), ..StatsRequest::default() };
-        let got = stats(&blind, &req).unwrap();
-        assert_eq!(got, stats(&snap, &req).unwrap(), "{name}");
+        let got = stats(&blind, &req, &StatsCache::new(0)).unwrap();
+        assert_eq!(got, stats(&snap, &req, &StatsCache::new(0)).unwrap(), "{name}");
         assert_eq!(got.total_logs, want.len() as u64, "{name}");
         assert_eq!(got.anomaly_count, want.iter().filter(|r| r.anomaly).count() as u64, "{name}");
         // When the open block has the page (and the one past it), the
@@ -743,20 +746,33 @@ fn blocks_the_groups_decide_are_counted_without_reading_a_column() {
     let status = Filter { status_code: StatusCode::new(200).ok(), ..f() };
     let straddling = Filter { from_timestamp: Some(block_time(3, false) + 1), ..f() };
     for (why, e) in [
-        ("histogram", stats(&blind, &histogram).unwrap_err()),
+        ("histogram", stats(&blind, &histogram, &StatsCache::new(0)).unwrap_err()),
         (
             "percentiles",
-            stats(&blind, &StatsRequest { include_percentiles: true, ..StatsRequest::default() })
-                .unwrap_err(),
+            stats(
+                &blind,
+                &StatsRequest { include_percentiles: true, ..StatsRequest::default() },
+                &StatsCache::new(0),
+            )
+            .unwrap_err(),
         ),
         (
             "status",
-            stats(&blind, &StatsRequest { filter: status, ..StatsRequest::default() }).unwrap_err(),
+            stats(
+                &blind,
+                &StatsRequest { filter: status, ..StatsRequest::default() },
+                &StatsCache::new(0),
+            )
+            .unwrap_err(),
         ),
         (
             "straddling",
-            stats(&blind, &StatsRequest { filter: straddling, ..StatsRequest::default() })
-                .unwrap_err(),
+            stats(
+                &blind,
+                &StatsRequest { filter: straddling, ..StatsRequest::default() },
+                &StatsCache::new(0),
+            )
+            .unwrap_err(),
         ),
         (
             "oldest page",
@@ -787,8 +803,8 @@ fn a_range_straddling_blocks_reads_only_their_columns() {
         };
         let want = live_matches(&records, &snap, &filter);
         let req = StatsRequest { filter: filter.clone(), ..StatsRequest::default() };
-        let got = stats(&blind, &req).unwrap();
-        assert_eq!(got, stats(&snap, &req).unwrap(), "{level:?}");
+        let got = stats(&blind, &req, &StatsCache::new(0)).unwrap();
+        assert_eq!(got, stats(&snap, &req, &StatsCache::new(0)).unwrap(), "{level:?}");
         assert_eq!(got.total_logs, want.len() as u64, "{level:?}");
         for sort in [Sort::NewestFirst, Sort::OldestFirst] {
             let page = search(&blind, &mut analyzer, &request(&filter, sort, 1, 5, None)).unwrap();
@@ -800,4 +816,49 @@ fn a_range_straddling_blocks_reads_only_their_columns() {
             assert!(page.logs.iter().eq(ends), "{level:?}, {sort:?}");
         }
     }
+}
+
+#[test]
+fn cached_partials_serve_covered_blocks_until_rows_of_theirs_are_deleted() {
+    let (records, snap) = plain_snapshot();
+    let cache = StatsCache::new(1 << 20);
+    // A histogram: counted from columns, so the cache is what saves work.
+    let req = |from: Option<i64>, interval: i64| StatsRequest {
+        filter: Filter { from_timestamp: from, ..Filter::default() },
+        histogram_interval_ms: Some(interval),
+        include_percentiles: true,
+    };
+    let answer = |snap: &Snapshot, from: Option<i64>, interval: i64| {
+        let req = req(from, interval);
+        let got = stats(snap, &req, &cache).unwrap();
+        assert_eq!(got, stats(snap, &req, &StatsCache::new(0)).unwrap(), "{from:?}");
+        let want = live_matches(&records, snap, &req.filter).len() as u64;
+        assert_eq!(got.total_logs, want, "{from:?}");
+        got
+    };
+    let first = answer(&snap, None, 10_000);
+    assert_eq!(cache.hits(), 0);
+    assert_eq!(answer(&snap, None, 10_000), first);
+    assert_eq!(cache.hits(), 8, "every sealed block, the open one never");
+
+    // A row of block 4 is deleted: its partial is counted again, the
+    // other seven come from the cache.
+    let mut deleted = (*snap.deleted).clone();
+    deleted.insert(FIRST_SEQ + (4 * BLOCK_ROWS + 3) as u64);
+    let fewer = Snapshot { deleted: std::sync::Arc::new(deleted), ..snap.clone() };
+    let after = answer(&fewer, None, 10_000);
+    assert_eq!(after.total_logs, first.total_logs - 1);
+    assert_eq!(cache.hits(), 15);
+
+    // Requests of another shape, from inside block 3: blocks 4 to 7 are
+    // covered and kept; block 3 is not, and is not kept either, so a range
+    // covering it whole later finds no partial of it.
+    let inside = T0 + (3 * BLOCK_ROWS + 5) as i64 * 1000;
+    answer(&fewer, Some(inside), 20_000);
+    assert_eq!(cache.hits(), 15);
+    let from3 = T0 + (3 * BLOCK_ROWS) as i64 * 1000;
+    answer(&fewer, Some(from3), 20_000);
+    assert_eq!(cache.hits(), 19);
+    answer(&fewer, Some(from3), 20_000);
+    assert_eq!(cache.hits(), 24);
 }

@@ -49,20 +49,20 @@ pub(crate) fn stats(
 /// they are cheap, and the newest ones are merged away within seconds.
 pub(crate) const MIN_CACHED_DOCS: u32 = 4_096;
 
-/// Per-segment partial stats ([`Partial`]), kept for requests of the same
-/// shape.
+/// Partial stats ([`Partial`]) per unit of records, a Tantivy segment or a
+/// hybrid block ([`Unit`]), kept for requests of the same shape.
 ///
-/// A segment's partial result depends on its documents, its deletions and
-/// the request. Segments are immutable and deletions only grow, so the key
-/// is (segment id, deleted count, shape), where the shape is the request
-/// without its time range: an entry is only used, and only stored, for a
-/// segment whose every timestamp lies inside the request's range, where the
-/// range selects all of it whatever its bounds. That is the case a
-/// dashboard refreshing "the last 24 hours" meets on every segment but the
-/// oldest, and the histogram's buckets are aligned to its interval, not to
-/// the range, so the partial result is the same. Entries of merged-away
-/// segments age out (least recently used first) within the byte bound,
-/// which is an estimate of the partials' heap size.
+/// A unit's partial result depends on its records, its deletions and the
+/// request. Units are immutable and deletions only grow, so the key is
+/// (unit, deleted count, shape), where the shape is the request without
+/// its time range: an entry is only used, and only stored, for a unit
+/// whose every timestamp lies inside the request's range, where the range
+/// selects all of it whatever its bounds. That is the case a dashboard
+/// refreshing "the last 24 hours" meets on every unit but the oldest, and
+/// the histogram's buckets are aligned to its interval, not to the range,
+/// so the partial result is the same. Entries of merged-away segments age
+/// out (least recently used first) within the byte bound, which is an
+/// estimate of the partials' heap size.
 pub(crate) struct StatsCache {
     entries: parking_lot::Mutex<Entries>,
     max_bytes: usize,
@@ -74,19 +74,45 @@ struct Entries {
     bytes: usize,
 }
 
+/// An entry's key: see [`StatsCache`].
 #[derive(Clone, PartialEq, Eq, Hash)]
-struct CacheKey {
-    segment: SegmentId,
+pub(crate) struct CacheKey {
+    unit: Unit,
     deleted: u32,
     shape: Shape,
 }
 
+impl CacheKey {
+    /// The key of `unit`'s partial with `deleted` of its records deleted,
+    /// for requests of `shape`.
+    pub(crate) fn new(unit: Unit, deleted: u32, shape: Shape) -> CacheKey {
+        CacheKey { unit, deleted, shape }
+    }
+}
+
+/// What a cached partial counts: records that never change but for
+/// deletions.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) enum Unit {
+    /// A segment of the Tantivy store.
+    Segment(SegmentId),
+    /// A block of the hybrid store, by its first sequence number and its
+    /// checksum.
+    Block {
+        /// The block's first sequence number.
+        first_seq: u64,
+        /// The checksum of its bytes.
+        checksum: u64,
+    },
+}
+
 /// A stats request without its time range, as JSON.
 #[derive(Clone, PartialEq, Eq, Hash)]
-struct Shape(Arc<str>);
+pub(crate) struct Shape(Arc<str>);
 
 impl Shape {
-    fn of(req: &StatsRequest) -> Result<Shape> {
+    /// The shape of `req`.
+    pub(crate) fn of(req: &StatsRequest) -> Result<Shape> {
         let filter = Filter { from_timestamp: None, to_timestamp: None, ..req.filter.clone() };
         let filter = serde_json::to_string(&filter)
             .map_err(|e| Error::Backend(format!("stats filter does not serialize: {e}")))?;
@@ -118,7 +144,13 @@ impl StatsCache {
         self.hits.load(Ordering::Relaxed)
     }
 
-    fn get(&self, key: &CacheKey) -> Option<Arc<Partial>> {
+    /// Whether entries are kept at all (a bound of 0 turns the cache off).
+    pub(crate) fn enabled(&self) -> bool {
+        self.max_bytes > 0
+    }
+
+    /// The partial kept under `key`.
+    pub(crate) fn get(&self, key: &CacheKey) -> Option<Arc<Partial>> {
         let hit = self.entries.lock().lru.get(key).map(|e| Arc::clone(&e.partial));
         if hit.is_some() {
             self.hits.fetch_add(1, Ordering::Relaxed);
@@ -128,7 +160,7 @@ impl StatsCache {
 
     /// Keeps `partial`, dropping the least recently used entries beyond the
     /// bound; an entry over a quarter of the bound is not kept at all.
-    fn put(&self, key: CacheKey, partial: Arc<Partial>, bytes: usize) {
+    pub(crate) fn put(&self, key: CacheKey, partial: Arc<Partial>, bytes: usize) {
         if bytes > self.max_bytes / 4 {
             return;
         }
@@ -207,9 +239,9 @@ impl Cached<'_> {
 
     /// The segment's cache key, when it may be cached.
     fn key(&self, reader: &SegmentReader, covered: bool) -> Option<CacheKey> {
-        (self.cache.max_bytes > 0 && reader.num_docs() >= MIN_CACHED_DOCS && covered).then(|| {
+        (self.cache.enabled() && reader.num_docs() >= MIN_CACHED_DOCS && covered).then(|| {
             CacheKey {
-                segment: reader.segment_id(),
+                unit: Unit::Segment(reader.segment_id()),
                 deleted: reader.num_deleted_docs(),
                 shape: self.shape.clone(),
             }
@@ -343,7 +375,8 @@ mod cache_tests {
     use super::*;
 
     fn key(shape: &str) -> CacheKey {
-        CacheKey { segment: SegmentId::generate_random(), deleted: 0, shape: Shape(shape.into()) }
+        let unit = Unit::Segment(SegmentId::generate_random());
+        CacheKey { unit, deleted: 0, shape: Shape(shape.into()) }
     }
 
     fn put(cache: &StatsCache, key: CacheKey, bytes: usize) {
