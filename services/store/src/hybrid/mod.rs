@@ -15,8 +15,8 @@
 //! read path ([`read`]): search and stats over a snapshot; and
 //! [`HybridStore`], the `LogStore` of the two (`hybrid:///dir`), with the
 //! Tantivy store's retention (whole blocks dropped, expired rows of the
-//! others marked deleted: `retention`). Not yet: a per-block stats cache;
-//! docs/storage.md ("Design: the hybrid backend") has the plan.
+//! others marked deleted: `retention`). docs/storage.md ("Design: the
+//! hybrid backend") has what is left.
 
 pub mod block;
 pub mod bloom;

@@ -10,11 +10,13 @@
 //! checked with `Filter::matches`. Deleted rows never count.
 //!
 //! Search ([`search()`]) counts every candidate block's matches for the
-//! total and reads sort keys (timestamp, and severity for the severity
-//! sort) only from blocks whose header range can still reach the page;
-//! only the page's records are built. Stats ([`stats()`]) count each
-//! block's matches into the Tantivy store's per-segment partial and merge
-//! them the same way.
+//! total (from the header's groups, or the postings for words alone, where
+//! they decide it) and reads sort keys (timestamp, and severity for the
+//! severity sort) only from blocks whose header range can still reach the
+//! page; only the page's records are built. Stats ([`stats()`]) count each
+//! block's matches into the Tantivy store's per-segment partial, kept in
+//! its stats cache for blocks the time range covers, and merge them the
+//! same way.
 
 mod search;
 mod select;

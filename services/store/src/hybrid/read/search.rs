@@ -9,8 +9,11 @@ use std::collections::btree_map::{BTreeMap, Entry};
 use loglens_core::{LogRecord, SearchRequest, SearchResult, Sort};
 use tantivy::tokenizer::TextAnalyzer;
 
+use std::ops::Range;
+
+use super::super::block::Header;
 use super::super::snapshot::Snapshot;
-use super::select::{BlockColumns, Candidate, Plan, block_error};
+use super::select::{BlockColumns, Candidate, Plan, block_error, words_alone};
 use crate::shared::cursor::{Position, SortKey, filter_fingerprint};
 use crate::{Error, Result};
 
@@ -37,6 +40,12 @@ fn bounds(sort: Sort, c: &Candidate<'_>) -> (Rank, Rank) {
         }),
         _ => (h.min_timestamp, h.max_timestamp),
     };
+    span_bounds(sort, h, min, max)
+}
+
+/// The best and worst rank of a record of the block with header `h` whose
+/// timestamp lies in `min..=max`.
+fn span_bounds(sort: Sort, h: &Header, min: i64, max: i64) -> (Rank, Rank) {
     let seqs = h.seqs();
     let (first, last) = (seqs.start, seqs.end - 1);
     let key = |severity, timestamp, seq| rank(sort, SortKey { severity, timestamp, seq });
@@ -85,6 +94,11 @@ impl Top {
     }
 }
 
+/// Blocks whose rows holding the words of a filter of words alone are
+/// asked of the postings first: the best by their headers' time ranges.
+/// When a block past them can still reach the page, every block's are.
+const FIRST_BLOCKS: usize = 4;
+
 /// Runs the request on `snap`: `total` counts every live match; the page
 /// holds up to `size` records after the cursor (or after `offset`), in the
 /// request's order, with a cursor to the next page when one follows.
@@ -100,16 +114,54 @@ pub fn search(
         .as_deref()
         .map(|c| Position::decode(c, CURSOR_VERSION, req.sort, filter))
         .transpose()?;
-    let plan = Plan::new(snap, analyzer, &req.filter)?;
     let size = req.size as usize;
     // One more than the page, to know whether another follows.
-    let mut top = Top {
+    let top = || Top {
         sort: req.sort,
         limit: req.offset() + size + 1,
         after: cursor.map(|c| rank(req.sort, c.key)),
         heap: BinaryHeap::new(),
     };
-    let mut total = 0u64;
+    let mut first = words_alone(&req.filter).then(|| first_blocks(snap, &top()));
+    let (total, top) = loop {
+        let plan = Plan::within(snap, analyzer, &req.filter, first.take())?;
+        if let Some(found) = gather(&plan, req.sort, top())? {
+            break found;
+        }
+    };
+    let mut page: Vec<SortKey> = top.into_sorted().into_iter().skip(req.offset()).collect();
+    let next_cursor = (page.len() > size).then(|| {
+        page.truncate(size);
+        Position { sort: req.sort, filter, key: page[size - 1] }.encode(CURSOR_VERSION)
+    });
+    Ok(SearchResult {
+        total,
+        page: req.page,
+        size: req.size,
+        logs: records(snap, &page)?,
+        next_cursor,
+    })
+}
+
+/// The seq ranges of the [`FIRST_BLOCKS`] best blocks by their headers
+/// that `top` can still take a record of (after its cursor).
+fn first_blocks(snap: &Snapshot, top: &Top) -> Vec<Range<u64>> {
+    let mut ranked: Vec<((Rank, Rank), Range<u64>)> = snap
+        .blocks
+        .iter()
+        .map(|b| b.header())
+        .map(|h| (span_bounds(top.sort, h, h.min_timestamp, h.max_timestamp), h.seqs()))
+        .filter(|((best, worst), _)| top.reachable(*best, *worst))
+        .collect();
+    ranked.sort_by_key(|((best, _), _)| *best);
+    ranked.into_iter().take(FIRST_BLOCKS).map(|(_, seqs)| seqs).collect()
+}
+
+/// The total and the best keys of the plan's matches; `None` when a block
+/// whose rows holding the words the plan does not know could reach the
+/// page (ask again with every block's).
+fn gather(plan: &Plan<'_>, sort: Sort, mut top: Top) -> Result<Option<(u64, Top)>> {
+    let mut total = plan.postings_total().unwrap_or(0);
     let open = plan.open();
     total += open.len() as u64;
     for (seq, r) in &open {
@@ -118,28 +170,40 @@ pub fn search(
     // Best first, so that the page fills early and later blocks are
     // skipped by their bounds.
     let mut candidates: Vec<_> =
-        plan.candidates().into_iter().map(|c| (bounds(req.sort, &c), c)).collect();
+        plan.candidates().into_iter().map(|c| (bounds(sort, &c), c)).collect();
     candidates.sort_by_key(|((best, _), _)| *best);
+    // The postings counted the sealed matches: blocks add only keys.
+    let counted_all = plan.postings_total().is_some();
     for (range, c) in &candidates {
         let (mut best, mut worst) = *range;
-        let counted = c.total();
-        // Counted by the header: its columns are read only for the page.
-        if let Some(n) = counted {
+        if c.words_unknown {
+            if top.reachable(best, worst) {
+                return Ok(None);
+            }
+            continue;
+        }
+        let by_header = c.total();
+        if let Some(n) = by_header {
             total += n;
-            if n == 0 || !top.reachable(best, worst) {
+            if n == 0 {
                 continue;
             }
         }
+        // Counted already: its columns are read only for the page.
+        let counted = by_header.is_some() || counted_all;
+        if counted && !top.reachable(best, worst) {
+            continue;
+        }
         let columns = BlockColumns::new(c.block);
         let selection = plan.select(c, &columns)?;
-        if counted.is_none() {
+        if !counted {
             total += selection.len() as u64;
         }
         let h = c.block.header();
         if selection.is_empty() || !top.reachable(best, worst) {
             continue;
         }
-        let anomalies = match req.sort {
+        let anomalies = match sort {
             Sort::Severity => Some(columns.anomalies()?),
             Sort::NewestFirst | Sort::OldestFirst => None,
         };
@@ -163,18 +227,7 @@ pub fn search(
             });
         }
     }
-    let mut page: Vec<SortKey> = top.into_sorted().into_iter().skip(req.offset()).collect();
-    let next_cursor = (page.len() > size).then(|| {
-        page.truncate(size);
-        Position { sort: req.sort, filter, key: page[size - 1] }.encode(CURSOR_VERSION)
-    });
-    Ok(SearchResult {
-        total,
-        page: req.page,
-        size: req.size,
-        logs: records(snap, &page)?,
-        next_cursor,
-    })
+    Ok(Some((total, top)))
 }
 
 /// The records of `keys`, in that order: each block's rows built at once.

@@ -14,7 +14,7 @@ use std::sync::Arc;
 
 use loglens_core::{AttrValue, Filter, Level, LogRecord};
 use tantivy::collector::{Collector, SegmentCollector};
-use tantivy::columnar::Column as FastColumn;
+use tantivy::query::Weight;
 use tantivy::tokenizer::TextAnalyzer;
 use tantivy::{DocId, Score, SegmentOrdinal, SegmentReader};
 
@@ -93,6 +93,9 @@ pub(super) struct Candidate<'a> {
     /// there: no condition but tenant, service, level, anomaly and a time
     /// range covering the block, and no deleted row in it.
     pub counted: Option<Vec<Counted>>,
+    /// Whether the block's rows holding the words are unknown: the
+    /// postings were asked only for other blocks' (see [`Plan::within`]).
+    pub words_unknown: bool,
 }
 
 /// The matching rows of one header [`Group`].
@@ -134,6 +137,10 @@ pub(super) struct Plan<'a> {
     /// Whether the filter has no condition but tenant, service, level,
     /// anomaly and time range, which a block's groups can decide.
     groups_decide: bool,
+    /// For a filter of words alone asked of the postings only for the rows
+    /// of some blocks: the sealed matches they counted, and the seq ranges
+    /// of those blocks.
+    postings: Option<(u64, Vec<Range<u64>>)>,
 }
 
 impl<'a> Plan<'a> {
@@ -142,6 +149,19 @@ impl<'a> Plan<'a> {
         snap: &'a Snapshot,
         analyzer: &mut TextAnalyzer,
         filter: &'a Filter,
+    ) -> Result<Plan<'a>> {
+        Plan::within(snap, analyzer, filter, None)
+    }
+
+    /// As [`Plan::new`], but when the filter is words alone and `blocks`
+    /// names seq ranges of blocks, the postings count the sealed matches
+    /// ([`Plan::postings_total`]) and give only those blocks' rows; the
+    /// others' candidates are marked [`Candidate::words_unknown`].
+    pub fn within(
+        snap: &'a Snapshot,
+        analyzer: &mut TextAnalyzer,
+        filter: &'a Filter,
+        blocks: Option<Vec<Range<u64>>>,
     ) -> Result<Plan<'a>> {
         // Destructured so that a new filter field does not go unnoticed:
         // each is decided by `header_allows`, `filter_allows` or `select`.
@@ -164,10 +184,19 @@ impl<'a> Plan<'a> {
             attributes,
             tenant: _, // groups
         } = filter;
-        let words = match query.as_deref() {
-            None => None,
-            Some(q) => words(snap, analyzer, q)?,
-        };
+        let (mut words, mut postings) = (None, None);
+        if let Some(q) = query.as_deref() {
+            let fields = postings_fields(snap)?;
+            if let Some(query) = fields.words_query(analyzer, q) {
+                let blocks = blocks.filter(|_| words_alone(filter));
+                let hits = WordHits { open_first: snap.open.first_seq, blocks: blocks.as_deref() };
+                let (count, mut seqs) = snap.postings.search(&*query, &hits).map_err(backend)?;
+                seqs.sort_unstable();
+                seqs.dedup();
+                words = Some(seqs);
+                postings = blocks.map(|b| (count, b));
+            }
+        }
         let groups_decide = words.is_none()
             && status_code.is_none()
             && [trace_id, request_id, host, user_id, error_code, tag, anomaly_reason]
@@ -176,7 +205,13 @@ impl<'a> Plan<'a> {
             && attributes.is_empty();
         let mut deleted: Vec<u64> = snap.deleted.iter().copied().collect();
         deleted.sort_unstable();
-        Ok(Plan { snap, filter, words, deleted, groups_decide })
+        Ok(Plan { snap, filter, words, deleted, groups_decide, postings })
+    }
+
+    /// The sealed matches the postings counted, when the plan was made
+    /// [`Plan::within`] some blocks for a filter of words alone.
+    pub fn postings_total(&self) -> Option<u64> {
+        self.postings.as_ref().map(|(count, _)| *count)
     }
 
     /// The blocks that may hold a match, oldest first.
@@ -184,7 +219,12 @@ impl<'a> Plan<'a> {
         let mut out = Vec::new();
         for block in self.snap.blocks.iter() {
             let h = block.header();
+            let words_unknown = self
+                .postings
+                .as_ref()
+                .is_some_and(|(_, known)| !known.iter().any(|r| r.start == h.first_seq));
             let words = match &self.words {
+                Some(_) if words_unknown => None,
                 None => None,
                 Some(all) => {
                     let seqs = &all[within(all, h.seqs())];
@@ -197,7 +237,7 @@ impl<'a> Plan<'a> {
             let Some((undecided, codes)) = self.header_allows(h) else { continue };
             if self.filter_allows(block) {
                 let counted = self.counted(h, undecided, codes);
-                out.push(Candidate { block, undecided, words, counted });
+                out.push(Candidate { block, undecided, words, counted, words_unknown });
             }
         }
         out
@@ -488,18 +528,48 @@ pub(super) fn narrow<T>(
     left
 }
 
-/// The sealed records' seqs (ascending) whose message holds every word of
-/// `q`; `None` when `q` has no word (it then filters nothing, as on the
-/// Tantivy store). Seqs of the open block are left out: it is checked
-/// record by record.
-fn words(snap: &Snapshot, analyzer: &mut TextAnalyzer, q: &str) -> Result<Option<Vec<u64>>> {
-    let fields = postings_fields(snap)?;
-    let Some(query) = fields.words_query(analyzer, q) else { return Ok(None) };
-    let mut seqs = snap.postings.search(&*query, &Seqs).map_err(backend)?;
-    seqs.retain(|s| *s < snap.open.first_seq);
-    seqs.sort_unstable();
-    seqs.dedup();
-    Ok(Some(seqs))
+/// Whether the filter is message words and nothing else (not even a
+/// tenant or a time range).
+pub(super) fn words_alone(f: &Filter) -> bool {
+    // Destructured so that a new filter field does not go unnoticed here.
+    let Filter {
+        service_name,
+        level,
+        status_code,
+        anomaly,
+        from_timestamp,
+        to_timestamp,
+        query,
+        trace_id,
+        request_id,
+        host,
+        user_id,
+        error_code,
+        tag,
+        anomaly_reason,
+        attributes,
+        tenant,
+    } = f;
+    query.is_some()
+        && level.is_none()
+        && status_code.is_none()
+        && anomaly.is_none()
+        && from_timestamp.is_none()
+        && to_timestamp.is_none()
+        && [
+            service_name,
+            trace_id,
+            request_id,
+            host,
+            user_id,
+            error_code,
+            tag,
+            anomaly_reason,
+            tenant,
+        ]
+        .iter()
+        .all(|v| v.is_none())
+        && attributes.is_empty()
 }
 
 /// The postings' field handles, by name from the snapshot's own schema.
@@ -518,51 +588,91 @@ pub(super) fn postings_fields(snap: &Snapshot) -> Result<PostingsFields> {
     })
 }
 
-/// Collects the `seq` of every matching document.
-struct Seqs;
-
-/// One segment's part of [`Seqs`].
-struct SegmentSeqs {
-    column: FastColumn<u64>,
-    seqs: Vec<u64>,
+/// The sealed records (seq before `open_first`) holding every word: their
+/// number and their seqs, only those within `blocks` when given. The open
+/// block's are left out: it is checked record by record. Deleted rows have
+/// no postings (see [`Snapshot`]), so the count is of live rows.
+struct WordHits<'b> {
+    open_first: u64,
+    blocks: Option<&'b [Range<u64>]>,
 }
 
-impl Collector for Seqs {
-    type Fruit = Vec<u64>;
-    type Child = SegmentSeqs;
+impl WordHits<'_> {
+    /// Whether the seqs of a segment holding seqs `lo..=hi` are wanted.
+    fn wants(&self, lo: u64, hi: u64) -> bool {
+        lo < self.open_first
+            && self.blocks.is_none_or(|b| b.iter().any(|r| r.start <= hi && lo < r.end))
+    }
 
-    fn for_segment(
-        &self,
-        _: SegmentOrdinal,
-        reader: &SegmentReader,
-    ) -> tantivy::Result<SegmentSeqs> {
-        Ok(SegmentSeqs { column: reader.fast_fields().u64(SEQ)?, seqs: Vec::new() })
+    fn wants_seq(&self, seq: u64) -> bool {
+        self.blocks.is_none_or(|b| b.iter().any(|r| r.contains(&seq)))
+    }
+}
+
+impl Collector for WordHits<'_> {
+    type Fruit = (u64, Vec<u64>);
+    type Child = Unused;
+
+    fn for_segment(&self, _: SegmentOrdinal, _: &SegmentReader) -> tantivy::Result<Unused> {
+        Ok(Unused)
     }
 
     fn requires_scoring(&self) -> bool {
         false
     }
 
-    fn merge_fruits(&self, fruits: Vec<Vec<u64>>) -> tantivy::Result<Vec<u64>> {
-        Ok(fruits.concat())
+    fn merge_fruits(&self, fruits: Vec<(u64, Vec<u64>)>) -> tantivy::Result<(u64, Vec<u64>)> {
+        let count = fruits.iter().map(|(n, _)| n).sum();
+        Ok((count, fruits.into_iter().flat_map(|(_, seqs)| seqs).collect()))
+    }
+
+    /// A segment wholly sealed whose rows are not wanted is only counted
+    /// (for one word and no deletion, its document frequency); any other
+    /// is walked, each live document's seq read.
+    fn collect_segment(
+        &self,
+        weight: &dyn Weight,
+        _: SegmentOrdinal,
+        reader: &SegmentReader,
+    ) -> tantivy::Result<(u64, Vec<u64>)> {
+        let column = reader.fast_fields().u64(SEQ)?;
+        let (lo, hi) = (column.min_value(), column.max_value());
+        if reader.num_docs() == 0 {
+            return Ok((0, Vec::new()));
+        }
+        if hi < self.open_first && !self.wants(lo, hi) {
+            return Ok((u64::from(weight.count(reader)?), Vec::new()));
+        }
+        let alive = reader.alive_bitset();
+        let (mut count, mut seqs) = (0, Vec::new());
+        weight.for_each_no_score(reader, &mut |docs| {
+            for &doc in docs {
+                if alive.is_some_and(|a| !a.is_alive(doc)) {
+                    continue;
+                }
+                if let Some(seq) = column.first(doc).filter(|s| *s < self.open_first) {
+                    count += 1;
+                    if self.wants_seq(seq) {
+                        seqs.push(seq);
+                    }
+                }
+            }
+        })?;
+        Ok((count, seqs))
     }
 }
 
-impl SegmentCollector for SegmentSeqs {
-    type Fruit = Vec<u64>;
+/// Unused: [`WordHits`] walks each segment itself (`collect_segment`);
+/// Tantivy asks for a child all the same.
+struct Unused;
 
-    fn collect(&mut self, doc: DocId, _: Score) {
-        self.seqs.extend(self.column.first(doc));
-    }
+impl SegmentCollector for Unused {
+    type Fruit = (u64, Vec<u64>);
 
-    fn collect_block(&mut self, docs: &[DocId]) {
-        for &doc in docs {
-            self.seqs.extend(self.column.first(doc));
-        }
-    }
+    fn collect(&mut self, _: DocId, _: Score) {}
 
-    fn harvest(self) -> Vec<u64> {
-        self.seqs
+    fn harvest(self) -> (u64, Vec<u64>) {
+        (0, Vec::new())
     }
 }
 

@@ -862,3 +862,36 @@ fn cached_partials_serve_covered_blocks_until_rows_of_theirs_are_deleted() {
     answer(&fewer, Some(from3), 20_000);
     assert_eq!(cache.hits(), 24);
 }
+
+#[test]
+fn words_alone_are_counted_by_the_postings_and_paged_from_the_best_blocks() {
+    let (records, snap) = plain_snapshot();
+    let message = postings_fields(&snap).unwrap().message;
+    let mut analyzer = snap.postings.index().tokenizer_for_field(message).unwrap();
+    let words = |q: &str| Filter { query: Some(q.to_owned()), ..Filter::default() };
+    // A common word: the open block has the newest page, so no block's
+    // columns are read, and the total (deleted rows left out) is the
+    // postings' count.
+    let blind = unreadable_but(&snap, &[]);
+    for q in ["timeout", "payment declined"] {
+        let want = live_matches(&records, &snap, &words(q));
+        let page =
+            search(&blind, &mut analyzer, &request(&words(q), Sort::NewestFirst, 1, 5, None));
+        let page = page.unwrap();
+        assert_eq!(page.total, want.len() as u64, "{q}");
+        assert!(page.logs.iter().eq(want.iter().rev().take(5).copied()), "{q}");
+        // The oldest page is in block 0, whose columns cannot be read.
+        let oldest =
+            search(&blind, &mut analyzer, &request(&words(q), Sort::OldestFirst, 1, 5, None));
+        assert!(oldest.unwrap_err().to_string().contains("not a zstd frame"), "{q}");
+    }
+    // A word only record 200 has (block 3): the postings are asked for the
+    // newest blocks' rows first, which have none, then for every block's.
+    let rare = words("#200");
+    let only3 = unreadable_but(&snap, &[3]);
+    for sort in SORTS {
+        let page = search(&only3, &mut analyzer, &request(&rare, sort, 1, 5, None)).unwrap();
+        assert_eq!(page.total, 1, "{sort:?}");
+        assert_eq!(page.logs, [records[200].clone()], "{sort:?}");
+    }
+}
