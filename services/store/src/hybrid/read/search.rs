@@ -122,7 +122,7 @@ pub fn search(
         after: cursor.map(|c| rank(req.sort, c.key)),
         heap: BinaryHeap::new(),
     };
-    let mut first = words_alone(&req.filter).then(|| first_blocks(snap, &top()));
+    let mut first = words_alone(snap, &req.filter).then(|| first_blocks(snap, &top()));
     let (total, top) = loop {
         let plan = Plan::within(snap, analyzer, &req.filter, first.take())?;
         if let Some(found) = gather(&plan, req.sort, top())? {

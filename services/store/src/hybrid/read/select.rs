@@ -188,7 +188,7 @@ impl<'a> Plan<'a> {
         if let Some(q) = query.as_deref() {
             let fields = postings_fields(snap)?;
             if let Some(query) = fields.words_query(analyzer, q) {
-                let blocks = blocks.filter(|_| words_alone(filter));
+                let blocks = blocks.filter(|_| words_alone(snap, filter));
                 let hits = WordHits { open_first: snap.open.first_seq, blocks: blocks.as_deref() };
                 let (count, mut seqs) = snap.postings.search(&*query, &hits).map_err(backend)?;
                 seqs.sort_unstable();
@@ -528,9 +528,11 @@ pub(super) fn narrow<T>(
     left
 }
 
-/// Whether the filter is message words and nothing else (not even a
-/// tenant or a time range).
-pub(super) fn words_alone(f: &Filter) -> bool {
+/// Whether the postings alone count the filter's sealed matches: message
+/// words and nothing else (not even a time range) but a tenant, when every
+/// sealed block of `snap` holds that tenant's records only (one tenant's
+/// store, the usual case: the REST and gRPC reads always name a tenant).
+pub(super) fn words_alone(snap: &Snapshot, f: &Filter) -> bool {
     // Destructured so that a new filter field does not go unnoticed here.
     let Filter {
         service_name,
@@ -556,20 +558,13 @@ pub(super) fn words_alone(f: &Filter) -> bool {
         && anomaly.is_none()
         && from_timestamp.is_none()
         && to_timestamp.is_none()
-        && [
-            service_name,
-            trace_id,
-            request_id,
-            host,
-            user_id,
-            error_code,
-            tag,
-            anomaly_reason,
-            tenant,
-        ]
-        .iter()
-        .all(|v| v.is_none())
+        && [service_name, trace_id, request_id, host, user_id, error_code, tag, anomaly_reason]
+            .iter()
+            .all(|v| v.is_none())
         && attributes.is_empty()
+        && tenant.as_deref().is_none_or(|t| {
+            snap.blocks.iter().all(|b| matches!(&b.header().tenants[..], [only] if only == t))
+        })
 }
 
 /// The postings' field handles, by name from the snapshot's own schema.

@@ -16,7 +16,7 @@ use tantivy::tokenizer::TextAnalyzer;
 use tantivy::{Index, Searcher};
 
 use super::super::snapshot::{Snapshot, in_memory};
-use super::select::postings_fields;
+use super::select::{postings_fields, words_alone};
 use super::{search, stats};
 use crate::Error;
 use crate::tantivy::schema::{Fields, id_key};
@@ -884,6 +884,33 @@ fn words_alone_are_counted_by_the_postings_and_paged_from_the_best_blocks() {
         let oldest =
             search(&blind, &mut analyzer, &request(&words(q), Sort::OldestFirst, 1, 5, None));
         assert!(oldest.unwrap_err().to_string().contains("not a zstd frame"), "{q}");
+    }
+    // With a tenant: counted by the postings when every block holds that
+    // tenant alone, else by the blocks; the same answers either way.
+    let one_tenant: Vec<LogRecord> = records
+        .iter()
+        .cloned()
+        .map(|r| LogRecord { tenant: DEFAULT_TENANT.to_owned(), ..r })
+        .collect();
+    let single = in_memory(&one_tenant, FIRST_SEQ, BLOCK_ROWS, OPEN_ROWS, (*snap.deleted).clone());
+    let of = |q: &str, t: &str| Filter { tenant: Some(t.to_owned()), ..words(q) };
+    for (recs, s) in [(&records, &snap), (&one_tenant, &single)] {
+        for (q, t) in [("timeout", DEFAULT_TENANT), ("timeout", "acme"), ("#200", DEFAULT_TENANT)] {
+            assert_eq!(words_alone(s, &of(q, t)), std::ptr::eq(s, &single) && t == DEFAULT_TENANT);
+            let want = live_matches(recs, s, &of(q, t));
+            for sort in SORTS {
+                let page = search(s, &mut analyzer, &request(&of(q, t), sort, 1, 5, None));
+                let page = page.unwrap();
+                assert_eq!(page.total, want.len() as u64, "{q} {t} {sort:?}");
+                let mut want = want.clone();
+                match sort {
+                    Sort::NewestFirst => want.reverse(),
+                    Sort::OldestFirst => {}
+                    Sort::Severity => continue,
+                }
+                assert!(page.logs.iter().eq(want.into_iter().take(5)), "{q} {t} {sort:?}");
+            }
+        }
     }
     // A word only record 200 has (block 3): the postings are asked for the
     // newest blocks' rows first, which have none, then for every block's.
