@@ -13,7 +13,6 @@
 #![allow(missing_docs)]
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 use std::time::Instant;
 
 use loglens_bench::own_cpu_seconds;
@@ -22,6 +21,7 @@ use loglens_core::RuleSet;
 use loglens_core::record::{RawLog, normalize};
 use loglens_generator::Generator;
 use loglens_store::hybrid::{Block, BlockWriter, Column};
+use tantivy::directory::OwnedBytes;
 
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -74,10 +74,10 @@ fn main() {
             let load = load_average();
             let mut w = BlockWriter::new();
             let (c0, t0) = (own_cpu_seconds(), Instant::now());
-            let blocks: Vec<Arc<[u8]>> = records
+            let blocks: Vec<OwnedBytes> = records
                 .chunks(size)
                 .enumerate()
-                .map(|(i, chunk)| w.encode((i * size) as u64, chunk).unwrap().into())
+                .map(|(i, chunk)| OwnedBytes::new(w.encode((i * size) as u64, chunk).unwrap()))
                 .collect();
             let (encode_cpu, encode_wall) = (own_cpu_seconds() - c0, t0.elapsed().as_secs_f64());
 

@@ -36,7 +36,7 @@
 use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
-use std::sync::Arc;
+use tantivy::directory::OwnedBytes;
 
 use fastbloom::BloomFilter;
 use loglens_core::record::content_id;
@@ -667,10 +667,13 @@ pub fn encode(first_seq: u64, records: &[LogRecord]) -> Result<Vec<u8>, BlockErr
 }
 
 /// A block read from its bytes: the header parsed and the checksum
-/// checked; columns are decompressed when read.
+/// checked; columns are decompressed when read. The bytes are a sealed
+/// block's file mapped into memory (see `layout::map_block`), so the
+/// kernel's page cache holds what is read and can evict it, or a buffer
+/// in tests.
 #[derive(Debug, Clone)]
 pub struct Block {
-    bytes: Arc<[u8]>,
+    bytes: OwnedBytes,
     header: Header,
     filter: Option<BloomFilter>,
 }
@@ -914,7 +917,7 @@ impl Block {
     /// Reads a block: checks its magic, version, checksum and lengths and
     /// parses its header. Damaged or truncated bytes are an error naming
     /// what is wrong.
-    pub fn parse(bytes: Arc<[u8]>) -> Result<Block, BlockError> {
+    pub fn parse(bytes: OwnedBytes) -> Result<Block, BlockError> {
         let len = bytes.len();
         if len < PREFIX {
             return Err(BlockError::Truncated { len, expected: PREFIX });
@@ -964,7 +967,7 @@ impl Block {
     }
 
     /// The block's bytes, as parsed.
-    pub fn bytes(&self) -> &Arc<[u8]> {
+    pub fn bytes(&self) -> &[u8] {
         &self.bytes
     }
 
@@ -1399,7 +1402,7 @@ mod tests {
     }
 
     fn block(records: &[LogRecord]) -> Block {
-        Block::parse(encode(1_000, records).unwrap().into()).unwrap()
+        Block::parse(OwnedBytes::new(encode(1_000, records).unwrap())).unwrap()
     }
 
     /// `back` is `want` exactly: equal, and every f64 the same bits
@@ -1695,11 +1698,11 @@ mod tests {
             for flip in [0x01, 0x80, 0xff] {
                 let mut bad = good.clone();
                 bad[i] ^= flip;
-                assert!(Block::parse(bad.into()).is_err(), "byte {i} ^ {flip:#x}");
+                assert!(Block::parse(OwnedBytes::new(bad)).is_err(), "byte {i} ^ {flip:#x}");
             }
         }
         for cut in 0..good.len() {
-            let err = Block::parse(good[..cut].into()).unwrap_err();
+            let err = Block::parse(OwnedBytes::new(good[..cut].to_vec())).unwrap_err();
             assert!(
                 matches!(err, BlockError::Truncated { .. } | BlockError::Checksum { .. }),
                 "cut at {cut}: {err}"
@@ -1708,21 +1711,25 @@ mod tests {
         let mut longer = good.clone();
         longer.push(0);
         assert_eq!(
-            Block::parse(longer.into()).unwrap_err(),
+            Block::parse(OwnedBytes::new(longer)).unwrap_err(),
             BlockError::TrailingBytes { len: good.len() + 1, extra: 1 }
         );
         assert_eq!(
-            Block::parse(good[..40].into()).unwrap_err().to_string().split(':').next(),
+            Block::parse(OwnedBytes::new(good[..40].to_vec()))
+                .unwrap_err()
+                .to_string()
+                .split(':')
+                .next(),
             Some("block truncated")
         );
         let mut magic = good.clone();
         magic[0] = b'X';
-        assert!(matches!(Block::parse(magic.into()), Err(BlockError::Magic(_))));
+        assert!(matches!(Block::parse(OwnedBytes::new(magic)), Err(BlockError::Magic(_))));
         // Version 1, before the header's groups, and a future version.
         for v in [1, 3] {
             let mut version = good.clone();
             version[4] = v;
-            let err = Block::parse(version.into()).unwrap_err();
+            let err = Block::parse(OwnedBytes::new(version)).unwrap_err();
             assert_eq!(err, BlockError::Version(v));
             assert_eq!(err.to_string(), format!("block format version {v}, this build reads 2"));
         }
@@ -1734,13 +1741,13 @@ mod tests {
                 let mut bad = good.clone();
                 bad[i] = v;
                 reseal(&mut bad);
-                if let Ok(b) = Block::parse(bad.into()) {
+                if let Ok(b) = Block::parse(OwnedBytes::new(bad)) {
                     parsed += 1;
                     read_everything(&b);
                 }
             }
         }
         assert!(parsed > 0);
-        Block::parse(good.into()).unwrap().all_records().unwrap();
+        Block::parse(OwnedBytes::new(good)).unwrap().all_records().unwrap();
     }
 }

@@ -36,8 +36,9 @@
 //!
 //! # Recovery
 //!
-//! At open every block file is parsed and kept in memory (memory is the
-//! bound on store size for now). A damaged or misplaced block file whose
+//! At open every block file is mapped and its header parsed and checked
+//! (the process keeps headers and filters; the kernel's page cache keeps
+//! the columns that are read). A damaged or misplaced block file whose
 //! records the WAL still holds is removed, with every later one, and
 //! rebuilt by the replay; one the WAL no longer holds is an error naming
 //! the file. Then the deleted rows are loaded, the postings opened (their
@@ -302,36 +303,25 @@ impl Engine {
 mod tests {
     use std::collections::{BTreeMap, HashMap, HashSet};
 
-    use loglens_core::{Level, LogRecord};
+    use loglens_core::LogRecord;
 
     use super::*;
     use crate::hybrid::snapshot::Place;
+    use crate::hybrid::testing::bare;
     use crate::tantivy::schema::{SEQ, id_key};
 
     const T0: i64 = 1_767_225_600_000;
 
     fn record(id: &str, i: usize, version: &str) -> LogRecord {
+        let message = format!("request {i} served {version}");
+        let tenant = loglens_core::tenant::default_name();
         LogRecord {
-            id: id.to_owned(),
-            timestamp: T0 + i as i64,
             service_name: format!("svc-{}", i % 3),
-            level: Level::Info,
-            message: format!("request {i} served {version}"),
-            status_code: None,
-            request_id: None,
             user_id: Some(format!("user-{}", i % 17)),
             response_time_ms: Some(i as f64 / 4.0),
-            error_code: None,
             tags: vec!["edge".into()],
-            host: None,
-            trace_id: None,
-            span_id: None,
-            anomaly: false,
-            severity_score: 0,
-            anomaly_reasons: Vec::new(),
-            attributes: Default::default(),
             ingested_at: T0,
-            tenant: loglens_core::tenant::default_name(),
+            ..bare(id.to_owned(), T0 + i as i64, message, &tenant)
         }
     }
 

@@ -326,8 +326,8 @@ impl Indexer {
         }
     }
 
-    /// Seals the open block: encodes it, writes its file durably and keeps
-    /// it parsed in memory.
+    /// Seals the open block: encodes it, writes its file durably and maps
+    /// it ([`layout::map_block`]).
     fn cut(&mut self) -> Result<()> {
         let started = Instant::now();
         let first = self.open_first;
@@ -335,7 +335,8 @@ impl Indexer {
         let bytes = self.block_writer.encode(first, &self.open).map_err(sealing)?;
         layout::write_block(&self.env.blocks_dir, first, &bytes)?;
         let size = bytes.len();
-        let block = Block::parse(bytes.into()).map_err(sealing)?;
+        let path = layout::block_path(&self.env.blocks_dir, first);
+        let block = Block::parse(layout::map_block(&path)?).map_err(sealing)?;
         self.open_first = block.header().seqs().end;
         self.blocks.push(Arc::new(block));
         self.open.clear();

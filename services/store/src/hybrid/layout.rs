@@ -19,6 +19,8 @@ use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use tantivy::Directory;
+use tantivy::directory::{MmapDirectory, OwnedBytes};
 use tracing::warn;
 
 use super::block::Block;
@@ -137,6 +139,21 @@ pub(crate) fn write_block(blocks: &Path, first_seq: u64, bytes: &[u8]) -> io::Re
     write_durably(blocks, &block_path(blocks, first_seq), bytes)
 }
 
+/// The bytes of block file `path`, mapped into memory rather than read
+/// into the heap: the kernel's page cache keeps the blocks that are read
+/// and can evict them, so the process holds only the blocks' headers and
+/// filters. The mapping is Tantivy's (its `MmapDirectory`, with no cache
+/// shared between files); a block file is never written again once it has
+/// its name (a torn one is removed first and written anew), and one
+/// removed while mapped stays readable until it is dropped.
+pub(crate) fn map_block(path: &Path) -> io::Result<OwnedBytes> {
+    let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else {
+        return Err(io::Error::other(format!("{} is not a block file", path.display())));
+    };
+    let dir = MmapDirectory::open(dir).map_err(io::Error::other)?;
+    dir.open_read(Path::new(name)).map_err(io::Error::other)?.read_bytes()
+}
+
 /// Block files in `blocks`, by first sequence number. Removes temporary
 /// files a crash left behind.
 fn block_files(blocks: &Path) -> io::Result<Vec<(u64, PathBuf)>> {
@@ -158,8 +175,8 @@ fn block_files(blocks: &Path) -> io::Result<Vec<(u64, PathBuf)>> {
     Ok(found)
 }
 
-/// Reads every sealed block from `floor` on, oldest first, each kept in
-/// memory. Files of blocks below `floor` are what a retention pass had not
+/// Reads every sealed block from `floor` on, oldest first, each mapped
+/// ([`map_block`]). Files of blocks below `floor` are what a retention pass had not
 /// removed yet when it stopped: they are removed now. The others must
 /// follow one another with no gap, from `floor`. The first file that does not parse, is
 /// misnamed or leaves a gap is removed, with every later one, when the
@@ -180,9 +197,9 @@ pub(crate) fn load_blocks(
     let mut loaded: Vec<Arc<Block>> = Vec::with_capacity(files.len());
     for (i, (first, path)) in files.iter().enumerate() {
         let end = loaded.last().map_or(floor, |b| b.header().seqs().end);
-        let problem = match fs::read(path) {
+        let problem = match map_block(path) {
             Err(e) => e.to_string(),
-            Ok(bytes) => match Block::parse(bytes.into()) {
+            Ok(bytes) => match Block::parse(bytes) {
                 Err(e) => e.to_string(),
                 Ok(b) if b.header().first_seq != *first => {
                     format!("it holds records from {}", b.header().first_seq)
@@ -237,5 +254,25 @@ mod tests {
         fs::write(store.join(LAYOUT), "hybrid 9\n").unwrap();
         let Err(Error::Config(msg)) = claim(&store) else { panic!("not refused") };
         assert!(msg.contains("hybrid 9"), "{msg}");
+    }
+
+    #[test]
+    fn a_mapped_block_reads_its_file_and_outlives_its_removal() {
+        let dir = tempfile::tempdir().unwrap();
+        let bytes: Vec<u8> = (0..100_000u32).flat_map(|i| i.to_le_bytes()).collect();
+        write_block(dir.path(), 7, &bytes).unwrap();
+        let path = block_path(dir.path(), 7);
+        let mapped = map_block(&path).unwrap();
+        assert_eq!(mapped.as_slice(), &bytes[..]);
+        // Retention removes the files of blocks a snapshot may still hold.
+        remove_blocks(dir.path(), &[7]).unwrap();
+        assert!(!path.exists());
+        assert_eq!(mapped.as_slice(), &bytes[..]);
+        let err = map_block(&path).unwrap_err().to_string();
+        assert!(err.contains(&path.display().to_string()), "{err}");
+        // An empty file (a crash before its bytes reached the disk) maps
+        // to nothing, which the block parser refuses as truncated.
+        fs::write(&path, b"").unwrap();
+        assert!(map_block(&path).unwrap().is_empty());
     }
 }

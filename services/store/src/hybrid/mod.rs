@@ -30,6 +30,8 @@ pub mod read;
 mod retention;
 pub mod snapshot;
 mod store;
+#[cfg(test)]
+pub(crate) mod testing;
 
 pub use block::{Block, BlockError, BlockWriter, Column, Extent, Group, Header, MAX_ROWS, encode};
 pub use bloom::Field;

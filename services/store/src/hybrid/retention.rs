@@ -156,41 +156,21 @@ impl Weight for SeqQuery {
 
 #[cfg(test)]
 mod tests {
-    use loglens_core::Level;
+    use tantivy::directory::OwnedBytes;
 
     use super::*;
+    use crate::hybrid::testing::bare;
     use crate::shared::DAY_MS;
 
     /// 2026-01-10T00:00:00Z.
     const DAY10: i64 = 1_768_003_200_000;
 
     fn record(tenant: &str, timestamp: i64) -> LogRecord {
-        LogRecord {
-            id: format!("{tenant}-{timestamp}"),
-            timestamp,
-            service_name: "svc".into(),
-            level: Level::Info,
-            message: "m".into(),
-            status_code: None,
-            request_id: None,
-            user_id: None,
-            response_time_ms: None,
-            error_code: None,
-            tags: Vec::new(),
-            host: None,
-            trace_id: None,
-            span_id: None,
-            anomaly: false,
-            severity_score: 0,
-            anomaly_reasons: Vec::new(),
-            attributes: Default::default(),
-            ingested_at: timestamp,
-            tenant: tenant.into(),
-        }
+        bare(format!("{tenant}-{timestamp}"), timestamp, "m".into(), tenant)
     }
 
     fn block(records: &[LogRecord]) -> Block {
-        Block::parse(super::super::block::encode(1, records).unwrap().into()).unwrap()
+        Block::parse(OwnedBytes::new(super::super::block::encode(1, records).unwrap())).unwrap()
     }
 
     #[test]

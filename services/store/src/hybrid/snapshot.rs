@@ -92,6 +92,8 @@ pub(crate) fn in_memory(
     open_rows: usize,
     deleted: HashSet<u64>,
 ) -> Snapshot {
+    use tantivy::directory::OwnedBytes;
+
     use super::postings::PostingsFields;
     use crate::tantivy::schema::id_key;
 
@@ -111,7 +113,7 @@ pub(crate) fn in_memory(
         .enumerate()
         .map(|(i, chunk)| {
             let bytes = super::block::encode(first_seq + (i * block_rows) as u64, chunk).unwrap();
-            Arc::new(Block::parse(bytes.into()).unwrap())
+            Arc::new(Block::parse(OwnedBytes::new(bytes)).unwrap())
         })
         .collect();
     Snapshot {
@@ -127,32 +129,17 @@ pub(crate) fn in_memory(
 
 #[cfg(test)]
 mod tests {
-    use loglens_core::{Level, LogRecord};
+    use loglens_core::LogRecord;
 
     use super::*;
+    use crate::hybrid::testing::bare;
 
     fn record(i: usize) -> LogRecord {
+        let timestamp = 1_767_225_600_000 + i as i64;
+        let tenant = loglens_core::tenant::default_name();
         LogRecord {
-            id: format!("client-{i}"),
-            timestamp: 1_767_225_600_000 + i as i64,
-            service_name: "svc".into(),
-            level: Level::Info,
-            message: format!("record number {i}"),
-            status_code: None,
-            request_id: None,
-            user_id: None,
-            response_time_ms: None,
-            error_code: None,
-            tags: Vec::new(),
-            host: None,
-            trace_id: None,
-            span_id: None,
-            anomaly: false,
-            severity_score: 0,
-            anomaly_reasons: Vec::new(),
-            attributes: Default::default(),
             ingested_at: 1_767_225_600_000,
-            tenant: loglens_core::tenant::default_name(),
+            ..bare(format!("client-{i}"), timestamp, format!("record number {i}"), &tenant)
         }
     }
 

@@ -640,6 +640,8 @@ fn plain_snapshot() -> (Vec<LogRecord>, Snapshot) {
 /// (each frame's zstd magic broken, the checksum rewritten to match), so
 /// that any read of them is an error while their headers still parse.
 fn unreadable_but(snap: &Snapshot, intact: &[usize]) -> Snapshot {
+    use tantivy::directory::OwnedBytes;
+
     use super::super::block::{Block, Column};
     let blocks: Vec<std::sync::Arc<Block>> = snap
         .blocks
@@ -659,7 +661,7 @@ fn unreadable_but(snap: &Snapshot, intact: &[usize]) -> Snapshot {
             }
             let sum = xxhash_rust::xxh3::xxh3_64(&bytes[13..]);
             bytes[5..13].copy_from_slice(&sum.to_le_bytes());
-            std::sync::Arc::new(Block::parse(bytes.into()).unwrap())
+            std::sync::Arc::new(Block::parse(OwnedBytes::new(bytes)).unwrap())
         })
         .collect();
     Snapshot { blocks: blocks.into(), ..snap.clone() }

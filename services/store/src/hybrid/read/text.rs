@@ -99,6 +99,7 @@ fn read<'a, T>(
 #[cfg(test)]
 mod tests {
     use loglens_core::{Level, LogRecord};
+    use tantivy::directory::OwnedBytes;
 
     use super::*;
 
@@ -151,7 +152,8 @@ mod tests {
     fn every_check_keeps_exactly_the_rows_whose_value_is_wanted() {
         let records = records();
         let block =
-            Block::parse(super::super::super::block::encode(0, &records).unwrap().into()).unwrap();
+            Block::parse(OwnedBytes::new(super::super::super::block::encode(0, &records).unwrap()))
+                .unwrap();
         let mut wants: Vec<String> = records
             .iter()
             .flat_map(|r| {
