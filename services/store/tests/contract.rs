@@ -1239,27 +1239,58 @@ impl Backend for ElasticBackend {
     }
 }
 
-// ---------------------------------------------------------------- hybrid
+// ---------------------------------------------------------------- embedded
 
 use loglens_store::hybrid::HybridStore;
+use loglens_store::tantivy::TantivyStore;
 
-/// A hybrid store in a temporary directory.
-struct HybridBackend {
-    dir: tempfile::TempDir,
-    /// The stores opened here, so `crash` can reach the concrete type.
-    open: Mutex<Vec<Arc<HybridStore>>>,
+/// A store kept in a local directory: opened there, and stopped as a
+/// crash would leave it.
+#[async_trait]
+trait Embedded: LogStore + Sized + 'static {
+    async fn open_in(dir: &std::path::Path, options: StoreOptions) -> Self;
+    async fn stop_as_a_crash(&self);
 }
 
-impl HybridBackend {
-    fn new() -> HybridBackend {
-        HybridBackend { dir: tempfile::tempdir().unwrap(), open: Mutex::new(Vec::new()) }
+#[async_trait]
+impl Embedded for TantivyStore {
+    async fn open_in(dir: &std::path::Path, options: StoreOptions) -> Self {
+        TantivyStore::open(dir, options).await.expect("open")
+    }
+
+    async fn stop_as_a_crash(&self) {
+        self.abort().await.expect("abort");
     }
 }
 
 #[async_trait]
-impl Backend for HybridBackend {
+impl Embedded for HybridStore {
+    async fn open_in(dir: &std::path::Path, options: StoreOptions) -> Self {
+        HybridStore::open(dir, options).await.expect("open")
+    }
+
+    async fn stop_as_a_crash(&self) {
+        self.abort().await.expect("abort");
+    }
+}
+
+/// An embedded store of type `S` in a temporary directory.
+struct EmbeddedBackend<S> {
+    dir: tempfile::TempDir,
+    /// The stores opened here, so `crash` can reach the concrete type.
+    open: Mutex<Vec<Arc<S>>>,
+}
+
+impl<S> EmbeddedBackend<S> {
+    fn new() -> EmbeddedBackend<S> {
+        EmbeddedBackend { dir: tempfile::tempdir().unwrap(), open: Mutex::new(Vec::new()) }
+    }
+}
+
+#[async_trait]
+impl<S: Embedded> Backend for EmbeddedBackend<S> {
     async fn open_with(&self, options: StoreOptions) -> Arc<dyn LogStore> {
-        let store = Arc::new(HybridStore::open(self.dir.path(), options).await.expect("open"));
+        let store = Arc::new(S::open_in(self.dir.path(), options).await);
         self.open.lock().unwrap().push(store.clone());
         store
     }
@@ -1267,26 +1298,14 @@ impl Backend for HybridBackend {
     async fn crash(&self, store: Arc<dyn LogStore>) {
         drop(store);
         let store = self.open.lock().unwrap().pop().expect("an open store");
-        store.abort().await.expect("abort");
+        store.stop_as_a_crash().await;
     }
 }
 
-// ---------------------------------------------------------------- Tantivy
-
-use loglens_store::tantivy::TantivyStore;
-
-/// A Tantivy store in a temporary directory.
-struct TantivyBackend {
-    dir: tempfile::TempDir,
-    /// The stores opened here, so `crash` can reach the concrete type.
-    open: Mutex<Vec<Arc<TantivyStore>>>,
-}
+type HybridBackend = EmbeddedBackend<HybridStore>;
+type TantivyBackend = EmbeddedBackend<TantivyStore>;
 
 impl TantivyBackend {
-    fn new() -> TantivyBackend {
-        TantivyBackend { dir: tempfile::tempdir().unwrap(), open: Mutex::new(Vec::new()) }
-    }
-
     fn wal_files(&self) -> Vec<std::path::PathBuf> {
         let mut files: Vec<_> = std::fs::read_dir(self.dir.path().join("wal"))
             .unwrap()
@@ -1295,21 +1314,6 @@ impl TantivyBackend {
             .collect();
         files.sort();
         files
-    }
-}
-
-#[async_trait]
-impl Backend for TantivyBackend {
-    async fn open_with(&self, options: StoreOptions) -> Arc<dyn LogStore> {
-        let store = Arc::new(TantivyStore::open(self.dir.path(), options).await.expect("open"));
-        self.open.lock().unwrap().push(store.clone());
-        store
-    }
-
-    async fn crash(&self, store: Arc<dyn LogStore>) {
-        drop(store);
-        let store = self.open.lock().unwrap().pop().expect("an open store");
-        store.abort().await.expect("abort");
     }
 }
 
