@@ -36,12 +36,12 @@
 use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
-use tantivy::directory::OwnedBytes;
 
 use fastbloom::BloomFilter;
 use loglens_core::record::content_id;
 use loglens_core::tenant::scoped_id;
 use loglens_core::{AttrValue, Attributes, Level, LogRecord, StatusCode};
+use tantivy::directory::OwnedBytes;
 use xxhash_rust::xxh3::xxh3_64;
 
 use super::bloom::{self, Field};

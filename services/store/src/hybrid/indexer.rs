@@ -333,9 +333,8 @@ impl Indexer {
         let first = self.open_first;
         let sealing = |e: super::BlockError| Error::Backend(format!("sealing block {first}: {e}"));
         let bytes = self.block_writer.encode(first, &self.open).map_err(sealing)?;
-        layout::write_block(&self.env.blocks_dir, first, &bytes)?;
+        let path = layout::write_block(&self.env.blocks_dir, first, &bytes)?;
         let size = bytes.len();
-        let path = layout::block_path(&self.env.blocks_dir, first);
         let block = Block::parse(layout::map_block(&path)?).map_err(sealing)?;
         self.open_first = block.header().seqs().end;
         self.blocks.push(Arc::new(block));

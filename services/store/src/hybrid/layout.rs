@@ -134,9 +134,12 @@ pub(crate) fn block_path(blocks: &Path, first_seq: u64) -> PathBuf {
     blocks.join(format!("{first_seq:020}.{BLOCK_EXTENSION}"))
 }
 
-/// Writes a sealed block's bytes durably (see [`write_durably`]).
-pub(crate) fn write_block(blocks: &Path, first_seq: u64, bytes: &[u8]) -> io::Result<()> {
-    write_durably(blocks, &block_path(blocks, first_seq), bytes)
+/// Writes a sealed block's bytes durably (see [`write_durably`]) and
+/// says where: the file to map ([`map_block`]).
+pub(crate) fn write_block(blocks: &Path, first_seq: u64, bytes: &[u8]) -> io::Result<PathBuf> {
+    let path = block_path(blocks, first_seq);
+    write_durably(blocks, &path, bytes)?;
+    Ok(path)
 }
 
 /// The bytes of block file `path`, mapped into memory rather than read
@@ -260,8 +263,8 @@ mod tests {
     fn a_mapped_block_reads_its_file_and_outlives_its_removal() {
         let dir = tempfile::tempdir().unwrap();
         let bytes: Vec<u8> = (0..100_000u32).flat_map(|i| i.to_le_bytes()).collect();
-        write_block(dir.path(), 7, &bytes).unwrap();
-        let path = block_path(dir.path(), 7);
+        let path = write_block(dir.path(), 7, &bytes).unwrap();
+        assert_eq!(path, block_path(dir.path(), 7));
         let mapped = map_block(&path).unwrap();
         assert_eq!(mapped.as_slice(), &bytes[..]);
         // Retention removes the files of blocks a snapshot may still hold.
