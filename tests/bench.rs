@@ -137,12 +137,15 @@ fn the_partial_runs_report_their_figures() {
 }
 
 #[test]
-fn only_queries_times_each_query_with_and_without_the_stats_cache() {
+fn only_queries_times_each_query_with_and_without_the_caches() {
     let (q, _) = bench_json(&["--only-queries", "--records", "1500"]);
     assert_eq!(q["records"], 1500, "{q}");
     let runs = q["runs"].as_array().expect("runs");
-    let caches: Vec<_> = runs.iter().map(|r| r["stats_cache_bytes"].as_u64()).collect();
-    assert_eq!(caches, [Some(64 << 20), Some(0)], "{q}");
+    let caches: Vec<_> = runs
+        .iter()
+        .map(|r| (r["stats_cache_bytes"].as_u64(), r["block_cache_bytes"].as_u64()))
+        .collect();
+    assert_eq!(caches, [(Some(64 << 20), Some(64 << 20)), (Some(0), Some(0))], "{q}");
     for run in runs {
         let rows = run["latency"].as_array().expect("latency rows");
         assert!(rows.iter().any(|r| r["query"] == "stats + histogram + pctl, new shape"), "{q}");
@@ -150,7 +153,8 @@ fn only_queries_times_each_query_with_and_without_the_stats_cache() {
             assert!(row["p99_ms"].as_f64().is_some_and(|v| v > 0.0), "{row}");
         }
     }
-    let (off, _) = bench_json(&["--only-queries", "--records", "1500", "--stats-cache-mb", "0"]);
+    let off = ["--only-queries", "--records", "1500", "--stats-cache-mb", "0"];
+    let (off, _) = bench_json(&[&off[..], &["--block-cache-mb", "0"]].concat());
     assert_eq!(off["runs"].as_array().map(Vec::len), Some(1), "{off}");
 }
 

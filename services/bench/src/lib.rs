@@ -147,6 +147,10 @@ pub struct BenchArgs {
     /// The store's per-segment stats cache, MiB (figure 6); 0 turns it off.
     #[arg(long, default_value_t = (StoreOptions::default().stats_cache_bytes >> 20) as u64)]
     pub stats_cache_mb: u64,
+    /// The hybrid store's cache of decompressed column frames, MiB
+    /// (figures 3, 5 and 6); 0 turns it off. The Tantivy store ignores it.
+    #[arg(long, default_value_t = (StoreOptions::default().block_cache_bytes >> 20) as u64)]
+    pub block_cache_mb: u64,
     /// Run only figure 3 (store ingest, with the process's CPU time per
     /// record, merges included) and figure 5 at --rate and at 80% of
     /// figure 3's rate, and print their rows: to compare refresh settings.
@@ -221,6 +225,7 @@ impl BenchArgs {
             refresh_interval_ms: self.refresh_interval_ms,
             min_refresh_interval_ms: self.min_refresh_interval_ms,
             stats_cache_bytes: (self.stats_cache_mb as usize) << 20,
+            block_cache_bytes: (self.block_cache_mb as usize) << 20,
             ..StoreOptions::default()
         }
     }
@@ -1260,8 +1265,9 @@ async fn only_refresh(
     Ok(())
 }
 
-/// `--only-queries`: figure 6 on one index, with the stats cache as
-/// configured and (when on) without it, the store reopened before each.
+/// `--only-queries`: figure 6 on one index, with the caches (stats, and
+/// the hybrid's decompressed frames) as configured and (when either is on)
+/// without them, the store reopened before each.
 async fn only_queries(
     args: &BenchArgs,
     options: &StoreOptions,
@@ -1277,31 +1283,45 @@ async fn only_queries(
     // with nothing merging beside them.
     store.close().await?;
     drop(store);
-    let store = args.store.open(&dir, options).await?;
-    let mut runs = vec![(options.stats_cache_bytes, queries(store.as_ref(), n).await?.0)];
-    store.close().await?;
-    drop(store);
-    if options.stats_cache_bytes > 0 {
-        let off = StoreOptions { stats_cache_bytes: 0, ..options.clone() };
-        let store = args.store.open(&dir, &off).await?;
-        runs.push((0, queries(store.as_ref(), n).await?.0));
+    let mut passes = vec![options.clone()];
+    if options.stats_cache_bytes > 0 || options.block_cache_bytes > 0 {
+        passes.push(StoreOptions { stats_cache_bytes: 0, block_cache_bytes: 0, ..options.clone() });
+    }
+    let mut runs = Vec::new();
+    for pass in passes {
+        let store = args.store.open(&dir, &pass).await?;
+        runs.push((
+            pass.stats_cache_bytes,
+            pass.block_cache_bytes,
+            queries(store.as_ref(), n).await?.0,
+        ));
         store.close().await?;
+        drop(store);
     }
     std::fs::remove_dir_all(&dir)?;
-    let mut out = format!("{hw_line}\n6 queries on {n} records, p50 / p99 ms\n");
-    for (i, (name, target, _)) in runs[0].1.iter().enumerate() {
+    let mut out = format!(
+        "{hw_line}\n6 queries on {n} records, p50 / p99 ms (caches: stats / block frames, MiB)\n"
+    );
+    for (i, (name, target, _)) in runs[0].2.iter().enumerate() {
         out += &format!("{name:<36}");
-        for (cache, rows) in &runs {
+        for (stats, frames, rows) in &runs {
             let l = rows[i].2;
-            out += &format!("  cache {:>3} MiB: {:>8.1} / {:>8.1}", cache >> 20, l.p50, l.p99);
+            out += &format!(
+                "  caches {:>3}/{:>3}: {:>8.1} / {:>8.1}",
+                stats >> 20,
+                frames >> 20,
+                l.p50,
+                l.p99
+            );
         }
         out += &format!("  (target p99 {target} ms)\n");
     }
     let report = json!({
         "store": args.store.name(),
         "records": n,
-        "runs": runs.iter().map(|(cache, rows)| json!({
-            "stats_cache_bytes": cache,
+        "runs": runs.iter().map(|(stats, frames, rows)| json!({
+            "stats_cache_bytes": stats,
+            "block_cache_bytes": frames,
             "latency": rows.iter().map(|(name, target, l)| json!({
                 "query": name, "target_p99_ms": target, "p50_ms": l.p50, "p99_ms": l.p99,
             })).collect::<Vec<_>>(),

@@ -178,6 +178,11 @@ pub struct StoreOptions {
     /// of the partial results it keeps); 0 turns it off. Elasticsearch
     /// ignores it (its shard request cache does this job).
     pub stats_cache_bytes: usize,
+    /// Hybrid: bound of the cache of decompressed column frames of sealed
+    /// blocks, bytes; 0 turns it off. The Tantivy store reads its postings
+    /// where they lie (the page cache keeps them), and Elasticsearch
+    /// ignores it.
+    pub block_cache_bytes: usize,
 }
 
 impl Default for StoreOptions {
@@ -191,6 +196,7 @@ impl Default for StoreOptions {
             tenant_retention: TenantRetention::default(),
             index_prefix: "logs".to_owned(),
             stats_cache_bytes: 64 << 20,
+            block_cache_bytes: 64 << 20,
         }
     }
 }

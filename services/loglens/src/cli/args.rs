@@ -167,6 +167,15 @@ pub struct StoreArgs {
           default_value_t = (store_defaults().stats_cache_bytes >> 20) as u64,
           value_parser = clap::value_parser!(u64).range(0..=4096))]
     stats_cache_mb: u64,
+    /// Hybrid store: memory for decompressed column frames of sealed
+    /// blocks, MiB (0-4096; 0 turns it off). A block keeps each column
+    /// compressed, and a read needs a column's whole frame even for one
+    /// row; kept frames let repeated pages and filters skip the
+    /// decompression. The Tantivy store ignores it.
+    #[arg(long, env = "LOGLENS_BLOCK_CACHE_MB",
+          default_value_t = (store_defaults().block_cache_bytes >> 20) as u64,
+          value_parser = clap::value_parser!(u64).range(0..=4096))]
+    block_cache_mb: u64,
     /// Delete whole UTC days once they ended this many days ago (1-3650);
     /// unset keeps everything.
     #[arg(long, env = "LOGLENS_RETENTION_DAYS",
@@ -193,6 +202,7 @@ impl StoreArgs {
             retention_days: self.retention_days,
             index_prefix: self.elastic_index_name.clone(),
             stats_cache_bytes: (self.stats_cache_mb as usize) << 20,
+            block_cache_bytes: (self.block_cache_mb as usize) << 20,
             ..StoreOptions::default()
         };
         Ok(StoreConfig { url, options })

@@ -36,6 +36,7 @@
 use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
+use std::sync::Arc;
 
 use fastbloom::BloomFilter;
 use loglens_core::record::content_id;
@@ -49,6 +50,7 @@ use super::columns::{
     self, AttrCell, IdCell, IdColumn, Lists, Malformed, Reader, put_attribute, put_lists,
     put_number, put_strings, put_text, put_varint, unzigzag, zigzag,
 };
+use super::frames::{FrameCache, FrameKey};
 
 /// Most records in one block.
 pub const MAX_ROWS: usize = u16::MAX as usize;
@@ -676,6 +678,8 @@ pub struct Block {
     bytes: OwnedBytes,
     header: Header,
     filter: Option<BloomFilter>,
+    /// Where decompressed frames are kept, when the store keeps them.
+    frames: Option<Arc<FrameCache>>,
 }
 
 fn malformed(part: &str) -> impl FnOnce(Malformed) -> BlockError + '_ {
@@ -958,7 +962,7 @@ impl Block {
             .map(|w| u64::from_le_bytes([w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7]]))
             .collect();
         let filter = bloom::from_words(words, header.filter_hashes);
-        Ok(Block { bytes, header, filter })
+        Ok(Block { bytes, header, filter, frames: None })
     }
 
     /// The block's header.
@@ -990,8 +994,36 @@ impl Block {
         self.filter.as_ref().is_some_and(|f| f.contains_hash(bloom::key(field.seed(), value)))
     }
 
-    fn inflate(&self, part: &str, e: Extent) -> Result<Vec<u8>, BlockError> {
-        inflate(&self.bytes[e.offset..][..e.compressed], e.raw).map_err(malformed(part))
+    /// Keeps this block's decompressed frames in `frames` and reads them
+    /// from there ([`FrameCache`]).
+    pub(crate) fn with_frames(self, frames: Arc<FrameCache>) -> Block {
+        Block { frames: Some(frames), ..self }
+    }
+
+    /// A column's frame, decompressed (or as kept in the frame cache).
+    fn inflate(&self, part: &str, e: Extent) -> Result<Arc<Vec<u8>>, BlockError> {
+        let cache = self.frames.as_deref().filter(|_| e.raw > 0);
+        let key = FrameKey {
+            first_seq: self.header.first_seq,
+            checksum: self.checksum(),
+            offset: e.offset,
+        };
+        if let Some(hit) = cache.and_then(|c| c.get(&key)) {
+            return Ok(hit);
+        }
+        let frame = Arc::new(
+            inflate(&self.bytes[e.offset..][..e.compressed], e.raw).map_err(malformed(part))?,
+        );
+        if let Some(c) = cache {
+            c.put(key, Arc::clone(&frame));
+        }
+        Ok(frame)
+    }
+
+    /// A fixed column's bytes, decompressed (or as kept in the frame
+    /// cache), for readers of their own (`read::text`).
+    pub(crate) fn frame(&self, column: Column) -> Result<Arc<Vec<u8>>, BlockError> {
+        self.inflate(column.name(), self.header.column(column))
     }
 
     /// Decompresses a fixed column and decodes it with `decode`, which
@@ -1155,8 +1187,8 @@ impl Block {
 
     fn decoded<'a>(
         &'a self,
-        raws: &'a [Vec<u8>],
-        attribute_raws: &'a [Vec<u8>],
+        raws: &'a [Arc<Vec<u8>>],
+        attribute_raws: &'a [Arc<Vec<u8>>],
     ) -> Result<Decoded<'a>, BlockError> {
         let h = &self.header;
         let raw = |c: Column| raws[c as usize].as_slice();
@@ -1491,6 +1523,46 @@ mod tests {
             assert_eq!(got, want, "{n} records");
             assert_eq!(got.len(), h.groups.len(), "one group per tenant, service and level");
         }
+    }
+
+    #[test]
+    fn frames_kept_in_the_cache_read_back_the_same() {
+        let frames = Arc::new(FrameCache::new(64 << 20));
+        // Two blocks from the same sequence number and of the same layout,
+        // as after a torn block is rebuilt: the checksum keeps their frames
+        // apart.
+        // The blocks differ in one record's status code (in no dictionary
+        // or filter, so the frames before it lie where they lie in the
+        // other block).
+        let mut a = records(21, 300);
+        a[0].status_code = Some(StatusCode::new(500).unwrap());
+        let mut b = a.clone();
+        b[0].status_code = Some(StatusCode::new(503).unwrap());
+        let blocks =
+            [block(&a).with_frames(Arc::clone(&frames)), block(&b).with_frames(frames.clone())];
+        let status = |blk: &Block| blk.header().column(Column::StatusCode).offset;
+        assert_eq!(status(&blocks[0]), status(&blocks[1]), "the frames lie at the same offset");
+        for round in 0..2 {
+            for (blk, want) in blocks.iter().zip([&a, &b]) {
+                assert_same(&blk.all_records().unwrap(), want);
+                assert_eq!(blk.records(&[0]).unwrap()[0], want[0]);
+                assert_eq!(blk.levels().unwrap(), want.iter().map(|r| r.level).collect::<Vec<_>>());
+            }
+            let (hits, misses) = frames.counts();
+            if round == 0 {
+                assert!(misses > 0 && hits > 0, "the second read of a block hits: {hits} {misses}");
+            } else {
+                assert!(
+                    hits > misses,
+                    "every frame is kept after the first round: {hits} {misses}"
+                );
+            }
+        }
+        // Off: every read decompresses and nothing is counted.
+        let off = Arc::new(FrameCache::new(0));
+        let blk = block(&a).with_frames(Arc::clone(&off));
+        assert_same(&blk.all_records().unwrap(), &a);
+        assert_eq!(off.counts(), (0, 0));
     }
 
     #[test]

@@ -232,6 +232,59 @@ pub(super) fn strings<'a>(
     Ok(out)
 }
 
+/// Whether each of the `rows` values of a column written by
+/// [`put_strings`] is `want`, without reading a value out: a dictionary's
+/// entries are compared once and its codes after, plain values as bytes.
+/// (A filter's check on a common host or tag; the bytes were checksummed
+/// when the block was read, and a value equal to `want` is valid UTF-8.)
+pub(super) fn strings_equal(
+    r: &mut Reader<'_>,
+    rows: usize,
+    want: &str,
+) -> Result<Vec<bool>, Malformed> {
+    let mode = r.u8()?;
+    if rows > r.remaining() {
+        return Err(format!("{rows} rows in {} bytes", r.remaining()));
+    }
+    let want = want.as_bytes();
+    match mode {
+        PLAIN => {
+            let mut lens = Vec::with_capacity(rows);
+            for _ in 0..rows {
+                lens.push(r.varint()?);
+            }
+            lens.into_iter()
+                .map(|len| match len {
+                    0 => Ok(false),
+                    n => Ok(r.bytes(usize::try_from(n - 1).unwrap_or(usize::MAX))? == want),
+                })
+                .collect()
+        }
+        DICT8 | DICT16 => {
+            let n = r.count(1)?;
+            let mut code = None;
+            for i in 1..=n {
+                let len = r.count(1)?;
+                if r.bytes(len)? == want {
+                    code = code.or(Some(i));
+                }
+            }
+            let width = if mode == DICT8 { 1 } else { 2 };
+            let codes = r.bytes(rows * width)?;
+            let Some(code) = code else { return Ok(vec![false; rows]) };
+            Ok(codes
+                .chunks_exact(width)
+                .map(|c| {
+                    let c =
+                        if width == 1 { u16::from(c[0]) } else { u16::from_le_bytes([c[0], c[1]]) };
+                    usize::from(c) == code
+                })
+                .collect())
+        }
+        m => Err(format!("string column mode {m}")),
+    }
+}
+
 /// Appends a column of lists of strings (tags, anomaly reasons): every
 /// row's item count, then the items as one string column.
 pub(super) fn put_lists(out: &mut Vec<u8>, lists: &[&[String]]) {
@@ -278,6 +331,37 @@ pub(super) fn lists<'a>(r: &mut Reader<'a>, rows: usize) -> Result<Lists<'a>, Ma
         .map(|s| s.ok_or_else(|| "a list item is absent".to_owned()))
         .collect::<Result<_, _>>()?;
     Ok(Lists { bounds, items })
+}
+
+/// Whether each of the `rows` lists of a column written by [`put_lists`]
+/// has `want` among its items ([`strings_equal`] over the items).
+pub(super) fn lists_contain(
+    r: &mut Reader<'_>,
+    rows: usize,
+    want: &str,
+) -> Result<Vec<bool>, Malformed> {
+    if rows > r.remaining() {
+        return Err(format!("{rows} rows in {} bytes", r.remaining()));
+    }
+    let mut counts = Vec::with_capacity(rows);
+    let mut total = 0usize;
+    for _ in 0..rows {
+        let n = r.count(1)?;
+        total = total.saturating_add(n);
+        counts.push(n);
+    }
+    if total > r.remaining() {
+        return Err(format!("{total} items in {} bytes", r.remaining()));
+    }
+    let equal = strings_equal(r, total, want)?;
+    let mut at = 0;
+    Ok(counts
+        .into_iter()
+        .map(|n| {
+            at += n;
+            equal[at - n..at].contains(&true)
+        })
+        .collect())
 }
 
 /// Id kinds (a byte per row of an id column).
@@ -556,7 +640,31 @@ mod tests {
             let mut r = Reader::new(&b);
             assert_eq!(&strings(&mut r, values.len()).unwrap(), values);
             r.finish().unwrap();
+            for want in ["a", "bé", "b", "", "v7", "w599", "w600"] {
+                let mut r = Reader::new(&b);
+                let equal = strings_equal(&mut r, values.len(), want).unwrap();
+                r.finish().unwrap();
+                let expected: Vec<bool> = values.iter().map(|v| *v == Some(want)).collect();
+                assert_eq!(equal, expected, "{want:?} in a column of mode {mode}");
+            }
         }
+    }
+
+    #[test]
+    fn list_columns_say_which_rows_hold_an_item() {
+        let lists: Vec<Vec<String>> =
+            (0..700).map(|i| (0..i % 4).map(|j| format!("t{}", (i + j) % 9)).collect()).collect();
+        let slices: Vec<&[String]> = lists.iter().map(Vec::as_slice).collect();
+        let mut b = Vec::new();
+        put_lists(&mut b, &slices);
+        for want in ["t0", "t8", "t9", ""] {
+            let mut r = Reader::new(&b);
+            let contain = lists_contain(&mut r, lists.len(), want).unwrap();
+            r.finish().unwrap();
+            let expected: Vec<bool> = lists.iter().map(|l| l.iter().any(|t| t == want)).collect();
+            assert_eq!(contain, expected, "{want:?}");
+        }
+        assert!(lists_contain(&mut Reader::new(&b[..b.len() - 1]), lists.len(), "t0").is_err());
     }
 
     #[test]

@@ -74,6 +74,7 @@ use tantivy::{Index, TantivyError};
 use tokio::sync::{broadcast, mpsc};
 
 use super::deleted::DeletedLog;
+use super::frames::FrameCache;
 pub use super::indexer::BLOCK_ROWS;
 use super::indexer::{Indexer, IndexerEnv, Recovered};
 use super::layout;
@@ -148,7 +149,8 @@ impl Engine {
         let (writer, reader, committed) = open_writer(&index, dir, options, "postings")?;
 
         let floor = layout::read_floor(dir)?;
-        let blocks = layout::load_blocks(&blocks_dir, floor, wal::oldest(&wal_dir)?)?;
+        let frames = Arc::new(FrameCache::new(options.block_cache_bytes));
+        let blocks = layout::load_blocks(&blocks_dir, floor, wal::oldest(&wal_dir)?, &frames)?;
         let (deleted_log, mut deleted) = DeletedLog::open(&dir.join("deleted"))?;
         deleted.retain(|seq| *seq >= floor);
         let seen = SeenIds::from_index(&reader.searcher())?;
@@ -159,6 +161,7 @@ impl Engine {
             dir: dir.to_owned(),
             wal_dir: wal_dir.clone(),
             blocks_dir,
+            frames,
             interval: Duration::from_millis(options.refresh_interval_ms),
             tail: publisher,
             shared: shared.clone(),

@@ -28,6 +28,7 @@ use tracing::{debug, info, warn};
 
 use super::block::{Block, BlockWriter};
 use super::deleted::DeletedLog;
+use super::frames::FrameCache;
 use super::layout;
 use super::postings::PostingsFields;
 use super::retention::{Cutoffs, SeqQuery};
@@ -59,6 +60,8 @@ pub(crate) struct IndexerEnv {
     pub wal_dir: PathBuf,
     /// Where sealed blocks are written.
     pub blocks_dir: PathBuf,
+    /// Where sealed blocks keep their decompressed frames.
+    pub frames: Arc<FrameCache>,
     /// Longest time between an add and its commit.
     pub interval: Duration,
     /// Where committed records go.
@@ -335,7 +338,9 @@ impl Indexer {
         let bytes = self.block_writer.encode(first, &self.open).map_err(sealing)?;
         let path = layout::write_block(&self.env.blocks_dir, first, &bytes)?;
         let size = bytes.len();
-        let block = Block::parse(layout::map_block(&path)?).map_err(sealing)?;
+        let block = Block::parse(layout::map_block(&path)?)
+            .map_err(sealing)?
+            .with_frames(Arc::clone(&self.env.frames));
         self.open_first = block.header().seqs().end;
         self.blocks.push(Arc::new(block));
         self.open.clear();

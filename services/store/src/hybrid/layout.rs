@@ -24,6 +24,7 @@ use tantivy::directory::{MmapDirectory, OwnedBytes};
 use tracing::warn;
 
 use super::block::Block;
+use super::frames::FrameCache;
 use crate::tantivy::wal::sync_dir;
 use crate::{Error, Result};
 
@@ -185,11 +186,13 @@ fn block_files(blocks: &Path) -> io::Result<Vec<(u64, PathBuf)>> {
 /// misnamed or leaves a gap is removed, with every later one, when the
 /// write-ahead log still holds their records (`wal_oldest` is the first
 /// sequence number it holds), so that the replay writes them again; when it
-/// does not, that is an error naming the file.
+/// does not, that is an error naming the file. The blocks keep their
+/// decompressed frames in `frames`.
 pub(crate) fn load_blocks(
     blocks: &Path,
     floor: u64,
     wal_oldest: Option<u64>,
+    frames: &Arc<FrameCache>,
 ) -> Result<Vec<Arc<Block>>> {
     let mut files = block_files(blocks)?;
     let below = files.partition_point(|(first, _)| *first < floor);
@@ -212,7 +215,7 @@ pub(crate) fn load_blocks(
                 }
                 Ok(_) if end != *first => format!("the block before it ends at {end}"),
                 Ok(b) => {
-                    loaded.push(Arc::new(b));
+                    loaded.push(Arc::new(b.with_frames(Arc::clone(frames))));
                     continue;
                 }
             },

@@ -23,6 +23,7 @@ pub mod bloom;
 mod columns;
 mod deleted;
 pub mod engine;
+mod frames;
 mod indexer;
 pub(crate) mod layout;
 pub mod postings;

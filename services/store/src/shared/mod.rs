@@ -1,10 +1,12 @@
 //! What every backend does the same way, written once: the live tail
 //! ([`tail`]), the closed flag ([`closed`]), cursor encoding and its errors
-//! ([`cursor`]) and the stats aggregations ([`aggs`]). What a backend does
+//! ([`cursor`]), the stats aggregations ([`aggs`]) and the bounded
+//! least-recently-used map the caches use ([`bounded`]). What a backend does
 //! its own way (its cursor's contents, its query language, how it counts
 //! inside a bucket) stays in the backend.
 
 pub(crate) mod aggs;
+pub(crate) mod bounded;
 pub(crate) mod closed;
 pub(crate) mod cursor;
 pub(crate) mod tail;

@@ -17,8 +17,8 @@ pub(super) fn narrow_text(
     want: &str,
 ) -> Result<usize> {
     let raw = raw(block, column)?;
-    let values = read(block, column, &raw, columns::strings)?;
-    Ok(super::select::narrow(keep, values, |v| *v == Some(want)))
+    let equal = read(block, column, &raw, |r, rows| columns::strings_equal(r, rows, want))?;
+    Ok(super::select::narrow(keep, equal, |e| *e))
 }
 
 /// The same for a request or trace id column: `want` is written as the
@@ -50,31 +50,13 @@ pub(super) fn narrow_list(
     want: &str,
 ) -> Result<usize> {
     let raw = raw(block, column)?;
-    let lists = read(block, column, &raw, columns::lists)?;
-    let rows: Vec<usize> = (0..block.rows()).collect();
-    Ok(super::select::narrow(keep, rows, |&row| lists.row(row).contains(&want)))
+    let contain = read(block, column, &raw, |r, rows| columns::lists_contain(r, rows, want))?;
+    Ok(super::select::narrow(keep, contain, |c| *c))
 }
 
-/// A fixed column's bytes, decompressed.
-fn raw(block: &Block, column: Column) -> Result<Vec<u8>> {
-    let e = block.header().column(column);
-    if e.raw == 0 {
-        return Ok(Vec::new());
-    }
-    let frame = block.bytes().get(e.offset..e.offset + e.compressed).ok_or_else(|| {
-        Error::Backend(format!("block column {} is past the block's end", column.name()))
-    })?;
-    let raw = zstd::bulk::decompress(frame, e.raw)
-        .map_err(|e| Error::Backend(format!("block column {}: zstd: {e}", column.name())))?;
-    if raw.len() != e.raw {
-        return Err(Error::Backend(format!(
-            "block column {}: {} bytes decompressed, the header says {}",
-            column.name(),
-            raw.len(),
-            e.raw
-        )));
-    }
-    Ok(raw)
+/// A fixed column's bytes, decompressed (or as the frame cache keeps them).
+fn raw(block: &Block, column: Column) -> Result<std::sync::Arc<Vec<u8>>> {
+    block.frame(column).map_err(|e| block_error(block, e))
 }
 
 /// `raw` read to its end by `decode` for every row of `block`.

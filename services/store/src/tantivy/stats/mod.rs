@@ -7,7 +7,6 @@
 //! 0.5-1.1 s at 10M records for a request of a new shape.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use loglens_core::{Filter, Stats, StatsRequest};
 use tantivy::collector::{Collector, SegmentCollector};
@@ -21,6 +20,7 @@ use self::partial::{Merged, Partial, TooBig};
 use super::backend;
 use super::query::filter_query;
 use super::schema::{Fields, TIMESTAMP};
+use crate::shared::bounded::BoundedLru;
 use crate::{Error, Result};
 
 mod collect;
@@ -63,16 +63,7 @@ pub(crate) const MIN_CACHED_DOCS: u32 = 4_096;
 /// so the partial result is the same. Entries of merged-away segments age
 /// out (least recently used first) within the byte bound, which is an
 /// estimate of the partials' heap size.
-pub(crate) struct StatsCache {
-    entries: parking_lot::Mutex<Entries>,
-    max_bytes: usize,
-    hits: AtomicU64,
-}
-
-struct Entries {
-    lru: lru::LruCache<CacheKey, Entry>,
-    bytes: usize,
-}
+pub(crate) struct StatsCache(BoundedLru<CacheKey, Arc<Partial>>);
 
 /// An entry's key: see [`StatsCache`].
 #[derive(Clone, PartialEq, Eq, Hash)]
@@ -124,55 +115,29 @@ impl Shape {
     }
 }
 
-#[derive(Clone)]
-struct Entry {
-    partial: Arc<Partial>,
-    bytes: usize,
-}
-
 impl StatsCache {
     pub(crate) fn new(max_bytes: usize) -> StatsCache {
-        StatsCache {
-            entries: parking_lot::Mutex::new(Entries { lru: lru::LruCache::unbounded(), bytes: 0 }),
-            max_bytes,
-            hits: AtomicU64::new(0),
-        }
+        StatsCache(BoundedLru::new(max_bytes))
     }
 
     /// Segments answered from the cache so far.
     pub(crate) fn hits(&self) -> u64 {
-        self.hits.load(Ordering::Relaxed)
+        self.0.hits()
     }
 
     /// Whether entries are kept at all (a bound of 0 turns the cache off).
     pub(crate) fn enabled(&self) -> bool {
-        self.max_bytes > 0
+        self.0.enabled()
     }
 
     /// The partial kept under `key`.
     pub(crate) fn get(&self, key: &CacheKey) -> Option<Arc<Partial>> {
-        let hit = self.entries.lock().lru.get(key).map(|e| Arc::clone(&e.partial));
-        if hit.is_some() {
-            self.hits.fetch_add(1, Ordering::Relaxed);
-        }
-        hit
+        self.0.get(key)
     }
 
-    /// Keeps `partial`, dropping the least recently used entries beyond the
-    /// bound; an entry over a quarter of the bound is not kept at all.
+    /// Keeps `partial` ([`BoundedLru::put`]).
     pub(crate) fn put(&self, key: CacheKey, partial: Arc<Partial>, bytes: usize) {
-        if bytes > self.max_bytes / 4 {
-            return;
-        }
-        let mut e = self.entries.lock();
-        e.bytes += bytes;
-        if let Some(old) = e.lru.put(key, Entry { partial, bytes }) {
-            e.bytes -= old.bytes;
-        }
-        while e.bytes > self.max_bytes {
-            let Some((_, old)) = e.lru.pop_lru() else { break };
-            e.bytes -= old.bytes;
-        }
+        self.0.put(key, partial, bytes);
     }
 }
 
@@ -379,31 +344,15 @@ mod cache_tests {
         CacheKey { unit, deleted: 0, shape: Shape(shape.into()) }
     }
 
-    fn put(cache: &StatsCache, key: CacheKey, bytes: usize) {
-        cache.put(key, Arc::new(Partial::default()), bytes);
-    }
-
     #[test]
-    fn the_cache_keeps_within_its_bound_dropping_the_least_recently_used() {
+    fn a_stats_request_finds_what_an_earlier_one_kept() {
         let cache = StatsCache::new(10_000);
-        let keys: Vec<CacheKey> = (0..4).map(|i| key(&format!("s{i}"))).collect();
-        for k in &keys[..3] {
-            put(&cache, k.clone(), 2_500);
-        }
-        assert!(cache.get(&keys[0]).is_some(), "the first is used again");
-        put(&cache, keys[3].clone(), 2_500);
-        put(&cache, key("s4"), 2_500);
-        assert!(cache.get(&keys[0]).is_some());
-        assert!(cache.get(&keys[1]).is_none(), "the least recently used went first");
-        assert_eq!(cache.entries.lock().bytes, 10_000);
-        // More than a quarter of the bound is not kept at all.
-        put(&cache, key("big"), 2_501);
-        assert_eq!(cache.entries.lock().lru.len(), 4);
-        assert_eq!(cache.hits(), 2);
-        // Off: nothing is kept.
-        let off = StatsCache::new(0);
-        put(&off, keys[0].clone(), 1);
-        assert!(off.get(&keys[0]).is_none());
+        let (a, b) = (key("a"), key("b"));
+        cache.put(a.clone(), Arc::new(Partial::default()), 100);
+        assert!(cache.get(&a).is_some());
+        assert!(cache.get(&b).is_none());
+        assert_eq!(cache.hits(), 1);
+        assert!(!StatsCache::new(0).enabled());
     }
 
     #[test]
