@@ -196,13 +196,29 @@ pub(super) fn strings<'a>(
     match mode {
         PLAIN => {
             let mut lens = Vec::with_capacity(rows);
+            let mut total = 0usize;
             for _ in 0..rows {
-                lens.push(r.varint()?);
+                let len = r.varint()?;
+                total = total
+                    .saturating_add(usize::try_from(len.saturating_sub(1)).unwrap_or(usize::MAX));
+                lens.push(len);
             }
+            // The values lie back to back: one UTF-8 check for all of them,
+            // then each cut must fall on a character boundary.
+            let at = r.pos;
+            let all = r.str(total)?;
+            let mut start = 0;
             for len in lens {
                 out.push(match len {
                     0 => None,
-                    n => Some(r.str(usize::try_from(n - 1).unwrap_or(usize::MAX))?),
+                    n => {
+                        let end = start + usize::try_from(n - 1).unwrap_or(usize::MAX);
+                        let value = all.get(start..end).ok_or_else(|| {
+                            format!("text at offset {} splits a character", at + start)
+                        })?;
+                        start = end;
+                        Some(value)
+                    }
                 });
             }
         }
@@ -648,6 +664,21 @@ mod tests {
                 assert_eq!(equal, expected, "{want:?} in a column of mode {mode}");
             }
         }
+    }
+
+    #[test]
+    fn a_plain_value_that_splits_a_character_is_an_error() {
+        // Two one-byte values whose bytes together are "é": valid UTF-8 as
+        // a whole, not each.
+        let mut b = vec![PLAIN, 2, 2];
+        b.extend_from_slice("é".as_bytes());
+        let e = strings(&mut Reader::new(&b), 2).unwrap_err();
+        assert_eq!(e, "text at offset 3 splits a character");
+        b[2] = 1;
+        assert!(strings(&mut Reader::new(&b), 2).is_err(), "half a character is not UTF-8");
+        let mut ok = vec![PLAIN, 3, 0];
+        ok.extend_from_slice("é".as_bytes());
+        assert_eq!(strings(&mut Reader::new(&ok), 2).unwrap(), [Some("é"), None]);
     }
 
     #[test]
