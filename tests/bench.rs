@@ -147,6 +147,7 @@ fn only_queries_times_each_query_with_and_without_the_caches() {
         .collect();
     assert_eq!(caches, [(Some(64 << 20), Some(64 << 20)), (Some(0), Some(0))], "{q}");
     for run in runs {
+        assert!(run["open_s"].as_f64().is_some_and(|s| s > 0.0), "{run}");
         let rows = run["latency"].as_array().expect("latency rows");
         assert!(rows.iter().any(|r| r["query"] == "stats + histogram + pctl, new shape"), "{q}");
         for row in rows {

@@ -1288,8 +1288,11 @@ async fn only_queries(
         passes.push(StoreOptions { stats_cache_bytes: 0, block_cache_bytes: 0, ..options.clone() });
     }
     let mut runs = Vec::new();
+    let mut opens = Vec::new();
     for pass in passes {
+        let started = Instant::now();
         let store = args.store.open(&dir, &pass).await?;
+        opens.push(started.elapsed().as_secs_f64());
         runs.push((
             pass.stats_cache_bytes,
             pass.block_cache_bytes,
@@ -1316,10 +1319,13 @@ async fn only_queries(
         }
         out += &format!("  (target p99 {target} ms)\n");
     }
+    let opened: Vec<String> = opens.iter().map(|s| format!("{s:.2} s")).collect();
+    out += &format!("store reopened for each pass in {}\n", opened.join(", "));
     let report = json!({
         "store": args.store.name(),
         "records": n,
-        "runs": runs.iter().map(|(stats, frames, rows)| json!({
+        "runs": runs.iter().zip(&opens).map(|((stats, frames, rows), open)| json!({
+            "open_s": open,
             "stats_cache_bytes": stats,
             "block_cache_bytes": frames,
             "latency": rows.iter().map(|(name, target, l)| json!({
