@@ -1,8 +1,10 @@
 //! The hybrid store's deleted rows: the sequence numbers of records an
 //! upsert replaced or retention removed from a block it kept, in an
 //! append-only file beside the blocks (blocks never change once written).
-//! Rows below the store's floor (blocks retention dropped whole) stay in
-//! the file and are ignored at open.
+//! Rows below the store's floor (blocks retention dropped whole) are
+//! ignored at open, and the file is written afresh without them
+//! ([`DeletedLog::rewrite`]) at open and whenever retention raises the
+//! floor, so it holds the rows of kept blocks only.
 //!
 //! ```text
 //! magic   "LLDEL01\n"
@@ -19,7 +21,7 @@
 use std::collections::HashSet;
 use std::fs::{File, OpenOptions};
 use std::io::{self, Seek, SeekFrom, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use tracing::warn;
 use xxhash_rust::xxh3::xxh3_64;
@@ -32,6 +34,7 @@ const FRAME_HEADER: usize = 12;
 /// The open log, appending.
 #[derive(Debug)]
 pub(crate) struct DeletedLog {
+    path: PathBuf,
     file: File,
     /// Bytes written and synced.
     len: u64,
@@ -56,7 +59,12 @@ impl DeletedLog {
             if let Some(dir) = path.parent() {
                 sync_dir(dir)?;
             }
-            let log = DeletedLog { file, len: MAGIC.len() as u64, buf: Vec::new() };
+            let log = DeletedLog {
+                path: path.to_owned(),
+                file,
+                len: MAGIC.len() as u64,
+                buf: Vec::new(),
+            };
             return Ok((log, HashSet::new()));
         }
         if &data[..MAGIC.len()] != MAGIC {
@@ -72,7 +80,8 @@ impl DeletedLog {
             file.sync_all()?;
         }
         file.seek(SeekFrom::Start(good as u64))?;
-        Ok((DeletedLog { file, len: good as u64, buf: Vec::new() }, seqs))
+        let log = DeletedLog { path: path.to_owned(), file, len: good as u64, buf: Vec::new() };
+        Ok((log, seqs))
     }
 
     /// Appends `seqs` as one frame and makes it durable. On a write error
@@ -81,16 +90,10 @@ impl DeletedLog {
         if seqs.is_empty() {
             return Ok(());
         }
-        let count = u32::try_from(seqs.len())
-            .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "too many deleted rows"))?;
-        self.buf.clear();
-        self.buf.extend_from_slice(&count.to_le_bytes());
-        self.buf.extend_from_slice(&[0; 8]);
-        for seq in seqs {
-            self.buf.extend_from_slice(&seq.to_le_bytes());
+        if u32::try_from(seqs.len()).is_err() {
+            return Err(io::Error::new(io::ErrorKind::InvalidInput, "too many deleted rows"));
         }
-        let sum = xxh3_64(&self.buf[FRAME_HEADER..]);
-        self.buf[4..FRAME_HEADER].copy_from_slice(&sum.to_le_bytes());
+        self.buf = frame(seqs);
         let written = self.file.write_all(&self.buf).and_then(|()| self.file.sync_data());
         if let Err(e) = written {
             self.file.set_len(self.len)?;
@@ -100,6 +103,46 @@ impl DeletedLog {
         self.len += self.buf.len() as u64;
         Ok(())
     }
+}
+
+impl DeletedLog {
+    /// Replaces the file with one holding only `live`: written beside it,
+    /// synced, then renamed over it, so a crash leaves the old file or the
+    /// new one, never a mix (the old one holds every row of the new one).
+    pub fn rewrite(&mut self, live: &HashSet<u64>) -> io::Result<()> {
+        let tmp = self.path.with_extension("rewrite");
+        let mut out = File::create(&tmp)?;
+        out.write_all(MAGIC)?;
+        let seqs: Vec<u64> = live.iter().copied().collect();
+        let mut len = MAGIC.len() as u64;
+        for chunk in seqs.chunks(u32::MAX as usize) {
+            let frame = frame(chunk);
+            out.write_all(&frame)?;
+            len += frame.len() as u64;
+        }
+        out.sync_all()?;
+        std::fs::rename(&tmp, &self.path)?;
+        if let Some(dir) = self.path.parent() {
+            sync_dir(dir)?;
+        }
+        out.seek(SeekFrom::Start(len))?;
+        self.file = out;
+        self.len = len;
+        Ok(())
+    }
+}
+
+/// `seqs` as one frame: count, checksum, payload.
+fn frame(seqs: &[u64]) -> Vec<u8> {
+    let mut buf = Vec::with_capacity(FRAME_HEADER + seqs.len() * 8);
+    buf.extend_from_slice(&(seqs.len() as u32).to_le_bytes());
+    buf.extend_from_slice(&[0; 8]);
+    for seq in seqs {
+        buf.extend_from_slice(&seq.to_le_bytes());
+    }
+    let sum = xxh3_64(&buf[FRAME_HEADER..]);
+    buf[4..FRAME_HEADER].copy_from_slice(&sum.to_le_bytes());
+    buf
 }
 
 /// The sequence numbers of every whole frame after the magic, and where the
@@ -157,6 +200,29 @@ mod tests {
         log.append(&[7]).unwrap();
         drop(log);
         assert_eq!(DeletedLog::open(&path).unwrap().1, HashSet::from([3, 9, 12, 7]));
+    }
+
+    #[test]
+    fn a_rewrite_keeps_only_the_live_rows_and_appends_after_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("deleted");
+        let (mut log, _) = DeletedLog::open(&path).unwrap();
+        log.append(&(1..=1000).collect::<Vec<u64>>()).unwrap();
+        log.append(&[2000, 2001]).unwrap();
+        let before = std::fs::metadata(&path).unwrap().len();
+        log.rewrite(&HashSet::from([2000, 2001])).unwrap();
+        log.append(&[3000]).unwrap();
+        drop(log);
+        assert!(std::fs::metadata(&path).unwrap().len() < before / 10);
+        assert_eq!(DeletedLog::open(&path).unwrap().1, HashSet::from([2000, 2001, 3000]));
+        // A rewrite cut short before its rename leaves the old file whole.
+        std::fs::write(path.with_extension("rewrite"), b"LLDEL01\n\x05").unwrap();
+        assert_eq!(DeletedLog::open(&path).unwrap().1, HashSet::from([2000, 2001, 3000]));
+        let (mut log, _) = DeletedLog::open(&path).unwrap();
+        log.rewrite(&HashSet::new()).unwrap();
+        drop(log);
+        assert!(DeletedLog::open(&path).unwrap().1.is_empty());
+        assert_eq!(std::fs::metadata(&path).unwrap().len(), MAGIC.len() as u64, "the magic alone");
     }
 
     #[test]

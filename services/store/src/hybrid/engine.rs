@@ -151,8 +151,12 @@ impl Engine {
         let floor = layout::read_floor(dir)?;
         let frames = Arc::new(FrameCache::new(options.block_cache_bytes));
         let blocks = layout::load_blocks(&blocks_dir, floor, wal::oldest(&wal_dir)?, &frames)?;
-        let (deleted_log, mut deleted) = DeletedLog::open(&dir.join("deleted"))?;
+        let (mut deleted_log, mut deleted) = DeletedLog::open(&dir.join("deleted"))?;
+        let logged = deleted.len();
         deleted.retain(|seq| *seq >= floor);
+        if deleted.len() < logged {
+            deleted_log.rewrite(&deleted)?;
+        }
         let seen = SeenIds::from_index(&reader.searcher())?;
         let shared = Arc::new(Shared::default());
         let (wal_tx, wal_rx) = mpsc::channel(WAL_QUEUE);

@@ -495,7 +495,12 @@ impl Indexer {
             let floor = self.blocks.first().map_or(self.open_first, |b| b.header().first_seq);
             layout::write_floor(&self.env.dir, floor)?;
             self.floor = floor;
+            let logged = self.deleted.len();
             Arc::make_mut(&mut self.deleted).retain(|seq| *seq >= floor);
+            if self.deleted.len() < logged {
+                // The floor is durable: rows below it need not be logged.
+                self.deleted_log.rewrite(&self.deleted)?;
+            }
             self.recent.retain(|_, seq| *seq >= floor);
         }
         for seq in &marked {
