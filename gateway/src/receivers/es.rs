@@ -33,7 +33,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use loglens_receivers::es_bulk::{self, ItemErrorKind, Op, PROTOCOL};
 use loglens_receivers::{Decoded, metrics};
-use serde_json::{Value, json};
+use serde::Serialize;
+use serde_json::json;
 
 use super::{send, traceparent};
 use crate::error::ApiError;
@@ -65,7 +66,7 @@ pub(crate) fn routes() -> axum::Router<AppState> {
 }
 
 /// A JSON reply with the product header.
-fn es_json(status: StatusCode, body: Value) -> Response {
+fn es_json(status: StatusCode, body: impl Serialize) -> Response {
     let mut res = (status, Json(body)).into_response();
     res.headers_mut().insert("x-elastic-product", HeaderValue::from_static("Elasticsearch"));
     res
@@ -273,30 +274,143 @@ async fn bulk(s: &AppState, path_index: Option<&str>, headers: &HeaderMap, body:
 }
 
 /// The `_bulk` reply body: `took`, `errors` and one item per action.
-fn bulk_reply(
-    items: &[es_bulk::Item],
+/// Written straight from these structs (no `Value` tree per item); their
+/// fields are in the order a `serde_json::Map` sorts keys, so the bytes are
+/// the ones a `json!` object would give.
+#[derive(Serialize)]
+struct BulkReply<'a> {
+    errors: bool,
+    items: Vec<ReplyItem<'a>>,
+    took: u64,
+}
+
+/// One item: `{"<op>": {...}}`.
+struct ReplyItem<'a> {
+    op: Op,
+    body: ItemBody<'a>,
+}
+
+impl Serialize for ReplyItem<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut map = s.serialize_map(Some(1))?;
+        map.serialize_entry(self.op.as_str(), &self.body)?;
+        map.end()
+    }
+}
+
+#[derive(Serialize)]
+#[serde(untagged)]
+enum ItemBody<'a> {
+    Created {
+        #[serde(rename = "_id")]
+        id: &'a str,
+        #[serde(rename = "_index")]
+        index: &'a str,
+        #[serde(rename = "_primary_term")]
+        primary_term: u8,
+        #[serde(rename = "_seq_no")]
+        seq_no: usize,
+        #[serde(rename = "_shards")]
+        shards: Shards,
+        #[serde(rename = "_version")]
+        version: u8,
+        result: &'static str,
+        status: u16,
+    },
+    Failed {
+        #[serde(rename = "_id")]
+        id: &'a str,
+        #[serde(rename = "_index")]
+        index: &'a str,
+        error: ItemError<'a>,
+        status: u16,
+    },
+}
+
+#[derive(Serialize)]
+struct Shards {
+    failed: u8,
+    successful: u8,
+    total: u8,
+}
+
+#[derive(Serialize)]
+struct ItemError<'a> {
+    index: &'a str,
+    reason: String,
+    #[serde(rename = "type")]
+    kind: &'static str,
+}
+
+fn bulk_reply<'a>(
+    items: &'a [es_bulk::Item],
     failures: Vec<Option<(&'static str, String)>>,
     started: Instant,
-) -> Value {
+) -> BulkReply<'a> {
     let errors = failures.iter().any(Option::is_some);
-    let items: Vec<Value> = items
+    let items = items
         .iter()
         .zip(failures)
         .enumerate()
         .map(|(seq, (item, failure))| {
             let body = match failure {
-                None => json!({
-                    "_index": item.index, "_id": item.id, "_version": 1, "result": "created",
-                    "_shards": {"total": 1, "successful": 1, "failed": 0},
-                    "_seq_no": seq, "_primary_term": 1, "status": 201
-                }),
-                Some((kind, reason)) => json!({
-                    "_index": item.index, "_id": item.id, "status": 400,
-                    "error": {"type": kind, "reason": reason, "index": item.index}
-                }),
+                None => ItemBody::Created {
+                    id: &item.id,
+                    index: &item.index,
+                    primary_term: 1,
+                    seq_no: seq,
+                    shards: Shards { failed: 0, successful: 1, total: 1 },
+                    version: 1,
+                    result: "created",
+                    status: 201,
+                },
+                Some((kind, reason)) => ItemBody::Failed {
+                    id: &item.id,
+                    index: &item.index,
+                    error: ItemError { index: &item.index, reason, kind },
+                    status: 400,
+                },
             };
-            json!({ item.op.as_str(): body })
+            ReplyItem { op: item.op, body }
         })
         .collect();
-    json!({"took": started.elapsed().as_millis() as u64, "errors": errors, "items": items})
+    BulkReply { errors, items, took: started.elapsed().as_millis() as u64 }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn item(op: Op, id: &str) -> es_bulk::Item {
+        es_bulk::Item { op, index: "logs-a".into(), id: id.into(), error: None }
+    }
+
+    /// The typed reply writes the same bytes as the `json!` objects it
+    /// replaced (keys sorted, as a `serde_json::Map` keeps them).
+    #[test]
+    fn bulk_reply_bytes_are_those_of_sorted_json_objects() {
+        let items = [item(Op::Create, "a1"), item(Op::Index, "b\"2"), item(Op::Delete, "c")];
+        let failures = vec![
+            None,
+            Some(("document_parsing_exception", "message: \"bad\"".to_owned())),
+            Some(("illegal_argument_exception", "delete is not supported".to_owned())),
+        ];
+        let mut reply = bulk_reply(&items, failures, Instant::now());
+        reply.took = 7;
+        let expected = json!({"took": 7, "errors": true, "items": [
+            {"create": {"_index": "logs-a", "_id": "a1", "_version": 1, "result": "created",
+                "_shards": {"total": 1, "successful": 1, "failed": 0},
+                "_seq_no": 0, "_primary_term": 1, "status": 201}},
+            {"index": {"_index": "logs-a", "_id": "b\"2", "status": 400, "error": {
+                "type": "document_parsing_exception", "reason": "message: \"bad\"",
+                "index": "logs-a"}}},
+            {"delete": {"_index": "logs-a", "_id": "c", "status": 400, "error": {
+                "type": "illegal_argument_exception", "reason": "delete is not supported",
+                "index": "logs-a"}}},
+        ]});
+        assert_eq!(serde_json::to_string(&reply).unwrap(), expected.to_string());
+        let ok = bulk_reply(&items[..1], vec![None], Instant::now());
+        assert!(!serde_json::to_value(&ok).unwrap()["errors"].as_bool().unwrap());
+    }
 }
