@@ -19,6 +19,8 @@
 //! do not parse, invalid UTF-8, a bad timestamp) is a per-entry error and
 //! its neighbours are still read.
 
+use std::borrow::Cow;
+
 use loglens_core::{Error, RawLog, Result, TimestampInput};
 use prost::Message;
 
@@ -290,18 +292,13 @@ fn to_raw(e: Entry<'_>) -> RawLog {
     let mut raw = RawLog { timestamp: e.timestamp, message: Some(e.line), ..RawLog::default() };
     let mut attrs = serde_json::Map::new();
     // Labels first, so that an entry's metadata wins over its stream's labels.
-    let pairs = e.labels.iter().map(|(k, v)| (k.as_str(), v.as_str()));
-    let pairs = pairs.chain(e.metadata.iter().map(|(k, v)| (k.as_str(), v.as_str())));
-    for (k, v) in pairs {
-        match k {
-            "service_name" => raw.service_name = Some(v.to_owned()),
-            "host" => raw.host = Some(v.to_owned()),
-            "trace_id" => raw.trace_id = Some(v.to_owned()),
-            "span_id" => raw.span_id = Some(v.to_owned()),
-            _ => {
-                attrs.insert(k.to_owned(), serde_json::Value::String(v.to_owned()));
-            }
-        }
+    // The stream's labels are shared by its entries and copied; the entry's
+    // own metadata is moved.
+    for (k, v) in e.labels {
+        set(&mut raw, &mut attrs, Cow::Borrowed(k.as_str()), Cow::Borrowed(v.as_str()));
+    }
+    for (k, v) in e.metadata {
+        set(&mut raw, &mut attrs, Cow::Owned(k), Cow::Owned(v));
     }
     let attr = |k: &str| attrs.get(k).and_then(serde_json::Value::as_str).filter(|s| !s.is_empty());
     if raw.service_name.as_deref().is_none_or(str::is_empty) {
@@ -312,6 +309,26 @@ fn to_raw(e: Entry<'_>) -> RawLog {
         raw.attributes = Some(attrs);
     }
     raw
+}
+
+/// Puts one label or metadata pair in its field, or in `attrs`.
+fn set(
+    raw: &mut RawLog,
+    attrs: &mut serde_json::Map<String, serde_json::Value>,
+    k: Cow<'_, str>,
+    v: Cow<'_, str>,
+) {
+    let slot = match &*k {
+        "service_name" => &mut raw.service_name,
+        "host" => &mut raw.host,
+        "trace_id" => &mut raw.trace_id,
+        "span_id" => &mut raw.span_id,
+        _ => {
+            attrs.insert(k.into_owned(), serde_json::Value::String(v.into_owned()));
+            return;
+        }
+    };
+    *slot = Some(v.into_owned());
 }
 
 /// A level word as shippers write it, as a loglens level: `trace`/`debug`

@@ -234,7 +234,7 @@ fn id_hex(id: &[u8]) -> Option<String> {
     if id.iter().all(|b| *b == 0) {
         return None;
     }
-    Some(id.iter().map(|b| format!("{b:02x}")).collect())
+    Some(hex::encode(id))
 }
 
 /// Adds `kvs` to `map`, later keys replacing earlier ones; empty values are
@@ -562,6 +562,15 @@ mod tests {
         let raw = one(record("m"));
         let ms = loglens_core::timestamp::normalize(&raw.timestamp.unwrap()).unwrap();
         assert_eq!(ms, 1_714_564_800_123);
+    }
+
+    #[test]
+    fn ids_are_lowercase_hex_of_every_byte() {
+        for id in [vec![0x00, 0x0a, 0xff], vec![0xAB; 16], vec![1], (0..=255).collect()] {
+            let want: String = id.iter().map(|b| format!("{b:02x}")).collect();
+            assert_eq!(id_hex(&id), Some(want));
+        }
+        assert_eq!(id_hex(&[]), None);
     }
 
     #[test]

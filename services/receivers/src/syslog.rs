@@ -219,30 +219,26 @@ fn structured_data<'a>(
             let Some(v) = p[n..].strip_prefix("=\"").filter(|_| !name.is_empty()) else {
                 return Err(malformed(&format!("element {id:?} needs NAME=\"VALUE\" parameters")));
             };
+            let unclosed = || malformed(&format!("value of {id}.{name} is not closed by \""));
+            // Copied a run at a time up to the next quote or backslash.
             let mut value = String::new();
-            let mut chars = v.char_indices();
+            let mut v = v;
             let rest = loop {
-                match chars.next() {
-                    None => {
-                        return Err(malformed(&format!(
-                            "value of {id}.{name} is not closed by \""
-                        )));
-                    }
-                    Some((i, '"')) => break &v[i + 1..],
-                    Some((_, '\\')) => match chars.next() {
-                        Some((_, c @ ('"' | '\\' | ']'))) => value.push(c),
-                        Some((_, c)) => {
-                            value.push('\\');
-                            value.push(c);
-                        }
-                        None => {
-                            return Err(malformed(&format!(
-                                "value of {id}.{name} is not closed by \""
-                            )));
-                        }
-                    },
-                    Some((_, c)) => value.push(c),
+                let Some(i) = v.find(['"', '\\']) else { return Err(unclosed()) };
+                value.push_str(&v[..i]);
+                if v.as_bytes()[i] == b'"' {
+                    break &v[i + 1..];
                 }
+                let mut escaped = v[i + 1..].chars();
+                match escaped.next() {
+                    Some(c @ ('"' | '\\' | ']')) => value.push(c),
+                    Some(c) => {
+                        value.push('\\');
+                        value.push(c);
+                    }
+                    None => return Err(unclosed()),
+                }
+                v = escaped.as_str();
             };
             let key = format!("{id}.{name}");
             match attrs.get_mut(&key) {
@@ -557,6 +553,25 @@ mod tests {
             "<14>1 - - - - [x a=\"1\"]m",
         ] {
             assert!(decode(bad.as_bytes(), NOW).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn structured_data_values_are_read_in_runs_between_escapes() {
+        let line = r#"<14>1 - - - - - [x a="été \ü\\" b="\"\"" c="\é" d="ab\]cd"] m"#;
+        let raw = decode(line.as_bytes(), NOW).unwrap();
+        assert_eq!(attr(&raw, "x.a"), Some(r#"été \ü\"#));
+        assert_eq!(attr(&raw, "x.b"), Some(r#""""#));
+        assert_eq!(attr(&raw, "x.c"), Some(r#"\é"#));
+        assert_eq!(attr(&raw, "x.d"), Some("ab]cd"));
+        assert_eq!(raw.message.as_deref(), Some("m"));
+        for bad in [
+            r#"<14>1 - - - - - [x a="ab\"#,
+            r#"<14>1 - - - - - [x a="ab\""#,
+            "<14>1 - - - - - [x a=\"ab",
+        ] {
+            let err = decode(bad.as_bytes(), NOW).unwrap_err();
+            assert!(err.to_string().contains("value of x.a is not closed"), "{bad}: {err}");
         }
     }
 
