@@ -280,22 +280,27 @@ async fn take(frame: Frame, intake: &Intake, stop: &CancellationToken) -> bool {
 }
 
 /// Collects records into batches for the sink until every sender is gone.
+/// Takes whatever the queue holds at each wake-up (not one record per
+/// wake-up), and sets the batch's deadline once, when its first record
+/// comes.
 async fn batch(mut rx: mpsc::Receiver<Queued>, sink: Arc<dyn RecordSink>) {
     let mut batch: Vec<Queued> = Vec::with_capacity(BATCH_MAX);
     loop {
-        let Some(first) = rx.recv().await else { break };
-        batch.push(first);
-        let deadline = tokio::time::Instant::now() + BATCH_WAIT;
+        if rx.recv_many(&mut batch, BATCH_MAX).await == 0 {
+            break;
+        }
+        let deadline = tokio::time::sleep(BATCH_WAIT);
+        tokio::pin!(deadline);
         while batch.len() < BATCH_MAX {
+            let room = BATCH_MAX - batch.len();
             tokio::select! {
-                r = rx.recv() => match r {
-                    Some(q) => batch.push(q),
-                    None => break,
+                n = rx.recv_many(&mut batch, room) => if n == 0 {
+                    break;
                 },
-                _ = tokio::time::sleep_until(deadline) => break,
+                () = &mut deadline => break,
             }
         }
-        deliver(std::mem::take(&mut batch), sink.as_ref()).await;
+        deliver(std::mem::replace(&mut batch, Vec::with_capacity(BATCH_MAX)), sink.as_ref()).await;
     }
 }
 
@@ -415,6 +420,57 @@ mod tests {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
         sink.got.lock().clone()
+    }
+
+    /// Keeps the size of every batch it is sent.
+    #[derive(Default)]
+    struct Sizes(Mutex<Vec<usize>>);
+
+    #[async_trait]
+    impl RecordSink for Sizes {
+        async fn send(
+            &self,
+            records: Vec<LogRecord>,
+            _: Option<&str>,
+        ) -> loglens_core::Result<Vec<Refused>> {
+            self.0.lock().push(records.len());
+            Ok(Vec::new())
+        }
+    }
+
+    /// Every queued record reaches the sink, in batches of at most
+    /// `BATCH_MAX`; a batch that does not fill goes out at its deadline.
+    #[tokio::test]
+    async fn the_batcher_delivers_everything_in_bounded_batches() {
+        let (tx, rx) = mpsc::channel(QUEUE);
+        let sink = Arc::new(Sizes::default());
+        let task = tokio::spawn(batch(rx, sink.clone()));
+        let budget = ByteBudget::new(1 << 30);
+        let queued = |i: usize| {
+            let bytes = line(i);
+            let record = read(TCP, bytes.as_bytes(), &RuleSet::default(), &Throttle::default());
+            let permit = budget.try_take(bytes.len()).unwrap();
+            Queued { protocol: TCP, record: record.unwrap(), permit }
+        };
+        let n = 2 * BATCH_MAX + 7;
+        for i in 0..n {
+            tx.send(queued(i)).await.unwrap();
+        }
+        let delivered = || sink.0.lock().iter().sum::<usize>();
+        for _ in 0..500 {
+            if delivered() == n {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert_eq!(delivered(), n, "the last, partial batch goes out at its deadline");
+        assert!(sink.0.lock().iter().all(|s| (1..=BATCH_MAX).contains(s)), "{:?}", sink.0.lock());
+
+        tx.send(queued(n)).await.unwrap();
+        drop(tx);
+        task.await.unwrap();
+        assert_eq!(delivered(), n + 1, "closing the queue flushes what it held");
+        assert_eq!(budget.in_use(), 0, "every byte is given back");
     }
 
     /// A budget of about three messages, a sink that takes nothing yet:
