@@ -385,10 +385,18 @@ mod tests {
 
     use super::*;
 
-    /// Keeps what it is sent, but only once the gate is open.
+    /// Keeps what it is sent (and the size of each batch), but only once
+    /// the gate is open.
     struct Gated {
         open: watch::Receiver<bool>,
         got: Mutex<Vec<String>>,
+        sizes: Mutex<Vec<usize>>,
+    }
+
+    impl Gated {
+        fn new(open: watch::Receiver<bool>) -> Arc<Gated> {
+            Arc::new(Gated { open, got: Mutex::default(), sizes: Mutex::default() })
+        }
     }
 
     #[async_trait]
@@ -400,6 +408,7 @@ mod tests {
         ) -> loglens_core::Result<Vec<Refused>> {
             let mut open = self.open.clone();
             let _ = open.wait_for(|o| *o).await;
+            self.sizes.lock().push(records.len());
             self.got.lock().extend(records.into_iter().map(|r| r.message));
             Ok(Vec::new())
         }
@@ -422,28 +431,13 @@ mod tests {
         sink.got.lock().clone()
     }
 
-    /// Keeps the size of every batch it is sent.
-    #[derive(Default)]
-    struct Sizes(Mutex<Vec<usize>>);
-
-    #[async_trait]
-    impl RecordSink for Sizes {
-        async fn send(
-            &self,
-            records: Vec<LogRecord>,
-            _: Option<&str>,
-        ) -> loglens_core::Result<Vec<Refused>> {
-            self.0.lock().push(records.len());
-            Ok(Vec::new())
-        }
-    }
-
     /// Every queued record reaches the sink, in batches of at most
     /// `BATCH_MAX`; a batch that does not fill goes out at its deadline.
     #[tokio::test]
     async fn the_batcher_delivers_everything_in_bounded_batches() {
         let (tx, rx) = mpsc::channel(QUEUE);
-        let sink = Arc::new(Sizes::default());
+        let (_open, gate) = watch::channel(true);
+        let sink = Gated::new(gate);
         let task = tokio::spawn(batch(rx, sink.clone()));
         let budget = ByteBudget::new(1 << 30);
         let queued = |i: usize| {
@@ -456,7 +450,7 @@ mod tests {
         for i in 0..n {
             tx.send(queued(i)).await.unwrap();
         }
-        let delivered = || sink.0.lock().iter().sum::<usize>();
+        let delivered = || sink.sizes.lock().iter().sum::<usize>();
         for _ in 0..500 {
             if delivered() == n {
                 break;
@@ -464,7 +458,8 @@ mod tests {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
         assert_eq!(delivered(), n, "the last, partial batch goes out at its deadline");
-        assert!(sink.0.lock().iter().all(|s| (1..=BATCH_MAX).contains(s)), "{:?}", sink.0.lock());
+        let sizes = sink.sizes.lock().clone();
+        assert!(sizes.iter().all(|s| (1..=BATCH_MAX).contains(s)), "{sizes:?}");
 
         tx.send(queued(n)).await.unwrap();
         drop(tx);
@@ -479,7 +474,7 @@ mod tests {
     async fn a_spent_budget_drops_udp_and_holds_tcp_back() {
         let budget = ByteBudget::new(3 * line(0).len());
         let (open, gate) = watch::channel(false);
-        let sink = Arc::new(Gated { open: gate, got: Mutex::new(Vec::new()) });
+        let sink = Gated::new(gate);
         let sockets = Sockets::bind((Ipv4Addr::LOCALHOST, 0).into()).await.unwrap();
         let addr = sockets.local_addr().unwrap();
         let stop = CancellationToken::new();
