@@ -389,7 +389,10 @@ mod tests {
         let sink = Arc::new(Keeping::default());
         let api = IngestApi::new(sink.clone(), Arc::new(RuleSet::default()))
             .with_tenant_limit(Arc::new(OnlyBeta));
-        let request = || Request::new(IngestRequest { records: vec![proto("a", "", None)] });
+        // A fixed timestamp: without one each ingest stamps its own "now",
+        // and two ingests a millisecond apart would be different records.
+        let ts = "2026-12-01T10:00:00.000Z";
+        let request = || Request::new(IngestRequest { records: vec![proto("a", ts, None)] });
         // No key: the default tenant, whose ids are the content ids.
         api.ingest(request()).await.unwrap();
         let beta = api.ingest(as_key_of("beta", request())).await.unwrap().into_inner();
@@ -409,7 +412,7 @@ mod tests {
         assert_eq!(kept[1].tenant, "beta");
         assert_ne!(kept[1].id, kept[0].id, "the same content is another record in another tenant");
         // The in-process door takes the tenant from its caller.
-        let raw = RawLog::from(proto("a", "", None));
+        let raw = RawLog::from(proto("a", ts, None));
         let err = api.ingest_local(vec![raw.clone()], None, "alpha").await.unwrap_err();
         assert_eq!(err.retry_after_secs(), Some(4));
         api.ingest_local(vec![raw], None, "beta").await.unwrap();
