@@ -228,11 +228,7 @@ pub(super) fn strings<'a>(
             for _ in 0..n {
                 entries.push(r.text()?);
             }
-            let width = if mode == DICT8 { 1 } else { 2 };
-            let codes = r.bytes(rows * width)?;
-            for c in codes.chunks_exact(width) {
-                let code =
-                    if width == 1 { u16::from(c[0]) } else { u16::from_le_bytes([c[0], c[1]]) };
+            for code in dictionary_codes(r, mode, rows)? {
                 out.push(match code {
                     0 => None,
                     c => Some(
@@ -246,6 +242,20 @@ pub(super) fn strings<'a>(
         m => return Err(format!("string column mode {m}")),
     }
     Ok(out)
+}
+
+/// The `rows` codes after a dictionary of `mode` ([`DICT8`] or
+/// [`DICT16`]): a byte or two (LE) a row, 0 for none.
+fn dictionary_codes<'a>(
+    r: &mut Reader<'a>,
+    mode: u8,
+    rows: usize,
+) -> Result<impl Iterator<Item = u16> + 'a, Malformed> {
+    let width = if mode == DICT8 { 1 } else { 2 };
+    let codes = r.bytes(rows * width)?;
+    Ok(codes
+        .chunks_exact(width)
+        .map(move |c| if width == 1 { u16::from(c[0]) } else { u16::from_le_bytes([c[0], c[1]]) }))
 }
 
 /// Whether each of the `rows` values of a column written by
@@ -285,17 +295,9 @@ pub(super) fn strings_equal(
                     code = code.or(Some(i));
                 }
             }
-            let width = if mode == DICT8 { 1 } else { 2 };
-            let codes = r.bytes(rows * width)?;
+            let codes = dictionary_codes(r, mode, rows)?;
             let Some(code) = code else { return Ok(vec![false; rows]) };
-            Ok(codes
-                .chunks_exact(width)
-                .map(|c| {
-                    let c =
-                        if width == 1 { u16::from(c[0]) } else { u16::from_le_bytes([c[0], c[1]]) };
-                    usize::from(c) == code
-                })
-                .collect())
+            Ok(codes.map(|c| usize::from(c) == code).collect())
         }
         m => Err(format!("string column mode {m}")),
     }
@@ -328,6 +330,29 @@ impl<'a> Lists<'a> {
 
 /// Reads a column written by [`put_lists`], `rows` rows.
 pub(super) fn lists<'a>(r: &mut Reader<'a>, rows: usize) -> Result<Lists<'a>, Malformed> {
+    let bounds = list_bounds(r, rows)?;
+    let items = strings(r, bounds[rows])?
+        .into_iter()
+        .map(|s| s.ok_or_else(|| "a list item is absent".to_owned()))
+        .collect::<Result<_, _>>()?;
+    Ok(Lists { bounds, items })
+}
+
+/// Whether each of the `rows` lists of a column written by [`put_lists`]
+/// has `want` among its items ([`strings_equal`] over the items).
+pub(super) fn lists_contain(
+    r: &mut Reader<'_>,
+    rows: usize,
+    want: &str,
+) -> Result<Vec<bool>, Malformed> {
+    let bounds = list_bounds(r, rows)?;
+    let equal = strings_equal(r, bounds[rows], want)?;
+    Ok(bounds.windows(2).map(|b| equal[b[0]..b[1]].contains(&true)).collect())
+}
+
+/// The item counts of a column written by [`put_lists`] as bounds: row
+/// `i`'s items are `bounds[i]..bounds[i + 1]` of the items that follow.
+fn list_bounds(r: &mut Reader<'_>, rows: usize) -> Result<Vec<usize>, Malformed> {
     if rows > r.remaining() {
         return Err(format!("{rows} rows in {} bytes", r.remaining()));
     }
@@ -342,42 +367,7 @@ pub(super) fn lists<'a>(r: &mut Reader<'a>, rows: usize) -> Result<Lists<'a>, Ma
     if total > r.remaining() {
         return Err(format!("{total} items in {} bytes", r.remaining()));
     }
-    let items = strings(r, total)?
-        .into_iter()
-        .map(|s| s.ok_or_else(|| "a list item is absent".to_owned()))
-        .collect::<Result<_, _>>()?;
-    Ok(Lists { bounds, items })
-}
-
-/// Whether each of the `rows` lists of a column written by [`put_lists`]
-/// has `want` among its items ([`strings_equal`] over the items).
-pub(super) fn lists_contain(
-    r: &mut Reader<'_>,
-    rows: usize,
-    want: &str,
-) -> Result<Vec<bool>, Malformed> {
-    if rows > r.remaining() {
-        return Err(format!("{rows} rows in {} bytes", r.remaining()));
-    }
-    let mut counts = Vec::with_capacity(rows);
-    let mut total = 0usize;
-    for _ in 0..rows {
-        let n = r.count(1)?;
-        total = total.saturating_add(n);
-        counts.push(n);
-    }
-    if total > r.remaining() {
-        return Err(format!("{total} items in {} bytes", r.remaining()));
-    }
-    let equal = strings_equal(r, total, want)?;
-    let mut at = 0;
-    Ok(counts
-        .into_iter()
-        .map(|n| {
-            at += n;
-            equal[at - n..at].contains(&true)
-        })
-        .collect())
+    Ok(bounds)
 }
 
 /// Id kinds (a byte per row of an id column).

@@ -38,7 +38,6 @@ pub(crate) struct DeletedLog {
     file: File,
     /// Bytes written and synced.
     len: u64,
-    buf: Vec<u8>,
 }
 
 impl DeletedLog {
@@ -59,12 +58,7 @@ impl DeletedLog {
             if let Some(dir) = path.parent() {
                 sync_dir(dir)?;
             }
-            let log = DeletedLog {
-                path: path.to_owned(),
-                file,
-                len: MAGIC.len() as u64,
-                buf: Vec::new(),
-            };
+            let log = DeletedLog { path: path.to_owned(), file, len: MAGIC.len() as u64 };
             return Ok((log, HashSet::new()));
         }
         if &data[..MAGIC.len()] != MAGIC {
@@ -80,7 +74,7 @@ impl DeletedLog {
             file.sync_all()?;
         }
         file.seek(SeekFrom::Start(good as u64))?;
-        let log = DeletedLog { path: path.to_owned(), file, len: good as u64, buf: Vec::new() };
+        let log = DeletedLog { path: path.to_owned(), file, len: good as u64 };
         Ok((log, seqs))
     }
 
@@ -93,14 +87,14 @@ impl DeletedLog {
         if u32::try_from(seqs.len()).is_err() {
             return Err(io::Error::new(io::ErrorKind::InvalidInput, "too many deleted rows"));
         }
-        self.buf = frame(seqs);
-        let written = self.file.write_all(&self.buf).and_then(|()| self.file.sync_data());
+        let frame = frame(seqs);
+        let written = self.file.write_all(&frame).and_then(|()| self.file.sync_data());
         if let Err(e) = written {
             self.file.set_len(self.len)?;
             self.file.seek(SeekFrom::Start(self.len))?;
             return Err(e);
         }
-        self.len += self.buf.len() as u64;
+        self.len += frame.len() as u64;
         Ok(())
     }
 }

@@ -63,7 +63,7 @@ pub(crate) const MIN_CACHED_DOCS: u32 = 4_096;
 /// so the partial result is the same. Entries of merged-away segments age
 /// out (least recently used first) within the byte bound, which is an
 /// estimate of the partials' heap size.
-pub(crate) struct StatsCache(BoundedLru<CacheKey, Arc<Partial>>);
+pub(crate) type StatsCache = BoundedLru<CacheKey, Arc<Partial>>;
 
 /// An entry's key: see [`StatsCache`].
 #[derive(Clone, PartialEq, Eq, Hash)]
@@ -112,32 +112,6 @@ impl Shape {
             req.histogram_interval_ms, req.include_percentiles
         );
         Ok(Shape(shape.into()))
-    }
-}
-
-impl StatsCache {
-    pub(crate) fn new(max_bytes: usize) -> StatsCache {
-        StatsCache(BoundedLru::new(max_bytes))
-    }
-
-    /// Segments answered from the cache so far.
-    pub(crate) fn hits(&self) -> u64 {
-        self.0.hits()
-    }
-
-    /// Whether entries are kept at all (a bound of 0 turns the cache off).
-    pub(crate) fn enabled(&self) -> bool {
-        self.0.enabled()
-    }
-
-    /// The partial kept under `key`.
-    pub(crate) fn get(&self, key: &CacheKey) -> Option<Arc<Partial>> {
-        self.0.get(key)
-    }
-
-    /// Keeps `partial` ([`BoundedLru::put`]).
-    pub(crate) fn put(&self, key: CacheKey, partial: Arc<Partial>, bytes: usize) {
-        self.0.put(key, partial, bytes);
     }
 }
 
