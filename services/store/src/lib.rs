@@ -153,10 +153,11 @@ pub async fn open(url: &str, options: StoreOptions) -> Result<Arc<dyn LogStore>>
 #[derive(Debug, Clone)]
 pub struct StoreOptions {
     /// How often new records are made searchable (Tantivy commit + reload), ms.
-    /// On Tantivy the longest interval, used once the load is heavy.
+    /// On the embedded stores the longest interval, used once the load is
+    /// heavy.
     pub refresh_interval_ms: u64,
-    /// Tantivy: the refresh interval while the load is light (few records
-    /// per commit), ms; 0, or at least `refresh_interval_ms`, keeps the
+    /// Embedded stores (Tantivy, hybrid): the refresh interval while the
+    /// load is light (few records per commit), ms; 0, or at least `refresh_interval_ms`, keeps the
     /// interval fixed at `refresh_interval_ms`. Elasticsearch ignores it.
     pub min_refresh_interval_ms: u64,
     /// Indexing threads (Tantivy writer threads).

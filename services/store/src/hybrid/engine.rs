@@ -14,8 +14,10 @@
 //! segment where a group reaches into the next block, so that the segments
 //! wholly below a sealed block can be deleted.
 //!
-//! A refresh (every `refresh_interval_ms` while records wait, on
-//! [`Engine::refresh`] and on [`Engine::close`]) appends the rows deleted
+//! A refresh (while records wait, on the Tantivy store's schedule:
+//! every `min_refresh_interval_ms` at light load, `refresh_interval_ms` at
+//! heavy load, see `shared::refresh`; on [`Engine::refresh`] and on
+//! [`Engine::close`]) appends the rows deleted
 //! since the last one to `deleted` (fsync), commits the postings with the
 //! last sequence number added as payload, publishes a snapshot (the sealed
 //! blocks, the open block's records, the reloaded postings, the deleted
@@ -167,6 +169,7 @@ impl Engine {
             blocks_dir,
             frames,
             interval: Duration::from_millis(options.refresh_interval_ms),
+            min_interval: Duration::from_millis(options.min_refresh_interval_ms),
             tail: publisher,
             shared: shared.clone(),
             retention_days: options.retention_days,
@@ -341,6 +344,7 @@ mod tests {
         StoreOptions {
             // Only the tests refresh.
             refresh_interval_ms: 3_600_000,
+            min_refresh_interval_ms: 0,
             indexing_threads: 1,
             indexing_memory_bytes: 20 << 20,
             ..StoreOptions::default()

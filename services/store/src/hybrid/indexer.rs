@@ -4,8 +4,8 @@
 //!
 //! Each record goes to the open block (in memory) and its postings document
 //! to the Tantivy index, upserting by id; at [`BLOCK_ROWS`] the open block
-//! is sealed into a block file. A commit (every refresh interval while
-//! something waits, on `refresh`, on `close`) persists the rows deleted
+//! is sealed into a block file. A commit (when [`RefreshClock`] says so
+//! while something waits, on `refresh`, on `close`) persists the rows deleted
 //! since the last one, commits the postings with the last sequence number
 //! added as payload, publishes a [`Snapshot`] and trims the write-ahead log
 //! below what both the blocks and the committed postings hold.
@@ -33,6 +33,7 @@ use super::layout;
 use super::postings::PostingsFields;
 use super::retention::{Cutoffs, SeqQuery};
 use super::snapshot::{OpenRows, Snapshot};
+use crate::shared::refresh::RefreshClock;
 use crate::shared::tail::Publisher;
 use crate::tantivy::backend;
 use crate::tantivy::id_query::IdsQuery;
@@ -64,6 +65,9 @@ pub(crate) struct IndexerEnv {
     pub frames: Arc<FrameCache>,
     /// Longest time between an add and its commit.
     pub interval: Duration,
+    /// The interval while the load is light
+    /// ([`RefreshClock`]); zero or at least `interval` keeps `interval`.
+    pub min_interval: Duration,
     /// Where committed records go.
     pub tail: Publisher,
     /// Where a fatal failure is recorded.
@@ -120,7 +124,8 @@ pub(crate) struct Indexer {
     committed: u64,
     /// The last sequence number whose postings document was added.
     added: u64,
-    last_commit: Instant,
+    /// When the next commit is due.
+    clock: RefreshClock,
     /// Added records for the next tail broadcast, kept only while someone
     /// subscribes.
     pending: Vec<LogRecord>,
@@ -153,7 +158,9 @@ impl Indexer {
             postings: reader.searcher(),
             deleted: Arc::clone(&deleted),
         };
+        let clock = RefreshClock::new(env.min_interval, env.interval);
         Indexer {
+            clock,
             postings,
             reader,
             fields,
@@ -170,7 +177,6 @@ impl Indexer {
             deleted_log,
             committed,
             added: committed,
-            last_commit: Instant::now(),
             pending: Vec::new(),
             published: Arc::new(RwLock::new(first)),
             next_retention: Instant::now() + PASS_EVERY,
@@ -375,8 +381,7 @@ impl Indexer {
     /// Commits; with `force` also when nothing was added or marked (a
     /// delete of the postings alone).
     fn commit_inner(&mut self, trim_wal: bool, force: bool) -> Result<()> {
-        let started = Instant::now();
-        self.last_commit = started;
+        let (started, span) = self.clock.start();
         if !force && self.added == self.committed && self.unsaved.is_empty() {
             return Ok(());
         }
@@ -390,12 +395,13 @@ impl Indexer {
         self.committed = self.added;
         self.reader.reload().map_err(backend)?;
         self.publish();
+        let took = self.clock.done(started, span, records as usize);
         self.env.tail.publish(std::mem::take(&mut self.pending));
         self.prune_recent();
         if trim_wal {
             self.trim_wal();
         }
-        debug!(records, deleted, seq = self.committed, took = ?started.elapsed(), "committed");
+        debug!(records, deleted, seq = self.committed, ?took, "committed");
         Ok(())
     }
 
@@ -537,14 +543,10 @@ impl Indexer {
         Ok(())
     }
 
-    /// When the next commit is due: a refresh interval after the last one,
-    /// once something waits.
+    /// When the next commit is due ([`RefreshClock::deadline`]), once
+    /// something waits.
     fn due(&self) -> Option<Instant> {
-        if self.added > self.committed {
-            self.last_commit.checked_add(self.env.interval)
-        } else {
-            None
-        }
+        if self.added > self.committed { self.clock.deadline() } else { None }
     }
 
     /// Runs what is due: the periodic retention pass, then a commit.
@@ -568,7 +570,8 @@ impl Indexer {
             };
             let step = match msg {
                 None => self.tick(),
-                Some(IndexMsg::Batch { first_seq, records, .. }) => {
+                Some(IndexMsg::Batch { first_seq, records, acked }) => {
+                    self.clock.waiting(acked);
                     self.add(first_seq, records).and_then(|()| self.tick())
                 }
                 Some(IndexMsg::Flush(ack)) => reply(ack, self.commit()),

@@ -1,14 +1,16 @@
 //! What every backend does the same way, written once: the live tail
 //! ([`tail`]), the closed flag ([`closed`]), cursor encoding and its errors
-//! ([`cursor`]), the stats aggregations ([`aggs`]) and the bounded
-//! least-recently-used map the caches use ([`bounded`]). What a backend does
-//! its own way (its cursor's contents, its query language, how it counts
-//! inside a bucket) stays in the backend.
+//! ([`cursor`]), the stats aggregations ([`aggs`]), the bounded
+//! least-recently-used map the caches use ([`bounded`]) and the embedded
+//! stores' commit schedule ([`refresh`]). What a backend does its own way
+//! (its cursor's contents, its query language, how it counts inside a
+//! bucket) stays in the backend.
 
 pub(crate) mod aggs;
 pub(crate) mod bounded;
 pub(crate) mod closed;
 pub(crate) mod cursor;
+pub(crate) mod refresh;
 pub(crate) mod tail;
 
 /// One UTC day, ms: both backends cut time into UTC days (Elasticsearch's

@@ -31,7 +31,7 @@
 //! 5,000 or more (small segments then cost ingest CPU, see
 //! docs/storage.md), unchanged in between so that it does not flap. Each
 //! commit picks the next interval from the records it carried over the time
-//! since the previous one (`pipeline::adapt_interval`). Under heavy load
+//! since the previous one (`shared::refresh::adapt_interval`). Under heavy load
 //! nothing changes, and the deadline above never exceeds
 //! `refresh_interval_ms`.
 //!

@@ -22,6 +22,7 @@ use super::seen::SeenIds;
 use super::wal::{self, Wal};
 use super::{backend, blocking};
 use crate::shared::closed::ClosedFlag;
+use crate::shared::refresh::RefreshClock;
 use crate::shared::tail::{Publisher, Tail};
 use crate::tenants::Windows;
 use crate::{Committed, Error, Health, Result, TenantRetention};
@@ -33,22 +34,9 @@ use crate::{Committed, Error, Health, Result, TenantRetention};
 /// when ingest offers more than indexing takes (issue 6, figure 5; 20,000
 /// let it reach 4 s).
 const MAX_GROUP_RECORDS: usize = 4_000;
-/// How many commit costs the deadline remembers.
-const RECENT_COMMITS: usize = 8;
 /// Records replayed from the WAL between two commits, so that a crash
 /// during a long replay does not start it over.
 const REPLAY_CHECKPOINT_RECORDS: usize = 200_000;
-/// Adaptive refresh ([`adapt_interval`]): the load counts as heavy once a
-/// commit at the short interval would carry this many records (20,000
-/// records/s at 250 ms), and as light again at or below
-/// [`LIGHT_COMMIT_RECORDS`]. Small segments are what made a fixed short
-/// interval cost about a fifth more CPU at full rate (docs/storage.md);
-/// below a few thousand records a commit is tens of ms and the rate is a
-/// small share of what the store can take.
-const HEAVY_COMMIT_RECORDS: f64 = 5_000.0;
-/// See [`HEAVY_COMMIT_RECORDS`]; half of it, so that the interval does not
-/// flap around one threshold.
-const LIGHT_COMMIT_RECORDS: f64 = 2_500.0;
 
 /// State both threads and the store see.
 #[derive(Debug, Default)]
@@ -387,15 +375,8 @@ pub(crate) struct Indexer {
     uncommitted: Option<u64>,
     /// Records added since the last commit.
     uncommitted_records: usize,
-    last_commit: Instant,
-    /// The refresh interval in force: between `env.min_interval` and
-    /// `env.interval`, chosen after each commit by [`adapt_interval`].
-    interval: Duration,
-    /// When the oldest record not yet committed was acknowledged.
-    oldest_uncommitted: Option<Instant>,
-    /// How long the last few commits and reloads took, newest last: the
-    /// deadline starts the next one early enough for the slowest of them.
-    recent_costs: std::collections::VecDeque<Duration>,
+    /// When the next commit is due.
+    clock: RefreshClock,
     /// Added records for the next tail broadcast, kept only while someone
     /// subscribes.
     pending: Vec<LogRecord>,
@@ -410,7 +391,8 @@ pub(crate) struct IndexerEnv {
     pub wal_dir: PathBuf,
     /// Longest time between an add and its commit.
     pub interval: Duration,
-    /// The interval used while the load is light (see [`adapt_interval`]);
+    /// The interval used while the load is light (see
+    /// [`adapt_interval`](crate::shared::refresh::adapt_interval));
     /// zero or at least `interval` turns adaptation off.
     pub min_interval: Duration,
     /// Where committed batches go.
@@ -437,13 +419,8 @@ impl Indexer {
         env: IndexerEnv,
     ) -> Indexer {
         let next_retention = Some(Instant::now() + retention::PASS_EVERY);
-        // Light until a commit says otherwise (no records yet): the first
-        // one under full load comes a short interval in and switches to the
-        // long one.
-        let interval =
-            adapt_interval(env.min_interval, env.min_interval, env.interval, 0, Duration::ZERO);
         Indexer {
-            interval,
+            clock: RefreshClock::new(env.min_interval, env.interval),
             writer,
             reader,
             fields,
@@ -452,9 +429,6 @@ impl Indexer {
             committed_seq,
             uncommitted: None,
             uncommitted_records: 0,
-            last_commit: Instant::now(),
-            oldest_uncommitted: None,
-            recent_costs: std::collections::VecDeque::with_capacity(RECENT_COMMITS),
             pending: Vec::new(),
             next_retention,
         }
@@ -499,7 +473,7 @@ impl Indexer {
             self.writer.add_document(doc).map_err(backend)?;
         }
         self.uncommitted = Some(first_seq + records.len() as u64 - 1);
-        self.oldest_uncommitted.get_or_insert(acked);
+        self.clock.waiting(acked);
         self.uncommitted_records += records.len();
         if self.env.tail.has_subscribers() {
             self.pending.extend(records);
@@ -526,33 +500,20 @@ impl Indexer {
 
     /// Commits; with `force` also when nothing was added (deletes only).
     fn commit_inner(&mut self, trim_wal: bool, force: bool) -> Result<()> {
-        let started = Instant::now();
-        let span = started.saturating_duration_since(self.last_commit);
-        self.last_commit = started;
+        let (started, span) = self.clock.start();
         let seq = match self.uncommitted.take() {
             Some(seq) => seq,
             None if force => self.committed_seq,
             None => return Ok(()),
         };
         let records = std::mem::take(&mut self.uncommitted_records);
-        let waited = self.oldest_uncommitted.take().map(|t| t.elapsed());
         let mut prepared = self.writer.prepare_commit().map_err(backend)?;
         let prepared_at = started.elapsed();
         prepared.set_payload(&seq.to_string());
         prepared.commit().map_err(backend)?;
         let committed_at = started.elapsed();
         self.reader.reload().map_err(backend)?;
-        let cost = started.elapsed();
-        if self.recent_costs.len() == RECENT_COMMITS {
-            self.recent_costs.pop_front();
-        }
-        self.recent_costs.push_back(cost);
-        let interval =
-            adapt_interval(self.interval, self.env.min_interval, self.env.interval, records, span);
-        if interval != self.interval {
-            debug!(records, ?span, ?interval, "refresh interval adapted to the load");
-            self.interval = interval;
-        }
+        let cost = self.clock.done(started, span, records);
         tracing::debug!(
             records,
             seq,
@@ -560,7 +521,6 @@ impl Indexer {
             prepare = ?prepared_at,
             commit = ?(committed_at - prepared_at),
             reload = ?(cost - committed_at),
-            oldest_waited = ?waited,
             ?span,
             "committed"
         );
@@ -643,7 +603,7 @@ impl Indexer {
         {
             self.finish_in_background(done.merges);
         }
-        if self.commit_deadline().is_some_and(|d| Instant::now() >= d) {
+        if self.clock.deadline().is_some_and(|d| Instant::now() >= d) {
             self.commit()
         } else {
             Ok(())
@@ -653,41 +613,14 @@ impl Indexer {
     /// When the indexer must wake up without a message: the commit deadline
     /// while something waits to be committed, or the next retention pass.
     fn next_wakeup(&self) -> Option<Instant> {
-        let commit = if self.uncommitted.is_some() { self.commit_deadline() } else { None };
+        let commit = if self.uncommitted.is_some() { self.clock.deadline() } else { None };
         match (commit, self.next_retention) {
             (Some(c), Some(r)) => Some(c.min(r)),
             (c, r) => c.or(r),
         }
     }
 
-    /// When the next commit is due: the interval in force
-    /// ([`Self::interval`]) after the last one (so right away after a quiet
-    /// spell), or early enough that the oldest waiting record is searchable
-    /// within that interval of being added, given what the last commit
-    /// took. `None`: never (an interval too long for
-    /// `Instant` turns background commits off).
-    fn commit_deadline(&self) -> Option<Instant> {
-        let by_interval = self.last_commit.checked_add(self.interval)?;
-        // Commit cost varies a lot from one commit to the next (100-700 ms
-        // for 20-40k records in issue 6's benchmark): plan for the slowest
-        // recent one, with room to spare.
-        let slowest = self.recent_costs.iter().max().copied().unwrap_or_default();
-        let margin = (slowest * 5 / 4 + Duration::from_millis(100)).min(self.interval / 2);
-        let by_age = self.oldest_uncommitted.and_then(|t| t.checked_add(self.interval - margin));
-        let due = by_age.map_or(by_interval, |a| a.min(by_interval));
-        // But never sooner than half an interval after the last commit
-        // ended: records acknowledged during a slow commit are already late
-        // when it ends, and committing each small group at once then made
-        // a storm of tiny commits and segments that halved the indexing
-        // rate (issue 6's benchmark: 40 commits of mostly 4,000 records in
-        // 21 s). A third of an interval instead cost about a third of the
-        // ingest rate at full load.
-        let last_cost = self.recent_costs.back().copied().unwrap_or_default();
-        let earliest = (self.last_commit + last_cost).checked_add(self.interval / 2)?;
-        Some(due.max(earliest))
-    }
-
-    /// The indexer thread's loop. Commits when [`Self::commit_deadline`]
+    /// The indexer thread's loop. Commits when [`RefreshClock::deadline`]
     /// passes with something added, on `Flush`, and on `Stop`.
     pub fn run(mut self, rx: Receiver<IndexMsg>) {
         let stop = || IndexMsg::Stop { commit: true, ack: None };
@@ -732,38 +665,6 @@ impl Indexer {
     }
 }
 
-/// Adaptive refresh: the interval after a commit that carried `records`
-/// added over `span` (from the previous commit's start to this one's).
-/// `short` while a commit at `short` would carry at most
-/// [`LIGHT_COMMIT_RECORDS`] at that rate, `long` once it would carry
-/// [`HEAVY_COMMIT_RECORDS`] or more, and `current` in between, so it does
-/// not flap (hysteresis). Few records waiting means a commit is cheap and
-/// the short interval buys time-to-search; many means small segments would
-/// cost ingest CPU, and the long interval still keeps records searchable
-/// within it. A zero `short`, or `short >= long`, turns adaptation off:
-/// always `long`.
-pub(crate) fn adapt_interval(
-    current: Duration,
-    short: Duration,
-    long: Duration,
-    records: usize,
-    span: Duration,
-) -> Duration {
-    if short.is_zero() || short >= long {
-        return long;
-    }
-    // A commit right after another (a flush, a replay checkpoint) has a
-    // span near zero: count it as at least a millisecond, i.e. heavy.
-    let per_short = records as f64 * short.as_secs_f64() / span.as_secs_f64().max(1e-3);
-    if per_short >= HEAVY_COMMIT_RECORDS {
-        long
-    } else if per_short <= LIGHT_COMMIT_RECORDS {
-        short
-    } else {
-        current
-    }
-}
-
 /// Waits for retention merges. A merge that cannot run (say, its segment is
 /// already in a merge the merge policy started, which expunges the deleted
 /// documents too) is harmless: the space is freed either way.
@@ -772,64 +673,5 @@ pub(crate) fn wait_merges(merges: Vec<Merge>) {
         if let Err(e) = merge.wait() {
             debug!(error = %e, "retention merge did not run");
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    const SHORT: Duration = Duration::from_millis(250);
-    const LONG: Duration = Duration::from_millis(1000);
-
-    fn ms(n: u64) -> Duration {
-        Duration::from_millis(n)
-    }
-
-    #[test]
-    fn light_load_takes_the_short_interval() {
-        // 5,000 records/s: 750 records over 150 ms, 1,250 per short commit.
-        assert_eq!(adapt_interval(LONG, SHORT, LONG, 750, ms(150)), SHORT);
-        assert_eq!(adapt_interval(SHORT, SHORT, LONG, 750, ms(150)), SHORT);
-        // After a quiet spell, and a commit with nothing in it.
-        assert_eq!(adapt_interval(LONG, SHORT, LONG, 10, ms(60_000)), SHORT);
-        assert_eq!(adapt_interval(LONG, SHORT, LONG, 0, ms(1)), SHORT);
-    }
-
-    #[test]
-    fn heavy_load_takes_the_long_interval() {
-        // 100,000 records/s, whichever interval was in force.
-        assert_eq!(adapt_interval(SHORT, SHORT, LONG, 25_000, ms(250)), LONG);
-        assert_eq!(adapt_interval(LONG, SHORT, LONG, 100_000, ms(1000)), LONG);
-        // Exactly the threshold: 20,000 records/s at 250 ms.
-        assert_eq!(adapt_interval(SHORT, SHORT, LONG, 20_000, ms(1000)), LONG);
-        // A flush right after a commit: no span to speak of.
-        assert_eq!(adapt_interval(SHORT, SHORT, LONG, 4_000, Duration::ZERO), LONG);
-    }
-
-    #[test]
-    fn between_the_thresholds_the_interval_stays() {
-        // 15,000 records/s: 3,750 per short commit, inside the band.
-        assert_eq!(adapt_interval(SHORT, SHORT, LONG, 15_000, ms(1000)), SHORT);
-        assert_eq!(adapt_interval(LONG, SHORT, LONG, 15_000, ms(1000)), LONG);
-        // Just past either edge it moves.
-        assert_eq!(adapt_interval(LONG, SHORT, LONG, 9_999, ms(1000)), SHORT);
-        assert_eq!(adapt_interval(SHORT, SHORT, LONG, 20_001, ms(1000)), LONG);
-    }
-
-    #[test]
-    fn a_short_interval_at_or_above_the_long_one_turns_adaptation_off() {
-        assert_eq!(adapt_interval(LONG, LONG, LONG, 0, ms(60_000)), LONG);
-        assert_eq!(adapt_interval(LONG, ms(5000), LONG, 0, ms(60_000)), LONG);
-        assert_eq!(adapt_interval(SHORT, ms(5000), LONG, 0, ms(60_000)), LONG);
-        assert_eq!(adapt_interval(SHORT, Duration::ZERO, LONG, 0, ms(60_000)), LONG);
-    }
-
-    #[test]
-    fn the_thresholds_scale_with_the_short_interval() {
-        // 15,000 records/s is heavy for a 500 ms short interval (7,500
-        // per commit) and light for 100 ms (1,500).
-        assert_eq!(adapt_interval(ms(100), ms(500), ms(2000), 15_000, ms(1000)), ms(2000));
-        assert_eq!(adapt_interval(ms(2000), ms(100), ms(2000), 15_000, ms(1000)), ms(100));
     }
 }

@@ -543,6 +543,7 @@ async fn the_engines_snapshots_read_as_the_model() {
     let dir = tempfile::tempdir().unwrap();
     let options = crate::StoreOptions {
         refresh_interval_ms: 3_600_000,
+        min_refresh_interval_ms: 0,
         indexing_threads: 1,
         indexing_memory_bytes: 20 << 20,
         ..crate::StoreOptions::default()
