@@ -517,3 +517,41 @@ async fn stats_reuse_whole_segments_and_never_go_stale() {
     assert_eq!(store.stats_cache_hits(), 2);
     store.close().await.expect("close");
 }
+
+/// The hybrid's deleted-rows log forgets the rows of the blocks a
+/// retention pass drops: it is written afresh then, not only at open.
+#[tokio::test]
+async fn hybrid_retention_rewrites_the_deleted_rows_log_without_dropped_blocks() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let log = tmp.path().join("deleted");
+    let log_bytes = || std::fs::metadata(&log).expect("the deleted-rows log").len();
+    // Its magic, then per append a 12-byte frame header and 8 bytes a row.
+    let (magic, frame) = (8, 12);
+    let today = today();
+    let old = day_of_records(today - 5 * DAY, BLOCK_ROWS, "old");
+    let store = Store::open(Kind::Hybrid, tmp.path(), options(Some(2))).await;
+    // One sealed block for the old day, one for today.
+    store.index(old.clone()).await.expect("index");
+    store.index(day_of_records(today, BLOCK_ROWS, "new")).await.expect("index");
+    // The same 100 old records again: upserts, so their first rows (in the
+    // old day's block) are marked deleted, and logged at the refresh.
+    store.index(old[..100].to_vec()).await.expect("index");
+    store.refresh().await.expect("refresh");
+    assert_eq!(log_bytes(), magic + frame + 100 * 8);
+    assert_eq!(total(&*store, None, None).await, 2 * BLOCK_ROWS as u64);
+
+    // The old day's block goes whole (its rows expired or deleted); its
+    // 100 logged rows lie below the new floor and leave the log. The 100
+    // re-sent rows, in the open block, are marked and logged.
+    let report = store.apply_retention(today + DAY / 2).await.expect("retention").expect("set");
+    assert_eq!(report.removed, BLOCK_ROWS as u64);
+    assert_eq!(log_bytes(), magic + frame + 100 * 8, "rows of the dropped block still logged");
+    assert_eq!(total(&*store, None, None).await, BLOCK_ROWS as u64);
+    store.close().await.expect("close");
+
+    let reopened = Store::open(Kind::Hybrid, tmp.path(), options(None)).await;
+    assert_eq!(total(&*reopened, None, None).await, BLOCK_ROWS as u64);
+    assert_eq!(day_total(&*reopened, today - 5 * DAY).await, 0);
+    assert_eq!(log_bytes(), magic + frame + 100 * 8);
+    reopened.close().await.expect("close");
+}
