@@ -1156,6 +1156,21 @@ impl Block {
         Ok(cells.into_iter().map(|c| c.map(AttrCell::value)).collect())
     }
 
+    /// Whether each record's value of the attribute `key` reads as `want`
+    /// (all `false` when no record of the block has it); see
+    /// [`columns::attribute_equal`].
+    pub fn attribute_is(&self, key: &str, want: &str) -> Result<Vec<bool>, BlockError> {
+        let Some(e) = self.header.attribute(key) else {
+            return Ok(vec![false; self.header.rows]);
+        };
+        let raw = self.inflate(key, e)?;
+        let mut r = Reader::new(&raw);
+        let equal =
+            columns::attribute_equal(&mut r, self.header.rows, want).map_err(malformed(key))?;
+        r.finish().map_err(malformed(key))?;
+        Ok(equal)
+    }
+
     /// The record at `row`.
     pub fn record(&self, row: usize) -> Result<LogRecord, BlockError> {
         let mut v = self.records(&[row])?;

@@ -603,6 +603,45 @@ pub(super) fn attribute<'a>(
     Ok(out)
 }
 
+/// Whether each of the `rows` values of an attribute column reads as
+/// `want` (`AttrValue`'s `Display`, as `Filter::matches` compares), without
+/// reading a value out: strings through [`strings_equal`], numbers and
+/// booleans against `want` parsed once. (A filter on an attribute most
+/// records hold; [`attribute`] built a `String` a row for it.)
+pub(super) fn attribute_equal(
+    r: &mut Reader<'_>,
+    rows: usize,
+    want: &str,
+) -> Result<Vec<bool>, Malformed> {
+    let kinds = r.bytes(rows)?;
+    let n_str = kinds.iter().filter(|&&k| k == ATTR_STR).count();
+    let mut strings = strings_equal(r, n_str, want)?.into_iter();
+    // Only the canonical text of an integer reads as it ("7", not "+7").
+    let int = want.parse::<i64>().ok().filter(|i| i.to_string() == want);
+    let mut out = Vec::with_capacity(rows);
+    let mut floats = Vec::new();
+    for &k in kinds {
+        out.push(match k {
+            ATTR_ABSENT => false,
+            ATTR_STR => strings.next().ok_or_else(|| "a missing string value".to_owned())?,
+            ATTR_INT => int == Some(unzigzag(r.varint()?)),
+            ATTR_FLOAT => {
+                // The bits follow the ints: compared below.
+                floats.push(out.len());
+                false
+            }
+            ATTR_TRUE => want == "true",
+            ATTR_FALSE => want == "false",
+            k => return Err(format!("attribute kind {k}")),
+        });
+    }
+    for row in floats {
+        let x = f64::from_bits(u64::from_le_bytes(r.array()?));
+        out[row] = AttrValue::Float(x).to_string() == want;
+    }
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -745,5 +784,38 @@ mod tests {
             assert_eq!(number(&mut r).unwrap().map(f64::to_bits), v.map(f64::to_bits));
         }
         r.finish().unwrap();
+    }
+
+    #[test]
+    fn attribute_columns_say_which_rows_read_as_a_value() {
+        let values: Vec<Option<AttrValue>> = (0..900)
+            .map(|i| match i % 9 {
+                0 => None,
+                1 => Some(AttrValue::Str(format!("pod-{}", i % 4))),
+                2 => Some(AttrValue::Str("7".into())),
+                3 => Some(AttrValue::Int(7)),
+                4 => Some(AttrValue::Int(-(i as i64))),
+                5 => Some(AttrValue::Float(7.0)),
+                6 => Some(AttrValue::Float(0.25)),
+                7 => Some(AttrValue::Bool(i % 2 == 0)),
+                _ => Some(AttrValue::Str(String::new())),
+            })
+            .collect();
+        let present: Vec<(usize, &AttrValue)> =
+            values.iter().enumerate().filter_map(|(row, v)| v.as_ref().map(|v| (row, v))).collect();
+        let mut b = Vec::new();
+        put_attribute(&mut b, values.len(), &present);
+        for want in
+            ["pod-1", "7", "+7", "07", "7.0", "0.25", "-4", "true", "false", "", "pod-9", "x"]
+        {
+            let mut r = Reader::new(&b);
+            let equal = attribute_equal(&mut r, values.len(), want).unwrap();
+            r.finish().unwrap();
+            let expected: Vec<bool> =
+                values.iter().map(|v| v.as_ref().is_some_and(|v| v.to_string() == want)).collect();
+            assert_eq!(equal, expected, "{want:?}");
+            assert!(expected.iter().any(|e| *e) || ["+7", "07", "pod-9", "x"].contains(&want));
+        }
+        assert!(attribute_equal(&mut Reader::new(&b[..b.len() - 1]), values.len(), "7").is_err());
     }
 }

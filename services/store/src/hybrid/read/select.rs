@@ -12,7 +12,7 @@ use std::cell::OnceCell;
 use std::ops::Range;
 use std::sync::Arc;
 
-use loglens_core::{AttrValue, Filter, Level, LogRecord};
+use loglens_core::{Filter, Level, LogRecord};
 use tantivy::collector::{Collector, SegmentCollector};
 use tantivy::query::Weight;
 use tantivy::tokenizer::TextAnalyzer;
@@ -431,9 +431,7 @@ impl<'a> Plan<'a> {
         for (key, want) in &f.attributes {
             if left > 0 {
                 // As `Filter::matches` compares: the value's text.
-                left = narrow(&mut keep, block.attribute(key).map_err(err)?, |v| {
-                    v.as_ref().is_some_and(|v| attr_is(v, want))
-                });
+                left = narrow(&mut keep, block.attribute_is(key, want).map_err(err)?, |is| *is);
             }
         }
         if left == h.rows {
@@ -503,15 +501,6 @@ fn once<T>(cell: &OnceCell<Vec<T>>, make: impl FnOnce() -> Result<Vec<T>>) -> Re
     }
     let v = make()?;
     Ok(cell.get_or_init(|| v))
-}
-
-/// Whether attribute value `v` reads as `want` (`AttrValue`'s `Display`),
-/// without formatting strings.
-fn attr_is(v: &AttrValue, want: &str) -> bool {
-    match v {
-        AttrValue::Str(s) => s == want,
-        v => v.to_string() == want,
-    }
 }
 
 /// Clears `keep` where `values` fails `pred`; the rows still kept.
