@@ -7,8 +7,9 @@
 //! to the last message consumed. The loglens run is the ingest path's
 //! `KafkaSink` (batches of 1,000, 4 in flight) into `logs_raw`, a
 //! `Processor` with the binary's defaults (bulk 1,000, 0.5 s) indexing into
-//! a fresh Tantivy store, and the time runs from the first send until a
-//! search counts every record.
+//! a fresh store, and the time runs from the first send until a search
+//! counts every record. The CPU time of this process and of the broker over
+//! that time is measured too (from `/proc`).
 
 use std::collections::HashSet;
 use std::fs::File;
@@ -94,6 +95,11 @@ impl Broker {
         format!("127.0.0.1:{}", self.port)
     }
 
+    /// CPU time the broker has used so far; `None` without `/proc`.
+    fn cpu(&self) -> Option<Duration> {
+        crate::protocols::cpu_time(self.child.id())
+    }
+
     fn log_tail(&self) -> String {
         let text = std::fs::read_to_string(&self.log).unwrap_or_default();
         let lines: Vec<&str> = text.lines().collect();
@@ -120,6 +126,11 @@ pub(crate) struct KafkaRun {
     pub produce: Duration,
     /// Distinct records searched for at the end.
     pub distinct: usize,
+    /// loglens: CPU time of this process over `end_to_end` (producer,
+    /// processor, store and the search that watches); `None` without `/proc`.
+    pub cpu: Option<Duration>,
+    /// loglens: CPU time of the broker over `end_to_end`.
+    pub broker_cpu: Option<Duration>,
 }
 
 /// Runs both halves of figure 4 on a broker of its own.
@@ -135,10 +146,17 @@ pub(crate) async fn run(
     let broker = Broker::start(nisshi, &dir.join("broker"))?;
     let bootstrap = broker.bootstrap();
     let (ceiling, ceiling_produce) = raw_rdkafka(&bootstrap, payloads, compression).await?;
-    let (end_to_end, produce, distinct) =
-        loglens(&bootstrap, kind, &dir.join("store"), records, rules, compression).await?;
+    let run = loglens(&broker, kind, &dir.join("store"), records, rules, compression).await?;
     drop(broker);
-    Ok(KafkaRun { ceiling, ceiling_produce, end_to_end, produce, distinct })
+    Ok(KafkaRun {
+        ceiling,
+        ceiling_produce,
+        end_to_end: run.searchable,
+        produce: run.produced,
+        distinct: run.distinct,
+        cpu: run.cpu,
+        broker_cpu: run.broker_cpu,
+    })
 }
 
 /// Options for a topic of this run; the producer and consumer settings are
@@ -220,16 +238,30 @@ async fn raw_rdkafka(
     Ok((consumed, produced))
 }
 
+/// What the loglens half of figure 4 measured.
+struct LoglensRun {
+    /// First send to every record searchable.
+    searchable: Duration,
+    /// First send to every batch acknowledged.
+    produced: Duration,
+    /// Distinct records searched for.
+    distinct: usize,
+    /// This process's CPU time over `searchable`.
+    cpu: Option<Duration>,
+    /// The broker's CPU time over `searchable`.
+    broker_cpu: Option<Duration>,
+}
+
 /// loglens: ingest's Kafka sink -> broker -> processor -> searchable.
 async fn loglens(
-    bootstrap: &str,
+    broker: &Broker,
     kind: StoreKind,
     store_dir: &Path,
     records: Vec<LogRecord>,
     rules: Arc<RuleSet>,
     compression: Compression,
-) -> Result<(Duration, Duration, usize)> {
-    let o = options(bootstrap, "logs_raw", compression);
+) -> Result<LoglensRun> {
+    let o = options(&broker.bootstrap(), "logs_raw", compression);
     let distinct = records.iter().map(|r| r.id.as_str()).collect::<HashSet<_>>().len();
     let store = kind.open(store_dir, &StoreOptions::default()).await?;
     let config = ProcessorConfig {
@@ -251,6 +283,7 @@ async fn loglens(
     let pb = bar(n, "4 loglens through kafka");
     let batches = crate::batches(records);
     let everything = SearchRequest::new(Filter::default(), Sort::NewestFirst, None, Some(1), None)?;
+    let (own_cpu, broker_cpu) = (crate::protocols::OwnCpu::start(), broker.cpu());
     let started = Instant::now();
     let watcher = {
         let store = store.clone();
@@ -284,8 +317,10 @@ async fn loglens(
     let produced = started.elapsed();
     let searchable: Result<Duration> = watcher.await?;
     let searchable = searchable?;
+    let cpu = own_cpu.elapsed();
+    let broker_cpu = broker_cpu.zip(broker.cpu()).map(|(before, now)| now - before);
     pb.finish_and_clear();
     processor.stop().await?;
     store.close().await?;
-    Ok((searchable, produced, distinct))
+    Ok(LoglensRun { searchable, produced, distinct, cpu, broker_cpu })
 }

@@ -158,7 +158,8 @@ pub struct BenchArgs {
     pub only_refresh: bool,
     /// Run only figure 3 (the store path) and figure 4 (Kafka end to end
     /// and the raw rdkafka ceiling) on --kafka-records (default --records),
-    /// with --kafka-compression; prints both and their ratio.
+    /// with --kafka-compression; prints both, their ratio and the CPU time
+    /// each took (figure 4's split into this process and the broker).
     #[arg(long, conflicts_with_all = ["only_protocols", "only_refresh"])]
     pub only_kafka: bool,
     /// Run only figure 6 (the queries) on --query-records (default
@@ -1099,30 +1100,42 @@ async fn only_kafka(
     let (records, _) = parse_all(&data, rules)?;
     let store_dir = work.join("store");
     let store = args.store.open(&store_dir, options).await?;
+    let cpu = protocols::OwnCpu::start();
     let store_took = store_ingest(&store, records.clone()).await?;
+    let store_cpu = cpu.elapsed();
     store.close().await?;
     drop(store);
     std::fs::remove_dir_all(&store_dir)?;
     let ingest = Rate::new(n, raw_bytes, store_took);
     let payloads: Vec<&[u8]> = data.iter().collect();
-    let (_, ceiling, e2e) =
+    let (k, ceiling, e2e) =
         kafka_figure(args, &work.join("kafka"), &payloads, records, rules).await?;
     let to_store = e2e.records_per_s / ingest.records_per_s;
+    let secs = |c: Option<Duration>| c.map(|c| c.as_secs_f64());
+    let shown = |c: Option<Duration>| c.map_or("?".into(), |c| format!("{:.2}s", c.as_secs_f64()));
     let out = format!(
-        "{hw_line}\n{n} records, {} compression\n3 store path      {:>9.0} rec/s\n\
+        "{hw_line}\n{n} records, {} compression\n3 store path      {:>9.0} rec/s  CPU {}\n\
          4 raw rdkafka     {:>9.0} rec/s\n4 kafka end to end {:>8.0} rec/s  {:.2} of raw, \
-         {to_store:.2} of store (target {TARGET_KAFKA_TO_STORE})\n",
+         {to_store:.2} of store (target {TARGET_KAFKA_TO_STORE})  CPU {} + broker {}, \
+         produced in {:.2}s\n",
         args.kafka_compression.as_str(),
         ingest.records_per_s,
+        shown(store_cpu),
         ceiling.records_per_s,
         e2e.records_per_s,
         e2e.records_per_s / ceiling.records_per_s,
+        shown(k.cpu),
+        shown(k.broker_cpu),
+        k.produce.as_secs_f64(),
     );
     let report = json!({
         "store": args.store.name(),
         "records": n, "compression": args.kafka_compression.as_str(),
         "store_path": ingest.json(), "raw_rdkafka": ceiling.json(), "end_to_end": e2e.json(),
         "ratio_to_store": to_store,
+        "store_path_cpu_s": secs(store_cpu), "end_to_end_cpu_s": secs(k.cpu),
+        "end_to_end_broker_cpu_s": secs(k.broker_cpu),
+        "end_to_end_produce_s": k.produce.as_secs_f64(),
     });
     print_partial(args, &out, &report);
     Ok(())
