@@ -142,9 +142,14 @@ impl Engine {
         let mmap = MmapDirectory::open(&postings_dir)
             .map_err(|e| Error::Backend(format!("{}: {e}", postings_dir.display())))?;
         let index = Index::open_or_create(mmap, schema).map_err(|e| match e {
+            // Since 2026-12-03 the postings hold service, host and tag
+            // terms the planner trusts: postings without them would
+            // answer those filters wrongly, so they are never opened.
             TantivyError::SchemaError(_) => Error::Config(format!(
-                "the postings in {} were written by an incompatible version (schema differs)",
-                postings_dir.display()
+                "the postings in {} were written by an incompatible version (schema differs): \
+                 open {} with the version that wrote it, or move it away and ingest its records again",
+                postings_dir.display(),
+                dir.display()
             )),
             other => backend(other),
         })?;
@@ -620,6 +625,37 @@ mod tests {
         let Error::Config(msg) = err else { panic!("want a config error, got {err:?}") };
         assert!(msg.contains(&format!("open it as hybrid://{}", hybrid_dir.display())), "{msg}");
         assert!(!hybrid_dir.join("index").exists(), "left as it was");
+    }
+
+    #[tokio::test]
+    async fn postings_of_another_schema_are_refused_with_advice() {
+        // Postings as written before 2026-12-03 (no service, host or tag
+        // terms): filters on those would miss every record.
+        let dir = tempfile::tempdir().unwrap();
+        let engine = Engine::open(dir.path(), &options()).unwrap();
+        engine.index(clients(0..BLOCK_ROWS + 10, "v1")).await.unwrap();
+        engine.close().await.unwrap();
+        let postings = dir.path().join("postings");
+        std::fs::remove_dir_all(&postings).unwrap();
+        std::fs::create_dir_all(&postings).unwrap();
+        let mut old = tantivy::schema::Schema::builder();
+        old.add_text_field("message", tantivy::schema::TEXT);
+        old.add_u64_field("seq", tantivy::schema::FAST);
+        old.add_u64_field("id_bucket", tantivy::schema::INDEXED);
+        old.add_u64_field("id_low", tantivy::schema::FAST);
+        let old = old.build();
+        Index::create_in_dir(&postings, old.clone()).unwrap();
+        let blocks = std::fs::read_dir(dir.path().join("blocks")).unwrap().count();
+
+        let err = Engine::open(dir.path(), &options()).unwrap_err();
+        let Error::Config(msg) = err else { panic!("want a config error, got {err:?}") };
+        assert!(msg.contains(&postings.display().to_string()), "{msg}");
+        assert!(msg.contains("schema differs") && msg.contains("move it away"), "{msg}");
+        // Left as it was, and refused again on the next open.
+        let index = Index::open_in_dir(&postings).unwrap();
+        assert_eq!(index.schema(), old);
+        assert_eq!(std::fs::read_dir(dir.path().join("blocks")).unwrap().count(), blocks);
+        assert!(matches!(Engine::open(dir.path(), &options()), Err(Error::Config(_))));
     }
 
     const DAY: i64 = crate::shared::DAY_MS;

@@ -237,7 +237,7 @@ impl Indexer {
         let index = seq > self.added;
         if index {
             if documented {
-                let doc = self.fields.document(&record.message, seq, key);
+                let doc = self.fields.document(&record, seq, key);
                 self.postings.add_document(doc).map_err(backend)?;
             }
             self.added = seq;

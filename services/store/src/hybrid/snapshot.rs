@@ -103,7 +103,7 @@ pub(crate) fn in_memory(
     for (i, r) in records.iter().enumerate() {
         let seq = first_seq + i as u64;
         if !deleted.contains(&seq) {
-            writer.add_document(fields.document(&r.message, seq, id_key(&r.id))).unwrap();
+            writer.add_document(fields.document(r, seq, id_key(&r.id))).unwrap();
         }
     }
     writer.commit().unwrap();

@@ -13,7 +13,7 @@ use std::ops::Range;
 
 use super::super::block::Header;
 use super::super::snapshot::Snapshot;
-use super::select::{BlockColumns, Candidate, Plan, block_error, words_alone};
+use super::select::{BlockColumns, Candidate, Plan, block_error, postings_decide};
 use crate::shared::cursor::{Position, SortKey, filter_fingerprint};
 use crate::{Error, Result};
 
@@ -122,7 +122,7 @@ pub fn search(
         after: cursor.map(|c| rank(req.sort, c.key)),
         heap: BinaryHeap::new(),
     };
-    let mut first = words_alone(snap, &req.filter).then(|| first_blocks(snap, &top()));
+    let mut first = postings_decide(snap, &req.filter).then(|| first_blocks(snap, &top()));
     let (total, top) = loop {
         let plan = Plan::within(snap, analyzer, &req.filter, first.take())?;
         if let Some(found) = gather(&plan, req.sort, top())? {

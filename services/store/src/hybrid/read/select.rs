@@ -20,7 +20,7 @@ use tantivy::{DocId, Score, SegmentOrdinal, SegmentReader};
 
 use super::super::block::{Block, BlockError, Column, Group, Header};
 use super::super::bloom::Field;
-use super::super::postings::PostingsFields;
+use super::super::postings::{HOST, MAX_TERM_BYTES, PostingsFields, SERVICE, TAGS};
 use super::super::snapshot::Snapshot;
 use super::text;
 use crate::tantivy::backend;
@@ -85,16 +85,16 @@ pub(super) struct Candidate<'a> {
     /// The block.
     pub block: &'a Arc<Block>,
     undecided: Undecided,
-    /// The block's rows holding every word (ascending seqs), when the
-    /// filter has words.
+    /// The block's rows the postings select (ascending seqs), when they
+    /// were asked.
     words: Option<&'a [u64]>,
     /// The block's matches as its header's groups count them, one entry
     /// per group with any; `None` unless the groups decide the filter
     /// there: no condition but tenant, service, level, anomaly and a time
     /// range covering the block, and no deleted row in it.
     pub counted: Option<Vec<Counted>>,
-    /// Whether the block's rows holding the words are unknown: the
-    /// postings were asked only for other blocks' (see [`Plan::within`]).
+    /// Whether the block's rows the postings select are unknown: they were
+    /// asked only for other blocks' (see [`Plan::within`]).
     pub words_unknown: bool,
 }
 
@@ -129,18 +129,29 @@ impl Candidate<'_> {
 pub(super) struct Plan<'a> {
     snap: &'a Snapshot,
     filter: &'a Filter,
-    /// The sealed records' seqs whose message holds every word, ascending;
-    /// `None` when the filter has no word.
+    /// The sealed records' seqs whose message holds every word and that
+    /// have every exact value `posted` names, ascending; `None` when the
+    /// postings were not asked (no word, host or tag).
     words: Option<Vec<u64>>,
+    /// The filter's exact values the postings decided in `words`.
+    posted: Posted,
     /// `snap.deleted`, ascending.
     deleted: Vec<u64>,
     /// Whether the filter has no condition but tenant, service, level,
     /// anomaly and time range, which a block's groups can decide.
     groups_decide: bool,
-    /// For a filter of words alone asked of the postings only for the rows
-    /// of some blocks: the sealed matches they counted, and the seq ranges
-    /// of those blocks.
-    postings: Option<(u64, Vec<Range<u64>>)>,
+    /// For a filter the postings decide ([`postings_decide`]): the sealed
+    /// matches they counted, and the seq ranges of the blocks whose rows
+    /// they gave, when only some blocks' (`None`: every block's).
+    postings: Option<(u64, Option<Vec<Range<u64>>>)>,
+}
+
+/// Which of a filter's exact values the postings decided (as terms).
+#[derive(Debug, Clone, Copy, Default)]
+struct Posted {
+    service: bool,
+    host: bool,
+    tag: bool,
 }
 
 impl<'a> Plan<'a> {
@@ -153,10 +164,11 @@ impl<'a> Plan<'a> {
         Plan::within(snap, analyzer, filter, None)
     }
 
-    /// As [`Plan::new`], but when the filter is words alone and `blocks`
-    /// names seq ranges of blocks, the postings count the sealed matches
-    /// ([`Plan::postings_total`]) and give only those blocks' rows; the
-    /// others' candidates are marked [`Candidate::words_unknown`].
+    /// As [`Plan::new`]; when the postings decide the filter
+    /// ([`postings_decide`]) they count the sealed matches
+    /// ([`Plan::postings_total`]), and when `blocks` names seq ranges of
+    /// blocks they give only those blocks' rows; the others' candidates are
+    /// marked [`Candidate::words_unknown`].
     pub fn within(
         snap: &'a Snapshot,
         analyzer: &mut TextAnalyzer,
@@ -184,18 +196,37 @@ impl<'a> Plan<'a> {
             attributes,
             tenant: _, // groups
         } = filter;
-        let (mut words, mut postings) = (None, None);
-        if let Some(q) = query.as_deref() {
-            let fields = postings_fields(snap)?;
-            if let Some(query) = fields.words_query(analyzer, q) {
-                let blocks = blocks.filter(|_| words_alone(snap, filter));
-                let hits = WordHits { open_first: snap.open.first_seq, blocks: blocks.as_deref() };
-                let (count, mut seqs) = snap.postings.search(&*query, &hits).map_err(backend)?;
-                seqs.sort_unstable();
-                seqs.dedup();
-                words = Some(seqs);
-                postings = blocks.map(|b| (count, b));
+        let (mut words, mut postings, mut posted) = (None, None, Posted::default());
+        let fields = postings_fields(snap)?;
+        let mut terms = query.as_deref().map_or(Vec::new(), |q| fields.words(analyzer, q));
+        // Hosts and tags are in most blocks: the postings rule blocks in,
+        // not only out. A service is a header's to decide, unless the
+        // postings are asked anyway.
+        for (field, want, flag) in
+            [(fields.host, host, &mut posted.host), (fields.tags, tag, &mut posted.tag)]
+        {
+            if let Some(term) = want.as_deref().and_then(|v| PostingsFields::term(field, v)) {
+                terms.push(term);
+                *flag = true;
             }
+        }
+        if let Some(term) = filter
+            .service_name
+            .as_deref()
+            .and_then(|v| PostingsFields::term(fields.service, v).filter(|_| !terms.is_empty()))
+        {
+            terms.push(term);
+            posted.service = true;
+        }
+        if let Some(query) = PostingsFields::all_of(terms) {
+            let decide = postings_decide(snap, filter);
+            let blocks = blocks.filter(|_| decide);
+            let hits = WordHits { open_first: snap.open.first_seq, blocks: blocks.as_deref() };
+            let (count, mut seqs) = snap.postings.search(&*query, &hits).map_err(backend)?;
+            seqs.sort_unstable();
+            seqs.dedup();
+            words = Some(seqs);
+            postings = decide.then_some((count, blocks));
         }
         let groups_decide = words.is_none()
             && status_code.is_none()
@@ -205,11 +236,11 @@ impl<'a> Plan<'a> {
             && attributes.is_empty();
         let mut deleted: Vec<u64> = snap.deleted.iter().copied().collect();
         deleted.sort_unstable();
-        Ok(Plan { snap, filter, words, deleted, groups_decide, postings })
+        Ok(Plan { snap, filter, words, posted, deleted, groups_decide, postings })
     }
 
-    /// The sealed matches the postings counted, when the plan was made
-    /// [`Plan::within`] some blocks for a filter of words alone.
+    /// The sealed matches the postings counted, when they decide the
+    /// filter ([`postings_decide`]).
     pub fn postings_total(&self) -> Option<u64> {
         self.postings.as_ref().map(|(count, _)| *count)
     }
@@ -222,7 +253,8 @@ impl<'a> Plan<'a> {
             let words_unknown = self
                 .postings
                 .as_ref()
-                .is_some_and(|(_, known)| !known.iter().any(|r| r.start == h.first_seq));
+                .and_then(|(_, known)| known.as_ref())
+                .is_some_and(|known| !known.iter().any(|r| r.start == h.first_seq));
             let words = match &self.words {
                 Some(_) if words_unknown => None,
                 None => None,
@@ -342,16 +374,21 @@ impl<'a> Plan<'a> {
         let f = self.filter;
         let (block, h) = (c.block, c.block.header());
         let deleted = self.deleted_in(h.seqs());
+        // What the postings decided is in `c.words` already.
+        let service = c.undecided.service.filter(|_| !self.posted.service);
+        let host = f.host.as_deref().filter(|_| !self.posted.host);
+        let tag = f.tag.as_deref().filter(|_| !self.posted.tag);
         let any_column = c.undecided.time
             || c.undecided.tenant.is_some()
-            || c.undecided.service.is_some()
+            || service.is_some()
             || f.level.is_some()
             || f.status_code.is_some()
             || f.anomaly.is_some()
-            || [&f.trace_id, &f.request_id, &f.host, &f.user_id, &f.error_code]
+            || [host, f.trace_id.as_deref(), f.request_id.as_deref(), f.user_id.as_deref()]
                 .iter()
                 .any(|v| v.is_some())
-            || f.tag.is_some()
+            || f.error_code.is_some()
+            || tag.is_some()
             || f.anomaly_reason.is_some()
             || !f.attributes.is_empty();
         if !any_column && c.words.is_none() && deleted.is_empty() {
@@ -388,9 +425,7 @@ impl<'a> Plan<'a> {
         {
             left = narrow(&mut keep, block.status_codes().map_err(err)?, |s| *s == Some(want));
         }
-        for (column, code) in
-            [(Column::Tenant, c.undecided.tenant), (Column::Service, c.undecided.service)]
-        {
+        for (column, code) in [(Column::Tenant, c.undecided.tenant), (Column::Service, service)] {
             if let Some(want) = code
                 && left > 0
             {
@@ -403,11 +438,11 @@ impl<'a> Plan<'a> {
             left = narrow(&mut keep, columns.timestamps()?, |t| (from..=to).contains(t));
         }
         for (column, want) in [
-            (Column::Host, &f.host),
-            (Column::UserId, &f.user_id),
-            (Column::ErrorCode, &f.error_code),
+            (Column::Host, host),
+            (Column::UserId, f.user_id.as_deref()),
+            (Column::ErrorCode, f.error_code.as_deref()),
         ] {
-            if let Some(want) = want.as_deref()
+            if let Some(want) = want
                 && left > 0
             {
                 left = text::narrow_text(block, column, &mut keep, want)?;
@@ -420,9 +455,10 @@ impl<'a> Plan<'a> {
                 left = text::narrow_id(block, column, &mut keep, want)?;
             }
         }
-        for (column, want) in [(Column::Tags, &f.tag), (Column::AnomalyReasons, &f.anomaly_reason)]
+        for (column, want) in
+            [(Column::Tags, tag), (Column::AnomalyReasons, f.anomaly_reason.as_deref())]
         {
-            if let Some(want) = want.as_deref()
+            if let Some(want) = want
                 && left > 0
             {
                 left = text::narrow_list(block, column, &mut keep, want)?;
@@ -518,10 +554,12 @@ pub(super) fn narrow<T>(
 }
 
 /// Whether the postings alone count the filter's sealed matches: message
-/// words and nothing else (not even a time range) but a tenant, when every
-/// sealed block of `snap` holds that tenant's records only (one tenant's
-/// store, the usual case: the REST and gRPC reads always name a tenant).
-pub(super) fn words_alone(snap: &Snapshot, f: &Filter) -> bool {
+/// words, a host or a tag (at least one of them, each short enough to be a
+/// term), a service beside them, and nothing else (not even a time range)
+/// but a tenant, when every sealed block of `snap` holds that tenant's
+/// records only (one tenant's store, the usual case: the REST and gRPC
+/// reads always name a tenant).
+pub(super) fn postings_decide(snap: &Snapshot, f: &Filter) -> bool {
     // Destructured so that a new filter field does not go unnoticed here.
     let Filter {
         service_name,
@@ -541,15 +579,15 @@ pub(super) fn words_alone(snap: &Snapshot, f: &Filter) -> bool {
         attributes,
         tenant,
     } = f;
-    query.is_some()
+    let term = |v: &Option<String>| v.as_deref().is_none_or(|v| v.len() <= MAX_TERM_BYTES);
+    (query.is_some() || host.is_some() || tag.is_some())
+        && [service_name, host, tag].into_iter().all(term)
         && level.is_none()
         && status_code.is_none()
         && anomaly.is_none()
         && from_timestamp.is_none()
         && to_timestamp.is_none()
-        && [service_name, trace_id, request_id, host, user_id, error_code, tag, anomaly_reason]
-            .iter()
-            .all(|v| v.is_none())
+        && [trace_id, request_id, user_id, error_code, anomaly_reason].iter().all(|v| v.is_none())
         && attributes.is_empty()
         && tenant.as_deref().is_none_or(|t| {
             snap.blocks.iter().all(|b| matches!(&b.header().tenants[..], [only] if only == t))
@@ -566,6 +604,9 @@ pub(super) fn postings_fields(snap: &Snapshot) -> Result<PostingsFields> {
     };
     Ok(PostingsFields {
         message: field("message")?,
+        service: field(SERVICE)?,
+        host: field(HOST)?,
+        tags: field(TAGS)?,
         seq: field(SEQ)?,
         id_bucket: field(ID_BUCKET)?,
         id_low: field(ID_LOW)?,
