@@ -220,8 +220,23 @@ impl<'a> Plan<'a> {
         }
         if let Some(query) = PostingsFields::all_of(terms) {
             let decide = postings_decide(snap, filter);
-            let blocks = blocks.filter(|_| decide);
-            let hits = WordHits { open_first: snap.open.first_seq, blocks: blocks.as_deref() };
+            // Deciding, the postings count every block's matches and give
+            // the rows of `blocks`; else only the rows of blocks the time
+            // range meets are wanted, and no count.
+            let mut blocks = blocks.filter(|_| decide);
+            let wanted = match &mut blocks {
+                Some(b) => {
+                    b.sort_by_key(|r| r.start);
+                    Some(b.clone())
+                }
+                None if !decide => in_time_range(snap, filter),
+                None => None,
+            };
+            let hits = WordHits {
+                open_first: snap.open.first_seq,
+                blocks: wanted.as_deref(),
+                count: decide,
+            };
             let (count, mut seqs) = snap.postings.search(&*query, &hits).map_err(backend)?;
             seqs.sort_unstable();
             seqs.dedup();
@@ -619,7 +634,11 @@ pub(super) fn postings_fields(snap: &Snapshot) -> Result<PostingsFields> {
 /// no postings (see [`Snapshot`]), so the count is of live rows.
 struct WordHits<'b> {
     open_first: u64,
+    /// Ascending, without overlap.
     blocks: Option<&'b [Range<u64>]>,
+    /// Whether segments whose seqs are not wanted are counted all the same
+    /// (else the count is of the wanted seqs only).
+    count: bool,
 }
 
 impl WordHits<'_> {
@@ -630,8 +649,33 @@ impl WordHits<'_> {
     }
 
     fn wants_seq(&self, seq: u64) -> bool {
-        self.blocks.is_none_or(|b| b.iter().any(|r| r.contains(&seq)))
+        self.blocks.is_none_or(|b| {
+            b.get(b.partition_point(|r| r.end <= seq)).is_some_and(|r| r.start <= seq)
+        })
     }
+}
+
+/// The seq ranges of the sealed blocks the filter's time range meets,
+/// adjacent blocks' joined, ascending; `None` without a time range or when
+/// it meets every block.
+fn in_time_range(snap: &Snapshot, f: &Filter) -> Option<Vec<Range<u64>>> {
+    if f.from_timestamp.is_none() && f.to_timestamp.is_none() {
+        return None;
+    }
+    let (from, to) = (f.from_timestamp.unwrap_or(i64::MIN), f.to_timestamp.unwrap_or(i64::MAX));
+    let mut out: Vec<Range<u64>> = Vec::new();
+    let mut all = true;
+    for h in snap.blocks.iter().map(|b| b.header()) {
+        if h.max_timestamp < from || h.min_timestamp > to {
+            all = false;
+            continue;
+        }
+        match out.last_mut() {
+            Some(last) if last.end == h.first_seq => last.end = h.seqs().end,
+            _ => out.push(h.seqs()),
+        }
+    }
+    (!all).then_some(out)
 }
 
 impl Collector for WordHits<'_> {
@@ -651,8 +695,9 @@ impl Collector for WordHits<'_> {
         Ok((count, fruits.into_iter().flat_map(|(_, seqs)| seqs).collect()))
     }
 
-    /// A segment wholly sealed whose rows are not wanted is only counted
-    /// (for one word and no deletion, its document frequency); any other
+    /// A segment wholly sealed whose rows are not wanted is only counted,
+    /// when counting (for one word and no deletion, its document
+    /// frequency), else skipped; any other
     /// is walked, each live document's seq read.
     fn collect_segment(
         &self,
@@ -666,7 +711,8 @@ impl Collector for WordHits<'_> {
             return Ok((0, Vec::new()));
         }
         if hi < self.open_first && !self.wants(lo, hi) {
-            return Ok((u64::from(weight.count(reader)?), Vec::new()));
+            let count = if self.count { u64::from(weight.count(reader)?) } else { 0 };
+            return Ok((count, Vec::new()));
         }
         let alive = reader.alive_bitset();
         let (mut count, mut seqs) = (0, Vec::new());
