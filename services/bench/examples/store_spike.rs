@@ -174,8 +174,11 @@ async fn main() {
             .collect::<Vec<_>>()
             .join(", ")
     );
-    if tmp.path().join("index").exists() {
-        per_field(&tmp.path().join("index"));
+    // The Tantivy store's index, or the hybrid's postings.
+    for index in ["index", "postings"].map(|d| tmp.path().join(d)) {
+        if index.exists() {
+            per_field(&index);
+        }
     }
     drop(store);
     let store = loglens_store::open(&url, StoreOptions::default()).await.unwrap();
