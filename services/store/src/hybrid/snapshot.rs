@@ -49,7 +49,8 @@ pub struct Snapshot {
     pub blocks: Arc<[Arc<Block>]>,
     /// The open block.
     pub open: Arc<OpenRows>,
-    /// Message postings, `seq` and id keys (`super::postings`).
+    /// Message words, service, host and tag terms, `seq` and id keys
+    /// (`super::postings`).
     pub postings: Searcher,
     /// Sequence numbers of rows that no longer count.
     pub deleted: Arc<HashSet<u64>>,

@@ -1,8 +1,10 @@
-//! Which records of a snapshot a filter selects. Message words go to the
-//! postings, which give the sealed rows holding every word; every other
-//! condition is decided from block headers (time range, tenant and service
-//! dictionaries, attribute keys), then the blocks' filters of exact values,
-//! then the columns the filter names, cheapest first. A filter of only
+//! Which records of a snapshot a filter selects. Message words, a host and
+//! a tag (and a service beside them) go to the postings, which give the
+//! sealed rows holding every one (and count them when nothing else is
+//! asked, [`postings_decide`]); every other condition is decided from
+//! block headers (time range, tenant and service dictionaries, attribute
+//! keys), then the blocks' filters of exact values, then the columns the
+//! filter names, cheapest first. A filter of only
 //! tenant, service, level, anomaly and a time range is counted from the
 //! header's groups alone in a block the range covers and with no deleted
 //! row ([`Candidate::counted`]). The open block is checked with
