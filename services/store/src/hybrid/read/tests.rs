@@ -546,6 +546,17 @@ fn too_many_buckets_is_the_tantivy_stores_client_error() {
     }
 }
 
+/// Test-sized engine options; only the tests refresh.
+fn engine_options() -> crate::StoreOptions {
+    crate::StoreOptions {
+        refresh_interval_ms: 3_600_000,
+        min_refresh_interval_ms: 0,
+        indexing_threads: 1,
+        indexing_memory_bytes: 20 << 20,
+        ..crate::StoreOptions::default()
+    }
+}
+
 /// The write path's snapshots read as the model: 10,000 records through
 /// the engine (two sealed blocks of 4,096 and an open block), 400 of them
 /// sent again changed (an upsert deletes the older row, sealed or open),
@@ -553,14 +564,7 @@ fn too_many_buckets_is_the_tantivy_stores_client_error() {
 #[tokio::test]
 async fn the_engines_snapshots_read_as_the_model() {
     let dir = tempfile::tempdir().unwrap();
-    let options = crate::StoreOptions {
-        refresh_interval_ms: 3_600_000,
-        min_refresh_interval_ms: 0,
-        indexing_threads: 1,
-        indexing_memory_bytes: 20 << 20,
-        ..crate::StoreOptions::default()
-    };
-    let engine = super::super::Engine::open(dir.path(), &options).unwrap();
+    let engine = super::super::Engine::open(dir.path(), &engine_options()).unwrap();
     let mut g = Rng(99);
     let first: Vec<LogRecord> = (0..10_000).map(|i| record(&mut g, i)).collect();
     let again: Vec<LogRecord> = (0..400)
@@ -1058,14 +1062,7 @@ fn exact_values_are_counted_by_the_postings_and_paged_from_the_page_blocks() {
 #[tokio::test]
 async fn exact_value_filters_follow_upserts_through_the_engine() {
     let dir = tempfile::tempdir().unwrap();
-    let options = crate::StoreOptions {
-        refresh_interval_ms: 3_600_000,
-        min_refresh_interval_ms: 0,
-        indexing_threads: 1,
-        indexing_memory_bytes: 20 << 20,
-        ..crate::StoreOptions::default()
-    };
-    let engine = super::super::Engine::open(dir.path(), &options).unwrap();
+    let engine = super::super::Engine::open(dir.path(), &engine_options()).unwrap();
     let mut g = Rng(5);
     let first: Vec<LogRecord> = (0..9_000).map(|i| record(&mut g, i)).collect();
     // Every 20th record again, moved to host node-3 with tag "moved", and
