@@ -3,6 +3,7 @@
 //! store of N generated records kept in DIR (built once, the same records
 //! `loglens bench --query-records N` streams), reopened and asked RUNS
 //! times. Prints p50/p99 ms with the stats cache on and off.
+//! `SPIKE_STORE=hybrid`: a hybrid store (else the Tantivy store).
 //! `cargo run --release --example stats_first -- DIR N [RUNS]`.
 #![allow(missing_docs)]
 
@@ -28,8 +29,15 @@ fn timestamp(i: usize, n: usize) -> i64 {
     DAY_START_MS + (i as i128 * DAY_MS as i128 / n.max(1) as i128) as i64
 }
 
+/// The store under test in `dir`: `SPIKE_STORE=hybrid` for the hybrid
+/// backend, else the Tantivy store.
+fn store_url(dir: &Path) -> String {
+    let scheme = std::env::var("SPIKE_STORE").unwrap_or_else(|_| "tantivy".into());
+    format!("{scheme}://{}", dir.display())
+}
+
 async fn build(dir: &Path, n: usize) {
-    let store = loglens_store::open(dir.to_str().unwrap(), StoreOptions::default()).await.unwrap();
+    let store = loglens_store::open(&store_url(dir), StoreOptions::default()).await.unwrap();
     let rules = RuleSet::default();
     let mut g = Generator::new(Some(42));
     let mut acks: FuturesUnordered<tokio::task::JoinHandle<loglens_store::Result<()>>> =
@@ -97,7 +105,8 @@ async fn main() {
     let dir = Path::new(&args[1]);
     let n: usize = args.get(2).map_or(10_000_000, |a| a.parse().unwrap());
     let runs: usize = args.get(3).map_or(60, |a| a.parse().unwrap());
-    if !dir.join("index").exists() {
+    // The Tantivy store keeps `index/`, the hybrid a `layout` file.
+    if !dir.join("index").exists() && !dir.join("layout").exists() {
         build(dir, n).await;
     }
     let req = StatsRequest {
@@ -113,7 +122,7 @@ async fn main() {
     .unwrap();
     for cache in [StoreOptions::default().stats_cache_bytes, 0] {
         let options = StoreOptions { stats_cache_bytes: cache, ..StoreOptions::default() };
-        let store = loglens_store::open(dir.to_str().unwrap(), options).await.unwrap();
+        let store = loglens_store::open(&store_url(dir), options).await.unwrap();
         // Warm-up runs as figure 6 has them, of shapes of their own.
         time(&store, &req, 20, 0).await;
         let cpu = own_cpu_seconds();

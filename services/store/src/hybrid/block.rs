@@ -1089,7 +1089,7 @@ impl Block {
 
     /// Every record's `response_time_ms`.
     pub fn response_times(&self) -> Result<Vec<Option<f64>>, BlockError> {
-        self.read(Column::ResponseTime, |r, rows| (0..rows).map(|_| columns::number(r)).collect())
+        self.read(Column::ResponseTime, |r, rows| each(rows, || columns::number(r)))
     }
 
     /// Every record's value of a text column: tenant, service, the ids,
@@ -1235,7 +1235,7 @@ impl Block {
             response_times: self.decode(
                 Column::ResponseTime,
                 raw(Column::ResponseTime),
-                |r, n| (0..n).map(|_| columns::number(r)).collect(),
+                |r, n| each(n, || columns::number(r)),
             )?,
             ids: [
                 id(Column::Id)?,
@@ -1258,12 +1258,23 @@ impl Block {
 /// Times written as zigzag deltas from `min`, then from the previous row.
 fn deltas(r: &mut Reader<'_>, rows: usize, min: i64) -> Result<Vec<i64>, Malformed> {
     let mut prev = min;
-    (0..rows)
-        .map(|_| {
-            prev = prev.wrapping_add(unzigzag(r.varint()?));
-            Ok(prev)
-        })
-        .collect()
+    each(rows, || {
+        prev = prev.wrapping_add(unzigzag(r.varint()?));
+        Ok(prev)
+    })
+}
+
+/// `rows` values read by `next`, into one allocation: collecting
+/// `Result`s into a `Vec` cannot know the length and grows it step by step.
+fn each<T>(
+    rows: usize,
+    mut next: impl FnMut() -> Result<T, Malformed>,
+) -> Result<Vec<T>, Malformed> {
+    let mut out = Vec::with_capacity(rows);
+    for _ in 0..rows {
+        out.push(next()?);
+    }
+    Ok(out)
 }
 
 /// Dictionary codes of a dictionary of `entries` entries.
@@ -1280,7 +1291,11 @@ fn codes(r: &mut Reader<'_>, rows: usize, entries: usize) -> Result<Vec<u16>, Ma
 }
 
 fn levels(r: &mut Reader<'_>, rows: usize) -> Result<Vec<Level>, Malformed> {
-    r.bytes(rows)?.iter().map(|&c| level_of(c)).collect()
+    let mut out = Vec::with_capacity(rows);
+    for &c in r.bytes(rows)? {
+        out.push(level_of(c)?);
+    }
+    Ok(out)
 }
 
 fn status_codes(r: &mut Reader<'_>, rows: usize) -> Result<Vec<Option<StatusCode>>, Malformed> {
@@ -1296,14 +1311,14 @@ fn status_codes(r: &mut Reader<'_>, rows: usize) -> Result<Vec<Option<StatusCode
 fn anomalies(r: &mut Reader<'_>, rows: usize) -> Result<Vec<(bool, u8)>, Malformed> {
     let severity = r.bytes(rows)?;
     let flags = r.bytes(rows)?;
-    flags
-        .iter()
-        .zip(severity)
-        .map(|(&f, &s)| match f {
-            0 | 1 => Ok((f == 1, s)),
-            f => Err(format!("anomaly flag {f}")),
-        })
-        .collect()
+    let mut out = Vec::with_capacity(rows);
+    for (&f, &s) in flags.iter().zip(severity) {
+        match f {
+            0 | 1 => out.push((f == 1, s)),
+            f => return Err(format!("anomaly flag {f}")),
+        }
+    }
+    Ok(out)
 }
 
 #[cfg(test)]

@@ -56,29 +56,71 @@ impl<'a> Reader<'a> {
         self.bytes.len() - self.pos
     }
 
+    #[inline]
     pub(super) fn bytes(&mut self, n: usize) -> Result<&'a [u8], Malformed> {
         if n > self.remaining() {
-            return Err(format!(
-                "{n} bytes wanted at offset {}, {} left",
-                self.pos,
-                self.remaining()
-            ));
+            return Err(self.short(n));
         }
         self.pos += n;
         Ok(&self.bytes[self.pos - n..self.pos])
+    }
+
+    #[cold]
+    fn short(&self, n: usize) -> Malformed {
+        format!("{n} bytes wanted at offset {}, {} left", self.pos, self.remaining())
     }
 
     pub(super) fn u8(&mut self) -> Result<u8, Malformed> {
         Ok(self.bytes(1)?[0])
     }
 
+    #[inline]
     pub(super) fn array<const N: usize>(&mut self) -> Result<[u8; N], Malformed> {
         let mut a = [0; N];
         a.copy_from_slice(self.bytes(N)?);
         Ok(a)
     }
 
+    #[inline(always)]
     pub(super) fn varint(&mut self) -> Result<u64, Malformed> {
+        // One or two bytes (most deltas, tags and lengths) inline; longer
+        // ones and the end of the input below.
+        match self.bytes.get(self.pos..) {
+            Some([a, ..]) if *a < 0x80 => {
+                self.pos += 1;
+                Ok(u64::from(*a))
+            }
+            Some([a, b, ..]) if *b < 0x80 => {
+                self.pos += 2;
+                Ok(u64::from(a & 0x7f) | u64::from(*b) << 7)
+            }
+            _ => self.varint_long(),
+        }
+    }
+
+    /// [`Reader::varint`] of three bytes or more: with ten bytes left (the
+    /// longest varint) the loop needs no bounds check per byte; the tail
+    /// of a column and malformed input take the checked path.
+    #[inline(never)]
+    fn varint_long(&mut self) -> Result<u64, Malformed> {
+        if let Some(longest) = self.bytes.get(self.pos..self.pos + 10) {
+            let mut v = 0u64;
+            for (i, &b) in longest.iter().enumerate() {
+                v |= u64::from(b & 0x7f) << (7 * i);
+                if b < 0x80 {
+                    if i == 9 && b > 1 {
+                        break;
+                    }
+                    self.pos += i + 1;
+                    return Ok(v);
+                }
+            }
+        }
+        self.varint_checked()
+    }
+
+    /// [`Reader::varint`], a byte at a time with every read checked.
+    fn varint_checked(&mut self) -> Result<u64, Malformed> {
         let mut v = 0u64;
         for shift in (0..64).step_by(7) {
             let b = self.u8()?;
@@ -502,6 +544,7 @@ pub(super) fn put_number(out: &mut Vec<u8>, v: Option<f64>) {
 }
 
 /// Reads a number written by [`put_number`].
+#[inline]
 pub(super) fn number(r: &mut Reader<'_>) -> Result<Option<f64>, Malformed> {
     Ok(match r.varint()? {
         0 => None,
@@ -654,6 +697,11 @@ mod tests {
             let mut r = Reader::new(&b);
             assert_eq!(r.varint().unwrap(), v);
             r.finish().unwrap();
+            // With ten bytes after it, the unchecked path reads it.
+            b.extend_from_slice(&[0x80; 10]);
+            let mut r = Reader::new(&b);
+            assert_eq!(r.varint().unwrap(), v);
+            assert_eq!(r.remaining(), 10);
         }
         for v in [0, -1, 1, i64::MIN, i64::MAX, -300] {
             assert_eq!(unzigzag(zigzag(v)), v);
@@ -666,6 +714,10 @@ mod tests {
                 .is_err()
         );
         assert!(Reader::new(&[0x80]).varint().is_err());
+        let mut long = vec![0xff; 9];
+        long.extend_from_slice(&[0x02, 0, 0, 0]);
+        assert!(Reader::new(&long).varint().is_err());
+        assert!(Reader::new(&[0xff; 20]).varint().is_err());
     }
 
     #[test]

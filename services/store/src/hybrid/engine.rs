@@ -141,7 +141,7 @@ impl Engine {
         let (schema, fields) = PostingsFields::build();
         let mmap = MmapDirectory::open(&postings_dir)
             .map_err(|e| Error::Backend(format!("{}: {e}", postings_dir.display())))?;
-        let index = Index::open_or_create(mmap, schema).map_err(|e| match e {
+        let mut index = Index::open_or_create(mmap, schema).map_err(|e| match e {
             // Since 2026-12-03 the postings hold service, host and tag
             // terms the planner trusts: postings without them would
             // answer those filters wrongly, so they are never opened.
@@ -153,6 +153,8 @@ impl Engine {
             )),
             other => backend(other),
         })?;
+        // Stats count blocks on the postings' search threads, one per core.
+        index.set_default_multithread_executor().map_err(backend)?;
         let (writer, reader, committed) = open_writer(&index, dir, options, "postings")?;
 
         let floor = layout::read_floor(dir)?;

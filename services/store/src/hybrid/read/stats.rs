@@ -12,7 +12,6 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use loglens_core::{Level, LogRecord, Stats, StatsRequest};
-use sketches_ddsketch::DDSketch;
 
 use super::super::block::{BlockError, Column};
 use super::super::snapshot::Snapshot;
@@ -20,8 +19,9 @@ use super::select::{BlockColumns, Candidate, Plan, block_error, postings_fields}
 use crate::Result;
 use crate::tantivy::backend;
 use crate::tantivy::stats::partial::{
-    self, Bucket, MEMORY_LIMIT, Merged, Partial, Service, TooBig, interval_ns, position,
+    Bucket, MEMORY_LIMIT, Merged, Partial, Service, TooBig, bucket_span, interval_ns, position,
 };
+use crate::tantivy::stats::times::{Keys, Times};
 use crate::tantivy::stats::{CacheKey, Shape, StatsCache, Unit};
 
 /// Aggregates the records of `snap` matching the request's filter; the
@@ -34,34 +34,19 @@ pub(crate) fn stats(snap: &Snapshot, req: &StatsRequest, cache: &StatsCache) -> 
     let plan = Plan::new(snap, &mut analyzer, &req.filter)?;
     let shape = if cache.enabled() { Some(Shape::of(req)?) } else { None };
     let mut merged = Merged::default();
-    let by_groups = req.histogram_interval_ms.is_none() && !req.include_percentiles;
-    for c in plan.candidates() {
-        let h = c.block.header();
-        if let (true, Some(groups)) = (by_groups, &c.counted) {
-            if !groups.is_empty() {
-                let mut tally = Tally::new(req, h.services.clone(), (0, 0));
-                for g in groups {
-                    tally.add_many(usize::from(g.service), g.level, g.rows, g.anomalies);
-                }
-                merged.add(&tally.finish()?)?;
+    // The blocks are counted on the postings' search threads (one per
+    // core), a window at a time so that few partials wait to be merged;
+    // they are merged in block order, as one thread would.
+    let executor = snap.postings.index().search_executor();
+    let candidates = plan.candidates();
+    for window in candidates.chunks(WINDOW) {
+        let partials = executor
+            .map(|c| Ok(candidate_partial(&plan, c, req, shape.as_ref(), cache)), window.iter())
+            .map_err(backend)?;
+        for partial in partials {
+            if let Some(p) = partial? {
+                merged.add(&p)?;
             }
-            continue;
-        }
-        let key = shape.as_ref().filter(|_| c.covered()).map(|shape| {
-            let unit = Unit::Block { first_seq: h.first_seq, checksum: c.block.checksum() };
-            // A block has at most MAX_ROWS rows.
-            let deleted = plan.deleted_in(h.seqs()).len() as u32;
-            CacheKey::new(unit, deleted, shape.clone())
-        });
-        if let Some(hit) = key.as_ref().and_then(|k| cache.get(k)) {
-            merged.add(&hit)?;
-            continue;
-        }
-        let partial = block_partial(&plan, &c, req)?;
-        merged.add(&partial)?;
-        if let Some(key) = key {
-            let bytes = partial.bytes();
-            cache.put(key, Arc::new(partial), bytes);
         }
     }
     let open = plan.open();
@@ -69,6 +54,48 @@ pub(crate) fn stats(snap: &Snapshot, req: &StatsRequest, cache: &StatsCache) -> 
         merged.add(&open_partial(req, &open)?)?;
     }
     Ok(merged.into_stats(req.histogram_interval_ms)?)
+}
+
+/// Blocks counted side by side before their partials are merged.
+const WINDOW: usize = 64;
+
+/// A candidate block's matches: from its header's groups when they decide
+/// the filter and the request needs no record's time, else from `cache` or
+/// its columns (then kept in `cache` when the request's time range covers
+/// the block). `None`: nothing to add.
+fn candidate_partial(
+    plan: &Plan<'_>,
+    c: &Candidate<'_>,
+    req: &StatsRequest,
+    shape: Option<&Shape>,
+    cache: &StatsCache,
+) -> Result<Option<Arc<Partial>>> {
+    let h = c.block.header();
+    let by_groups = req.histogram_interval_ms.is_none() && !req.include_percentiles;
+    if let (true, Some(groups)) = (by_groups, &c.counted) {
+        if groups.is_empty() {
+            return Ok(None);
+        }
+        let mut tally = Tally::new(req, h.services.clone(), (0, 0));
+        for g in groups {
+            tally.add_many(usize::from(g.service), g.level, g.rows, g.anomalies);
+        }
+        return Ok(Some(Arc::new(tally.finish()?)));
+    }
+    let key = shape.filter(|_| c.covered()).map(|shape| {
+        let unit = Unit::Block { first_seq: h.first_seq, checksum: c.block.checksum() };
+        // A block has at most MAX_ROWS rows.
+        let deleted = plan.deleted_in(h.seqs()).len() as u32;
+        CacheKey::new(unit, deleted, shape.clone())
+    });
+    if let Some(hit) = key.as_ref().and_then(|k| cache.get(k)) {
+        return Ok(Some(hit));
+    }
+    let partial = Arc::new(block_partial(plan, c, req)?);
+    if let Some(key) = key {
+        cache.put(key, Arc::clone(&partial), partial.bytes());
+    }
+    Ok(Some(partial))
 }
 
 /// A candidate block's matching rows counted from its columns.
@@ -166,16 +193,19 @@ struct Tally {
     count: u64,
     anomalies: u64,
     levels: PerLevel,
-    /// Service names; records, records with a response time and their
-    /// sketch per name.
+    /// Service names; records and response times per name.
     names: Vec<String>,
-    services: Vec<(u64, u64, Option<DDSketch>)>,
+    services: Vec<(u64, Option<Times>)>,
+    keys: Keys,
     /// Per bucket from position `base` on, when the span of positions is
     /// at most [`DENSE_BUCKETS`]: records, anomalies, per level.
     dense: Vec<BucketCounts>,
     base: i64,
     /// Per bucket, by position, when it is wider.
     buckets: BTreeMap<i64, BucketCounts>,
+    /// The last row's bucket and the timestamps (ms) known to share it,
+    /// `lo..hi`: rows near each other in time skip the division.
+    span: (i64, i64, i64),
 }
 
 /// Records, anomalies and records per level of a histogram bucket.
@@ -207,9 +237,11 @@ impl Tally {
             count: 0,
             anomalies: 0,
             levels: PerLevel::default(),
-            services: vec![(0, 0, None); names.len()],
+            services: (0..names.len()).map(|_| (0, None)).collect(),
+            keys: Keys::new(),
             names,
             buckets: BTreeMap::new(),
+            span: (0, 0, 0),
         }
     }
 
@@ -221,12 +253,16 @@ impl Tally {
         let service = &mut self.services[r.service];
         service.0 += 1;
         if let (true, Some(v)) = (self.percentiles, r.response_time) {
-            service.1 += 1;
-            service.2.get_or_insert_with(partial::sketch).add(v);
+            service.1.get_or_insert_with(Times::new).add(&mut self.keys, v);
         }
         if let Some(interval) = self.interval_ns {
-            // Nanoseconds, as Tantivy's date histogram takes them.
-            let pos = position(r.timestamp.saturating_mul(1_000_000), interval);
+            let (lo, hi, mut pos) = self.span;
+            if !(lo..hi).contains(&r.timestamp) {
+                // Nanoseconds, as Tantivy's date histogram takes them.
+                pos = position(r.timestamp.saturating_mul(1_000_000), interval);
+                let (lo, hi) = bucket_span(r.timestamp, pos, interval);
+                self.span = (lo, hi, pos);
+            }
             let slot = usize::try_from(pos.wrapping_sub(self.base) as u64).ok();
             let bucket = match slot.and_then(|s| self.dense.get_mut(s)) {
                 Some(b) => b,
@@ -274,8 +310,13 @@ impl Tally {
                 .names
                 .into_iter()
                 .zip(self.services)
-                .filter(|(_, (count, _, _))| *count > 0)
-                .map(|(name, (count, timed, sketch))| Service { name, count, timed, sketch })
+                .filter(|(_, (count, _))| *count > 0)
+                .map(|(name, (count, times))| Service {
+                    name,
+                    count,
+                    timed: times.as_ref().map_or(0, |t| t.count),
+                    times,
+                })
                 .collect(),
             buckets,
         };
@@ -317,6 +358,57 @@ mod tests {
         assert_eq!(buckets(1000, (0, 6_000), &times), want);
         let wide = vec![(-1, 1, vec![1, 0]), (0, 4, vec![2, 2])];
         assert_eq!(buckets(100_000_000, (-1, 99_999_000), &times), wide);
+    }
+
+    #[test]
+    fn a_bucket_span_holds_only_its_buckets_timestamps() {
+        let day = 1_767_225_600_000;
+        for interval in [1, 3, 999, 1_000, 60_000, 60_001, 3_600_007, 86_400_000] {
+            let iv = interval_ns(interval);
+            let at = |ms: i64| position(ms.saturating_mul(1_000_000), iv);
+            for ts in
+                (-5..5).chain(day - 5..day + 5).chain([i64::MIN, i64::MAX - 1, 9_223_372_036_854])
+            {
+                let pos = at(ts);
+                let (lo, hi) = bucket_span(ts, pos, iv);
+                assert!(lo <= ts && ts < hi, "{interval} {ts}: {lo}..{hi}");
+                assert_eq!((at(lo), at(hi - 1)), (pos, pos), "{interval} {ts}: {lo}..{hi}");
+            }
+            // Away from the extremes the span of a bucket of a second or
+            // more is the whole bucket (in f64 at today's nanoseconds, a
+            // bucket of 1 ms can hold two ms, or none).
+            if interval >= 1_000 {
+                let (lo, hi) = bucket_span(day + 1, at(day + 1), iv);
+                let pos = at(day + 1);
+                assert_eq!((at(lo - 1), at(hi)), (pos - 1, pos + 1), "{interval}");
+            }
+        }
+    }
+
+    #[test]
+    fn rows_in_any_order_land_in_positions_buckets() {
+        let iv = 60_001;
+        let mut x = 7u64;
+        let times: Vec<i64> = (0..5_000)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                1_767_225_600_000 + (x % 3_600_000) as i64
+            })
+            .collect();
+        let mut want: BTreeMap<i64, u64> = BTreeMap::new();
+        for &t in &times {
+            *want.entry(position(t * 1_000_000, interval_ns(iv))).or_default() += 1;
+        }
+        let mut sorted = times.clone();
+        sorted.sort_unstable();
+        for order in [times, sorted] {
+            let span = (order.iter().min().copied().unwrap(), order.iter().max().copied().unwrap());
+            let got: BTreeMap<i64, u64> =
+                buckets(iv, span, &order).into_iter().map(|(pos, n, _)| (pos, n)).collect();
+            assert_eq!(got, want);
+        }
     }
 
     #[test]

@@ -5,13 +5,13 @@
 use std::collections::HashMap;
 use std::fmt::Debug;
 
-use sketches_ddsketch::{Config, DDSketch};
 use tantivy::columnar::{Column, ColumnIndex, StrColumn};
 use tantivy::{DateTime, DocId, SegmentReader};
 
 use super::partial::{
-    self, BUCKET_LIMIT, Bucket, MEMORY_LIMIT, Partial, Service, TooBig, interval_ns, position,
+    BUCKET_LIMIT, Bucket, MEMORY_LIMIT, Partial, Service, TooBig, interval_ns, position,
 };
+use super::times::{Keys, Times};
 use crate::tantivy::schema::{ANOMALY, LEVEL, RESPONSE_TIME, SERVICE, TIMESTAMP};
 
 /// Documents read per block.
@@ -158,156 +158,6 @@ impl Histogram {
         }));
         out.sort_unstable_by_key(|b| b.pos);
         out
-    }
-}
-
-/// Slots of [`Keys`], log2.
-const KEY_SLOTS_LOG2: u32 = 12;
-/// Values `n / 10` for `n` below this have their key in [`TENTHS`].
-const TENTHS_LEN: usize = 1 << 16;
-
-/// `Config::key(n as f64 / 10.0)` for every `n` below [`TENTHS_LEN`] (0
-/// for `n` = 0, which is not binned): response times are kept to 0.1 ms,
-/// so most come out as exactly such a value. Built once per process (a
-/// few ms).
-static TENTHS: std::sync::LazyLock<Box<[i32]>> = std::sync::LazyLock::new(|| {
-    let config = Config::defaults();
-    (0..TENTHS_LEN)
-        .map(|n| {
-            let v = n as f64 / 10.0;
-            if v > config.min_possible() { config.key(v) } else { 0 }
-        })
-        .collect()
-});
-
-/// The sketch's key (bin) of a value: from [`TENTHS`] when the value is a
-/// tenth there, else remembered for recent values in a direct-mapped table
-/// (the key is a logarithm).
-struct Keys {
-    config: Config,
-    tenths: &'static [i32],
-    /// Value bits and key; bits 0 (the value 0.0, never binned) is empty.
-    slots: Vec<(u64, i32)>,
-}
-
-impl Keys {
-    fn new() -> Keys {
-        Keys {
-            config: Config::defaults(),
-            tenths: &TENTHS,
-            slots: vec![(0, 0); 1 << KEY_SLOTS_LOG2],
-        }
-    }
-
-    /// Whether the sketch bins `v` by key (else it counts it apart: zero,
-    /// negative, NaN).
-    #[inline]
-    fn binned(&self, v: f64) -> bool {
-        v > self.config.min_possible()
-    }
-
-    /// `Config::key(v)`, for a binned `v`.
-    #[inline]
-    fn key(&mut self, v: f64) -> i32 {
-        let tenths = v * 10.0;
-        if tenths < TENTHS_LEN as f64 {
-            // Rounded to the nearest; the key is only taken when `v` is
-            // exactly the value the table's entry was computed for.
-            let n = (tenths + 0.5) as usize;
-            if let Some(key) = self.tenths.get(n)
-                && n as f64 / 10.0 == v
-            {
-                return *key;
-            }
-        }
-        let bits = v.to_bits();
-        let slot = (bits.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> (64 - KEY_SLOTS_LOG2)) as usize;
-        let entry = &mut self.slots[slot];
-        if entry.0 != bits {
-            *entry = (bits, self.config.key(v));
-        }
-        entry.1
-    }
-}
-
-/// One service's response times in one segment, counted per sketch key:
-/// the sketch [`Times::into_sketch`] builds has the bins, count, minimum
-/// and maximum of one fed every value, so the same percentiles, without a
-/// logarithm per record.
-struct Times {
-    count: u64,
-    /// The key of `bins[0]`.
-    base: i32,
-    bins: Vec<u64>,
-    min: f64,
-    max: f64,
-    /// The values the sketch does not bin by key, added as they came.
-    unbinned: Option<DDSketch>,
-}
-
-impl Times {
-    fn new() -> Times {
-        Times {
-            count: 0,
-            base: 0,
-            bins: Vec::new(),
-            min: f64::INFINITY,
-            max: f64::NEG_INFINITY,
-            unbinned: None,
-        }
-    }
-
-    #[inline]
-    fn add(&mut self, keys: &mut Keys, v: f64) {
-        self.count += 1;
-        if !keys.binned(v) {
-            self.unbinned.get_or_insert_with(partial::sketch).add(v);
-            return;
-        }
-        let key = keys.key(v);
-        if self.bins.is_empty() {
-            self.base = key;
-        } else if key < self.base {
-            let grow = (self.base - key) as usize;
-            self.bins.splice(0..0, std::iter::repeat_n(0, grow));
-            self.base = key;
-        }
-        let i = (key - self.base) as usize;
-        if i >= self.bins.len() {
-            self.bins.resize(i + 1, 0);
-        }
-        self.bins[i] += 1;
-        // `v` is binned, so not NaN: plain comparisons suffice.
-        if v < self.min {
-            self.min = v;
-        }
-        if v > self.max {
-            self.max = v;
-        }
-    }
-
-    /// The sketch of the values: each bin's count at the bin's own value
-    /// (whose key is the bin's), the minimum and maximum as they were.
-    fn into_sketch(self, config: &Config) -> DDSketch {
-        let mut s = self.unbinned.unwrap_or_else(partial::sketch);
-        if self.bins.is_empty() {
-            return s;
-        }
-        let (lo, hi) = (config.key(self.min), config.key(self.max));
-        for (i, n) in self.bins.iter().enumerate().filter(|(_, n)| **n > 0) {
-            let key = self.base + i as i32;
-            let mut n = *n;
-            if key == lo {
-                s.add(self.min);
-                n -= 1;
-            }
-            if key == hi && n > 0 {
-                s.add(self.max);
-                n -= 1;
-            }
-            s.add_with_count(config.value(key), n);
-        }
-        s
     }
 }
 
@@ -530,7 +380,7 @@ impl SegmentStats {
                     name: names(column, ord)?,
                     count: *n,
                     timed: times.as_ref().map_or(0, |t| t.count),
-                    sketch: times.map(|t| t.into_sketch(&self.keys.config)),
+                    times,
                 });
             }
         }
@@ -550,64 +400,5 @@ impl SegmentStats {
             return Ok(Err(TooBig::Memory));
         }
         Ok(Ok(p))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_bins_own_value_has_the_bins_key() {
-        let config = Config::defaults();
-        // From the smallest binned value (1e-9) to the largest f64.
-        for key in -1_100..36_000 {
-            let v = config.value(key);
-            if v.is_finite() && v > config.min_possible() {
-                assert_eq!(config.key(v), key, "{v}");
-            }
-        }
-    }
-
-    #[test]
-    fn keys_from_the_table_are_the_sketchs_keys() {
-        let mut keys = Keys::new();
-        let config = Config::defaults();
-        let near = |v: f64| [v, f64::from_bits(v.to_bits() - 1), f64::from_bits(v.to_bits() + 1)];
-        for n in 1..TENTHS_LEN as u64 + 50 {
-            let tenth = n as f64 / 10.0;
-            for v in near(tenth).into_iter().chain([tenth + 0.05, n as f64 * 0.1]) {
-                assert_eq!(keys.key(v), config.key(v), "{v}");
-            }
-        }
-        for v in [1e-9 * 1.5, 1e-6, 0.05, 0.049_999, 1e15, 1e300] {
-            assert_eq!(keys.key(v), config.key(v), "{v}");
-        }
-    }
-
-    #[test]
-    fn binned_times_make_the_sketch_of_their_values() {
-        let values: Vec<f64> = (0..5_000)
-            .map(|i| match i % 50 {
-                0 => 0.0,
-                1 => 1e-12,
-                _ => f64::from((i * 7_919) % 40_000) / 10.0 + 0.05,
-            })
-            .chain([1e-6, 123_456.7, 3.0])
-            .collect();
-        let mut keys = Keys::new();
-        let mut times = Times::new();
-        let mut direct = partial::sketch();
-        for v in &values {
-            times.add(&mut keys, *v);
-            direct.add(*v);
-        }
-        assert_eq!(times.count, values.len() as u64);
-        let binned = times.into_sketch(&keys.config);
-        assert_eq!(binned.count(), direct.count());
-        assert_eq!((binned.min(), binned.max()), (direct.min(), direct.max()));
-        for q in [0.0, 0.01, 0.02, 0.5, 0.9, 0.95, 0.99, 0.999, 1.0] {
-            assert_eq!(binned.quantile(q).unwrap(), direct.quantile(q).unwrap(), "{q}");
-        }
     }
 }

@@ -27,6 +27,7 @@ mod collect;
 pub(crate) mod partial;
 #[cfg(test)]
 mod tests;
+pub(crate) mod times;
 
 /// Counts the records matching the request's filter, selected by the same
 /// query a search runs. Segments the request's time range covers whole are

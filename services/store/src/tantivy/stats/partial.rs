@@ -1,9 +1,12 @@
 //! Stats before they become [`Stats`]: one segment's ([`Partial`]) and the
 //! sum of several ([`Merged`]). Pure, no index access. Records are counted
 //! by name, histogram buckets are kept by position (see [`position`]) and
-//! each service's response times go into the sketch Tantivy's percentiles
-//! aggregation uses, with its configuration, so merging is exact and the
-//! numbers are the ones the aggregations gave.
+//! each service's response times are counted per bin of the sketch
+//! Tantivy's percentiles aggregation uses ([`Times`]), with its
+//! configuration, so merging is exact and the numbers are the ones the
+//! aggregations gave. The sketch itself is made once per service, for the
+//! answer: making one per segment or block cost a logarithm and an
+//! exponential per bin, as much as counting the records themselves.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -11,6 +14,7 @@ use loglens_core::Stats;
 use loglens_core::query::{HistogramBucket, Percentiles};
 use sketches_ddsketch::{Config, DDSketch};
 
+use super::times::Times;
 use crate::shared::aggs::{self, MAX_SERVICES, PERCENTS};
 
 /// Most buckets one request may produce, counted as Tantivy's aggregations
@@ -58,6 +62,26 @@ pub(crate) fn position(ns: i64, interval_ns: f64) -> i64 {
     floor(ns as f64 / interval_ns)
 }
 
+/// Timestamps (ms) that share the bucket `pos` of `ts` (which [`position`]
+/// gave): `lo..hi`, holding `ts`. Both ends are checked with [`position`]
+/// itself, so every timestamp between them is in `pos` (positions are
+/// monotone); where an estimated end is off, the span shrinks to `ts`.
+pub(crate) fn bucket_span(ts: i64, pos: i64, interval_ns: f64) -> (i64, i64) {
+    let at = |ms: i64| position(ms.saturating_mul(1_000_000), interval_ns);
+    let ms = interval_ns / 1_000_000.0;
+    let first = (pos as f64 * ms) as i64;
+    let lo = [first, first.saturating_add(1)]
+        .into_iter()
+        .find(|&t| t <= ts && at(t) == pos)
+        .unwrap_or(ts);
+    let last = ((pos + 1) as f64 * ms) as i64;
+    let hi = [last, last.saturating_sub(1), last.saturating_sub(2)]
+        .into_iter()
+        .find(|&t| t >= ts && at(t) == pos)
+        .unwrap_or(ts);
+    (lo, hi.saturating_add(1))
+}
+
 /// `x.floor() as i64` for `x` within the range of `i64`, inlined: without
 /// SSE4.1 `floor` is a call into libm, a tenth of the collector's time.
 #[inline]
@@ -84,11 +108,11 @@ pub(crate) struct Service {
     pub name: String,
     /// Its records.
     pub count: u64,
-    /// Its records with a response time, all in `sketch`.
+    /// Its records with a response time, all in `times`.
     pub timed: u64,
     /// Present when percentiles were asked for and a record had a
-    /// response time.
-    pub sketch: Option<DDSketch>,
+    /// response time; made a sketch once, for the answer.
+    pub times: Option<Times>,
 }
 
 /// One non-empty histogram bucket.
@@ -124,16 +148,11 @@ impl Partial {
         let services: usize = self
             .services
             .iter()
-            .map(|s| 96 + s.name.len() + s.sketch.as_ref().map_or(0, sketch_bytes))
+            .map(|s| 96 + s.name.len() + s.times.as_ref().map_or(0, Times::bytes))
             .sum();
         let buckets: usize = self.buckets.iter().map(|b| 64 + 8 * b.levels.len()).sum();
         128 + levels + services + buckets
     }
-}
-
-/// Estimated heap bytes of a sketch: its bins and two stores.
-pub(crate) fn sketch_bytes(s: &DDSketch) -> usize {
-    256 + 8 * s.length()
 }
 
 /// Partial stats summed; [`Merged::into_stats`] makes the answer.
@@ -173,14 +192,12 @@ impl Merged {
                 name: s.name.clone(),
                 count: 0,
                 timed: 0,
-                sketch: None,
+                times: None,
             });
             m.count += s.count;
             m.timed += s.timed;
-            match (&mut m.sketch, &s.sketch) {
-                (Some(mine), Some(theirs)) => {
-                    mine.merge(theirs).expect("every sketch has the default config");
-                }
+            match (&mut m.times, &s.times) {
+                (Some(mine), Some(theirs)) => mine.merge(theirs),
                 (mine @ None, Some(theirs)) => *mine = Some(theirs.clone()),
                 (_, None) => {}
             }
@@ -247,10 +264,11 @@ impl Merged {
             ..Stats::default()
         };
         for s in services {
-            if let (Some(sketch), true) = (&s.sketch, s.timed > 0) {
+            if let (Some(times), true) = (s.times, s.timed > 0) {
+                let sketch = times.into_sketch(&Config::defaults());
                 stats
                     .response_time_percentiles
-                    .insert(s.name.clone(), percentiles(sketch, s.timed));
+                    .insert(s.name.clone(), percentiles(&sketch, s.timed));
             }
             stats.services.insert(s.name, s.count);
         }
@@ -325,7 +343,7 @@ mod tests {
     #[test]
     fn the_services_with_most_records_are_kept() {
         let services = (0..=MAX_SERVICES as u64)
-            .map(|i| Service { name: format!("s{i:05}"), count: 1 + i % 7, timed: 0, sketch: None })
+            .map(|i| Service { name: format!("s{i:05}"), count: 1 + i % 7, timed: 0, times: None })
             .collect();
         let mut m = Merged::default();
         m.add(&Partial { services, ..Partial::default() }).unwrap();
