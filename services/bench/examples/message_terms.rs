@@ -62,13 +62,20 @@ fn build(records: &[LogRecord], drop: Option<fn(&str) -> bool>, census: bool) ->
     let mut analyzer = index.tokenizers().get("default").unwrap();
     let mut w = index.writer_with_num_threads(1, 256 << 20).unwrap();
     for (i, r) in records.iter().enumerate() {
-        let mut r = r.clone();
-        if let Some(drop) = drop {
-            let kept: Vec<String> =
-                tokens(&mut analyzer, &r.message).into_iter().filter(|t| !drop(t)).collect();
-            r.message = kept.join(" ");
-        }
-        w.add_document(fields.document(&r, i as u64, id_key(&r.id))).unwrap();
+        // Every word of the message as the field's tokenizer cuts it (the
+        // postings' own document leaves the id-like ones out), less `drop`'s.
+        let message = match drop {
+            Some(drop) => {
+                let kept: Vec<String> =
+                    tokens(&mut analyzer, &r.message).into_iter().filter(|t| !drop(t)).collect();
+                kept.join(" ")
+            }
+            None => r.message.clone(),
+        };
+        let bare = LogRecord { message: String::new(), ..r.clone() };
+        let mut doc = fields.document(&bare, i as u64, id_key(&r.id), &mut analyzer);
+        doc.add_text(fields.message, &message);
+        w.add_document(doc).unwrap();
     }
     w.commit().unwrap();
     let ids = index.searchable_segment_ids().unwrap();

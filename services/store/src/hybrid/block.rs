@@ -4,7 +4,7 @@
 //!
 //! ```text
 //! magic      "LLBK"                                          4 bytes
-//! version    2                                               1 byte
+//! version    3                                               1 byte
 //! checksum   xxh3-64 of every byte after it, LE              8 bytes
 //! header     its length (u32 LE), then varints: first_seq, rows, min and
 //!            max timestamp and ingested_at (zigzag), the tenants and the
@@ -43,6 +43,7 @@ use loglens_core::record::content_id;
 use loglens_core::tenant::scoped_id;
 use loglens_core::{AttrValue, Attributes, Level, LogRecord, StatusCode};
 use tantivy::directory::OwnedBytes;
+use tantivy::tokenizer::TextAnalyzer;
 use xxhash_rust::xxh3::xxh3_64;
 
 use super::bloom::{self, Field};
@@ -51,15 +52,18 @@ use super::columns::{
     put_number, put_strings, put_text, put_varint, unzigzag, zigzag,
 };
 use super::frames::{FrameCache, FrameKey};
+use super::postings::{is_id_word, message_analyzer};
 
 /// Most records in one block.
 pub const MAX_ROWS: usize = u16::MAX as usize;
 
 const MAGIC: [u8; 4] = *b"LLBK";
-/// 2 added the header's [`Group`]s. The hybrid backend is experimental
-/// and unreleased: blocks of another version are refused
+/// 2 added the header's [`Group`]s; 3 the id-like message words to the
+/// filter (the postings no longer hold them, so a block without them
+/// would hide their records). The hybrid backend is experimental and
+/// unreleased: blocks of another version are refused
 /// ([`BlockError::Version`]), never converted.
-const VERSION: u8 = 2;
+pub(crate) const VERSION: u8 = 3;
 /// Magic, version, checksum, header length.
 const PREFIX: usize = 4 + 1 + 8 + 4;
 const ZSTD_LEVEL: i32 = 1;
@@ -402,6 +406,8 @@ pub struct BlockWriter {
     ids: IdColumn,
     keys: Vec<u64>,
     text: String,
+    /// Cuts messages into words for the filter's id-like ones.
+    analyzer: TextAnalyzer,
 }
 
 impl Default for BlockWriter {
@@ -420,6 +426,7 @@ impl BlockWriter {
             ids: IdColumn::default(),
             keys: Vec::new(),
             text: String::new(),
+            analyzer: message_analyzer(),
         }
     }
 
@@ -627,7 +634,8 @@ impl BlockWriter {
         }
     }
 
-    /// The filter keys of every exact value but the attributes'.
+    /// The filter keys of every exact value but the attributes', and of the
+    /// id-like message words the postings leave out.
     fn value_keys(&mut self, records: &[LogRecord]) {
         let seeds = [
             Field::Id,
@@ -639,9 +647,10 @@ impl BlockWriter {
             Field::Host,
             Field::Tag,
             Field::AnomalyReason,
+            Field::Word,
         ]
         .map(Field::seed);
-        let [id, request, trace, span, user, error, host, tag, reason] = seeds;
+        let [id, request, trace, span, user, error, host, tag, reason, word] = seeds;
         for r in records {
             self.keys.push(bloom::key(id, &r.id));
             for (seed, v) in [
@@ -658,6 +667,12 @@ impl BlockWriter {
             }
             self.keys.extend(r.tags.iter().map(|t| bloom::key(tag, t)));
             self.keys.extend(r.anomaly_reasons.iter().map(|t| bloom::key(reason, t)));
+            let mut words = self.analyzer.token_stream(&r.message);
+            while let Some(w) = words.next() {
+                if is_id_word(&w.text) {
+                    self.keys.push(bloom::key(word, &w.text));
+                }
+            }
         }
     }
 }
@@ -1827,13 +1842,14 @@ mod tests {
         let mut magic = good.clone();
         magic[0] = b'X';
         assert!(matches!(Block::parse(OwnedBytes::new(magic)), Err(BlockError::Magic(_))));
-        // Version 1, before the header's groups, and a future version.
-        for v in [1, 3] {
+        // Version 1, before the header's groups, 2, before the message
+        // words in the filter, and a future version.
+        for v in [1, 2, 4] {
             let mut version = good.clone();
             version[4] = v;
             let err = Block::parse(OwnedBytes::new(version)).unwrap_err();
             assert_eq!(err, BlockError::Version(v));
-            assert_eq!(err.to_string(), format!("block format version {v}, this build reads 2"));
+            assert_eq!(err.to_string(), format!("block format version {v}, this build reads 3"));
         }
         // Changes the checksum does not see (it is rewritten to match):
         // each is read as a block or refused, never a panic.

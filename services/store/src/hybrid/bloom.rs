@@ -1,5 +1,5 @@
 //! A block's bloom filter of exact values: which ids, users, hosts, tags,
-//! reasons and attribute values may be in the block, so an exact-match
+//! reasons, attribute values and id-like message words may be in the block, so an exact-match
 //! lookup skips most blocks without decompressing a column.
 //!
 //! The filter is fed our own hashes (xxh3-64 of the value, seeded with a
@@ -38,6 +38,9 @@ pub enum Field<'a> {
     Tag,
     /// One of `anomaly_reasons`.
     AnomalyReason,
+    /// An id-like word of `message` (`postings::is_id_word`), as the
+    /// tokenizer gives it (lower-cased): the postings do not hold these.
+    Word,
     /// The attribute of this key; its value as filters compare it
     /// (`AttrValue`'s `Display`: strings as they are, numbers and booleans
     /// as JSON writes them).
@@ -57,6 +60,7 @@ impl Field<'_> {
             Field::Host => b"host",
             Field::Tag => b"tags",
             Field::AnomalyReason => b"anomaly_reasons",
+            Field::Word => b"message",
             Field::Attribute(key) => {
                 return xxh3_64_with_seed(key.as_bytes(), xxh3_64(b"attributes"));
             }

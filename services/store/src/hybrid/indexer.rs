@@ -22,6 +22,7 @@ use std::time::{Duration, Instant};
 use loglens_core::LogRecord;
 use parking_lot::RwLock;
 use tantivy::collector::Count;
+use tantivy::tokenizer::TextAnalyzer;
 use tantivy::{IndexReader, IndexWriter};
 use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
@@ -30,7 +31,7 @@ use super::block::{Block, BlockWriter};
 use super::deleted::DeletedLog;
 use super::frames::FrameCache;
 use super::layout;
-use super::postings::PostingsFields;
+use super::postings::{PostingsFields, message_analyzer};
 use super::retention::{Cutoffs, SeqQuery};
 use super::snapshot::{OpenRows, Snapshot};
 use crate::shared::refresh::RefreshClock;
@@ -104,6 +105,8 @@ pub(crate) struct Indexer {
     /// Ids that may be in the postings: only those need a lookup.
     seen: SeenIds,
     block_writer: BlockWriter,
+    /// Cuts messages into the postings' words.
+    analyzer: TextAnalyzer,
     /// The first sequence number held: retention dropped every row below.
     floor: u64,
     blocks: Vec<Arc<Block>>,
@@ -167,6 +170,7 @@ impl Indexer {
             env,
             seen,
             block_writer: BlockWriter::new(),
+            analyzer: message_analyzer(),
             floor,
             blocks,
             open_first,
@@ -237,7 +241,7 @@ impl Indexer {
         let index = seq > self.added;
         if index {
             if documented {
-                let doc = self.fields.document(&record, seq, key);
+                let doc = self.fields.document(&record, seq, key, &mut self.analyzer);
                 self.postings.add_document(doc).map_err(backend)?;
             }
             self.added = seq;

@@ -23,7 +23,7 @@ use tantivy::Directory;
 use tantivy::directory::{MmapDirectory, OwnedBytes};
 use tracing::warn;
 
-use super::block::Block;
+use super::block::{Block, BlockError};
 use super::frames::FrameCache;
 use crate::tantivy::wal::sync_dir;
 use crate::{Error, Result};
@@ -206,6 +206,7 @@ pub(crate) fn load_blocks(
         let problem = match map_block(path) {
             Err(e) => e.to_string(),
             Ok(bytes) => match Block::parse(bytes) {
+                Err(e @ BlockError::Version(_)) => return Err(other_format(blocks, path, &e)),
                 Err(e) => e.to_string(),
                 Ok(b) if b.header().first_seq != *first => {
                     format!("it holds records from {}", b.header().first_seq)
@@ -235,6 +236,22 @@ pub(crate) fn load_blocks(
         break;
     }
     Ok(loaded)
+}
+
+/// The refusal of a block file of another format version `e`: not
+/// damage to rebuild from the write-ahead log (which holds only the newest
+/// records), but a store written by another version, whose every block
+/// would be read wrongly (since version 3 the postings leave id-like
+/// message words to the blocks' filters).
+fn other_format(blocks: &Path, path: &Path, e: &BlockError) -> Error {
+    let store = blocks.parent().unwrap_or(blocks);
+    Error::Config(format!(
+        "the blocks in {} were written by an incompatible version ({e}; file {}): \
+         open {} with the version that wrote it, or move it away and ingest its records again",
+        blocks.display(),
+        path.display(),
+        store.display()
+    ))
 }
 
 #[cfg(test)]

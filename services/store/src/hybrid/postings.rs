@@ -1,6 +1,8 @@
 //! The hybrid backend's Tantivy index: only what a block cannot answer
 //! cheaply. `message` words (the same tokenizer and options as the Tantivy
-//! store, so a word means the same on both), the exact values of the
+//! store, so a word means the same on both) but the id-like ones
+//! ([`is_id_word`]: a digit and [`ID_WORD_MIN_BYTES`] or more, nearly all
+//! in one record only), which the blocks' filters hold instead; the exact values of the
 //! record's service, host and tags (terms: a value found in every block,
 //! which no block's filter or header can rule out, is intersected with the
 //! other conditions here instead of read from every block's column), the
@@ -13,7 +15,7 @@ use tantivy::query::{BooleanQuery, Query, TermQuery};
 use tantivy::schema::{
     Field, IndexRecordOption, NumericOptions, Schema, TextFieldIndexing, TextOptions,
 };
-use tantivy::tokenizer::TextAnalyzer;
+use tantivy::tokenizer::{PreTokenizedString, TextAnalyzer, TokenizerManager};
 use tantivy::{TantivyDocument, Term};
 
 use crate::tantivy::schema::{ID_BUCKET, ID_LOW, IdKey, SEQ};
@@ -27,6 +29,41 @@ pub(crate) const TAGS: &str = "tags";
 /// than `u16::MAX - 5` bytes (record validation keeps these fields far
 /// shorter; a longer filter value is checked on the column).
 pub const MAX_TERM_BYTES: usize = 60 * 1024;
+
+/// The shortest message word [`is_id_word`] takes.
+pub const ID_WORD_MIN_BYTES: usize = 8;
+
+/// Whether a message word (as the `default` tokenizer gives it) is left
+/// out of the postings and kept in its block's filter instead
+/// ([`super::bloom::Field::Word`]): it has an ASCII digit and
+/// [`ID_WORD_MIN_BYTES`] or more. Ids, hex, long numbers and UUID parts
+/// are; at 1M generated records nearly all such words are in one record
+/// only, and they were most of the postings' term dictionary (2026-12-03,
+/// docs/storage.md "Id-like words in the blocks' filters"). Words of this
+/// shape found in many records are found all the same, by reading the
+/// message column of every block whose filter may hold them.
+pub fn is_id_word(word: &str) -> bool {
+    word.len() >= ID_WORD_MIN_BYTES && word.bytes().any(|b| b.is_ascii_digit())
+}
+
+/// The `default` tokenizer (Tantivy's: words split at non-alphanumeric
+/// characters, those of 40 bytes or more dropped, lower-cased): what the
+/// postings' message words, the blocks' word filters and a query's words
+/// are all cut with.
+pub fn message_analyzer() -> TextAnalyzer {
+    // Tantivy registers "default" in every manager.
+    TokenizerManager::default().get("default").expect("tantivy's default tokenizer")
+}
+
+/// A query's message words: the terms the postings hold and the id-like
+/// words ([`is_id_word`]) the blocks' filters hold instead.
+#[derive(Debug, Default)]
+pub struct Words {
+    /// Terms of the postings' `message` field.
+    pub terms: Vec<Term>,
+    /// Id-like words, deduplicated.
+    pub ids: Vec<String>,
+}
 
 /// The postings schema's field handles.
 #[derive(Debug, Clone, Copy)]
@@ -74,10 +111,25 @@ impl PostingsFields {
     }
 
     /// The document of `record`, sequence number `seq` and id key `key`
-    /// (`id_key(&record.id)`).
-    pub fn document(&self, record: &LogRecord, seq: u64, key: IdKey) -> TantivyDocument {
+    /// (`id_key(&record.id)`); `analyzer` is [`message_analyzer`], whose
+    /// words but the id-like ones are the message's terms.
+    pub fn document(
+        &self,
+        record: &LogRecord,
+        seq: u64,
+        key: IdKey,
+        analyzer: &mut TextAnalyzer,
+    ) -> TantivyDocument {
         let mut d = TantivyDocument::new();
-        d.add_text(self.message, &record.message);
+        let mut tokens = Vec::new();
+        let mut stream = analyzer.token_stream(&record.message);
+        while let Some(token) = stream.next() {
+            if !is_id_word(&token.text) {
+                tokens.push(token.clone());
+            }
+        }
+        // Not stored: the text itself is not needed.
+        d.add_pre_tokenized_text(self.message, PreTokenizedString { text: String::new(), tokens });
         d.add_text(self.service, &record.service_name);
         if let Some(host) = &record.host {
             d.add_text(self.host, host);
@@ -91,14 +143,21 @@ impl PostingsFields {
         d
     }
 
-    /// The terms of the words of `q`, as `analyzer` (the index's `default`
-    /// tokenizer) splits it; none when `q` has no word, which filters
-    /// nothing (as on the Tantivy store).
-    pub fn words(&self, analyzer: &mut TextAnalyzer, q: &str) -> Vec<Term> {
-        let mut out = Vec::new();
+    /// The words of `q`, as `analyzer` (the index's `default` tokenizer)
+    /// splits it: terms, and the id-like words the postings do not hold;
+    /// none when `q` has no word, which filters nothing (as on the Tantivy
+    /// store).
+    pub fn words(&self, analyzer: &mut TextAnalyzer, q: &str) -> Words {
+        let mut out = Words::default();
         let mut stream = analyzer.token_stream(q);
         while let Some(token) = stream.next() {
-            out.push(Term::from_field_text(self.message, &token.text));
+            if is_id_word(&token.text) {
+                if !out.ids.contains(&token.text) {
+                    out.ids.push(token.text.clone());
+                }
+            } else {
+                out.terms.push(Term::from_field_text(self.message, &token.text));
+            }
         }
         out
     }
@@ -130,5 +189,46 @@ impl PostingsFields {
     /// postings checked against the `id_low` column.
     pub fn id_query(&self, key: IdKey) -> Box<dyn Query> {
         Box::new(crate::tantivy::id_query::IdQuery { bucket_field: self.id_bucket, key })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::hybrid::testing::bare;
+    use crate::tantivy::schema::id_key;
+
+    #[test]
+    fn id_like_words_are_those_with_a_digit_and_eight_bytes_or_more() {
+        for id in ["0a1b2c3d", "deadbeef0", "20260101", "batch00000042", "straße12", "k00000000"] {
+            assert!(is_id_word(id), "{id}");
+        }
+        for word in ["timeout", "deadbeef", "1234567", "404", "user42", "payments", "ß12345"] {
+            assert!(!is_id_word(word), "{word}");
+        }
+    }
+
+    #[test]
+    fn the_postings_hold_a_messages_words_but_the_id_like_ones() {
+        let (schema, fields) = PostingsFields::build();
+        let index = tantivy::Index::create_in_ram(schema);
+        let mut writer: tantivy::IndexWriter = index.writer_with_num_threads(1, 15 << 20).unwrap();
+        let message = "Order 0A1B2C3D4E5F shipped to user42 after 20260101 retries";
+        let r = bare("r1".into(), 0, message.into(), "t");
+        writer
+            .add_document(fields.document(&r, 1, id_key(&r.id), &mut message_analyzer()))
+            .unwrap();
+        writer.commit().unwrap();
+        let searcher = index.reader().unwrap().searcher();
+        let words = fields.words(&mut message_analyzer(), message);
+        assert_eq!(words.ids, ["0a1b2c3d4e5f", "20260101"]);
+        assert_eq!(words.terms.len(), 6);
+        for term in &words.terms {
+            assert_eq!(searcher.doc_freq(term).unwrap(), 1, "{term:?}");
+        }
+        for id in &words.ids {
+            let term = Term::from_field_text(fields.message, id);
+            assert_eq!(searcher.doc_freq(&term).unwrap(), 0, "{id}");
+        }
     }
 }

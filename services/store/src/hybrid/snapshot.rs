@@ -95,16 +95,17 @@ pub(crate) fn in_memory(
 ) -> Snapshot {
     use tantivy::directory::OwnedBytes;
 
-    use super::postings::PostingsFields;
+    use super::postings::{PostingsFields, message_analyzer};
     use crate::tantivy::schema::id_key;
 
     let (schema, fields) = PostingsFields::build();
     let index = tantivy::Index::create_in_ram(schema);
     let mut writer: tantivy::IndexWriter = index.writer_with_num_threads(1, 15 << 20).unwrap();
+    let mut analyzer = message_analyzer();
     for (i, r) in records.iter().enumerate() {
         let seq = first_seq + i as u64;
         if !deleted.contains(&seq) {
-            writer.add_document(fields.document(r, seq, id_key(&r.id))).unwrap();
+            writer.add_document(fields.document(r, seq, id_key(&r.id), &mut analyzer)).unwrap();
         }
     }
     writer.commit().unwrap();

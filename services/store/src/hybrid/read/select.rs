@@ -4,7 +4,9 @@
 //! asked, [`postings_decide`]); every other condition is decided from
 //! block headers (time range, tenant and service dictionaries, attribute
 //! keys), then the blocks' filters of exact values, then the columns the
-//! filter names, cheapest first. A filter of only
+//! filter names, cheapest first. Id-like message words
+//! (`postings::is_id_word`) are not in the postings: the blocks' filters
+//! rule blocks out, and the message column decides, last. A filter of only
 //! tenant, service, level, anomaly and a time range is counted from the
 //! header's groups alone in a block the range covers and with no deleted
 //! row ([`Candidate::counted`]). The open block is checked with
@@ -14,6 +16,7 @@ use std::cell::OnceCell;
 use std::ops::Range;
 use std::sync::Arc;
 
+use loglens_core::query::tokenize;
 use loglens_core::{Filter, Level, LogRecord};
 use tantivy::collector::{Collector, SegmentCollector};
 use tantivy::query::Weight;
@@ -22,7 +25,9 @@ use tantivy::{DocId, Score, SegmentOrdinal, SegmentReader};
 
 use super::super::block::{Block, BlockError, Column, Group, Header};
 use super::super::bloom::Field;
-use super::super::postings::{HOST, MAX_TERM_BYTES, PostingsFields, SERVICE, TAGS};
+use super::super::postings::{
+    HOST, MAX_TERM_BYTES, PostingsFields, SERVICE, TAGS, Words, is_id_word,
+};
 use super::super::snapshot::Snapshot;
 use super::text;
 use crate::tantivy::backend;
@@ -137,6 +142,9 @@ pub(super) struct Plan<'a> {
     words: Option<Vec<u64>>,
     /// The filter's exact values the postings decided in `words`.
     posted: Posted,
+    /// The query's id-like words, which the postings do not hold: the
+    /// blocks' filters and message columns decide them.
+    id_words: Vec<String>,
     /// `snap.deleted`, ascending.
     deleted: Vec<u64>,
     /// Whether the filter has no condition but tenant, service, level,
@@ -200,7 +208,8 @@ impl<'a> Plan<'a> {
         } = filter;
         let (mut words, mut postings, mut posted) = (None, None, Posted::default());
         let fields = postings_fields(snap)?;
-        let mut terms = query.as_deref().map_or(Vec::new(), |q| fields.words(analyzer, q));
+        let Words { mut terms, ids: id_words } =
+            query.as_deref().map_or(Words::default(), |q| fields.words(analyzer, q));
         // Hosts and tags are in most blocks: the postings rule blocks in,
         // not only out. A service is a header's to decide, unless the
         // postings are asked anyway.
@@ -221,7 +230,9 @@ impl<'a> Plan<'a> {
             posted.service = true;
         }
         if let Some(query) = PostingsFields::all_of(terms) {
-            let decide = postings_decide(snap, filter);
+            // (`postings_decide` finds id-like words with the core's
+            // tokenizer, which cuts as this one does; checked again here.)
+            let decide = postings_decide(snap, filter) && id_words.is_empty();
             // Deciding, the postings count every block's matches and give
             // the rows of `blocks`; else only the rows of blocks the time
             // range meets are wanted, and no count.
@@ -246,6 +257,7 @@ impl<'a> Plan<'a> {
             postings = decide.then_some((count, blocks));
         }
         let groups_decide = words.is_none()
+            && id_words.is_empty()
             && status_code.is_none()
             && [trace_id, request_id, host, user_id, error_code, tag, anomaly_reason]
                 .iter()
@@ -253,7 +265,7 @@ impl<'a> Plan<'a> {
             && attributes.is_empty();
         let mut deleted: Vec<u64> = snap.deleted.iter().copied().collect();
         deleted.sort_unstable();
-        Ok(Plan { snap, filter, words, posted, deleted, groups_decide, postings })
+        Ok(Plan { snap, filter, words, posted, id_words, deleted, groups_decide, postings })
     }
 
     /// The sealed matches the postings counted, when they decide the
@@ -354,7 +366,7 @@ impl<'a> Plan<'a> {
     }
 
     /// Whether the block's filter of exact values may hold every exact
-    /// value the filter asks for.
+    /// value and id-like word the filter asks for.
     fn filter_allows(&self, block: &Block) -> bool {
         let f = self.filter;
         let exact = [
@@ -370,6 +382,7 @@ impl<'a> Plan<'a> {
             .iter()
             .all(|(field, want)| want.as_deref().is_none_or(|v| block.may_contain(*field, v)))
             && f.attributes.iter().all(|(k, v)| block.may_contain(Field::Attribute(k), v))
+            && self.id_words.iter().all(|w| block.may_contain(Field::Word, w))
     }
 
     /// The deleted seqs of `range`, ascending.
@@ -407,7 +420,8 @@ impl<'a> Plan<'a> {
             || f.error_code.is_some()
             || tag.is_some()
             || f.anomaly_reason.is_some()
-            || !f.attributes.is_empty();
+            || !f.attributes.is_empty()
+            || !self.id_words.is_empty();
         if !any_column && c.words.is_none() && deleted.is_empty() {
             return Ok(Selection::All(h.rows));
         }
@@ -486,6 +500,10 @@ impl<'a> Plan<'a> {
                 // As `Filter::matches` compares: the value's text.
                 left = narrow(&mut keep, block.attribute_is(key, want).map_err(err)?, |is| *is);
             }
+        }
+        // The message column is the largest: read last, for the rows left.
+        if !self.id_words.is_empty() && left > 0 {
+            left = text::narrow_words(block, &mut keep, &self.id_words)?;
         }
         if left == h.rows {
             return Ok(Selection::All(h.rows));
@@ -571,8 +589,9 @@ pub(super) fn narrow<T>(
 }
 
 /// Whether the postings alone count the filter's sealed matches: message
-/// words, a host or a tag (at least one of them, each short enough to be a
-/// term), a service beside them, and nothing else (not even a time range)
+/// words (none id-like: `postings::is_id_word`), a host or a tag (at least
+/// one of them, each short enough to be a term), a service beside them,
+/// and nothing else (not even a time range)
 /// but a tenant, when every sealed block of `snap` holds that tenant's
 /// records only (one tenant's store, the usual case: the REST and gRPC
 /// reads always name a tenant).
@@ -598,6 +617,7 @@ pub(super) fn postings_decide(snap: &Snapshot, f: &Filter) -> bool {
     } = f;
     let term = |v: &Option<String>| v.as_deref().is_none_or(|v| v.len() <= MAX_TERM_BYTES);
     (query.is_some() || host.is_some() || tag.is_some())
+        && query.as_deref().is_none_or(|q| !tokenize(q).any(|w| is_id_word(&w)))
         && [service_name, host, tag].into_iter().all(term)
         && level.is_none()
         && status_code.is_none()

@@ -1,10 +1,14 @@
 //! Exact-match checks on a block's text, id and list columns without a
 //! `String` a row: the column is decompressed once and read in place with
 //! the codec's own readers (`Block::texts` and `Block::lists` copy every
-//! value out, most of a filter's time on a common host or tag).
+//! value out, most of a filter's time on a common host or tag); and the
+//! check of id-like message words, which the postings leave to the blocks.
+
+use tantivy::tokenizer::TextAnalyzer;
 
 use super::super::block::{Block, Column};
 use super::super::columns::{self, IdCell, IdColumn, Reader};
+use super::super::postings::message_analyzer;
 use super::select::block_error;
 use crate::{Error, Result};
 
@@ -52,6 +56,54 @@ pub(super) fn narrow_list(
     let raw = raw(block, column)?;
     let contain = read(block, column, &raw, |r, rows| columns::lists_contain(r, rows, want))?;
     Ok(super::select::narrow(keep, contain, |c| *c))
+}
+
+/// Clears `keep` where the row's message lacks a word of `words` (id-like
+/// words, `postings::is_id_word`, which the postings leave to the blocks'
+/// filters) as the postings' tokenizer cuts it; returns the rows still
+/// kept. Only kept rows are looked at.
+pub(super) fn narrow_words(block: &Block, keep: &mut [bool], words: &[String]) -> Result<usize> {
+    let raw = raw(block, Column::Message)?;
+    let messages = read(block, Column::Message, &raw, columns::strings)?;
+    let (mut analyzer, mut folded) = (message_analyzer(), String::new());
+    let mut left = 0;
+    for (k, m) in keep.iter_mut().zip(&messages) {
+        if *k {
+            *k = m.is_some_and(|m| holds(m, words, &mut analyzer, &mut folded));
+            left += usize::from(*k);
+        }
+    }
+    Ok(left)
+}
+
+/// Whether `message` has every word of `words` (lower-case, as the
+/// tokenizer gives them). An ASCII message's words are ASCII and each lies
+/// in its lower-cased text: one without them all as substrings is passed
+/// over without cutting it into words (most rows of a block its filter
+/// let through hold none).
+fn holds(
+    message: &str,
+    words: &[String],
+    analyzer: &mut TextAnalyzer,
+    folded: &mut String,
+) -> bool {
+    if message.is_ascii() {
+        folded.clear();
+        folded.push_str(message);
+        folded.make_ascii_lowercase();
+        if !words.iter().all(|w| folded.contains(w.as_str())) {
+            return false;
+        }
+    }
+    let mut missing: Vec<&str> = words.iter().map(String::as_str).collect();
+    let mut stream = analyzer.token_stream(message);
+    while let Some(t) = stream.next() {
+        missing.retain(|w| *w != t.text);
+        if missing.is_empty() {
+            return true;
+        }
+    }
+    missing.is_empty()
 }
 
 /// A fixed column's bytes, decompressed (or as the frame cache keeps them).
