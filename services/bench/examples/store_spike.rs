@@ -132,6 +132,14 @@ async fn main() {
         .find(|w| w.len() > 5 && w.chars().all(char::is_alphabetic))
         .unwrap_or("timeout")
         .to_owned();
+    // An id-like word (a digit and 8 bytes or more: an id, hex, a UUID's
+    // part) of a message from the middle on, in one record or a few.
+    let id_word = records[n / 2..]
+        .iter()
+        .flat_map(|r| r.message.split(|c: char| !c.is_alphanumeric()))
+        .find(|w| w.len() >= 8 && w.bytes().any(|b| b.is_ascii_digit()))
+        .unwrap_or("0000000000")
+        .to_lowercase();
     let tmp = tempfile::tempdir().unwrap();
     let url = store_url(tmp.path());
     let store = loglens_store::open(&url, opts()).await.unwrap();
@@ -228,6 +236,11 @@ async fn main() {
             20,
         ),
         ("full text word", Filter { query: Some(word.clone()), ..Filter::default() }, 20),
+        (
+            "full text id-like word",
+            Filter { query: Some(id_word.clone()), ..Filter::default() },
+            20,
+        ),
         ("newest 20, no filter", Filter::default(), 20),
         (
             "request_id exact",
@@ -249,6 +262,7 @@ async fn main() {
             20,
         ),
     ];
+    println!("full text: word {word:?}, id-like word {id_word:?}");
     for (name, f, size) in kinds {
         let (p50, p99, total) = timed(|| search(f.clone(), size)).await;
         println!("{name:<28} p50 {p50:7.2} / p99 {p99:7.2} ms  (total {total})");
