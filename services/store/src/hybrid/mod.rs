@@ -1,7 +1,7 @@
 //! The hybrid backend (issue 13), being built: records kept in columnar
 //! blocks cut in arrival order, beside a Tantivy index of only message
-//! postings, the service, host and tags as exact terms, and a `seq`
-//! locator. A posting's `seq` finds its block by the
+//! postings (but the id-like words, which each block's filter holds), the
+//! service, host and tags as exact terms, and a `seq` locator. A posting's `seq` finds its block by the
 //! blocks' first sequence numbers and its row by subtraction; every other
 //! field is read from the block's columns, and exact-match lookups skip
 //! blocks by their bloom filters. The spikes behind it are in
