@@ -638,10 +638,8 @@ impl BlockWriter {
     /// id-like message words the postings leave out.
     fn value_keys(&mut self, records: &[LogRecord]) {
         let seeds = [
-            Field::Id,
             Field::RequestId,
             Field::TraceId,
-            Field::SpanId,
             Field::UserId,
             Field::ErrorCode,
             Field::Host,
@@ -650,13 +648,11 @@ impl BlockWriter {
             Field::Word,
         ]
         .map(Field::seed);
-        let [id, request, trace, span, user, error, host, tag, reason, word] = seeds;
+        let [request, trace, user, error, host, tag, reason, word] = seeds;
         for r in records {
-            self.keys.push(bloom::key(id, &r.id));
             for (seed, v) in [
                 (request, &r.request_id),
                 (trace, &r.trace_id),
-                (span, &r.span_id),
                 (user, &r.user_id),
                 (error, &r.error_code),
                 (host, &r.host),
@@ -1721,11 +1717,9 @@ mod tests {
                 assert!(b.may_contain(field, value), "{field:?} {value:?}");
                 present += 1;
             };
-            check(Field::Id, &r.id);
             let optional = [
                 (Field::RequestId, &r.request_id),
                 (Field::TraceId, &r.trace_id),
-                (Field::SpanId, &r.span_id),
                 (Field::UserId, &r.user_id),
                 (Field::ErrorCode, &r.error_code),
                 (Field::Host, &r.host),
@@ -1749,7 +1743,6 @@ mod tests {
         // Absent values, and present values under another field.
         let mut g = Rng(99);
         let fields = [
-            Field::Id,
             Field::RequestId,
             Field::TraceId,
             Field::UserId,

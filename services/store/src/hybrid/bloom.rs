@@ -1,6 +1,7 @@
-//! A block's bloom filter of exact values: which ids, users, hosts, tags,
-//! reasons, attribute values and id-like message words may be in the block, so an exact-match
-//! lookup skips most blocks without decompressing a column.
+//! A block's bloom filter of exact values: which request and trace ids,
+//! users, error codes, hosts, tags, reasons, attribute values and id-like
+//! message words may be in the block, so an exact-match lookup skips most
+//! blocks without decompressing a column.
 //!
 //! The filter is fed our own hashes (xxh3-64 of the value, seeded with a
 //! hash of the field), never a process-seeded hasher, so bits written by
@@ -18,16 +19,16 @@ pub const HASHES: u32 = 7;
 pub(super) const MAX_HASHES: u32 = 32;
 
 /// A field whose exact values a block's filter holds.
+///
+/// Only fields a query filters on: the record id and `span_id` are not
+/// here (no filter names them; an upsert finds an id in the postings), and
+/// were about 2.5 bytes a record of filter (2026-12-03).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Field<'a> {
-    /// The record id.
-    Id,
     /// `request_id`.
     RequestId,
     /// `trace_id`.
     TraceId,
-    /// `span_id`.
-    SpanId,
     /// `user_id`.
     UserId,
     /// `error_code`.
@@ -51,10 +52,8 @@ impl Field<'_> {
     /// The seed a value of this field is hashed with.
     pub(super) fn seed(self) -> u64 {
         let name: &[u8] = match self {
-            Field::Id => b"id",
             Field::RequestId => b"request_id",
             Field::TraceId => b"trace_id",
-            Field::SpanId => b"span_id",
             Field::UserId => b"user_id",
             Field::ErrorCode => b"error_code",
             Field::Host => b"host",
