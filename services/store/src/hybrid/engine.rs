@@ -80,7 +80,7 @@ use super::frames::FrameCache;
 pub use super::indexer::BLOCK_ROWS;
 use super::indexer::{Indexer, IndexerEnv, Recovered};
 use super::layout;
-use super::postings::PostingsFields;
+use super::postings::{ID_LOW32, PostingsFields};
 use super::snapshot::Snapshot;
 use crate::shared::tail::Tail;
 use crate::tantivy::pipeline::{self, Shared, WalMsg};
@@ -166,7 +166,7 @@ impl Engine {
         if deleted.len() < logged {
             deleted_log.rewrite(&deleted)?;
         }
-        let seen = SeenIds::from_index(&reader.searcher())?;
+        let seen = SeenIds::from_index(&reader.searcher(), ID_LOW32)?;
         let shared = Arc::new(Shared::default());
         let (wal_tx, wal_rx) = mpsc::channel(WAL_QUEUE);
         let (tail, publisher) = Tail::new(TAIL_CAPACITY);
@@ -323,9 +323,11 @@ mod tests {
     use loglens_core::LogRecord;
 
     use super::*;
+    use crate::hybrid::postings::id_part;
     use crate::hybrid::snapshot::Place;
     use crate::hybrid::testing::bare;
-    use crate::tantivy::schema::{SEQ, id_key};
+    use crate::tantivy::id_query::IdsQuery;
+    use crate::tantivy::schema::{IdKey, SEQ, id_key};
 
     const T0: i64 = 1_767_225_600_000;
 
@@ -524,12 +526,47 @@ mod tests {
         let searcher = &snap.postings;
         let fields = PostingsFields::build().1;
         for id in ["client-5", "client-42", "client-9000", "client-9999", "fresh"] {
-            let query = fields.id_query(id_key(id));
-            let count = searcher.search(&*query, &tantivy::collector::Count).unwrap();
+            let key = id_key(id);
+            let query = IdsQuery::new(fields.id_bucket, ID_LOW32, [(key.bucket, id_part(key))]);
+            let count = searcher.search(&query, &tantivy::collector::Count).unwrap();
             assert_eq!(count, 1, "{id}");
         }
         engine.close().await.unwrap();
 
+        let engine = Engine::open(dir.path(), &options()).unwrap();
+        check(&engine.snapshot(), &sent);
+        engine.close().await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn ids_the_postings_cannot_tell_apart_are_upserted_apart() {
+        // Three ids of one bucket and one `id_part`: the postings give each
+        // the others' rows as candidates, and only their records tell them
+        // apart.
+        let ids = ["00f00000000000a1aaaaaaaa00000001", "00f00000000000a2aaaaaaaa00000002"];
+        let twin = "00f00000000000a3aaaaaaaa00000003";
+        let keys: Vec<IdKey> = ids.iter().chain([&twin]).map(|id| id_key(id)).collect();
+        assert!(keys.iter().all(|k| k.bucket == keys[0].bucket && id_part(*k) == id_part(keys[0])));
+        let dir = tempfile::tempdir().unwrap();
+        let engine = Engine::open(dir.path(), &options()).unwrap();
+        let mut sent = Vec::new();
+        let first: Vec<LogRecord> =
+            ids.iter().enumerate().map(|(i, id)| record(id, i, "v1")).collect();
+        send(&engine, &mut sent, first, 10).await;
+        // One sealed block behind them, then reopened: the lookup goes to
+        // the committed postings and to the block, not to recent ids.
+        send(&engine, &mut sent, clients(0..BLOCK_ROWS, "v1"), 1000).await;
+        engine.close().await.unwrap();
+        let engine = Engine::open(dir.path(), &options()).unwrap();
+        assert_eq!(engine.snapshot().blocks.len(), 1);
+        // A new id sharing their 44 bits replaces neither; an upsert of the
+        // second replaces it alone.
+        send(&engine, &mut sent, vec![record(twin, 7, "v1")], 1).await;
+        send(&engine, &mut sent, vec![record(ids[1], 8, "v2")], 1).await;
+        engine.refresh().await.unwrap();
+        check(&engine.snapshot(), &sent);
+        assert_eq!(*engine.snapshot().deleted, HashSet::from([2]));
+        engine.close().await.unwrap();
         let engine = Engine::open(dir.path(), &options()).unwrap();
         check(&engine.snapshot(), &sent);
         engine.close().await.unwrap();

@@ -31,7 +31,7 @@ use super::block::{Block, BlockWriter};
 use super::deleted::DeletedLog;
 use super::frames::FrameCache;
 use super::layout;
-use super::postings::{PostingsFields, message_analyzer};
+use super::postings::{ID_LOW32, PostingsFields, id_part, message_analyzer};
 use super::retention::{Cutoffs, SeqQuery};
 use super::snapshot::{OpenRows, Snapshot};
 use crate::shared::refresh::RefreshClock;
@@ -283,8 +283,8 @@ impl Indexer {
         }
         let (mut old, mut replaced, mut unknown) = (Vec::new(), Vec::new(), Vec::new());
         for key in last.keys() {
-            if !self.seen.may_contain(key.low) {
-                self.seen.insert(key.low);
+            if !self.seen.may_contain(id_part(*key)) {
+                self.seen.insert(id_part(*key));
             } else if let Some(&seq) = self.recent.get(key) {
                 old.push(seq);
                 replaced.push(*key);
@@ -298,9 +298,11 @@ impl Indexer {
             old.extend(committed.into_iter().map(|(_, seq)| seq));
         }
         if !replaced.is_empty() {
-            // Deletes every document of those ids added before it,
-            // committed or not.
-            let query = IdsQuery::new(self.fields.id_bucket, &replaced);
+            // Deletes the documents of those rows, committed or not (the
+            // ids' candidates narrowed to the rows found).
+            let ids = replaced.iter().map(|k| (k.bucket, id_part(*k)));
+            let query = IdsQuery::new(self.fields.id_bucket, ID_LOW32, ids)
+                .of_seqs(old.iter().copied().collect());
             self.postings.delete_query(Box::new(query)).map_err(backend)?;
         }
         for seq in old {
@@ -319,17 +321,68 @@ impl Indexer {
     }
 
     /// The rows of ids `keys` in the committed postings, each with its id.
+    /// The postings give the rows whose id has the same bucket and
+    /// [`id_part`] (44 bits); each such row's record is read (from its
+    /// block, or the open one) and kept only when its whole key is one of
+    /// `keys`, so a row of another id sharing those bits is never replaced.
     fn committed_rows(&self, keys: &[IdKey]) -> Result<Vec<(IdKey, u64)>> {
         let searcher = self.reader.searcher();
-        let query = IdsQuery::new(self.fields.id_bucket, keys);
-        let mut rows = Vec::new();
+        let query = IdsQuery::new(
+            self.fields.id_bucket,
+            ID_LOW32,
+            keys.iter().map(|k| (k.bucket, id_part(*k))),
+        );
+        let mut candidates = Vec::new();
         for segment in searcher.segment_readers() {
             let column = segment.fast_fields().u64(SEQ).map_err(backend)?;
             query
-                .each(segment, |doc, key| rows.extend(column.first(doc).map(|seq| (key, seq))))
+                .each(segment, |doc, _, _| candidates.extend(column.first(doc)))
                 .map_err(backend)?;
         }
+        let wanted: HashSet<IdKey> = keys.iter().copied().collect();
+        let mut rows = Vec::new();
+        self.each_id(&mut candidates, |seq, key| {
+            if wanted.contains(&key) {
+                rows.push((key, seq));
+            }
+        })?;
         Ok(rows)
+    }
+
+    /// Calls `found` with each row of `seqs` (sorted here) and its record's
+    /// id key, reading each sealed block once; a row no longer held
+    /// (retention) is skipped.
+    fn each_id(&self, seqs: &mut [u64], mut found: impl FnMut(u64, IdKey)) -> Result<()> {
+        seqs.sort_unstable();
+        let mut at = 0;
+        while at < seqs.len() {
+            let seq = seqs[at];
+            if seq >= self.open_first {
+                if let Some(r) = self.open.get((seq - self.open_first) as usize) {
+                    found(seq, id_key(&r.id));
+                }
+                at += 1;
+                continue;
+            }
+            let i = self.blocks.partition_point(|b| b.header().seqs().end <= seq);
+            let Some(block) = self.blocks.get(i).filter(|b| b.header().seqs().contains(&seq))
+            else {
+                at += 1;
+                continue;
+            };
+            let range = block.header().seqs();
+            let n = seqs[at..].partition_point(|s| *s < range.end);
+            let rows: Vec<usize> =
+                seqs[at..at + n].iter().map(|s| (s - range.start) as usize).collect();
+            let records = block.records(&rows).map_err(|e| {
+                Error::Backend(format!("reading block {} for an upsert: {e}", range.start))
+            })?;
+            for (seq, r) in seqs[at..at + n].iter().zip(&records) {
+                found(*seq, id_key(&r.id));
+            }
+            at += n;
+        }
+        Ok(())
     }
 
     /// Marks row `seq` deleted (below the floor there is no row to mark).

@@ -6,9 +6,9 @@
 //! record's service, host and tags (terms: a value found in every block,
 //! which no block's filter or header can rule out, is intersected with the
 //! other conditions here instead of read from every block's column), the
-//! record's `seq` (which finds its block and row) and its id's [`IdKey`]
-//! (the upsert's lookup of the record an id replaces). Nothing is stored:
-//! the blocks hold the records.
+//! record's `seq` (which finds its block and row) and part of its id's
+//! [`IdKey`] (the bucket and [`id_part`]: the upsert's lookup of the
+//! record an id replaces). Nothing is stored: the blocks hold the records.
 
 use loglens_core::LogRecord;
 use tantivy::query::{BooleanQuery, Query, TermQuery};
@@ -18,12 +18,16 @@ use tantivy::schema::{
 use tantivy::tokenizer::{PreTokenizedString, TextAnalyzer, TokenizerManager};
 use tantivy::{TantivyDocument, Term};
 
-use crate::tantivy::schema::{ID_BUCKET, ID_LOW, IdKey, SEQ};
+use crate::tantivy::schema::{ID_BUCKET, IdKey, SEQ};
 
 /// The postings' field names beside `message` and the shared ones.
 pub(crate) const SERVICE: &str = "service_name";
 pub(crate) const HOST: &str = "host";
 pub(crate) const TAGS: &str = "tags";
+/// The fast column of [`id_part`]. Until 2026-12-03 the postings kept the
+/// whole low 64 bits (`id_low`), 8 of the postings' 90-odd bytes a record;
+/// postings with that column are refused at open (schema differs).
+pub(crate) const ID_LOW32: &str = "id_low32";
 
 /// The longest exact value kept as a term: Tantivy drops a token longer
 /// than `u16::MAX - 5` bytes (record validation keeps these fields far
@@ -65,6 +69,16 @@ pub struct Words {
     pub ids: Vec<String>,
 }
 
+/// The part of a record id's key the postings keep beside its bucket: 32
+/// of the low 64 bits. Bucket and part (44 bits) pick the candidates of
+/// an id, about one in 2^32 of a bucket's documents besides its own
+/// record; the upsert then reads each candidate's record from its block
+/// and compares the whole key (`Indexer::committed_rows`), so no record is
+/// ever taken for another.
+pub fn id_part(key: IdKey) -> u64 {
+    key.low >> 32
+}
+
 /// The postings schema's field handles.
 #[derive(Debug, Clone, Copy)]
 pub struct PostingsFields {
@@ -80,8 +94,8 @@ pub struct PostingsFields {
     pub seq: Field,
     /// The top 12 bits of the record id ([`IdKey::bucket`]), indexed.
     pub id_bucket: Field,
-    /// The low 64 bits of the record id ([`IdKey::low`]), fast only.
-    pub id_low: Field,
+    /// [`id_part`] of the record id, fast only.
+    pub id_low32: Field,
 }
 
 impl PostingsFields {
@@ -105,7 +119,7 @@ impl PostingsFields {
             tags: b.add_text_field(TAGS, keyword),
             seq: b.add_u64_field(SEQ, NumericOptions::default().set_fast()),
             id_bucket: b.add_u64_field(ID_BUCKET, NumericOptions::default().set_indexed()),
-            id_low: b.add_u64_field(ID_LOW, NumericOptions::default().set_fast()),
+            id_low32: b.add_u64_field(ID_LOW32, NumericOptions::default().set_fast()),
         };
         (b.build(), fields)
     }
@@ -139,7 +153,7 @@ impl PostingsFields {
         }
         d.add_u64(self.seq, seq);
         d.add_u64(self.id_bucket, key.bucket);
-        d.add_u64(self.id_low, key.low);
+        d.add_u64(self.id_low32, id_part(key));
         d
     }
 
@@ -183,12 +197,6 @@ impl PostingsFields {
     /// that a column decides it instead.
     pub fn term(field: Field, value: &str) -> Option<Term> {
         (value.len() <= MAX_TERM_BYTES).then(|| Term::from_field_text(field, value))
-    }
-
-    /// The documents of record id `key`, for the upsert: the bucket's
-    /// postings checked against the `id_low` column.
-    pub fn id_query(&self, key: IdKey) -> Box<dyn Query> {
-        Box::new(crate::tantivy::id_query::IdQuery { bucket_field: self.id_bucket, key })
     }
 }
 

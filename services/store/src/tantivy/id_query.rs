@@ -7,14 +7,14 @@
 //! from the first document to position its docset, a whole-column scan per
 //! delete and segment (figure 2b fell to 0.05 of raw Tantivy with it).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 
 use tantivy::query::{EnableScoring, Explanation, Query, Scorer, Weight};
 use tantivy::schema::{Field, IndexRecordOption};
 use tantivy::{DocId, DocSet, Score, SegmentReader, TERMINATED, Term};
 
-use super::schema::{ID_LOW, IdKey};
+use super::schema::{ID_LOW, IdKey, SEQ};
 
 /// Matches the documents whose id is `key`; see the module docs.
 #[derive(Debug, Clone)]
@@ -50,44 +50,71 @@ impl IdQuery {
 }
 
 /// Matches the documents of every id in a set: per segment, each bucket's
-/// postings are read once and checked against the bucket's ids.
+/// postings are read once and checked against the bucket's ids' values in
+/// a fast column (the hybrid backend's `id_low32`: a 32-bit part of the
+/// id, so a match is a candidate its caller checks, see
+/// `hybrid::postings::id_part`).
 #[derive(Debug, Clone)]
 pub(crate) struct IdsQuery {
     bucket_field: Field,
-    /// The ids' low halves by bucket.
+    /// The fast column of each document's id value.
+    column: &'static str,
+    /// The ids' values by bucket.
     by_bucket: Arc<BTreeMap<u64, Vec<u64>>>,
+    /// When set, only the documents whose `seq` is one of these.
+    seqs: Option<Arc<HashSet<u64>>>,
 }
 
 impl IdsQuery {
-    /// The documents of `keys`, whose buckets are indexed in `bucket_field`.
-    pub(crate) fn new(bucket_field: Field, keys: &[IdKey]) -> IdsQuery {
+    /// The documents of `ids` (each a bucket, indexed in `bucket_field`,
+    /// and a value of the fast column `column`).
+    pub(crate) fn new(
+        bucket_field: Field,
+        column: &'static str,
+        ids: impl IntoIterator<Item = (u64, u64)>,
+    ) -> IdsQuery {
         let mut by_bucket: BTreeMap<u64, Vec<u64>> = BTreeMap::new();
-        for key in keys {
-            by_bucket.entry(key.bucket).or_default().push(key.low);
+        for (bucket, value) in ids {
+            by_bucket.entry(bucket).or_default().push(value);
         }
-        IdsQuery { bucket_field, by_bucket: Arc::new(by_bucket) }
+        IdsQuery { bucket_field, column, by_bucket: Arc::new(by_bucket), seqs: None }
     }
 
-    /// Calls `found` with each live document of the set's ids in `reader`
-    /// and its id, bucket by bucket.
+    /// Only the documents, of those, whose `seq` is in `seqs`: what makes
+    /// a delete exact when the column holds only part of the id.
+    pub(crate) fn of_seqs(mut self, seqs: HashSet<u64>) -> IdsQuery {
+        self.seqs = Some(Arc::new(seqs));
+        self
+    }
+
+    /// Calls `found` with each live document of the set's ids in `reader`,
+    /// its bucket and its value, bucket by bucket.
     pub(crate) fn each(
         &self,
         reader: &SegmentReader,
-        mut found: impl FnMut(DocId, IdKey),
+        mut found: impl FnMut(DocId, u64, u64),
     ) -> tantivy::Result<()> {
         let index = reader.inverted_index(self.bucket_field)?;
-        let low = reader.fast_fields().u64(ID_LOW)?;
+        let values = reader.fast_fields().u64(self.column)?;
+        let seqs = match &self.seqs {
+            Some(wanted) => Some((reader.fast_fields().u64(SEQ)?, wanted)),
+            None => None,
+        };
         let alive = reader.alive_bitset();
-        for (&bucket, lows) in self.by_bucket.iter() {
+        for (&bucket, wanted) in self.by_bucket.iter() {
             let term = Term::from_field_u64(self.bucket_field, bucket);
             let Some(mut postings) = index.read_postings(&term, IndexRecordOption::Basic)? else {
                 continue;
             };
             let mut doc = postings.doc();
             while doc != TERMINATED {
-                if alive.is_none_or(|a| a.is_alive(doc)) {
-                    for value in low.values_for_doc(doc).filter(|v| lows.contains(v)) {
-                        found(doc, IdKey { bucket, low: value });
+                let kept = alive.is_none_or(|a| a.is_alive(doc))
+                    && seqs.as_ref().is_none_or(|(column, wanted)| {
+                        column.first(doc).is_some_and(|seq| wanted.contains(&seq))
+                    });
+                if kept {
+                    for value in values.values_for_doc(doc).filter(|v| wanted.contains(v)) {
+                        found(doc, bucket, value);
                     }
                 }
                 doc = postings.advance();
@@ -98,7 +125,7 @@ impl IdsQuery {
 
     fn docs(&self, reader: &SegmentReader) -> tantivy::Result<Vec<DocId>> {
         let mut docs = Vec::new();
-        self.each(reader, |doc, _| docs.push(doc))?;
+        self.each(reader, |doc, _, _| docs.push(doc))?;
         docs.sort_unstable();
         docs.dedup();
         Ok(docs)

@@ -271,7 +271,7 @@ impl TantivyStore {
             tenant_retention: options.tenant_retention.clone(),
             wal: wal_tx.downgrade(),
         };
-        let seen = seen::SeenIds::from_index(&reader.searcher())?;
+        let seen = seen::SeenIds::from_index(&reader.searcher(), schema::ID_LOW)?;
         let mut indexer = Indexer::new(writer, reader.clone(), fields, committed, seen, env);
         let wal_next = wal::replay(&wal_dir, |seq, records| {
             indexer.add(seq, records, std::time::Instant::now())?;

@@ -6,7 +6,8 @@
 //! it cost up to half of the indexing rate (issue 6's benchmark, row 2b).
 //! Almost every record is new, so the indexer keeps Bloom filters of the ids
 //! it has indexed (seeded from the index's `id_low` column at open, the low
-//! 64 bits of each id, which is what it keeps) and deletes
+//! 64 bits of each id, which is what it keeps; the hybrid backend's from
+//! its `id_low32`) and deletes
 //! only when the id may be there. No false negatives, so no duplicate gets
 //! past; a false positive (about 1%) costs the delete the store always
 //! used to issue.
@@ -20,7 +21,6 @@ use fastbloom::BloomFilter;
 use tantivy::Searcher;
 
 use super::backend;
-use super::schema::ID_LOW;
 use crate::Result;
 
 /// Capacity of the first filter.
@@ -50,14 +50,15 @@ pub(crate) struct SeenIds {
 }
 
 impl SeenIds {
-    /// Every id in the index `searcher` sees (deleted documents' ids too:
-    /// harmless).
-    pub fn from_index(searcher: &Searcher) -> Result<SeenIds> {
+    /// Every id in the index `searcher` sees, as the fast column `column`
+    /// holds it (`id_low`, or the hybrid's `id_low32`); deleted documents'
+    /// ids too: harmless.
+    pub fn from_index(searcher: &Searcher, column: &str) -> Result<SeenIds> {
         let docs = searcher.segment_readers().iter().map(|s| s.max_doc() as usize).sum::<usize>();
         let mut seen =
             SeenIds { filters: vec![Filter::new(FIRST_CAPACITY.max(docs.saturating_mul(2)))] };
         for segment in searcher.segment_readers() {
-            let ids = segment.fast_fields().u64(ID_LOW).map_err(backend)?;
+            let ids = segment.fast_fields().u64(column).map_err(backend)?;
             for doc in 0..segment.max_doc() {
                 for id in ids.values_for_doc(doc) {
                     seen.insert(id);
@@ -67,7 +68,7 @@ impl SeenIds {
         Ok(seen)
     }
 
-    /// Whether the id `id` ([`super::schema::IdKey::low`]) may have been
+    /// Whether the id `id` (as its column holds it) may have been
     /// inserted; `false` is certain.
     pub fn may_contain(&self, id: u64) -> bool {
         self.filters.iter().any(|f| f.bloom.contains(&id))

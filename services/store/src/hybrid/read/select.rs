@@ -26,12 +26,12 @@ use tantivy::{DocId, Score, SegmentOrdinal, SegmentReader};
 use super::super::block::{Block, BlockError, Column, Group, Header};
 use super::super::bloom::Field;
 use super::super::postings::{
-    HOST, MAX_TERM_BYTES, PostingsFields, SERVICE, TAGS, Words, is_id_word,
+    HOST, ID_LOW32, MAX_TERM_BYTES, PostingsFields, SERVICE, TAGS, Words, is_id_word,
 };
 use super::super::snapshot::Snapshot;
 use super::text;
 use crate::tantivy::backend;
-use crate::tantivy::schema::{ID_BUCKET, ID_LOW, SEQ};
+use crate::tantivy::schema::{ID_BUCKET, SEQ};
 use crate::{Error, Result};
 
 /// The rows of one block a filter selects.
@@ -646,7 +646,7 @@ pub(super) fn postings_fields(snap: &Snapshot) -> Result<PostingsFields> {
         tags: field(TAGS)?,
         seq: field(SEQ)?,
         id_bucket: field(ID_BUCKET)?,
-        id_low: field(ID_LOW)?,
+        id_low32: field(ID_LOW32)?,
     })
 }
 
