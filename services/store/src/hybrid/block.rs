@@ -4,7 +4,7 @@
 //!
 //! ```text
 //! magic      "LLBK"                                          4 bytes
-//! version    3                                               1 byte
+//! version    4                                               1 byte
 //! checksum   xxh3-64 of every byte after it, LE              8 bytes
 //! header     its length (u32 LE), then varints: first_seq, rows, min and
 //!            max timestamp and ingested_at (zigzag), the tenants and the
@@ -22,7 +22,8 @@
 //! tenant and service as codes into the header's dictionaries (none when
 //! the block has one value, else a byte or two a row); level one byte;
 //! status code two bytes (0 = none); severity bytes then anomaly bytes;
-//! response times as varints when whole, else their f64 bits; ids a kind
+//! response times as varints when whole, else as tenths when a tenth of
+//! a millisecond gives them exactly, else their f64 bits; ids a kind
 //! byte a row with canonical lowercase UUIDs and hex as raw bytes and any
 //! other text as it is; host, user id and error code a dictionary while
 //! values repeat, else lengths then bytes; tags and reasons a count a row
@@ -60,10 +61,11 @@ pub const MAX_ROWS: usize = u16::MAX as usize;
 const MAGIC: [u8; 4] = *b"LLBK";
 /// 2 added the header's [`Group`]s; 3 the id-like message words to the
 /// filter (the postings no longer hold them, so a block without them
-/// would hide their records). The hybrid backend is experimental and
+/// would hide their records); 4 numbers as tenths (`columns::put_number`:
+/// a number's first varint means another thing). The hybrid backend is experimental and
 /// unreleased: blocks of another version are refused
 /// ([`BlockError::Version`]), never converted.
-pub(crate) const VERSION: u8 = 3;
+pub(crate) const VERSION: u8 = 4;
 /// Magic, version, checksum, header length.
 const PREFIX: usize = 4 + 1 + 8 + 4;
 const ZSTD_LEVEL: i32 = 1;
@@ -1836,13 +1838,14 @@ mod tests {
         magic[0] = b'X';
         assert!(matches!(Block::parse(OwnedBytes::new(magic)), Err(BlockError::Magic(_))));
         // Version 1, before the header's groups, 2, before the message
-        // words in the filter, and a future version.
-        for v in [1, 2, 4] {
+        // words in the filter, 3, before numbers as tenths, and a future
+        // version.
+        for v in [1, 2, 3, 5] {
             let mut version = good.clone();
             version[4] = v;
             let err = Block::parse(OwnedBytes::new(version)).unwrap_err();
             assert_eq!(err, BlockError::Version(v));
-            assert_eq!(err.to_string(), format!("block format version {v}, this build reads 3"));
+            assert_eq!(err.to_string(), format!("block format version {v}, this build reads 4"));
         }
         // Changes the checksum does not see (it is rewritten to match):
         // each is read as a block or refused, never a panic.

@@ -699,9 +699,9 @@ mod tests {
 
     #[tokio::test]
     async fn blocks_of_an_earlier_format_are_refused_with_advice() {
-        // Blocks as written before version 3 have no id-like message
-        // words in their filters, which the postings no longer hold:
-        // searches for such words would miss their records. The write-ahead
+        // Blocks as written before version 4 read numbers another way (and
+        // before version 3 have no id-like message words in their
+        // filters, which the postings no longer hold). The write-ahead
         // log still holds them here, but the block is not rebuilt from it:
         // the whole store is of the earlier version.
         let dir = tempfile::tempdir().unwrap();
@@ -713,14 +713,14 @@ mod tests {
             std::fs::read_dir(&blocks).unwrap().map(|e| e.unwrap().path()).collect();
         assert_eq!(files.len(), 1);
         let mut bytes = std::fs::read(&files[0]).unwrap();
-        bytes[4] = 2;
+        bytes[4] = 3;
         std::fs::write(&files[0], &bytes).unwrap();
 
         let err = Engine::open(dir.path(), &options()).unwrap_err();
         let Error::Config(msg) = err else { panic!("want a config error, got {err:?}") };
         assert!(msg.contains(&blocks.display().to_string()), "{msg}");
         assert!(msg.contains(&format!("open {} with", dir.path().display())), "{msg}");
-        assert!(msg.contains("version 2") && msg.contains("move it away"), "{msg}");
+        assert!(msg.contains("version 3") && msg.contains("move it away"), "{msg}");
         // Left as it was, and refused again on the next open.
         assert_eq!(std::fs::read(&files[0]).unwrap(), bytes);
         assert!(matches!(Engine::open(dir.path(), &options()), Err(Error::Config(_))));

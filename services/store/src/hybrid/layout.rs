@@ -242,7 +242,8 @@ pub(crate) fn load_blocks(
 /// damage to rebuild from the write-ahead log (which holds only the newest
 /// records), but a store written by another version, whose every block
 /// would be read wrongly (since version 3 the postings leave id-like
-/// message words to the blocks' filters).
+/// message words to the blocks' filters; since 4 a number's first varint
+/// means another thing).
 fn other_format(blocks: &Path, path: &Path, e: &BlockError) -> Error {
     let store = blocks.parent().unwrap_or(blocks);
     Error::Config(format!(
