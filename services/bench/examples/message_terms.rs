@@ -73,7 +73,8 @@ fn build(records: &[LogRecord], drop: Option<fn(&str) -> bool>, census: bool) ->
             None => r.message.clone(),
         };
         let bare = LogRecord { message: String::new(), ..r.clone() };
-        let mut doc = fields.document(&bare, i as u64, id_key(&r.id), &mut analyzer);
+        let mut doc =
+            fields.document(&bare, i as u64, id_key(&r.id), &mut analyzer, &mut Vec::new());
         doc.add_text(fields.message, &message);
         w.add_document(doc).unwrap();
     }

@@ -53,7 +53,7 @@ use super::columns::{
     put_number, put_strings, put_text, put_varint, unzigzag, zigzag,
 };
 use super::frames::{FrameCache, FrameKey};
-use super::postings::{is_id_word, message_analyzer};
+use super::postings::{id_word_keys, message_analyzer};
 
 /// Most records in one block.
 pub const MAX_ROWS: usize = u16::MAX as usize;
@@ -435,6 +435,31 @@ impl BlockWriter {
     /// `records`, 1 to [`MAX_ROWS`] of them, as a block whose first record
     /// has sequence number `first_seq`.
     pub fn encode(&mut self, first_seq: u64, records: &[LogRecord]) -> Result<Vec<u8>, BlockError> {
+        self.encode_with(first_seq, records, None)
+    }
+
+    /// As [`BlockWriter::encode`], with the filter keys of the id-like
+    /// words of `records`' messages given: `id_words` holds what
+    /// [`id_word_keys`] pushes for each of them (in any order), as the
+    /// indexer gathers them while it writes the postings, so that a message
+    /// is cut into words once. The block is the same as `encode` writes.
+    pub fn encode_with_id_words(
+        &mut self,
+        first_seq: u64,
+        records: &[LogRecord],
+        id_words: &[u64],
+    ) -> Result<Vec<u8>, BlockError> {
+        self.encode_with(first_seq, records, Some(id_words))
+    }
+
+    /// [`BlockWriter::encode`], the id-like words' keys computed here when
+    /// `id_words` does not give them.
+    fn encode_with(
+        &mut self,
+        first_seq: u64,
+        records: &[LogRecord],
+        id_words: Option<&[u64]>,
+    ) -> Result<Vec<u8>, BlockError> {
         let rows = records.len();
         if !(1..=MAX_ROWS).contains(&rows) {
             return Err(BlockError::Rows(rows));
@@ -489,7 +514,7 @@ impl BlockWriter {
                 });
             }
         }
-        self.value_keys(records);
+        self.value_keys(records, id_words);
         let filter = bloom::build(&mut self.keys);
         self.keys.clear();
 
@@ -637,8 +662,8 @@ impl BlockWriter {
     }
 
     /// The filter keys of every exact value but the attributes', and of the
-    /// id-like message words the postings leave out.
-    fn value_keys(&mut self, records: &[LogRecord]) {
+    /// id-like message words the postings leave out (`id_words` when given).
+    fn value_keys(&mut self, records: &[LogRecord], id_words: Option<&[u64]>) {
         let seeds = [
             Field::RequestId,
             Field::TraceId,
@@ -647,10 +672,9 @@ impl BlockWriter {
             Field::Host,
             Field::Tag,
             Field::AnomalyReason,
-            Field::Word,
         ]
         .map(Field::seed);
-        let [request, trace, user, error, host, tag, reason, word] = seeds;
+        let [request, trace, user, error, host, tag, reason] = seeds;
         for r in records {
             for (seed, v) in [
                 (request, &r.request_id),
@@ -665,12 +689,12 @@ impl BlockWriter {
             }
             self.keys.extend(r.tags.iter().map(|t| bloom::key(tag, t)));
             self.keys.extend(r.anomaly_reasons.iter().map(|t| bloom::key(reason, t)));
-            let mut words = self.analyzer.token_stream(&r.message);
-            while let Some(w) = words.next() {
-                if is_id_word(&w.text) {
-                    self.keys.push(bloom::key(word, &w.text));
-                }
+            if id_words.is_none() {
+                id_word_keys(&mut self.analyzer, &r.message, &mut self.keys);
             }
+        }
+        if let Some(keys) = id_words {
+            self.keys.extend_from_slice(keys);
         }
     }
 }
@@ -1339,6 +1363,8 @@ mod tests {
     use loglens_core::tenant::DEFAULT_TENANT;
 
     use super::*;
+    use crate::hybrid::postings::PostingsFields;
+    use crate::tantivy::schema::id_key;
 
     /// A small deterministic generator (xorshift64*).
     struct Rng(u64);
@@ -1777,6 +1803,34 @@ mod tests {
         let other = records(11, 50);
         assert_eq!(w.encode(5, &other).unwrap(), encode(5, &other).unwrap());
         assert_eq!(w.encode(7, &rs).unwrap(), encode(7, &rs).unwrap());
+    }
+
+    #[test]
+    fn id_words_gathered_with_the_postings_give_the_block_encode_writes() {
+        let mut g = Rng(13);
+        let rs: Vec<LogRecord> = records(12, 300)
+            .into_iter()
+            .map(|r| {
+                let message = format!("{} order {} ref {}", r.message, some_id(&mut g), g.hex(12));
+                LogRecord { message, ..r }
+            })
+            .collect();
+        // As the indexer gathers them: in the pass that writes each record's
+        // postings document.
+        let fields = PostingsFields::build().1;
+        let mut analyzer = message_analyzer();
+        let mut keys = Vec::new();
+        for (seq, r) in (1..).zip(&rs) {
+            fields.document(r, seq, id_key(&r.id), &mut analyzer, &mut keys);
+        }
+        assert!(keys.len() >= rs.len(), "every message has an id-like word");
+        let want = encode(1, &rs).unwrap();
+        let mut w = BlockWriter::new();
+        assert!(w.encode_with_id_words(1, &rs, &keys).unwrap() == want);
+        keys.reverse();
+        assert!(w.encode_with_id_words(1, &rs, &keys).unwrap() == want, "in any order");
+        // The first record's first id-like word left out: another filter.
+        assert!(w.encode_with_id_words(1, &rs, &keys[..keys.len() - 1]).unwrap() != want);
     }
 
     /// Rewrites the checksum of `bytes` to match them.

@@ -320,12 +320,13 @@ impl Engine {
 mod tests {
     use std::collections::{BTreeMap, HashMap, HashSet};
 
-    use loglens_core::LogRecord;
+    use loglens_core::{Filter, LogRecord, SearchRequest, Sort};
 
     use super::*;
-    use crate::hybrid::postings::id_part;
+    use crate::hybrid::postings::{id_part, is_id_word, message_analyzer};
     use crate::hybrid::snapshot::Place;
     use crate::hybrid::testing::bare;
+    use crate::hybrid::{Field, encode, read};
     use crate::tantivy::id_query::IdsQuery;
     use crate::tantivy::schema::{IdKey, SEQ, id_key};
 
@@ -629,6 +630,107 @@ mod tests {
         let msg = err.to_string();
         assert!(msg.contains(&files[0].display().to_string()), "{msg}");
         assert!(msg.contains("no longer holds"), "{msg}");
+    }
+
+    /// The id-like word [`referenced`] puts in the message of record `i`
+    /// of `version`.
+    fn reference(i: usize, version: &str) -> String {
+        format!("ref{version}x{i:08}")
+    }
+
+    /// As [`record`], with an id-like word ([`reference`]) in its message,
+    /// which its block's filter holds instead of the postings.
+    fn referenced(id: &str, i: usize, version: &str) -> LogRecord {
+        let r = record(id, i, version);
+        LogRecord { message: format!("{} {}", r.message, reference(i, version)), ..r }
+    }
+
+    /// The ids of the records a search for `word` finds in `snap`.
+    fn found(snap: &Snapshot, word: &str) -> Vec<String> {
+        let filter = Filter { query: Some(word.to_owned()), ..Filter::default() };
+        let req =
+            SearchRequest { filter, sort: Sort::NewestFirst, page: 1, size: 100, cursor: None };
+        let result = read::search(snap, &mut message_analyzer(), &req).unwrap();
+        result.logs.into_iter().map(|r| r.id).collect()
+    }
+
+    /// Checks that each sealed block of `snap` is what `encode` writes of
+    /// its records in `sent` (`sent[i]` has sequence number `i + 1`), so
+    /// its filter holds the id-like words of every row, live or not.
+    fn check_sealed(snap: &Snapshot, sent: &[LogRecord]) {
+        for b in snap.blocks.iter() {
+            let first = b.header().first_seq;
+            let rows = &sent[first as usize - 1..][..b.rows()];
+            assert!(b.bytes() == encode(first, rows).unwrap(), "block {first}");
+            for word in rows.iter().flat_map(|r| r.message.split(' ')).filter(|w| is_id_word(w)) {
+                assert!(b.may_contain(Field::Word, word), "{word} in block {first}");
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn replayed_and_replaced_records_keep_their_id_like_words_in_the_filters() {
+        let dir = tempfile::tempdir().unwrap();
+        let engine = Engine::open(dir.path(), &options()).unwrap();
+        let mut sent = Vec::new();
+        let v1 = |range: std::ops::Range<usize>| -> Vec<LogRecord> {
+            range.map(|i| referenced(&format!("client-{i}"), i, "v1")).collect()
+        };
+        send(&engine, &mut sent, v1(0..3_000), 1000).await;
+        // The postings committed, the open block not sealed yet: after the
+        // crash these are replayed into the open block with no document.
+        engine.refresh().await.unwrap();
+        // Ids twice in one batch: the earlier record gets no document.
+        let twice = vec![
+            referenced("client-10", 10, "v2"),
+            referenced("client-10", 10, "v3"),
+            referenced("fresh", 1, "a"),
+            referenced("fresh", 2, "b"),
+        ];
+        send(&engine, &mut sent, twice, 100).await;
+        engine.abort().await.unwrap();
+
+        let engine = Engine::open(dir.path(), &options()).unwrap();
+        check(&engine.snapshot(), &sent);
+        // Ids twice in one batch again, live, and enough to seal the block.
+        let twice = vec![referenced("client-20", 20, "v2"), referenced("client-20", 20, "v3")];
+        send(&engine, &mut sent, twice, 100).await;
+        send(&engine, &mut sent, v1(3_000..5_000), 1000).await;
+        engine.refresh().await.unwrap();
+        let snap = engine.snapshot();
+        check(&snap, &sent);
+        assert_eq!(snap.blocks.len(), 1);
+        check_sealed(&snap, &sent);
+        // Replayed from the log, in the sealed block.
+        assert_eq!(found(&snap, &reference(7, "v1")), ["client-7"]);
+        assert_eq!(found(&snap, &reference(2_999, "v1")), ["client-2999"]);
+        assert_eq!(found(&snap, &reference(10, "v3")), ["client-10"]);
+        assert_eq!(found(&snap, &reference(20, "v3")), ["client-20"]);
+        assert_eq!(found(&snap, &reference(2, "b")), ["fresh"]);
+        assert!(found(&snap, &reference(10, "v1")).is_empty(), "replaced");
+        // A block sealed whose records the postings do not hold yet: after
+        // the crash they are replayed into the postings alone, and the
+        // next block's filter gets none of their words.
+        send(&engine, &mut sent, v1(5_000..9_000), 1000).await;
+        engine.abort().await.unwrap();
+
+        let engine = Engine::open(dir.path(), &options()).unwrap();
+        send(&engine, &mut sent, v1(9_000..12_500), 1000).await;
+        engine.refresh().await.unwrap();
+        let snap = engine.snapshot();
+        check(&snap, &sent);
+        assert_eq!(snap.blocks.len(), 3);
+        check_sealed(&snap, &sent);
+        assert_eq!(found(&snap, &reference(7_000, "v1")), ["client-7000"]);
+        assert_eq!(found(&snap, &reference(8_500, "v1")), ["client-8500"]);
+        engine.close().await.unwrap();
+
+        let engine = Engine::open(dir.path(), &options()).unwrap();
+        let snap = engine.snapshot();
+        check(&snap, &sent);
+        check_sealed(&snap, &sent);
+        assert_eq!(found(&snap, &reference(7, "v1")), ["client-7"]);
+        engine.close().await.unwrap();
     }
 
     #[tokio::test]

@@ -31,7 +31,7 @@ use super::block::{Block, BlockWriter};
 use super::deleted::DeletedLog;
 use super::frames::FrameCache;
 use super::layout;
-use super::postings::{ID_LOW32, PostingsFields, id_part, message_analyzer};
+use super::postings::{ID_LOW32, PostingsFields, id_part, id_word_keys, message_analyzer};
 use super::retention::{Cutoffs, SeqQuery};
 use super::snapshot::{OpenRows, Snapshot};
 use crate::shared::refresh::RefreshClock;
@@ -105,7 +105,7 @@ pub(crate) struct Indexer {
     /// Ids that may be in the postings: only those need a lookup.
     seen: SeenIds,
     block_writer: BlockWriter,
-    /// Cuts messages into the postings' words.
+    /// Cuts messages into the postings' words and the id-like ones.
     analyzer: TextAnalyzer,
     /// The first sequence number held: retention dropped every row below.
     floor: u64,
@@ -113,6 +113,11 @@ pub(crate) struct Indexer {
     /// The sequence number of `open[0]`: where the last block ends.
     open_first: u64,
     open: Vec<LogRecord>,
+    /// The block filter's keys of the id-like message words of `open`
+    /// (`postings::id_word_keys`), gathered as each record is applied, in
+    /// the pass that writes its postings document when it gets one, so that
+    /// sealing does not cut the messages into words again.
+    open_id_words: Vec<u64>,
     /// The newest sequence number of each id whose record is in the open
     /// block or not in the committed postings yet (there the lookup could
     /// not find it). Older entries are dropped after each cut and commit.
@@ -175,6 +180,7 @@ impl Indexer {
             blocks,
             open_first,
             open: Vec::with_capacity(BLOCK_ROWS),
+            open_id_words: Vec::new(),
             recent: HashMap::new(),
             deleted,
             unsaved: Vec::new(),
@@ -239,16 +245,27 @@ impl Indexer {
         // Below `end` the record is in a block already (a replay).
         let opens = seq == end;
         let index = seq > self.added;
+        let held = self.open_id_words.len();
         if index {
             if documented {
-                let doc = self.fields.document(&record, seq, key, &mut self.analyzer);
+                let words = &mut self.open_id_words;
+                let doc = self.fields.document(&record, seq, key, &mut self.analyzer, words);
                 self.postings.add_document(doc).map_err(backend)?;
+            } else if opens {
+                // Replaced by a later record of the batch: no document, but
+                // the block holds its row and so its words.
+                id_word_keys(&mut self.analyzer, &record.message, &mut self.open_id_words);
             }
             self.added = seq;
         } else if opens {
             // Replayed, with its upsert and postings committed already:
-            // only the lookup of its id needs it.
+            // only the lookup of its id and its block's filter need it.
             self.recent.insert(key, seq);
+            id_word_keys(&mut self.analyzer, &record.message, &mut self.open_id_words);
+        }
+        if !opens {
+            // Replayed, of a sealed block: its words are in that filter.
+            self.open_id_words.truncate(held);
         }
         match (opens, index && self.env.tail.has_subscribers()) {
             (true, true) => {
@@ -398,7 +415,10 @@ impl Indexer {
         let started = Instant::now();
         let first = self.open_first;
         let sealing = |e: super::BlockError| Error::Backend(format!("sealing block {first}: {e}"));
-        let bytes = self.block_writer.encode(first, &self.open).map_err(sealing)?;
+        let bytes = self
+            .block_writer
+            .encode_with_id_words(first, &self.open, &self.open_id_words)
+            .map_err(sealing)?;
         let path = layout::write_block(&self.env.blocks_dir, first, &bytes)?;
         let size = bytes.len();
         let block = Block::parse(layout::map_block(&path)?)
@@ -407,6 +427,7 @@ impl Indexer {
         self.open_first = block.header().seqs().end;
         self.blocks.push(Arc::new(block));
         self.open.clear();
+        self.open_id_words.clear();
         self.prune_recent();
         debug!(first, rows = BLOCK_ROWS, bytes = size, took = ?started.elapsed(), "block sealed");
         Ok(())

@@ -15,9 +15,10 @@ use tantivy::query::{BooleanQuery, Query, TermQuery};
 use tantivy::schema::{
     Field, IndexRecordOption, NumericOptions, Schema, TextFieldIndexing, TextOptions,
 };
-use tantivy::tokenizer::{PreTokenizedString, TextAnalyzer, TokenizerManager};
+use tantivy::tokenizer::{PreTokenizedString, TextAnalyzer, Token, TokenizerManager};
 use tantivy::{TantivyDocument, Term};
 
+use super::bloom;
 use crate::tantivy::schema::{ID_BUCKET, IdKey, SEQ};
 
 /// The postings' field names beside `message` and the shared ones.
@@ -57,6 +58,30 @@ pub fn is_id_word(word: &str) -> bool {
 pub fn message_analyzer() -> TextAnalyzer {
     // Tantivy registers "default" in every manager.
     TokenizerManager::default().get("default").expect("tantivy's default tokenizer")
+}
+
+/// Walks the words of `text` once, as `analyzer` ([`message_analyzer`])
+/// cuts it, and hands each to `term` when the postings hold it or to `id`
+/// when it is id-like ([`is_id_word`]) and a block's filter holds it
+/// instead. The postings' documents, the blocks' filters and a query's
+/// words all split a message here, so they agree on every word.
+pub fn split_words(
+    analyzer: &mut TextAnalyzer,
+    text: &str,
+    mut term: impl FnMut(&Token),
+    mut id: impl FnMut(&Token),
+) {
+    let mut stream = analyzer.token_stream(text);
+    while let Some(token) = stream.next() {
+        if is_id_word(&token.text) { id(token) } else { term(token) }
+    }
+}
+
+/// Pushes onto `keys` the block filter's keys ([`bloom::Field::Word`]) of
+/// the id-like words of `message`, as [`split_words`] finds them.
+pub fn id_word_keys(analyzer: &mut TextAnalyzer, message: &str, keys: &mut Vec<u64>) {
+    let seed = bloom::Field::Word.seed();
+    split_words(analyzer, message, |_| {}, |w| keys.push(bloom::key(seed, &w.text)));
 }
 
 /// A query's message words: the terms the postings hold and the id-like
@@ -126,22 +151,26 @@ impl PostingsFields {
 
     /// The document of `record`, sequence number `seq` and id key `key`
     /// (`id_key(&record.id)`); `analyzer` is [`message_analyzer`], whose
-    /// words but the id-like ones are the message's terms.
+    /// words but the id-like ones are the message's terms. The same pass
+    /// pushes the filter keys of the id-like ones onto `id_words` (what
+    /// [`id_word_keys`] gives), for the block the record goes to.
     pub fn document(
         &self,
         record: &LogRecord,
         seq: u64,
         key: IdKey,
         analyzer: &mut TextAnalyzer,
+        id_words: &mut Vec<u64>,
     ) -> TantivyDocument {
         let mut d = TantivyDocument::new();
         let mut tokens = Vec::new();
-        let mut stream = analyzer.token_stream(&record.message);
-        while let Some(token) = stream.next() {
-            if !is_id_word(&token.text) {
-                tokens.push(token.clone());
-            }
-        }
+        let seed = bloom::Field::Word.seed();
+        split_words(
+            analyzer,
+            &record.message,
+            |t| tokens.push(t.clone()),
+            |w| id_words.push(bloom::key(seed, &w.text)),
+        );
         // Not stored: the text itself is not needed.
         d.add_pre_tokenized_text(self.message, PreTokenizedString { text: String::new(), tokens });
         d.add_text(self.service, &record.service_name);
@@ -163,16 +192,16 @@ impl PostingsFields {
     /// store).
     pub fn words(&self, analyzer: &mut TextAnalyzer, q: &str) -> Words {
         let mut out = Words::default();
-        let mut stream = analyzer.token_stream(q);
-        while let Some(token) = stream.next() {
-            if is_id_word(&token.text) {
-                if !out.ids.contains(&token.text) {
-                    out.ids.push(token.text.clone());
+        split_words(
+            analyzer,
+            q,
+            |t| out.terms.push(Term::from_field_text(self.message, &t.text)),
+            |w| {
+                if !out.ids.contains(&w.text) {
+                    out.ids.push(w.text.clone());
                 }
-            } else {
-                out.terms.push(Term::from_field_text(self.message, &token.text));
-            }
-        }
+            },
+        );
         out
     }
 
@@ -223,13 +252,19 @@ mod tests {
         let mut writer: tantivy::IndexWriter = index.writer_with_num_threads(1, 15 << 20).unwrap();
         let message = "Order 0A1B2C3D4E5F shipped to user42 after 20260101 retries";
         let r = bare("r1".into(), 0, message.into(), "t");
-        writer
-            .add_document(fields.document(&r, 1, id_key(&r.id), &mut message_analyzer()))
-            .unwrap();
+        let mut id_words = Vec::new();
+        let doc = fields.document(&r, 1, id_key(&r.id), &mut message_analyzer(), &mut id_words);
+        writer.add_document(doc).unwrap();
         writer.commit().unwrap();
         let searcher = index.reader().unwrap().searcher();
         let words = fields.words(&mut message_analyzer(), message);
         assert_eq!(words.ids, ["0a1b2c3d4e5f", "20260101"]);
+        let seed = bloom::Field::Word.seed();
+        let keys: Vec<u64> = words.ids.iter().map(|w| bloom::key(seed, w)).collect();
+        assert_eq!(id_words, keys, "the document's pass gives the id-like words' filter keys");
+        let mut alone = Vec::new();
+        id_word_keys(&mut message_analyzer(), message, &mut alone);
+        assert_eq!(alone, keys);
         assert_eq!(words.terms.len(), 6);
         for term in &words.terms {
             assert_eq!(searcher.doc_freq(term).unwrap(), 1, "{term:?}");

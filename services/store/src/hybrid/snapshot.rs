@@ -105,7 +105,8 @@ pub(crate) fn in_memory(
     for (i, r) in records.iter().enumerate() {
         let seq = first_seq + i as u64;
         if !deleted.contains(&seq) {
-            writer.add_document(fields.document(r, seq, id_key(&r.id), &mut analyzer)).unwrap();
+            let doc = fields.document(r, seq, id_key(&r.id), &mut analyzer, &mut Vec::new());
+            writer.add_document(doc).unwrap();
         }
     }
     writer.commit().unwrap();
