@@ -7,21 +7,23 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use loglens_core::{LogRecord, SearchRequest, SearchResult, Stats, StatsRequest};
-use tantivy::tokenizer::{TextAnalyzer, TokenizerManager};
+use tantivy::tokenizer::TextAnalyzer;
 use tokio::sync::broadcast;
 
 use super::engine::Engine;
+use super::postings::message_analyzer;
 use super::read;
 use crate::shared::closed::ClosedFlag;
 use crate::tantivy::stats::StatsCache;
 use crate::tantivy::{RetentionReport, blocking};
-use crate::{Committed, Error, Health, LogStore, Refused, Result, StoreOptions, Usage};
+use crate::{Committed, Health, LogStore, Refused, Result, StoreOptions, Usage};
 
 /// Records in columnar blocks beside a Tantivy index of message words
 /// (docs/storage.md, "Design: the hybrid backend").
 pub struct HybridStore {
     engine: Engine,
-    /// The `message` field's tokenizer, as the postings were indexed.
+    /// How a query's words are cut ([`message_analyzer`]), as the
+    /// postings' words were.
     analyzer: TextAnalyzer,
     /// Blocks' partial stats, bounded by `StoreOptions::stats_cache_bytes`.
     stats_cache: Arc<StatsCache>,
@@ -41,9 +43,7 @@ impl HybridStore {
         let stats_cache = Arc::new(StatsCache::new(options.stats_cache_bytes));
         let dir = dir.to_owned();
         let engine = blocking(move || Engine::open(&dir, &options)).await?;
-        let analyzer = TokenizerManager::default()
-            .get("default")
-            .ok_or_else(|| Error::Backend("tantivy has no default tokenizer".into()))?;
+        let analyzer = message_analyzer();
         Ok(HybridStore { engine, analyzer, stats_cache, closed: ClosedFlag::default() })
     }
 

@@ -14,8 +14,9 @@ use std::sync::Arc;
 use loglens_core::{Level, LogRecord, Stats, StatsRequest};
 
 use super::super::block::{BlockError, Column};
+use super::super::postings::message_analyzer;
 use super::super::snapshot::Snapshot;
-use super::select::{BlockColumns, Candidate, Plan, block_error, postings_fields};
+use super::select::{BlockColumns, Candidate, Plan, block_error};
 use crate::Result;
 use crate::tantivy::backend;
 use crate::tantivy::stats::partial::{
@@ -28,9 +29,7 @@ use crate::tantivy::stats::{CacheKey, Shape, StatsCache, Unit};
 /// partials of blocks the time range covers are looked up in `cache` first
 /// and kept there after.
 pub(crate) fn stats(snap: &Snapshot, req: &StatsRequest, cache: &StatsCache) -> Result<Stats> {
-    let fields = postings_fields(snap)?;
-    let mut analyzer =
-        snap.postings.index().tokenizer_for_field(fields.message).map_err(backend)?;
+    let mut analyzer = message_analyzer();
     let plan = Plan::new(snap, &mut analyzer, &req.filter)?;
     let shape = if cache.enabled() { Some(Shape::of(req)?) } else { None };
     let mut merged = Merged::default();

@@ -15,8 +15,9 @@ use loglens_core::{
 use tantivy::tokenizer::TextAnalyzer;
 use tantivy::{Index, Searcher};
 
+use super::super::postings::message_analyzer;
 use super::super::snapshot::{Snapshot, in_memory};
-use super::select::{postings_decide, postings_fields};
+use super::select::postings_decide;
 use super::{search, stats};
 use crate::Error;
 use crate::tantivy::schema::{Fields, id_key};
@@ -160,8 +161,7 @@ fn fixture() -> Fixture {
     deleted.extend((5 * BLOCK_ROWS..6 * BLOCK_ROWS).map(seq));
     deleted.extend([RECORDS - 1, RECORDS - 10, RECORDS - OPEN_ROWS].map(seq));
     let snap = in_memory(&records, FIRST_SEQ, BLOCK_ROWS, OPEN_ROWS, deleted.clone());
-    let message = postings_fields(&snap).unwrap().message;
-    let analyzer = snap.postings.index().tokenizer_for_field(message).unwrap();
+    let analyzer = message_analyzer();
 
     let (schema, fields) = Fields::build();
     let index = Index::create_in_ram(schema);
@@ -590,8 +590,7 @@ async fn the_engines_snapshots_read_as_the_model() {
         latest.insert(&r.id, i);
     }
     let live: Vec<(usize, &LogRecord)> = latest.values().map(|&i| (i, &sent[i])).collect();
-    let message = postings_fields(&snap).unwrap().message;
-    let analyzer = snap.postings.index().tokenizer_for_field(message).unwrap();
+    let analyzer = message_analyzer();
     for (name, filter) in filters(&first) {
         let filter = filter.validated().unwrap();
         for sort in SORTS {
@@ -702,10 +701,7 @@ fn blocks_the_groups_decide_are_counted_without_reading_a_column() {
     let (records, snap) = plain_snapshot();
     // Block 2 has a deleted row: it is read from its columns.
     let blind = unreadable_but(&snap, &[2]);
-    let analyzer = || {
-        let message = postings_fields(&snap).unwrap().message;
-        snap.postings.index().tokenizer_for_field(message).unwrap()
-    };
+    let analyzer = || message_analyzer();
     let block_time =
         |b: usize, last: bool| T0 + (b * BLOCK_ROWS) as i64 * 1000 + if last { 63_000 } else { 0 };
     let f = Filter::default;
@@ -811,8 +807,7 @@ fn a_range_straddling_blocks_reads_only_their_columns() {
     let from = T0 + (3 * BLOCK_ROWS + 20) as i64 * 1000;
     let to = T0 + (6 * BLOCK_ROWS + 40) as i64 * 1000;
     let blind = unreadable_but(&snap, &[3, 6]);
-    let message = postings_fields(&snap).unwrap().message;
-    let mut analyzer = snap.postings.index().tokenizer_for_field(message).unwrap();
+    let mut analyzer = message_analyzer();
     for level in [None, Some(Level::Info)] {
         let filter = Filter {
             from_timestamp: Some(from),
@@ -885,8 +880,7 @@ fn cached_partials_serve_covered_blocks_until_rows_of_theirs_are_deleted() {
 #[test]
 fn words_alone_are_counted_by_the_postings_and_paged_from_the_best_blocks() {
     let (records, snap) = plain_snapshot();
-    let message = postings_fields(&snap).unwrap().message;
-    let mut analyzer = snap.postings.index().tokenizer_for_field(message).unwrap();
+    let mut analyzer = message_analyzer();
     let words = |q: &str| Filter { query: Some(q.to_owned()), ..Filter::default() };
     // A common word: the open block has the newest page, so no block's
     // columns are read, and the total (deleted rows left out) is the
@@ -984,8 +978,7 @@ fn page_blocks(
 #[test]
 fn exact_values_are_counted_by_the_postings_and_paged_from_the_page_blocks() {
     let (records, snap) = tagged_snapshot();
-    let message = postings_fields(&snap).unwrap().message;
-    let mut analyzer = snap.postings.index().tokenizer_for_field(message).unwrap();
+    let mut analyzer = message_analyzer();
     let f = Filter::default;
     let some = |s: &str| Some(s.to_owned());
     let filters = [
@@ -1091,8 +1084,7 @@ async fn exact_value_filters_follow_upserts_through_the_engine() {
         latest.insert(&r.id, i);
     }
     let live: Vec<&LogRecord> = latest.values().map(|&i| &sent[i]).collect();
-    let message = postings_fields(&snap).unwrap().message;
-    let analyzer = snap.postings.index().tokenizer_for_field(message).unwrap();
+    let analyzer = message_analyzer();
     let f = Filter::default;
     let some = |s: &str| Some(s.to_owned());
     for filter in [
@@ -1158,8 +1150,7 @@ fn check_words(snap: &Snapshot, sent: &[LogRecord], words: &[String]) -> usize {
         latest.insert(&r.id, i);
     }
     let live: Vec<&LogRecord> = latest.values().map(|&i| &sent[i]).collect();
-    let message = postings_fields(snap).unwrap().message;
-    let analyzer = snap.postings.index().tokenizer_for_field(message).unwrap();
+    let analyzer = message_analyzer();
     let mut found = 0;
     for (n, word) in words.iter().enumerate() {
         let some = |s: String| Some(s);
