@@ -8,7 +8,7 @@
 //! Unknown JSON fields become `attributes` (see [`crate::attributes`]).
 
 use serde::{Deserialize, Serialize};
-use xxhash_rust::xxh3::Xxh3;
+use xxhash_rust::xxh3::xxh3_128;
 
 use crate::attributes::{self, AttrValue, Attributes};
 use crate::error::{Error, Result};
@@ -468,14 +468,18 @@ pub fn normalize(raw: RawLog, received_at: i64, rules: &RuleSet) -> Result<LogRe
 /// (after normalisation), as 32 hex digits. The same record sent twice, e.g.
 /// by a client retrying after a timeout, gets the same id and is stored once.
 pub fn content_id(r: &LogRecord) -> String {
-    // Numbers are hashed as their decimal text; `itoa` writes it without an
-    // allocation (this runs for every record, and again to check a stored
-    // record's id: `store::tantivy::stored`).
-    let mut h = Xxh3::new();
+    // The fields are laid end to end in one buffer and hashed at once:
+    // the same bytes, so the same hash, as feeding them to a streaming
+    // hasher one by one, which copied each small piece into its own
+    // buffer first (2% of an HTTP ingest's CPU). Numbers are hashed as
+    // their decimal text, written by `itoa` without an allocation (this
+    // runs for every record, and again to check a stored record's id:
+    // `store::tantivy::stored`).
+    let mut buf = Vec::with_capacity(r.message.len() + 512);
     let mut num = itoa::Buffer::new();
     let mut put = |s: &str| {
-        h.update(&(s.len() as u64).to_le_bytes());
-        h.update(s.as_bytes());
+        buf.extend_from_slice(&(s.len() as u64).to_le_bytes());
+        buf.extend_from_slice(s.as_bytes());
     };
     put(num.format(r.timestamp));
     put(&r.service_name);
@@ -509,7 +513,7 @@ pub fn content_id(r: &LogRecord) -> String {
             }
         }
     }
-    hex32(h.digest128())
+    hex32(xxh3_128(&buf))
 }
 
 /// `v` as 32 lowercase hex digits (as `format!("{v:032x}")` writes it, at a

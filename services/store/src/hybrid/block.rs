@@ -40,6 +40,7 @@ use std::fmt::Write as _;
 use std::sync::Arc;
 
 use fastbloom::BloomFilter;
+use foldhash::fast::RandomState as FastHash;
 use loglens_core::record::content_id;
 use loglens_core::tenant::scoped_id;
 use loglens_core::{AttrValue, Attributes, Level, LogRecord, StatusCode};
@@ -355,7 +356,7 @@ fn code_width(entries: usize) -> usize {
 /// A dictionary of the distinct values of one field, in order of first
 /// appearance, with a code per row.
 fn dictionary<'a>(values: impl Iterator<Item = &'a str>) -> (Vec<&'a str>, Vec<u16>) {
-    let mut seen: HashMap<&str, u16> = HashMap::new();
+    let mut seen: HashMap<&str, u16, FastHash> = HashMap::default();
     let mut entries = Vec::new();
     let codes = values
         .map(|v| {

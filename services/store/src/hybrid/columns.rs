@@ -8,6 +8,7 @@
 
 use std::collections::HashMap;
 
+use foldhash::fast::RandomState as FastHash;
 use loglens_core::AttrValue;
 
 use crate::tantivy::stored::{hex_value, push_hex, push_uuid, uuid_value};
@@ -207,7 +208,7 @@ pub(super) fn put_strings(out: &mut Vec<u8>, values: &[Option<&str>], dictionary
 fn dictionary_of<'a>(values: &[Option<&'a str>]) -> Option<(Vec<&'a str>, Vec<u16>)> {
     let limit = (values.len() / 2).clamp(usize::from(u8::MAX), usize::from(u16::MAX) - 1);
     let mut codes = Vec::with_capacity(values.len());
-    let mut seen: HashMap<&str, u16> = HashMap::new();
+    let mut seen: HashMap<&str, u16, FastHash> = HashMap::default();
     let mut entries = Vec::new();
     for v in values {
         let code = match v {

@@ -19,6 +19,7 @@ use std::sync::Arc;
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
+use foldhash::fast::RandomState as FastHash;
 use loglens_core::LogRecord;
 use parking_lot::RwLock;
 use tantivy::collector::Count;
@@ -121,7 +122,7 @@ pub(crate) struct Indexer {
     /// The newest sequence number of each id whose record is in the open
     /// block or not in the committed postings yet (there the lookup could
     /// not find it). Older entries are dropped after each cut and commit.
-    recent: HashMap<IdKey, u64>,
+    recent: HashMap<IdKey, u64, FastHash>,
     /// Every deleted row; shared with the published snapshot until the next
     /// delete copies it.
     deleted: Arc<HashSet<u64>>,
@@ -181,7 +182,7 @@ impl Indexer {
             open_first,
             open: Vec::with_capacity(BLOCK_ROWS),
             open_id_words: Vec::new(),
-            recent: HashMap::new(),
+            recent: HashMap::default(),
             deleted,
             unsaved: Vec::new(),
             deleted_log,
@@ -292,7 +293,8 @@ impl Indexer {
     /// postings document.
     fn upsert(&mut self, first_seq: u64, keys: &[IdKey]) -> Result<Vec<bool>> {
         let from = (self.added + 1).max(self.floor);
-        let mut last: HashMap<IdKey, u64> = HashMap::with_capacity(keys.len());
+        let mut last: HashMap<IdKey, u64, FastHash> =
+            HashMap::with_capacity_and_hasher(keys.len(), FastHash::default());
         for (seq, key) in (first_seq..).zip(keys) {
             if seq >= from {
                 last.insert(*key, seq);
@@ -356,7 +358,7 @@ impl Indexer {
                 .each(segment, |doc, _, _| candidates.extend(column.first(doc)))
                 .map_err(backend)?;
         }
-        let wanted: HashSet<IdKey> = keys.iter().copied().collect();
+        let wanted: HashSet<IdKey, FastHash> = keys.iter().copied().collect();
         let mut rows = Vec::new();
         self.each_id(&mut candidates, |seq, key| {
             if wanted.contains(&key) {

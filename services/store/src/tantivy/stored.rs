@@ -182,9 +182,16 @@ fn id(text: &str) -> Id<'_> {
         return Id::Uuid(v.to_be_bytes());
     }
     if !b.is_empty() && b.len().is_multiple_of(2) && b.len() <= 2 * MAX_HEX_BYTES {
-        let bytes: Option<Vec<u8>> =
-            b.chunks_exact(2).map(|p| Some(nibble(p[0])? << 4 | nibble(p[1])?)).collect();
-        if let Some(bytes) = bytes {
+        // Sized once: collecting into an `Option<Vec>` grew it byte by byte.
+        let mut bytes = Vec::with_capacity(b.len() / 2);
+        let whole = b.chunks_exact(2).all(|p| match (nibble(p[0]), nibble(p[1])) {
+            (Some(high), Some(low)) => {
+                bytes.push(high << 4 | low);
+                true
+            }
+            _ => false,
+        });
+        if whole {
             return Id::Hex(Cow::Owned(bytes));
         }
     }
