@@ -34,7 +34,7 @@ use super::frames::FrameCache;
 use super::layout;
 use super::postings::{ID_LOW32, PostingsFields, id_part, id_word_keys, message_analyzer};
 use super::retention::{Cutoffs, SeqQuery};
-use super::snapshot::{OpenRows, Snapshot};
+use super::snapshot::{OpenRows, Snapshot, sealed_row};
 use crate::shared::refresh::RefreshClock;
 use crate::shared::tail::Publisher;
 use crate::tantivy::backend;
@@ -383,9 +383,7 @@ impl Indexer {
                 at += 1;
                 continue;
             }
-            let i = self.blocks.partition_point(|b| b.header().seqs().end <= seq);
-            let Some(block) = self.blocks.get(i).filter(|b| b.header().seqs().contains(&seq))
-            else {
+            let Some((block, _)) = sealed_row(&self.blocks, seq) else {
                 at += 1;
                 continue;
             };

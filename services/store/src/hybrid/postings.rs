@@ -84,8 +84,12 @@ pub fn split_words(
 /// Pushes onto `keys` the block filter's keys ([`bloom::Field::Word`]) of
 /// the id-like words of `message`, as [`split_words`] finds them.
 pub fn id_word_keys(analyzer: &mut TextAnalyzer, message: &str, keys: &mut Vec<u64>) {
-    let seed = bloom::Field::Word.seed();
-    split_words(analyzer, message, |_| {}, |w| keys.push(bloom::key(seed, &w.text)));
+    split_words(analyzer, message, |_| {}, |w| keys.push(id_word_key(&w.text)));
+}
+
+/// The block filter's key of id-like word `word`.
+pub fn id_word_key(word: &str) -> u64 {
+    bloom::key(bloom::Field::Word.seed(), word)
 }
 
 /// A query's message words: the terms the postings hold and the id-like
@@ -174,7 +178,6 @@ impl PostingsFields {
     ) -> TantivyDocument {
         let mut d = TantivyDocument::new();
         let mut words = String::with_capacity(record.message.len());
-        let seed = bloom::Field::Word.seed();
         split_words(
             analyzer,
             &record.message,
@@ -184,7 +187,7 @@ impl PostingsFields {
                 }
                 words.push_str(&t.text);
             },
-            |w| id_words.push(bloom::key(seed, &w.text)),
+            |w| id_words.push(id_word_key(&w.text)),
         );
         d.add_text(self.message, words);
         d.add_text(self.service, &record.service_name);
@@ -275,8 +278,8 @@ mod tests {
         let searcher = index.reader().unwrap().searcher();
         let words = fields.words(&mut message_analyzer(), message);
         assert_eq!(words.ids, ["0a1b2c3d4e5f", "20260101"]);
-        let seed = bloom::Field::Word.seed();
-        let keys: Vec<u64> = words.ids.iter().map(|w| bloom::key(seed, w)).collect();
+        let keys: Vec<u64> =
+            words.ids.iter().map(|w| bloom::key(bloom::Field::Word.seed(), w)).collect();
         assert_eq!(id_words, keys, "the document's pass gives the id-like words' filter keys");
         let mut alone = Vec::new();
         id_word_keys(&mut message_analyzer(), message, &mut alone);

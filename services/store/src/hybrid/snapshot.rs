@@ -70,16 +70,23 @@ impl Snapshot {
             let i = usize::try_from(seq - self.open.first_seq).ok()?;
             return self.open.records.get(i).map(Place::Open);
         }
-        let after = self.blocks.partition_point(|b| b.header().first_seq <= seq);
-        let block = self.blocks.get(after.checked_sub(1)?)?;
-        let row = usize::try_from(seq - block.header().first_seq).ok()?;
-        (row < block.rows()).then_some(Place::Block(block, row))
+        let (block, row) = sealed_row(&self.blocks, seq)?;
+        Some(Place::Block(block, row))
     }
 
     /// Whether `seq` is a record the snapshot holds and has not deleted.
     pub fn is_live(&self, seq: u64) -> bool {
         !self.deleted.contains(&seq) && self.locate(seq).is_some()
     }
+}
+
+/// The block of `blocks` (in seq order) holding sealed record `seq`, and
+/// its row there.
+pub fn sealed_row(blocks: &[Arc<Block>], seq: u64) -> Option<(&Arc<Block>, usize)> {
+    let after = blocks.partition_point(|b| b.header().first_seq <= seq);
+    let block = blocks.get(after.checked_sub(1)?)?;
+    let row = usize::try_from(seq - block.header().first_seq).ok()?;
+    (row < block.rows()).then_some((block, row))
 }
 
 /// A snapshot held in memory, for tests of the read path: `records`
