@@ -45,10 +45,10 @@ async fn shutdown_signal() {
 
 /// Turns transparent huge pages off for this process. mimalloc asks for
 /// them on its arenas, and the kernel then zeroes 2 MiB for a page the
-/// allocator touches again after giving it back: about a tenth of the
-/// server's CPU during an HTTP ingest (perf: `clear_page_erms` under
-/// mimalloc's page faults). With 4 KiB pages the same ingest took 5-8%
-/// less CPU per record and a 12% lower peak RSS (BENCHMARKS.md).
+/// allocator touches again after giving it back: about 15% of the
+/// server's CPU samples during an HTTP ingest (perf: `clear_page_erms`
+/// under mimalloc's page faults). With 4 KiB pages the same ingest took
+/// 5-8% less CPU per record and a 12% lower peak RSS (BENCHMARKS.md).
 fn no_huge_pages() {
     #[cfg(target_os = "linux")]
     if let Err(e) = rustix::thread::disable_transparent_huge_pages(true) {
