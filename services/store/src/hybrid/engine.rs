@@ -161,9 +161,7 @@ impl Engine {
         let frames = Arc::new(FrameCache::new(options.block_cache_bytes));
         let blocks = layout::load_blocks(&blocks_dir, floor, wal::oldest(&wal_dir)?, &frames)?;
         let (mut deleted_log, mut deleted) = DeletedLog::open(&dir.join("deleted"))?;
-        let logged = deleted.len();
-        deleted.retain(|seq| *seq >= floor);
-        if deleted.len() < logged {
+        if deleted.remove_range(..floor) > 0 {
             deleted_log.rewrite(&deleted)?;
         }
         let seen = SeenIds::from_index(&reader.searcher(), ID_LOW32)?;
@@ -318,9 +316,10 @@ impl Engine {
 
 #[cfg(test)]
 mod tests {
-    use std::collections::{BTreeMap, HashMap, HashSet};
+    use std::collections::{BTreeMap, HashMap};
 
     use loglens_core::{Filter, LogRecord, SearchRequest, Sort};
+    use roaring::RoaringTreemap;
 
     use super::*;
     use crate::hybrid::postings::{id_part, is_id_word, message_analyzer};
@@ -382,7 +381,7 @@ mod tests {
             snap.blocks.iter().map(|b| b.all_records().unwrap()).collect();
         let first = snap.blocks.first().map_or(snap.open.first_seq, |b| b.header().first_seq);
         (first..snap.end_seq())
-            .filter(|seq| !snap.deleted.contains(seq))
+            .filter(|seq| !snap.deleted.contains(*seq))
             .map(|seq| match snap.locate(seq).expect("every seq in range is held") {
                 Place::Block(b, row) => {
                     let i = snap.blocks.iter().position(|x| Arc::ptr_eq(x, b)).unwrap();
@@ -434,7 +433,7 @@ mod tests {
             .map(|(seq, r)| (seq, r.clone()))
             .collect();
         let floor = snap.blocks.first().map_or(snap.open.first_seq, |b| b.header().first_seq);
-        let want_deleted: HashSet<u64> =
+        let want_deleted: RoaringTreemap =
             (floor..=sent.len() as u64).filter(|seq| !want_live.contains_key(seq)).collect();
         assert_eq!(snap.end_seq(), sent.len() as u64 + 1, "every record sent is held");
         assert_eq!(*snap.deleted, want_deleted, "deleted rows");
@@ -566,7 +565,7 @@ mod tests {
         send(&engine, &mut sent, vec![record(ids[1], 8, "v2")], 1).await;
         engine.refresh().await.unwrap();
         check(&engine.snapshot(), &sent);
-        assert_eq!(*engine.snapshot().deleted, HashSet::from([2]));
+        assert_eq!(*engine.snapshot().deleted, RoaringTreemap::from_iter([2]));
         engine.close().await.unwrap();
         let engine = Engine::open(dir.path(), &options()).unwrap();
         check(&engine.snapshot(), &sent);

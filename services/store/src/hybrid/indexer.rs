@@ -22,6 +22,7 @@ use std::time::{Duration, Instant};
 use foldhash::fast::RandomState as FastHash;
 use loglens_core::LogRecord;
 use parking_lot::RwLock;
+use roaring::RoaringTreemap;
 use tantivy::collector::Count;
 use tantivy::tokenizer::TextAnalyzer;
 use tantivy::{IndexReader, IndexWriter};
@@ -90,7 +91,7 @@ pub(crate) struct Recovered {
     /// The sealed blocks, contiguous from `floor`, oldest first.
     pub blocks: Vec<Arc<Block>>,
     /// The deleted rows (none below `floor`) and their log.
-    pub deleted: HashSet<u64>,
+    pub deleted: RoaringTreemap,
     pub deleted_log: DeletedLog,
     /// The postings commit's payload: the last sequence number it holds.
     pub committed: u64,
@@ -125,7 +126,7 @@ pub(crate) struct Indexer {
     recent: HashMap<IdKey, u64, FastHash>,
     /// Every deleted row; shared with the published snapshot until the next
     /// delete copies it.
-    deleted: Arc<HashSet<u64>>,
+    deleted: Arc<RoaringTreemap>,
     /// Rows deleted since the last commit, not yet in the log.
     unsaved: Vec<u64>,
     deleted_log: DeletedLog,
@@ -550,12 +551,12 @@ impl Indexer {
             let expired: Vec<u64> = rows
                 .into_iter()
                 .map(|row| seqs.start + row as u64)
-                .filter(|seq| !self.deleted.contains(seq))
+                .filter(|seq| !self.deleted.contains(*seq))
                 .collect();
             report.removed += expired.len() as u64;
             let whole = dropped == i && {
-                let live = seqs.clone().filter(|seq| !self.deleted.contains(seq)).count();
-                live == expired.len()
+                let live = seqs.end - seqs.start - self.deleted.range_cardinality(seqs.clone());
+                live == expired.len() as u64
             };
             if whole {
                 dropped += 1;
@@ -565,7 +566,7 @@ impl Indexer {
         }
         let open_expired = (self.open_first..)
             .zip(&self.open)
-            .filter(|(seq, r)| cutoffs.expired(r) && !self.deleted.contains(seq))
+            .filter(|(seq, r)| cutoffs.expired(r) && !self.deleted.contains(*seq))
             .map(|(seq, _)| seq);
         let before = marked.len();
         marked.extend(open_expired);
@@ -579,9 +580,7 @@ impl Indexer {
             let floor = self.blocks.first().map_or(self.open_first, |b| b.header().first_seq);
             layout::write_floor(&self.env.dir, floor)?;
             self.floor = floor;
-            let logged = self.deleted.len();
-            Arc::make_mut(&mut self.deleted).retain(|seq| *seq >= floor);
-            if self.deleted.len() < logged {
+            if Arc::make_mut(&mut self.deleted).remove_range(..floor) > 0 {
                 // The floor is durable: rows below it need not be logged.
                 self.deleted_log.rewrite(&self.deleted)?;
             }
@@ -590,7 +589,7 @@ impl Indexer {
         for seq in &marked {
             self.mark_deleted(*seq);
         }
-        let rows = Arc::new(marked.into_iter().collect::<HashSet<u64>>());
+        let rows = Arc::new(marked.into_iter().collect::<RoaringTreemap>());
         let query = SeqQuery { below: self.floor, rows };
         self.postings.delete_query(Box::new(query)).map_err(backend)?;
         self.commit_inner(true, true)?;

@@ -9,10 +9,11 @@
 //! applies them, and in which order it writes, is in `super::indexer`
 //! ([`Indexer::retain`](super::indexer::Indexer::retain)).
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use loglens_core::LogRecord;
+use roaring::RoaringTreemap;
 use tantivy::query::{EnableScoring, Explanation, Query, Scorer, Weight};
 use tantivy::{DocId, Score, SegmentReader};
 
@@ -120,7 +121,7 @@ impl Cutoffs {
 #[derive(Debug, Clone)]
 pub(crate) struct SeqQuery {
     pub below: u64,
-    pub rows: Arc<HashSet<u64>>,
+    pub rows: Arc<RoaringTreemap>,
 }
 
 impl SeqQuery {
@@ -128,7 +129,7 @@ impl SeqQuery {
         let column = reader.fast_fields().u64(SEQ)?;
         Ok((0..reader.max_doc())
             .filter(|doc| {
-                column.first(*doc).is_some_and(|s| s < self.below || self.rows.contains(&s))
+                column.first(*doc).is_some_and(|s| s < self.below || self.rows.contains(s))
             })
             .collect())
     }

@@ -4,10 +4,10 @@
 //! every refresh; the read path ([`super`]'s search and stats) only reads
 //! it. A snapshot is cheap to clone and never changes.
 
-use std::collections::HashSet;
 use std::sync::Arc;
 
 use loglens_core::LogRecord;
+use roaring::RoaringTreemap;
 use tantivy::Searcher;
 
 use super::block::Block;
@@ -53,7 +53,7 @@ pub struct Snapshot {
     /// (`super::postings`).
     pub postings: Searcher,
     /// Sequence numbers of rows that no longer count.
-    pub deleted: Arc<HashSet<u64>>,
+    pub deleted: Arc<RoaringTreemap>,
 }
 
 impl Snapshot {
@@ -76,7 +76,7 @@ impl Snapshot {
 
     /// Whether `seq` is a record the snapshot holds and has not deleted.
     pub fn is_live(&self, seq: u64) -> bool {
-        !self.deleted.contains(&seq) && self.locate(seq).is_some()
+        !self.deleted.contains(seq) && self.locate(seq).is_some()
     }
 }
 
@@ -98,7 +98,7 @@ pub(crate) fn in_memory(
     first_seq: u64,
     block_rows: usize,
     open_rows: usize,
-    deleted: HashSet<u64>,
+    deleted: RoaringTreemap,
 ) -> Snapshot {
     use tantivy::directory::OwnedBytes;
 
@@ -111,7 +111,7 @@ pub(crate) fn in_memory(
     let mut analyzer = message_analyzer();
     for (i, r) in records.iter().enumerate() {
         let seq = first_seq + i as u64;
-        if !deleted.contains(&seq) {
+        if !deleted.contains(seq) {
             let doc = fields.document(r, seq, id_key(&r.id), &mut analyzer, &mut Vec::new());
             writer.add_document(doc).unwrap();
         }
@@ -156,7 +156,7 @@ mod tests {
     #[test]
     fn every_seq_finds_its_own_record_and_no_other() {
         let records: Vec<LogRecord> = (0..25).map(record).collect();
-        let snap = in_memory(&records, 100, 10, 5, HashSet::from([103, 121]));
+        let snap = in_memory(&records, 100, 10, 5, RoaringTreemap::from_iter([103, 121]));
         assert_eq!(snap.blocks.len(), 2);
         assert_eq!(snap.end_seq(), 125);
         for (i, want) in records.iter().enumerate() {

@@ -25,6 +25,7 @@ use tantivy::{DocId, Score, SegmentOrdinal, SegmentReader};
 
 use super::super::block::{Block, BlockError, Column, Group, Header};
 use super::super::bloom::Field;
+use super::super::deleted::rows_in;
 use super::super::postings::{
     HOST, ID_LOW32, MAX_TERM_BYTES, PostingsFields, SERVICE, TAGS, Words, is_id_word,
 };
@@ -145,8 +146,6 @@ pub(super) struct Plan<'a> {
     /// The query's id-like words, which the postings do not hold: the
     /// blocks' filters and message columns decide them.
     id_words: Vec<String>,
-    /// `snap.deleted`, ascending.
-    deleted: Vec<u64>,
     /// Whether the filter has no condition but tenant, service, level,
     /// anomaly and time range, which a block's groups can decide.
     groups_decide: bool,
@@ -263,9 +262,7 @@ impl<'a> Plan<'a> {
                 .iter()
                 .all(|v| v.is_none())
             && attributes.is_empty();
-        let mut deleted: Vec<u64> = snap.deleted.iter().copied().collect();
-        deleted.sort_unstable();
-        Ok(Plan { snap, filter, words, posted, id_words, deleted, groups_decide, postings })
+        Ok(Plan { snap, filter, words, posted, id_words, groups_decide, postings })
     }
 
     /// The sealed matches the postings counted, when they decide the
@@ -307,7 +304,7 @@ impl<'a> Plan<'a> {
     /// The matches of each group of the block, when the groups decide the
     /// filter there (see [`Candidate::counted`]).
     fn counted(&self, h: &Header, undecided: Undecided, codes: Codes) -> Option<Vec<Counted>> {
-        if !self.groups_decide || undecided.time || !self.deleted_in(h.seqs()).is_empty() {
+        if !self.groups_decide || undecided.time || self.deleted_count(h.seqs()) > 0 {
             return None;
         }
         let f = self.filter;
@@ -385,14 +382,14 @@ impl<'a> Plan<'a> {
             && self.id_words.iter().all(|w| block.may_contain(Field::Word, w))
     }
 
-    /// The deleted seqs of `range`, ascending.
-    pub fn deleted_in(&self, range: Range<u64>) -> &[u64] {
-        &self.deleted[within(&self.deleted, range)]
+    /// How many seqs of `range` were deleted.
+    pub fn deleted_count(&self, range: Range<u64>) -> u64 {
+        self.snap.deleted.range_cardinality(range)
     }
 
     /// Whether `seq` was deleted.
     pub fn is_deleted(&self, seq: u64) -> bool {
-        self.deleted.binary_search(&seq).is_ok()
+        self.snap.deleted.contains(seq)
     }
 
     /// The rows of a candidate block that match: the words' rows (or every
@@ -403,7 +400,7 @@ impl<'a> Plan<'a> {
     pub fn select(&self, c: &Candidate<'_>, columns: &BlockColumns<'_>) -> Result<Selection> {
         let f = self.filter;
         let (block, h) = (c.block, c.block.header());
-        let deleted = self.deleted_in(h.seqs());
+        let any_deleted = self.deleted_count(h.seqs()) > 0;
         // What the postings decided is in `c.words` already.
         let service = c.undecided.service.filter(|_| !self.posted.service);
         let host = f.host.as_deref().filter(|_| !self.posted.host);
@@ -422,7 +419,7 @@ impl<'a> Plan<'a> {
             || f.anomaly_reason.is_some()
             || !f.attributes.is_empty()
             || !self.id_words.is_empty();
-        if !any_column && c.words.is_none() && deleted.is_empty() {
+        if !any_column && c.words.is_none() && !any_deleted {
             return Ok(Selection::All(h.rows));
         }
         let row = |seq: u64| (seq - h.first_seq) as usize;
@@ -436,7 +433,7 @@ impl<'a> Plan<'a> {
                 keep
             }
         };
-        for &s in deleted {
+        for s in rows_in(&self.snap.deleted, h.seqs()) {
             keep[row(s)] = false;
         }
         let mut left = keep.iter().filter(|k| **k).count();

@@ -84,7 +84,7 @@ fn candidate_partial(
     let key = shape.filter(|_| c.covered()).map(|shape| {
         let unit = Unit::Block { first_seq: h.first_seq, checksum: c.block.checksum() };
         // A block has at most MAX_ROWS rows.
-        let deleted = plan.deleted_in(h.seqs()).len() as u32;
+        let deleted = plan.deleted_count(h.seqs()) as u32;
         CacheKey::new(unit, deleted, shape.clone())
     });
     if let Some(hit) = key.as_ref().and_then(|k| cache.get(k)) {

@@ -12,6 +12,7 @@ use loglens_core::{
     AttrValue, Attributes, Filter, Level, LogRecord, SearchRequest, SearchResult, Sort,
     StatsRequest, StatusCode,
 };
+use roaring::RoaringTreemap;
 use tantivy::tokenizer::TextAnalyzer;
 use tantivy::{Index, Searcher};
 
@@ -142,7 +143,7 @@ fn record(g: &mut Rng, i: usize) -> LogRecord {
 
 struct Fixture {
     records: Vec<LogRecord>,
-    deleted: HashSet<u64>,
+    deleted: RoaringTreemap,
     snap: Snapshot,
     analyzer: TextAnalyzer,
     /// The Tantivy store's index of the live records, same seqs.
@@ -156,7 +157,7 @@ fn fixture() -> Fixture {
     let records: Vec<LogRecord> = (0..RECORDS).map(|i| record(&mut g, i)).collect();
     let seq = |i: usize| FIRST_SEQ + i as u64;
     // Blocks from 2,000 on have none but the open block's.
-    let mut deleted: HashSet<u64> = (0..2_000).filter(|i| i % 13 == 5).map(seq).collect();
+    let mut deleted: RoaringTreemap = (0..2_000).filter(|i| i % 13 == 5).map(seq).collect();
     // Block 5 wholly, and some open rows.
     deleted.extend((5 * BLOCK_ROWS..6 * BLOCK_ROWS).map(seq));
     deleted.extend([RECORDS - 1, RECORDS - 10, RECORDS - OPEN_ROWS].map(seq));
@@ -167,7 +168,7 @@ fn fixture() -> Fixture {
     let index = Index::create_in_ram(schema);
     let mut w: tantivy::IndexWriter = index.writer_with_num_threads(1, 15_000_000).unwrap();
     for (i, r) in records.iter().enumerate() {
-        if !deleted.contains(&seq(i)) {
+        if !deleted.contains(seq(i)) {
             w.add_document(fields.document(r, seq(i), id_key(&r.id))).unwrap();
         }
         if i % 700 == 699 {
@@ -185,7 +186,7 @@ impl Fixture {
     fn expected(&self, filter: &Filter, sort: Sort) -> Vec<LogRecord> {
         let mut hits: Vec<(u64, &LogRecord)> = (0..RECORDS)
             .map(|i| (FIRST_SEQ + i as u64, &self.records[i]))
-            .filter(|(seq, r)| !self.deleted.contains(seq) && filter.matches(r))
+            .filter(|(seq, r)| !self.deleted.contains(*seq) && filter.matches(r))
             .collect();
         match sort {
             Sort::NewestFirst => hits.sort_by_key(|(s, r)| std::cmp::Reverse((r.timestamp, *s))),
@@ -430,10 +431,10 @@ fn search_pages_through_exactly_the_matches_in_order() {
 fn deleted_and_open_records_are_where_they_belong() {
     let fx = fixture();
     let all = walk(|r| fx.hybrid(r), &Filter::default(), Sort::OldestFirst, 1000).0;
-    assert_eq!(all.len(), RECORDS - fx.deleted.len());
+    assert_eq!(all.len(), RECORDS - fx.deleted.len() as usize);
     let ids: HashSet<&str> = all.iter().map(|r| r.id.as_str()).collect();
     for (i, r) in fx.records.iter().enumerate() {
-        let live = !fx.deleted.contains(&(FIRST_SEQ + i as u64));
+        let live = !fx.deleted.contains(FIRST_SEQ + i as u64);
         assert_eq!(ids.contains(r.id.as_str()), live, "record {i}");
     }
     // An open record is found by its word, and a deleted one is not.
@@ -519,7 +520,7 @@ fn too_many_buckets_is_the_tantivy_stores_client_error() {
     let records: Vec<LogRecord> = (0..50_001)
         .map(|i| LogRecord { timestamp: T0 + i as i64 * 1000, ..record(&mut g, i) })
         .collect();
-    let snap = in_memory(&records, FIRST_SEQ, 4_096, 100, HashSet::new());
+    let snap = in_memory(&records, FIRST_SEQ, 4_096, 100, RoaringTreemap::new());
     let (schema, fields) = Fields::build();
     let index = Index::create_in_ram(schema);
     let mut w: tantivy::IndexWriter = index.writer_with_num_threads(1, 50_000_000).unwrap();
@@ -584,7 +585,7 @@ async fn the_engines_snapshots_read_as_the_model() {
     engine.refresh().await.unwrap();
     let snap = engine.snapshot();
     assert!(snap.blocks.len() >= 2 && !snap.open.records.is_empty());
-    assert_eq!(snap.deleted.len(), again.len());
+    assert_eq!(snap.deleted.len() as usize, again.len());
     let mut latest: BTreeMap<&str, usize> = BTreeMap::new();
     for (i, r) in sent.iter().enumerate() {
         latest.insert(&r.id, i);
@@ -647,7 +648,7 @@ fn plain_snapshot() -> (Vec<LogRecord>, Snapshot) {
             r
         })
         .collect();
-    let deleted = HashSet::from([FIRST_SEQ + (2 * BLOCK_ROWS + 10) as u64]);
+    let deleted = RoaringTreemap::from_iter([FIRST_SEQ + (2 * BLOCK_ROWS + 10) as u64]);
     let snap = in_memory(&records, FIRST_SEQ, BLOCK_ROWS, OPEN_ROWS, deleted);
     (records, snap)
 }
@@ -691,7 +692,7 @@ fn live_matches<'r>(
     filter: &Filter,
 ) -> Vec<&'r LogRecord> {
     (0..records.len())
-        .filter(|&i| !snap.deleted.contains(&(FIRST_SEQ + i as u64)) && filter.matches(&records[i]))
+        .filter(|&i| !snap.deleted.contains(FIRST_SEQ + i as u64) && filter.matches(&records[i]))
         .map(|i| &records[i])
         .collect()
 }
@@ -1078,7 +1079,7 @@ async fn exact_value_filters_follow_upserts_through_the_engine() {
     engine.refresh().await.unwrap();
     let snap = engine.snapshot();
     assert!(snap.blocks.len() >= 2 && !snap.open.records.is_empty());
-    assert_eq!(snap.deleted.len(), again.len() + back.len());
+    assert_eq!(snap.deleted.len() as usize, again.len() + back.len());
     let mut latest: BTreeMap<&str, usize> = BTreeMap::new();
     for (i, r) in sent.iter().enumerate() {
         latest.insert(&r.id, i);
@@ -1227,7 +1228,7 @@ async fn id_like_message_words_are_found_through_upserts_and_reopen() {
     words.extend(["deadbeef00000000", "batch99999999", "k000000000"].map(String::from));
     let snap = engine.snapshot();
     assert!(snap.blocks.len() >= 2 && !snap.open.records.is_empty());
-    assert_eq!(snap.deleted.len(), again.len());
+    assert_eq!(snap.deleted.len() as usize, again.len());
     let found = check_words(&snap, &sent, &words);
     assert!(found > words.len(), "{found} filters found records");
     engine.close().await.unwrap();
