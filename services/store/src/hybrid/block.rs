@@ -754,6 +754,52 @@ fn inflate(frame: &[u8], raw: usize) -> Result<Vec<u8>, Malformed> {
     })
 }
 
+/// The header and filter of a block's bytes, checked (magic, version,
+/// length, checksum): [`Block::parse`].
+fn parse_parts(bytes: &[u8]) -> Result<(Header, Option<BloomFilter>), BlockError> {
+    let len = bytes.len();
+    if len < PREFIX {
+        return Err(BlockError::Truncated { len, expected: PREFIX });
+    }
+    let magic: [u8; 4] = [bytes[0], bytes[1], bytes[2], bytes[3]];
+    if magic != MAGIC {
+        return Err(BlockError::Magic(magic));
+    }
+    if bytes[4] != VERSION {
+        return Err(BlockError::Version(bytes[4]));
+    }
+    let mut word = [0u8; 8];
+    word.copy_from_slice(&bytes[5..13]);
+    let stored = u64::from_le_bytes(word);
+    let header_len = u32::from_le_bytes([bytes[13], bytes[14], bytes[15], bytes[16]]) as usize;
+    let expected = PREFIX.saturating_add(header_len);
+    if len < expected {
+        return Err(BlockError::Truncated { len, expected });
+    }
+    let parsed = parse_header(&mut Reader::new(&bytes[PREFIX..expected]), header_len);
+    // An intact header says how long the block is: name a truncation
+    // as such rather than as a checksum mismatch.
+    if let Ok((_, end)) = &parsed {
+        if len < *end {
+            return Err(BlockError::Truncated { len, expected: *end });
+        }
+        if len > *end {
+            return Err(BlockError::TrailingBytes { len, extra: len - end });
+        }
+    }
+    let computed = xxh3_64(&bytes[13..]);
+    if computed != stored {
+        return Err(BlockError::Checksum { stored, computed });
+    }
+    let (header, _) = parsed.map_err(malformed("header"))?;
+    let words: Vec<u64> = bytes[header.filter.offset..][..header.filter.compressed]
+        .chunks_exact(8)
+        .map(|w| u64::from_le_bytes([w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7]]))
+        .collect();
+    let filter = bloom::from_words(words, header.filter_hashes);
+    Ok((header, filter))
+}
+
 /// The header from `r` (the bytes after the header length), and the
 /// block's length it implies given that the header is `header_len` bytes.
 fn parse_header(r: &mut Reader<'_>, header_len: usize) -> Result<(Header, usize), Malformed> {
@@ -960,46 +1006,26 @@ impl Block {
     /// parses its header. Damaged or truncated bytes are an error naming
     /// what is wrong.
     pub fn parse(bytes: OwnedBytes) -> Result<Block, BlockError> {
-        let len = bytes.len();
-        if len < PREFIX {
-            return Err(BlockError::Truncated { len, expected: PREFIX });
+        Block::parse_with(bytes, None)
+    }
+
+    /// [`Block::parse`] of a block file just written from `written` (the
+    /// same bytes, still in the heap): the header, checksum and filter are
+    /// read from `written`, and not one page of `bytes`, the file's
+    /// mapping, is touched. A touch would map more than its page: on a
+    /// kernel whose page cache keeps a freshly written file in large
+    /// folios (ext4 on Linux 6.18 here), one fault maps the whole folio,
+    /// and the seal's reads of the header and the filter mapped each new
+    /// block whole, so the process's RSS held every block it wrote.
+    pub fn parse_written(bytes: OwnedBytes, written: &[u8]) -> Result<Block, BlockError> {
+        if written.len() != bytes.len() {
+            return Err(BlockError::Truncated { len: bytes.len(), expected: written.len() });
         }
-        let magic: [u8; 4] = [bytes[0], bytes[1], bytes[2], bytes[3]];
-        if magic != MAGIC {
-            return Err(BlockError::Magic(magic));
-        }
-        if bytes[4] != VERSION {
-            return Err(BlockError::Version(bytes[4]));
-        }
-        let mut word = [0u8; 8];
-        word.copy_from_slice(&bytes[5..13]);
-        let stored = u64::from_le_bytes(word);
-        let header_len = u32::from_le_bytes([bytes[13], bytes[14], bytes[15], bytes[16]]) as usize;
-        let expected = PREFIX.saturating_add(header_len);
-        if len < expected {
-            return Err(BlockError::Truncated { len, expected });
-        }
-        let parsed = parse_header(&mut Reader::new(&bytes[PREFIX..expected]), header_len);
-        // An intact header says how long the block is: name a truncation
-        // as such rather than as a checksum mismatch.
-        if let Ok((_, end)) = &parsed {
-            if len < *end {
-                return Err(BlockError::Truncated { len, expected: *end });
-            }
-            if len > *end {
-                return Err(BlockError::TrailingBytes { len, extra: len - end });
-            }
-        }
-        let computed = xxh3_64(&bytes[13..]);
-        if computed != stored {
-            return Err(BlockError::Checksum { stored, computed });
-        }
-        let (header, _) = parsed.map_err(malformed("header"))?;
-        let words: Vec<u64> = bytes[header.filter.offset..][..header.filter.compressed]
-            .chunks_exact(8)
-            .map(|w| u64::from_le_bytes([w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7]]))
-            .collect();
-        let filter = bloom::from_words(words, header.filter_hashes);
+        Block::parse_with(bytes, Some(written))
+    }
+
+    fn parse_with(bytes: OwnedBytes, written: Option<&[u8]>) -> Result<Block, BlockError> {
+        let (header, filter) = parse_parts(written.unwrap_or(bytes.as_slice()))?;
         Ok(Block { bytes, header, filter, frames: None })
     }
 
@@ -1854,6 +1880,34 @@ mod tests {
             let _ = b.attribute(k);
         }
         let _ = b.may_contain(Field::Host, "node-1");
+    }
+
+    #[test]
+    fn a_block_just_written_parses_from_its_heap_copy_alone() {
+        let rs = records(40, 12);
+        let good = encode(3, &rs).unwrap();
+        // What the mapping holds is not read: a block whose mapped bytes are
+        // zeros parses from the copy the seal wrote, header and filter alike.
+        let zeros = OwnedBytes::new(vec![0; good.len()]);
+        let sealed = Block::parse_written(zeros, &good).unwrap();
+        let parsed = Block::parse(OwnedBytes::new(good.clone())).unwrap();
+        assert_eq!(format!("{:?}", sealed.header()), format!("{:?}", parsed.header()));
+        let hosts: Vec<&str> = rs.iter().filter_map(|r| r.host.as_deref()).collect();
+        assert!(!hosts.is_empty());
+        for host in hosts.iter().copied().chain(["no-such-host-anywhere"]) {
+            assert_eq!(
+                sealed.may_contain(Field::Host, host),
+                parsed.may_contain(Field::Host, host)
+            );
+        }
+        assert!(hosts.iter().all(|h| sealed.may_contain(Field::Host, h)));
+        // The copy is still checked, and must be as long as the file.
+        let mut bad = good.clone();
+        bad[good.len() - 1] ^= 1;
+        let err = Block::parse_written(OwnedBytes::new(good.clone()), &bad).unwrap_err();
+        assert!(matches!(err, BlockError::Checksum { .. }), "{err:?}");
+        let short = OwnedBytes::new(good[..good.len() - 1].to_vec());
+        assert!(matches!(Block::parse_written(short, &good), Err(BlockError::Truncated { .. })));
     }
 
     #[test]
