@@ -1009,23 +1009,23 @@ impl Block {
         Block::parse_with(bytes, None)
     }
 
-    /// [`Block::parse`] of a block file just written from `written` (the
-    /// same bytes, still in the heap): the header, checksum and filter are
-    /// read from `written`, and not one page of `bytes`, the file's
-    /// mapping, is touched. A touch would map more than its page: on a
-    /// kernel whose page cache keeps a freshly written file in large
-    /// folios (ext4 on Linux 6.18 here), one fault maps the whole folio,
-    /// and the seal's reads of the header and the filter mapped each new
-    /// block whole, so the process's RSS held every block it wrote.
-    pub fn parse_written(bytes: OwnedBytes, written: &[u8]) -> Result<Block, BlockError> {
-        if written.len() != bytes.len() {
-            return Err(BlockError::Truncated { len: bytes.len(), expected: written.len() });
+    /// [`Block::parse`] of a block file's mapping `bytes` given `copy`,
+    /// the same bytes in the heap (what the seal wrote, or the file read
+    /// at open): the header, checksum and filter are read from `copy`, and
+    /// not one page of `bytes` is touched. A touch would map more than its
+    /// page: on a kernel whose page cache keeps a file in large folios
+    /// (ext4 on Linux 6.18 here), one fault maps the whole folio, and
+    /// reading the header, filter and checksum through the mapping put
+    /// every block whole into the process's RSS.
+    pub fn parse_copy(bytes: OwnedBytes, copy: &[u8]) -> Result<Block, BlockError> {
+        if copy.len() != bytes.len() {
+            return Err(BlockError::Truncated { len: bytes.len(), expected: copy.len() });
         }
-        Block::parse_with(bytes, Some(written))
+        Block::parse_with(bytes, Some(copy))
     }
 
-    fn parse_with(bytes: OwnedBytes, written: Option<&[u8]>) -> Result<Block, BlockError> {
-        let (header, filter) = parse_parts(written.unwrap_or(bytes.as_slice()))?;
+    fn parse_with(bytes: OwnedBytes, copy: Option<&[u8]>) -> Result<Block, BlockError> {
+        let (header, filter) = parse_parts(copy.unwrap_or(bytes.as_slice()))?;
         Ok(Block { bytes, header, filter, frames: None })
     }
 
@@ -1883,13 +1883,13 @@ mod tests {
     }
 
     #[test]
-    fn a_block_just_written_parses_from_its_heap_copy_alone() {
+    fn a_block_parses_from_its_heap_copy_alone() {
         let rs = records(40, 12);
         let good = encode(3, &rs).unwrap();
         // What the mapping holds is not read: a block whose mapped bytes are
         // zeros parses from the copy the seal wrote, header and filter alike.
         let zeros = OwnedBytes::new(vec![0; good.len()]);
-        let sealed = Block::parse_written(zeros, &good).unwrap();
+        let sealed = Block::parse_copy(zeros, &good).unwrap();
         let parsed = Block::parse(OwnedBytes::new(good.clone())).unwrap();
         assert_eq!(format!("{:?}", sealed.header()), format!("{:?}", parsed.header()));
         let hosts: Vec<&str> = rs.iter().filter_map(|r| r.host.as_deref()).collect();
@@ -1904,10 +1904,10 @@ mod tests {
         // The copy is still checked, and must be as long as the file.
         let mut bad = good.clone();
         bad[good.len() - 1] ^= 1;
-        let err = Block::parse_written(OwnedBytes::new(good.clone()), &bad).unwrap_err();
+        let err = Block::parse_copy(OwnedBytes::new(good.clone()), &bad).unwrap_err();
         assert!(matches!(err, BlockError::Checksum { .. }), "{err:?}");
         let short = OwnedBytes::new(good[..good.len() - 1].to_vec());
-        assert!(matches!(Block::parse_written(short, &good), Err(BlockError::Truncated { .. })));
+        assert!(matches!(Block::parse_copy(short, &good), Err(BlockError::Truncated { .. })));
     }
 
     #[test]

@@ -422,7 +422,7 @@ impl Indexer {
             .map_err(sealing)?;
         let path = layout::write_block(&self.env.blocks_dir, first, &bytes)?;
         let size = bytes.len();
-        let block = Block::parse_written(layout::map_block(&path)?, &bytes)
+        let block = Block::parse_copy(layout::map_block(&path)?, &bytes)
             .map_err(sealing)?
             .with_frames(Arc::clone(&self.env.frames));
         self.open_first = block.header().seqs().end;

@@ -203,9 +203,11 @@ pub(crate) fn load_blocks(
     let mut loaded: Vec<Arc<Block>> = Vec::with_capacity(files.len());
     for (i, (first, path)) in files.iter().enumerate() {
         let end = loaded.last().map_or(floor, |b| b.header().seqs().end);
-        let problem = match map_block(path) {
+        // Checked on a copy read into the heap, then dropped: through the
+        // mapping the check would map every block whole (`Block::parse_copy`).
+        let problem = match map_block(path).and_then(|bytes| Ok((bytes, fs::read(path)?))) {
             Err(e) => e.to_string(),
-            Ok(bytes) => match Block::parse(bytes) {
+            Ok((bytes, copy)) => match Block::parse_copy(bytes, &copy) {
                 Err(e @ BlockError::Version(_)) => return Err(other_format(blocks, path, &e)),
                 Err(e) => e.to_string(),
                 Ok(b) if b.header().first_seq != *first => {
