@@ -52,6 +52,13 @@ use crate::{Error, Result, TenantRetention};
 /// block boundaries fall every `BLOCK_ROWS` sequence numbers.
 pub const BLOCK_ROWS: usize = 4096;
 
+/// Ids of the newest rows kept in the indexer's `recent` map after the
+/// committed postings could find them (about 8 MB): a record sent again
+/// moments after it was stored, as a client retrying after a timeout sends
+/// it, is upserted without a postings lookup and a read of its stored
+/// record's block to compare ids.
+const RECENT_ROWS: u64 = 1 << 18;
+
 /// Records replayed from the WAL between two commits, so that a long
 /// replay does not hold every id in memory (nor start over after a crash).
 const REPLAY_CHECKPOINT_RECORDS: u64 = 200_000;
@@ -121,8 +128,9 @@ pub(crate) struct Indexer {
     /// sealing does not cut the messages into words again.
     open_id_words: Vec<u64>,
     /// The newest sequence number of each id whose record is in the open
-    /// block or not in the committed postings yet (there the lookup could
-    /// not find it). Older entries are dropped after each cut and commit.
+    /// block, not in the committed postings yet (there the lookup could
+    /// not find it), or among the newest [`RECENT_ROWS`]. Older entries are
+    /// dropped after each cut and commit.
     recent: HashMap<IdKey, u64, FastHash>,
     /// Every deleted row; shared with the published snapshot until the next
     /// delete copies it.
@@ -434,10 +442,12 @@ impl Indexer {
         Ok(())
     }
 
-    /// Forgets the ids whose newest record the committed postings find.
+    /// Forgets the ids whose newest record the committed postings find,
+    /// but for the newest [`RECENT_ROWS`].
     fn prune_recent(&mut self) {
         let (open_first, committed) = (self.open_first, self.committed);
-        self.recent.retain(|_, seq| *seq >= open_first || *seq > committed);
+        let newest = self.end_seq().saturating_sub(RECENT_ROWS);
+        self.recent.retain(|_, seq| *seq >= open_first || *seq > committed || *seq >= newest);
     }
 
     /// During replay: commits once many records wait, leaving the WAL
