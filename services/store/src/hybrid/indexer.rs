@@ -53,7 +53,7 @@ use crate::{Error, Result, TenantRetention};
 pub const BLOCK_ROWS: usize = 4096;
 
 /// Ids of the newest rows kept in the indexer's `recent` map after the
-/// committed postings could find them (about 8 MB): a record sent again
+/// committed postings could find them (up to 13 MB): a record sent again
 /// moments after it was stored, as a client retrying after a timeout sends
 /// it, is upserted without a postings lookup and a read of its stored
 /// record's block to compare ids.
