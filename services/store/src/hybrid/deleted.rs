@@ -147,6 +147,18 @@ pub(crate) fn rows_in(rows: &RoaringTreemap, range: Range<u64>) -> impl Iterator
     iter.take_while(move |seq| *seq < range.end)
 }
 
+impl DeletedLog {
+    /// Forgets the rows of `rows` below `floor` (retention dropped their
+    /// blocks, and the floor is durable) and, when there were any, writes
+    /// the log afresh without them ([`DeletedLog::rewrite`]).
+    pub fn forget_below(&mut self, rows: &mut RoaringTreemap, floor: u64) -> io::Result<()> {
+        if rows.remove_range(..floor) > 0 {
+            self.rewrite(rows)?;
+        }
+        Ok(())
+    }
+}
+
 /// `seqs` as one frame: count, checksum, payload.
 fn frame(seqs: &[u64]) -> Vec<u8> {
     let mut buf = Vec::with_capacity(FRAME_HEADER + seqs.len() * 8);

@@ -161,9 +161,7 @@ impl Engine {
         let frames = Arc::new(FrameCache::new(options.block_cache_bytes));
         let blocks = layout::load_blocks(&blocks_dir, floor, wal::oldest(&wal_dir)?, &frames)?;
         let (mut deleted_log, mut deleted) = DeletedLog::open(&dir.join("deleted"))?;
-        if deleted.remove_range(..floor) > 0 {
-            deleted_log.rewrite(&deleted)?;
-        }
+        deleted_log.forget_below(&mut deleted, floor)?;
         let seen = SeenIds::from_index(&reader.searcher(), ID_LOW32)?;
         let shared = Arc::new(Shared::default());
         let (wal_tx, wal_rx) = mpsc::channel(WAL_QUEUE);

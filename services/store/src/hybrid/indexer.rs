@@ -590,10 +590,7 @@ impl Indexer {
             let floor = self.blocks.first().map_or(self.open_first, |b| b.header().first_seq);
             layout::write_floor(&self.env.dir, floor)?;
             self.floor = floor;
-            if Arc::make_mut(&mut self.deleted).remove_range(..floor) > 0 {
-                // The floor is durable: rows below it need not be logged.
-                self.deleted_log.rewrite(&self.deleted)?;
-            }
+            self.deleted_log.forget_below(Arc::make_mut(&mut self.deleted), floor)?;
             self.recent.retain(|_, seq| *seq >= floor);
         }
         for seq in &marked {
