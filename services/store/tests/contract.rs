@@ -1447,7 +1447,7 @@ async fn hybrid_store_refuses_blocks_of_an_older_format() {
     bytes[4] = 1;
     std::fs::write(&blocks[0], bytes).unwrap();
     let e = HybridStore::open(b.dir.path(), options()).await.unwrap_err();
-    assert!(e.to_string().contains("block format version 1, this build reads 4"), "{e}");
+    assert!(e.to_string().contains("block format version 1, this build reads 5"), "{e}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -4,7 +4,7 @@
 //!
 //! ```text
 //! magic      "LLBK"                                          4 bytes
-//! version    4                                               1 byte
+//! version    5                                               1 byte
 //! checksum   xxh3-64 of every byte after it, LE              8 bytes
 //! header     its length (u32 LE), then varints: first_seq, rows, min and
 //!            max timestamp and ingested_at (zigzag), the tenants and the
@@ -12,9 +12,12 @@
 //!            time range per tenant, service and level, see [`Group`]),
 //!            every fixed column's compressed and
 //!            raw size in `Column` order, each attribute key with its
-//!            column's sizes (keys sorted), the filter's probes and words
+//!            column's sizes (keys sorted), the group times' sizes, the
+//!            filter's probes and words
 //! columns    one zstd frame (level 1) each, in header order; a column
-//!            whose raw form is empty has no frame
+//!            whose raw form is empty has no frame; then the group times'
+//!            frame: each group's response times counted per sketch bin
+//!            (see [`Block::group_times`])
 //! filter     the bloom filter's words, u64 LE each
 //! ```
 //!
@@ -55,6 +58,7 @@ use super::columns::{
 };
 use super::frames::{FrameCache, FrameKey};
 use super::postings::{id_word_keys, message_analyzer};
+use crate::tantivy::stats::times::{Keys, Times};
 
 /// Most records in one block.
 pub const MAX_ROWS: usize = u16::MAX as usize;
@@ -63,10 +67,11 @@ const MAGIC: [u8; 4] = *b"LLBK";
 /// 2 added the header's [`Group`]s; 3 the id-like message words to the
 /// filter (the postings no longer hold them, so a block without them
 /// would hide their records); 4 numbers as tenths (`columns::put_number`:
-/// a number's first varint means another thing). The hybrid backend is experimental and
+/// a number's first varint means another thing); 5 each group's response
+/// times per sketch bin ([`Block::group_times`]). The hybrid backend is experimental and
 /// unreleased: blocks of another version are refused
 /// ([`BlockError::Version`]), never converted.
-pub(crate) const VERSION: u8 = 4;
+pub(crate) const VERSION: u8 = 5;
 /// Magic, version, checksum, header length.
 const PREFIX: usize = 4 + 1 + 8 + 4;
 const ZSTD_LEVEL: i32 = 1;
@@ -280,6 +285,9 @@ pub struct Header {
     pub columns: [Extent; Column::ALL.len()],
     /// One column per attribute key, sorted by key.
     pub attributes: Vec<(String, Extent)>,
+    /// Each group's response times counted per sketch bin
+    /// ([`Block::group_times`]).
+    pub group_times: Extent,
     /// The bloom filter's words (offset and size; `raw` is `compressed`).
     pub filter: Extent,
     /// The bloom filter's probes per item.
@@ -401,6 +409,106 @@ fn groups(records: &[LogRecord], tenants: &[u16], services: &[u16]) -> Vec<Group
     by.into_values().collect()
 }
 
+/// Appends each group's response times (in `groups`' order), counted per
+/// sketch bin as the stats collectors count them ([`Times`]): the nonzero
+/// bins (their count, then the first key zigzagged and each next key as
+/// its distance from the one before, each with its count), the least and
+/// greatest of those values, then the values the sketch does not bin
+/// (zero, negative), each as a number. So a stats request that takes a
+/// group whole reads no response time ([`Block::group_times`]).
+fn put_group_times(
+    out: &mut Vec<u8>,
+    records: &[LogRecord],
+    (tenants, services): (&[u16], &[u16]),
+    groups: &[Group],
+) {
+    let group: HashMap<(u16, u16, u8), usize, FastHash> = groups
+        .iter()
+        .enumerate()
+        .map(|(i, g)| ((g.tenant, g.service, level_code(g.level)), i))
+        .collect();
+    let mut keys = Keys::new();
+    let mut times: Vec<(Times, Vec<f64>)> = vec![(Times::new(), Vec::new()); groups.len()];
+    for ((r, &tenant), &service) in records.iter().zip(tenants).zip(services) {
+        let Some(v) = r.response_time_ms else { continue };
+        let (binned, unbinned) = &mut times[group[&(tenant, service, level_code(r.level))]];
+        if keys.binned(v) {
+            binned.add(&mut keys, v);
+        } else {
+            unbinned.push(v);
+        }
+    }
+    for (binned, unbinned) in &times {
+        match binned.binned() {
+            None => put_varint(out, 0),
+            Some((base, bins, min, max)) => {
+                put_varint(out, bins.iter().filter(|&&n| n > 0).count() as u64);
+                let mut last = None;
+                for (key, &n) in (base..).zip(bins).filter(|(_, n)| **n > 0) {
+                    match last {
+                        None => put_varint(out, zigzag(i64::from(key))),
+                        Some(last) => put_varint(out, (key - last) as u64),
+                    }
+                    put_varint(out, n);
+                    last = Some(key);
+                }
+                put_number(out, Some(min));
+                put_number(out, Some(max));
+            }
+        }
+        put_varint(out, unbinned.len() as u64);
+        for &v in unbinned {
+            put_number(out, Some(v));
+        }
+    }
+}
+
+/// Reads what [`put_group_times`] wrote for the `groups`: no group counts
+/// more values than it has rows, keys ascend and are sketch keys (`i32`).
+fn group_times(r: &mut Reader<'_>, groups: &[Group]) -> Result<Vec<Times>, Malformed> {
+    let mut keys = Keys::new();
+    let mut out = Vec::with_capacity(groups.len());
+    for g in groups {
+        // A bin takes at least two bytes (its key and count).
+        let nonzero = r.count(2)?;
+        let mut times = match nonzero {
+            0 => Times::new(),
+            _ => {
+                let key = |v: i64| i32::try_from(v).map_err(|_| format!("sketch key {v}"));
+                let first = key(unzigzag(r.varint()?))?;
+                let mut bins = vec![r.varint()?];
+                let mut last = first;
+                for _ in 1..nonzero {
+                    let step = r.varint()?;
+                    // The sketch's keys of every f64 span about 37,000.
+                    if step == 0 || bins.len() as u64 + step > 1 << 16 {
+                        return Err(format!("sketch keys {step} apart"));
+                    }
+                    last = key(i64::from(last) + step as i64)?;
+                    bins.resize(bins.len() + step as usize - 1, 0);
+                    bins.push(r.varint()?);
+                }
+                let min = columns::number(r)?.ok_or("no least response time")?;
+                let max = columns::number(r)?.ok_or("no greatest response time")?;
+                Times::from_bins(first, bins, min, max)
+            }
+        };
+        let unbinned = r.count(1)?;
+        for _ in 0..unbinned {
+            let v = columns::number(r)?.ok_or("an absent response time")?;
+            if keys.binned(v) {
+                return Err(format!("response time {v} among the unbinned"));
+            }
+            times.add(&mut keys, v);
+        }
+        if times.count > u64::from(g.rows) {
+            return Err(format!("{} response times in a group of {} rows", times.count, g.rows));
+        }
+        out.push(times);
+    }
+    Ok(out)
+}
+
 /// Writes blocks, reusing its zstd context and buffers from one block to
 /// the next.
 pub struct BlockWriter {
@@ -515,6 +623,9 @@ impl BlockWriter {
                 });
             }
         }
+        self.raw.clear();
+        put_group_times(&mut self.raw, records, (&tenant_codes, &service_codes), &groups);
+        let group_times = self.compress("group_times", &mut body)?;
         self.value_keys(records, id_words);
         let filter = bloom::build(&mut self.keys);
         self.keys.clear();
@@ -552,6 +663,8 @@ impl BlockWriter {
             put_varint(&mut header, *compressed as u64);
             put_varint(&mut header, *raw as u64);
         }
+        put_varint(&mut header, group_times.0 as u64);
+        put_varint(&mut header, group_times.1 as u64);
         header.push(bloom::HASHES as u8);
         put_varint(&mut header, filter.len() as u64);
 
@@ -858,6 +971,7 @@ fn parse_header(r: &mut Reader<'_>, header_len: usize) -> Result<(Header, usize)
         }
         attributes.push((key.to_owned(), extent(r)?));
     }
+    let group_times = extent(r)?;
     let filter_hashes = u32::from(r.u8()?);
     if !(1..=bloom::MAX_HASHES).contains(&filter_hashes) {
         return Err(format!("a filter of {filter_hashes} probes"));
@@ -879,6 +993,7 @@ fn parse_header(r: &mut Reader<'_>, header_len: usize) -> Result<(Header, usize)
         groups,
         columns,
         attributes,
+        group_times,
         filter,
         filter_hashes,
     };
@@ -1154,6 +1269,17 @@ impl Block {
     /// Every record's `response_time_ms`.
     pub fn response_times(&self) -> Result<Vec<Option<f64>>, BlockError> {
         self.read(Column::ResponseTime, |r, rows| each(rows, || columns::number(r)))
+    }
+
+    /// Each of the header's groups' response times, in its order, counted
+    /// per sketch bin as the stats collectors count them: what a stats
+    /// request with percentiles adds for a group it takes whole.
+    pub(crate) fn group_times(&self) -> Result<Vec<Times>, BlockError> {
+        let raw = self.inflate("group_times", self.header.group_times)?;
+        let mut r = Reader::new(&raw);
+        let times = group_times(&mut r, &self.header.groups).map_err(malformed("group_times"))?;
+        r.finish().map_err(malformed("group_times"))?;
+        Ok(times)
     }
 
     /// Every record's value of a text column: tenant, service, the ids,
@@ -1756,10 +1882,55 @@ mod tests {
         assert!(matches!(b.codes(Column::Host), Err(BlockError::Kind { .. })));
         // The header's extents tile the block.
         let mut end = b.bytes().len() - h.filter.compressed;
-        for e in h.attributes.iter().map(|(_, e)| e).rev().chain(h.columns.iter().rev()) {
+        let attributes = h.attributes.iter().map(|(_, e)| e).rev();
+        for e in std::iter::once(&h.group_times).chain(attributes).chain(h.columns.iter().rev()) {
             assert_eq!(e.offset + e.compressed, end);
             end = e.offset;
         }
+    }
+
+    #[test]
+    fn each_groups_response_times_are_its_records() {
+        let mut rs = records(31, 3_000);
+        // Values the sketch does not bin, and one group with no time at all.
+        for (i, r) in rs.iter_mut().enumerate() {
+            match i % 17 {
+                0 => r.response_time_ms = Some(0.0),
+                1 => r.response_time_ms = Some(-2.5),
+                2 => r.response_time_ms = Some(1.0 / 3.0),
+                _ => {}
+            }
+            if r.service_name == "auth" && r.level == Level::Debug {
+                r.response_time_ms = None;
+            }
+        }
+        let b = block(&rs);
+        let h = b.header();
+        let got = b.group_times().unwrap();
+        assert_eq!(got.len(), h.groups.len());
+        let mut keys = Keys::new();
+        let mut without = 0;
+        for (g, times) in h.groups.iter().zip(got) {
+            let mut want = Times::new();
+            for r in &rs {
+                let tenant = &h.tenants[usize::from(g.tenant)];
+                let service = &h.services[usize::from(g.service)];
+                if (&r.tenant, &r.service_name, r.level) == (tenant, service, g.level)
+                    && let Some(v) = r.response_time_ms
+                {
+                    want.add(&mut keys, v);
+                }
+            }
+            without += usize::from(want.count == 0);
+            assert_eq!(times.count, want.count);
+            assert_eq!(times.binned(), want.binned());
+            let (got, want) = (times.into_sketch(&keys.config), want.into_sketch(&keys.config));
+            assert_eq!((got.count(), got.min(), got.max()), (want.count(), want.min(), want.max()));
+            for q in [0.0, 0.5, 0.9, 0.99, 1.0] {
+                assert_eq!(got.quantile(q).unwrap(), want.quantile(q).unwrap(), "{q}");
+            }
+        }
+        assert!(without > 0, "a group with no response time");
     }
 
     #[test]
@@ -1873,6 +2044,7 @@ mod tests {
         let _ = (b.timestamps(), b.ingested_at(), b.levels(), b.status_codes());
         let _ =
             (b.anomalies(), b.response_times(), b.codes(Column::Service), b.codes(Column::Tenant));
+        let _ = b.group_times();
         for c in Column::ALL {
             let _ = (b.texts(c), b.lists(c));
         }
@@ -1947,14 +2119,14 @@ mod tests {
         magic[0] = b'X';
         assert!(matches!(Block::parse(OwnedBytes::new(magic)), Err(BlockError::Magic(_))));
         // Version 1, before the header's groups, 2, before the message
-        // words in the filter, 3, before numbers as tenths, and a future
-        // version.
-        for v in [1, 2, 3, 5] {
+        // words in the filter, 3, before numbers as tenths, 4, before the
+        // groups' response times, and a future version.
+        for v in [1, 2, 3, 4, 6] {
             let mut version = good.clone();
             version[4] = v;
             let err = Block::parse(OwnedBytes::new(version)).unwrap_err();
             assert_eq!(err, BlockError::Version(v));
-            assert_eq!(err.to_string(), format!("block format version {v}, this build reads 4"));
+            assert_eq!(err.to_string(), format!("block format version {v}, this build reads 5"));
         }
         // Changes the checksum does not see (it is rewritten to match):
         // each is read as a block or refused, never a panic.

@@ -109,6 +109,8 @@ pub(super) struct Candidate<'a> {
 /// The matching rows of one header [`Group`].
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Counted {
+    /// Index into the header's groups.
+    pub group: usize,
     /// Code into the header's services.
     pub service: u16,
     pub level: Level,
@@ -313,21 +315,23 @@ impl<'a> Plan<'a> {
                 && codes.service.is_none_or(|s| g.service == s)
                 && f.level.is_none_or(|l| g.level == l)
         };
-        let counted = h.groups.iter().filter(matching).filter_map(|g| {
-            let (rows, anomalies) = match f.anomaly {
-                None => (g.rows, g.anomalies),
-                Some(true) => (g.anomalies, g.anomalies),
-                Some(false) => (g.rows - g.anomalies, 0),
-            };
-            (rows > 0).then_some(Counted {
-                service: g.service,
-                level: g.level,
-                rows: u64::from(rows),
-                anomalies: u64::from(anomalies),
-                min_timestamp: g.min_timestamp,
-                max_timestamp: g.max_timestamp,
-            })
-        });
+        let counted =
+            h.groups.iter().enumerate().filter(|(_, g)| matching(g)).filter_map(|(i, g)| {
+                let (rows, anomalies) = match f.anomaly {
+                    None => (g.rows, g.anomalies),
+                    Some(true) => (g.anomalies, g.anomalies),
+                    Some(false) => (g.rows - g.anomalies, 0),
+                };
+                (rows > 0).then_some(Counted {
+                    group: i,
+                    service: g.service,
+                    level: g.level,
+                    rows: u64::from(rows),
+                    anomalies: u64::from(anomalies),
+                    min_timestamp: g.min_timestamp,
+                    max_timestamp: g.max_timestamp,
+                })
+            });
         Some(counted.collect())
     }
 

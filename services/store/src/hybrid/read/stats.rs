@@ -1,8 +1,11 @@
 //! Stats: each candidate block's matching rows counted into the Tantivy
 //! store's [`Partial`] from the service, level, anomaly, timestamp and
 //! response-time columns (only those the request needs), or from its
-//! header's groups when they decide the filter and the request has no
-//! histogram or percentiles; the open block's from its records; all merged
+//! header's groups when they decide the filter: their counts, their
+//! response times as the block keeps them per group and sketch bin, and
+//! their histogram bucket when each group's rows lie in one (else the
+//! timestamp, level and anomaly columns give each row's bucket); the open
+//! block's from its records; all merged
 //! by [`Merged`] as the Tantivy store merges its segments', so both give
 //! the same answer, limits and errors included. A block the request's time
 //! range covers keeps its partial in the Tantivy store's [`StatsCache`],
@@ -16,7 +19,7 @@ use loglens_core::{Level, LogRecord, Stats, StatsRequest};
 use super::super::block::{BlockError, Column};
 use super::super::postings::message_analyzer;
 use super::super::snapshot::Snapshot;
-use super::select::{BlockColumns, Candidate, Plan, block_error};
+use super::select::{BlockColumns, Candidate, Counted, Plan, block_error};
 use crate::Result;
 use crate::tantivy::backend;
 use crate::tantivy::stats::partial::{
@@ -70,16 +73,16 @@ fn candidate_partial(
     cache: &StatsCache,
 ) -> Result<Option<Arc<Partial>>> {
     let h = c.block.header();
-    let by_groups = req.histogram_interval_ms.is_none() && !req.include_percentiles;
-    if let (true, Some(groups)) = (by_groups, &c.counted) {
+    // A group's response times are all its rows': not those of a filter
+    // that takes only its anomalous rows, or only the others.
+    let groups =
+        c.counted.as_ref().filter(|_| !req.include_percentiles || req.filter.anomaly.is_none());
+    let rows = groups.is_some_and(|g| !each_in_one_bucket(req, g));
+    if let (Some(groups), false) = (groups, rows) {
         if groups.is_empty() {
             return Ok(None);
         }
-        let mut tally = Tally::new(req, h.services.clone(), (0, 0));
-        for g in groups {
-            tally.add_many(usize::from(g.service), g.level, g.rows, g.anomalies);
-        }
-        return Ok(Some(Arc::new(tally.finish()?)));
+        return Ok(Some(Arc::new(groups_partial(plan, c, req, groups, false)?)));
     }
     let key = shape.filter(|_| c.covered()).map(|shape| {
         let unit = Unit::Block { first_seq: h.first_seq, checksum: c.block.checksum() };
@@ -90,11 +93,65 @@ fn candidate_partial(
     if let Some(hit) = key.as_ref().and_then(|k| cache.get(k)) {
         return Ok(Some(hit));
     }
-    let partial = Arc::new(block_partial(plan, c, req)?);
+    let partial = Arc::new(match groups {
+        Some(groups) => groups_partial(plan, c, req, groups, true)?,
+        None => block_partial(plan, c, req)?,
+    });
     if let Some(key) = key {
         cache.put(key, Arc::clone(&partial), partial.bytes());
     }
     Ok(Some(partial))
+}
+
+/// Whether the histogram, if the request asks for one, has one bucket for
+/// all the rows of each of `groups`.
+fn each_in_one_bucket(req: &StatsRequest, groups: &[Counted]) -> bool {
+    let Some(interval) = req.histogram_interval_ms.map(interval_ns) else { return true };
+    let at = |ms: i64| position(ms.saturating_mul(1_000_000), interval);
+    groups.iter().all(|g| at(g.min_timestamp) == at(g.max_timestamp))
+}
+
+/// A candidate block's matches as its header's `groups` counted them (see
+/// [`Candidate::counted`]), with each group's response times as the block
+/// keeps them; the histogram from the groups when each lies in one bucket,
+/// else (`rows`) from the timestamp, level and anomaly of each matching
+/// row.
+fn groups_partial(
+    plan: &Plan<'_>,
+    c: &Candidate<'_>,
+    req: &StatsRequest,
+    groups: &[Counted],
+    rows: bool,
+) -> Result<Partial> {
+    let h = c.block.header();
+    let err = |e: BlockError| block_error(c.block, e);
+    let mut tally = Tally::new(req, h.services.clone(), (h.min_timestamp, h.max_timestamp));
+    let times = match req.include_percentiles {
+        true => Some(c.block.group_times().map_err(err)?),
+        false => None,
+    };
+    for g in groups {
+        let service = usize::from(g.service);
+        tally.add_many(service, g.level, g.rows, g.anomalies);
+        if let Some(t) = times.as_ref().map(|t| &t[g.group]).filter(|t| t.count > 0) {
+            tally.add_times(service, t);
+        }
+        if !rows && let Some(bucket) = tally.bucket(g.min_timestamp) {
+            bucket.add(g.level, g.rows, g.anomalies);
+        }
+    }
+    if rows {
+        let columns = BlockColumns::new(c.block);
+        let selection = plan.select(c, &columns)?;
+        let (timestamps, levels, anomalies) =
+            (columns.timestamps()?, columns.levels()?, columns.anomalies()?);
+        for row in selection.iter() {
+            if let Some(bucket) = tally.bucket(timestamps[row]) {
+                bucket.add(levels[row], 1, u64::from(anomalies[row].0));
+            }
+        }
+    }
+    Ok(tally.finish()?)
 }
 
 /// A candidate block's matching rows counted from its columns.
@@ -210,6 +267,20 @@ struct Tally {
 /// Records, anomalies and records per level of a histogram bucket.
 type BucketCounts = (u64, u64, PerLevel);
 
+/// Adding to a [`BucketCounts`].
+trait AddTo {
+    /// Adds `rows` records of `level`, `anomalies` of them anomalous.
+    fn add(&mut self, level: Level, rows: u64, anomalies: u64);
+}
+
+impl AddTo for BucketCounts {
+    fn add(&mut self, level: Level, rows: u64, anomalies: u64) {
+        self.0 += rows;
+        self.1 += anomalies;
+        self.2[level_index(level)] += rows;
+    }
+}
+
 /// Most histogram buckets a block counts in an array spanning its time
 /// range (a block's rows are near each other in time as a rule).
 const DENSE_BUCKETS: i64 = 1 << 16;
@@ -254,34 +325,46 @@ impl Tally {
         if let (true, Some(v)) = (self.percentiles, r.response_time) {
             service.1.get_or_insert_with(Times::new).add(&mut self.keys, v);
         }
-        if let Some(interval) = self.interval_ns {
-            let (lo, hi, mut pos) = self.span;
-            if !(lo..hi).contains(&r.timestamp) {
-                // Nanoseconds, as Tantivy's date histogram takes them.
-                pos = position(r.timestamp.saturating_mul(1_000_000), interval);
-                let (lo, hi) = bucket_span(r.timestamp, pos, interval);
-                self.span = (lo, hi, pos);
-            }
-            let slot = usize::try_from(pos.wrapping_sub(self.base) as u64).ok();
-            let bucket = match slot.and_then(|s| self.dense.get_mut(s)) {
-                Some(b) => b,
-                None => self.buckets.entry(pos).or_default(),
-            };
-            bucket.0 += 1;
-            bucket.1 += u64::from(r.anomaly);
-            bucket.2[level] += 1;
+        if let Some(bucket) = self.bucket(r.timestamp) {
+            bucket.add(r.level, 1, u64::from(r.anomaly));
         }
     }
 
+    /// The histogram's bucket of `timestamp`, when the request asks for a
+    /// histogram.
+    #[inline]
+    fn bucket(&mut self, timestamp: i64) -> Option<&mut BucketCounts> {
+        let interval = self.interval_ns?;
+        let (lo, hi, mut pos) = self.span;
+        if !(lo..hi).contains(&timestamp) {
+            // Nanoseconds, as Tantivy's date histogram takes them.
+            pos = position(timestamp.saturating_mul(1_000_000), interval);
+            let (lo, hi) = bucket_span(timestamp, pos, interval);
+            self.span = (lo, hi, pos);
+        }
+        let slot = usize::try_from(pos.wrapping_sub(self.base) as u64).ok();
+        Some(match slot.and_then(|s| self.dense.get_mut(s)) {
+            Some(b) => b,
+            None => self.buckets.entry(pos).or_default(),
+        })
+    }
+
     /// Adds `rows` records of one service and level, `anomalies` of them
-    /// anomalous, to the counts of a request without histogram or
-    /// percentiles (which need each record's time).
+    /// anomalous, to the counts (not to the histogram or the response
+    /// times: see [`Tally::bucket`] and [`Tally::add_times`]).
     fn add_many(&mut self, service: usize, level: Level, rows: u64, anomalies: u64) {
-        debug_assert!(self.interval_ns.is_none() && !self.percentiles);
         self.count += rows;
         self.anomalies += anomalies;
         self.levels[level_index(level)] += rows;
         self.services[service].0 += rows;
+    }
+
+    /// Adds response times of one service, when the request asks for
+    /// percentiles.
+    fn add_times(&mut self, service: usize, times: &Times) {
+        if self.percentiles {
+            self.services[service].1.get_or_insert_with(Times::new).merge(times);
+        }
     }
 
     /// The counts as a [`Partial`]: levels and services with records only,

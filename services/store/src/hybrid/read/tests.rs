@@ -756,7 +756,17 @@ fn blocks_the_groups_decide_are_counted_without_reading_a_column() {
         }
     }
     assert_eq!(searched, 8);
-    // What the groups cannot say needs the columns, which cannot be read.
+    // Percentiles: each group's response times, kept apart from the
+    // columns.
+    for filter in [f(), Filter { service_name: some("auth"), level: Some(Level::Warn), ..f() }] {
+        let req = StatsRequest { filter, include_percentiles: true, ..StatsRequest::default() };
+        let got = stats(&blind, &req, &StatsCache::new(0)).unwrap();
+        assert_eq!(got, stats(&snap, &req, &StatsCache::new(0)).unwrap());
+        assert!(!got.response_time_percentiles.is_empty());
+    }
+    // What the groups cannot say needs the columns, which cannot be read:
+    // a histogram whose buckets split a group, percentiles of only the
+    // anomalous rows of groups.
     let service = Filter { service_name: some("auth"), ..f() };
     let histogram = StatsRequest { histogram_interval_ms: Some(60_000), ..StatsRequest::default() };
     let status = Filter { status_code: StatusCode::new(200).ok(), ..f() };
@@ -764,10 +774,14 @@ fn blocks_the_groups_decide_are_counted_without_reading_a_column() {
     for (why, e) in [
         ("histogram", stats(&blind, &histogram, &StatsCache::new(0)).unwrap_err()),
         (
-            "percentiles",
+            "percentiles of anomalies",
             stats(
                 &blind,
-                &StatsRequest { include_percentiles: true, ..StatsRequest::default() },
+                &StatsRequest {
+                    filter: Filter { anomaly: Some(true), ..f() },
+                    include_percentiles: true,
+                    ..StatsRequest::default()
+                },
                 &StatsCache::new(0),
             )
             .unwrap_err(),

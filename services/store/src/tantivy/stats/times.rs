@@ -47,7 +47,7 @@ impl Keys {
     /// Whether the sketch bins `v` by key (else it counts it apart: zero,
     /// negative, NaN).
     #[inline]
-    fn binned(&self, v: f64) -> bool {
+    pub(crate) fn binned(&self, v: f64) -> bool {
         v > self.config.min_possible()
     }
 
@@ -133,6 +133,18 @@ impl Times {
         if v > self.max {
             self.max = v;
         }
+    }
+
+    /// The binned values: the key of the first bin, the counts from there
+    /// on, the least and the greatest value; `None` when none is binned.
+    pub(crate) fn binned(&self) -> Option<(i32, &[u64], f64, f64)> {
+        (!self.bins.is_empty()).then_some((self.base, &self.bins[..], self.min, self.max))
+    }
+
+    /// Times of binned values only, from what [`Times::binned`] gave
+    /// (`bins` not empty, its counts from the key `base` on).
+    pub(crate) fn from_bins(base: i32, bins: Vec<u64>, min: f64, max: f64) -> Times {
+        Times { count: bins.iter().sum(), base, bins, min, max, unbinned: None }
     }
 
     /// Adds `other`'s values to these.
