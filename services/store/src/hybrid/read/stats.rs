@@ -106,9 +106,15 @@ fn candidate_partial(
 /// Whether the histogram, if the request asks for one, has one bucket for
 /// all the rows of each of `groups`.
 fn each_in_one_bucket(req: &StatsRequest, groups: &[Counted]) -> bool {
+    groups.iter().all(|g| in_one_bucket(req, (g.min_timestamp, g.max_timestamp)))
+}
+
+/// Whether the histogram, if the request asks for one, has one bucket for
+/// every timestamp from `span.0` to `span.1` (ms).
+fn in_one_bucket(req: &StatsRequest, span: (i64, i64)) -> bool {
     let Some(interval) = req.histogram_interval_ms.map(interval_ns) else { return true };
     let at = |ms: i64| position(ms.saturating_mul(1_000_000), interval);
-    groups.iter().all(|g| at(g.min_timestamp) == at(g.max_timestamp))
+    at(span.0) == at(span.1)
 }
 
 /// A candidate block's matches as its header's `groups` counted them (see
@@ -172,9 +178,10 @@ fn block_partial(plan: &Plan<'_>, c: &Candidate<'_>, req: &StatsRequest) -> Resu
     };
     let levels = columns.levels()?;
     let anomalies = columns.anomalies()?;
+    // A block whose rows all lie in one bucket needs no row's time.
     let timestamps = match req.histogram_interval_ms {
-        Some(_) => Some(columns.timestamps()?),
-        None => None,
+        Some(_) if !in_one_bucket(req, span) => Some(columns.timestamps()?),
+        _ => None,
     };
     let times = match req.include_percentiles {
         true => Some(c.block.response_times().map_err(err)?),
@@ -185,7 +192,7 @@ fn block_partial(plan: &Plan<'_>, c: &Candidate<'_>, req: &StatsRequest) -> Resu
             service: services.as_ref().map_or(0, |s| usize::from(s[row])),
             level: levels[row],
             anomaly: anomalies[row].0,
-            timestamp: timestamps.as_ref().map_or(0, |t| t[row]),
+            timestamp: timestamps.as_ref().map_or(h.min_timestamp, |t| t[row]),
             response_time: times.as_ref().and_then(|t| t[row]),
         });
     }
