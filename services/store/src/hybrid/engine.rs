@@ -935,6 +935,50 @@ mod tests {
         engine.close().await.unwrap();
     }
 
+    /// A retry storm: the same records sent three times. Each commit drops
+    /// the oldest blocks whose every row a later copy replaced, so the
+    /// store keeps about one copy's blocks, not three; reopened, it holds
+    /// the same.
+    #[tokio::test]
+    async fn blocks_whose_rows_were_all_sent_again_are_dropped() {
+        let dir = tempfile::tempdir().unwrap();
+        let engine = Engine::open(dir.path(), &options()).unwrap();
+        let n = 2 * BLOCK_ROWS + 100;
+        let copy = |v: &str| (0..n).map(|i| record(&format!("client-{i}"), i, v)).collect();
+        let mut sent = Vec::new();
+        send(&engine, &mut sent, copy("v1"), 1000).await;
+        engine.refresh().await.unwrap();
+        assert_eq!(block_files(dir.path()).len(), 2);
+        check(&engine.snapshot(), &sent);
+        // The second copy replaces blocks 0 and 1 whole, and 100 rows of
+        // the block after them (sealed with 3,996 of the second copy).
+        send(&engine, &mut sent, copy("v2"), 1000).await;
+        engine.refresh().await.unwrap();
+        let snap = engine.snapshot();
+        assert_eq!(snap.blocks[0].header().first_seq, 1 + 2 * BLOCK_ROWS as u64);
+        assert_eq!(block_files(dir.path()).len(), 2, "blocks 0 and 1 are gone");
+        check(&snap, &sent);
+        // The third copy replaces blocks 2 and 3 whole (block 4 holds 200
+        // rows of the second copy and 3,896 of the third).
+        send(&engine, &mut sent, copy("v3"), 1000).await;
+        engine.refresh().await.unwrap();
+        let snap = engine.snapshot();
+        assert_eq!(snap.blocks[0].header().first_seq, 1 + 4 * BLOCK_ROWS as u64);
+        check(&snap, &sent);
+        assert_eq!(snap.postings.num_docs(), n as u64, "a document per live row");
+        let held = block_files(dir.path());
+        engine.close().await.unwrap();
+
+        let engine = Engine::open(dir.path(), &options()).unwrap();
+        assert_eq!(block_files(dir.path()), held);
+        check(&engine.snapshot(), &sent);
+        // An id of a dropped block, sent again, is upserted as ever.
+        send(&engine, &mut sent, vec![record("client-7", 7, "v4")], 1).await;
+        engine.refresh().await.unwrap();
+        check(&engine.snapshot(), &sent);
+        engine.close().await.unwrap();
+    }
+
     #[tokio::test]
     async fn a_store_whose_blocks_all_expired_goes_on_from_its_open_block() {
         let dir = tempfile::tempdir().unwrap();

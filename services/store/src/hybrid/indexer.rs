@@ -464,7 +464,54 @@ impl Indexer {
     /// snapshot, sends the new records to the tail and trims the
     /// write-ahead log. Does nothing when nothing was added.
     pub fn commit(&mut self) -> Result<()> {
-        self.commit_inner(true, false)
+        self.commit_inner(true, false)?;
+        self.drop_replaced_blocks()
+    }
+
+    /// Drops the oldest sealed blocks while every row of theirs is deleted,
+    /// as a client's retries leave them (each copy sent again replaces the
+    /// one before), so that a storm of the same records does not keep
+    /// every copy until its days expire. The floor is raised past them as
+    /// a retention pass raises it (see [`Indexer::retain`]): their rows'
+    /// postings documents were deleted when the rows were marked, and that
+    /// is committed, so only the floor, the deleted-rows log, the snapshot
+    /// and the files change.
+    fn drop_replaced_blocks(&mut self) -> Result<()> {
+        let replaced = self
+            .blocks
+            .iter()
+            .take_while(|b| {
+                let seqs = b.header().seqs();
+                self.deleted.range_cardinality(seqs.clone()) == seqs.end - seqs.start
+            })
+            .count();
+        if replaced == 0 {
+            return Ok(());
+        }
+        let gone = self.raise_floor(replaced)?;
+        self.publish();
+        layout::remove_blocks(&self.env.blocks_dir, &gone)?;
+        debug!(
+            blocks = gone.len(),
+            floor = self.floor,
+            "dropped blocks whose rows were all replaced"
+        );
+        Ok(())
+    }
+
+    /// Takes the `n` oldest sealed blocks out of the store: the new floor
+    /// (the first block left, else the open block) written durably, the
+    /// deleted-rows log and the recent ids without the rows below it. The
+    /// first seqs of the blocks taken out, whose files are left to remove
+    /// once no answer needs them.
+    fn raise_floor(&mut self, n: usize) -> Result<Vec<u64>> {
+        let gone: Vec<u64> = self.blocks.drain(..n).map(|b| b.header().first_seq).collect();
+        let floor = self.blocks.first().map_or(self.open_first, |b| b.header().first_seq);
+        layout::write_floor(&self.env.dir, floor)?;
+        self.floor = floor;
+        self.deleted_log.forget_below(Arc::make_mut(&mut self.deleted), floor)?;
+        self.recent.retain(|_, seq| *seq >= floor);
+        Ok(gone)
     }
 
     /// Commits; with `force` also when nothing was added or marked (a
@@ -585,14 +632,10 @@ impl Indexer {
             return Ok(Some(report));
         }
 
-        let gone: Vec<u64> = self.blocks.drain(..dropped).map(|b| b.header().first_seq).collect();
-        if !gone.is_empty() {
-            let floor = self.blocks.first().map_or(self.open_first, |b| b.header().first_seq);
-            layout::write_floor(&self.env.dir, floor)?;
-            self.floor = floor;
-            self.deleted_log.forget_below(Arc::make_mut(&mut self.deleted), floor)?;
-            self.recent.retain(|_, seq| *seq >= floor);
-        }
+        let gone = match dropped {
+            0 => Vec::new(),
+            n => self.raise_floor(n)?,
+        };
         for seq in &marked {
             self.mark_deleted(*seq);
         }
