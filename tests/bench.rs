@@ -160,13 +160,13 @@ fn only_queries_times_each_query_with_and_without_the_caches() {
 }
 
 #[test]
-fn the_hybrid_store_is_measured_when_asked_for() {
-    let (q, stderr) = bench_json(&["--only-queries", "--records", "1500", "--store", "hybrid"]);
-    assert_eq!(q["store"], "hybrid", "{q}");
-    assert!(stderr.contains("store: hybrid"), "{stderr}");
+fn the_tantivy_store_is_measured_when_asked_for() {
+    let (q, stderr) = bench_json(&["--only-queries", "--records", "1500", "--store", "tantivy"]);
+    assert_eq!(q["store"], "tantivy", "{q}");
+    assert!(stderr.contains("store: tantivy"), "{stderr}");
     let rows = q["runs"][0]["latency"].as_array().expect("latency rows");
     assert!(rows.iter().all(|r| r["p99_ms"].as_f64().is_some_and(|v| v > 0.0)), "{q}");
-    // The store path and Kafka end to end, the processor's store a hybrid.
+    // The store path and Kafka end to end, the processor's store a Tantivy one.
     let (k, _) = bench_json(&[
         "--only-kafka",
         "--records",
@@ -174,8 +174,8 @@ fn the_hybrid_store_is_measured_when_asked_for() {
         "--kafka-compression",
         "none",
         "--store",
-        "hybrid",
+        "tantivy",
     ]);
-    assert_eq!(k["store"], "hybrid", "{k}");
+    assert_eq!(k["store"], "tantivy", "{k}");
     assert!(k["end_to_end"]["records_per_s"].as_f64().is_some_and(|v| v > 0.0), "{k}");
 }

@@ -178,9 +178,9 @@ fn assert_query_tree(spans: &[Span], root: &Span, hits: u64) {
     let store = store[0];
     assert_eq!(
         (store.service.as_str(), store.kind, store.name.as_str()),
-        ("loglens-query", SpanKind::Client, "search tantivy")
+        ("loglens-query", SpanKind::Client, "search hybrid")
     );
-    assert_eq!(store.attr("db.system.name"), "tantivy");
+    assert_eq!(store.attr("db.system.name"), "hybrid");
     assert_eq!(store.attr("db.operation.name"), "search");
     assert!(
         store.attr("db.query.text").contains(r#""service_name":"traced-query""#),
@@ -417,14 +417,14 @@ async fn ingest_through_kafka_links_the_processor_batch_to_the_producer() {
         );
         assert_eq!(batch.attr("messaging.system"), "kafka");
         let index: Vec<&Span> =
-            children(&spans, batch).into_iter().filter(|s| s.name == "index tantivy").collect();
+            children(&spans, batch).into_iter().filter(|s| s.name == "index hybrid").collect();
         assert_eq!(
             index.len(),
             1,
             "one index span under the batch: {:#?}",
             children(&spans, batch)
         );
-        assert_eq!(index[0].attr("db.system.name"), "tantivy");
+        assert_eq!(index[0].attr("db.system.name"), "hybrid");
         assert_eq!(index[0].attr("db.operation.name"), "index");
     }
 }
@@ -672,11 +672,11 @@ async fn metrics_of_every_role_move_by_the_right_amounts() {
         let pm = pm.clone();
         async move {
             let t = scrape(&pm).await;
-            (sample(&t, r#"loglens_store_documents{backend="tantivy"}"#) == Some(5.0)).then_some(t)
+            (sample(&t, r#"loglens_store_documents{backend="hybrid"}"#) == Some(5.0)).then_some(t)
         }
     })
     .await;
-    assert!(must(&ptext, r#"loglens_store_disk_bytes{backend="tantivy"}"#) > 0.0);
+    assert!(must(&ptext, r#"loglens_store_disk_bytes{backend="hybrid"}"#) > 0.0);
 
     // The query role: a bad request counts under its error code.
     let mut q = QueryServiceClient::new(query.channel().await);

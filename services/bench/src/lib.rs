@@ -167,19 +167,19 @@ pub struct BenchArgs {
     /// when that is on, again with it off on the same index; prints both.
     #[arg(long, conflicts_with_all = ["only_protocols", "only_refresh", "only_kafka"])]
     pub only_queries: bool,
-    /// The embedded store every figure but 1, 2 and 9 runs on: tantivy (the
-    /// default) or hybrid (experimental: columnar blocks beside message
-    /// postings; README "The hybrid store").
-    #[arg(long, env = "LOGLENS_BENCH_STORE", value_enum, default_value_t = StoreKind::Tantivy)]
+    /// The embedded store every figure but 1, 2 and 9 runs on: hybrid (the
+    /// default: columnar blocks beside message postings; README "The
+    /// embedded store") or tantivy (the store before it).
+    #[arg(long, env = "LOGLENS_BENCH_STORE", value_enum, default_value_t = StoreKind::Hybrid)]
     pub store: StoreKind,
 }
 
 /// Which embedded store `loglens bench` measures.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum StoreKind {
-    /// `tantivy:///DIR`, the default store.
+    /// `tantivy:///DIR`, the store before the hybrid.
     Tantivy,
-    /// `hybrid:///DIR`, the experimental hybrid backend.
+    /// `hybrid:///DIR`, the default store.
     Hybrid,
 }
 

@@ -121,10 +121,16 @@ pub trait LogStore: Send + Sync + 'static {
 
 /// Opens the store a URL names: `http(s)://[user:password@]host:port`
 /// (Elasticsearch), `tantivy:///dir`, `hybrid:///dir`, or a plain directory
-/// path. A URL that
-/// does not parse is an `Error::Config` saying why.
+/// path: a hybrid store, unless the directory already holds a Tantivy
+/// store's index (made before the hybrid became the default), which is
+/// opened as such. A URL that does not parse is an `Error::Config` saying
+/// why.
 pub async fn open(url: &str, options: StoreOptions) -> Result<Arc<dyn LogStore>> {
-    match Location::parse(url)? {
+    let location = match Location::parse(url)? {
+        Location::Plain(dir) => Location::embedded(dir),
+        other => other,
+    };
+    match location {
         #[cfg(feature = "elasticsearch")]
         Location::Elastic(url) => Ok(Arc::new(elastic::ElasticStore::open(&url, options).await?)),
         #[cfg(not(feature = "elasticsearch"))]
@@ -146,6 +152,7 @@ pub async fn open(url: &str, options: StoreOptions) -> Result<Arc<dyn LogStore>>
             let _ = options;
             Err(Error::Config(format!("store {url}: built without the tantivy feature")))
         }
+        Location::Plain(_) => unreachable!("a plain path is resolved above"),
     }
 }
 

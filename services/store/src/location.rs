@@ -13,12 +13,15 @@ pub(crate) enum Location {
     /// `http(s)://[user:password@]host[:port]`: an Elasticsearch cluster; the
     /// URL as given (the backend reads its credentials).
     Elastic(String),
-    /// `tantivy:///abs/dir`, `tantivy://rel/dir` or a plain path: a Tantivy
-    /// store directory.
+    /// `tantivy:///abs/dir` or `tantivy://rel/dir`: a Tantivy store
+    /// directory.
     Tantivy(PathBuf),
     /// `hybrid:///abs/dir` or `hybrid://rel/dir`: a hybrid store directory
     /// (columnar blocks beside message postings).
     Hybrid(PathBuf),
+    /// A plain path: the embedded store's directory, a hybrid store unless
+    /// it already holds a Tantivy store's index ([`Location::embedded`]).
+    Plain(PathBuf),
 }
 
 impl Location {
@@ -41,7 +44,14 @@ impl Location {
     }
 
     fn plain(path: &str) -> Location {
-        Location::Tantivy(PathBuf::from(path))
+        Location::Plain(PathBuf::from(path))
+    }
+
+    /// What a plain path opens: the Tantivy store where one was made before
+    /// the hybrid became the default (the directory holds its `index/`),
+    /// else a hybrid store.
+    pub fn embedded(dir: PathBuf) -> Location {
+        if dir.join("index").is_dir() { Location::Tantivy(dir) } else { Location::Hybrid(dir) }
     }
 }
 
@@ -98,14 +108,22 @@ mod tests {
             ("tantivy:///tmp/with%20space", "/tmp/with space"),
             ("tantivy://data/logs", "data/logs"),
             ("tantivy://Data", "Data"),
-            ("/var/lib/loglens", "/var/lib/loglens"),
-            ("./data", "./data"),
-            ("data dir/logs", "data dir/logs"),
-            ("C:\\loglens", "C:\\loglens"),
-            ("logs:2024", "logs:2024"),
         ] {
             assert_eq!(Location::parse(url).unwrap(), tantivy(want), "{url}");
         }
+        for path in ["/var/lib/loglens", "./data", "data dir/logs", "C:\\loglens", "logs:2024"] {
+            assert_eq!(Location::parse(path).unwrap(), Location::Plain(path.into()), "{path}");
+        }
+    }
+
+    #[test]
+    fn a_plain_path_is_a_hybrid_store_unless_it_holds_a_tantivy_index() {
+        let dir = tempfile::tempdir().unwrap();
+        let fresh = dir.path().join("fresh");
+        assert_eq!(Location::embedded(fresh.clone()), Location::Hybrid(fresh));
+        assert_eq!(Location::embedded(dir.path().into()), Location::Hybrid(dir.path().into()));
+        std::fs::create_dir(dir.path().join("index")).unwrap();
+        assert_eq!(Location::embedded(dir.path().into()), Location::Tantivy(dir.path().into()));
     }
 
     #[test]

@@ -1405,6 +1405,13 @@ async fn tantivy_open_by_url() {
     indexed(&*store, &plain("url", 2, T0)).await;
     assert_eq!(search(&*store, Filter::default(), Sort::NewestFirst, 10).await.total, 2);
     store.close().await.unwrap();
+    // A plain path opens a new directory as a hybrid store, but one that
+    // already holds a Tantivy store's index (made before the hybrid became
+    // the default) as the Tantivy store it is, records and all.
+    let store = loglens_store::open(b.dir.path().to_str().unwrap(), options()).await.unwrap();
+    assert_eq!(store.backend(), "tantivy");
+    assert_eq!(search(&*store, Filter::default(), Sort::NewestFirst, 10).await.total, 2);
+    store.close().await.unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1460,8 +1467,14 @@ async fn hybrid_open_by_url() {
     indexed(&*store, &records).await;
     assert_eq!(search(&*store, Filter::default(), Sort::OldestFirst, 10).await.total, 3);
     store.close().await.unwrap();
-    // The directory is a hybrid store's: the Tantivy store refuses it.
-    let Err(e) = loglens_store::open(b.dir.path().to_str().unwrap(), options()).await else {
+    // A plain path opens it as the hybrid store it is (the default)...
+    let dir = b.dir.path().to_str().unwrap();
+    let store = loglens_store::open(dir, options()).await.expect("open as a plain path");
+    assert_eq!(store.backend(), "hybrid");
+    assert_eq!(search(&*store, Filter::default(), Sort::OldestFirst, 10).await.total, 3);
+    store.close().await.unwrap();
+    // ...and the Tantivy store refuses it, naming the URL to use.
+    let Err(e) = loglens_store::open(&format!("tantivy://{dir}"), options()).await else {
         panic!("the Tantivy store opened a hybrid store's directory");
     };
     assert!(e.to_string().contains("hybrid://"), "{e}");

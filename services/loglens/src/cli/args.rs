@@ -112,13 +112,15 @@ fn store_defaults() -> StoreOptions {
 /// Where records live.
 #[derive(Args, Debug, Clone)]
 pub struct StoreArgs {
-    /// Directory of the embedded index and its write-ahead log.
+    /// Directory of the embedded store (a hybrid store: columnar blocks and
+    /// message postings, with its write-ahead log; a directory that already
+    /// holds a Tantivy store's index/ is opened as that).
     #[arg(long, env = "LOGLENS_DATA_DIR", default_value = "./data")]
     data_dir: PathBuf,
     /// Where records live instead of --data-dir: an Elasticsearch or
     /// OpenSearch cluster, http(s)://[USER:PASSWORD@]HOST:PORT,
-    /// tantivy:///DIR, or hybrid:///DIR (experimental: columnar blocks
-    /// beside message postings; README "The hybrid store").
+    /// hybrid:///DIR (what --data-dir opens), or tantivy:///DIR (the store
+    /// before it: one Tantivy index; README "Storage and durability").
     #[arg(long, env = "LOGLENS_STORE")]
     store: Option<String>,
     /// Elasticsearch host; with ELASTIC_SCHEME and ELASTIC_PORT an alternative

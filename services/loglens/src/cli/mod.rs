@@ -39,7 +39,7 @@ pub struct Cli {
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Everything in one process: ingest, index, query, stats and the REST
-    /// gateway over one store (the embedded index in --data-dir by default,
+    /// gateway over one store (the embedded store in --data-dir by default,
     /// or Elasticsearch with --store). With --kafka, ingest goes through
     /// Kafka and an in-process processor indexes it.
     Standalone(standalone::StandaloneArgs),

@@ -23,7 +23,7 @@ pub struct ProcessorArgs {
     #[command(flatten)]
     rules: RuleArgs,
     /// Also serve gRPC query, stats and the ledger over this processor's index
-    /// (the embedded index can only be opened by one process).
+    /// (the embedded store can only be opened by one process).
     #[arg(long, env = "LOGLENS_SERVE")]
     serve: bool,
     /// gRPC address with --serve (port 0 picks a free port).
