@@ -27,6 +27,41 @@ async fn clean_restart_keeps_data() {
     assert_eq!(count_request_id(&mut query, "rs-499").await, 1);
 }
 
+/// A `--data-dir` made by the Tantivy store (the default before the hybrid)
+/// opens as that store, records and all, and says so; a new one is a
+/// hybrid store.
+#[tokio::test]
+async fn a_data_dir_of_the_tantivy_store_still_opens_as_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let tantivy = format!("tantivy://{}", data.to_str().unwrap());
+    let mut server = Standalone::start_with(dir.path(), &["--store", &tantivy]);
+    let records = (0..300)
+        .map(|i| record("upgrade", "INFO", "before the switch", &format!("up-{i}")))
+        .collect();
+    let reply = server.ingest().await.ingest(IngestRequest { records }).await.unwrap().into_inner();
+    assert_eq!(reply.accepted, 300);
+    server.stop();
+    assert!(data.join("index").is_dir(), "a Tantivy store's index");
+
+    let mut server = Standalone::start_logged(dir.path(), &[]);
+    let mut query = server.query().await;
+    let total = query.search(SearchRequest::default()).await.unwrap().into_inner().total;
+    assert_eq!(total, 300, "the records of the Tantivy store");
+    server.stop();
+    let store_line = |log: &str| log.lines().find(|l| l.starts_with("  store ")).map(str::to_owned);
+    let line = store_line(&server.log()).expect("a store line in the banner");
+    assert!(line.ends_with("(tantivy)"), "{line}");
+    assert!(!data.join("layout").exists(), "not made a hybrid store");
+
+    let fresh = tempfile::tempdir().unwrap();
+    let mut server = Standalone::start_logged(fresh.path(), &[]);
+    server.stop();
+    let line = store_line(&server.log()).expect("a store line in the banner");
+    assert!(line.ends_with("(hybrid)"), "{line}");
+    assert!(fresh.path().join("data/layout").exists(), "a hybrid store");
+}
+
 #[tokio::test]
 async fn acknowledged_ingest_survives_kill_9() {
     let dir = tempfile::tempdir().unwrap();

@@ -434,7 +434,8 @@ pub async fn run(
     if tls.is_some() {
         ready.insert("tls".into(), true.into());
     }
-    announce(&config, grpc_addr, http_addr, syslog_addr);
+    let backend = store.as_ref().map(|s| s.backend());
+    announce(&config, backend, grpc_addr, http_addr, syslog_addr);
     announce_auth(&config, auth.as_deref(), grpc_addr, http_addr, syslog_addr);
     write_ready(&config.ready_file, ready.into())?;
 
@@ -597,6 +598,7 @@ fn start_demo(
 /// The startup log line, and the banner for people.
 fn announce(
     config: &NodeConfig,
+    backend: Option<&'static str>,
     grpc: Option<SocketAddr>,
     http: Option<SocketAddr>,
     syslog: Option<SocketAddr>,
@@ -608,6 +610,7 @@ fn announce(
         http = ?http,
         syslog = ?syslog,
         store = ?store,
+        backend = ?backend,
         ingest = ?config.ingest.as_ref().map(|i| match i { IngestTo::Store => "store", IngestTo::Kafka(_) => "kafka" }),
         processor = config.processor.is_some(),
         tls = config.tls.is_some(),
@@ -634,7 +637,12 @@ fn announce(
         eprintln!("  syslog   {s}  (UDP and TCP, RFC 5424 and 3164)");
     }
     if let Some(s) = &store {
-        eprintln!("  store    {s}");
+        // Which store a plain path opened: a hybrid one, or the Tantivy
+        // store a directory made before already holds.
+        match backend {
+            Some(b) => eprintln!("  store    {s}  ({b})"),
+            None => eprintln!("  store    {s}"),
+        }
     }
     if let Some(m) = obs::metrics_addr() {
         eprintln!("  metrics  http://{m}/metrics");
