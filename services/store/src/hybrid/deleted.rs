@@ -138,16 +138,7 @@ impl DeletedLog {
         self.len = len;
         Ok(())
     }
-}
 
-/// The rows of `rows` within `range`, ascending.
-pub(crate) fn rows_in(rows: &RoaringTreemap, range: Range<u64>) -> impl Iterator<Item = u64> + '_ {
-    let mut iter = rows.iter();
-    iter.advance_to(range.start);
-    iter.take_while(move |seq| *seq < range.end)
-}
-
-impl DeletedLog {
     /// Forgets the rows of `rows` below `floor` (retention dropped their
     /// blocks, and the floor is durable) and, when there were any, writes
     /// the log afresh without them ([`DeletedLog::rewrite`]).
@@ -157,6 +148,13 @@ impl DeletedLog {
         }
         Ok(())
     }
+}
+
+/// The rows of `rows` within `range`, ascending.
+pub(crate) fn rows_in(rows: &RoaringTreemap, range: Range<u64>) -> impl Iterator<Item = u64> + '_ {
+    let mut iter = rows.iter();
+    iter.advance_to(range.start);
+    iter.take_while(move |seq| *seq < range.end)
 }
 
 /// `seqs` as one frame: count, checksum, payload.

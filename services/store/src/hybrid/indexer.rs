@@ -477,14 +477,8 @@ impl Indexer {
     /// is committed, so only the floor, the deleted-rows log, the snapshot
     /// and the files change.
     fn drop_replaced_blocks(&mut self) -> Result<()> {
-        let replaced = self
-            .blocks
-            .iter()
-            .take_while(|b| {
-                let seqs = b.header().seqs();
-                self.deleted.range_cardinality(seqs.clone()) == seqs.end - seqs.start
-            })
-            .count();
+        let replaced =
+            self.blocks.iter().take_while(|b| self.live_rows(b.header().seqs()) == 0).count();
         if replaced == 0 {
             return Ok(());
         }
@@ -497,6 +491,11 @@ impl Indexer {
             "dropped blocks whose rows were all replaced"
         );
         Ok(())
+    }
+
+    /// The rows of `seqs` (a block's) not deleted.
+    fn live_rows(&self, seqs: std::ops::Range<u64>) -> u64 {
+        seqs.end - seqs.start - self.deleted.range_cardinality(seqs)
     }
 
     /// Takes the `n` oldest sealed blocks out of the store: the new floor
@@ -611,10 +610,7 @@ impl Indexer {
                 .filter(|seq| !self.deleted.contains(*seq))
                 .collect();
             report.removed += expired.len() as u64;
-            let whole = dropped == i && {
-                let live = seqs.end - seqs.start - self.deleted.range_cardinality(seqs.clone());
-                live == expired.len() as u64
-            };
+            let whole = dropped == i && self.live_rows(seqs) == expired.len() as u64;
             if whole {
                 dropped += 1;
             } else {
