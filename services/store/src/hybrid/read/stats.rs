@@ -142,8 +142,8 @@ fn groups_partial(
         if let Some(t) = times.as_ref().map(|t| &t[g.group]).filter(|t| t.count > 0) {
             tally.add_times(service, t);
         }
-        if !rows && let Some(bucket) = tally.bucket(g.min_timestamp) {
-            bucket.add(g.level, g.rows, g.anomalies);
+        if !rows {
+            tally.add_to_bucket(g.min_timestamp, g.level, g.rows, g.anomalies);
         }
     }
     if rows {
@@ -152,9 +152,7 @@ fn groups_partial(
         let (timestamps, levels, anomalies) =
             (columns.timestamps()?, columns.levels()?, columns.anomalies()?);
         for row in selection.iter() {
-            if let Some(bucket) = tally.bucket(timestamps[row]) {
-                bucket.add(levels[row], 1, u64::from(anomalies[row].0));
-            }
+            tally.add_to_bucket(timestamps[row], levels[row], 1, u64::from(anomalies[row].0));
         }
     }
     Ok(tally.finish()?)
@@ -274,20 +272,6 @@ struct Tally {
 /// Records, anomalies and records per level of a histogram bucket.
 type BucketCounts = (u64, u64, PerLevel);
 
-/// Adding to a [`BucketCounts`].
-trait AddTo {
-    /// Adds `rows` records of `level`, `anomalies` of them anomalous.
-    fn add(&mut self, level: Level, rows: u64, anomalies: u64);
-}
-
-impl AddTo for BucketCounts {
-    fn add(&mut self, level: Level, rows: u64, anomalies: u64) {
-        self.0 += rows;
-        self.1 += anomalies;
-        self.2[level_index(level)] += rows;
-    }
-}
-
 /// Most histogram buckets a block counts in an array spanning its time
 /// range (a block's rows are near each other in time as a rule).
 const DENSE_BUCKETS: i64 = 1 << 16;
@@ -332,16 +316,15 @@ impl Tally {
         if let (true, Some(v)) = (self.percentiles, r.response_time) {
             service.1.get_or_insert_with(Times::new).add(&mut self.keys, v);
         }
-        if let Some(bucket) = self.bucket(r.timestamp) {
-            bucket.add(r.level, 1, u64::from(r.anomaly));
-        }
+        self.add_to_bucket(r.timestamp, r.level, 1, u64::from(r.anomaly));
     }
 
-    /// The histogram's bucket of `timestamp`, when the request asks for a
-    /// histogram.
+    /// Adds `rows` records of `level` at `timestamp`, `anomalies` of them
+    /// anomalous, to the histogram's bucket of `timestamp`, when the
+    /// request asks for a histogram.
     #[inline]
-    fn bucket(&mut self, timestamp: i64) -> Option<&mut BucketCounts> {
-        let interval = self.interval_ns?;
+    fn add_to_bucket(&mut self, timestamp: i64, level: Level, rows: u64, anomalies: u64) {
+        let Some(interval) = self.interval_ns else { return };
         let (lo, hi, mut pos) = self.span;
         if !(lo..hi).contains(&timestamp) {
             // Nanoseconds, as Tantivy's date histogram takes them.
@@ -350,15 +333,18 @@ impl Tally {
             self.span = (lo, hi, pos);
         }
         let slot = usize::try_from(pos.wrapping_sub(self.base) as u64).ok();
-        Some(match slot.and_then(|s| self.dense.get_mut(s)) {
+        let bucket = match slot.and_then(|s| self.dense.get_mut(s)) {
             Some(b) => b,
             None => self.buckets.entry(pos).or_default(),
-        })
+        };
+        bucket.0 += rows;
+        bucket.1 += anomalies;
+        bucket.2[level_index(level)] += rows;
     }
 
     /// Adds `rows` records of one service and level, `anomalies` of them
     /// anomalous, to the counts (not to the histogram or the response
-    /// times: see [`Tally::bucket`] and [`Tally::add_times`]).
+    /// times: see [`Tally::add_to_bucket`] and [`Tally::add_times`]).
     fn add_many(&mut self, service: usize, level: Level, rows: u64, anomalies: u64) {
         self.count += rows;
         self.anomalies += anomalies;
