@@ -40,7 +40,7 @@
 use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use fastbloom::BloomFilter;
 use foldhash::fast::RandomState as FastHash;
@@ -831,6 +831,15 @@ pub struct Block {
     filter: Option<BloomFilter>,
     /// Where decompressed frames are kept, when the store keeps them.
     frames: Option<Arc<FrameCache>>,
+    /// The least and greatest `severity_score` of its records, once known
+    /// (the seal's records, or the first read of its anomaly column): the
+    /// header does not say, and a page by severity bounds a block by it.
+    severities: OnceLock<(u8, u8)>,
+}
+
+/// The least and greatest of `severities` (`(u8::MAX, 0)` for none).
+fn severity_range(severities: impl Iterator<Item = u8>) -> (u8, u8) {
+    severities.fold((u8::MAX, 0), |(lo, hi), s| (lo.min(s), hi.max(s)))
 }
 
 fn malformed(part: &str) -> impl FnOnce(Malformed) -> BlockError + '_ {
@@ -1141,7 +1150,7 @@ impl Block {
 
     fn parse_with(bytes: OwnedBytes, copy: Option<&[u8]>) -> Result<Block, BlockError> {
         let (header, filter) = parse_parts(copy.unwrap_or(bytes.as_slice()))?;
-        Ok(Block { bytes, header, filter, frames: None })
+        Ok(Block { bytes, header, filter, frames: None, severities: OnceLock::new() })
     }
 
     /// The block's header.
@@ -1263,7 +1272,23 @@ impl Block {
 
     /// Every record's `anomaly` and `severity_score`.
     pub fn anomalies(&self) -> Result<Vec<(bool, u8)>, BlockError> {
-        self.read(Column::Anomaly, anomalies)
+        let read = self.read(Column::Anomaly, anomalies)?;
+        self.severities.get_or_init(|| severity_range(read.iter().map(|(_, s)| *s)));
+        Ok(read)
+    }
+
+    /// The least and greatest `severity_score` of the block's records,
+    /// when known: [`Block::knowing_severities`] or an earlier
+    /// [`Block::anomalies`] told it.
+    pub(crate) fn severities(&self) -> Option<(u8, u8)> {
+        self.severities.get().copied()
+    }
+
+    /// This block, knowing that `records` are its records (the seal's):
+    /// their least and greatest severities.
+    pub(crate) fn knowing_severities(self, records: &[LogRecord]) -> Block {
+        self.severities.get_or_init(|| severity_range(records.iter().map(|r| r.severity_score)));
+        self
     }
 
     /// Every record's `response_time_ms`.
@@ -1657,6 +1682,20 @@ mod tests {
 
     fn block(records: &[LogRecord]) -> Block {
         Block::parse(OwnedBytes::new(encode(1_000, records).unwrap())).unwrap()
+    }
+
+    #[test]
+    fn a_blocks_severities_are_known_from_its_seal_or_its_first_read() {
+        let recs = records(17, 300);
+        let lo = recs.iter().map(|r| r.severity_score).min().unwrap();
+        let hi = recs.iter().map(|r| r.severity_score).max().unwrap();
+        assert!(lo < hi, "the sample has severities to bound");
+        let read = block(&recs);
+        assert_eq!(read.severities(), None, "the header does not say");
+        read.anomalies().unwrap();
+        assert_eq!(read.severities(), Some((lo, hi)));
+        let sealed = block(&recs).knowing_severities(&recs);
+        assert_eq!(sealed.severities(), Some((lo, hi)));
     }
 
     /// `back` is `want` exactly: equal, and every f64 the same bits

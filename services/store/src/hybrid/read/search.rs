@@ -11,7 +11,7 @@ use tantivy::tokenizer::TextAnalyzer;
 
 use std::ops::Range;
 
-use super::super::block::Header;
+use super::super::block::Block;
 use super::super::snapshot::Snapshot;
 use super::select::{BlockColumns, Candidate, Plan, block_error, postings_decide};
 use crate::shared::cursor::{Position, SortKey, filter_fingerprint};
@@ -40,19 +40,22 @@ fn bounds(sort: Sort, c: &Candidate<'_>) -> (Rank, Rank) {
         }),
         _ => (h.min_timestamp, h.max_timestamp),
     };
-    span_bounds(sort, h, min, max)
+    span_bounds(sort, c.block, min, max)
 }
 
-/// The best and worst rank of a record of the block with header `h` whose
-/// timestamp lies in `min..=max`.
-fn span_bounds(sort: Sort, h: &Header, min: i64, max: i64) -> (Rank, Rank) {
-    let seqs = h.seqs();
+/// The best and worst rank of a record of `block` whose timestamp lies in
+/// `min..=max` (and whose severity in the block's range, when known).
+fn span_bounds(sort: Sort, block: &Block, min: i64, max: i64) -> (Rank, Rank) {
+    let seqs = block.header().seqs();
     let (first, last) = (seqs.start, seqs.end - 1);
     let key = |severity, timestamp, seq| rank(sort, SortKey { severity, timestamp, seq });
     match sort {
         Sort::NewestFirst => (key(0, max, last), key(0, min, first)),
         Sort::OldestFirst => (key(0, min, first), key(0, max, last)),
-        Sort::Severity => (key(u8::MAX, max, last), key(0, min, first)),
+        Sort::Severity => {
+            let (lo, hi) = block.severities().unwrap_or((0, u8::MAX));
+            (key(hi, max, last), key(lo, min, first))
+        }
     }
 }
 
@@ -149,8 +152,8 @@ fn first_blocks(snap: &Snapshot, top: &Top) -> Vec<Range<u64>> {
     let mut ranked: Vec<((Rank, Rank), Range<u64>)> = snap
         .blocks
         .iter()
-        .map(|b| b.header())
-        .map(|h| (span_bounds(top.sort, h, h.min_timestamp, h.max_timestamp), h.seqs()))
+        .map(|b| (b, b.header()))
+        .map(|(b, h)| (span_bounds(top.sort, b, h.min_timestamp, h.max_timestamp), h.seqs()))
         .filter(|((best, worst), _)| top.reachable(*best, *worst))
         .collect();
     ranked.sort_by_key(|((best, _), _)| *best);
