@@ -432,8 +432,7 @@ impl Indexer {
         let size = bytes.len();
         let block = Block::parse_copy(layout::map_block(&path)?, &bytes)
             .map_err(sealing)?
-            .with_frames(Arc::clone(&self.env.frames))
-            .knowing_severities(&self.open);
+            .with_frames(Arc::clone(&self.env.frames));
         self.open_first = block.header().seqs().end;
         self.blocks.push(Arc::new(block));
         self.open.clear();
