@@ -538,9 +538,30 @@ async fn full_producer_queue_is_resource_exhausted_and_429() {
     let records = (0..20).map(|i| record("full", "INFO", "queued", &format!("f-{i}"))).collect();
     let e = client.ingest(IngestRequest { records }).await.unwrap_err();
     assert_eq!(e.code(), tonic::Code::ResourceExhausted, "{e:?}");
+    assert!(e.message().contains("send smaller requests"), "more than the queue: {}", e.message());
+    // Four records wait for an acknowledgement that never comes...
+    let mut first = client.clone();
+    let waiting = tokio::spawn(async move {
+        let records = (0..4).map(|i| record("full", "INFO", "held", &format!("h-{i}"))).collect();
+        first.ingest(IngestRequest { records }).await
+    });
+    // ...so the next four do not fit in a queue of five.
+    let e = eventually(30, "the queue full", || {
+        let mut c = client.clone();
+        async move {
+            let records =
+                (0..4).map(|i| record("full", "INFO", "queued", &format!("q-{i}"))).collect();
+            // A request taken before the first one waited would wait too.
+            let answer =
+                tokio::time::timeout(Duration::from_secs(2), c.ingest(IngestRequest { records }));
+            answer.await.ok().and_then(Result::err)
+        }
+    })
+    .await;
+    assert_eq!(e.code(), tonic::Code::ResourceExhausted, "{e:?}");
     assert!(e.message().contains("queue is full"), "{}", e.message());
     let body: String =
-        (0..20).map(|i| format!("{{\"service_name\":\"full\",\"message\":\"m{i}\"}}\n")).collect();
+        (0..4).map(|i| format!("{{\"service_name\":\"full\",\"message\":\"m{i}\"}}\n")).collect();
     let r = reqwest::Client::new()
         .post(format!("http://{}/logs", gateway.ready["http"].as_str().unwrap()))
         .body(body)
@@ -551,4 +572,6 @@ async fn full_producer_queue_is_resource_exhausted_and_429() {
     assert_eq!(r.headers()["retry-after"], "1");
     let v: serde_json::Value = r.json().await.unwrap();
     assert_eq!(v["error"], "resource_exhausted");
+    assert!(v["message"].as_str().unwrap().contains("queue is full"), "{v}");
+    waiting.abort();
 }

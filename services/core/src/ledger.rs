@@ -13,11 +13,12 @@ pub struct PartitionLedger {
     pub partition: i32,
     /// Whether this process currently owns the partition.
     pub assigned: bool,
-    /// Messages read (a message re-read after a crash counts again).
+    /// Records read (each record of a message of several counts; a message
+    /// re-read after a crash counts again).
     pub received: u64,
     /// Records durably indexed.
     pub indexed: u64,
-    /// Messages sent to the dead-letter topic.
+    /// Records sent to the dead-letter topic.
     pub dead_lettered: u64,
     /// Next offset the group will read from; -1 before the first commit.
     pub committed_offset: i64,
@@ -26,7 +27,8 @@ pub struct PartitionLedger {
 }
 
 impl PartitionLedger {
-    /// Messages not yet processed and committed (consumer lag); 0 when unknown.
+    /// Messages (offsets, not records) not yet processed and committed
+    /// (consumer lag); 0 when unknown.
     pub fn lag(&self) -> i64 {
         if self.high_watermark < 0 {
             return 0;
@@ -42,11 +44,11 @@ impl PartitionLedger {
 pub struct TenantLedger {
     /// The tenant (see [`crate::tenant`]).
     pub tenant: String,
-    /// Messages of the tenant read (a message re-read after a crash counts again).
+    /// Records of the tenant read (a message re-read after a crash counts again).
     pub received: u64,
     /// Records of the tenant durably indexed.
     pub indexed: u64,
-    /// Messages of the tenant sent to the dead-letter topic.
+    /// Records of the tenant sent to the dead-letter topic.
     pub dead_lettered: u64,
 }
 

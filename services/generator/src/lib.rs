@@ -20,9 +20,11 @@ use backon::{BackoffBuilder as _, ExponentialBuilder, Retryable as _};
 use futures::stream::{FuturesUnordered, StreamExt};
 use indicatif::{ProgressBar, ProgressStyle};
 use loglens_kafka::KafkaOptions;
+use loglens_kafka::wire;
 use loglens_proto::ingest;
 use loglens_proto::ingest::ingest_service_client::IngestServiceClient;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord};
 use tonic::transport::{Channel, Endpoint};
 
@@ -284,12 +286,21 @@ impl KafkaTarget {
         self.acknowledged(deliveries).await
     }
 
-    /// Hands every record to the producer in order, waiting (never dropping)
-    /// while its queue is full. Returns one delivery future per record.
-    async fn enqueue(&self, records: &[GeneratedLog]) -> Result<Vec<DeliveryFuture>, Error> {
-        let mut deliveries = Vec::with_capacity(records.len());
-        for record in records {
-            let payload = serde_json::to_vec(record).expect("a generated record always serialises");
+    /// Hands every record to the producer in order, as messages of several
+    /// records of one service ([`wire::batches`]), waiting (never dropping)
+    /// while its queue is full. Returns one delivery future per message and
+    /// how many records it holds.
+    async fn enqueue(
+        &self,
+        records: &[GeneratedLog],
+    ) -> Result<Vec<(DeliveryFuture, usize)>, Error> {
+        let batches = wire::batches(
+            records,
+            |r| ("", r.service_name.as_str()),
+            |r, out| serde_json::to_writer(out, r).expect("a generated record always serialises"),
+        );
+        let mut deliveries = Vec::with_capacity(batches.len());
+        for batch in &batches {
             let mut backoff = ExponentialBuilder::new()
                 .with_min_delay(Duration::from_millis(5))
                 .with_max_delay(Duration::from_millis(200))
@@ -297,11 +308,15 @@ impl KafkaTarget {
                 .build();
             loop {
                 let message = FutureRecord::to(&self.options.raw_topic)
-                    .key(&record.service_name)
-                    .payload(&payload);
+                    .key(&batch.key)
+                    .payload(&batch.payload)
+                    .headers(
+                        OwnedHeaders::new_with_capacity(1)
+                            .insert(Header { key: wire::FORMAT, value: Some(wire::NDJSON) }),
+                    );
                 let full = match self.producer.send_result(message) {
                     Ok(delivery) => {
-                        deliveries.push(delivery);
+                        deliveries.push((delivery, batch.records));
                         false
                     }
                     Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => true,
@@ -322,9 +337,9 @@ impl KafkaTarget {
 
     /// Waits for every delivery; librdkafka has already retried each one for
     /// up to `message.timeout.ms`, so a failure here is final.
-    async fn acknowledged(&self, deliveries: Vec<DeliveryFuture>) -> Result<u64, Error> {
-        let n = deliveries.len() as u64;
-        for delivery in deliveries {
+    async fn acknowledged(&self, deliveries: Vec<(DeliveryFuture, usize)>) -> Result<u64, Error> {
+        let n = deliveries.iter().map(|(_, records)| *records as u64).sum();
+        for (delivery, _) in deliveries {
             match delivery.await {
                 Ok(Ok(_)) => {}
                 Ok(Err((e, _))) => {

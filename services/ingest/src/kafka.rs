@@ -2,15 +2,18 @@
 //! answered only once Kafka acknowledged every one of its records
 //! (`acks=all`, idempotent producer; see [`KafkaOptions::producer_config`]).
 //!
-//! Each message is the record in the `logs_raw` wire format
-//! ([`loglens_kafka::wire::encode`]) keyed by its `service_name`, so one
+//! A request's records go as messages of several records each, one per line
+//! in the `logs_raw` wire format ([`loglens_kafka::wire::encode_batches`]),
+//! one service and tenant per message, keyed by the `service_name`, so one
 //! service's records land in one partition and keep their order there.
-//! Its headers: the record's tenant ([`wire::TENANT`], on every message, the
-//! default tenant's too) and the producer's `traceparent`.
+//! Its headers: the records' tenant ([`wire::TENANT`], on every message, the
+//! default tenant's too), the format ([`wire::FORMAT`]) and the producer's
+//! `traceparent`.
 //!
-//! Back-pressure: when the producer already holds
-//! [`KafkaOptions::queue_max_messages`] unacknowledged records, the request
-//! fails with `RESOURCE_EXHAUSTED` and the client retries.
+//! Back-pressure: when the records waiting for their acknowledgement and the
+//! request's would be more than [`KafkaOptions::queue_max_messages`], the
+//! request fails with `RESOURCE_EXHAUSTED` and the client retries (a request
+//! larger than the whole queue is told to send smaller requests).
 //!
 //! Call [`KafkaSink::flush`] at shutdown: dropping the last handle purges
 //! records not yet acknowledged (their requests were not answered OK, so
@@ -106,23 +109,37 @@ impl RecordSink for KafkaSink {
     ) -> loglens_core::Result<Vec<Refused>> {
         let own = loglens_telemetry::propagation::traceparent(&tracing::Span::current());
         let traceparent = own.as_deref().or(traceparent);
-        let mut deliveries = Vec::with_capacity(records.len());
+        let total = records.len();
+        let held = self.waiting.load(Ordering::Relaxed).max(0) as usize;
+        if total > self.queue_max {
+            return Err(loglens_core::Error::ResourceExhausted(format!(
+                "a request of {total} records is more than the Kafka producer queue holds \
+                 ({} records, --kafka-queue-max-messages): send smaller requests",
+                self.queue_max
+            )));
+        }
+        if held + total > self.queue_max {
+            return Err(loglens_core::Error::ResourceExhausted(format!(
+                "the Kafka producer queue is full ({held} of {} records waiting): retry shortly",
+                self.queue_max
+            )));
+        }
+        let batches = wire::encode_batches(&records);
+        let mut deliveries = Vec::with_capacity(batches.len());
         let mut waiting = Waiting { total: &self.waiting, mine: 0 };
-        for record in &records {
-            let payload = wire::encode(record);
+        for batch in &batches {
             let message = FutureRecord::to(&self.topic)
-                .key(&record.service_name)
-                .payload(&payload)
-                .headers(headers(&record.tenant, traceparent));
+                .key(&batch.key)
+                .payload(&batch.payload)
+                .headers(headers(&batch.tenant, traceparent));
             match self.producer.send_result(message) {
                 Ok(delivery) => deliveries.push(delivery),
-                // Records enqueued before this one are still delivered. That is
+                // Messages enqueued before this one are still delivered. That is
                 // harmless: record ids are content hashes and the store upserts,
                 // so the client's retry of the whole batch adds no duplicates.
                 Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => {
                     return Err(loglens_core::Error::ResourceExhausted(format!(
-                        // Not `in_flight_count`: it also counts librdkafka's own requests.
-                        "the Kafka producer queue is full ({} records waiting): retry shortly",
+                        "the Kafka producer queue is full ({} messages waiting): retry shortly",
                         self.queue_max
                     )));
                 }
@@ -133,7 +150,7 @@ impl RecordSink for KafkaSink {
                 }
             }
         }
-        waiting.add(deliveries.len() as i64);
+        waiting.add(total as i64);
         for delivery in deliveries {
             match delivery.await {
                 Ok(Ok(_)) => {}
@@ -157,11 +174,13 @@ impl RecordSink for KafkaSink {
     }
 }
 
-/// The headers of one record's message: its tenant, always, and the
-/// producer's trace context when there is one.
+/// The headers of one message of records: their tenant, always, their
+/// format ([`wire::NDJSON`]) and the producer's trace context when there is
+/// one.
 fn headers(tenant: &str, traceparent: Option<&str>) -> OwnedHeaders {
-    let headers = OwnedHeaders::new_with_capacity(2)
-        .insert(Header { key: wire::TENANT, value: Some(tenant) });
+    let headers = OwnedHeaders::new_with_capacity(3)
+        .insert(Header { key: wire::TENANT, value: Some(tenant) })
+        .insert(Header { key: wire::FORMAT, value: Some(wire::NDJSON) });
     match traceparent {
         Some(tp) => headers.insert(Header { key: wire::TRACEPARENT, value: Some(tp) }),
         None => headers,
@@ -184,24 +203,47 @@ mod tests {
             .unwrap()
     }
 
-    /// No broker needed: nothing can leave a producer with no reachable broker,
-    /// so its one-record queue is full after the first record.
+    /// No broker needed: nothing can leave a producer with no reachable
+    /// broker, so a request's records wait for their acknowledgement until
+    /// it is dropped.
     #[tokio::test]
     async fn full_producer_queue_is_resource_exhausted() {
         let mut options = KafkaOptions::new("127.0.0.1:9");
-        options.queue_max_messages = 1;
+        options.queue_max_messages = 3;
         options.batch_size = 1;
         let sink = KafkaSink::new(&options).unwrap();
-        let e = sink.send(vec![record("a"), record("b")], None).await.unwrap_err();
-        match e {
-            loglens_core::Error::ResourceExhausted(m) => {
-                assert_eq!(
-                    m,
-                    "the Kafka producer queue is full (1 records waiting): retry shortly"
-                );
-            }
+        let five = (0..5).map(|i| record(&format!("s{i}"))).collect();
+        match sink.send(five, None).await.unwrap_err() {
+            loglens_core::Error::ResourceExhausted(m) => assert_eq!(
+                m,
+                "a request of 5 records is more than the Kafka producer queue holds \
+                 (3 records, --kafka-queue-max-messages): send smaller requests"
+            ),
             other => panic!("expected RESOURCE_EXHAUSTED, got {other:?}"),
         }
+        let waiting = {
+            let sink = sink.clone();
+            tokio::spawn(async move { sink.send(vec![record("a"), record("b")], None).await })
+        };
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while sink.waiting.load(Ordering::Relaxed) < 2 {
+            assert!(std::time::Instant::now() < deadline, "the first request never waited");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        match sink.send(vec![record("c"), record("d")], None).await.unwrap_err() {
+            loglens_core::Error::ResourceExhausted(m) => assert_eq!(
+                m,
+                "the Kafka producer queue is full (2 of 3 records waiting): retry shortly"
+            ),
+            other => panic!("expected RESOURCE_EXHAUSTED, got {other:?}"),
+        }
+        waiting.abort();
+        let _ = waiting.await;
+        assert_eq!(
+            sink.waiting.load(Ordering::Relaxed),
+            0,
+            "a dropped request gives its share back"
+        );
     }
 
     fn header<'a>(h: &'a OwnedHeaders, key: &str) -> Option<&'a [u8]> {
@@ -214,6 +256,7 @@ mod tests {
         let h = headers("default", None);
         assert_eq!(header(&h, wire::TENANT), Some(&b"default"[..]), "the default tenant too");
         assert_eq!(header(&h, wire::TRACEPARENT), None);
+        assert_eq!(header(&h, wire::FORMAT), Some(wire::NDJSON.as_bytes()));
         let tp = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
         let h = headers("acme", Some(tp));
         assert_eq!(header(&h, wire::TENANT), Some(&b"acme"[..]));

@@ -65,11 +65,11 @@ pub struct KafkaOptions {
     pub partitions: i32,
     /// `KAFKA_COMPRESSION`, default snappy.
     pub compression: Compression,
-    /// `KAFKA_LOG_BATCH_SIZE`: most records in one produce request.
+    /// `KAFKA_LOG_BATCH_SIZE`: most messages in one produce request.
     pub batch_size: usize,
     /// `KAFKA_LOG_FLUSH_INTERVAL_MS`: how long the producer waits to fill a batch.
     pub flush_interval_ms: u64,
-    /// `KAFKA_QUEUE_MAX_MESSAGES`: records the producer may hold unacknowledged;
+    /// `KAFKA_QUEUE_MAX_MESSAGES`: records the ingest role may hold unacknowledged;
     /// past that, ingest answers RESOURCE_EXHAUSTED.
     pub queue_max_messages: usize,
 }

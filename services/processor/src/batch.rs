@@ -7,7 +7,10 @@ use loglens_kafka::wire;
 
 use crate::ownership::Partition;
 
-/// A consumed message waiting for its batch, copied out of the consumer.
+/// A consumed record waiting for its batch, copied out of the consumer: a
+/// whole message of one record, or one line of a message of several
+/// ([`wire::Format::Records`]), which shares the message's offset and
+/// headers. A message's records go into one batch together.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Pending {
     /// Source topic.
@@ -21,8 +24,15 @@ pub(crate) struct Pending {
     pub(crate) epoch: u64,
     /// Message key.
     pub(crate) key: Option<Vec<u8>>,
-    /// Message bytes (empty when the message had none).
+    /// The record's bytes: the message's (empty when the message had none),
+    /// or its line's.
     pub(crate) payload: Vec<u8>,
+    /// The record's line in its message (from 0) when the message holds
+    /// several.
+    pub(crate) line: Option<u32>,
+    /// Why the message's format header is refused, if it is (then
+    /// `payload` is the whole message).
+    pub(crate) bad_format: Option<String>,
     /// The producer's `traceparent` header.
     pub(crate) traceparent: Option<Vec<u8>>,
     /// The raw value of the [`TENANT`](loglens_kafka::wire::TENANT) header;
@@ -61,12 +71,19 @@ impl Accumulator {
     }
 
     /// Adds a message received at `now`.
+    #[cfg(test)]
     pub(crate) fn push(&mut self, message: Pending, now: Instant) {
-        self.opened.get_or_insert(now);
-        self.messages.push(message);
+        self.push_all(std::iter::once(message), now);
     }
 
-    /// Messages in the open batch.
+    /// Adds the records of one message received at `now` (so they close in
+    /// one batch).
+    pub(crate) fn push_all(&mut self, records: impl IntoIterator<Item = Pending>, now: Instant) {
+        self.opened.get_or_insert(now);
+        self.messages.extend(records);
+    }
+
+    /// Records in the open batch.
     pub(crate) fn len(&self) -> usize {
         self.messages.len()
     }
@@ -114,6 +131,8 @@ pub(crate) mod tests {
             epoch: 1,
             key: None,
             payload: b"{}".to_vec(),
+            line: None,
+            bad_format: None,
             traceparent: None,
             tenant: None,
         }

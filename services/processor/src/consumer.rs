@@ -278,32 +278,60 @@ impl Poller {
         result
     }
 
-    /// Counts a consumed message and adds it to the open batch.
+    /// Counts a consumed message's records and adds them to the open batch.
     fn take(&self, m: &BorrowedMessage<'_>) {
         let context = self.context();
         let epoch = context.handoff.ownership.lock().epoch(m.topic(), m.partition()).unwrap_or(0);
         // The first of each header counts.
-        let (mut traceparent, mut tenant) = (None, None);
+        let (mut traceparent, mut tenant, mut format) = (None, None, None);
         for h in m.headers().into_iter().flat_map(|h| h.iter()) {
             if h.key == wire::TRACEPARENT && traceparent.is_none() {
                 traceparent = h.value.map(<[u8]>::to_vec);
             } else if h.key == wire::TENANT && tenant.is_none() {
                 tenant = Some(h.value.map(<[u8]>::to_vec).unwrap_or_default());
+            } else if h.key == wire::FORMAT && format.is_none() {
+                format = Some(h.value.unwrap_or_default());
             }
         }
-        let pending = Pending {
+        let whole = Pending {
             topic: m.topic().to_owned(),
             partition: m.partition(),
             offset: m.offset(),
             epoch,
             key: m.key().map(<[u8]>::to_vec),
-            payload: m.payload().map(<[u8]>::to_vec).unwrap_or_default(),
+            payload: Vec::new(),
+            line: None,
+            bad_format: None,
             traceparent,
             tenant,
         };
-        context.metrics.consumed.increment(1);
-        context.ledger.received(&pending.topic, pending.partition);
-        context.accumulator.lock().push(pending, Instant::now());
+        let payload = m.payload().unwrap_or_default();
+        let mut records = Vec::new();
+        match wire::format(format) {
+            Ok(wire::Format::Records) => {
+                for (line, bytes) in wire::lines(payload).enumerate() {
+                    records.push(Pending {
+                        payload: bytes.to_vec(),
+                        line: Some(u32::try_from(line).unwrap_or(u32::MAX)),
+                        ..whole.clone()
+                    });
+                }
+            }
+            Ok(wire::Format::Record) => {}
+            Err(e) => records.push(Pending {
+                payload: payload.to_vec(),
+                bad_format: Some(e.to_string()),
+                ..whole.clone()
+            }),
+        }
+        if records.is_empty() {
+            // One record, or a message of records with none: dead-lettered
+            // as not JSON, so its offset is committed like any other.
+            records.push(Pending { payload: payload.to_vec(), ..whole });
+        }
+        context.metrics.consumed.increment(records.len() as u64);
+        context.ledger.received(m.topic(), m.partition(), records.len() as u64);
+        context.accumulator.lock().push_all(records, Instant::now());
     }
 
     /// Hands the open batch to the worker when it is closed (or, when

@@ -36,9 +36,12 @@ impl DeadLetter {
         }
     }
 
-    /// The headers of its dead-letter message, given the message itself:
-    /// the reason, the field and the source, then the message's own tenant
-    /// and `traceparent` headers as they came (so a replay keeps them).
+    /// The headers of its dead-letter message, given the record itself:
+    /// the reason, the field and the source (with the record's line when its
+    /// message held several), then the message's own tenant and
+    /// `traceparent` headers as they came (so a replay keeps them). The
+    /// letter's payload is the record's bytes; a replay of it is a message
+    /// of one record, so it carries no format header.
     pub(crate) fn headers<'a>(&self, m: &'a Pending) -> Vec<(&'static str, Cow<'a, [u8]>)> {
         let mut headers = vec![
             (wire::DLQ_REASON, Cow::Owned(self.reason.clone().into_bytes())),
@@ -47,6 +50,9 @@ impl DeadLetter {
             (wire::DLQ_SOURCE_PARTITION, Cow::Owned(m.partition.to_string().into_bytes())),
             (wire::DLQ_SOURCE_OFFSET, Cow::Owned(m.offset.to_string().into_bytes())),
         ];
+        if let Some(line) = m.line {
+            headers.push((wire::DLQ_SOURCE_LINE, Cow::Owned(line.to_string().into_bytes())));
+        }
         if let Some(t) = &m.tenant {
             headers.push((wire::TENANT, Cow::Borrowed(t.as_slice())));
         }
@@ -59,7 +65,9 @@ impl DeadLetter {
 
 /// Decodes a batch received at `now`: the records to index (each the
 /// tenant's of its header), each with its position in the batch, and the
-/// messages to dead-letter (a bad tenant header first, field `tenant`).
+/// ones to dead-letter (a message whose format header is refused whole,
+/// field `format`; a bad tenant header before the record is read, field
+/// `tenant`).
 pub(crate) fn sort(
     batch: &[Pending],
     now: i64,
@@ -68,6 +76,16 @@ pub(crate) fn sort(
     let mut records = Vec::with_capacity(batch.len());
     let mut letters = Vec::new();
     for (position, m) in batch.iter().enumerate() {
+        if let Some(reason) = &m.bad_format {
+            let tenant = m.tenant().ok().map(str::to_owned);
+            letters.push(DeadLetter {
+                position,
+                field: "format".into(),
+                reason: reason.clone(),
+                tenant,
+            });
+            continue;
+        }
         match m.tenant() {
             Ok(tenant) => match decode(&m.payload, tenant, now, rules) {
                 Ok(r) => records.push((position, r)),
@@ -147,6 +165,38 @@ mod tests {
                 "loglens.dlq.source.offset=41",
             ]
         );
+    }
+
+    #[test]
+    fn a_record_of_a_message_of_several_names_its_line() {
+        let letter =
+            DeadLetter { position: 0, field: String::new(), reason: "r".into(), tenant: None };
+        let m = Pending { line: Some(3), tenant: Some(b"acme".to_vec()), ..message(2, 41) };
+        assert_eq!(
+            text(&letter.headers(&m))[4..],
+            [
+                "loglens.dlq.source.offset=41".to_owned(),
+                "loglens.dlq.source.line=3".to_owned(),
+                "loglens.tenant=acme".to_owned(),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_message_of_an_unknown_format_is_dead_lettered_whole() {
+        let bad = Pending {
+            bad_format: Some(
+                r#"the loglens.format header must be ndjson or absent, got "x""#.into(),
+            ),
+            ..with_tenant(5, Some(b"acme"), br#"{"service_name":"a","message":"m"}"#)
+        };
+        let good = with_payload(6, br#"{"service_name":"a","message":"m"}"#);
+        let (records, letters) = sort(&[bad, good], 1, &RuleSet::default());
+        assert_eq!(records.iter().map(|(i, _)| *i).collect::<Vec<_>>(), [1]);
+        let got: Vec<(usize, &str, Option<&str>)> =
+            letters.iter().map(|l| (l.position, l.field.as_str(), l.tenant.as_deref())).collect();
+        assert_eq!(got, [(0, "format", Some("acme"))]);
+        assert!(letters[0].reason.ends_with(r#"got "x""#), "{}", letters[0].reason);
     }
 
     #[test]

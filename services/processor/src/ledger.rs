@@ -21,11 +21,11 @@ pub struct Ledger {
 /// Which counter of a [`TenantLedger`] to add to.
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum TenantCount {
-    /// Messages read whose tenant is known.
+    /// Records read whose tenant is known.
     Received,
     /// Records durably indexed.
     Indexed,
-    /// Messages delivered to the dead-letter topic.
+    /// Records delivered to the dead-letter topic.
     DeadLettered,
 }
 
@@ -79,9 +79,9 @@ impl Ledger {
         f(entry)
     }
 
-    /// One message read.
-    pub(crate) fn received(&self, topic: &str, partition: i32) {
-        self.update(topic, partition, |l| l.received += 1);
+    /// `n` records of one message read.
+    pub(crate) fn received(&self, topic: &str, partition: i32, n: u64) {
+        self.update(topic, partition, |l| l.received += n);
     }
 
     /// `n` records durably indexed.
@@ -147,8 +147,8 @@ mod tests {
     #[test]
     fn ledger_tracks_assignment() {
         let l = Ledger::default();
-        l.received("t", 1);
-        l.received("t", 1);
+        l.received("t", 1, 1);
+        l.received("t", 1, 1);
         l.assigned(&[Partition::new("t", 0)]);
         let s = l.snapshot();
         assert_eq!(s.len(), 2);

@@ -1,14 +1,14 @@
 //! The processor's Prometheus metrics. Hot-path counters are handles
 //! registered once (`Metrics`), so counting a message is one atomic add.
 //!
-//! Accounting: every consumed message ends up indexed, dead-lettered, or
+//! Accounting: every consumed record ends up indexed, dead-lettered, or
 //! dropped (its partition was revoked before it was indexed; the new owner
 //! reads it again), so `consumed == indexed + dead_lettered + dropped` once
 //! the processor is idle.
 
 use std::time::Duration;
 
-/// Counter: messages read from the raw topic.
+/// Counter: records read from the raw topic (each of a message of several).
 pub const CONSUMED: &str = "loglens_processor_records_consumed_total";
 /// Counter: records durably indexed.
 pub const INDEXED: &str = "loglens_processor_records_indexed_total";
@@ -37,7 +37,7 @@ pub const HISTOGRAM_BUCKETS: &[(&str, &[f64])] = &[
 /// Registers the descriptions (call once, after installing the recorder).
 pub fn describe() {
     use metrics::{Unit, describe_counter, describe_gauge, describe_histogram};
-    describe_counter!(CONSUMED, "messages read from the raw topic");
+    describe_counter!(CONSUMED, "records read from the raw topic");
     describe_counter!(INDEXED, "records durably indexed");
     describe_counter!(DEAD_LETTERED, "messages written to the dead-letter topic");
     describe_counter!(DROPPED, "messages dropped unindexed because their partition was revoked");

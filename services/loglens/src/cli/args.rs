@@ -34,7 +34,8 @@ pub struct KafkaArgs {
     /// Producer compression: snappy, lz4, zstd or none.
     #[arg(long, env = "KAFKA_COMPRESSION", default_value_t = kafka_defaults().compression)]
     kafka_compression: Compression,
-    /// Most records per produce request.
+    /// Most messages per produce request (ingest and `generate` put up to
+    /// 1,000 records in a message).
     #[arg(long, env = "KAFKA_LOG_BATCH_SIZE", default_value_t = kafka_defaults().batch_size)]
     kafka_batch_size: usize,
     /// How long the producer waits to fill a batch, ms.
