@@ -367,25 +367,55 @@ async fn bad_records_go_to_the_dead_letter_topic_with_reasons() {
             .map_err(|(e, _)| e)
             .unwrap();
     }
+    // A message of several records, one of them bad, and one of a format
+    // the processor does not know.
+    let lines = [
+        &br#"{"service_name":"dlq","message":"good three","request_id":"g3"}"#[..],
+        br#"{"service_name":"dlq","message":"bad status","status_code":7}"#,
+        br#"{"service_name":"dlq","message":"good four","request_id":"g4"}"#,
+    ];
+    let several = lines.join(&b'\n');
+    let unknown = br#"{"service_name":"dlq","message":"avro?","request_id":"g5"}"#;
+    for (payload, format) in [(&several[..], "ndjson"), (&unknown[..], "avro")] {
+        let headers = rdkafka::message::OwnedHeaders::new()
+            .insert(rdkafka::message::Header { key: "loglens.format", value: Some(format) });
+        producer
+            .send(
+                FutureRecord::to("logs_raw").key("dlq").payload(payload).headers(headers),
+                Duration::from_secs(10),
+            )
+            .await
+            .map_err(|(e, _)| e)
+            .unwrap();
+    }
     let channel = processor.channel().await;
-    eventually(60, "the two good records", || {
+    eventually(60, "the four good records", || {
         let c = channel.clone();
-        async move { (total(&c).await == 2).then_some(()) }
+        async move { (total(&c).await == 4).then_some(()) }
     })
     .await;
-    let l = eventually(30, "3 dead letters in the ledger", || {
+    let l = eventually(30, "5 dead letters in the ledger", || {
         let c = channel.clone();
         async move {
             let l = ledger(&c).await;
-            (l.dead_lettered == 3).then_some(l)
+            (l.dead_lettered == 5).then_some(l)
         }
     })
     .await;
-    assert_eq!(l.indexed, 2);
+    assert_eq!((l.indexed, l.received), (4, 9), "the ledger counts records");
 
-    let mut letters = read_dead_letters(&bootstrap, 3);
-    assert_eq!(letters.len(), 3, "three dead letters within 60 s");
-    letters.sort_by_key(|l| l.offset.parse::<i64>().unwrap());
+    let mut letters = read_dead_letters(&bootstrap, 5);
+    assert_eq!(letters.len(), 5, "five dead letters within 60 s");
+    letters.sort_by_key(|l| (l.offset.parse::<i64>().unwrap(), l.line.clone()));
+    assert_eq!(letters[3].payload, lines[1], "a bad line goes alone");
+    assert_eq!((letters[3].field.as_str(), letters[3].line.as_str()), ("status_code", "1"));
+    assert_eq!(letters[4].payload, unknown, "an unknown format goes whole");
+    assert_eq!((letters[4].field.as_str(), letters[4].line.as_str()), ("format", ""));
+    assert_eq!(
+        letters[4].reason,
+        r#"the loglens.format header must be ndjson or absent, got "avro""#
+    );
+    let letters = &letters[..3];
     assert_eq!(letters[0].payload, messages[1], "original bytes kept");
     assert!(letters[0].reason.starts_with("record is not valid JSON"), "{}", letters[0].reason);
     assert_eq!(letters[1].field, "status_code");
@@ -403,6 +433,8 @@ struct DeadLetter {
     field: String,
     offset: String,
     partition: String,
+    /// The record's line in a message of several; empty otherwise.
+    line: String,
 }
 
 /// Reads up to `n` dead letters, within 60 s.
@@ -434,6 +466,7 @@ fn read_dead_letters(bootstrap: &str, n: usize) -> Vec<DeadLetter> {
                 field: header("loglens.dlq.field"),
                 offset: header("loglens.dlq.source.offset"),
                 partition: header("loglens.dlq.source.partition"),
+                line: header("loglens.dlq.source.line"),
             });
         }
     }
