@@ -51,6 +51,10 @@ impl FromStr for Compression {
     }
 }
 
+/// Most bytes one Fetch of the consumer asks for (librdkafka's
+/// `fetch.max.bytes`; at least its `message.max.bytes` of 1,000,000).
+pub const FETCH_MAX_BYTES: usize = 1 << 20;
+
 /// Everything the roles need to reach Kafka. Field docs name the
 /// environment variables the binary reads them from.
 #[derive(Debug, Clone)]
@@ -121,7 +125,13 @@ impl KafkaOptions {
             .set("session.timeout.ms", "10000")
             .set("heartbeat.interval.ms", "1000")
             // librdkafka's default of 1 s stalls consumption (see shared/notes/kafka.md).
-            .set("fetch.queue.backoff.ms", "10");
+            .set("fetch.queue.backoff.ms", "10")
+            // A Fetch answered at 1 MiB, not librdkafka's 50 MiB: a nisshi
+            // Fetch reads on while data keeps coming until this many bytes,
+            // so with messages of many records the processor got its first
+            // records about when the producer stopped (BENCHMARKS.md,
+            // 2026-12-04, Kafka messages of many records).
+            .set("fetch.max.bytes", FETCH_MAX_BYTES.to_string());
         c
     }
 
@@ -153,6 +163,7 @@ mod tests {
         assert_eq!(c.get("compression.type"), Some("lz4"));
         let c = o.consumer_config("g");
         assert_eq!(c.get("enable.auto.commit"), Some("false"));
+        assert_eq!(c.get("fetch.max.bytes"), Some("1048576"), "a Fetch answers at 1 MiB");
         assert_eq!(c.get("group.id"), Some("g"));
     }
 }

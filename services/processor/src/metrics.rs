@@ -12,11 +12,11 @@ use std::time::Duration;
 pub const CONSUMED: &str = "loglens_processor_records_consumed_total";
 /// Counter: records durably indexed.
 pub const INDEXED: &str = "loglens_processor_records_indexed_total";
-/// Counter: messages written to the dead-letter topic.
+/// Counter: records written to the dead-letter topic.
 pub const DEAD_LETTERED: &str = "loglens_processor_records_dead_lettered_total";
-/// Counter: messages dropped unindexed because their partition was revoked.
+/// Counter: records dropped unindexed because their partition was revoked.
 pub const DROPPED: &str = "loglens_processor_records_dropped_total";
-/// Histogram: messages per batch.
+/// Histogram: records per batch.
 pub const BATCH_SIZE: &str = "loglens_processor_batch_size";
 /// Histogram: time to dead-letter, index and commit one batch.
 pub const FLUSH_DURATION: &str = "loglens_processor_flush_duration_seconds";
@@ -39,8 +39,8 @@ pub fn describe() {
     use metrics::{Unit, describe_counter, describe_gauge, describe_histogram};
     describe_counter!(CONSUMED, "records read from the raw topic");
     describe_counter!(INDEXED, "records durably indexed");
-    describe_counter!(DEAD_LETTERED, "messages written to the dead-letter topic");
-    describe_counter!(DROPPED, "messages dropped unindexed because their partition was revoked");
+    describe_counter!(DEAD_LETTERED, "records written to the dead-letter topic");
+    describe_counter!(DROPPED, "records dropped unindexed because their partition was revoked");
     describe_histogram!(BATCH_SIZE, Unit::Count, "messages per batch");
     describe_histogram!(
         FLUSH_DURATION,
