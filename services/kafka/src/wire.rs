@@ -21,6 +21,8 @@
 //! - `logs_dlq`: the original message bytes untouched, with headers naming
 //!   the reason, the offending field and the source topic/partition/offset.
 
+use std::collections::HashMap;
+
 use loglens_core::tenant::{self, DEFAULT_TENANT};
 use loglens_core::{Attributes, LogRecord};
 use serde::Serialize;
@@ -121,32 +123,28 @@ pub fn batches<T>(
     mut write: impl FnMut(&T, &mut Vec<u8>),
 ) -> Vec<Batch> {
     let mut out: Vec<Batch> = Vec::new();
-    // The open message of each group, as an index into `out`.
-    let mut open: Vec<usize> = Vec::new();
+    // The open message of each group, as an index into `out` (a map: a
+    // request may hold records of many services).
+    let mut open: HashMap<(&str, &str), usize> = HashMap::new();
     let mut line = Vec::new();
     for item in items {
         let (tenant, key) = group(item);
         line.clear();
         write(item, &mut line);
-        let found = open.iter().position(|&i| out[i].tenant == tenant && out[i].key == key);
         let fits = |b: &Batch| {
             b.records < MAX_BATCH_RECORDS && b.payload.len() + 1 + line.len() <= MAX_BATCH_BYTES
         };
-        let i = match found {
-            Some(slot) if fits(&out[open[slot]]) => open[slot],
-            found => {
+        let i = match open.get(&(tenant, key)) {
+            Some(&i) if fits(&out[i]) => i,
+            _ => {
                 out.push(Batch {
                     tenant: tenant.to_owned(),
                     key: key.to_owned(),
-                    payload: Vec::with_capacity(line.len().min(MAX_BATCH_BYTES)),
+                    payload: Vec::new(),
                     records: 0,
                 });
-                let i = out.len() - 1;
-                match found {
-                    Some(slot) => open[slot] = i,
-                    None => open.push(i),
-                }
-                i
+                open.insert((tenant, key), out.len() - 1);
+                out.len() - 1
             }
         };
         let batch = &mut out[i];
