@@ -18,7 +18,8 @@
 //! - request and trace ids of the split forms keep only their high halves
 //!   ([`split_id`]).
 //!
-//! The write-ahead log keeps records whole, ids as they are ([`encode`]).
+//! The write-ahead log keeps records whole, every id as its text
+//! ([`encode_for_log`]; [`decode`] reads both).
 //! The first byte says which form follows, so a later format can be told
 //! apart, not misread.
 
@@ -314,6 +315,36 @@ pub fn encode_into(r: &LogRecord, out: &mut Vec<u8>) {
     extend(out, &(cols(r), rest(r, false, request, trace)));
 }
 
+/// Appends `r` whole to `out` as the write-ahead log keeps it: the stored
+/// form ([`decode`] reads it) with every id as its text. The log's bytes
+/// live until the next commit, so they are not worth parsing hex and UUID
+/// ids into bytes (issue 13: that parse, and the buffer of each hex id,
+/// were about half of the log's encoding CPU).
+pub fn encode_for_log(r: &LogRecord, out: &mut Vec<u8>) {
+    out.push(WHOLE);
+    fn text(s: &Option<String>) -> Option<Cow<'_, str>> {
+        s.as_deref().map(Cow::Borrowed)
+    }
+    fn id(s: &Option<String>) -> Option<Id<'_>> {
+        s.as_deref().map(|t| Id::Text(Cow::Borrowed(t)))
+    }
+    let rest = Rest {
+        id: Id::Text(Cow::Borrowed(&r.id)),
+        message: Cow::Borrowed(&r.message),
+        request_id: id(&r.request_id),
+        user_id: text(&r.user_id),
+        error_code: text(&r.error_code),
+        tags: Cow::Borrowed(&r.tags),
+        host: text(&r.host),
+        trace_id: id(&r.trace_id),
+        span_id: id(&r.span_id),
+        anomaly_reasons: Cow::Borrowed(&r.anomaly_reasons),
+        attributes: Attrs::Of(&r.attributes),
+        tenant: Cow::Borrowed(&r.tenant),
+    };
+    extend(out, &(cols(r), rest));
+}
+
 /// `r` for the doc store: without the fields the index keeps in fast
 /// columns when those give them back exactly, else whole. With it, the
 /// values of the request and trace id columns (`schema::id_hash`), which
@@ -554,7 +585,31 @@ mod tests {
         assert_eq!(&back, r, "{r:?}");
         // Bit for bit, signed zeros and all.
         assert_eq!(back.response_time_ms.map(f64::to_bits), r.response_time_ms.map(f64::to_bits));
+        // The write-ahead log's form too.
+        let mut log = vec![7];
+        encode_for_log(r, &mut log);
+        let back = decode(&log[1..]).unwrap();
+        assert_eq!(&back, r, "{r:?}");
+        assert_eq!(back.response_time_ms.map(f64::to_bits), r.response_time_ms.map(f64::to_bits));
         bytes
+    }
+
+    #[test]
+    fn the_log_keeps_ids_as_their_text_and_the_store_as_bytes() {
+        let r = normalized(
+            r#"{"timestamp":1,"service_name":"s","level":"INFO","message":"m",
+            "request_id":"8fadc1a6-06cb-4fb3-9a1d-e644815ef6d1",
+            "trace_id":"6b65a6a48b8148f6b38a088ca65ed389","span_id":"72ff5d2a386ecbe0"}"#,
+        );
+        let mut log = Vec::new();
+        encode_for_log(&r, &mut log);
+        let has =
+            |bytes: &[u8], text: &str| bytes.windows(text.len()).any(|w| w == text.as_bytes());
+        let ids = [&r.id, r.request_id.as_ref().unwrap(), r.trace_id.as_ref().unwrap()];
+        for id in ids.into_iter().chain(&r.span_id) {
+            assert!(has(&log, id), "{id} as text in the log");
+            assert!(!has(&encode(&r), id), "{id} as bytes in the stored form");
+        }
     }
 
     #[test]

@@ -177,7 +177,7 @@ fn encode_frame(buf: &mut Vec<u8>, first_seq: u64, records: &[LogRecord]) -> io:
     for r in records {
         let at = buf.len();
         buf.extend_from_slice(&[0; 4]);
-        super::stored::encode_into(r, buf);
+        super::stored::encode_for_log(r, buf);
         let len = u32::try_from(buf.len() - at - 4).map_err(|_| {
             io::Error::new(io::ErrorKind::InvalidInput, "record is larger than 4 GiB")
         })?;
