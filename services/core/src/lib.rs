@@ -25,7 +25,7 @@ pub use attributes::{AttrValue, Attributes};
 pub use error::{Error, ErrorCode, Result};
 pub use level::Level;
 pub use query::{Filter, SearchRequest, SearchResult, Sort, Stats, StatsRequest};
-pub use record::{LogRecord, RawLog, Rejection};
+pub use record::{LogRecord, Normalized, RawLog, Rejection};
 pub use rules::RuleSet;
 pub use status::StatusCode;
 pub use timestamp::TimestampInput;

@@ -16,8 +16,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use loglens_core::budget::{BudgetPermit, ByteBudget};
-use loglens_core::record::normalize;
-use loglens_core::{LogRecord, RawLog, Rejection, RuleSet};
+use loglens_core::{LogRecord, Normalized, RawLog, Rejection, RuleSet};
 use loglens_proto::ingest::ingest_service_server::IngestService;
 use loglens_proto::ingest::{IngestRequest, IngestResponse};
 use loglens_proto::status::to_status;
@@ -48,6 +47,17 @@ pub trait RecordSink: Send + Sync + 'static {
         traceparent: Option<&str>,
     ) -> loglens_core::Result<Vec<Refused>>;
 
+    /// [`RecordSink::send`] of records fresh from normalisation, whose ids
+    /// a sink may take as their content's ([`Normalized`]); the default
+    /// gives that up and sends them as any records.
+    async fn send_normalized(
+        &self,
+        batch: Normalized,
+        traceparent: Option<&str>,
+    ) -> loglens_core::Result<Vec<Refused>> {
+        self.send(batch.into_records(), traceparent).await
+    }
+
     /// The sink's name in metrics (`sink` label).
     fn name(&self) -> &'static str {
         "other"
@@ -66,6 +76,20 @@ impl RecordSink for StoreSink {
     ) -> loglens_core::Result<Vec<Refused>> {
         let mut counts = loglens_telemetry::metrics::ServiceCounts::of(&records);
         let refused = self.0.index(records).await?;
+        for r in &refused {
+            counts.remove(&r.record.service_name, r.record.anomaly);
+        }
+        counts.record();
+        Ok(refused)
+    }
+
+    async fn send_normalized(
+        &self,
+        batch: Normalized,
+        _traceparent: Option<&str>,
+    ) -> loglens_core::Result<Vec<Refused>> {
+        let mut counts = loglens_telemetry::metrics::ServiceCounts::of(batch.records());
+        let refused = self.0.index_normalized(batch).await?;
         for r in &refused {
             counts.remove(&r.record.service_name, r.record.anomaly);
         }
@@ -194,7 +218,7 @@ impl IngestApi {
         }
         let received = records.len();
         let n = received as u32;
-        let (mut records, mut rejected) = validate_records(records, first, now_ms(), &self.rules);
+        let (mut records, mut rejected) = Normalized::of(records, first, now_ms(), &self.rules);
         metrics::validated(received, &rejected);
         if let (Some(limit), false) = (&self.limit, records.is_empty())
             && let Err(wait) = limit.charge(tenant, records.len() as u64)
@@ -209,14 +233,12 @@ impl IngestApi {
             });
         }
         if !loglens_core::tenant::is_default(tenant) {
-            for r in &mut records {
-                r.assign_tenant(tenant);
-            }
+            records.assign_tenant(tenant);
         }
         let mut accepted = records.len() as u32;
         if !records.is_empty() {
             let started = std::time::Instant::now();
-            let result = self.sink.send(records, traceparent).await;
+            let result = self.sink.send_normalized(records, traceparent).await;
             let refused = result.as_ref().map_or(0, Vec::len);
             metrics::delivered(
                 self.sink.name(),
@@ -266,16 +288,8 @@ pub fn validate_records(
     now: i64,
     rules: &RuleSet,
 ) -> (Vec<LogRecord>, Vec<Rejection>) {
-    let mut records = Vec::with_capacity(raws.len());
-    let mut rejected = Vec::new();
-    for (i, raw) in raws.into_iter().enumerate() {
-        let index = first + i as u32;
-        match normalize(raw, now, rules) {
-            Ok(r) => records.push(r),
-            Err(e) => rejected.push(Rejection::new(index, &e)),
-        }
-    }
-    (records, rejected)
+    let (records, rejected) = Normalized::of(raws, first, now, rules);
+    (records.into_records(), rejected)
 }
 
 /// The caller's W3C `traceparent`, from gRPC metadata.

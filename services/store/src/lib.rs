@@ -11,7 +11,7 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use loglens_core::{LogRecord, SearchRequest, SearchResult, Stats, StatsRequest};
+use loglens_core::{LogRecord, Normalized, SearchRequest, SearchResult, Stats, StatsRequest};
 use tokio::sync::broadcast;
 
 #[cfg(feature = "elasticsearch")]
@@ -83,6 +83,14 @@ pub trait LogStore: Send + Sync + 'static {
     /// refused for good (empty for the embedded store); an `Err` means none of
     /// the batch can be counted as stored and the caller should retry.
     async fn index(&self, records: Vec<LogRecord>) -> Result<Vec<Refused>>;
+
+    /// [`LogStore::index`] of records fresh from normalisation, whose ids
+    /// are their content's ([`Normalized`]): a backend that would check
+    /// that (the hybrid, to keep such ids out of its blocks) may take it as
+    /// given. The default indexes them as any records.
+    async fn index_normalized(&self, batch: Normalized) -> Result<Vec<Refused>> {
+        self.index(batch.into_records()).await
+    }
 
     /// One page of matching records, in the requested order. `total` counts
     /// every match. `next_cursor` continues after the page's last record

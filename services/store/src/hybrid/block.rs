@@ -544,21 +544,28 @@ impl BlockWriter {
     /// `records`, 1 to [`MAX_ROWS`] of them, as a block whose first record
     /// has sequence number `first_seq`.
     pub fn encode(&mut self, first_seq: u64, records: &[LogRecord]) -> Result<Vec<u8>, BlockError> {
-        self.encode_with(first_seq, records, None)
+        self.encode_with(first_seq, records, None, &[])
     }
 
     /// As [`BlockWriter::encode`], with the filter keys of the id-like
     /// words of `records`' messages given: `id_words` holds what
     /// [`id_word_keys`] pushes for each of them (in any order), as the
     /// indexer gathers them while it writes the postings, so that a message
-    /// is cut into words once. The block is the same as `encode` writes.
+    /// is cut into words once. `derived` vouches, per record (all of them,
+    /// or none when empty), that its id is the one its content gives
+    /// (`scoped_id(tenant, content_id)`), which is then not hashed again:
+    /// the indexer knows it of records that came through
+    /// `LogStore::index_normalized`. A `true` for any other record would
+    /// make the block give that record another id. The block is the same
+    /// as `encode` writes.
     pub fn encode_with_id_words(
         &mut self,
         first_seq: u64,
         records: &[LogRecord],
         id_words: &[u64],
+        derived: &[bool],
     ) -> Result<Vec<u8>, BlockError> {
-        self.encode_with(first_seq, records, Some(id_words))
+        self.encode_with(first_seq, records, Some(id_words), derived)
     }
 
     /// [`BlockWriter::encode`], the id-like words' keys computed here when
@@ -568,8 +575,10 @@ impl BlockWriter {
         first_seq: u64,
         records: &[LogRecord],
         id_words: Option<&[u64]>,
+        derived: &[bool],
     ) -> Result<Vec<u8>, BlockError> {
         let rows = records.len();
+        debug_assert!(derived.is_empty() || derived.len() == rows, "a flag per record or none");
         if !(1..=MAX_ROWS).contains(&rows) {
             return Err(BlockError::Rows(rows));
         }
@@ -592,6 +601,7 @@ impl BlockWriter {
             self.fill(
                 column,
                 records,
+                derived,
                 (min_ts, min_in),
                 (&tenants, &tenant_codes),
                 (&services, &service_codes),
@@ -703,6 +713,7 @@ impl BlockWriter {
         &mut self,
         column: Column,
         records: &[LogRecord],
+        derived: &[bool],
         (min_ts, min_in): (i64, i64),
         tenants: (&[&str], &[u16]),
         services: (&[&str], &[u16]),
@@ -739,8 +750,9 @@ impl BlockWriter {
                 }
             }
             Column::Id => {
-                for r in records {
-                    if r.id.len() == 32 && r.id == scoped_id(&r.tenant, &content_id(r)) {
+                let vouched = derived.iter().copied().chain(std::iter::repeat(false));
+                for (r, vouched) in records.iter().zip(vouched) {
+                    if vouched || r.id.len() == 32 && r.id == scoped_id(&r.tenant, &content_id(r)) {
                         self.ids.push_derived();
                     } else {
                         self.ids.push(Some(&r.id));
@@ -2073,11 +2085,34 @@ mod tests {
         assert!(keys.len() >= rs.len(), "every message has an id-like word");
         let want = encode(1, &rs).unwrap();
         let mut w = BlockWriter::new();
-        assert!(w.encode_with_id_words(1, &rs, &keys).unwrap() == want);
+        assert!(w.encode_with_id_words(1, &rs, &keys, &[]).unwrap() == want);
         keys.reverse();
-        assert!(w.encode_with_id_words(1, &rs, &keys).unwrap() == want, "in any order");
+        assert!(w.encode_with_id_words(1, &rs, &keys, &[]).unwrap() == want, "in any order");
         // The first record's first id-like word left out: another filter.
-        assert!(w.encode_with_id_words(1, &rs, &keys[..keys.len() - 1]).unwrap() != want);
+        assert!(w.encode_with_id_words(1, &rs, &keys[..keys.len() - 1], &[]).unwrap() != want);
+    }
+
+    #[test]
+    fn ids_vouched_for_as_derived_give_the_block_encode_writes() {
+        // About 80% of these ids are their content's, the rest a sender's.
+        let rs = records(21, 400);
+        let derived: Vec<bool> =
+            rs.iter().map(|r| r.id == scoped_id(&r.tenant, &content_id(r))).collect();
+        assert!(derived.iter().filter(|d| **d).count() > 250, "mostly derived");
+        assert!(derived.iter().filter(|d| !**d).count() > 40, "some a sender's");
+        let mut keys = Vec::new();
+        for r in &rs {
+            id_word_keys(&mut message_analyzer(), &r.message, &mut keys);
+        }
+        let want = encode(1, &rs).unwrap();
+        let mut w = BlockWriter::new();
+        assert!(w.encode_with_id_words(1, &rs, &keys, &derived).unwrap() == want);
+        // Vouched for one record out of place, the block gives it another id.
+        let mut shifted = derived.clone();
+        shifted.rotate_right(1);
+        let bytes = w.encode_with_id_words(1, &rs, &keys, &shifted).unwrap();
+        let b = Block::parse(OwnedBytes::new(bytes)).unwrap();
+        assert!(b.all_records().unwrap().iter().zip(&rs).any(|(got, sent)| got.id != sent.id));
     }
 
     /// Rewrites the checksum of `bytes` to match them.

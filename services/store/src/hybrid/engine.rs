@@ -69,7 +69,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use loglens_core::LogRecord;
+use loglens_core::{LogRecord, Normalized};
 use parking_lot::RwLock;
 use tantivy::directory::MmapDirectory;
 use tantivy::{Index, TantivyError};
@@ -182,7 +182,7 @@ impl Engine {
         let recovered = Recovered { floor, blocks, deleted, deleted_log, committed };
         let mut indexer = Indexer::new(writer, reader, fields, seen, recovered, env);
         let wal_end = wal::replay(&wal_dir, |seq, records| {
-            indexer.add(seq, records)?;
+            indexer.add(seq, records, &[])?;
             indexer.replay_checkpoint()
         })?;
         let end = indexer.end_seq();
@@ -232,7 +232,18 @@ impl Engine {
         if records.is_empty() {
             return Ok(());
         }
-        self.pipeline.control(|ack| WalMsg::Append { records, ack }).await
+        self.pipeline.control(|ack| WalMsg::Append { records, derived: false, ack }).await
+    }
+
+    /// [`Engine::index`] of records whose ids are their content's, which
+    /// the seal then takes as given ([`Normalized`]).
+    pub async fn index_normalized(&self, batch: Normalized) -> Result<()> {
+        self.pipeline.check()?;
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let records = batch.into_records();
+        self.pipeline.control(|ack| WalMsg::Append { records, derived: true, ack }).await
     }
 
     /// Runs a retention pass now, as if the wall clock read `now_ms` (ms
@@ -316,7 +327,7 @@ impl Engine {
 mod tests {
     use std::collections::{BTreeMap, HashMap};
 
-    use loglens_core::{Filter, LogRecord, SearchRequest, Sort};
+    use loglens_core::{Filter, LogRecord, Normalized, RawLog, RuleSet, SearchRequest, Sort};
     use roaring::RoaringTreemap;
 
     use super::*;
@@ -564,6 +575,41 @@ mod tests {
         engine.refresh().await.unwrap();
         check(&engine.snapshot(), &sent);
         assert_eq!(*engine.snapshot().deleted, RoaringTreemap::from_iter([2]));
+        engine.close().await.unwrap();
+        let engine = Engine::open(dir.path(), &options()).unwrap();
+        check(&engine.snapshot(), &sent);
+        engine.close().await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn normalized_batches_keep_their_ids_through_the_seal_and_a_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let engine = Engine::open(dir.path(), &options()).unwrap();
+        let mut sent = Vec::new();
+        for part in 0..5 {
+            let raws = (0..1000)
+                .map(|i| {
+                    let json = format!(
+                        r#"{{"timestamp":{},"service_name":"svc-{}","message":"normal {part} {i}"}}"#,
+                        T0 + i,
+                        i % 3
+                    );
+                    RawLog::from_json(json.as_bytes()).unwrap()
+                })
+                .collect();
+            let (mut batch, rejected) = Normalized::of(raws, 0, T0, &RuleSet::default());
+            assert!(rejected.is_empty());
+            if part % 2 == 1 {
+                batch.assign_tenant("acme");
+            }
+            sent.extend_from_slice(batch.records());
+            engine.index_normalized(batch).await.unwrap();
+            // Between them, records whose ids are a sender's own.
+            send(&engine, &mut sent, clients(part * 100..part * 100 + 100, "v1"), 30).await;
+        }
+        engine.refresh().await.unwrap();
+        assert!(!engine.snapshot().blocks.is_empty(), "a block was sealed");
+        check(&engine.snapshot(), &sent);
         engine.close().await.unwrap();
         let engine = Engine::open(dir.path(), &options()).unwrap();
         check(&engine.snapshot(), &sent);

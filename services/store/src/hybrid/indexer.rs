@@ -127,6 +127,9 @@ pub(crate) struct Indexer {
     /// the pass that writes its postings document when it gets one, so that
     /// sealing does not cut the messages into words again.
     open_id_words: Vec<u64>,
+    /// Per record of `open`, whether its id was given as its content's
+    /// (`IndexMsg::Batch::derived`), so that the seal need not hash it.
+    open_derived: Vec<bool>,
     /// The newest sequence number of each id whose record is in the open
     /// block, not in the committed postings yet (there the lookup could
     /// not find it), or among the newest [`RECENT_ROWS`]. Older entries are
@@ -191,6 +194,7 @@ impl Indexer {
             open_first,
             open: Vec::with_capacity(BLOCK_ROWS),
             open_id_words: Vec::new(),
+            open_derived: Vec::new(),
             recent: RecentIds::default(),
             deleted,
             unsaved: Vec::new(),
@@ -226,20 +230,30 @@ impl Indexer {
     /// Applies `records`, numbered from `first_seq`. Live batches follow
     /// one another; a replay also passes records the blocks or the postings
     /// already hold, and only the missing part of each is applied.
-    pub fn add(&mut self, first_seq: u64, records: Vec<LogRecord>) -> Result<()> {
+    /// `derived` says of each record whether its id is its content's as
+    /// given (empty: of none).
+    pub fn add(&mut self, first_seq: u64, records: Vec<LogRecord>, derived: &[bool]) -> Result<()> {
         let keys: Vec<IdKey> = records.iter().map(|r| id_key(&r.id)).collect();
         let documented = self.upsert(first_seq, &keys)?;
-        for (((seq, record), key), documented) in
-            (first_seq..).zip(records).zip(keys).zip(documented)
+        let derived = derived.iter().copied().chain(std::iter::repeat(false));
+        for ((((seq, record), key), documented), derived) in
+            (first_seq..).zip(records).zip(keys).zip(documented).zip(derived)
         {
-            self.apply(seq, record, key, documented)?;
+            self.apply(seq, record, key, documented, derived)?;
         }
         Ok(())
     }
 
     /// Applies record `seq` (id `key`), adding its postings document when
     /// `documented` (the upsert left it live).
-    fn apply(&mut self, seq: u64, record: LogRecord, key: IdKey, documented: bool) -> Result<()> {
+    fn apply(
+        &mut self,
+        seq: u64,
+        record: LogRecord,
+        key: IdKey,
+        documented: bool,
+        derived: bool,
+    ) -> Result<()> {
         if seq < self.floor {
             // Replayed, of a block retention dropped: gone for good.
             return Ok(());
@@ -276,6 +290,9 @@ impl Indexer {
         if !opens {
             // Replayed, of a sealed block: its words are in that filter.
             self.open_id_words.truncate(held);
+        }
+        if opens {
+            self.open_derived.push(derived);
         }
         match (opens, index && self.env.tail.has_subscribers()) {
             (true, true) => {
@@ -428,7 +445,7 @@ impl Indexer {
         let sealing = |e: super::BlockError| Error::Backend(format!("sealing block {first}: {e}"));
         let bytes = self
             .block_writer
-            .encode_with_id_words(first, &self.open, &self.open_id_words)
+            .encode_with_id_words(first, &self.open, &self.open_id_words, &self.open_derived)
             .map_err(sealing)?;
         let path = layout::write_block(&self.env.blocks_dir, first, &bytes)?;
         let size = bytes.len();
@@ -439,6 +456,7 @@ impl Indexer {
         self.blocks.push(Arc::new(block));
         self.open.clear();
         self.open_id_words.clear();
+        self.open_derived.clear();
         self.prune_recent();
         debug!(first, rows = BLOCK_ROWS, bytes = size, took = ?started.elapsed(), "block sealed");
         Ok(())
@@ -694,9 +712,9 @@ impl Indexer {
             };
             let step = match msg {
                 None => self.tick(),
-                Some(IndexMsg::Batch { first_seq, records, acked }) => {
+                Some(IndexMsg::Batch { first_seq, records, derived, acked }) => {
                     self.clock.waiting(acked);
-                    self.add(first_seq, records).and_then(|()| self.tick())
+                    self.add(first_seq, records, &derived).and_then(|()| self.tick())
                 }
                 Some(IndexMsg::Flush(ack)) => reply(ack, self.commit()),
                 Some(IndexMsg::Retention { now_ms, ack }) => {

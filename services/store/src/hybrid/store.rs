@@ -6,7 +6,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use loglens_core::{LogRecord, SearchRequest, SearchResult, Stats, StatsRequest};
+use loglens_core::{LogRecord, Normalized, SearchRequest, SearchResult, Stats, StatsRequest};
 use tantivy::tokenizer::TextAnalyzer;
 use tokio::sync::broadcast;
 
@@ -71,6 +71,11 @@ impl LogStore for HybridStore {
     async fn index(&self, records: Vec<LogRecord>) -> Result<Vec<Refused>> {
         self.closed.check()?;
         self.engine.index(records).await.map(|()| Vec::new())
+    }
+
+    async fn index_normalized(&self, batch: Normalized) -> Result<Vec<Refused>> {
+        self.closed.check()?;
+        self.engine.index_normalized(batch).await.map(|()| Vec::new())
     }
 
     async fn search(&self, request: &SearchRequest) -> Result<SearchResult> {

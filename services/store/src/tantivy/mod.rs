@@ -349,7 +349,7 @@ impl LogStore for TantivyStore {
         if records.is_empty() {
             return Ok(Vec::new());
         }
-        self.pipeline.control(|ack| WalMsg::Append { records, ack }).await?;
+        self.pipeline.control(|ack| WalMsg::Append { records, derived: false, ack }).await?;
         Ok(Vec::new())
     }
 

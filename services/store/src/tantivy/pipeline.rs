@@ -83,8 +83,9 @@ pub(crate) type RetentionAck = oneshot::Sender<Result<Option<RetentionDone>>>;
 
 /// Requests to the WAL writer, handled in arrival order.
 pub(crate) enum WalMsg {
-    /// Make a batch durable, then acknowledge.
-    Append { records: Vec<LogRecord>, ack: Ack },
+    /// Make a batch durable, then acknowledge. `derived`: every record's id
+    /// is its content's (`LogStore::index_normalized`).
+    Append { records: Vec<LogRecord>, derived: bool, ack: Ack },
     /// Commit everything before this message and make it searchable.
     Flush { ack: Ack },
     /// Stop both threads, committing first unless simulating a crash.
@@ -104,6 +105,9 @@ pub(crate) enum IndexMsg {
     Batch {
         first_seq: u64,
         records: Vec<LogRecord>,
+        /// Per record, whether its id is its content's as given
+        /// (`WalMsg::Append`); false where not known.
+        derived: Vec<bool>,
         acked: Instant,
     },
     Flush(Ack),
@@ -265,14 +269,14 @@ pub(crate) fn run_wal(
     loop {
         let Some(msg) = next.take().or_else(|| rx.blocking_recv()) else { break };
         match msg {
-            WalMsg::Append { records, ack } => {
+            WalMsg::Append { records, derived, ack } => {
                 let mut count = records.len();
-                let mut group = vec![(records, ack)];
+                let mut group = vec![(records, derived, ack)];
                 while count < MAX_GROUP_RECORDS {
                     match rx.try_recv() {
-                        Ok(WalMsg::Append { records, ack }) => {
+                        Ok(WalMsg::Append { records, derived, ack }) => {
                             count += records.len();
-                            group.push((records, ack));
+                            group.push((records, derived, ack));
                         }
                         Ok(other) => {
                             next = Some(other);
@@ -317,39 +321,42 @@ pub(crate) fn run_wal(
 
 fn write_group(
     wal: &mut Wal,
-    group: Vec<(Vec<LogRecord>, Ack)>,
+    group: Vec<(Vec<LogRecord>, bool, Ack)>,
     count: usize,
     indexer: &SyncSender<IndexMsg>,
     shared: &Shared,
 ) {
     if let Some(f) = shared.failure() {
-        for (_, ack) in group {
+        for (_, _, ack) in group {
             answer(ack, Err(Error::Backend(f.clone())));
         }
         return;
     }
-    let first_seq = match wal.append(group.iter().map(|(r, _)| r.as_slice())) {
+    let first_seq = match wal.append(group.iter().map(|(r, _, _)| r.as_slice())) {
         Ok(seq) => seq,
         Err(e) => {
             if wal.is_poisoned() {
                 shared.fail(format!("write-ahead log failed: {e}"));
             }
-            for (_, ack) in group {
+            for (_, _, ack) in group {
                 answer(ack, Err(Error::Io(std::io::Error::new(e.kind(), e.to_string()))));
             }
             return;
         }
     };
     let mut records = Vec::with_capacity(count);
+    let mut derived = Vec::with_capacity(count);
     let mut acks = Vec::with_capacity(group.len());
-    for (r, ack) in group {
+    for (r, d, ack) in group {
+        derived.resize(derived.len() + r.len(), d);
         records.extend(r);
         acks.push(ack);
     }
     // Durable now. Acknowledge only once queued for the indexer, so a
     // `Flush` sent after this `index()` returned is queued behind it.
-    let queued =
-        indexer.send(IndexMsg::Batch { first_seq, records, acked: Instant::now() }).is_ok();
+    let queued = indexer
+        .send(IndexMsg::Batch { first_seq, records, derived, acked: Instant::now() })
+        .is_ok();
     for ack in acks {
         answer(ack, if queued { Ok(()) } else { Err(shared.stopped()) });
     }
@@ -635,7 +642,7 @@ impl Indexer {
             };
             let step = match msg {
                 None => self.tick(),
-                Some(IndexMsg::Batch { first_seq, records, acked }) => {
+                Some(IndexMsg::Batch { first_seq, records, acked, derived: _ }) => {
                     self.add(first_seq, records, acked).and_then(|()| self.tick())
                 }
                 Some(IndexMsg::Retention { now_ms, ack }) => reply(ack, self.retain(now_ms)),
