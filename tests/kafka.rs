@@ -482,6 +482,12 @@ async fn records_the_cluster_refuses_are_dead_lettered() {
     let refusal = serde_json::json!({ "type": "document_parsing_exception",
         "reason": "[1:40] failed to parse field [message] of type [text] in document with id 'x'" });
     es.fail_matching("message", serde_json::json!("refuse me"), 400, refusal);
+    // The first two bulk requests fail whole (a 500 the store does not
+    // retry itself): the processor retries the batch, decoding its
+    // messages again, and must end where a first success would.
+    let broken = serde_json::json!({ "error": { "type": "exception", "reason": "node failure" } });
+    es.script("_bulk", 500, broken.clone());
+    es.script("_bulk", 500, broken);
     let broker = Broker::start(Storage::Memory);
     let bootstrap = broker.bootstrap();
     let dir = tempfile::tempdir().unwrap();
@@ -528,6 +534,9 @@ async fn records_the_cluster_refuses_are_dead_lettered() {
     .await;
     assert_eq!(l.received, 3);
     assert_eq!(es.doc_count(), 2);
+    let bulks: Vec<usize> =
+        es.log().iter().filter(|r| r.path.ends_with("_bulk")).map(|r| r.body.len()).collect();
+    assert!(bulks.len() >= 3, "two failed bulk requests, then the one taken: {bulks:?}");
     assert_eq!(total(&channel).await, 2, "the processor serves queries from the cluster");
     let letters =
         tokio::task::spawn_blocking(move || read_dead_letters(&bootstrap, 1)).await.unwrap();

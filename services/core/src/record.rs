@@ -369,15 +369,29 @@ impl Normalized {
         received_at: i64,
         rules: &RuleSet,
     ) -> (Normalized, Vec<Rejection>) {
-        let mut records = Vec::with_capacity(raws.len());
+        let mut batch = Normalized { records: Vec::with_capacity(raws.len()) };
         let mut rejected = Vec::new();
         for (i, raw) in raws.into_iter().enumerate() {
-            match normalize(raw, received_at, rules) {
-                Ok(r) => records.push(r),
-                Err(e) => rejected.push(Rejection::new(first + i as u32, &e)),
+            if let Err(e) = batch.push(raw, received_at, rules, crate::tenant::DEFAULT_TENANT) {
+                rejected.push(Rejection::new(first + i as u32, &e));
             }
         }
-        (Normalized { records }, rejected)
+        (batch, rejected)
+    }
+
+    /// Adds `raw` normalised with `rules` ([`normalize`]) as `tenant`'s
+    /// record, or says why it is not one.
+    pub fn push(
+        &mut self,
+        raw: RawLog,
+        received_at: i64,
+        rules: &RuleSet,
+        tenant: &str,
+    ) -> Result<()> {
+        let mut record = normalize(raw, received_at, rules)?;
+        record.assign_tenant(tenant);
+        self.records.push(record);
+        Ok(())
     }
 
     /// Makes every record `tenant`'s, its id derived for `tenant`

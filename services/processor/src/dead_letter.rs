@@ -5,12 +5,12 @@
 
 use std::borrow::Cow;
 
-use loglens_core::{Error as CoreError, LogRecord, RuleSet};
+use loglens_core::{Error as CoreError, Normalized, RuleSet};
 use loglens_kafka::wire;
 use loglens_store::Refused;
 
 use crate::batch::Pending;
-use crate::decode::decode;
+use crate::decode::decode_into;
 
 /// A message of a batch bound for the dead-letter topic, and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -64,16 +64,12 @@ impl DeadLetter {
 }
 
 /// Decodes a batch received at `now`: the records to index (each the
-/// tenant's of its header), each with its position in the batch, and the
+/// tenant's of its header) with their positions in the batch, and the
 /// ones to dead-letter (a message whose format header is refused whole,
 /// field `format`; a bad tenant header before the record is read, field
 /// `tenant`).
-pub(crate) fn sort(
-    batch: &[Pending],
-    now: i64,
-    rules: &RuleSet,
-) -> (Vec<(usize, LogRecord)>, Vec<DeadLetter>) {
-    let mut records = Vec::with_capacity(batch.len());
+pub(crate) fn sort(batch: &[Pending], now: i64, rules: &RuleSet) -> (Decoded, Vec<DeadLetter>) {
+    let mut records = Decoded::default();
     let mut letters = Vec::new();
     for (position, m) in batch.iter().enumerate() {
         if let Some(reason) = &m.bad_format {
@@ -87,14 +83,63 @@ pub(crate) fn sort(
             continue;
         }
         match m.tenant() {
-            Ok(tenant) => match decode(&m.payload, tenant, now, rules) {
-                Ok(r) => records.push((position, r)),
+            Ok(tenant) => match decode_into(&m.payload, tenant, now, rules, &mut records.records) {
+                Ok(()) => records.positions.push(position),
                 Err(e) => letters.push(DeadLetter::of(position, &e, Some(tenant))),
             },
             Err(e) => letters.push(DeadLetter::of(position, &e, None)),
         }
     }
     (records, letters)
+}
+
+/// The records of a batch to index, as [`sort`] decoded them.
+#[derive(Debug, Default)]
+pub(crate) struct Decoded {
+    /// The batch position of each record.
+    pub positions: Vec<usize>,
+    /// The records, fresh from normalisation (their ids their content's).
+    pub records: Normalized,
+}
+
+impl Decoded {
+    /// Each record with its batch position.
+    #[cfg(test)]
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (usize, &loglens_core::LogRecord)> {
+        self.positions.iter().copied().zip(self.records.records())
+    }
+
+    /// The records of `batch` at `positions` (each one [`sort`] decoded at
+    /// `now`), decoded again: the same records, since decoding depends on
+    /// the message, `now` and `rules` alone. A retry sends these rather
+    /// than a copy of every record kept from the first attempt.
+    pub(crate) fn again(
+        batch: &[Pending],
+        positions: Vec<usize>,
+        now: i64,
+        rules: &RuleSet,
+    ) -> (Decoded, Vec<DeadLetter>) {
+        let mut out =
+            Decoded { positions: Vec::with_capacity(positions.len()), ..Decoded::default() };
+        let mut letters = Vec::new();
+        for position in positions {
+            let m = &batch[position];
+            let tenant = match m.tenant() {
+                Ok(tenant) => tenant,
+                Err(e) => {
+                    letters.push(DeadLetter::of(position, &e, None));
+                    continue;
+                }
+            };
+            // Never seen: the first decode of the same bytes succeeded. Were
+            // it to fail, the record is dead-lettered, not dropped.
+            match decode_into(&m.payload, tenant, now, rules, &mut out.records) {
+                Ok(()) => out.positions.push(position),
+                Err(e) => letters.push(DeadLetter::of(position, &e, Some(tenant))),
+            }
+        }
+        (out, letters)
+    }
 }
 
 /// The records a store refused for good, as dead letters. `positions[i]` is
@@ -130,7 +175,7 @@ mod tests {
         ];
         let (records, letters) = sort(&batch, 1, &RuleSet::default());
         let kept: Vec<(usize, &str)> =
-            records.iter().map(|(i, r)| (*i, r.service_name.as_str())).collect();
+            records.iter().map(|(i, r)| (i, r.service_name.as_str())).collect();
         assert_eq!(kept, [(0, "a"), (3, "b")]);
         assert_eq!(letters.len(), 2);
         assert_eq!((letters[0].position, letters[0].field.as_str()), (1, ""));
@@ -192,7 +237,7 @@ mod tests {
         };
         let good = with_payload(6, br#"{"service_name":"a","message":"m"}"#);
         let (records, letters) = sort(&[bad, good], 1, &RuleSet::default());
-        assert_eq!(records.iter().map(|(i, _)| *i).collect::<Vec<_>>(), [1]);
+        assert_eq!(records.positions.clone(), [1]);
         let got: Vec<(usize, &str, Option<&str>)> =
             letters.iter().map(|l| (l.position, l.field.as_str(), l.tenant.as_deref())).collect();
         assert_eq!(got, [(0, "format", Some("acme"))]);
@@ -231,9 +276,9 @@ mod tests {
         ];
         let (records, letters) = sort(&batch, 1, &RuleSet::default());
         let kept: Vec<(usize, &str)> =
-            records.iter().map(|(i, r)| (*i, r.tenant.as_str())).collect();
+            records.iter().map(|(i, r)| (i, r.tenant.as_str())).collect();
         assert_eq!(kept, [(0, "default"), (1, "acme")], "never the payload's \"tenant\"");
-        assert_ne!(records[0].1.id, records[1].1.id);
+        assert_ne!(records.records.records()[0].id, records.records.records()[1].id);
         let got: Vec<(usize, &str, Option<&str>)> =
             letters.iter().map(|l| (l.position, l.field.as_str(), l.tenant.as_deref())).collect();
         assert_eq!(
@@ -257,7 +302,7 @@ mod tests {
             1,
             &RuleSet::default(),
         );
-        let record = records[0].1.clone();
+        let record = records.records.records()[0].clone();
         let letters = refused(
             &[4, 7, 9],
             vec![

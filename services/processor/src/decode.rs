@@ -1,20 +1,21 @@
 //! A message's bytes as a record, or the reason it is dead-lettered.
 
-use loglens_core::record::normalize;
-use loglens_core::{Error as CoreError, LogRecord, RawLog, RuleSet};
+use loglens_core::{Error as CoreError, Normalized, RawLog, RuleSet};
 use loglens_kafka::wire;
 
 /// Parses, validates, normalises and scores one message of `tenant` (from
 /// its header, see [`wire::tenant`]; never from the JSON) received at `now`
-/// (ms since epoch), and makes the record the tenant's, so its id is the one
-/// the ingest role gave it. Messages larger than [`wire::MAX_RECORD_BYTES`]
-/// are refused whole; the error names the offending field when there is one.
-pub(crate) fn decode(
+/// (ms since epoch), and adds it to `out` as the tenant's record, so its id
+/// is the one the ingest role gave it. Messages larger than
+/// [`wire::MAX_RECORD_BYTES`] are refused whole; the error names the
+/// offending field when there is one.
+pub(crate) fn decode_into(
     payload: &[u8],
     tenant: &str,
     now: i64,
     rules: &RuleSet,
-) -> Result<LogRecord, CoreError> {
+    out: &mut Normalized,
+) -> Result<(), CoreError> {
     if payload.len() > wire::MAX_RECORD_BYTES {
         return Err(CoreError::invalid(
             "",
@@ -25,13 +26,27 @@ pub(crate) fn decode(
             ),
         ));
     }
-    let mut record = normalize(RawLog::from_json(payload)?, now, rules)?;
-    record.assign_tenant(tenant);
-    Ok(record)
+    out.push(RawLog::from_json(payload)?, now, rules, tenant)
+}
+
+/// [`decode_into`] of one message, as its record.
+#[cfg(test)]
+pub(crate) fn decode(
+    payload: &[u8],
+    tenant: &str,
+    now: i64,
+    rules: &RuleSet,
+) -> Result<loglens_core::LogRecord, CoreError> {
+    let mut out = Normalized::default();
+    decode_into(payload, tenant, now, rules, &mut out)?;
+    Ok(out.into_records().pop().expect("one record"))
 }
 
 #[cfg(test)]
 mod tests {
+    use loglens_core::LogRecord;
+    use loglens_core::record::normalize;
+
     use super::*;
 
     #[test]

@@ -19,7 +19,7 @@ use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 
 use crate::backoff::{self, backoff};
 use crate::batch::Pending;
-use crate::dead_letter::{self, DeadLetter};
+use crate::dead_letter::{self, DeadLetter, Decoded};
 use crate::handoff::Handoff;
 use crate::ledger::{Ledger, TenantCount};
 use crate::metrics::Metrics;
@@ -100,7 +100,7 @@ impl Worker {
         let now = chrono::Utc::now().timestamp_millis();
         let (records, letters) = dead_letter::sort(&flight.batch, now, &self.rules);
         let mut dead = self.dead_letter(&mut flight, letters).await;
-        let refused = self.index(&mut flight, records).await;
+        let refused = self.index(&mut flight, records, now).await;
         dead += self.dead_letter(&mut flight, refused).await;
         let marks =
             offsets::next_offsets(flight.batch.iter().filter(|m| !m.is_in(&flight.abandoned)));
@@ -214,20 +214,40 @@ impl Worker {
         self.dlq.send_result(record).map_err(|(e, _)| e)
     }
 
-    /// Indexes the records (positions in the batch), retrying with fetching
+    /// Indexes the records (decoded at `now`), retrying with fetching
     /// paused until the store takes them. Records of partitions revoked
     /// meanwhile are given up (the new owner indexes them). Returns the
     /// records the store refused for good, for the dead-letter topic.
-    async fn index(
-        &self,
-        flight: &mut Flight,
-        mut records: Vec<(usize, LogRecord)>,
-    ) -> Vec<DeadLetter> {
-        self.give_up_abandoned(flight, &mut records, |r| r.0, false);
+    ///
+    /// The records go to the store as they are, not copied: a retry
+    /// decodes them from their messages again ([`Decoded::again`]). Until
+    /// 2026-12-04 every attempt sent a copy, kept for the next one (a clone
+    /// of each record, with its dozen strings, on the Kafka path's every
+    /// batch).
+    async fn index(&self, flight: &mut Flight, decoded: Decoded, now: i64) -> Vec<DeadLetter> {
+        let Decoded { mut positions, records } = decoded;
+        let whole = positions.len();
+        self.give_up_abandoned(flight, &mut positions, |p| *p, false);
+        let mut next = (positions.len() == whole).then_some(records);
+        let mut late = Vec::new();
         let mut delays = backoff();
         let mut retried = false;
-        while !records.is_empty() {
-            let attempt: Vec<LogRecord> = records.iter().map(|(_, r)| r.clone()).collect();
+        while !positions.is_empty() {
+            let attempt = match next.take() {
+                Some(records) => records,
+                None => {
+                    let (d, letters) = Decoded::again(&flight.batch, positions, now, &self.rules);
+                    late.extend(letters);
+                    positions = d.positions;
+                    if positions.is_empty() {
+                        break;
+                    }
+                    d.records
+                }
+            };
+            // What the metrics need once the store has the records.
+            let mut counts = loglens_telemetry::metrics::ServiceCounts::of(attempt.records());
+            let kept_of = Kept::of(attempt.records());
             let backend = self.store.backend();
             let span = tracing::info_span!(
                 "store",
@@ -238,45 +258,48 @@ impl Worker {
                 db.operation.name = "index",
                 db.operation.batch.size = attempt.len(),
             );
-            let result = self.store.index(attempt).instrument(span.clone()).await;
+            let result = self.store.index_normalized(attempt).instrument(span.clone()).await;
             match result {
                 Ok(refused) => {
-                    let positions: Vec<usize> = records.iter().map(|(i, _)| *i).collect();
-                    let letters = dead_letter::refused(&positions, refused);
+                    for r in &refused {
+                        counts.remove(&r.record.service_name, r.record.anomaly);
+                    }
+                    let mut letters = dead_letter::refused(&positions, refused);
                     let refused: HashSet<usize> = letters.iter().map(|l| l.position).collect();
                     // Counted once, on success, over what the store kept.
-                    let kept: Vec<&(usize, LogRecord)> =
-                        records.iter().filter(|(i, _)| !refused.contains(i)).collect();
-                    self.count_indexed(&flight.batch, kept.iter().map(|(i, _)| *i));
+                    let kept: Vec<usize> = (0..positions.len())
+                        .filter(|i| !refused.contains(&positions[*i]))
+                        .collect();
+                    self.count_indexed(&flight.batch, kept.iter().map(|i| positions[*i]));
                     self.ledger.count_tenants(
                         TenantCount::Indexed,
-                        kept.iter().map(|(_, r)| r.tenant.as_str()),
+                        kept.iter().map(|i| kept_of.tenant(*i)),
                     );
                     self.metrics.indexed.increment(kept.len() as u64);
-                    loglens_telemetry::metrics::ServiceCounts::of(kept.iter().map(|(_, r)| r))
-                        .record();
+                    counts.record();
                     let now = chrono::Utc::now().timestamp_millis();
-                    self.metrics.indexing_delays(now, kept.iter().map(|(_, r)| r.timestamp));
+                    self.metrics.indexing_delays(now, kept.iter().map(|i| kept_of.timestamps[*i]));
                     if retried {
                         self.handoff.set_stalled(false);
                         info!("store accepted the batch again; partitions resumed");
                     }
+                    letters.extend(late);
                     return letters;
                 }
                 Err(e) => {
                     span.record("otel.status_code", "ERROR");
                     let delay = delays.next().unwrap_or(backoff::MAX);
-                    error!(error = %e, records = records.len(), retry_in = ?delay, "indexing failed; partitions paused, retrying");
+                    error!(error = %e, records = positions.len(), retry_in = ?delay, "indexing failed; partitions paused, retrying");
                     retried = true;
                     self.retry_after(delay).await;
-                    self.give_up_abandoned(flight, &mut records, |r| r.0, true);
+                    self.give_up_abandoned(flight, &mut positions, |p| *p, true);
                 }
             }
         }
         if retried {
             self.handoff.set_stalled(false);
         }
-        Vec::new()
+        late
     }
 
     /// Adds indexed records to the ledger, one update per run of a partition.
@@ -331,5 +354,40 @@ impl Worker {
         let before = items.len();
         items.retain(|x| !flight.batch[position(x)].is_in(&flight.abandoned));
         self.metrics.dropped.increment((before - items.len()) as u64);
+    }
+}
+
+/// Of each record handed to the store, what the metrics read once the
+/// store has taken it: its tenant (an index into a few names) and time.
+struct Kept {
+    names: Vec<String>,
+    tenants: Vec<u16>,
+    timestamps: Vec<i64>,
+}
+
+impl Kept {
+    fn of(records: &[LogRecord]) -> Kept {
+        let mut kept = Kept {
+            names: Vec::new(),
+            tenants: Vec::with_capacity(records.len()),
+            timestamps: Vec::with_capacity(records.len()),
+        };
+        for r in records {
+            let at = match kept.names.iter().position(|n| *n == r.tenant) {
+                Some(at) => at,
+                None => {
+                    kept.names.push(r.tenant.clone());
+                    kept.names.len() - 1
+                }
+            };
+            kept.tenants.push(u16::try_from(at).unwrap_or(u16::MAX));
+            kept.timestamps.push(r.timestamp);
+        }
+        kept
+    }
+
+    /// The tenant of record `i`.
+    fn tenant(&self, i: usize) -> &str {
+        self.names.get(usize::from(self.tenants[i])).map_or("", String::as_str)
     }
 }
