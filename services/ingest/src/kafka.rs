@@ -24,7 +24,7 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use loglens_core::LogRecord;
+use loglens_core::{LogRecord, Normalized};
 use loglens_kafka::{KafkaOptions, wire};
 use loglens_store::Refused;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
@@ -91,6 +91,15 @@ impl KafkaSink {
 
 #[async_trait]
 impl RecordSink for KafkaSink {
+    async fn send_normalized(
+        &self,
+        batch: Normalized,
+        traceparent: Option<&str>,
+    ) -> loglens_core::Result<Vec<Refused>> {
+        // The processor derives the ids again from the messages.
+        self.send(batch.into_records(), traceparent).await
+    }
+
     /// The producer span: its context (child of the caller's) goes into each
     /// record's `traceparent` header, so the processor can link to it; the
     /// caller's `traceparent` is the fallback when tracing is off.

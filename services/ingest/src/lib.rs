@@ -48,15 +48,16 @@ pub trait RecordSink: Send + Sync + 'static {
     ) -> loglens_core::Result<Vec<Refused>>;
 
     /// [`RecordSink::send`] of records fresh from normalisation, whose ids
-    /// a sink may take as their content's ([`Normalized`]); the default
-    /// gives that up and sends them as any records.
+    /// a sink may take as their content's ([`Normalized`]): what the
+    /// ingest service sends. No default, so that a sink wrapping another
+    /// cannot lose the promise by forgetting to pass this on (the node's
+    /// intake gate did, until 2026-12-04); a sink with no use for it sends
+    /// `batch.into_records()`.
     async fn send_normalized(
         &self,
         batch: Normalized,
         traceparent: Option<&str>,
-    ) -> loglens_core::Result<Vec<Refused>> {
-        self.send(batch.into_records(), traceparent).await
-    }
+    ) -> loglens_core::Result<Vec<Refused>>;
 
     /// The sink's name in metrics (`sink` label).
     fn name(&self) -> &'static str {
@@ -378,6 +379,14 @@ mod tests {
             self.0.lock().extend(records);
             Ok(Vec::new())
         }
+
+        async fn send_normalized(
+            &self,
+            batch: Normalized,
+            traceparent: Option<&str>,
+        ) -> loglens_core::Result<Vec<Refused>> {
+            self.send(batch.into_records(), traceparent).await
+        }
     }
 
     /// Admits `beta` always and `alpha` never, for 3.5 s.
@@ -442,6 +451,14 @@ mod tests {
         ) -> loglens_core::Result<Vec<Refused>> {
             self.0.fetch_add(records.len(), std::sync::atomic::Ordering::SeqCst);
             Ok(Vec::new())
+        }
+
+        async fn send_normalized(
+            &self,
+            batch: Normalized,
+            traceparent: Option<&str>,
+        ) -> loglens_core::Result<Vec<Refused>> {
+            self.send(batch.into_records(), traceparent).await
         }
     }
 

@@ -201,6 +201,18 @@ struct Intake {
     stopped: CancellationToken,
 }
 
+impl Intake {
+    /// Whether a new batch may still come in.
+    fn open(&self) -> loglens_core::Result<()> {
+        if self.stopped.is_cancelled() {
+            return Err(loglens_core::Error::Unavailable(
+                "loglens is shutting down; retry against another instance or after restart".into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
 #[async_trait]
 impl RecordSink for Intake {
     async fn send(
@@ -208,12 +220,17 @@ impl RecordSink for Intake {
         records: Vec<loglens_core::LogRecord>,
         traceparent: Option<&str>,
     ) -> loglens_core::Result<Vec<Refused>> {
-        if self.stopped.is_cancelled() {
-            return Err(loglens_core::Error::Unavailable(
-                "loglens is shutting down; retry against another instance or after restart".into(),
-            ));
-        }
+        self.open()?;
         self.sink.send(records, traceparent).await
+    }
+
+    async fn send_normalized(
+        &self,
+        batch: loglens_core::Normalized,
+        traceparent: Option<&str>,
+    ) -> loglens_core::Result<Vec<Refused>> {
+        self.open()?;
+        self.sink.send_normalized(batch, traceparent).await
     }
 
     fn name(&self) -> &'static str {
@@ -695,5 +712,57 @@ fn announce_auth(
                 );
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use loglens_core::{LogRecord, Normalized, RawLog, RuleSet};
+
+    use super::*;
+
+    /// Counts the batches each door of the sink was handed.
+    #[derive(Default)]
+    struct Doors {
+        plain: AtomicUsize,
+        normalized: AtomicUsize,
+    }
+
+    #[async_trait]
+    impl RecordSink for Doors {
+        async fn send(
+            &self,
+            _: Vec<LogRecord>,
+            _: Option<&str>,
+        ) -> loglens_core::Result<Vec<Refused>> {
+            self.plain.fetch_add(1, Ordering::SeqCst);
+            Ok(Vec::new())
+        }
+
+        async fn send_normalized(
+            &self,
+            _: Normalized,
+            _: Option<&str>,
+        ) -> loglens_core::Result<Vec<Refused>> {
+            self.normalized.fetch_add(1, Ordering::SeqCst);
+            Ok(Vec::new())
+        }
+    }
+
+    #[tokio::test]
+    async fn the_intake_gate_passes_normalised_batches_on_as_such_until_it_stops() {
+        let doors = Arc::new(Doors::default());
+        let intake = Intake { sink: doors.clone(), stopped: CancellationToken::new() };
+        let raw = RawLog::from_json(br#"{"service_name":"s","message":"m"}"#).unwrap();
+        let (batch, _) = Normalized::of(vec![raw], 0, 1, &RuleSet::default());
+        intake.send_normalized(batch.clone(), None).await.unwrap();
+        assert_eq!(doors.normalized.load(Ordering::SeqCst), 1);
+        assert_eq!(doors.plain.load(Ordering::SeqCst), 0, "the promise is kept, not dropped");
+        intake.stopped.cancel();
+        let err = intake.send_normalized(batch, None).await.unwrap_err();
+        assert!(err.to_string().contains("shutting down"), "{err}");
+        assert_eq!(doors.normalized.load(Ordering::SeqCst), 1);
     }
 }

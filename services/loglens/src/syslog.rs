@@ -412,6 +412,14 @@ mod tests {
             self.got.lock().extend(records.into_iter().map(|r| r.message));
             Ok(Vec::new())
         }
+
+        async fn send_normalized(
+            &self,
+            batch: loglens_core::Normalized,
+            traceparent: Option<&str>,
+        ) -> loglens_core::Result<Vec<Refused>> {
+            self.send(batch.into_records(), traceparent).await
+        }
     }
 
     fn line(i: usize) -> String {
