@@ -75,12 +75,9 @@ impl RecordSink for StoreSink {
         records: Vec<LogRecord>,
         _traceparent: Option<&str>,
     ) -> loglens_core::Result<Vec<Refused>> {
-        let mut counts = loglens_telemetry::metrics::ServiceCounts::of(&records);
+        let counts = loglens_telemetry::metrics::ServiceCounts::of(&records);
         let refused = self.0.index(records).await?;
-        for r in &refused {
-            counts.remove(&r.record.service_name, r.record.anomaly);
-        }
-        counts.record();
+        counts.record_less(refused.iter().map(|r| &r.record));
         Ok(refused)
     }
 
@@ -89,12 +86,9 @@ impl RecordSink for StoreSink {
         batch: Normalized,
         _traceparent: Option<&str>,
     ) -> loglens_core::Result<Vec<Refused>> {
-        let mut counts = loglens_telemetry::metrics::ServiceCounts::of(batch.records());
+        let counts = loglens_telemetry::metrics::ServiceCounts::of(batch.records());
         let refused = self.0.index_normalized(batch).await?;
-        for r in &refused {
-            counts.remove(&r.record.service_name, r.record.anomaly);
-        }
-        counts.record();
+        counts.record_less(refused.iter().map(|r| &r.record));
         Ok(refused)
     }
 

@@ -246,7 +246,7 @@ impl Worker {
                 }
             };
             // What the metrics need once the store has the records.
-            let mut counts = loglens_telemetry::metrics::ServiceCounts::of(attempt.records());
+            let counts = loglens_telemetry::metrics::ServiceCounts::of(attempt.records());
             let kept_of = Kept::of(attempt.records());
             let backend = self.store.backend();
             let span = tracing::info_span!(
@@ -261,9 +261,7 @@ impl Worker {
             let result = self.store.index_normalized(attempt).instrument(span.clone()).await;
             match result {
                 Ok(refused) => {
-                    for r in &refused {
-                        counts.remove(&r.record.service_name, r.record.anomaly);
-                    }
+                    counts.record_less(refused.iter().map(|r| &r.record));
                     let mut letters = dead_letter::refused(&positions, refused);
                     let refused: HashSet<usize> = letters.iter().map(|l| l.position).collect();
                     // Counted once, on success, over what the store kept.
@@ -276,7 +274,6 @@ impl Worker {
                         kept.iter().map(|i| kept_of.tenant(*i)),
                     );
                     self.metrics.indexed.increment(kept.len() as u64);
-                    counts.record();
                     let now = chrono::Utc::now().timestamp_millis();
                     self.metrics.indexing_delays(now, kept.iter().map(|i| kept_of.timestamps[*i]));
                     if retried {

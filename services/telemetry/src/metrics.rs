@@ -175,6 +175,15 @@ impl ServiceCounts {
         }
     }
 
+    /// [`ServiceCounts::remove`] of each of `refused` (records the store
+    /// refused), then [`ServiceCounts::record`].
+    pub fn record_less<'a>(mut self, refused: impl IntoIterator<Item = &'a LogRecord>) {
+        for r in refused {
+            self.remove(&r.service_name, r.anomaly);
+        }
+        self.record();
+    }
+
     /// Adds the counts to [`RECORDS_INDEXED`] and [`RECORDS_ANOMALOUS`].
     pub fn record(self) {
         for (service, (indexed, anomalous)) in self.0 {
