@@ -82,13 +82,7 @@ pub(crate) fn sort(batch: &[Pending], now: i64, rules: &RuleSet) -> (Decoded, Ve
             });
             continue;
         }
-        match m.tenant() {
-            Ok(tenant) => match decode_into(&m.payload, tenant, now, rules, &mut records.records) {
-                Ok(()) => records.positions.push(position),
-                Err(e) => letters.push(DeadLetter::of(position, &e, Some(tenant))),
-            },
-            Err(e) => letters.push(DeadLetter::of(position, &e, None)),
-        }
+        records.decode(m, position, now, rules, &mut letters);
     }
     (records, letters)
 }
@@ -123,22 +117,30 @@ impl Decoded {
             Decoded { positions: Vec::with_capacity(positions.len()), ..Decoded::default() };
         let mut letters = Vec::new();
         for position in positions {
-            let m = &batch[position];
-            let tenant = match m.tenant() {
-                Ok(tenant) => tenant,
-                Err(e) => {
-                    letters.push(DeadLetter::of(position, &e, None));
-                    continue;
-                }
-            };
-            // Never seen: the first decode of the same bytes succeeded. Were
-            // it to fail, the record is dead-lettered, not dropped.
-            match decode_into(&m.payload, tenant, now, rules, &mut out.records) {
-                Ok(()) => out.positions.push(position),
-                Err(e) => letters.push(DeadLetter::of(position, &e, Some(tenant))),
-            }
+            // Never a letter: the first decode of the same bytes succeeded.
+            // Were one to fail, the record is dead-lettered, not dropped.
+            out.decode(&batch[position], position, now, rules, &mut letters);
         }
         (out, letters)
+    }
+
+    /// Adds the record of message `m` (at `position`), the tenant's of its
+    /// header, or its dead letter to `letters`.
+    fn decode(
+        &mut self,
+        m: &Pending,
+        position: usize,
+        now: i64,
+        rules: &RuleSet,
+        letters: &mut Vec<DeadLetter>,
+    ) {
+        match m.tenant() {
+            Ok(tenant) => match decode_into(&m.payload, tenant, now, rules, &mut self.records) {
+                Ok(()) => self.positions.push(position),
+                Err(e) => letters.push(DeadLetter::of(position, &e, Some(tenant))),
+            },
+            Err(e) => letters.push(DeadLetter::of(position, &e, None)),
+        }
     }
 }
 

@@ -228,22 +228,23 @@ impl Engine {
     /// [`Engine::snapshot`] after the next refresh. An error does not prove
     /// the batch was not stored; retrying is safe.
     pub async fn index(&self, records: Vec<LogRecord>) -> Result<()> {
-        self.pipeline.check()?;
-        if records.is_empty() {
-            return Ok(());
-        }
-        self.pipeline.control(|ack| WalMsg::Append { records, derived: false, ack }).await
+        self.append(records, false).await
     }
 
     /// [`Engine::index`] of records whose ids are their content's, which
     /// the seal then takes as given ([`Normalized`]).
     pub async fn index_normalized(&self, batch: Normalized) -> Result<()> {
+        self.append(batch.into_records(), true).await
+    }
+
+    /// Hands `records` to the WAL writer; `derived`: every id is its
+    /// record's content's.
+    async fn append(&self, records: Vec<LogRecord>, derived: bool) -> Result<()> {
         self.pipeline.check()?;
-        if batch.is_empty() {
+        if records.is_empty() {
             return Ok(());
         }
-        let records = batch.into_records();
-        self.pipeline.control(|ack| WalMsg::Append { records, derived: true, ack }).await
+        self.pipeline.control(|ack| WalMsg::Append { records, derived, ack }).await
     }
 
     /// Runs a retention pass now, as if the wall clock read `now_ms` (ms
