@@ -347,6 +347,20 @@ impl LogRecord {
     }
 }
 
+/// The pieces of `body` between newlines, as `split` on `b'\n'` gives
+/// them (a body without one is one piece; the callers trim and skip empty
+/// ones by their own rules). The newlines are found by memchr's SIMD
+/// search: splitting an NDJSON body byte at a time cost 0.4 µs of a
+/// record's 1.8 µs of parsing (2026-12-04, examples/ingest_stages).
+pub fn lines(body: &[u8]) -> impl Iterator<Item = &[u8]> {
+    let mut start = 0;
+    memchr::memchr_iter(b'\n', body).chain([body.len()]).map(move |end| {
+        let line = &body[start..end];
+        start = end + 1;
+        line
+    })
+}
+
 /// Records fresh from [`normalize`], each holding the id its content gives
 /// (`scoped_id(tenant, content_id)`), which nothing can change while they
 /// are held here: the fields are private and only [`Normalized::assign_tenant`]
@@ -802,5 +816,13 @@ mod tests {
         batch.assign_tenant("globex");
         assert!(batch.records().iter().all(|r| r.tenant == "globex"));
         assert!(derived(&batch));
+    }
+
+    #[test]
+    fn lines_are_what_split_at_newlines_gives() {
+        for body in [&b""[..], b"a", b"a\n", b"\na\n\nbc\r\n d", b"\n\n"] {
+            let want: Vec<&[u8]> = body.split(|b| *b == b'\n').collect();
+            assert_eq!(lines(body).collect::<Vec<_>>(), want, "{body:?}");
+        }
     }
 }
