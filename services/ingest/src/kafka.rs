@@ -82,6 +82,14 @@ impl KafkaSink {
         })
     }
 
+    /// The producer, for a caller that must send something of its own
+    /// first: `loglens bench` warms it up before its clock starts (an
+    /// idempotent producer's first acknowledgement waits 0.5-1 s for its
+    /// producer id; BENCHMARKS.md, figure 4).
+    pub fn producer(&self) -> &FutureProducer {
+        &self.producer
+    }
+
     /// Waits up to `timeout` for every enqueued record to be acknowledged;
     /// call at shutdown. Blocks the calling thread.
     pub fn flush(&self, timeout: Duration) -> Result<(), loglens_kafka::Error> {
