@@ -91,9 +91,11 @@ async fn grpc_ingest_through_kafka_is_searchable_through_the_gateway() {
     let broker = Broker::start(Storage::Memory);
     let dir = tempfile::tempdir().unwrap();
     let g = group("standalone");
+    // A batch timeout far past every wait below: a batch must close once
+    // the processor has read all there is, not at its timeout.
     let server = Standalone::start_with(
         dir.path(),
-        &["--kafka", &broker.bootstrap(), "--consumer-group", &g],
+        &["--kafka", &broker.bootstrap(), "--consumer-group", &g, "--bulk-timeout-s", "600"],
     );
     let mut ingest = server.ingest().await;
     let mut bad = record("kafka-e2e", "INFO", "bad", "kx");

@@ -1,18 +1,19 @@
 //! The batch accumulator: consumed messages wait here until their batch
-//! closes, at `bulk_size` messages or `bulk_timeout` after its first one.
+//! closes, at `bulk_size` records, `bulk_timeout` after its first one, or
+//! once the consumer has nothing more to give.
 
+use std::ops::Range;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use loglens_kafka::wire;
 
 use crate::ownership::Partition;
 
-/// A consumed record waiting for its batch, copied out of the consumer: a
-/// whole message of one record, or one line of a message of several
-/// ([`wire::Format::Records`]), which shares the message's offset and
-/// headers. A message's records go into one batch together.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Pending {
+/// A consumed message, copied out of the consumer once; the records of a
+/// message of several ([`wire::Format::Records`]) share it.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct Message {
     /// Source topic.
     pub(crate) topic: String,
     /// Source partition.
@@ -24,14 +25,10 @@ pub(crate) struct Pending {
     pub(crate) epoch: u64,
     /// Message key.
     pub(crate) key: Option<Vec<u8>>,
-    /// The record's bytes: the message's (empty when the message had none),
-    /// or its line's.
+    /// The message's bytes (empty when it had none).
     pub(crate) payload: Vec<u8>,
-    /// The record's line in its message (from 0) when the message holds
-    /// several.
-    pub(crate) line: Option<u32>,
-    /// Why the message's format header is refused, if it is (then
-    /// `payload` is the whole message).
+    /// Why the message's format header is refused, if it is (then its one
+    /// record is the whole message).
     pub(crate) bad_format: Option<String>,
     /// The producer's `traceparent` header.
     pub(crate) traceparent: Option<Vec<u8>>,
@@ -41,15 +38,65 @@ pub(crate) struct Pending {
     pub(crate) tenant: Option<Vec<u8>>,
 }
 
+impl Message {
+    /// Its records: one per line when it holds several (`lines`; see
+    /// [`wire::lines`]), else itself as one. A message of several with no
+    /// line is one record too (dead-lettered as not JSON, so its offset is
+    /// committed like any other's), as is one of an unknown format
+    /// (dead-lettered whole).
+    pub(crate) fn records(self: Arc<Self>, lines: bool) -> Vec<Pending> {
+        let mut records = Vec::new();
+        if lines {
+            let start = self.payload.as_ptr() as usize;
+            for (line, bytes) in wire::lines(&self.payload).enumerate() {
+                let at = bytes.as_ptr() as usize - start;
+                records.push(Pending {
+                    message: Arc::clone(&self),
+                    bytes: at..at + bytes.len(),
+                    line: Some(u32::try_from(line).unwrap_or(u32::MAX)),
+                });
+            }
+        }
+        if records.is_empty() {
+            records.push(Pending::whole(self));
+        }
+        records
+    }
+}
+
+/// A consumed record waiting for its batch: a whole message of one record,
+/// or one line of a message of several, which shares the message (its
+/// offset and headers). A message's records go into one batch together.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Pending {
+    /// The message it came in.
+    pub(crate) message: Arc<Message>,
+    /// The record's bytes in the message's payload.
+    pub(crate) bytes: Range<usize>,
+    /// The record's line in its message (from 0) when the message holds
+    /// several.
+    pub(crate) line: Option<u32>,
+}
+
 impl Pending {
-    /// Its tenant, from its tenant header: see [`wire::tenant`].
+    /// The one record that is the whole of `message`.
+    pub(crate) fn whole(message: Arc<Message>) -> Pending {
+        Pending { bytes: 0..message.payload.len(), message, line: None }
+    }
+
+    /// The record's bytes: its message's, or its line's.
+    pub(crate) fn payload(&self) -> &[u8] {
+        &self.message.payload[self.bytes.clone()]
+    }
+
+    /// Its tenant, from its message's tenant header: see [`wire::tenant`].
     pub(crate) fn tenant(&self) -> loglens_core::Result<&str> {
-        wire::tenant(self.tenant.as_deref())
+        wire::tenant(self.message.tenant.as_deref())
     }
 
     /// Whether it comes from one of `partitions`.
     pub(crate) fn is_in(&self, partitions: &[Partition]) -> bool {
-        partitions.iter().any(|p| p.is(&self.topic, self.partition))
+        partitions.iter().any(|p| p.is(&self.message.topic, self.message.partition))
     }
 }
 
@@ -59,6 +106,8 @@ pub(crate) struct Accumulator {
     messages: Vec<Pending>,
     /// When the first message of the open batch arrived.
     opened: Option<Instant>,
+    /// Whether the consumer had nothing more to give since the last push.
+    idle: bool,
     size: usize,
     timeout: Duration,
 }
@@ -67,7 +116,7 @@ impl Accumulator {
     /// An empty batch that closes at `size` messages or `timeout` after its
     /// first one.
     pub(crate) fn new(size: usize, timeout: Duration) -> Accumulator {
-        Accumulator { messages: Vec::new(), opened: None, size, timeout }
+        Accumulator { messages: Vec::new(), opened: None, idle: false, size, timeout }
     }
 
     /// Adds a message received at `now`.
@@ -80,7 +129,16 @@ impl Accumulator {
     /// one batch).
     pub(crate) fn push_all(&mut self, records: impl IntoIterator<Item = Pending>, now: Instant) {
         self.opened.get_or_insert(now);
+        self.idle = false;
         self.messages.extend(records);
+    }
+
+    /// Marks that the consumer had nothing more to give (a poll found no
+    /// message): the open batch closes now instead of at its timeout, so a
+    /// burst's last records, or a trickle, wait one poll, not
+    /// `bulk_timeout`. While records keep coming, batches fill.
+    pub(crate) fn idle(&mut self) {
+        self.idle = true;
     }
 
     /// Records in the open batch.
@@ -93,16 +151,19 @@ impl Accumulator {
         self.messages.is_empty()
     }
 
-    /// Whether the batch is closed at `now`: full, or its first message has
-    /// waited `timeout`.
+    /// Whether the batch is closed at `now`: full, its first message has
+    /// waited `timeout`, or the consumer went [`idle`](Self::idle) after
+    /// its last message.
     pub(crate) fn is_due(&self, now: Instant) -> bool {
         self.messages.len() >= self.size
+            || (self.idle && !self.messages.is_empty())
             || self.opened.is_some_and(|t| now.saturating_duration_since(t) >= self.timeout)
     }
 
     /// Takes the batch out, leaving an empty one.
     pub(crate) fn take(&mut self) -> Vec<Pending> {
         self.opened = None;
+        self.idle = false;
         std::mem::take(&mut self.messages)
     }
 
@@ -122,20 +183,40 @@ impl Accumulator {
 pub(crate) mod tests {
     use super::*;
 
-    /// A message of partition `partition` of topic `t`.
-    pub(crate) fn message(partition: i32, offset: i64) -> Pending {
-        Pending {
+    /// A message of partition `partition` of topic `t`, holding `{}`.
+    pub(crate) fn source(partition: i32, offset: i64) -> Message {
+        Message {
             topic: "t".into(),
             partition,
             offset,
             epoch: 1,
             key: None,
             payload: b"{}".to_vec(),
-            line: None,
             bad_format: None,
             traceparent: None,
             tenant: None,
         }
+    }
+
+    /// The record that is the whole of [`source`]`(partition, offset)`.
+    pub(crate) fn message(partition: i32, offset: i64) -> Pending {
+        Pending::whole(Arc::new(source(partition, offset)))
+    }
+
+    #[test]
+    fn a_message_of_several_records_is_shared_by_its_lines() {
+        let m =
+            Arc::new(Message { payload: b"{\"a\":1}\r\n\n{\"b\":2}\n".to_vec(), ..source(3, 7) });
+        let records = Arc::clone(&m).records(true);
+        let got: Vec<(&[u8], Option<u32>)> =
+            records.iter().map(|r| (r.payload(), r.line)).collect();
+        assert_eq!(got, [(&br#"{"a":1}"#[..], Some(0)), (&br#"{"b":2}"#[..], Some(1))]);
+        assert!(records.iter().all(|r| Arc::ptr_eq(&r.message, &m)), "one copy of the message");
+        let whole = Arc::clone(&m).records(false);
+        assert_eq!((whole.len(), whole[0].payload(), whole[0].line), (1, &m.payload[..], None));
+        let empty = Arc::new(Message { payload: b"\n\r\n".to_vec(), ..source(3, 8) });
+        let none = empty.records(true);
+        assert_eq!((none.len(), none[0].payload(), none[0].line), (1, &b"\n\r\n"[..], None));
     }
 
     #[test]
@@ -168,6 +249,22 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn closes_once_the_consumer_has_nothing_more() {
+        let t0 = Instant::now();
+        let mut a = Accumulator::new(100, Duration::from_secs(60));
+        a.idle();
+        assert!(!a.is_due(t0), "an empty batch is never due");
+        a.push(message(0, 0), t0);
+        assert!(!a.is_due(t0), "a message came after the idle poll");
+        a.push(message(0, 1), t0);
+        a.idle();
+        assert!(a.is_due(t0), "nothing more to wait for");
+        assert_eq!(a.take().len(), 2);
+        a.push(message(0, 2), t0);
+        assert!(!a.is_due(t0), "the next batch waits for the next idle poll");
+    }
+
+    #[test]
     fn revoke_drops_and_counts_only_revoked_partitions() {
         let t0 = Instant::now();
         let mut a = Accumulator::new(100, Duration::from_millis(500));
@@ -176,7 +273,7 @@ pub(crate) mod tests {
         }
         let revoked = [Partition::new("t", 0), Partition::new("other", 1)];
         assert_eq!(a.revoke(&revoked), 2);
-        let left: Vec<i32> = a.take().iter().map(|m| m.partition).collect();
+        let left: Vec<i32> = a.take().iter().map(|m| m.message.partition).collect();
         assert_eq!(left, [1, 2]);
 
         a.push(message(0, 5), t0);

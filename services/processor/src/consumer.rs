@@ -27,7 +27,7 @@ use tokio::sync::mpsc::Sender;
 use tokio::sync::mpsc::error::TrySendError;
 use tracing::{debug, info, warn};
 
-use crate::batch::{Accumulator, Pending};
+use crate::batch::{self, Accumulator, Pending};
 use crate::handoff::Handoff;
 use crate::ledger::Ledger;
 use crate::metrics::{self, Metrics};
@@ -271,7 +271,7 @@ impl Poller {
                 Some(Ok(m)) if !stopping => self.take(&m),
                 Some(Ok(_)) => {}
                 Some(Err(e)) => warn!(error = %e, "consumer error"),
-                None => {}
+                None => self.context().accumulator.lock().idle(),
             }
         };
         self.close();
@@ -293,42 +293,22 @@ impl Poller {
                 format = Some(h.value.unwrap_or_default());
             }
         }
-        let whole = Pending {
+        let (format, bad_format) = match wire::format(format) {
+            Ok(format) => (Some(format), None),
+            Err(e) => (None, Some(e.to_string())),
+        };
+        let message = Arc::new(batch::Message {
             topic: m.topic().to_owned(),
             partition: m.partition(),
             offset: m.offset(),
             epoch,
             key: m.key().map(<[u8]>::to_vec),
-            payload: Vec::new(),
-            line: None,
-            bad_format: None,
+            payload: m.payload().unwrap_or_default().to_vec(),
+            bad_format,
             traceparent,
             tenant,
-        };
-        let payload = m.payload().unwrap_or_default();
-        let mut records = Vec::new();
-        match wire::format(format) {
-            Ok(wire::Format::Records) => {
-                for (line, bytes) in wire::lines(payload).enumerate() {
-                    records.push(Pending {
-                        payload: bytes.to_vec(),
-                        line: Some(u32::try_from(line).unwrap_or(u32::MAX)),
-                        ..whole.clone()
-                    });
-                }
-            }
-            Ok(wire::Format::Record) => {}
-            Err(e) => records.push(Pending {
-                payload: payload.to_vec(),
-                bad_format: Some(e.to_string()),
-                ..whole.clone()
-            }),
-        }
-        if records.is_empty() {
-            // One record, or a message of records with none: dead-lettered
-            // as not JSON, so its offset is committed like any other.
-            records.push(Pending { payload: payload.to_vec(), ..whole });
-        }
+        });
+        let records = message.records(format == Some(wire::Format::Records));
         context.metrics.consumed.increment(records.len() as u64);
         context.ledger.received(m.topic(), m.partition(), records.len() as u64);
         context.accumulator.lock().push_all(records, Instant::now());

@@ -46,17 +46,17 @@ impl DeadLetter {
         let mut headers = vec![
             (wire::DLQ_REASON, Cow::Owned(self.reason.clone().into_bytes())),
             (wire::DLQ_FIELD, Cow::Owned(self.field.clone().into_bytes())),
-            (wire::DLQ_SOURCE_TOPIC, Cow::Borrowed(m.topic.as_bytes())),
-            (wire::DLQ_SOURCE_PARTITION, Cow::Owned(m.partition.to_string().into_bytes())),
-            (wire::DLQ_SOURCE_OFFSET, Cow::Owned(m.offset.to_string().into_bytes())),
+            (wire::DLQ_SOURCE_TOPIC, Cow::Borrowed(m.message.topic.as_bytes())),
+            (wire::DLQ_SOURCE_PARTITION, Cow::Owned(m.message.partition.to_string().into_bytes())),
+            (wire::DLQ_SOURCE_OFFSET, Cow::Owned(m.message.offset.to_string().into_bytes())),
         ];
         if let Some(line) = m.line {
             headers.push((wire::DLQ_SOURCE_LINE, Cow::Owned(line.to_string().into_bytes())));
         }
-        if let Some(t) = &m.tenant {
+        if let Some(t) = &m.message.tenant {
             headers.push((wire::TENANT, Cow::Borrowed(t.as_slice())));
         }
-        if let Some(tp) = &m.traceparent {
+        if let Some(tp) = &m.message.traceparent {
             headers.push((wire::TRACEPARENT, Cow::Borrowed(tp.as_slice())));
         }
         headers
@@ -72,7 +72,7 @@ pub(crate) fn sort(batch: &[Pending], now: i64, rules: &RuleSet) -> (Decoded, Ve
     let mut records = Decoded::default();
     let mut letters = Vec::new();
     for (position, m) in batch.iter().enumerate() {
-        if let Some(reason) = &m.bad_format {
+        if let Some(reason) = &m.message.bad_format {
             let tenant = m.tenant().ok().map(str::to_owned);
             letters.push(DeadLetter {
                 position,
@@ -135,7 +135,7 @@ impl Decoded {
         letters: &mut Vec<DeadLetter>,
     ) {
         match m.tenant() {
-            Ok(tenant) => match decode_into(&m.payload, tenant, now, rules, &mut self.records) {
+            Ok(tenant) => match decode_into(m.payload(), tenant, now, rules, &mut self.records) {
                 Ok(()) => self.positions.push(position),
                 Err(e) => letters.push(DeadLetter::of(position, &e, Some(tenant))),
             },
@@ -161,10 +161,17 @@ pub(crate) fn refused(positions: &[usize], refused: Vec<Refused>) -> Vec<DeadLet
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::batch::tests::message;
+    use std::sync::Arc;
+
+    use crate::batch::Message;
+    use crate::batch::tests::{message, source};
 
     fn with_payload(offset: i64, payload: &[u8]) -> Pending {
-        Pending { payload: payload.to_vec(), ..message(2, offset) }
+        with(Message { payload: payload.to_vec(), ..source(2, offset) })
+    }
+
+    fn with(message: Message) -> Pending {
+        Pending::whole(Arc::new(message))
     }
 
     #[test]
@@ -185,8 +192,12 @@ mod tests {
         assert_eq!((letters[1].position, letters[1].field.as_str()), (2, "status_code"));
     }
 
-    fn with_tenant(offset: i64, tenant: Option<&[u8]>, payload: &[u8]) -> Pending {
-        Pending { tenant: tenant.map(<[u8]>::to_vec), ..with_payload(offset, payload) }
+    fn with_tenant(offset: i64, tenant: Option<&[u8]>, payload: &[u8]) -> Message {
+        Message {
+            tenant: tenant.map(<[u8]>::to_vec),
+            payload: payload.to_vec(),
+            ..source(2, offset)
+        }
     }
 
     fn text(headers: &[(&str, Cow<'_, [u8]>)]) -> Vec<String> {
@@ -218,7 +229,10 @@ mod tests {
     fn a_record_of_a_message_of_several_names_its_line() {
         let letter =
             DeadLetter { position: 0, field: String::new(), reason: "r".into(), tenant: None };
-        let m = Pending { line: Some(3), tenant: Some(b"acme".to_vec()), ..message(2, 41) };
+        let m = Pending {
+            line: Some(3),
+            ..with(Message { tenant: Some(b"acme".to_vec()), ..source(2, 41) })
+        };
         assert_eq!(
             text(&letter.headers(&m))[4..],
             [
@@ -231,12 +245,12 @@ mod tests {
 
     #[test]
     fn a_message_of_an_unknown_format_is_dead_lettered_whole() {
-        let bad = Pending {
+        let bad = with(Message {
             bad_format: Some(
                 r#"the loglens.format header must be ndjson or absent, got "x""#.into(),
             ),
             ..with_tenant(5, Some(b"acme"), br#"{"service_name":"a","message":"m"}"#)
-        };
+        });
         let good = with_payload(6, br#"{"service_name":"a","message":"m"}"#);
         let (records, letters) = sort(&[bad, good], 1, &RuleSet::default());
         assert_eq!(records.positions.clone(), [1]);
@@ -248,10 +262,10 @@ mod tests {
 
     #[test]
     fn letters_keep_the_original_tenant_and_traceparent_headers() {
-        let m = Pending {
+        let m = with(Message {
             traceparent: Some(b"00-tp".to_vec()),
             ..with_tenant(41, Some(&[b'a', 0xff]), b"{}")
-        };
+        });
         let letter =
             DeadLetter { position: 0, field: "tenant".into(), reason: "r".into(), tenant: None };
         let h = letter.headers(&m);
@@ -268,13 +282,13 @@ mod tests {
     fn tenants_come_from_the_header_and_bad_ones_are_dead_lettered() {
         let ok = br#"{"service_name":"a","message":"m","tenant":"evil"}"#;
         let batch = [
-            with_tenant(0, None, ok),
-            with_tenant(1, Some(b"acme"), ok),
-            with_tenant(2, Some(b"not a tenant"), ok),
-            with_tenant(3, Some(&[0xc3, 0x28]), ok),
-            with_tenant(4, Some(b""), ok),
-            with_tenant(5, Some(b"acme"), b"not json"),
-            with_tenant(6, Some(b"bad/name"), b"not json"),
+            with(with_tenant(0, None, ok)),
+            with(with_tenant(1, Some(b"acme"), ok)),
+            with(with_tenant(2, Some(b"not a tenant"), ok)),
+            with(with_tenant(3, Some(&[0xc3, 0x28]), ok)),
+            with(with_tenant(4, Some(b""), ok)),
+            with(with_tenant(5, Some(b"acme"), b"not json")),
+            with(with_tenant(6, Some(b"bad/name"), b"not json")),
         ];
         let (records, letters) = sort(&batch, 1, &RuleSet::default());
         let kept: Vec<(usize, &str)> =
@@ -300,7 +314,7 @@ mod tests {
     #[test]
     fn refused_records_map_back_to_batch_positions() {
         let (records, _) = sort(
-            &[with_tenant(0, Some(b"acme"), br#"{"service_name":"a","message":"m"}"#)],
+            &[with(with_tenant(0, Some(b"acme"), br#"{"service_name":"a","message":"m"}"#))],
             1,
             &RuleSet::default(),
         );

@@ -13,8 +13,9 @@
 //!   time, merging requests that pile up.
 //!
 //! Delivery:
-//! - A batch is closed at `bulk_size` messages or `bulk_timeout` after its
-//!   first one. Bad messages (not JSON, invalid, larger than
+//! - A batch is closed at `bulk_size` records, `bulk_timeout` after its
+//!   first one, or as soon as a poll finds no message (50 ms with nothing
+//!   fetched), so the last records of a burst wait no timeout. Bad messages (not JSON, invalid, larger than
 //!   [`MAX_RECORD_BYTES`](loglens_kafka::wire::MAX_RECORD_BYTES), or with a
 //!   [`TENANT`](loglens_kafka::wire::TENANT) header that is not a tenant
 //!   name) go to the dead-letter topic with their original bytes, tenant
@@ -125,7 +126,9 @@ pub struct ProcessorConfig {
     pub group: String,
     /// `ELASTIC_BULK_SIZE`: most messages per indexed batch.
     pub bulk_size: usize,
-    /// `ELASTIC_BULK_TIMEOUT_S`: longest a message waits for its batch to close.
+    /// `ELASTIC_BULK_TIMEOUT_S`: longest a message waits for its batch to
+    /// close while messages keep coming (a batch closes sooner when none
+    /// come).
     pub bulk_timeout: Duration,
     /// Anomaly rules.
     pub rules: Arc<RuleSet>,

@@ -23,7 +23,7 @@ pub(crate) struct Mark {
 /// the partitions first appear.
 pub(crate) fn next_offsets<'a>(handled: impl IntoIterator<Item = &'a Pending>) -> Vec<Mark> {
     let mut marks: Vec<Mark> = Vec::new();
-    for m in handled {
+    for m in handled.into_iter().map(|p| &*p.message) {
         match marks
             .iter_mut()
             .find(|k| k.partition == m.partition && k.epoch == m.epoch && k.topic == m.topic)
@@ -64,11 +64,14 @@ pub(crate) fn committable(marks: Vec<Mark>, ownership: &Ownership) -> Vec<Mark> 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::batch::tests::message;
+    use std::sync::Arc;
+
+    use crate::batch::Message;
+    use crate::batch::tests::source;
     use crate::ownership::Partition;
 
     fn at(partition: i32, offset: i64, epoch: u64) -> Pending {
-        Pending { epoch, ..message(partition, offset) }
+        Pending::whole(Arc::new(Message { epoch, ..source(partition, offset) }))
     }
 
     #[test]

@@ -18,7 +18,7 @@ use tracing::{Instrument as _, debug, error, info, warn};
 use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 
 use crate::backoff::{self, backoff};
-use crate::batch::Pending;
+use crate::batch::{Message, Pending};
 use crate::dead_letter::{self, DeadLetter, Decoded};
 use crate::handoff::Handoff;
 use crate::ledger::{Ledger, TenantCount};
@@ -82,12 +82,13 @@ impl Worker {
             .count_tenants(TenantCount::Received, batch.iter().filter_map(|m| m.tenant().ok()));
         // Messages of partitions revoked since they were read are left to
         // the next owner.
-        let claimed = self
-            .handoff
-            .ownership
-            .lock()
-            .claim(batch.iter().map(|m| (m.topic.as_str(), m.partition, m.epoch)));
-        batch.retain(|m| claimed.iter().any(|(p, e)| p.is(&m.topic, m.partition) && *e == m.epoch));
+        let claimed = self.handoff.ownership.lock().claim(
+            batch.iter().map(|m| (m.message.topic.as_str(), m.message.partition, m.message.epoch)),
+        );
+        batch.retain(|m| {
+            let m = &m.message;
+            claimed.iter().any(|(p, e)| p.is(&m.topic, m.partition) && *e == m.epoch)
+        });
         let dropped = messages - batch.len();
         if dropped > 0 {
             self.metrics.dropped.increment(dropped as u64);
@@ -131,7 +132,7 @@ impl Worker {
             messaging.batch.message_count = batch.len(),
         );
         let mut distinct: Vec<&[u8]> = Vec::new();
-        for tp in batch.iter().filter_map(|m| m.traceparent.as_deref()) {
+        for tp in batch.iter().filter_map(|m| m.message.traceparent.as_deref()) {
             if distinct.len() < MAX_LINKS && !distinct.contains(&tp) {
                 distinct.push(tp);
             }
@@ -175,9 +176,9 @@ impl Worker {
                 };
                 if ok {
                     let m = &flight.batch[letter.position];
-                    warn!(partition = m.partition, offset = m.offset, field = %letter.field, reason = %letter.reason, "record dead-lettered");
+                    warn!(partition = m.message.partition, offset = m.message.offset, field = %letter.field, reason = %letter.reason, "record dead-lettered");
                     self.metrics.dead_lettered.increment(1);
-                    self.ledger.dead_lettered(&m.topic, m.partition);
+                    self.ledger.dead_lettered(&m.message.topic, m.message.partition);
                     tenants.extend(letter.tenant);
                     delivered += 1;
                 } else {
@@ -207,8 +208,8 @@ impl Worker {
             letter.headers(m).iter().fold(OwnedHeaders::new_with_capacity(7), |h, (key, value)| {
                 h.insert(Header { key, value: Some(&**value) })
             });
-        let mut record = FutureRecord::to(&self.dlq_topic).payload(&m.payload).headers(headers);
-        if let Some(k) = &m.key {
+        let mut record = FutureRecord::to(&self.dlq_topic).payload(m.payload()).headers(headers);
+        if let Some(k) = &m.message.key {
             record = record.key(k);
         }
         self.dlq.send_result(record).map_err(|(e, _)| e)
@@ -301,9 +302,9 @@ impl Worker {
 
     /// Adds indexed records to the ledger, one update per run of a partition.
     fn count_indexed(&self, batch: &[Pending], positions: impl Iterator<Item = usize>) {
-        let mut run: Option<(&Pending, u64)> = None;
+        let mut run: Option<(&Message, u64)> = None;
         for i in positions {
-            let m = &batch[i];
+            let m = &*batch[i].message;
             match &mut run {
                 Some((first, n)) if first.partition == m.partition && first.topic == m.topic => {
                     *n += 1;

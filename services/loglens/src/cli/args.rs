@@ -75,7 +75,9 @@ pub struct ConsumeArgs {
     #[arg(long, env = "ELASTIC_BULK_SIZE", default_value_t = 1000,
           value_parser = clap::value_parser!(u64).range(1..=100_000))]
     bulk_size: u64,
-    /// Longest a record waits for its batch to fill, seconds (e.g. 0.5).
+    /// Longest a record waits for its batch to fill while records keep
+    /// coming, seconds (e.g. 0.5); a batch closes at once when the processor
+    /// has read everything there is.
     #[arg(long, env = "ELASTIC_BULK_TIMEOUT_S", default_value_t = 0.5)]
     bulk_timeout_s: f64,
 }
