@@ -119,6 +119,8 @@ fn the_partial_runs_report_their_figures() {
         assert!(k[figure]["records_per_s"].as_f64().is_some_and(|r| r > 0.0), "{figure}: {k}");
     }
     assert!(k["ratio_to_store"].as_f64().is_some_and(|r| r > 0.0), "{k}");
+    assert!(k["processor_drain"]["records_per_s"].as_f64().is_some_and(|r| r > 0.0), "{k}");
+    assert!(k["drain_ratio_to_store"].as_f64().is_some_and(|r| r > 0.0), "{k}");
     let (r, _) = bench_json(&[
         "--only-refresh",
         "--records",

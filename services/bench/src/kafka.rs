@@ -9,7 +9,8 @@
 //! `Processor` with the binary's defaults (bulk 1,000, 0.5 s) indexing into
 //! a fresh store, and the time runs from the first send until a search
 //! counts every record. The CPU time of this process and of the broker over
-//! that time is measured too (from `/proc`). Both producers are made and
+//! that time is measured too (from `/proc`). [`drain`] times the processor
+//! alone on a topic filled beforehand. Both producers are made and
 //! warmed up (one acknowledged message to a topic of their own) before their
 //! clock starts, as a long-running ingest role's producer is.
 
@@ -289,66 +290,135 @@ async fn loglens(
     compression: Compression,
 ) -> Result<LoglensRun> {
     let o = options(&broker.bootstrap(), "logs_raw", compression);
-    let distinct = records.iter().map(|r| r.id.as_str()).collect::<HashSet<_>>().len();
+    let distinct = distinct(&records);
     let store = kind.open(store_dir, &StoreOptions::default()).await?;
-    let config = ProcessorConfig {
-        kafka: o.clone(),
-        group: "bench-processor".into(),
-        bulk_size: 1000,
-        bulk_timeout: Duration::from_millis(500),
-        rules,
-    };
-    let processor = Processor::start(config, store.clone()).await?;
-    let ledger = processor.ledger();
-    let deadline = Instant::now() + READY_TIMEOUT;
-    while !loglens_core::ledger::LedgerView::snapshot(ledger.as_ref()).iter().any(|p| p.assigned) {
-        ensure!(Instant::now() < deadline, "the processor got no partitions in 60 s");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let processor = processor(&o, store.clone(), rules).await?;
     let sink = KafkaSink::new(&o)?;
     warm_up(sink.producer(), &broker.bootstrap(), compression).await?;
-    let n = records.len();
-    let pb = bar(n, "4 loglens through kafka");
-    let batches = crate::batches(records);
-    let everything = SearchRequest::new(Filter::default(), Sort::NewestFirst, None, Some(1), None)?;
+    let pb = bar(records.len(), "4 loglens through kafka");
     let (own_cpu, broker_cpu) = (crate::protocols::OwnCpu::start(), broker.cpu());
     let started = Instant::now();
-    let watcher = {
-        let store = store.clone();
-        let pb = pb.clone();
-        tokio::spawn(async move {
-            let deadline = started + DRAIN_TIMEOUT;
-            loop {
-                let total = store.search(&everything).await?.total as usize;
-                pb.set_position(total as u64);
-                if total >= distinct {
-                    return Ok(started.elapsed());
-                }
-                ensure!(
-                    Instant::now() < deadline,
-                    "{total} of {distinct} records searchable after 600 s"
-                );
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
-        })
-    };
-    let mut acks = stream::iter(batches)
-        .map(|b| {
-            let sink = &sink;
-            async move { sink.send(b, None).await }
-        })
-        .buffer_unordered(IN_FLIGHT);
-    while let Some(r) = acks.next().await {
-        let refused = r.context("producing through the ingest Kafka sink")?;
-        ensure!(refused.is_empty(), "the Kafka sink refused {} records", refused.len());
-    }
+    let watcher = tokio::spawn(searchable(store.clone(), distinct, started, pb.clone()));
+    produce(&sink, records).await?;
     let produced = started.elapsed();
-    let searchable: Result<Duration> = watcher.await?;
-    let searchable = searchable?;
+    let searchable = watcher.await??;
     let cpu = own_cpu.elapsed();
     let broker_cpu = broker_cpu.zip(broker.cpu()).map(|(before, now)| now - before);
     pb.finish_and_clear();
     processor.stop().await?;
     store.close().await?;
     Ok(LoglensRun { searchable, produced, distinct, cpu, broker_cpu })
+}
+
+/// What [`drain`] measured.
+pub(crate) struct DrainRun {
+    /// The processor holding its partitions to every record searchable.
+    pub took: Duration,
+    /// This process's CPU time over `took` (the processor, the store and
+    /// the search that watches).
+    pub cpu: Option<Duration>,
+    /// The broker's CPU time over `took`.
+    pub broker_cpu: Option<Duration>,
+}
+
+/// Figure 4's processor alone: `records` produced through the ingest
+/// side's sink into `logs_raw` on a broker of its own first, then a
+/// processor started; the time runs from the processor holding its
+/// partitions until a search counts every record. The producer's work is
+/// outside the time, so this compares with the store path plus parsing
+/// and normalising.
+pub(crate) async fn drain(
+    nisshi: &Path,
+    dir: &Path,
+    kind: StoreKind,
+    records: Vec<LogRecord>,
+    rules: Arc<RuleSet>,
+    compression: Compression,
+) -> Result<DrainRun> {
+    let broker = Broker::start(nisshi, &dir.join("broker"))?;
+    let o = options(&broker.bootstrap(), "logs_raw", compression);
+    loglens_kafka::topics::ensure_topics(&o).await?;
+    let distinct = distinct(&records);
+    let pb = bar(records.len(), "4 processor draining");
+    let sink = KafkaSink::new(&o)?;
+    produce(&sink, records).await?;
+    let store = kind.open(&dir.join("store"), &StoreOptions::default()).await?;
+    let processor = processor(&o, store.clone(), rules).await?;
+    let (own_cpu, broker_cpu) = (crate::protocols::OwnCpu::start(), broker.cpu());
+    let started = Instant::now();
+    let took = searchable(store.clone(), distinct, started, pb.clone()).await?;
+    let cpu = own_cpu.elapsed();
+    let broker_cpu = broker_cpu.zip(broker.cpu()).map(|(before, now)| now - before);
+    pb.finish_and_clear();
+    processor.stop().await?;
+    store.close().await?;
+    Ok(DrainRun { took, cpu, broker_cpu })
+}
+
+/// How many distinct records (by id) `records` holds: what a search counts
+/// once all are stored.
+fn distinct(records: &[LogRecord]) -> usize {
+    records.iter().map(|r| r.id.as_str()).collect::<HashSet<_>>().len()
+}
+
+/// The processor the `loglens` binary runs by default, on `o`'s raw topic.
+fn processor_config(o: &KafkaOptions, rules: Arc<RuleSet>) -> ProcessorConfig {
+    ProcessorConfig {
+        kafka: o.clone(),
+        group: "bench-processor".into(),
+        bulk_size: 1000,
+        bulk_timeout: Duration::from_millis(500),
+        rules,
+    }
+}
+
+/// A [`Processor`] on `o` into `store`, once it holds its partitions
+/// (polled every 2 ms: it reads from the moment it holds them).
+async fn processor(
+    o: &KafkaOptions,
+    store: Arc<dyn loglens_store::LogStore>,
+    rules: Arc<RuleSet>,
+) -> Result<Processor> {
+    let processor = Processor::start(processor_config(o, rules), store).await?;
+    let ledger = processor.ledger();
+    let deadline = Instant::now() + READY_TIMEOUT;
+    while !loglens_core::ledger::LedgerView::snapshot(ledger.as_ref()).iter().any(|p| p.assigned) {
+        ensure!(Instant::now() < deadline, "the processor got no partitions in 60 s");
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    Ok(processor)
+}
+
+/// `records` through `sink` in the bench's batches, [`IN_FLIGHT`] at
+/// once, until every one is acknowledged.
+async fn produce(sink: &KafkaSink, records: Vec<LogRecord>) -> Result<()> {
+    let mut acks = stream::iter(crate::batches(records))
+        .map(|b| sink.send(b, None))
+        .buffer_unordered(IN_FLIGHT);
+    while let Some(r) = acks.next().await {
+        let refused = r.context("producing through the ingest Kafka sink")?;
+        ensure!(refused.is_empty(), "the Kafka sink refused {} records", refused.len());
+    }
+    Ok(())
+}
+
+/// Searches `store` every 20 ms until it counts `distinct` records; how
+/// long that took since `started`.
+async fn searchable(
+    store: Arc<dyn loglens_store::LogStore>,
+    distinct: usize,
+    started: Instant,
+    pb: indicatif::ProgressBar,
+) -> Result<Duration> {
+    let everything = SearchRequest::new(Filter::default(), Sort::NewestFirst, None, Some(1), None)?;
+    let deadline = started + DRAIN_TIMEOUT;
+    loop {
+        let total = store.search(&everything).await?.total as usize;
+        pb.set_position(total as u64);
+        if total >= distinct {
+            return Ok(started.elapsed());
+        }
+        ensure!(Instant::now() < deadline, "{total} of {distinct} records searchable after 600 s");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
