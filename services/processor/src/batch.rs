@@ -113,8 +113,8 @@ pub(crate) struct Accumulator {
 }
 
 impl Accumulator {
-    /// An empty batch that closes at `size` messages or `timeout` after its
-    /// first one.
+    /// An empty batch that closes at `size` records, `timeout` after its
+    /// first one, or when the consumer goes [`idle`](Self::idle).
     pub(crate) fn new(size: usize, timeout: Duration) -> Accumulator {
         Accumulator { messages: Vec::new(), opened: None, idle: false, size, timeout }
     }
