@@ -296,10 +296,11 @@ async fn loglens(
     let sink = KafkaSink::new(&o)?;
     warm_up(sink.producer(), &broker.bootstrap(), compression).await?;
     let pb = bar(records.len(), "4 loglens through kafka");
+    let batches = crate::batches(records);
     let (own_cpu, broker_cpu) = (crate::protocols::OwnCpu::start(), broker.cpu());
     let started = Instant::now();
     let watcher = tokio::spawn(searchable(store.clone(), distinct, started, pb.clone()));
-    produce(&sink, records).await?;
+    produce(&sink, batches).await?;
     let produced = started.elapsed();
     let searchable = watcher.await??;
     let cpu = own_cpu.elapsed();
@@ -338,10 +339,10 @@ pub(crate) async fn drain(
     let broker = Broker::start(nisshi, &dir.join("broker"))?;
     let o = options(&broker.bootstrap(), "logs_raw", compression);
     loglens_kafka::topics::ensure_topics(&o).await?;
-    let distinct = distinct(&records);
-    let pb = bar(records.len(), "4 processor draining");
+    let (n, distinct) = (records.len(), distinct(&records));
     let sink = KafkaSink::new(&o)?;
-    produce(&sink, records).await?;
+    produce(&sink, crate::batches(records)).await?;
+    let pb = bar(n, "4 processor draining");
     let store = kind.open(&dir.join("store"), &StoreOptions::default()).await?;
     let processor = processor(&o, store.clone(), rules).await?;
     let (own_cpu, broker_cpu) = (crate::protocols::OwnCpu::start(), broker.cpu());
@@ -389,12 +390,10 @@ async fn processor(
     Ok(processor)
 }
 
-/// `records` through `sink` in the bench's batches, [`IN_FLIGHT`] at
-/// once, until every one is acknowledged.
-async fn produce(sink: &KafkaSink, records: Vec<LogRecord>) -> Result<()> {
-    let mut acks = stream::iter(crate::batches(records))
-        .map(|b| sink.send(b, None))
-        .buffer_unordered(IN_FLIGHT);
+/// `batches` through `sink`, [`IN_FLIGHT`] at once, until every one is
+/// acknowledged.
+async fn produce(sink: &KafkaSink, batches: Vec<Vec<LogRecord>>) -> Result<()> {
+    let mut acks = stream::iter(batches).map(|b| sink.send(b, None)).buffer_unordered(IN_FLIGHT);
     while let Some(r) = acks.next().await {
         let refused = r.context("producing through the ingest Kafka sink")?;
         ensure!(refused.is_empty(), "the Kafka sink refused {} records", refused.len());
