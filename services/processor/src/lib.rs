@@ -15,7 +15,8 @@
 //! Delivery:
 //! - A batch is closed at `bulk_size` records, `bulk_timeout` after its
 //!   first one, or as soon as a poll finds no message (50 ms with nothing
-//!   fetched), so the last records of a burst wait no timeout. Bad messages (not JSON, invalid, larger than
+//!   fetched), so the last records of a burst wait no timeout. Bad
+//!   messages (not JSON, invalid, larger than
 //!   [`MAX_RECORD_BYTES`](loglens_kafka::wire::MAX_RECORD_BYTES), or with a
 //!   [`TENANT`](loglens_kafka::wire::TENANT) header that is not a tenant
 //!   name) go to the dead-letter topic with their original bytes, tenant
