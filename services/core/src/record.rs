@@ -383,7 +383,7 @@ impl Normalized {
         received_at: i64,
         rules: &RuleSet,
     ) -> (Normalized, Vec<Rejection>) {
-        let mut batch = Normalized { records: Vec::with_capacity(raws.len()) };
+        let mut batch = Normalized::with_capacity(raws.len());
         let mut rejected = Vec::new();
         for (i, raw) in raws.into_iter().enumerate() {
             if let Err(e) = batch.push(raw, received_at, rules, crate::tenant::DEFAULT_TENANT) {
@@ -391,6 +391,11 @@ impl Normalized {
             }
         }
         (batch, rejected)
+    }
+
+    /// An empty batch with room for `n` records.
+    pub fn with_capacity(n: usize) -> Normalized {
+        Normalized { records: Vec::with_capacity(n) }
     }
 
     /// Adds `raw` normalised with `rules` ([`normalize`]) as `tenant`'s

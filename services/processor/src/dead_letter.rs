@@ -69,7 +69,7 @@ impl DeadLetter {
 /// field `format`; a bad tenant header before the record is read, field
 /// `tenant`).
 pub(crate) fn sort(batch: &[Pending], now: i64, rules: &RuleSet) -> (Decoded, Vec<DeadLetter>) {
-    let mut records = Decoded::default();
+    let mut records = Decoded::with_capacity(batch.len());
     let mut letters = Vec::new();
     for (position, m) in batch.iter().enumerate() {
         if let Some(reason) = &m.message.bad_format {
@@ -88,7 +88,7 @@ pub(crate) fn sort(batch: &[Pending], now: i64, rules: &RuleSet) -> (Decoded, Ve
 }
 
 /// The records of a batch to index, as [`sort`] decoded them.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct Decoded {
     /// The batch position of each record.
     pub positions: Vec<usize>,
@@ -97,6 +97,11 @@ pub(crate) struct Decoded {
 }
 
 impl Decoded {
+    /// None yet, with room for `n` records.
+    fn with_capacity(n: usize) -> Decoded {
+        Decoded { positions: Vec::with_capacity(n), records: Normalized::with_capacity(n) }
+    }
+
     /// Each record with its batch position.
     #[cfg(test)]
     pub(crate) fn iter(&self) -> impl Iterator<Item = (usize, &loglens_core::LogRecord)> {
@@ -113,8 +118,7 @@ impl Decoded {
         now: i64,
         rules: &RuleSet,
     ) -> (Decoded, Vec<DeadLetter>) {
-        let mut out =
-            Decoded { positions: Vec::with_capacity(positions.len()), ..Decoded::default() };
+        let mut out = Decoded::with_capacity(positions.len());
         let mut letters = Vec::new();
         for position in positions {
             // Never a letter: the first decode of the same bytes succeeded.
